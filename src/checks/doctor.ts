@@ -1,0 +1,71 @@
+import type { Distro } from '../facts/distro.js';
+import { Facts } from '../facts/index.js';
+import type { Host } from '../host/host.js';
+import { wantedState } from '../plan/wanted.js';
+import { type Acceleration, accelerationCheck } from './acceleration.js';
+import { hardwareChecks } from './hardware.js';
+import { kvmChecks } from './kvm.js';
+import type { ProbeResult } from './probe/run-probe.js';
+import {
+  accessChecks,
+  distroCheck,
+  initCheck,
+  libvirtChecks,
+  packageChecks,
+  resourceChecks,
+} from './system.js';
+import type { CheckResult } from './types.js';
+
+export interface DoctorReport {
+  /** Nothing is left for the installer to do and a VM can run (accelerated or emulated). */
+  ready: boolean;
+  acceleration: Acceleration;
+  distro: Distro | null;
+  profile: string | null;
+  host: string;
+  checks: CheckResult[];
+  probe?: { kvm?: ProbeResult; tcg?: ProbeResult; cached: boolean };
+}
+
+export interface DoctorOptions {
+  deep?: boolean;
+  profile?: string;
+}
+
+/** Runs every check against a host. Never prints and never changes the host (but for the probe cache). */
+export async function runDoctor(host: Host, options: DoctorOptions = {}): Promise<DoctorReport> {
+  const facts = new Facts(host);
+  const hardware = await hardwareChecks(facts);
+  const [kvm, accel, distro, init, resources] = await Promise.all([
+    kvmChecks(facts, hardware.verdict),
+    accelerationCheck(facts, hardware.verdict, { deep: options.deep === true }),
+    distroCheck(() => wantedState(facts, options.profile)),
+    initCheck(facts),
+    resourceChecks(facts),
+  ]);
+  const [packages, access, libvirt] = await Promise.all([
+    packageChecks(facts, distro.wanted),
+    accessChecks(facts, distro.wanted),
+    libvirtChecks(facts, distro.wanted),
+  ]);
+  const checks = [
+    ...hardware.results,
+    ...kvm,
+    accel.result,
+    distro.result,
+    init,
+    ...packages,
+    ...access,
+    ...libvirt,
+    ...resources,
+  ];
+  return {
+    ready: !checks.some((c) => c.blocking && c.status === 'fail'),
+    acceleration: accel.acceleration,
+    distro: distro.wanted?.distro ?? null,
+    profile: distro.wanted?.profile ?? null,
+    host: host.description,
+    checks,
+    probe: accel.probe,
+  };
+}

@@ -1,0 +1,74 @@
+import { Command, CommanderError } from 'commander';
+import { CliError, EXIT } from './errors.js';
+
+declare const KVMKIT_VERSION: string;
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  ready: nothing left for the installer to do, and a VM can run (accelerated or emulated)
+  1  not ready: see the FAIL lines and their fixes
+  2  usage error (unknown option, bad value)`;
+
+function buildProgram(): Command {
+  const program = new Command('kvmkit')
+    .description('Turn this Ubuntu, Linux Mint or Debian host into a KVM host, then run its VMs.')
+    .version(typeof KVMKIT_VERSION === 'string' ? KVMKIT_VERSION : 'dev')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+
+  program
+    .command('doctor')
+    .description('check the hardware, KVM, packages, access and libvirt, and say what to fix')
+    .option('--deep', 'boot a tiny 64-bit test guest under KVM to prove acceleration works')
+    .option('--json', 'print one JSON object instead of text')
+    .option('--root <dir>', 'read a recorded host tree instead of this host (runs no command)')
+    .option('--profile <name>', 'install profile to check packages against (default: from the host)')
+    .option('-v, --verbose', 'show the evidence behind passing checks too')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (flags) => {
+      const { doctorCommand } = await import('./doctor-command.js');
+      process.exitCode = await doctorCommand(flags);
+    });
+
+  program
+    .command('plan')
+    .description('show what kvmkit install would do on this host, changing nothing')
+    .option('--json', 'print the plan as JSON')
+    .option('--root <dir>', 'plan for a recorded host tree instead of this host')
+    .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  0  the plan was printed
+  2  usage error
+  3  this distro or release is not supported`,
+    )
+    .action(async (flags) => {
+      const { planCommand } = await import('./plan-command.js');
+      process.exitCode = await planCommand(flags);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end here too; commander already printed them.
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`kvmkit: ${error.message}\n`);
+      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
+    process.stderr.write(`kvmkit: unexpected error: ${(error as Error).stack ?? error}\n`);
+    process.exitCode = EXIT.failed;
+  }
+}

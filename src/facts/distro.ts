@@ -1,0 +1,200 @@
+import type { Host } from '../host/host.js';
+import type { DistroTables } from '../profiles/types.js';
+
+export interface Distro {
+  /** ubuntu, debian, linuxmint, lmde, or a derivative's own ID (pop, neon, zorin, elementary …). */
+  id: string;
+  name: string;
+  version: string;
+  codename: string;
+  base: { id: 'ubuntu' | 'debian'; version: string; codename: string };
+}
+
+export class UnsupportedDistroError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/** KEY=value lines, values optionally quoted (os-release(5), lsb-release, /etc/linuxmint/info). */
+export function parseKeyValue(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match) continue;
+    let value = match[2]!;
+    if (/^".*"$|^'.*'$/.test(value)) value = value.slice(1, -1).replace(/\\(["'$`\\])/g, '$1');
+    out[match[1]!] = value;
+  }
+  return out;
+}
+
+export interface DistroSources {
+  osRelease?: string;
+  lsbRelease?: string;
+  mintInfo?: string;
+}
+
+function codenameOf(table: Record<string, string>, version: string): string | undefined {
+  return table[version];
+}
+
+function versionOf(table: Record<string, string>, codename: string): string | undefined {
+  return Object.entries(table).find(([, c]) => c === codename)?.[0];
+}
+
+/**
+ * Names the distro and its base from os-release, falling back to lsb-release (Ubuntu 9.10/10.04
+ * have only that; Mint 17.x ships Ubuntu's own os-release and says "LinuxMint" only there).
+ */
+export function detectDistro(sources: DistroSources, tables: DistroTables): Distro {
+  const os = sources.osRelease ? parseKeyValue(sources.osRelease) : {};
+  const lsb = sources.lsbRelease ? parseKeyValue(sources.lsbRelease) : {};
+  const mint = sources.mintInfo ? parseKeyValue(sources.mintInfo) : {};
+  const like = (os.ID_LIKE ?? '').split(/\s+/);
+
+  // Linux Mint 17.x: os-release is Ubuntu's, lsb-release tells the truth.
+  if (lsb.DISTRIB_ID === 'LinuxMint' && os.ID !== 'linuxmint') {
+    return mintDistro(
+      lsb.DISTRIB_RELEASE ?? mint.RELEASE ?? '',
+      lsb.DISTRIB_CODENAME ?? mint.CODENAME,
+      tables,
+    );
+  }
+
+  const id = os.ID ?? lsb.DISTRIB_ID?.toLowerCase();
+  if (id === undefined) {
+    throw new UnsupportedDistroError(
+      'cannot tell which distribution this is: no /etc/os-release or /etc/lsb-release',
+      'kvmkit supports Ubuntu, Linux Mint, LMDE, Debian and their derivatives',
+    );
+  }
+
+  if (id === 'linuxmint' && like.includes('debian') && !like.includes('ubuntu')) {
+    return lmdeDistro(os, tables);
+  }
+  if (id === 'linuxmint') {
+    return mintDistro(os.VERSION_ID ?? mint.RELEASE ?? '', os.VERSION_CODENAME ?? mint.CODENAME, tables, os);
+  }
+  if (id === 'ubuntu') {
+    const version = os.VERSION_ID ?? lsb.DISTRIB_RELEASE ?? '';
+    const codename =
+      os.VERSION_CODENAME ??
+      os.UBUNTU_CODENAME ??
+      lsb.DISTRIB_CODENAME ??
+      codenameOf(tables.ubuntu, version) ??
+      '';
+    return { id, name: 'Ubuntu', version, codename, base: { id: 'ubuntu', version, codename } };
+  }
+  if (id === 'debian') {
+    const version = (os.VERSION_ID ?? '').split('.')[0] ?? '';
+    const codename = os.VERSION_CODENAME ?? codenameOf(tables.debian, version) ?? '';
+    // testing/sid have no VERSION_ID: place them by codename.
+    const resolved = version || versionOf(tables.debian, codename) || '';
+    if (!resolved) {
+      throw new UnsupportedDistroError(
+        `Debian ${codename || 'testing/unstable'} has no release number kvmkit knows`,
+        `kvmkit knows Debian ${Object.keys(tables.debian).join(', ')}`,
+      );
+    }
+    return {
+      id,
+      name: 'Debian',
+      version: resolved,
+      codename,
+      base: { id: 'debian', version: resolved, codename },
+    };
+  }
+  // Other derivatives: Ubuntu-based ones carry UBUNTU_CODENAME, Debian-based ones DEBIAN_CODENAME.
+  const name = os.NAME ?? id;
+  const version = os.VERSION_ID ?? '';
+  const codename = os.VERSION_CODENAME ?? '';
+  if (like.includes('ubuntu') && os.UBUNTU_CODENAME) {
+    const baseVersion = versionOf(tables.ubuntu, os.UBUNTU_CODENAME);
+    if (baseVersion) {
+      return {
+        id,
+        name,
+        version,
+        codename,
+        base: { id: 'ubuntu', version: baseVersion, codename: os.UBUNTU_CODENAME },
+      };
+    }
+  }
+  if (like.includes('debian')) {
+    const debianCodename = os.DEBIAN_CODENAME ?? os.VERSION_CODENAME ?? '';
+    const baseVersion = versionOf(tables.debian, debianCodename);
+    if (baseVersion) {
+      return {
+        id,
+        name,
+        version,
+        codename,
+        base: { id: 'debian', version: baseVersion, codename: debianCodename },
+      };
+    }
+  }
+  throw new UnsupportedDistroError(
+    `${os.PRETTY_NAME ?? name} is not supported: kvmkit installs with apt on Ubuntu, Linux Mint, LMDE and Debian`,
+    like.includes('ubuntu') || like.includes('debian')
+      ? `its base release (${os.UBUNTU_CODENAME ?? os.DEBIAN_CODENAME ?? 'unknown'}) is not one kvmkit knows`
+      : 'on other distributions install qemu and libvirt with the system package manager',
+  );
+}
+
+function mintDistro(
+  version: string,
+  codename: string | undefined,
+  tables: DistroTables,
+  os: Record<string, string> = {},
+): Distro {
+  const entry = tables.mint[version] ?? tables.mint[version.replace(/\.0$/, '')];
+  const baseCodename = os.UBUNTU_CODENAME ?? entry?.[1];
+  const baseVersion = baseCodename ? versionOf(tables.ubuntu, baseCodename) : undefined;
+  if (!baseCodename || !baseVersion) {
+    throw new UnsupportedDistroError(
+      `Linux Mint ${version} is not a release kvmkit knows`,
+      `kvmkit knows Linux Mint ${Object.keys(tables.mint)[0]} to ${Object.keys(tables.mint).at(-1)}`,
+    );
+  }
+  return {
+    id: 'linuxmint',
+    name: 'Linux Mint',
+    version,
+    codename: codename ?? entry?.[0] ?? '',
+    base: { id: 'ubuntu', version: baseVersion, codename: baseCodename },
+  };
+}
+
+function lmdeDistro(os: Record<string, string>, tables: DistroTables): Distro {
+  const version = os.VERSION_ID ?? '';
+  const entry = tables.lmde[version];
+  const baseCodename = os.DEBIAN_CODENAME ?? entry?.[1] ?? '';
+  const baseVersion = versionOf(tables.debian, baseCodename);
+  if (!baseVersion) {
+    throw new UnsupportedDistroError(
+      `LMDE ${version} is based on a Debian release kvmkit does not know (${baseCodename || 'none given'})`,
+      `kvmkit knows Debian ${Object.keys(tables.debian).join(', ')}`,
+    );
+  }
+  return {
+    id: 'lmde',
+    name: 'LMDE',
+    version,
+    codename: os.VERSION_CODENAME ?? entry?.[0] ?? '',
+    base: { id: 'debian', version: baseVersion, codename: baseCodename },
+  };
+}
+
+export async function readDistroSources(host: Host): Promise<DistroSources> {
+  const [osRelease, usrOsRelease, lsbRelease, mintInfo] = await Promise.all([
+    host.readFile('/etc/os-release'),
+    host.readFile('/usr/lib/os-release'),
+    host.readFile('/etc/lsb-release'),
+    host.readFile('/etc/linuxmint/info'),
+  ]);
+  return { osRelease: osRelease ?? usrOsRelease, lsbRelease, mintInfo };
+}

@@ -1,0 +1,75 @@
+import type { Host } from '../host/host.js';
+import catalog from '../profiles/catalog.js';
+import { type CpuFacts, readCpu } from './cpu.js';
+import { type Distro, detectDistro, readDistroSources } from './distro.js';
+import { type FirmwareFacts, readFirmware } from './firmware.js';
+import { type KvmFacts, readKvm } from './kvm.js';
+import { type LibvirtFacts, readLibvirt } from './libvirt.js';
+import { readLoadedModules } from './modules.js';
+import { readDpkgStatus } from './packages.js';
+import { readSystem, type SystemFacts } from './system.js';
+import { readUser, type UserFacts } from './users.js';
+
+/**
+ * Read-only probes of one host, each computed on first use and kept for the life of this object.
+ * Checks and steps ask for what they need; nothing is read twice and nothing unneeded is read.
+ * The executor makes a fresh Facts before each step, so a step never plans on stale facts.
+ */
+export class Facts {
+  private cache = new Map<string, Promise<unknown>>();
+
+  constructor(readonly host: Host) {}
+
+  private once<T>(key: string, read: () => Promise<T>): Promise<T> {
+    let value = this.cache.get(key) as Promise<T> | undefined;
+    if (!value) {
+      value = read();
+      this.cache.set(key, value);
+    }
+    return value;
+  }
+
+  cpu(): Promise<CpuFacts | undefined> {
+    return this.once('cpu', () => readCpu(this.host));
+  }
+
+  modules(): Promise<Set<string>> {
+    return this.once('modules', () => readLoadedModules(this.host));
+  }
+
+  async kvm(): Promise<KvmFacts> {
+    return this.once('kvm', async () => readKvm(this.host, await this.modules()));
+  }
+
+  /** `detail`: also load the msr module if needed and read the kernel log (costs a modprobe or dmesg). */
+  firmware(detail: boolean): Promise<FirmwareFacts> {
+    return this.once(`firmware:${detail}`, async () => {
+      const identity = await this.host.processIdentity();
+      return readFirmware(this.host, (await this.cpu())?.vendor ?? 'other', {
+        loadMsrModule: detail && identity?.uid === 0,
+        needKernelLog: detail,
+      });
+    });
+  }
+
+  /** Throws UnsupportedDistroError for a distro kvmkit cannot serve. */
+  distro(): Promise<Distro> {
+    return this.once('distro', async () => detectDistro(await readDistroSources(this.host), catalog.distros));
+  }
+
+  system(): Promise<SystemFacts> {
+    return this.once('system', () => readSystem(this.host));
+  }
+
+  user(): Promise<UserFacts | undefined> {
+    return this.once('user', () => readUser(this.host));
+  }
+
+  dpkgStatus(): Promise<string | undefined> {
+    return this.once('dpkg', () => readDpkgStatus(this.host));
+  }
+
+  libvirt(): Promise<LibvirtFacts> {
+    return this.once('libvirt', () => readLibvirt(this.host));
+  }
+}

@@ -1,0 +1,46 @@
+import type { Host } from '../host/host.js';
+
+export interface LibvirtFacts {
+  /** virsh is installed. */
+  virsh: boolean;
+  /** libvirtd's pid file names a live process. */
+  daemonPid?: number;
+  /** The system socket exists (libvirtd, or systemd socket activation, listens there). */
+  socket: boolean;
+  defaultNetwork: { defined: boolean; active: boolean; autostart: boolean };
+}
+
+const PID_FILES = ['/run/libvirtd.pid', '/var/run/libvirtd.pid'];
+const SOCKETS = ['/run/libvirt/libvirt-sock', '/var/run/libvirt/libvirt-sock'];
+
+/**
+ * libvirt's state from the files it keeps, so doctor needs no daemon round-trip: the pid file, the
+ * socket, and the network definitions (config in /etc/libvirt, live status in /run/libvirt).
+ */
+export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
+  const [virsh, pidTexts, sockets, defined, active, autostart] = await Promise.all([
+    host.stat('/usr/bin/virsh'),
+    Promise.all(PID_FILES.map((f) => host.readFile(f))),
+    Promise.all(SOCKETS.map((f) => host.stat(f))),
+    host.stat('/etc/libvirt/qemu/networks/default.xml'),
+    host.stat('/run/libvirt/network/default.xml'),
+    host.stat('/etc/libvirt/qemu/networks/autostart/default.xml'),
+  ]);
+  let daemonPid: number | undefined;
+  for (const text of pidTexts) {
+    const pid = Number(text?.trim());
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    const comm = await host.readFile(`/proc/${pid}/comm`);
+    if (comm?.trim() === 'libvirtd') daemonPid = pid;
+  }
+  return {
+    virsh: virsh !== undefined,
+    daemonPid,
+    socket: sockets.some((s) => s !== undefined),
+    defaultNetwork: {
+      defined: defined !== undefined,
+      active: active !== undefined,
+      autostart: autostart !== undefined,
+    },
+  };
+}

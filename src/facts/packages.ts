@@ -1,0 +1,43 @@
+import type { Host } from '../host/host.js';
+
+export interface InstalledPackage {
+  name: string;
+  version: string;
+}
+
+/**
+ * Finds packages in dpkg's status database, read directly (what dpkg-query reads) so that doctor
+ * spawns nothing and fixture trees need no dpkg. Only "install ok installed" counts: a package
+ * left half-configured or removed with its config files is not installed.
+ */
+export function findInstalled(statusText: string, names: readonly string[]): Map<string, InstalledPackage> {
+  const wanted = new Set(names);
+  const found = new Map<string, InstalledPackage>();
+  for (const stanza of statusText.split(/\n\n+/)) {
+    const name = /^Package: (\S+)$/m.exec(stanza)?.[1];
+    if (name === undefined || !wanted.has(name)) continue;
+    const status = /^Status: (.+)$/m.exec(stanza)?.[1];
+    if (status !== 'install ok installed') continue;
+    found.set(name, { name, version: /^Version: (\S+)$/m.exec(stanza)?.[1] ?? '' });
+  }
+  return found;
+}
+
+/** Packages with an unfinished dpkg run (half-installed, unpacked, half-configured, triggers pending). */
+export function findBroken(statusText: string): string[] {
+  const broken: string[] = [];
+  for (const stanza of statusText.split(/\n\n+/)) {
+    const status = /^Status: \S+ \S+ (\S+)$/m.exec(stanza)?.[1];
+    if (
+      status &&
+      /^(half-installed|unpacked|half-configured|triggers-awaited|triggers-pending)$/.test(status)
+    ) {
+      broken.push(/^Package: (\S+)$/m.exec(stanza)?.[1] ?? '?');
+    }
+  }
+  return broken;
+}
+
+export async function readDpkgStatus(host: Host): Promise<string | undefined> {
+  return host.readFile('/var/lib/dpkg/status');
+}

@@ -1,0 +1,115 @@
+import { constants } from 'node:fs';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { join, normalize } from 'node:path';
+import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
+import { toFileStat } from './real-host.js';
+
+/**
+ * What a recorded host cannot hold as plain files: who ran kvmkit there, its environment and the
+ * free disk. Read from `fixture.json` at the root of the tree (the same file tells the test
+ * harness which device modes and sparse MSR files to generate).
+ */
+export interface FixtureDescription {
+  source?: string;
+  identity?: ProcessIdentity;
+  env?: Record<string, string>;
+  freeBytes?: Record<string, number>;
+}
+
+/**
+ * A host rooted at a directory: a read of /X reads DIR/X and no command ever runs. A device
+ * node (/dev/kvm, /dev/cpu/0/msr) is stood for by a regular file of the same name.
+ */
+export class FixtureHost implements Host {
+  readonly kind = 'fixture' as const;
+  readonly description: string;
+  private descriptionFile: Promise<FixtureDescription> | undefined;
+
+  constructor(readonly root: string) {
+    this.description = `fixture tree ${root}`;
+  }
+
+  /** Maps an absolute host path into the tree; `..` cannot climb out of it. */
+  resolve(path: string): string {
+    return join(this.root, normalize(`/${path}`));
+  }
+
+  fixture(): Promise<FixtureDescription> {
+    this.descriptionFile ??= readFile(join(this.root, 'fixture.json'), 'utf8').then(
+      (text) => JSON.parse(text) as FixtureDescription,
+      () => ({}),
+    );
+    return this.descriptionFile;
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.resolve(path), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  async readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      handle = await open(this.resolve(path), constants.O_RDONLY);
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, offset as unknown as number);
+      return bytesRead === length ? buffer : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async stat(path: string): Promise<FileStat | undefined> {
+    try {
+      const s = toFileStat(await stat(this.resolve(path)));
+      // A regular file stands for a device node under /dev.
+      if (path.startsWith('/dev/') && s.isFile) return { ...s, isFile: false, isCharDevice: true };
+      return s;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async listDir(path: string): Promise<string[] | undefined> {
+    try {
+      return await readdir(this.resolve(path));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async freeBytes(path: string): Promise<number | undefined> {
+    const free = (await this.fixture()).freeBytes ?? {};
+    let best: string | undefined;
+    for (const mount of Object.keys(free)) {
+      const under = path === mount || path.startsWith(mount.endsWith('/') ? mount : `${mount}/`);
+      if (under && (best === undefined || mount.length > best.length)) best = mount;
+    }
+    return best === undefined ? undefined : free[best];
+  }
+
+  async writeFile(path: string): Promise<void> {
+    throw new Error(`a fixture host is read-only: not writing ${path}`);
+  }
+
+  canRun(): boolean {
+    return false;
+  }
+
+  async run(_command: Command): Promise<RunResult> {
+    return { exitCode: -1, stdout: '', stderr: 'a fixture host runs no command', failed: true };
+  }
+
+  async processIdentity(): Promise<ProcessIdentity | undefined> {
+    return (await this.fixture()).identity;
+  }
+
+  async environment(): Promise<Record<string, string | undefined>> {
+    return (await this.fixture()).env ?? {};
+  }
+}

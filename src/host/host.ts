@@ -1,0 +1,84 @@
+/**
+ * The one door to the machine. Every file read and every command goes through a Host, so that
+ * facts, checks and steps run unchanged against the real machine, a recorded fixture tree, or
+ * (later) a remote host over ssh.
+ */
+
+/** A command is data: an argv array, never a shell string. */
+export interface Command {
+  argv: readonly string[];
+  /** Needs root: run through `sudo -n` when kvmkit itself is not root. */
+  root?: boolean;
+  /** Extra environment for this command only. */
+  env?: Record<string, string>;
+  /** Indices into argv that must be masked when the command is shown or logged. */
+  secret?: readonly number[];
+  /** Give up after this many milliseconds (the child is killed). */
+  timeoutMs?: number;
+  input?: string;
+  /** Stops the command (the child is killed) when aborted. */
+  signal?: AbortSignal;
+  /** Called with each chunk of standard output as it arrives (for deadlines on progress). */
+  onStdout?: (chunk: string) => void;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** True when the command could not run at all (missing binary, fixture host, timeout). */
+  failed: boolean;
+  timedOut?: boolean;
+}
+
+export interface FileStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  isFile: boolean;
+  isDirectory: boolean;
+  isCharDevice: boolean;
+}
+
+export interface Host {
+  /** 'real' runs commands; 'fixture' reads a recorded tree and runs nothing. */
+  readonly kind: 'real' | 'fixture';
+  /** Shown in reports: "this host" or the fixture directory. */
+  readonly description: string;
+  readFile(path: string): Promise<string | undefined>;
+  /** Reads `length` bytes at `offset` (device nodes such as /dev/cpu/0/msr). */
+  readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined>;
+  stat(path: string): Promise<FileStat | undefined>;
+  listDir(path: string): Promise<string[] | undefined>;
+  /** Free bytes on the filesystem holding `path` (or its nearest existing parent). */
+  freeBytes(path: string): Promise<number | undefined>;
+  /** Writes a file (creating its directory); refused on a fixture host, which is read-only. */
+  writeFile(path: string, content: string | Buffer, mode?: number): Promise<void>;
+  /** Whether this host can run commands at all (a fixture host cannot). */
+  canRun(): boolean;
+  run(command: Command): Promise<RunResult>;
+  /** The identity kvmkit runs as on this host. */
+  processIdentity(): Promise<ProcessIdentity | undefined>;
+  /** kvmkit's own environment there (SUDO_USER, the desktop session variables). */
+  environment(): Promise<Record<string, string | undefined>>;
+}
+
+export interface ProcessIdentity {
+  uid: number;
+  gid: number;
+  groups: number[];
+  pid: number;
+}
+
+/** How a command is shown to people: argv joined with POSIX quoting, secrets masked. */
+export function showCommand(command: Command): string {
+  const words = command.argv.map((word, i) => (command.secret?.includes(i) ? '******' : quoteForShell(word)));
+  return words.join(' ');
+}
+
+/** POSIX shell quoting: safe words stay bare, everything else goes in single quotes. */
+export function quoteForShell(word: string): string {
+  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,133 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
+
+/** The machine kvmkit runs on. Commands go through execa (loaded on first use: it is costly to import). */
+export class RealHost implements Host {
+  readonly kind = 'real' as const;
+  readonly description = 'this host';
+
+  async readFile(path: string): Promise<string | undefined> {
+    try {
+      return await readFile(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  async readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      handle = await open(path, constants.O_RDONLY);
+      const buffer = Buffer.alloc(length);
+      // pread at a 64-bit position: MSR numbers such as 0xc0010114 are offsets past 3 GB.
+      const { bytesRead } = await handle.read(buffer, 0, length, offset as unknown as number);
+      return bytesRead === length ? buffer : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async stat(path: string): Promise<FileStat | undefined> {
+    try {
+      const s = await stat(path);
+      return toFileStat(s);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async listDir(path: string): Promise<string[] | undefined> {
+    try {
+      return await readdir(path);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async freeBytes(path: string): Promise<number | undefined> {
+    let dir = path;
+    for (;;) {
+      try {
+        const s = await statfs(dir);
+        return s.bavail * s.bsize;
+      } catch {
+        if (dir === '/') return undefined;
+        dir = dirname(dir);
+      }
+    }
+  }
+
+  async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, content, { mode });
+  }
+
+  canRun(): boolean {
+    return true;
+  }
+
+  async run(command: Command): Promise<RunResult> {
+    const { execa } = await import('execa');
+    const argv = needsSudo(command) ? ['sudo', '-n', '--', ...command.argv] : [...command.argv];
+    const [file, ...args] = argv as [string, ...string[]];
+    const child = execa(file, args, {
+      reject: false,
+      env: command.env,
+      timeout: command.timeoutMs,
+      cancelSignal: command.signal,
+      input: command.input,
+      stdin: command.input === undefined ? 'ignore' : undefined,
+      stripFinalNewline: false,
+    });
+    if (command.onStdout) child.stdout?.on('data', (chunk: Buffer) => command.onStdout?.(chunk.toString()));
+    const result = await child;
+    return {
+      exitCode: result.exitCode ?? -1,
+      stdout: String(result.stdout ?? ''),
+      stderr: String(result.stderr ?? ''),
+      failed: result.exitCode === undefined || result.timedOut === true || result.isCanceled === true,
+      timedOut: result.timedOut,
+    };
+  }
+
+  async processIdentity(): Promise<ProcessIdentity> {
+    return {
+      uid: process.getuid?.() ?? -1,
+      gid: process.getgid?.() ?? -1,
+      groups: process.getgroups?.() ?? [],
+      pid: process.pid,
+    };
+  }
+
+  async environment(): Promise<Record<string, string | undefined>> {
+    return process.env;
+  }
+}
+
+export function needsSudo(command: Command): boolean {
+  return command.root === true && process.getuid?.() !== 0;
+}
+
+export function toFileStat(s: {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isCharacterDevice(): boolean;
+}): FileStat {
+  return {
+    mode: s.mode & 0o7777,
+    uid: s.uid,
+    gid: s.gid,
+    size: s.size,
+    isFile: s.isFile(),
+    isDirectory: s.isDirectory(),
+    isCharDevice: s.isCharacterDevice(),
+  };
+}

@@ -1,0 +1,68 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import semver from 'semver';
+import { parse } from 'yaml';
+import {
+  distrosSchema,
+  familySchema,
+  installProfilesSchema,
+  type Schema,
+  SchemaError,
+  validate,
+} from './schema.js';
+import type { DistroTables, FamilyProfile, InstallProfile, ProfileCatalog } from './types.js';
+import { releaseVersion } from './version.js';
+
+/**
+ * Reads and validates every file under profiles/. Runs at build time (the bundle carries the result
+ * as JSON, so start-up never parses YAML) and in the tests; a bad file fails both, naming file and key.
+ */
+export function compileProfiles(dir: string): ProfileCatalog {
+  const load = (relative: string, schema: Schema): unknown => {
+    let value: unknown;
+    try {
+      value = parse(readFileSync(join(dir, relative), 'utf8'));
+    } catch (error) {
+      throw new SchemaError(`${relative}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    }
+    validate(value, schema, relative);
+    return value;
+  };
+  const distros = load('distros.yaml', distrosSchema) as DistroTables;
+  const installProfiles = load('install-profiles.yaml', installProfilesSchema) as Record<
+    string,
+    InstallProfile
+  >;
+  const families = {} as ProfileCatalog['families'];
+  for (const file of readdirSync(join(dir, 'families')).filter((f) => f.endsWith('.yaml'))) {
+    const family = load(`families/${file}`, familySchema) as FamilyProfile;
+    checkRanges(family, `families/${file}`);
+    families[family.family] = family;
+  }
+  for (const [name, profile] of Object.entries(installProfiles)) {
+    if (profile.base !== undefined && !(profile.base in installProfiles)) {
+      throw new SchemaError(
+        `install-profiles.yaml: ${name}.base: expected one of ${Object.keys(installProfiles)}`,
+      );
+    }
+  }
+  return { distros, families, installProfiles };
+}
+
+/** Releases must be in order, each range well formed, none overlapping the next. */
+function checkRanges(family: FamilyProfile, file: string): void {
+  let previousEnd: string | undefined;
+  family.releases.forEach((release, i) => {
+    const from = releaseVersion(release.from)!;
+    const to = release.to === undefined ? undefined : releaseVersion(release.to)!;
+    if (to && semver.lt(to, from))
+      throw new SchemaError(`${file}: releases[${i}].to: expected a release >= from`);
+    if (previousEnd === undefined && i > 0) {
+      throw new SchemaError(`${file}: releases[${i - 1}].to: expected an end (only the last range is open)`);
+    }
+    if (previousEnd !== undefined && !semver.gt(from, previousEnd)) {
+      throw new SchemaError(`${file}: releases[${i}].from: expected a release after ${previousEnd}`);
+    }
+    previousEnd = to?.version;
+  });
+}

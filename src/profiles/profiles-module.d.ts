@@ -1,0 +1,4 @@
+declare module 'kvmkit:profiles' {
+  const catalog: import('./types.js').ProfileCatalog;
+  export default catalog;
+}

@@ -1,0 +1,57 @@
+import semver from 'semver';
+import type { Distro } from '../facts/distro.js';
+import type { InstallProfile, PackageSet, ProfileCatalog, ReleaseProfile } from './types.js';
+import { releaseVersion } from './version.js';
+
+export class ProfileError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The release profile for a distro's base (Mint → Ubuntu, LMDE → Debian). */
+export function releaseProfileFor(catalog: ProfileCatalog, distro: Distro): ReleaseProfile {
+  const family = catalog.families[distro.base.id];
+  const version = releaseVersion(distro.base.version);
+  if (!family || !version) {
+    throw new ProfileError(`no profile for ${distro.base.id} ${distro.base.version}`);
+  }
+  const release = family.releases.find(
+    (r) =>
+      semver.gte(version, releaseVersion(r.from)!) &&
+      (r.to === undefined || semver.lte(version, releaseVersion(r.to)!)),
+  );
+  if (!release) {
+    throw new ProfileError(
+      `${distro.name} ${distro.version} is older than any release kvmkit supports`,
+      `supported: ${distro.base.id} ${family.releases[0]?.from} and later`,
+    );
+  }
+  return release;
+}
+
+/** Follows `base:` links; sets of the base come first. */
+export function installProfileSets(catalog: ProfileCatalog, name: string): PackageSet[] {
+  const profile = catalog.installProfiles[name];
+  if (!profile) {
+    throw new ProfileError(
+      `unknown install profile "${name}"`,
+      `choose one of: ${Object.keys(catalog.installProfiles).join(', ')}`,
+    );
+  }
+  const inherited = profile.base ? installProfileSets(catalog, profile.base) : [];
+  return [...inherited, ...profile.sets.filter((s) => !inherited.includes(s))];
+}
+
+export function installProfile(catalog: ProfileCatalog, name: string): InstallProfile {
+  installProfileSets(catalog, name); // validates the name
+  return catalog.installProfiles[name]!;
+}
+
+export function packagesFor(release: ReleaseProfile, sets: PackageSet[]): string[] {
+  const all = sets.flatMap((set) => release.packages[set]);
+  return [...new Set(all)];
+}

@@ -1,0 +1,157 @@
+import { NETWORK_SYSTEMS, PACKAGE_SETS } from './types.js';
+
+/**
+ * A small structural schema for the profile files. Errors name the file, the path inside it and
+ * what was expected, e.g. `families/ubuntu.yaml: releases[2].packages.hypervisor: expected a list of
+ * package names`.
+ */
+export type Schema =
+  | { type: 'string'; pattern?: RegExp; oneOf?: readonly string[]; what?: string }
+  | { type: 'boolean' }
+  | { type: 'list'; of: Schema; what?: string }
+  | { type: 'object'; fields: Record<string, Schema>; optional?: readonly string[] }
+  | { type: 'map'; keys: RegExp; keyWhat: string; of: Schema };
+
+export class SchemaError extends Error {}
+
+const packageName: Schema = {
+  type: 'string',
+  pattern: /^[a-z0-9][a-z0-9+.-]+$/,
+  what: 'a Debian package name',
+};
+const version: Schema = {
+  type: 'string',
+  pattern: /^\d+(\.\d+)?$/,
+  what: 'a release number such as "22.04"',
+};
+const codename: Schema = { type: 'string', pattern: /^[a-z]+$/, what: 'a lower-case codename' };
+
+const release: Schema = {
+  type: 'object',
+  fields: {
+    from: version,
+    to: version,
+    note: { type: 'string' },
+    unconfirmed: { type: 'list', of: { type: 'string' } },
+    packages: {
+      type: 'object',
+      fields: Object.fromEntries(
+        PACKAGE_SETS.map((set) => [set, { type: 'list', of: packageName, what: 'a list of package names' }]),
+      ),
+    },
+    groups: {
+      type: 'object',
+      fields: {
+        access: { type: 'string', oneOf: ['libvirt', 'libvirtd'] },
+        kvm: { type: 'string', oneOf: ['kvm'] },
+      },
+    },
+    service: { type: 'string', oneOf: ['libvirtd', 'libvirt-bin'] },
+    network: {
+      type: 'object',
+      fields: {
+        server: { type: 'string', oneOf: NETWORK_SYSTEMS },
+        desktop: { type: 'string', oneOf: NETWORK_SYSTEMS },
+      },
+    },
+  },
+  optional: ['to', 'note', 'unconfirmed'],
+};
+
+export const familySchema: Schema = {
+  type: 'object',
+  fields: {
+    family: { type: 'string', oneOf: ['ubuntu', 'debian'] },
+    releases: { type: 'list', of: release, what: 'a list of releases' },
+  },
+};
+
+export const installProfilesSchema: Schema = {
+  type: 'map',
+  keys: /^[a-z][a-z0-9-]*$/,
+  keyWhat: 'a profile name in lower case',
+  of: {
+    type: 'object',
+    fields: {
+      description: { type: 'string' },
+      base: { type: 'string' },
+      sets: { type: 'list', of: { type: 'string', oneOf: PACKAGE_SETS } },
+      firstVm: { type: 'boolean' },
+      report: { type: 'boolean' },
+    },
+    optional: ['base', 'firstVm', 'report'],
+  },
+};
+
+const pair: Schema = { type: 'list', of: codename, what: 'a pair [codename, base codename]' };
+export const distrosSchema: Schema = {
+  type: 'object',
+  fields: {
+    ubuntu: { type: 'map', keys: /^\d+\.\d+$/, keyWhat: 'a release such as "22.04"', of: codename },
+    debian: { type: 'map', keys: /^\d+$/, keyWhat: 'a release such as "12"', of: codename },
+    mint: { type: 'map', keys: /^\d+(\.\d+)?$/, keyWhat: 'a release such as "21.3"', of: pair },
+    lmde: { type: 'map', keys: /^\d+$/, keyWhat: 'a release such as "6"', of: pair },
+  },
+};
+
+function describe(schema: Schema): string {
+  switch (schema.type) {
+    case 'string':
+      return schema.oneOf ? `one of ${schema.oneOf.join(', ')}` : (schema.what ?? 'a string');
+    case 'boolean':
+      return 'true or false';
+    case 'list':
+      return schema.what ?? 'a list';
+    case 'object':
+      return `a mapping with ${Object.keys(schema.fields).join(', ')}`;
+    case 'map':
+      return `a mapping keyed by ${schema.keyWhat}`;
+  }
+}
+
+/** Throws a SchemaError naming `file` and the path of the first value that does not fit. */
+export function validate(value: unknown, schema: Schema, file: string, path = ''): void {
+  const fail = (expected: string, at = path): never => {
+    throw new SchemaError(`${file}: ${at || '(top)'}: expected ${expected}`);
+  };
+  switch (schema.type) {
+    case 'string':
+      if (typeof value !== 'string') fail(describe(schema));
+      if (schema.pattern && !schema.pattern.test(value as string)) fail(describe(schema));
+      if (schema.oneOf && !schema.oneOf.includes(value as string)) fail(describe(schema));
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') fail(describe(schema));
+      return;
+    case 'list':
+      if (!Array.isArray(value)) fail(describe(schema));
+      for (const [i, item] of (value as unknown[]).entries())
+        validate(item, schema.of, file, `${path}[${i}]`);
+      return;
+    case 'object': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(describe(schema));
+      const record = value as Record<string, unknown>;
+      for (const key of Object.keys(record)) {
+        if (!(key in schema.fields))
+          fail(`no key "${key}" (known: ${Object.keys(schema.fields).join(', ')})`);
+      }
+      for (const [key, fieldSchema] of Object.entries(schema.fields)) {
+        const at = path ? `${path}.${key}` : key;
+        if (record[key] === undefined) {
+          if (!schema.optional?.includes(key)) fail(describe(fieldSchema), at);
+          continue;
+        }
+        validate(record[key], fieldSchema, file, at);
+      }
+      return;
+    }
+    case 'map': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(describe(schema));
+      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+        const at = path ? `${path}.${key}` : key;
+        if (!schema.keys.test(key)) fail(schema.keyWhat, at);
+        validate(item, schema.of, file, at);
+      }
+    }
+  }
+}

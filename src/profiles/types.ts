@@ -1,0 +1,59 @@
+/** The shapes of the data files in profiles/ (validated by schema.ts). */
+
+export const PACKAGE_SETS = [
+  'hypervisor',
+  'libvirt',
+  'tools',
+  'bridge',
+  'cpuChecker',
+  'desktop',
+  'spice',
+] as const;
+export type PackageSet = (typeof PACKAGE_SETS)[number];
+
+export const NETWORK_SYSTEMS = [
+  'ifupdown',
+  'NetworkManager',
+  'netplan-networkd',
+  'netplan-NetworkManager',
+] as const;
+export type NetworkSystem = (typeof NETWORK_SYSTEMS)[number];
+
+export interface ReleaseProfile {
+  from: string;
+  to?: string;
+  note?: string;
+  unconfirmed?: string[];
+  packages: Record<PackageSet, string[]>;
+  groups: { access: string; kvm: string };
+  service: string;
+  network: { server: NetworkSystem; desktop: NetworkSystem };
+}
+
+export interface FamilyProfile {
+  family: 'ubuntu' | 'debian';
+  releases: ReleaseProfile[];
+}
+
+export interface InstallProfile {
+  description: string;
+  base?: string;
+  sets: PackageSet[];
+  firstVm?: boolean;
+  report?: boolean;
+}
+
+export interface DistroTables {
+  ubuntu: Record<string, string>;
+  debian: Record<string, string>;
+  /** Mint release → [codename, Ubuntu base codename]. */
+  mint: Record<string, [string, string]>;
+  /** LMDE release → [codename, Debian base codename]. */
+  lmde: Record<string, [string, string]>;
+}
+
+export interface ProfileCatalog {
+  distros: DistroTables;
+  families: Record<'ubuntu' | 'debian', FamilyProfile>;
+  installProfiles: Record<string, InstallProfile>;
+}

@@ -1,0 +1,12 @@
+import semver from 'semver';
+
+/**
+ * Release numbers as semver: "14.04" → 14.4.0, "12" → 12.0.0, "22.04.3 LTS" → 22.4.3. Written here
+ * rather than semver.coerce, which returns null for "10.04" (a leading zero is not semver).
+ */
+export function releaseVersion(text: string): semver.SemVer | null {
+  const parts = /(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(text);
+  if (!parts) return null;
+  const [major, minor, patch] = [parts[1], parts[2], parts[3]].map((p) => Number(p ?? 0));
+  return semver.parse(`${major}.${minor}.${patch}`);
+}

@@ -1,0 +1,15 @@
+import { groupsStep } from './groups.js';
+import { kvmModuleStep } from './modules.js';
+import { defaultNetworkStep } from './network.js';
+import { packagesStep } from './packages.js';
+import { serviceStep } from './service.js';
+import type { Step } from './step.js';
+
+/** The installer's steps, in the order they run. */
+export const INSTALL_STEPS: Step[] = [
+  packagesStep,
+  kvmModuleStep,
+  groupsStep,
+  serviceStep,
+  defaultNetworkStep,
+];

@@ -1,0 +1,44 @@
+import { findBroken, findInstalled } from '../facts/packages.js';
+import { planned, type Step } from './step.js';
+
+/** All missing packages in one apt transaction, without prompts. */
+export const packagesStep: Step = {
+  id: 'packages',
+  title: 'Install the KVM and libvirt packages',
+  async plan({ facts, wanted }) {
+    const status = await facts.dpkgStatus();
+    if (status === undefined) return planned(this, 'blocked', 'no dpkg database: not an apt-based system');
+    const installed = findInstalled(status, wanted.packages);
+    const missing = wanted.packages.filter((p) => !installed.has(p));
+    const broken = findBroken(status);
+    if (missing.length === 0 && broken.length === 0) {
+      return planned(this, 'ok', `all ${wanted.packages.length} packages are installed`);
+    }
+    const env = { DEBIAN_FRONTEND: 'noninteractive' };
+    const commands = [
+      ...(broken.length > 0 ? [{ argv: ['dpkg', '--configure', '-a'], root: true, env }] : []),
+      ...(missing.length > 0
+        ? [
+            {
+              argv: [
+                'apt-get',
+                'install',
+                '-y',
+                '--no-install-recommends',
+                '-o',
+                'Dpkg::Options::=--force-confold',
+                ...missing,
+              ],
+              root: true,
+              env,
+            },
+          ]
+        : []),
+    ];
+    const parts = [
+      broken.length > 0 ? `repair ${broken.length} half-installed package(s)` : '',
+      missing.length > 0 ? `install ${missing.join(' ')}` : '',
+    ].filter(Boolean);
+    return planned(this, 'change', parts.join('; '), commands);
+  },
+};
