@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
+import { readBytesAt } from './read-bytes.js';
 import { toFileStat } from './real-host.js';
 
 /**
@@ -50,18 +50,8 @@ export class FixtureHost implements Host {
     }
   }
 
-  async readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
-    let handle: Awaited<ReturnType<typeof open>> | undefined;
-    try {
-      handle = await open(this.resolve(path), constants.O_RDONLY);
-      const buffer = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, offset as unknown as number);
-      return bytesRead === length ? buffer : undefined;
-    } catch {
-      return undefined;
-    } finally {
-      await handle?.close();
-    }
+  readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
+    return readBytesAt(this.resolve(path), offset, length);
   }
 
   async stat(path: string): Promise<FileStat | undefined> {
@@ -93,7 +83,7 @@ export class FixtureHost implements Host {
     return best === undefined ? undefined : free[best];
   }
 
-  async writeFile(path: string): Promise<void> {
+  async writeFile(path: string, _content?: string | Buffer): Promise<void> {
     throw new Error(`a fixture host is read-only: not writing ${path}`);
   }
 

@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
+import { readBytesAt } from './read-bytes.js';
 
 /** The machine kvmkit runs on. Commands go through execa (loaded on first use: it is costly to import). */
 export class RealHost implements Host {
@@ -16,19 +16,8 @@ export class RealHost implements Host {
     }
   }
 
-  async readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
-    let handle: Awaited<ReturnType<typeof open>> | undefined;
-    try {
-      handle = await open(path, constants.O_RDONLY);
-      const buffer = Buffer.alloc(length);
-      // pread at a 64-bit position: MSR numbers such as 0xc0010114 are offsets past 3 GB.
-      const { bytesRead } = await handle.read(buffer, 0, length, offset as unknown as number);
-      return bytesRead === length ? buffer : undefined;
-    } catch {
-      return undefined;
-    } finally {
-      await handle?.close();
-    }
+  readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
+    return readBytesAt(path, offset, length);
   }
 
   async stat(path: string): Promise<FileStat | undefined> {
