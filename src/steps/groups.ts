@@ -5,7 +5,7 @@ export const groupsStep: Step = {
   id: 'groups',
   title: 'Let the user manage VMs',
   async plan({ wanted, user }) {
-    if (!user) return planned(this, 'ok', 'root needs no group (give --user NAME to add a user)');
+    if (!user) return planned(this, 'ok', 'run as root with no SUDO_USER: no user to add to the groups');
     const missing = wanted.groups.filter((g) => !user.groups.includes(g));
     if (missing.length === 0) return planned(this, 'ok', `${user.name} is in ${wanted.groups.join(', ')}`);
     return planned(

@@ -12,8 +12,9 @@ export const serviceStep: Step = {
     const service = wanted.services[0] ?? 'libvirtd';
     if (libvirt.daemonPid !== undefined)
       return planned(this, 'ok', `libvirtd is running (pid ${libvirt.daemonPid})`);
-    if (system.systemd) {
-      return planned(this, 'change', `enable and start ${service}`, [
+    if (system.systemd || system.init === 'unknown') {
+      const assumed = system.systemd ? '' : ' (assuming systemd, the release default: the tree does not say)';
+      return planned(this, 'change', `enable and start ${service}${assumed}`, [
         { argv: ['systemctl', 'enable', '--now', service], root: true },
       ]);
     }

@@ -93,7 +93,7 @@ export async function runProbe(host: Host, options: ProbeOptions): Promise<Probe
         '-device',
         'isa-debug-exit,iobase=0xf4,iosize=0x04',
         '-drive',
-        `file=${image},format=raw,if=ide,readonly=on`,
+        `file=${image},format=raw,if=ide`,
       ],
       timeoutMs: deadlineMs,
       signal: stop.signal,

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import type { DoctorReport } from '../../src/checks/doctor.js';
+import type { Plan } from '../../src/plan/plan.js';
+import { kvmkit, parseJson } from '../helpers/cli.js';
+import { materialize } from '../helpers/fixtures.js';
+
+describe('kvmkit doctor --root (the real binary)', () => {
+  it('exits 0 and prints the documented JSON keys for a ready host', async () => {
+    const { exitCode, stdout } = await kvmkit(['doctor', '--root', materialize('intel-vmx-ready'), '--json']);
+    expect(exitCode).toBe(0);
+    const report = parseJson<DoctorReport>(stdout);
+    expect(report.ready).toBe(true);
+    expect(report.acceleration).toBe('unverified');
+    expect(report.distro).toEqual({
+      id: 'ubuntu',
+      name: 'Ubuntu',
+      version: '22.04',
+      codename: 'jammy',
+      base: { id: 'ubuntu', version: '22.04', codename: 'jammy' },
+    });
+    for (const check of report.checks) {
+      expect(Object.keys(check)).toEqual(expect.arrayContaining(['id', 'status', 'summary', 'blocking']));
+      expect(['pass', 'warn', 'fail', 'skip']).toContain(check.status);
+    }
+  });
+
+  it('exits 1 when the host is not ready, with the fixes in the text', async () => {
+    const { exitCode, stdout } = await kvmkit(['doctor', '--root', materialize('amd-svm-fresh-desktop')]);
+    expect(exitCode).toBe(1);
+    expect(stdout).toMatch(/FAIL {2}packages/);
+    expect(stdout).toMatch(/fix: kvmkit install/);
+    expect(stdout).toMatch(/^Not ready/m);
+    expect(stdout).not.toMatch(/\x1b\[/); // NO_COLOR
+  });
+
+  it('groups the checks under headings', async () => {
+    const { stdout } = await kvmkit(['doctor', '--root', materialize('intel-vmx-ready')]);
+    const headings = stdout.split('\n').filter((l) => /^[A-Za-z]/.test(l) && !l.startsWith('kvmkit') && !l.startsWith('Ready'));
+    expect(headings).toEqual(['Hardware', 'KVM', 'System', 'Packages', 'Access', 'libvirt', 'Resources']);
+  });
+
+  it.each([
+    [['doctor', '--root', '/nonexistent/tree'], /--root \/nonexistent\/tree: not a directory/],
+    [['doctor', '--profile', 'gaming', '--root', '.'], /unknown install profile "gaming"/],
+    [['doctor', '--bogus'], /unknown option '--bogus'/],
+    [['doctr'], /unknown command 'doctr'/],
+  ])('answers bad input %j with exit 2 and a one-line error', async (args, message) => {
+    const { exitCode, stderr, stdout } = await kvmkit(args);
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stdout).toBe('');
+  });
+
+  it('documents its exit codes in --help', async () => {
+    const { exitCode, stdout } = await kvmkit(['doctor', '--help']);
+    expect(exitCode).toBe(0);
+    expect(stdout).toMatch(/0 {2}ready/);
+    expect(stdout).toMatch(/1 {2}not ready/);
+    expect(stdout).toMatch(/2 {2}usage error/);
+  });
+});
+
+describe('kvmkit plan --root (read-only first cut)', () => {
+  it('Linux Mint 21: Ubuntu 22.04 packages, libvirt group, libvirtd', async () => {
+    const { exitCode, stdout } = await kvmkit(['plan', '--root', materialize('os-mint-21'), '--json']);
+    expect(exitCode).toBe(0);
+    const plan = parseJson<Plan>(stdout);
+    expect(plan.distro).toEqual({
+      id: 'linuxmint',
+      name: 'Linux Mint',
+      version: '21',
+      codename: 'vanessa',
+      base: { id: 'ubuntu', version: '22.04', codename: 'jammy' },
+    });
+    expect(plan.profile).toBe('server');
+    expect(plan.packages).toEqual(['qemu-system-x86', 'libvirt-daemon-system', 'libvirt-clients', 'virtinst', 'bridge-utils', 'cpu-checker']);
+    expect(plan.groups).toEqual(['libvirt', 'kvm']);
+    expect(plan.services).toEqual(['libvirtd']);
+    expect(plan.steps.map((s) => s.id)).toEqual(['packages', 'kvm-module', 'groups', 'libvirt-service', 'default-network']);
+    expect(plan.steps[0]?.commands[0]?.argv).toEqual(expect.arrayContaining(['apt-get', 'install', ...plan.packages]));
+  });
+
+  it.each([
+    ['os-ubuntu-24.04', 'qemu-system-x86', 'libvirt', 'virtinst'],
+    ['os-mint-22.1', 'qemu-system-x86', 'libvirt', 'virtinst'],
+    ['os-lmde-6', 'qemu-system-x86', 'libvirt', 'virtinst'],
+    ['os-debian-12', 'qemu-system-x86', 'libvirt', 'virtinst'],
+    ['os-ubuntu-22.04', 'qemu-system-x86', 'libvirt', 'virtinst'],
+    ['os-mint-17.3', 'qemu-kvm', 'libvirtd', 'virtinst'],
+    ['os-ubuntu-10.04', 'qemu-kvm', 'libvirtd', 'virtinst'],
+  ])('%s wants %s, group %s, %s', async (tree, hypervisor, group, tool) => {
+    const { exitCode, stdout } = await kvmkit(['plan', '--root', materialize(tree), '--json']);
+    expect(exitCode).toBe(0);
+    const plan = parseJson<Plan>(stdout);
+    expect(plan.packages[0]).toBe(hypervisor);
+    expect(plan.groups[0]).toBe(group);
+    expect(plan.packages).toContain(tool);
+  });
+
+  it('--profile desktop adds virt-manager and the SPICE client', async () => {
+    const { stdout } = await kvmkit(['plan', '--root', materialize('os-lmde-6'), '--profile', 'desktop', '--json']);
+    const plan = parseJson<Plan>(stdout);
+    expect(plan.packages).toEqual(expect.arrayContaining(['virt-manager', 'spice-client-gtk', 'gir1.2-spiceclientgtk-3.0']));
+  });
+
+  it.each([
+    ['os-fedora-40', /^kvmkit: Fedora Linux 40 \(Workstation Edition\) is not supported/],
+    ['os-arch', /^kvmkit: Arch Linux is not supported/],
+  ])('refuses %s in one line, with a hint, exit 3', async (tree, message) => {
+    const { exitCode, stdout, stderr } = await kvmkit(['plan', '--root', materialize(tree)]);
+    expect(exitCode).toBe(3);
+    expect(stdout).toBe('');
+    const lines = stderr.trim().split('\n');
+    expect(lines[0]).toMatch(message);
+    expect(lines[1]).toMatch(/^hint: /);
+    expect(lines).toHaveLength(2);
+  });
+
+  it('prints the plan as text with the commands a change would run', async () => {
+    const { stdout } = await kvmkit(['plan', '--root', materialize('os-debian-12')]);
+    expect(stdout).toMatch(/kvmkit plan: Debian 12 bookworm/);
+    expect(stdout).toMatch(/\$ apt-get install -y/);
+    expect(stdout).toMatch(/step\(s\) would change this host/);
+  });
+});

@@ -1,0 +1,161 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Distro } from '../../src/facts/distro.js';
+import catalog from '../../src/profiles/catalog.js';
+import { compileProfiles } from '../../src/profiles/compile.js';
+import { installProfileSets, packagesFor, releaseProfileFor } from '../../src/profiles/resolve.js';
+
+const PROFILES = join(import.meta.dirname, '../../profiles');
+
+const ubuntu = (version: string): Distro => ({
+  id: 'ubuntu',
+  name: 'Ubuntu',
+  version,
+  codename: catalog.distros.ubuntu[version] ?? '',
+  base: { id: 'ubuntu', version, codename: catalog.distros.ubuntu[version] ?? '' },
+});
+const debian = (version: string): Distro => ({
+  id: 'debian',
+  name: 'Debian',
+  version,
+  codename: catalog.distros.debian[version] ?? '',
+  base: { id: 'debian', version, codename: catalog.distros.debian[version] ?? '' },
+});
+
+/** What ../shared/reference/distro-matrix.md says, release by release. */
+function expectedUbuntu(version: string) {
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  const v = major * 100 + minor;
+  return {
+    hypervisor: v <= 910 ? ['kvm'] : v < 2204 ? ['qemu-kvm'] : ['qemu-system-x86'],
+    libvirt: v <= 1604 ? ['libvirt-bin'] : ['libvirt-daemon-system', 'libvirt-clients'],
+    access: v <= 1604 ? 'libvirtd' : 'libvirt',
+    service: v <= 1604 ? 'libvirt-bin' : 'libvirtd',
+    virtInstall: v <= 910 ? [] : v < 2504 ? ['virtinst'] : ['virt-install'],
+    vmBuilder: v <= 1804,
+    spiceGir: v <= 910 ? [] : v <= 1604 ? ['gir1.2-spice-client-gtk-3.0'] : ['gir1.2-spiceclientgtk-3.0'],
+  };
+}
+
+describe('every Ubuntu release 9.10 → 25.10 resolves as the reference says', () => {
+  it.each(Object.keys(catalog.distros.ubuntu))('Ubuntu %s', (version) => {
+    const release = releaseProfileFor(catalog, ubuntu(version));
+    const want = expectedUbuntu(version);
+    expect(release.packages.hypervisor).toEqual(want.hypervisor);
+    expect(release.packages.libvirt).toEqual(want.libvirt);
+    expect(release.groups).toEqual({ access: want.access, kvm: 'kvm' });
+    expect(release.service).toBe(want.service);
+    expect(release.packages.tools.filter((p) => p !== 'ubuntu-vm-builder')).toEqual(want.virtInstall);
+    expect(release.packages.tools.includes('ubuntu-vm-builder')).toBe(want.vmBuilder);
+    expect(release.packages.spice.filter((p) => p.startsWith('gir1.2-spice'))).toEqual(
+      want.spiceGir.length ? expect.arrayContaining(want.spiceGir) : [],
+    );
+    expect(release.packages.bridge).toEqual(['bridge-utils']);
+    expect(release.packages.desktop).toEqual(['virt-manager']);
+  });
+
+  it('has every Ubuntu release from 9.10 to 25.10 in its table', () => {
+    const versions = Object.keys(catalog.distros.ubuntu);
+    expect(versions[0]).toBe('9.10');
+    expect(versions.at(-1)).toBe('25.10');
+    expect(versions).toHaveLength(33);
+  });
+});
+
+describe('Debian 10 → 13', () => {
+  it.each([
+    ['10', [], 'virtinst'],
+    ['11', ['cpu-checker'], 'virtinst'],
+    ['12', ['cpu-checker'], 'virtinst'],
+    ['13', ['cpu-checker'], 'virt-install'],
+  ])('Debian %s', (version, cpuChecker, virtInstall) => {
+    const release = releaseProfileFor(catalog, debian(version));
+    expect(release.packages.hypervisor).toEqual(['qemu-system-x86']);
+    expect(release.packages.libvirt).toEqual(['libvirt-daemon-system', 'libvirt-clients']);
+    expect(release.packages.cpuChecker).toEqual(cpuChecker);
+    expect(release.packages.tools).toEqual([virtInstall]);
+    expect(release.groups.access).toBe('libvirt');
+    expect(release.service).toBe('libvirtd');
+    expect(release.packages.tools).not.toContain('ubuntu-vm-builder');
+  });
+
+  it('refuses a Debian older than 10 with the supported range', () => {
+    expect(() => releaseProfileFor(catalog, debian('9'))).toThrow(/older than any release kvmkit supports/);
+  });
+});
+
+describe('Mint and LMDE follow their base', () => {
+  it.each(Object.entries(catalog.distros.mint))('Mint %s (%s) has a base the profiles cover', (_version, [, base]) => {
+    const baseVersion = Object.entries(catalog.distros.ubuntu).find(([, c]) => c === base)?.[0];
+    expect(baseVersion).toBeDefined();
+    expect(() => releaseProfileFor(catalog, ubuntu(baseVersion!))).not.toThrow();
+  });
+  it.each(Object.entries(catalog.distros.lmde))('LMDE %s (%s) has a base the profiles cover', (_version, [, base]) => {
+    const baseVersion = Object.entries(catalog.distros.debian).find(([, c]) => c === base)?.[0];
+    expect(baseVersion).toBeDefined();
+  });
+  it('maps Mint 17 → 22.2 and LMDE 4 → 6 as the reference table does', () => {
+    expect(catalog.distros.mint['17.3']).toEqual(['rosa', 'trusty']);
+    expect(catalog.distros.mint['22.2']).toEqual(['zara', 'noble']);
+    expect(catalog.distros.mint['20']).toEqual(['ulyana', 'focal']);
+    expect(catalog.distros.lmde).toEqual({ '4': ['debbie', 'buster'], '5': ['elsie', 'bullseye'], '6': ['faye', 'bookworm'] });
+  });
+});
+
+describe('install profiles', () => {
+  it('desktop adds virt-manager and SPICE to server; workshop is desktop', () => {
+    expect(installProfileSets(catalog, 'server')).toEqual(['hypervisor', 'libvirt', 'tools', 'bridge', 'cpuChecker']);
+    expect(installProfileSets(catalog, 'desktop')).toEqual([...installProfileSets(catalog, 'server'), 'desktop', 'spice']);
+    expect(installProfileSets(catalog, 'workshop')).toEqual(installProfileSets(catalog, 'desktop'));
+  });
+  it('gives the package list without duplicates', () => {
+    const release = releaseProfileFor(catalog, ubuntu('16.04'));
+    const packages = packagesFor(release, installProfileSets(catalog, 'desktop'));
+    expect(packages).toEqual([...new Set(packages)]);
+    expect(packages).toContain('libvirt-bin');
+  });
+  it('refuses an unknown profile with the choices', () => {
+    expect(() => installProfileSets(catalog, 'gaming')).toThrow(/unknown install profile "gaming"/);
+  });
+});
+
+describe('the schema names the file, the key and what was expected', () => {
+  const broken = (edit: (dir: string) => void) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-profiles-'));
+    cpSync(PROFILES, dir, { recursive: true });
+    edit(dir);
+    return () => compileProfiles(dir);
+  };
+  const replaceIn = (dir: string, file: string, from: string, to: string) => {
+    const path = join(dir, file);
+    const text = readFileSync(path, 'utf8');
+    if (!text.includes(from)) throw new Error(`"${from}" not in ${file}`);
+    writeFileSync(path, text.replace(from, to));
+  };
+
+  it('a package set that is not a list', () => {
+    const run = broken((d) => replaceIn(d, 'families/debian.yaml', 'hypervisor: [qemu-system-x86]', 'hypervisor: qemu'));
+    expect(run).toThrow('families/debian.yaml: releases[0].packages.hypervisor: expected a list of package names');
+  });
+  it('an unknown group name', () => {
+    const run = broken((d) => replaceIn(d, 'families/debian.yaml', 'access: libvirt,', 'access: wheel,'));
+    expect(run).toThrow('families/debian.yaml: releases[0].groups.access: expected one of libvirt, libvirtd');
+  });
+  it('an unknown key', () => {
+    const run = broken((d) => replaceIn(d, 'install-profiles.yaml', 'report: true', 'reprot: true'));
+    expect(run).toThrow(/install-profiles.yaml: workshop: expected no key "reprot"/);
+  });
+  it('overlapping release ranges', () => {
+    const run = broken((d) => replaceIn(d, 'families/debian.yaml', 'from: "13"', 'from: "12"'));
+    expect(run).toThrow('families/debian.yaml: releases[2].from: expected a release after 12.0.0');
+  });
+  it('not YAML at all', () => {
+    const run = broken((d) => writeFileSync(join(d, 'distros.yaml'), 'ubuntu: [\n'));
+    expect(run).toThrow(/^distros.yaml: not valid YAML/);
+  });
+  it('the real profiles compile', () => {
+    expect(() => compileProfiles(PROFILES)).not.toThrow();
+  });
+});
