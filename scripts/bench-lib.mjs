@@ -29,5 +29,7 @@ export function sideBySide(cases, { rounds = 15, warmup = 2, before } = {}) {
       if (round >= warmup) times[name].push(ms);
     }
   }
-  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, { median: median(list), runs: list.length }]));
+  return Object.fromEntries(
+    Object.entries(times).map(([name, list]) => [name, { median: median(list), runs: list.length }]),
+  );
 }

@@ -57,6 +57,9 @@ export async function ensureRoot(options: { guided: boolean }): Promise<{ reexec
       return { reexecExitCode: child.exitCode ?? 1 };
     }
     case 'refused':
-      throw new UsageError('this needs root, and sudo wants a password that an unattended run cannot type', `run: ${decision.command}`);
+      throw new UsageError(
+        'this needs root, and sudo wants a password that an unattended run cannot type',
+        `run: ${decision.command}`,
+      );
   }
 }

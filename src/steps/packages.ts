@@ -8,7 +8,8 @@ export const packagesStep: Step = {
   async plan({ facts, wanted }) {
     let status = await facts.dpkgStatus();
     if (status === undefined) {
-      if (facts.host.kind !== 'fixture') return planned(this, 'blocked', 'no dpkg database: not an apt-based system');
+      if (facts.host.kind !== 'fixture')
+        return planned(this, 'blocked', 'no dpkg database: not an apt-based system');
       // A tree recorded with only its release files: plan as for a host with none of them installed.
       status = '';
     }

@@ -8,7 +8,10 @@ import { dpkgInstalled, ensureTestUser, processRunning } from '../helpers/system
 
 // kvmkit doctor on this very machine, each assertion checked against the machine itself.
 const os = parseKeyValue(readFileSync('/etc/os-release', 'utf8'));
-const pvmOnly = existsSync('/sys/module/kvm_pvm') && !existsSync('/sys/module/kvm_intel') && !existsSync('/sys/module/kvm_amd');
+const pvmOnly =
+  existsSync('/sys/module/kvm_pvm') &&
+  !existsSync('/sys/module/kvm_intel') &&
+  !existsSync('/sys/module/kvm_amd');
 const qemuInstalled = existsSync('/usr/bin/qemu-system-x86_64');
 const check = (report: DoctorReport, id: string) => report.checks.find((c) => c.id === id);
 
@@ -32,7 +35,14 @@ describe('kvmkit doctor on this host', () => {
   it('agrees with dpkg-query about the packages and with pgrep about libvirtd', async () => {
     const { stdout, exitCode } = await kvmkit(['doctor', '--json', '--profile', 'server']);
     const report = parseJson<DoctorReport>(stdout);
-    const wanted = ['qemu-system-x86', 'libvirt-daemon-system', 'libvirt-clients', 'virtinst', 'bridge-utils', 'cpu-checker'];
+    const wanted = [
+      'qemu-system-x86',
+      'libvirt-daemon-system',
+      'libvirt-clients',
+      'virtinst',
+      'bridge-utils',
+      'cpu-checker',
+    ];
     const missing = wanted.filter((p) => !dpkgInstalled(p));
     expect(check(report, 'packages')?.status).toBe(missing.length === 0 ? 'pass' : 'fail');
     for (const p of missing) expect(check(report, 'packages')?.summary).toContain(p);
@@ -49,37 +59,44 @@ describe('kvmkit doctor on this host', () => {
     expect(check(report, 'acceleration')?.summary).toMatch(/kvm_pvm/);
   });
 
-  it.runIf(qemuInstalled)('--deep boots the probe guest: the verdict comes from what the guest printed', async () => {
-    rmSync(PROBE_CACHE, { force: true });
-    const { stdout } = await kvmkit(['doctor', '--deep', '--json']);
-    const report = parseJson<DoctorReport>(stdout);
-    const accel = check(report, 'acceleration');
-    expect(report.probe?.kvm?.evidence.join('\n')).toMatch(/KVMKIT-PROBE real-mode/);
-    if (pvmOnly) {
-      expect(report.acceleration).toBe('emulation');
-      expect(report.probe?.kvm?.passed).toBe(false);
-      expect(report.probe?.kvm?.reached).toBe('long-mode');
-      expect(report.probe?.tcg?.passed).toBe(true);
-      expect(accel?.status).toBe('warn');
-      expect(accel?.summary).toMatch(/software emulation only/);
-      expect(accel?.summary).toMatch(/kvm_pvm, a paravirtual KVM that standard guests cannot use/);
-      expect(accel?.summary).toMatch(/software emulation works \(TCG probe passed\)/);
-      expect(report.ready === !report.checks.some((c) => c.blocking && c.status === 'fail')).toBe(true);
-    } else {
-      expect(report.acceleration).toBe(report.probe?.kvm?.passed ? 'kvm' : 'emulation');
-    }
-    // The verdict is kept for later runs, keyed by kernel, KVM modules and QEMU.
-    const cached = JSON.parse(readFileSync(PROBE_CACHE, 'utf8'));
-    expect(cached.key.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
-    const again = parseJson<DoctorReport>((await kvmkit(['doctor', '--json'])).stdout);
-    expect(check(again, 'acceleration')?.summary).toMatch(/kept verdict/);
-    expect(again.acceleration).toBe(report.acceleration);
-  });
+  it.runIf(qemuInstalled)(
+    '--deep boots the probe guest: the verdict comes from what the guest printed',
+    async () => {
+      rmSync(PROBE_CACHE, { force: true });
+      const { stdout } = await kvmkit(['doctor', '--deep', '--json']);
+      const report = parseJson<DoctorReport>(stdout);
+      const accel = check(report, 'acceleration');
+      expect(report.probe?.kvm?.evidence.join('\n')).toMatch(/KVMKIT-PROBE real-mode/);
+      if (pvmOnly) {
+        expect(report.acceleration).toBe('emulation');
+        expect(report.probe?.kvm?.passed).toBe(false);
+        expect(report.probe?.kvm?.reached).toBe('long-mode');
+        expect(report.probe?.tcg?.passed).toBe(true);
+        expect(accel?.status).toBe('warn');
+        expect(accel?.summary).toMatch(/software emulation only/);
+        expect(accel?.summary).toMatch(/kvm_pvm, a paravirtual KVM that standard guests cannot use/);
+        expect(accel?.summary).toMatch(/software emulation works \(TCG probe passed\)/);
+        expect(report.ready === !report.checks.some((c) => c.blocking && c.status === 'fail')).toBe(true);
+      } else {
+        expect(report.acceleration).toBe(report.probe?.kvm?.passed ? 'kvm' : 'emulation');
+      }
+      // The verdict is kept for later runs, keyed by kernel, KVM modules and QEMU.
+      const cached = JSON.parse(readFileSync(PROBE_CACHE, 'utf8'));
+      expect(cached.key.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+      const again = parseJson<DoctorReport>((await kvmkit(['doctor', '--json'])).stdout);
+      expect(check(again, 'acceleration')?.summary).toMatch(/kept verdict/);
+      expect(again.acceleration).toBe(report.acceleration);
+    },
+  );
 
   it.runIf(qemuInstalled)('forgets a kept verdict once the kernel, modules or QEMU change', async () => {
     writeFileSync(
       PROBE_CACHE,
-      JSON.stringify({ key: { kernel: 'another-kernel', modules: [], qemu: 'x' }, result: { passed: true }, at: '' }),
+      JSON.stringify({
+        key: { kernel: 'another-kernel', modules: [], qemu: 'x' },
+        result: { passed: true },
+        at: '',
+      }),
     );
     const report = parseJson<DoctorReport>((await kvmkit(['doctor', '--json'])).stdout);
     expect(check(report, 'acceleration')?.summary).not.toMatch(/kept verdict/);
@@ -104,6 +121,8 @@ describe('kvmkit doctor for a user other than root', () => {
 
   it('run through sudo (SUDO_USER): still speaks of the user, not of root', async () => {
     const { stdout } = await kvmkit(['doctor', '--json'], { env: { SUDO_USER: user } });
-    expect(check(parseJson<DoctorReport>(stdout), 'groups')?.summary).toMatch(new RegExp(`^${user} is not in`));
+    expect(check(parseJson<DoctorReport>(stdout), 'groups')?.summary).toMatch(
+      new RegExp(`^${user} is not in`),
+    );
   });
 });

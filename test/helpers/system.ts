@@ -13,7 +13,11 @@ export function ensureTestUser(name: string): string {
 /** dpkg-query's own answer, to check kvmkit's reading of the status file against. */
 export function dpkgInstalled(name: string): boolean {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f', '${Status}', name], { encoding: 'utf8' }) === 'install ok installed';
+    return (
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+      execFileSync('dpkg-query', ['-W', '-f', '${Status}', name], { encoding: 'utf8' }) ===
+      'install ok installed'
+    );
   } catch {
     return false;
   }

@@ -87,27 +87,47 @@ describe('Debian 10 → 13', () => {
 });
 
 describe('Mint and LMDE follow their base', () => {
-  it.each(Object.entries(catalog.distros.mint))('Mint %s (%s) has a base the profiles cover', (_version, [, base]) => {
-    const baseVersion = Object.entries(catalog.distros.ubuntu).find(([, c]) => c === base)?.[0];
-    expect(baseVersion).toBeDefined();
-    expect(() => releaseProfileFor(catalog, ubuntu(baseVersion!))).not.toThrow();
-  });
-  it.each(Object.entries(catalog.distros.lmde))('LMDE %s (%s) has a base the profiles cover', (_version, [, base]) => {
-    const baseVersion = Object.entries(catalog.distros.debian).find(([, c]) => c === base)?.[0];
-    expect(baseVersion).toBeDefined();
-  });
+  it.each(Object.entries(catalog.distros.mint))(
+    'Mint %s (%s) has a base the profiles cover',
+    (_version, [, base]) => {
+      const baseVersion = Object.entries(catalog.distros.ubuntu).find(([, c]) => c === base)?.[0];
+      expect(baseVersion).toBeDefined();
+      expect(() => releaseProfileFor(catalog, ubuntu(baseVersion!))).not.toThrow();
+    },
+  );
+  it.each(Object.entries(catalog.distros.lmde))(
+    'LMDE %s (%s) has a base the profiles cover',
+    (_version, [, base]) => {
+      const baseVersion = Object.entries(catalog.distros.debian).find(([, c]) => c === base)?.[0];
+      expect(baseVersion).toBeDefined();
+    },
+  );
   it('maps Mint 17 → 22.2 and LMDE 4 → 6 as the reference table does', () => {
     expect(catalog.distros.mint['17.3']).toEqual(['rosa', 'trusty']);
     expect(catalog.distros.mint['22.2']).toEqual(['zara', 'noble']);
     expect(catalog.distros.mint['20']).toEqual(['ulyana', 'focal']);
-    expect(catalog.distros.lmde).toEqual({ '4': ['debbie', 'buster'], '5': ['elsie', 'bullseye'], '6': ['faye', 'bookworm'] });
+    expect(catalog.distros.lmde).toEqual({
+      '4': ['debbie', 'buster'],
+      '5': ['elsie', 'bullseye'],
+      '6': ['faye', 'bookworm'],
+    });
   });
 });
 
 describe('install profiles', () => {
   it('desktop adds virt-manager and SPICE to server; workshop is desktop', () => {
-    expect(installProfileSets(catalog, 'server')).toEqual(['hypervisor', 'libvirt', 'tools', 'bridge', 'cpuChecker']);
-    expect(installProfileSets(catalog, 'desktop')).toEqual([...installProfileSets(catalog, 'server'), 'desktop', 'spice']);
+    expect(installProfileSets(catalog, 'server')).toEqual([
+      'hypervisor',
+      'libvirt',
+      'tools',
+      'bridge',
+      'cpuChecker',
+    ]);
+    expect(installProfileSets(catalog, 'desktop')).toEqual([
+      ...installProfileSets(catalog, 'server'),
+      'desktop',
+      'spice',
+    ]);
     expect(installProfileSets(catalog, 'workshop')).toEqual(installProfileSets(catalog, 'desktop'));
   });
   it('gives the package list without duplicates', () => {
@@ -136,8 +156,12 @@ describe('the schema names the file, the key and what was expected', () => {
   };
 
   it('a package set that is not a list', () => {
-    const run = broken((d) => replaceIn(d, 'families/debian.yaml', 'hypervisor: [qemu-system-x86]', 'hypervisor: qemu'));
-    expect(run).toThrow('families/debian.yaml: releases[0].packages.hypervisor: expected a list of package names');
+    const run = broken((d) =>
+      replaceIn(d, 'families/debian.yaml', 'hypervisor: [qemu-system-x86]', 'hypervisor: qemu'),
+    );
+    expect(run).toThrow(
+      'families/debian.yaml: releases[0].packages.hypervisor: expected a list of package names',
+    );
   });
   it('an unknown group name', () => {
     const run = broken((d) => replaceIn(d, 'families/debian.yaml', 'access: libvirt,', 'access: wheel,'));
