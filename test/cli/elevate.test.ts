@@ -67,8 +67,10 @@ describe.runIf(existsSync('/usr/bin/sudo') && process.getuid?.() === 0)(
         nodePaths: [join(import.meta.dirname, '../../node_modules')],
       });
       execFileSync('chmod', ['-R', 'a+rX', dir]);
+      // The user may not be able to enter this clone's folder: start it where it can.
       const result = await execa('runuser', ['-u', user, '--', process.execPath, entry, 'install', '--yes'], {
         reject: false,
+        cwd: dir,
       });
       return `${result.stdout}${result.stderr}`;
     };
