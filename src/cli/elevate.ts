@@ -6,8 +6,8 @@ export type Elevation =
   | { kind: 'root' }
   /** Guided: run kvmkit again through sudo, which asks for the password on the terminal. */
   | { kind: 'reexec'; argv: string[] }
-  /** Unattended, and sudo lets us in without a password: each root command runs via `sudo -n`. */
-  | { kind: 'sudo-n' }
+  /** Unattended, and sudo lets us in without a password: run kvmkit again through `sudo -n`. */
+  | { kind: 'sudo-n'; argv: string[] }
   | { kind: 'refused'; command: string };
 
 export interface ElevationInput {
@@ -21,10 +21,15 @@ export interface ElevationInput {
 }
 
 /** Decides how a command that needs root gets it. Pure, so every branch is tested. */
+/** Proxy settings survive sudo, which otherwise resets the environment. */
+const KEEP_ENV =
+  '--preserve-env=http_proxy,https_proxy,no_proxy,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,NO_COLOR,KVMKIT_CONNECT';
+
 export function decideElevation(input: ElevationInput): Elevation {
   if (input.uid === 0) return { kind: 'root' };
-  if (input.guided) return { kind: 'reexec', argv: ['sudo', '--', ...input.argv] };
-  if (input.sudoWithoutPassword) return { kind: 'sudo-n' };
+  if (input.guided) return { kind: 'reexec', argv: ['sudo', KEEP_ENV, '--', ...input.argv] };
+  if (input.sudoWithoutPassword)
+    return { kind: 'sudo-n', argv: ['sudo', '-n', KEEP_ENV, '--', ...input.argv] };
   const [, script, ...args] = input.argv;
   return { kind: 'refused', command: ['sudo', script ?? 'kvmkit', ...args].map(quoteForShell).join(' ') };
 }
@@ -35,9 +40,10 @@ export async function sudoWorksWithoutPassword(): Promise<boolean> {
 }
 
 /**
- * Makes sure a command that changes the host can: returns when kvmkit is root or sudo needs no
- * password; re-runs kvmkit through sudo on a terminal (and returns its exit code, the caller
- * then stops); otherwise throws a usage error carrying the exact command to run instead.
+ * Makes sure a command that changes the host can: returns when kvmkit is root; otherwise re-runs
+ * kvmkit through sudo (asking for the password on a terminal, `sudo -n` unattended) and returns
+ * its exit code, the caller then stops; where that cannot work, throws a usage error carrying the
+ * exact command to run instead.
  */
 export async function ensureRoot(options: { guided: boolean }): Promise<{ reexecExitCode?: number }> {
   const uid = process.getuid?.() ?? 0;
@@ -49,8 +55,8 @@ export async function ensureRoot(options: { guided: boolean }): Promise<{ reexec
   });
   switch (decision.kind) {
     case 'root':
-    case 'sudo-n':
       return {};
+    case 'sudo-n':
     case 'reexec': {
       const [file, ...args] = decision.argv as [string, ...string[]];
       const child = await execa(file, args, { stdio: 'inherit', reject: false });

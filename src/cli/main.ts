@@ -31,11 +31,47 @@ function buildProgram(): Command {
     });
 
   program
+    .command('install')
+    .description('make this host a KVM host: packages, module, groups, libvirt, its default network and pool')
+    .option('-y, --yes', 'take every default and ask nothing (unattended)')
+    .option('--answers <file>', 'YAML answers to every question (profile, user, nested)')
+    .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
+    .option('--user <name>', 'the user who manages VMs (default: the one who ran sudo)')
+    .option('--nested', 'allow nested virtualization from the next module load on')
+    .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
+    .option('--json', 'stream JSON events, one per line (human text goes to stderr)')
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  0  done and verified: virsh works as the target user
+  1  a step failed or was blocked, or verification failed (run it again to resume)
+  2  usage error (bad option or answers file, unknown user, no terminal and no --yes)
+  3  this distro or release is not supported`,
+    )
+    .action(async (flags) => {
+      const { installCommand } = await import('./install-command.js');
+      process.exitCode = await installCommand(flags);
+    });
+
+  program
+    .command('uninstall')
+    .description('take back what kvmkit install did (from its journal), and nothing else')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--json', 'stream JSON events, one per line')
+    .action(async (flags) => {
+      const { uninstallCommand } = await import('./uninstall-command.js');
+      process.exitCode = await uninstallCommand(flags);
+    });
+
+  program
     .command('plan')
     .description('show what kvmkit install would do on this host, changing nothing')
     .option('--json', 'print the plan as JSON')
+    .option('--format <format>', 'text, json, or sh: a POSIX shell script to run by hand', 'text')
     .option('--root <dir>', 'plan for a recorded host tree instead of this host')
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
+    .option('--user <name>', 'the user who would join the groups (default: the one who ran sudo)')
     .addHelpText(
       'after',
       `

@@ -1,28 +1,42 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { createHost } from '../host/index.js';
+import { UnknownUserError } from '../plan/context.js';
 import { buildPlan } from '../plan/plan.js';
+import { planAsShell } from '../plan/shell.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { renderPlan } from '../ui/render-plan.js';
-import { EXIT, RefusalError } from './errors.js';
+import { EXIT, RefusalError, UsageError } from './errors.js';
 import { checkProfile, checkRoot } from './options.js';
 
 export interface PlanFlags {
   json?: boolean;
+  format?: string;
   root?: string;
   profile?: string;
+  user?: string;
 }
 
 export async function planCommand(flags: PlanFlags): Promise<number> {
   const root = checkRoot(flags.root);
   const profile = checkProfile(flags.profile);
+  const format = flags.json ? 'json' : (flags.format ?? 'text');
+  if (!['text', 'json', 'sh'].includes(format))
+    throw new UsageError(`--format ${format}: expected text, json or sh`);
   try {
-    const plan = await buildPlan(createHost({ root }), { profile });
-    process.stdout.write(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
+    const plan = await buildPlan(createHost({ root }), { profile, user: flags.user });
+    const text =
+      format === 'json'
+        ? `${JSON.stringify(plan, null, 2)}\n`
+        : format === 'sh'
+          ? planAsShell(plan)
+          : renderPlan(plan);
+    process.stdout.write(text);
     return EXIT.ok;
   } catch (error) {
     if (error instanceof UnsupportedDistroError || error instanceof ProfileError) {
       throw new RefusalError(error.message, error.hint);
     }
+    if (error instanceof UnknownUserError) throw new UsageError(error.message);
     throw error;
   }
 }

@@ -8,6 +8,7 @@ export interface LibvirtFacts {
   /** The system socket exists (libvirtd, or systemd socket activation, listens there). */
   socket: boolean;
   defaultNetwork: { defined: boolean; active: boolean; autostart: boolean };
+  defaultPool: { defined: boolean; active: boolean; autostart: boolean };
 }
 
 const PID_FILES = ['/run/libvirtd.pid', '/var/run/libvirtd.pid'];
@@ -18,13 +19,21 @@ const SOCKETS = ['/run/libvirt/libvirt-sock', '/var/run/libvirt/libvirt-sock'];
  * socket, and the network definitions (config in /etc/libvirt, live status in /run/libvirt).
  */
 export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
-  const [virsh, pidTexts, sockets, defined, active, autostart] = await Promise.all([
+  const exists = async (path: string) => (await host.stat(path)) !== undefined;
+  const [virsh, pidTexts, sockets, defined, active, autostart, pool] = await Promise.all([
     host.stat('/usr/bin/virsh'),
     Promise.all(PID_FILES.map((f) => host.readFile(f))),
     Promise.all(SOCKETS.map((f) => host.stat(f))),
-    host.stat('/etc/libvirt/qemu/networks/default.xml'),
-    host.stat('/run/libvirt/network/default.xml'),
-    host.stat('/etc/libvirt/qemu/networks/autostart/default.xml'),
+    exists('/etc/libvirt/qemu/networks/default.xml'),
+    exists('/run/libvirt/network/default.xml'),
+    exists('/etc/libvirt/qemu/networks/autostart/default.xml'),
+    Promise.all(
+      [
+        '/etc/libvirt/storage/default.xml',
+        '/run/libvirt/storage/default.xml',
+        '/etc/libvirt/storage/autostart/default.xml',
+      ].map(exists),
+    ),
   ]);
   let daemonPid: number | undefined;
   for (const text of pidTexts) {
@@ -37,10 +46,7 @@ export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
     virsh: virsh !== undefined,
     daemonPid,
     socket: sockets.some((s) => s !== undefined),
-    defaultNetwork: {
-      defined: defined !== undefined,
-      active: active !== undefined,
-      autostart: autostart !== undefined,
-    },
+    defaultNetwork: { defined, active, autostart },
+    defaultPool: { defined: pool[0]!, active: pool[1]!, autostart: pool[2]! },
   };
 }

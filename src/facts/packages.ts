@@ -23,6 +23,17 @@ export function findInstalled(statusText: string, names: readonly string[]): Map
   return found;
 }
 
+/** Every package dpkg considers installed (for telling which ones an apt transaction added). */
+export function installedNames(statusText: string): Set<string> {
+  const names = new Set<string>();
+  for (const stanza of statusText.split(/\n\n+/)) {
+    if (!/^Status: install ok installed$/m.test(stanza)) continue;
+    const name = /^Package: (\S+)$/m.exec(stanza)?.[1];
+    if (name) names.add(name);
+  }
+  return names;
+}
+
 /** Packages with an unfinished dpkg run (half-installed, unpacked, half-configured, triggers pending). */
 export function findBroken(statusText: string): string[] {
   const broken: string[] = [];

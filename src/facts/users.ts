@@ -104,3 +104,18 @@ export async function readUser(host: Host): Promise<UserFacts | undefined> {
     allGroups: groups,
   };
 }
+
+/** A named user (kvmkit install --user NAME), with its groups from /etc/group; undefined if unknown. */
+export async function readNamedUser(host: Host, name: string): Promise<UserFacts | undefined> {
+  const [passwdText, groupText] = await Promise.all([
+    host.readFile('/etc/passwd'),
+    host.readFile('/etc/group'),
+  ]);
+  const entry = parsePasswd(passwdText ?? '').find((p) => p.name === name);
+  if (!entry) return undefined;
+  const allGroups = parseGroup(groupText ?? '');
+  const groups = allGroups
+    .filter((g) => g.gid === entry.gid || g.members.includes(entry.name))
+    .map((g) => g.name);
+  return { name: entry.name, uid: entry.uid, viaSudo: false, groups, allGroups };
+}

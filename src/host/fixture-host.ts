@@ -87,6 +87,14 @@ export class FixtureHost implements Host {
     throw new Error(`a fixture host is read-only: not writing ${path}`);
   }
 
+  async appendFile(path: string, _content?: string): Promise<void> {
+    throw new Error(`a fixture host is read-only: not writing ${path}`);
+  }
+
+  async removeFile(path: string): Promise<void> {
+    throw new Error(`a fixture host is read-only: not removing ${path}`);
+  }
+
   canRun(): boolean {
     return false;
   }

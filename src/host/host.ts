@@ -13,6 +13,8 @@ export interface Command {
   env?: Record<string, string>;
   /** Indices into argv that must be masked when the command is shown or logged. */
   secret?: readonly number[];
+  /** Start it and return at once, leaving it running (a daemon that does not fork, polkitd). */
+  detached?: boolean;
   /** Give up after this many milliseconds (the child is killed). */
   timeoutMs?: number;
   input?: string;
@@ -29,6 +31,8 @@ export interface RunResult {
   /** True when the command could not run at all (missing binary, fixture host, timeout). */
   failed: boolean;
   timedOut?: boolean;
+  /** For a detached command: its pid. */
+  pid?: number;
 }
 
 export interface FileStat {
@@ -36,6 +40,8 @@ export interface FileStat {
   uid: number;
   gid: number;
   size: number;
+  ino: number;
+  mtimeMs: number;
   isFile: boolean;
   isDirectory: boolean;
   isCharDevice: boolean;
@@ -55,6 +61,9 @@ export interface Host {
   freeBytes(path: string): Promise<number | undefined>;
   /** Writes a file (creating its directory); refused on a fixture host, which is read-only. */
   writeFile(path: string, content: string | Buffer, mode?: number): Promise<void>;
+  /** Appends to a file (creating it and its directory): kvmkit's journal. */
+  appendFile(path: string, content: string): Promise<void>;
+  removeFile(path: string): Promise<void>;
   /** Whether this host can run commands at all (a fixture host cannot). */
   canRun(): boolean;
   run(command: Command): Promise<RunResult>;

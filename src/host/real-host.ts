@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
 import { readBytesAt } from './read-bytes.js';
@@ -55,6 +55,15 @@ export class RealHost implements Host {
     await writeFile(path, content, { mode });
   }
 
+  async appendFile(path: string, content: string): Promise<void> {
+    await mkdir(dirname(path), { recursive: true });
+    await appendFile(path, content, { mode: 0o600 });
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await rm(path, { force: true });
+  }
+
   canRun(): boolean {
     return true;
   }
@@ -63,6 +72,12 @@ export class RealHost implements Host {
     const { execa } = await import('execa');
     const argv = needsSudo(command) ? ['sudo', '-n', '--', ...command.argv] : [...command.argv];
     const [file, ...args] = argv as [string, ...string[]];
+    if (command.detached) {
+      const child = execa(file, args, { detached: true, stdio: 'ignore', env: command.env, reject: false });
+      child.unref();
+      child.catch(() => {});
+      return { exitCode: 0, stdout: '', stderr: '', failed: child.pid === undefined, pid: child.pid };
+    }
     const child = execa(file, args, {
       reject: false,
       env: command.env,
@@ -106,6 +121,8 @@ export function toFileStat(s: {
   uid: number;
   gid: number;
   size: number;
+  ino: number;
+  mtimeMs: number;
   isFile(): boolean;
   isDirectory(): boolean;
   isCharacterDevice(): boolean;
@@ -115,6 +132,8 @@ export function toFileStat(s: {
     uid: s.uid,
     gid: s.gid,
     size: s.size,
+    ino: s.ino,
+    mtimeMs: s.mtimeMs,
     isFile: s.isFile(),
     isDirectory: s.isDirectory(),
     isCharDevice: s.isCharacterDevice(),

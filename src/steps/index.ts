@@ -1,6 +1,6 @@
 import { groupsStep } from './groups.js';
-import { kvmModuleStep } from './modules.js';
-import { defaultNetworkStep } from './network.js';
+import { kvmModuleStep, nestedStep } from './modules.js';
+import { defaultNetworkStep, defaultPoolStep } from './network.js';
 import { packagesStep } from './packages.js';
 import { serviceStep } from './service.js';
 import type { Step } from './step.js';
@@ -9,7 +9,9 @@ import type { Step } from './step.js';
 export const INSTALL_STEPS: Step[] = [
   packagesStep,
   kvmModuleStep,
+  nestedStep,
   groupsStep,
   serviceStep,
   defaultNetworkStep,
+  defaultPoolStep,
 ];

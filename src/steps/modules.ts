@@ -24,3 +24,27 @@ export const kvmModuleStep: Step = {
     return planned(this, 'change', `load ${module}`, [{ argv: ['modprobe', module], root: true }]);
   },
 };
+
+export const NESTED_CONF = '/etc/modprobe.d/kvmkit-nested.conf';
+
+/** With --nested: guests may run their own VMs, from the next load of the module on. */
+export const nestedStep: Step = {
+  id: 'nested',
+  title: 'Allow nested virtualization',
+  async plan({ facts, options }) {
+    if (!options.nested) return planned(this, 'ok', 'not asked for (--nested)');
+    const cpu = await facts.cpu();
+    if (!cpu || (!cpu.vmx && !cpu.svm)) return planned(this, 'blocked', 'no hardware virtualization to nest');
+    const module = cpu.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel';
+    const content = `# Written by kvmkit install --nested: guests may run VMs of their own.\noptions ${module} nested=1\n`;
+    if ((await facts.host.readFile(NESTED_CONF)) === content)
+      return planned(this, 'ok', `${NESTED_CONF} sets nested=1`);
+    return planned(
+      this,
+      'change',
+      `write ${NESTED_CONF} (effective when ${module} is next loaded)`,
+      [],
+      [{ path: NESTED_CONF, content, mode: 0o644 }],
+    );
+  },
+};

@@ -1,10 +1,43 @@
-import { findBroken, findInstalled } from '../facts/packages.js';
-import { planned, type Step } from './step.js';
+import { findLockHolder, readAptLists } from '../facts/apt.js';
+import { findBroken, findInstalled, installedNames } from '../facts/packages.js';
+import type { Command } from '../host/host.js';
+import { type ApplyContext, planned, type Step, StepFailure, sleep } from './step.js';
+
+const ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };
+/** Keep existing config files, let apt wait briefly for its own lock, and retry flaky downloads. */
+const APT_OPTIONS = [
+  '-y',
+  '-q',
+  '-o',
+  'Dpkg::Options::=--force-confdef',
+  '-o',
+  'Dpkg::Options::=--force-confold',
+  '-o',
+  'DPkg::Lock::Timeout=60',
+  '-o',
+  'Acquire::Retries=3',
+];
+const STALE_MS = 7 * 24 * 3600 * 1000;
+const NOT_FOUND =
+  /Unable to locate package|has no installation candidate|Failed to fetch|404\s+Not Found|Unable to fetch some archives/;
+
+const update: Command = {
+  argv: ['apt-get', 'update', '-q', '-o', 'Acquire::Retries=3'],
+  root: true,
+  env: ENV,
+};
+const repair: Command = { argv: ['dpkg', '--configure', '-a'], root: true, env: ENV };
+const install = (packages: string[], fixBroken: boolean): Command => ({
+  argv: ['apt-get', 'install', ...APT_OPTIONS, ...(fixBroken ? ['--fix-broken'] : []), ...packages],
+  root: true,
+  env: ENV,
+});
 
 /** All missing packages in one apt transaction, without prompts. */
 export const packagesStep: Step = {
   id: 'packages',
   title: 'Install the KVM and libvirt packages',
+
   async plan({ facts, wanted }) {
     let status = await facts.dpkgStatus();
     if (status === undefined) {
@@ -19,31 +52,87 @@ export const packagesStep: Step = {
     if (missing.length === 0 && broken.length === 0) {
       return planned(this, 'ok', `all ${wanted.packages.length} packages are installed`);
     }
-    const env = { DEBIAN_FRONTEND: 'noninteractive' };
+    const lists = await readAptLists(facts.host);
+    const stale = !lists.present || Date.now() - (lists.newestMs ?? 0) > STALE_MS;
     const commands = [
-      ...(broken.length > 0 ? [{ argv: ['dpkg', '--configure', '-a'], root: true, env }] : []),
-      ...(missing.length > 0
-        ? [
-            {
-              argv: [
-                'apt-get',
-                'install',
-                '-y',
-                '--no-install-recommends',
-                '-o',
-                'Dpkg::Options::=--force-confold',
-                ...missing,
-              ],
-              root: true,
-              env,
-            },
-          ]
-        : []),
+      ...(broken.length > 0 ? [repair] : []),
+      ...(stale && missing.length > 0 ? [update] : []),
+      ...(missing.length > 0 ? [install(missing, broken.length > 0)] : []),
     ];
     const parts = [
-      broken.length > 0 ? `repair ${broken.length} half-installed package(s)` : '',
+      broken.length > 0 ? `repair what an interrupted dpkg left (${broken.slice(0, 4).join(', ')})` : '',
       missing.length > 0 ? `install ${missing.join(' ')}` : '',
     ].filter(Boolean);
     return planned(this, 'change', parts.join('; '), commands);
   },
+
+  async apply(context, plannedStep) {
+    await waitForPackageLock(context);
+    const before = installedNames((await context.facts.host.readFile('/var/lib/dpkg/status')) ?? '');
+    let updated = false;
+    const refresh = async () => {
+      updated = true;
+      // A failed refresh (offline, a mirror down) need not stop an install from what is cached.
+      const result = await context.run(update, { allowFailure: true });
+      if (result.exitCode !== 0)
+        context.say('apt-get update failed; going on with the package lists there are');
+    };
+    for (const command of plannedStep.commands) {
+      if (command === update) {
+        await refresh();
+        continue;
+      }
+      if (command.argv[1] !== 'install') {
+        await context.run(command);
+        continue;
+      }
+      let result = await context.run(command, { allowFailure: true });
+      if (result.exitCode !== 0 && !updated && NOT_FOUND.test(result.stdout + result.stderr)) {
+        context.say('a package was not found or not fetched: refreshing the package lists and trying again');
+        await refresh();
+        result = await context.run(command, { allowFailure: true });
+      }
+      if (result.exitCode !== 0) {
+        const why = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
+        throw new StepFailure(`apt-get install failed (exit ${result.exitCode}): ${why}`);
+      }
+    }
+    const after = installedNames((await context.facts.host.readFile('/var/lib/dpkg/status')) ?? '');
+    const added = [...after].filter((p) => !before.has(p));
+    if (added.length > 0) await context.undo({ kind: 'purge-packages', packages: added });
+  },
 };
+
+/**
+ * Waits, saying for whom, while another apt or dpkg holds the lock (unattended-upgrades holds it
+ * for minutes on a fresh Ubuntu), up to the limit.
+ */
+export async function waitForPackageLock(
+  context: Pick<ApplyContext, 'facts' | 'say' | 'options' | 'signal'>,
+) {
+  const limit = context.options.lockTimeoutMs ?? 10 * 60 * 1000;
+  const started = Date.now();
+  let lastHolder = -1;
+  let lastSaid = 0;
+  for (;;) {
+    const holder = await findLockHolder(context.facts.host);
+    if (!holder) return;
+    const waited = Date.now() - started;
+    if (waited > limit) {
+      throw new StepFailure(
+        `${holder.name} (pid ${holder.pid}) still holds ${holder.lock} after ${Math.round(waited / 1000)} s; try again when it is done`,
+      );
+    }
+    if (holder.pid !== lastHolder || Date.now() - lastSaid > 15_000) {
+      context.say(
+        `waiting for ${holder.name} (pid ${holder.pid}) to release ${holder.lock}` +
+          (waited > 1000
+            ? ` (${Math.round(waited / 1000)} s so far, up to ${Math.round(limit / 1000)} s)`
+            : ''),
+      );
+      lastHolder = holder.pid;
+      lastSaid = Date.now();
+    }
+    await sleep(500, context.signal);
+  }
+}

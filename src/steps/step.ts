@@ -1,9 +1,17 @@
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
-import type { Command } from '../host/host.js';
+import type { Command, RunResult } from '../host/host.js';
+import type { Undo } from '../plan/journal.js';
 import type { WantedState } from '../plan/wanted.js';
 
 export type PlannedState = 'ok' | 'change' | 'blocked';
+
+/** A file a step would write, shown in the plan before anything changes. */
+export interface PlannedFile {
+  path: string;
+  content: string;
+  mode?: number;
+}
 
 /** A step's answer to "what would you do now?", from facts alone. Planning never changes the host. */
 export interface PlannedStep {
@@ -12,8 +20,16 @@ export interface PlannedStep {
   state: PlannedState;
   /** Why nothing is to be done, what will change, or what blocks it. */
   reason: string;
-  /** The exact commands a change would run, in order. */
+  /** The exact commands a change would run, in order (after writing `files`). */
   commands: Command[];
+  files?: PlannedFile[];
+}
+
+export interface InstallOptions {
+  /** Persistently enable nested virtualization (modprobe.d). */
+  nested?: boolean;
+  /** How long to wait for another apt/dpkg to let go of its lock. */
+  lockTimeoutMs?: number;
 }
 
 export interface StepContext {
@@ -21,17 +37,50 @@ export interface StepContext {
   wanted: WantedState;
   /** The user who joins the groups (SUDO_USER or --user); undefined when it is root itself. */
   user?: UserFacts;
+  options: InstallOptions;
+}
+
+/** What a step may do while applying: every change goes through here, so it is run, shown and journaled. */
+export interface ApplyContext extends StepContext {
+  /** Runs a command; throws StepFailure when it fails, unless `allowFailure`. */
+  run(command: Command, options?: { allowFailure?: boolean }): Promise<RunResult>;
+  /** Writes a file, backing up what was there first (journaled for uninstall). */
+  writeFile(file: PlannedFile): Promise<void>;
+  /** Records how to take a change back. */
+  undo(undo: Undo): Promise<void>;
+  /** A line for the person watching (waiting for a lock, retrying). */
+  say(message: string): void;
+  signal?: AbortSignal;
 }
 
 export interface Step {
   id: string;
   title: string;
   plan(context: StepContext): Promise<PlannedStep>;
+  /** Makes the change. Default: write the planned files, then run the planned commands. */
+  apply?(context: ApplyContext, planned: PlannedStep): Promise<void>;
 }
+
+export class StepFailure extends Error {}
 
 export const planned = (
   step: Pick<Step, 'id' | 'title'>,
   state: PlannedState,
   reason: string,
   commands: Command[] = [],
-): PlannedStep => ({ id: step.id, title: step.title, state, reason, commands });
+  files?: PlannedFile[],
+): PlannedStep => ({ id: step.id, title: step.title, state, reason, commands, ...(files ? { files } : {}) });
+
+export async function applyPlanned(context: ApplyContext, plannedStep: PlannedStep): Promise<void> {
+  for (const file of plannedStep.files ?? []) await context.writeFile(file);
+  for (const command of plannedStep.commands) await context.run(command);
+}
+
+export const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new StepFailure('interrupted'));
+    });
+  });

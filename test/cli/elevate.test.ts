@@ -16,10 +16,14 @@ describe('decideElevation', () => {
     });
   });
   it('guided: re-run through sudo, which asks on the terminal', () => {
-    expect(decideElevation({ uid: 1000, guided: true, sudoWithoutPassword: false, argv })).toEqual({
-      kind: 'reexec',
-      argv: ['sudo', '--', ...argv],
-    });
+    const decision = decideElevation({ uid: 1000, guided: true, sudoWithoutPassword: false, argv });
+    expect(decision.kind).toBe('reexec');
+    expect(decision.kind === 'reexec' && decision.argv).toEqual([
+      'sudo',
+      expect.stringMatching(/^--preserve-env=.*https_proxy/),
+      '--',
+      ...argv,
+    ]);
   });
   it('unattended with passwordless sudo: sudo -n per command', () => {
     expect(decideElevation({ uid: 1000, guided: false, sudoWithoutPassword: true, argv }).kind).toBe(
@@ -51,7 +55,11 @@ describe.runIf(existsSync('/usr/bin/sudo') && process.getuid?.() === 0)(
       await esbuild.build({
         stdin: {
           contents: `import { ensureRoot } from ${JSON.stringify(join(import.meta.dirname, '../../src/cli/elevate.ts'))};
-          try { await ensureRoot({ guided: false }); console.log('allowed'); }
+          try {
+            const { reexecExitCode } = await ensureRoot({ guided: false });
+            if (reexecExitCode === undefined) console.log('running as uid ' + process.getuid());
+            else process.exitCode = reexecExitCode;
+          }
           catch (e) { console.log('refused: ' + e.message + ' | ' + e.hint); }`,
           resolveDir: dir,
           loader: 'ts',
@@ -80,9 +88,9 @@ describe.runIf(existsSync('/usr/bin/sudo') && process.getuid?.() === 0)(
       expect(await run()).toMatch(/^refused: this needs root.*\| run: sudo \S+entry\.mjs install --yes$/);
     });
 
-    it('goes on when sudo lets the user in without a password', async () => {
+    it('runs itself again as root through sudo -n when sudo lets the user in without a password', async () => {
       writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
-      expect(await run()).toBe('allowed');
+      expect(await run()).toBe('running as uid 0');
     });
   },
 );

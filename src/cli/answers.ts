@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { type Schema, SchemaError, validate } from '../profiles/schema.js';
+import { UsageError } from './errors.js';
+
+/** Every question `kvmkit install` asks, answered ahead (--answers FILE) for unattended runs. */
+export interface Answers {
+  profile?: string;
+  /** The user who gets access; "root" (or null) for none. */
+  user?: string | null;
+  nested?: boolean;
+}
+
+const answersSchema: Schema = {
+  type: 'object',
+  fields: {
+    profile: { type: 'string' },
+    user: { type: 'string' },
+    nested: { type: 'boolean' },
+  },
+  optional: ['profile', 'user', 'nested'],
+};
+
+export const REQUIRED_ANSWERS = ['profile', 'user'] as const;
+
+export async function loadAnswers(path: string): Promise<Answers> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `--answers ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+    );
+  }
+  const { parse } = await import('yaml');
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `--answers ${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`,
+      'see README: "Answers file"',
+    );
+  }
+  if (value && typeof value === 'object' && 'user' in value && (value as { user: unknown }).user === null) {
+    (value as { user?: string }).user = 'root';
+  }
+  try {
+    validate(value ?? {}, answersSchema, path);
+  } catch (error) {
+    if (error instanceof SchemaError) throw new UsageError(error.message, 'keys: profile, user, nested');
+    throw error;
+  }
+  const answers = (value ?? {}) as Answers;
+  const missing = REQUIRED_ANSWERS.filter((k) => answers[k] === undefined);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `--answers ${path}: no answer for ${missing.join(', ')}`,
+      'every question needs an answer in an unattended run (or add --yes to take the defaults)',
+    );
+  }
+  return answers;
+}

@@ -1,0 +1,213 @@
+import { runDoctor } from '../checks/doctor.js';
+import { UnsupportedDistroError } from '../facts/distro.js';
+import { readNamedUser } from '../facts/users.js';
+import type { Host } from '../host/host.js';
+import { RealHost } from '../host/real-host.js';
+import { UnknownUserError } from '../plan/context.js';
+import { Executor, type InstallEvent, type RunSummary } from '../plan/executor.js';
+import { Journal } from '../plan/journal.js';
+import { buildPlan, type Plan } from '../plan/plan.js';
+import { verifyAccess } from '../plan/verify.js';
+import catalog from '../profiles/catalog.js';
+import { ProfileError } from '../profiles/resolve.js';
+import { INSTALL_STEPS } from '../steps/index.js';
+import type { InstallOptions } from '../steps/step.js';
+import { nextSteps, plainLine, renderSummary } from '../ui/install-render.js';
+import { renderPlan } from '../ui/render-plan.js';
+import { type Answers, loadAnswers } from './answers.js';
+import { ensureRoot } from './elevate.js';
+import { EXIT, RefusalError, UsageError } from './errors.js';
+import { checkProfile } from './options.js';
+
+export interface InstallFlags {
+  yes?: boolean;
+  answers?: string;
+  profile?: string;
+  user?: string;
+  nested?: boolean;
+  json?: boolean;
+  lockTimeout?: string;
+}
+
+interface Resolved {
+  profile?: string;
+  user?: string;
+  install: InstallOptions;
+}
+
+/**
+ * `kvmkit install`: checks, questions (or --yes / --answers), the plan, one confirmation, the
+ * steps, then verification as the target user. Guided on a terminal; plain lines or JSON events
+ * otherwise. Every input is checked before anything changes.
+ */
+export async function installCommand(flags: InstallFlags): Promise<number> {
+  const host = new RealHost();
+  const guided =
+    process.stdin.isTTY === true &&
+    process.stdout.isTTY === true &&
+    !flags.yes &&
+    !flags.answers &&
+    !flags.json;
+  if (!guided && !flags.yes && !flags.answers) {
+    throw new UsageError('no terminal to ask on', 'give --yes to take every default, or --answers FILE');
+  }
+  const answers: Answers = flags.answers ? await loadAnswers(flags.answers) : {};
+  const lockTimeoutMs = flags.lockTimeout === undefined ? undefined : Number(flags.lockTimeout) * 1000;
+  if (lockTimeoutMs !== undefined && !(lockTimeoutMs >= 0)) {
+    throw new UsageError(`--lock-timeout ${flags.lockTimeout}: not a number of seconds`);
+  }
+  // Precedence: defaults < answers file < command-line flags.
+  const resolved: Resolved = {
+    profile: checkProfile(flags.profile ?? answers.profile),
+    user: flags.user ?? (answers.user === 'root' ? undefined : (answers.user ?? undefined)),
+    install: { nested: flags.nested ?? answers.nested ?? false, lockTimeoutMs },
+  };
+  if (resolved.user !== undefined && !(await readNamedUser(host, resolved.user))) {
+    throw new UsageError(
+      `no user named "${resolved.user}" on this host`,
+      'give an existing login name (see /etc/passwd)',
+    );
+  }
+
+  const elevation = await ensureRoot({ guided });
+  if (elevation.reexecExitCode !== undefined) return elevation.reexecExitCode;
+
+  let plan: Plan;
+  try {
+    if (guided) await askGuided(host, resolved);
+    plan = await buildPlan(host, resolved);
+  } catch (error) {
+    if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
+      throw new RefusalError(error.message, error.hint);
+    if (error instanceof UnknownUserError) throw new UsageError(error.message);
+    throw error;
+  }
+
+  const out = (text: string) => (flags.json ? process.stderr : process.stdout).write(text);
+  if (!flags.json) out(renderPlan(plan));
+  if (guided && !(await confirm(plan))) {
+    out('Nothing was changed.\n');
+    return EXIT.ok;
+  }
+
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const journal = new Journal(host);
+  await journal.write({ type: 'run:start', command: 'install', argv: process.argv.slice(2) });
+  let summary: RunSummary;
+  try {
+    summary = guided
+      ? await runWithTaskList(host, resolved, journal, abort.signal)
+      : await new Executor(
+          host,
+          resolved,
+          journal,
+          (event) => emit(event, flags.json === true),
+          abort.signal,
+        ).runAll(INSTALL_STEPS);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  const success = summary.counts.failed === 0 && summary.counts.blocked === 0 && !abort.signal.aborted;
+  const verification = success ? await verifyAccess(host, plan.user ?? undefined) : undefined;
+  const ready = success && verification?.ok === true;
+  await journal.write({
+    type: 'run:done',
+    result: abort.signal.aborted ? 'interrupted' : ready ? 'ready' : 'failed',
+  });
+
+  if (flags.json) {
+    process.stdout.write(
+      `${JSON.stringify({ type: 'summary', ready, counts: summary.counts, steps: summary.steps, verification: verification ?? null })}\n`,
+    );
+  } else {
+    out(renderSummary(summary, verification, plan.user ?? undefined));
+    const groupsChanged = summary.steps.some((s) => s.step === 'groups' && s.result === 'changed');
+    if (ready) out(nextSteps(plan.user ?? undefined, groupsChanged, plan.groups));
+    if (abort.signal.aborted)
+      out('Interrupted: run `kvmkit install` again to go on from where it stopped.\n');
+  }
+  return ready ? EXIT.ok : EXIT.notReady;
+}
+
+function emit(event: InstallEvent, json: boolean) {
+  process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${plainLine(event)}\n`);
+}
+
+async function askGuided(host: Host, resolved: Resolved): Promise<void> {
+  const report = await runDoctor(host, { profile: resolved.profile });
+  const problems = report.checks.filter((c) => c.status === 'fail' || c.status === 'warn');
+  process.stdout.write(
+    `kvmkit install: ${report.distro ? `${report.distro.name} ${report.distro.version}` : 'unknown distro'}, acceleration: ${report.acceleration}\n`,
+  );
+  for (const c of problems) process.stdout.write(`  ${c.status.toUpperCase()}  ${c.id}: ${c.summary}\n`);
+  const { select, input } = await import('@inquirer/prompts');
+  resolved.profile ??= await select({
+    message: 'Install profile',
+    default: report.profile ?? 'server',
+    choices: Object.entries(catalog.installProfiles).map(([name, p]) => ({
+      name: `${name}: ${p.description}`,
+      value: name,
+    })),
+  });
+  if (resolved.user === undefined) {
+    const sudoUser = process.env.SUDO_USER && process.env.SUDO_USER !== 'root' ? process.env.SUDO_USER : '';
+    const answer = await input({
+      message: 'User who will manage VMs (joins the libvirt and kvm groups; empty for none)',
+      default: sudoUser,
+      validate: async (name) =>
+        name === '' || (await readNamedUser(host, name)) !== undefined || `no user named "${name}"`,
+    });
+    resolved.user = answer === '' ? undefined : answer;
+  }
+}
+
+async function confirm(plan: Plan): Promise<boolean> {
+  const changes = plan.steps.filter((s) => s.state === 'change').length;
+  if (changes === 0) return true;
+  const { confirm: ask } = await import('@inquirer/prompts');
+  return ask({ message: `Apply these ${changes} change(s) to this host?`, default: true });
+}
+
+/** The guided run: a listr2 task per step, the step's command output folded under it. */
+async function runWithTaskList(
+  host: Host,
+  resolved: Resolved,
+  journal: Journal,
+  signal: AbortSignal,
+): Promise<RunSummary> {
+  const { Listr } = await import('listr2');
+  let current: { output: string } | undefined;
+  const executor = new Executor(
+    host,
+    resolved,
+    journal,
+    (event) => {
+      if (!current) return;
+      if (event.type === 'output' || event.type === 'say')
+        current.output = event.type === 'output' ? event.line : event.message;
+      if (event.type === 'cmd') current.output = `$ ${event.command}`;
+    },
+    signal,
+  );
+  const tasks = new Listr(
+    INSTALL_STEPS.map((step) => ({
+      title: step.title,
+      rendererOptions: { outputBar: 4, persistentOutput: false },
+      task: async (_ctx: unknown, task: { output: string; title: string; skip: (m?: string) => void }) => {
+        current = task;
+        const outcome = await executor.runStep(step);
+        current = undefined;
+        task.title = `${step.title}: ${outcome.message}`;
+        if (outcome.result === 'failed' || outcome.result === 'blocked') throw new Error(outcome.message);
+        if (outcome.result === 'skipped') task.skip(`${step.title}: skipped (${outcome.message})`);
+      },
+    })),
+    { concurrent: false, exitOnError: false, rendererOptions: { collapseErrors: false } },
+  );
+  await tasks.run().catch(() => {});
+  return executor.summary();
+}

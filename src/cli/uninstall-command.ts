@@ -1,0 +1,48 @@
+import { RealHost } from '../host/real-host.js';
+import { Executor } from '../plan/executor.js';
+import { Journal } from '../plan/journal.js';
+import { undoSteps } from '../plan/uninstall.js';
+import { plainLine, renderSummary } from '../ui/install-render.js';
+import { ensureRoot } from './elevate.js';
+import { EXIT, UsageError } from './errors.js';
+
+/** `kvmkit uninstall`: takes back, newest first, what the journal says kvmkit did, and nothing else. */
+export async function uninstallCommand(flags: { yes?: boolean; json?: boolean }): Promise<number> {
+  const host = new RealHost();
+  const guided = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes && !flags.json;
+  if (!guided && !flags.yes) throw new UsageError('no terminal to ask on', 'give --yes to confirm');
+  const elevation = await ensureRoot({ guided });
+  if (elevation.reexecExitCode !== undefined) return elevation.reexecExitCode;
+
+  const entries = await Journal.read(host);
+  const undos = undoSteps(entries);
+  const out = (text: string) => (flags.json ? process.stderr : process.stdout).write(text);
+  if (undos.length === 0) {
+    out('kvmkit has changed nothing on this host that is not already undone.\n');
+    if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'summary', counts: {}, steps: [] })}\n`);
+    return EXIT.ok;
+  }
+  out(`kvmkit uninstall: ${undos.length} change(s) to take back, newest first.\n`);
+  if (guided) {
+    const { confirm } = await import('@inquirer/prompts');
+    if (!(await confirm({ message: 'Take them back?', default: false }))) return EXIT.ok;
+  }
+  const journal = new Journal(host);
+  await journal.write({ type: 'run:start', command: 'uninstall', argv: process.argv.slice(2) });
+  const executor = new Executor(host, {}, journal, (event) =>
+    process.stdout.write(flags.json ? `${JSON.stringify(event)}\n` : `${plainLine(event)}\n`),
+  );
+  for (const { id, step } of undos) {
+    const outcome = await executor.runStep(step);
+    if (outcome.result === 'ok' || outcome.result === 'changed') await journal.write({ type: 'undone', id });
+  }
+  const summary = executor.summary();
+  const ok = summary.counts.failed === 0 && summary.counts.blocked === 0;
+  await journal.write({ type: 'run:done', result: ok ? 'uninstalled' : 'failed' });
+  if (flags.json)
+    process.stdout.write(
+      `${JSON.stringify({ type: 'summary', counts: summary.counts, steps: summary.steps })}\n`,
+    );
+  else out(renderSummary(summary, undefined, undefined));
+  return ok ? EXIT.ok : EXIT.notReady;
+}

@@ -1,0 +1,30 @@
+import { Facts } from '../facts/index.js';
+import { readNamedUser, type UserFacts } from '../facts/users.js';
+import type { Host } from '../host/host.js';
+import type { InstallOptions, StepContext } from '../steps/step.js';
+import { wantedState } from './wanted.js';
+
+export interface PlanOptions {
+  profile?: string;
+  /** The user to give access (--user); default SUDO_USER, or none when plain root. */
+  user?: string;
+  install?: InstallOptions;
+}
+
+export class UnknownUserError extends Error {}
+
+/** Fresh facts and what is wanted, as every step plans from: built anew before each step runs. */
+export async function stepContext(host: Host, options: PlanOptions): Promise<StepContext> {
+  const facts = new Facts(host);
+  const wanted = await wantedState(facts, options.profile);
+  let user: UserFacts | undefined;
+  if (options.user !== undefined) {
+    user = await readNamedUser(host, options.user);
+    if (!user) throw new UnknownUserError(`no user named "${options.user}" on this host`);
+    if (user.uid === 0) user = undefined;
+  } else {
+    const invoking = await facts.user();
+    user = invoking && invoking.uid !== 0 ? invoking : undefined;
+  }
+  return { facts, wanted, user, options: options.install ?? {} };
+}

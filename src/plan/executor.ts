@@ -1,0 +1,170 @@
+import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
+import {
+  type ApplyContext,
+  applyPlanned,
+  type PlannedFile,
+  type PlannedStep,
+  type Step,
+  StepFailure,
+} from '../steps/step.js';
+import { type PlanOptions, stepContext } from './context.js';
+import { type Journal, STATE_DIR } from './journal.js';
+
+export type StepResult = 'ok' | 'changed' | 'failed' | 'skipped' | 'blocked';
+
+/** What the executor tells whoever renders it: a task list, plain CI lines, or JSON lines. */
+export type InstallEvent =
+  | { type: 'step:start'; step: string; title: string; reason: string; commands: string[] }
+  | { type: 'cmd'; step: string; command: string }
+  | { type: 'output'; step: string; line: string }
+  | { type: 'say'; step: string; message: string }
+  | { type: 'step:done'; step: string; title: string; result: StepResult; message: string };
+
+export interface StepOutcome {
+  step: string;
+  title: string;
+  result: StepResult;
+  message: string;
+}
+
+export interface RunSummary {
+  steps: StepOutcome[];
+  counts: Record<StepResult, number>;
+}
+
+/**
+ * Runs steps one at a time: each is planned again with fresh facts just before it is applied
+ * (the libvirt group only exists once the package that makes it is in), applied, then planned once
+ * more: a step that still wants to change something has failed ("not idempotent"), not succeeded.
+ */
+export class Executor {
+  private outcomes: StepOutcome[] = [];
+  private failed = false;
+
+  constructor(
+    private readonly host: Host,
+    private readonly options: PlanOptions,
+    private readonly journal: Journal,
+    private readonly onEvent: (event: InstallEvent) => void,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async runAll(steps: Step[]): Promise<RunSummary> {
+    for (const step of steps) await this.runStep(step);
+    return this.summary();
+  }
+
+  summary(): RunSummary {
+    const counts: Record<StepResult, number> = { ok: 0, changed: 0, failed: 0, skipped: 0, blocked: 0 };
+    for (const o of this.outcomes) counts[o.result]++;
+    return { steps: [...this.outcomes], counts };
+  }
+
+  async runStep(step: Step): Promise<StepOutcome> {
+    if (this.failed || this.signal?.aborted) {
+      return this.finish(step, 'skipped', this.signal?.aborted ? 'interrupted' : 'an earlier step failed');
+    }
+    let plannedStep: PlannedStep;
+    try {
+      plannedStep = await step.plan(await stepContext(this.host, this.options));
+    } catch (error) {
+      this.failed = true;
+      return this.finish(step, 'failed', `could not plan: ${(error as Error).message}`);
+    }
+    if (plannedStep.state === 'ok') return this.finish(step, 'ok', plannedStep.reason);
+    if (plannedStep.state === 'blocked') return this.finish(step, 'blocked', plannedStep.reason);
+
+    this.onEvent({
+      type: 'step:start',
+      step: step.id,
+      title: step.title,
+      reason: plannedStep.reason,
+      commands: plannedStep.commands.map(showCommand),
+    });
+    await this.journal.write({ type: 'step:start', step: step.id, reason: plannedStep.reason });
+    try {
+      const context = await this.applyContext(step);
+      await (step.apply ? step.apply(context, plannedStep) : applyPlanned(context, plannedStep));
+    } catch (error) {
+      this.failed = true;
+      const message = error instanceof StepFailure ? error.message : `${(error as Error).message}`;
+      return this.finish(step, 'failed', message);
+    }
+    const after = await step.plan(await stepContext(this.host, this.options));
+    if (after.state !== 'ok') {
+      this.failed = true;
+      return this.finish(
+        step,
+        'failed',
+        `applied, but it still wants to: ${after.reason} (not idempotent: a bug)`,
+      );
+    }
+    return this.finish(step, 'changed', plannedStep.reason);
+  }
+
+  private async finish(step: Step, result: StepResult, message: string): Promise<StepOutcome> {
+    const outcome = { step: step.id, title: step.title, result, message };
+    this.outcomes.push(outcome);
+    if (result !== 'ok' && result !== 'skipped') {
+      await this.journal.write({ type: 'step:done', step: step.id, result, message }).catch(() => {});
+    }
+    this.onEvent({ type: 'step:done', ...outcome });
+    return outcome;
+  }
+
+  private async applyContext(step: Step): Promise<ApplyContext> {
+    const base = await stepContext(this.host, this.options);
+    const { host, journal, onEvent, signal } = this;
+    return {
+      ...base,
+      signal,
+      say: (message) => onEvent({ type: 'say', step: step.id, message }),
+      undo: (undo) => journal.undo(step.id, undo),
+      async run(command: Command, options = {}): Promise<RunResult> {
+        onEvent({ type: 'cmd', step: step.id, command: showCommand(command) });
+        let pending = '';
+        const result = await host.run({
+          ...command,
+          signal,
+          onStdout: (chunk) => {
+            pending += chunk;
+            const lines = pending.split(/\r?\n/);
+            pending = lines.pop() ?? '';
+            for (const line of lines)
+              if (line.trim() !== '') onEvent({ type: 'output', step: step.id, line });
+          },
+        });
+        if (pending.trim() !== '') onEvent({ type: 'output', step: step.id, line: pending });
+        await journal.write({
+          type: 'cmd',
+          step: step.id,
+          argv: [...command.argv],
+          exitCode: result.exitCode,
+        });
+        if (signal?.aborted) throw new StepFailure('interrupted');
+        if (result.exitCode !== 0 && !options.allowFailure) {
+          const why = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
+          throw new StepFailure(
+            `${showCommand(command)} failed (exit ${result.exitCode})${why ? `: ${why}` : ''}`,
+          );
+        }
+        return result;
+      },
+      async writeFile(file: PlannedFile) {
+        const previous = await host.readFile(file.path);
+        let backup: string | null = null;
+        if (previous !== undefined) {
+          backup = `${STATE_DIR}/backups/${journal.run}${file.path}`;
+          await host.writeFile(backup, previous, 0o600);
+        }
+        await journal.undo(step.id, { kind: 'restore-file', path: file.path, backup });
+        onEvent({
+          type: 'say',
+          step: step.id,
+          message: `writing ${file.path}${backup ? ` (backup: ${backup})` : ''}`,
+        });
+        await host.writeFile(file.path, file.content, file.mode);
+      },
+    };
+  }
+}

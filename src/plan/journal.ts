@@ -1,0 +1,73 @@
+import type { Host } from '../host/host.js';
+
+export const STATE_DIR = '/var/lib/kvmkit';
+export const JOURNAL = `${STATE_DIR}/journal.jsonl`;
+
+/** How to take back one change kvmkit made; `kvmkit uninstall` applies them newest first. */
+export type Undo =
+  | { kind: 'purge-packages'; packages: string[] }
+  | { kind: 'remove-from-group'; user: string; group: string }
+  | { kind: 'restore-file'; path: string; backup: string | null }
+  | { kind: 'undefine-network'; name: string; previousXml?: string }
+  | { kind: 'undefine-pool'; name: string }
+  | { kind: 'stop-daemon'; name: string; pid: number };
+
+export type JournalEntry =
+  | { type: 'run:start'; run: string; at: string; command: string; argv: string[] }
+  | { type: 'step:start'; run: string; at: string; step: string; reason: string }
+  | { type: 'cmd'; run: string; at: string; step: string; argv: string[]; exitCode: number }
+  | { type: 'undo'; run: string; at: string; step: string; id: string; undo: Undo }
+  | { type: 'undone'; run: string; at: string; id: string }
+  | { type: 'step:done'; run: string; at: string; step: string; result: string; message?: string }
+  | { type: 'run:done'; run: string; at: string; result: string };
+
+type Entry<T extends JournalEntry['type']> = Omit<Extract<JournalEntry, { type: T }>, 'run' | 'at'>;
+
+/**
+ * An append-only record of what each run did, one JSON object a line, written as it happens so an
+ * interrupted run still leaves what it did. It is for uninstall and for people: whether a step
+ * is done is always decided from the host's facts, never from here.
+ */
+export class Journal {
+  readonly run: string;
+  private sequence = 0;
+
+  constructor(
+    private readonly host: Host,
+    readonly path = JOURNAL,
+  ) {
+    this.run = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+  }
+
+  async write<T extends JournalEntry['type']>(entry: Entry<T> & { type: T }): Promise<void> {
+    const full = { ...entry, run: this.run, at: new Date().toISOString() };
+    await this.host.appendFile(this.path, `${JSON.stringify(full)}\n`);
+  }
+
+  async undo(step: string, undo: Undo): Promise<void> {
+    await this.write({ type: 'undo', step, id: `${this.run}#${++this.sequence}`, undo });
+  }
+
+  static async read(host: Host, path = JOURNAL): Promise<JournalEntry[]> {
+    const text = await host.readFile(path);
+    if (text === undefined) return [];
+    const entries: JournalEntry[] = [];
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        entries.push(JSON.parse(line) as JournalEntry);
+      } catch {
+        // A line cut short by power loss: the rest of the journal still counts.
+      }
+    }
+    return entries;
+  }
+
+  /** The changes not yet taken back, oldest first. */
+  static pendingUndos(entries: JournalEntry[]): Extract<JournalEntry, { type: 'undo' }>[] {
+    const undone = new Set(entries.filter((e) => e.type === 'undone').map((e) => (e as { id: string }).id));
+    return entries.filter(
+      (e): e is Extract<JournalEntry, { type: 'undo' }> => e.type === 'undo' && !undone.has(e.id),
+    );
+  }
+}

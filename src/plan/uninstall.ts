@@ -1,0 +1,143 @@
+import { findInstalled } from '../facts/packages.js';
+import { findProcesses } from '../facts/processes.js';
+import type { Command } from '../host/host.js';
+import { waitForPackageLock } from '../steps/packages.js';
+import { planned, type Step } from '../steps/step.js';
+import { Journal, type JournalEntry, STATE_DIR, type Undo } from './journal.js';
+
+const virsh = (...args: string[]): Command => ({
+  argv: ['virsh', '--connect', 'qemu:///system', ...args],
+  root: true,
+});
+
+/**
+ * Turns what the journal says kvmkit did into steps that take it back, newest first. Each checks
+ * the host first, so what is already gone (or was never there) is left alone, and a second
+ * uninstall changes nothing. The caller marks each entry undone once its step ends ok or changed.
+ */
+export function undoSteps(entries: JournalEntry[]): { id: string; step: Step }[] {
+  return Journal.pendingUndos(entries)
+    .reverse()
+    .map((entry) => ({ id: entry.id, step: { ...undoStep(entry.undo), id: `undo:${entry.undo.kind}` } }));
+}
+
+function undoStep(undo: Undo): Step {
+  switch (undo.kind) {
+    case 'purge-packages':
+      return {
+        id: '',
+        title: 'Remove the packages kvmkit installed',
+        async plan({ facts }) {
+          const present = [...findInstalled((await facts.dpkgStatus()) ?? '', undo.packages).keys()];
+          if (present.length === 0) return planned(this, 'ok', 'none of them is installed');
+          return planned(this, 'change', `purge ${present.length} package(s): ${present.join(' ')}`, [
+            {
+              argv: ['apt-get', 'purge', '-y', '-q', ...present],
+              root: true,
+              env: { DEBIAN_FRONTEND: 'noninteractive' },
+            },
+          ]);
+        },
+        async apply(context, plannedStep) {
+          await waitForPackageLock(context);
+          for (const command of plannedStep.commands) await context.run(command);
+        },
+      };
+    case 'remove-from-group':
+      return {
+        id: '',
+        title: `Take ${undo.user} out of ${undo.group}`,
+        async plan({ facts }) {
+          const group = (await facts.user())?.allGroups.find((g) => g.name === undo.group);
+          if (!group?.members.includes(undo.user))
+            return planned(this, 'ok', `${undo.user} is not in ${undo.group}`);
+          return planned(this, 'change', `remove ${undo.user} from ${undo.group}`, [
+            { argv: ['gpasswd', '-d', undo.user, undo.group], root: true },
+          ]);
+        },
+        async apply(context, plannedStep) {
+          for (const command of plannedStep.commands) await context.run(command);
+        },
+      };
+    case 'restore-file':
+      return {
+        id: '',
+        title: `Restore ${undo.path}`,
+        async plan({ facts }) {
+          const now = await facts.host.readFile(undo.path);
+          const before = undo.backup ? await facts.host.readFile(undo.backup) : undefined;
+          if (undo.backup === null ? now === undefined : now === before)
+            return planned(this, 'ok', 'as it was before kvmkit');
+          return planned(
+            this,
+            'change',
+            undo.backup
+              ? `put back ${undo.path} from ${undo.backup}`
+              : `remove ${undo.path}, which kvmkit created`,
+          );
+        },
+        async apply(context) {
+          const host = context.facts.host;
+          if (undo.backup === null) await host.removeFile(undo.path);
+          else await host.writeFile(undo.path, (await host.readFile(undo.backup)) ?? '');
+        },
+      };
+    case 'undefine-network':
+    case 'undefine-pool': {
+      const isNet = undo.kind === 'undefine-network';
+      return {
+        id: '',
+        title: `Remove the ${undo.name} ${isNet ? 'network' : 'storage pool'} kvmkit defined`,
+        async plan({ facts }) {
+          const state = (await facts.libvirt())[isNet ? 'defaultNetwork' : 'defaultPool'];
+          if (!state.defined) return planned(this, 'ok', 'not defined');
+          const prefix = isNet ? 'net' : 'pool';
+          const commands = [
+            ...(state.active ? [virsh(`${prefix}-destroy`, undo.name)] : []),
+            virsh(`${prefix}-undefine`, undo.name),
+          ];
+          if (undo.kind === 'undefine-network' && undo.previousXml) {
+            commands.push(virsh('net-define', `${STATE_DIR}/networks/previous-default.xml`));
+          }
+          return planned(
+            this,
+            'change',
+            undo.kind === 'undefine-network' && undo.previousXml
+              ? 'undefine it and put back the definition it replaced'
+              : 'stop and undefine it',
+            commands,
+          );
+        },
+        async apply(context, plannedStep) {
+          if (undo.kind === 'undefine-network' && undo.previousXml) {
+            await context.facts.host.writeFile(
+              `${STATE_DIR}/networks/previous-default.xml`,
+              undo.previousXml,
+            );
+          }
+          for (const command of plannedStep.commands) await context.run(command);
+        },
+      };
+    }
+    case 'stop-daemon':
+      return {
+        id: '',
+        title: `Stop ${undo.name} (pid ${undo.pid})`,
+        async plan({ facts }) {
+          const running = (await findProcesses(facts.host, [undo.name])).get(undo.name) ?? [];
+          if (!running.includes(undo.pid)) return planned(this, 'ok', 'not running');
+          return planned(this, 'change', `stop pid ${undo.pid}`, [
+            { argv: ['kill', String(undo.pid)], root: true },
+          ]);
+        },
+        async apply(context, plannedStep) {
+          for (const command of plannedStep.commands) await context.run(command);
+          for (let i = 0; i < 100; i++) {
+            const running = (await findProcesses(context.facts.host, [undo.name])).get(undo.name) ?? [];
+            if (!running.includes(undo.pid)) return;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        },
+      };
+  }
+}

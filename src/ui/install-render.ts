@@ -1,0 +1,66 @@
+import type { InstallEvent, RunSummary, StepResult } from '../plan/executor.js';
+import type { Verification } from '../plan/verify.js';
+import { style } from './style.js';
+
+const MARK: Record<StepResult, string> = {
+  ok: style.green('ok'),
+  changed: style.yellow('changed'),
+  failed: style.red('FAILED'),
+  skipped: style.dim('skipped'),
+  blocked: style.red('blocked'),
+};
+
+/** Plain lines for logs (CI, no terminal): one line per event, command output indented. */
+export function plainLine(event: InstallEvent): string {
+  switch (event.type) {
+    case 'step:start':
+      return `[${event.step}] ${event.title}: ${event.reason}`;
+    case 'cmd':
+      return `[${event.step}] $ ${event.command}`;
+    case 'output':
+      return `[${event.step}]   ${event.line}`;
+    case 'say':
+      return `[${event.step}] ${event.message}`;
+    case 'step:done':
+      return `[${event.step}] ${MARK[event.result]}: ${event.message}`;
+  }
+}
+
+export function renderSummary(
+  summary: RunSummary,
+  verification: Verification | undefined,
+  _user: string | undefined,
+): string {
+  const lines = [''];
+  for (const s of summary.steps) lines.push(`  ${MARK[s.result].padEnd(8)} ${s.title}: ${s.message}`);
+  const c = summary.counts;
+  lines.push(
+    '',
+    `${c.changed} changed, ${c.ok} ok, ${c.failed} failed, ${c.blocked} blocked, ${c.skipped} skipped.`,
+  );
+  if (verification) {
+    lines.push(
+      verification.ok
+        ? `${style.green('Verified')}: \`${verification.command}\` works as ${verification.as}.`
+        : `${style.red('Not verified')}: \`${verification.command}\` failed as ${verification.as}:`,
+    );
+    for (const l of verification.output) lines.push(`  | ${l}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function nextSteps(user: string | undefined, groupsChanged: boolean, groups: string[]): string {
+  const lines = ['', style.bold('Next:')];
+  if (user && groupsChanged) {
+    lines.push(
+      `- ${user} was added to ${groups.join(', ')}: log out and in again (or run \`newgrp ${groups[0]}\`) before that session can use libvirt.`,
+    );
+  }
+  lines.push(
+    '- `virsh --connect qemu:///system list --all` lists the VMs; `virt-manager` opens the desktop manager.',
+  );
+  lines.push(
+    '- `kvmkit doctor --deep` proves whether VMs run accelerated; `kvmkit uninstall` takes back what kvmkit did.',
+  );
+  return `${lines.join('\n')}\n`;
+}
