@@ -1,6 +1,6 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
 import type { Facts } from '../facts/index.js';
-import { findBroken, findInstalled } from '../facts/packages.js';
+import { dpkgInterrupted, findBroken, findInstalled } from '../facts/packages.js';
 import type { WantedState } from '../plan/wanted.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { type CheckResult, check } from './types.js';
@@ -59,6 +59,7 @@ export async function packageChecks(facts: Facts, wanted: WantedState | undefine
   }
   const results: CheckResult[] = [];
   const broken = findBroken(status);
+  if (await dpkgInterrupted(facts.host)) broken.push('(an unfinished dpkg run)');
   if (broken.length > 0) {
     results.push(
       check(

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { type Schema, SchemaError, validate } from '../profiles/schema.js';
 import { UsageError } from './errors.js';
 
@@ -31,7 +32,6 @@ export async function loadAnswers(path: string): Promise<Answers> {
       `--answers ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
     );
   }
-  const { parse } = await import('yaml');
   let value: unknown;
   try {
     value = parse(text);

@@ -52,3 +52,13 @@ export function findBroken(statusText: string): string[] {
 export async function readDpkgStatus(host: Host): Promise<string | undefined> {
   return host.readFile('/var/lib/dpkg/status');
 }
+
+/**
+ * dpkg records each status change in /var/lib/dpkg/updates before folding it into the status
+ * file; a run killed in between leaves entries there, and apt then refuses to go on ("dpkg was
+ * interrupted") until `dpkg --configure -a` folds them in.
+ */
+export async function dpkgInterrupted(host: Host): Promise<boolean> {
+  const entries = await host.listDir('/var/lib/dpkg/updates');
+  return (entries ?? []).some((e) => /^\d+$/.test(e));
+}

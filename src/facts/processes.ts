@@ -12,3 +12,10 @@ export async function findProcesses(host: Host, names: readonly string[]): Promi
   });
   return found;
 }
+
+/** dnsmasq processes libvirt started for its networks (their config lives under /var/lib/libvirt/dnsmasq). */
+export async function libvirtDnsmasqPids(host: Host): Promise<number[]> {
+  const pids = (await findProcesses(host, ['dnsmasq'])).get('dnsmasq') ?? [];
+  const cmdlines = await Promise.all(pids.map((pid) => host.readFile(`/proc/${pid}/cmdline`)));
+  return pids.filter((_, i) => cmdlines[i]?.includes('/var/lib/libvirt/dnsmasq/'));
+}

@@ -13,6 +13,11 @@ export interface Command {
   env?: Record<string, string>;
   /** Indices into argv that must be masked when the command is shown or logged. */
   secret?: readonly number[];
+  /**
+   * Leave the command out when this probe succeeds (and its output matches): a guard for a plan
+   * that is carried out later than it was made, as the shell script form of a plan is.
+   */
+  skipIf?: { argv: readonly string[]; stdoutMatches?: string };
   /** Start it and return at once, leaving it running (a daemon that does not fork, polkitd). */
   detached?: boolean;
   /** Give up after this many milliseconds (the child is killed). */
@@ -31,6 +36,8 @@ export interface RunResult {
   /** True when the command could not run at all (missing binary, fixture host, timeout). */
   failed: boolean;
   timedOut?: boolean;
+  /** Left out because its skipIf probe said it was already so. */
+  skipped?: boolean;
   /** For a detached command: its pid. */
   pid?: number;
 }

@@ -121,6 +121,20 @@ export class Executor {
       say: (message) => onEvent({ type: 'say', step: step.id, message }),
       undo: (undo) => journal.undo(step.id, undo),
       async run(command: Command, options = {}): Promise<RunResult> {
+        if (command.skipIf) {
+          const probe = await host.run({ argv: command.skipIf.argv, root: command.root, timeoutMs: 60_000 });
+          const matches = command.skipIf.stdoutMatches
+            ? new RegExp(command.skipIf.stdoutMatches, 'm').test(probe.stdout)
+            : true;
+          if (probe.exitCode === 0 && matches) {
+            onEvent({
+              type: 'say',
+              step: step.id,
+              message: `already so, not running: ${showCommand(command)}`,
+            });
+            return { exitCode: 0, stdout: '', stderr: '', failed: false, skipped: true };
+          }
+        }
         onEvent({ type: 'cmd', step: step.id, command: showCommand(command) });
         let pending = '';
         const result = await host.run({

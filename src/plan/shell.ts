@@ -18,6 +18,13 @@ function commandLine(command: Command): string {
   );
   const line = [...(env.length ? ['env', ...env] : []), ...words].join(' ');
   if (command.detached) return `${line} >/dev/null 2>&1 &`;
+  if (command.skipIf) {
+    const probe = command.skipIf.argv.map(quoteForShell).join(' ');
+    const test = command.skipIf.stdoutMatches
+      ? `${probe} 2>/dev/null | grep -Eq ${quoteForShell(command.skipIf.stdoutMatches)}`
+      : `${probe} >/dev/null 2>&1`;
+    return `${test} || ${line}`;
+  }
   const program = command.argv[0] ?? '';
   if (program === 'libvirtd')
     return `${line}\n${waitLoop('[ -S /run/libvirt/libvirt-sock ]', 30, 'libvirtd')}`;

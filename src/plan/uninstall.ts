@@ -1,5 +1,5 @@
 import { findInstalled } from '../facts/packages.js';
-import { findProcesses } from '../facts/processes.js';
+import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
 import { waitForPackageLock } from '../steps/packages.js';
 import { planned, type Step } from '../steps/step.js';
@@ -125,16 +125,21 @@ function undoStep(undo: Undo): Step {
         title: `Stop ${undo.name} (pid ${undo.pid})`,
         async plan({ facts }) {
           const running = (await findProcesses(facts.host, [undo.name])).get(undo.name) ?? [];
-          if (!running.includes(undo.pid)) return planned(this, 'ok', 'not running');
-          return planned(this, 'change', `stop pid ${undo.pid}`, [
-            { argv: ['kill', String(undo.pid)], root: true },
+          // libvirtd leaves the dnsmasq of its networks running; they go with it.
+          const dnsmasq = undo.name === 'libvirtd' ? await libvirtDnsmasqPids(facts.host) : [];
+          const pids = [...(running.includes(undo.pid) ? [undo.pid] : []), ...dnsmasq];
+          if (pids.length === 0) return planned(this, 'ok', 'not running');
+          const what = dnsmasq.length ? ` and libvirt's dnsmasq (${dnsmasq.join(', ')})` : '';
+          return planned(this, 'change', `stop pid ${undo.pid}${what}`, [
+            { argv: ['kill', ...pids.map(String)], root: true },
           ]);
         },
         async apply(context, plannedStep) {
           for (const command of plannedStep.commands) await context.run(command);
+          const pids = plannedStep.commands.flatMap((c) => c.argv.slice(1).map(Number));
           for (let i = 0; i < 100; i++) {
-            const running = (await findProcesses(context.facts.host, [undo.name])).get(undo.name) ?? [];
-            if (!running.includes(undo.pid)) return;
+            const alive = await Promise.all(pids.map((pid) => context.facts.host.stat(`/proc/${pid}`)));
+            if (alive.every((a) => a === undefined)) return;
             await new Promise((r) => setTimeout(r, 100));
           }
         },

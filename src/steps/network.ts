@@ -2,14 +2,26 @@ import { natNetworkXml, networkSubnet } from '../facts/libvirt-xml.js';
 import { formatAddress, freeSubnet, overlaps, readRoutes } from '../facts/routes.js';
 import type { Command } from '../host/host.js';
 import { STATE_DIR } from '../plan/journal.js';
-import { applyPlanned, planned, type Step } from './step.js';
+import { planned, type Step } from './step.js';
 
 const DEFINED = '/etc/libvirt/qemu/networks/default.xml';
 const OUR_XML = `${STATE_DIR}/networks/default.xml`;
-const virsh = (...args: string[]): Command => ({
-  argv: ['virsh', '--connect', 'qemu:///system', ...args],
-  root: true,
+const CONNECT = ['virsh', '--connect', 'qemu:///system'];
+
+const virsh = (...args: string[]): Command => ({ argv: [...CONNECT, ...args], root: true });
+/**
+ * The same virsh command, left out when `info` already shows what it would do: a package
+ * (libvirt-daemon-config-network) may define the network, and libvirtd may autostart it, between
+ * a plan and its running, as with the shell-script form of a plan.
+ */
+const unless = (command: Command, info: string[], stdoutMatches?: string): Command => ({
+  ...command,
+  skipIf: { argv: [...CONNECT, ...info], ...(stdoutMatches ? { stdoutMatches } : {}) },
 });
+const netDefine = () => unless(virsh('net-define', OUR_XML), ['net-info', 'default']);
+const netStart = () => unless(virsh('net-start', 'default'), ['net-info', 'default'], '^Active:\\s+yes');
+const netAutostart = () =>
+  unless(virsh('net-autostart', 'default'), ['net-info', 'default'], '^Autostart:\\s+yes');
 
 /**
  * libvirt's "default" NAT network: defined, active, started with libvirt, on a /24 no route of
@@ -28,10 +40,7 @@ export const defaultNetworkStep: Step = {
     const clash = current && !net.active ? routes.find((r) => overlaps(r, current)) : undefined;
 
     if (net.defined && !clash) {
-      const commands = [
-        ...(net.active ? [] : [virsh('net-start', 'default')]),
-        ...(net.autostart ? [] : [virsh('net-autostart', 'default')]),
-      ];
+      const commands = [...(net.active ? [] : [netStart()]), ...(net.autostart ? [] : [netAutostart()])];
       return planned(
         this,
         'change',
@@ -44,17 +53,17 @@ export const defaultNetworkStep: Step = {
       return planned(this, 'blocked', 'every 192.168.122-254.0/24 is in use on this host');
     const subnet = formatAddress(free);
     const file = { path: OUR_XML, content: `${await natNetworkXml('default', subnet)}\n`, mode: 0o644 };
-    const define = [
-      virsh('net-define', OUR_XML),
-      virsh('net-start', 'default'),
-      virsh('net-autostart', 'default'),
-    ];
     if (clash && current) {
       return planned(
         this,
         'change',
         `its subnet ${formatAddress(current.address)}/${current.prefix} is already used on ${clash.iface}: move it to ${subnet}/24`,
-        [virsh('net-undefine', 'default'), ...define],
+        [
+          virsh('net-undefine', 'default'),
+          virsh('net-define', OUR_XML),
+          virsh('net-start', 'default'),
+          netAutostart(),
+        ],
         [file],
       );
     }
@@ -63,25 +72,31 @@ export const defaultNetworkStep: Step = {
       this,
       'change',
       `define it on ${subnet}/24${note}, start it and set it to autostart`,
-      define,
+      [netDefine(), netStart(), netAutostart()],
       [file],
     );
   },
 
   async apply(context, plannedStep) {
-    const previousXml = plannedStep.commands.some((c) => c.argv.includes('net-undefine'))
-      ? await context.facts.host.readFile(DEFINED)
-      : undefined;
-    await applyPlanned(context, plannedStep);
-    if (plannedStep.commands.some((c) => c.argv.includes('net-define'))) {
+    const redefine = plannedStep.commands.some((c) => c.argv.includes('net-undefine'));
+    const previousXml = redefine ? await context.facts.host.readFile(DEFINED) : undefined;
+    for (const file of plannedStep.files ?? []) await context.writeFile(file);
+    let definedHere = false;
+    for (const command of plannedStep.commands) {
+      const result = await context.run(command);
+      if (command.argv.includes('net-define') && !result.skipped) definedHere = true;
+    }
+    // Only a definition kvmkit made (or replaced) is kvmkit's to take back.
+    if (definedHere)
       await context.undo({
         kind: 'undefine-network',
         name: 'default',
         ...(previousXml ? { previousXml } : {}),
       });
-    }
   },
 };
+
+const poolInfo = ['pool-info', 'default'];
 
 /** The "default" storage pool, a directory pool on /var/lib/libvirt/images, as virt-manager expects. */
 export const defaultPoolStep: Step = {
@@ -89,30 +104,33 @@ export const defaultPoolStep: Step = {
   title: 'Activate the default storage pool',
   async plan({ facts }) {
     const { defaultPool: pool } = await facts.libvirt();
-    if (pool.defined && pool.active && pool.autostart)
+    if (pool.defined && pool.active && pool.autostart) {
       return planned(this, 'ok', 'active on /var/lib/libvirt/images and set to autostart');
+    }
     const commands = [
       ...(pool.defined
         ? []
         : [
-            virsh('pool-define-as', 'default', 'dir', '--target', '/var/lib/libvirt/images'),
+            unless(
+              virsh('pool-define-as', 'default', 'dir', '--target', '/var/lib/libvirt/images'),
+              poolInfo,
+            ),
             virsh('pool-build', 'default'),
           ]),
-      ...(pool.active ? [] : [virsh('pool-start', 'default')]),
-      ...(pool.autostart ? [] : [virsh('pool-autostart', 'default')]),
+      ...(pool.active ? [] : [unless(virsh('pool-start', 'default'), poolInfo, '^State:\\s+running')]),
+      ...(pool.autostart ? [] : [unless(virsh('pool-autostart', 'default'), poolInfo, '^Autostart:\\s+yes')]),
     ];
-    return planned(
-      this,
-      'change',
-      pool.defined
-        ? 'start it and set it to autostart'
-        : 'define it on /var/lib/libvirt/images, start it, set autostart',
-      commands,
-    );
+    const reason = pool.defined
+      ? 'start it and set it to autostart'
+      : 'define it on /var/lib/libvirt/images, start it, set autostart';
+    return planned(this, 'change', reason, commands);
   },
   async apply(context, plannedStep) {
-    await applyPlanned(context, plannedStep);
-    if (plannedStep.commands.some((c) => c.argv.includes('pool-define-as')))
-      await context.undo({ kind: 'undefine-pool', name: 'default' });
+    let definedHere = false;
+    for (const command of plannedStep.commands) {
+      const result = await context.run(command);
+      if (command.argv.includes('pool-define-as') && !result.skipped) definedHere = true;
+    }
+    if (definedHere) await context.undo({ kind: 'undefine-pool', name: 'default' });
   },
 };

@@ -1,5 +1,5 @@
 import { findLockHolder, readAptLists } from '../facts/apt.js';
-import { findBroken, findInstalled, installedNames } from '../facts/packages.js';
+import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../facts/packages.js';
 import type { Command } from '../host/host.js';
 import { type ApplyContext, planned, type Step, StepFailure, sleep } from './step.js';
 
@@ -49,6 +49,7 @@ export const packagesStep: Step = {
     const installed = findInstalled(status, wanted.packages);
     const missing = wanted.packages.filter((p) => !installed.has(p));
     const broken = findBroken(status);
+    if (await dpkgInterrupted(facts.host)) broken.push('(an unfinished dpkg run)');
     if (missing.length === 0 && broken.length === 0) {
       return planned(this, 'ok', `all ${wanted.packages.length} packages are installed`);
     }

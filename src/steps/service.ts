@@ -45,7 +45,9 @@ export const serviceStep: Step = {
     const polkit = (running.get('polkitd')?.length ?? 0) > 0;
     const virtlogd = (running.get('virtlogd')?.length ?? 0) > 0;
     const libvirtd = running.get('libvirtd') ?? [];
-    if (bus && polkit && virtlogd && libvirtd.length > 0) {
+    // A libvirtd whose socket is gone (its /run was cleaned) cannot be reached: start it again.
+    const reachable = libvirtd.length > 0 && (await facts.host.stat(LIBVIRT_SOCKET)) !== undefined;
+    if (bus && polkit && virtlogd && reachable) {
       return planned(this, 'ok', `libvirtd is running (pid ${libvirtd[0]}), with the system bus and polkitd`);
     }
     let polkitd: string | undefined;
@@ -53,6 +55,9 @@ export const serviceStep: Step = {
     const commands: Command[] = [];
     const started: string[] = [];
     if (!bus) {
+      // A bus that was killed leaves its pid file, and dbus-daemon then refuses to start.
+      if ((await facts.host.stat('/run/dbus/pid')) !== undefined)
+        commands.push({ argv: ['rm', '-f', '/run/dbus/pid'], root: true });
       commands.push(
         { argv: ['mkdir', '-p', '/run/dbus'], root: true },
         { argv: ['dbus-daemon', '--system', '--fork'], root: true },
@@ -67,14 +72,14 @@ export const serviceStep: Step = {
       commands.push({ argv: ['virtlogd', '-d'], root: true });
       started.push('virtlogd');
     }
-    if (libvirtd.length > 0 && !bus) {
-      // It started before the bus and will never find it: start it again.
+    if (libvirtd.length > 0 && (!bus || !reachable)) {
+      // It started before the bus and will never find it, or lost its socket: start it again.
       commands.push({ argv: ['kill', String(libvirtd[0])], root: true });
-      started.push('libvirtd again (it started before the system bus)');
+      started.push(`libvirtd again (${!bus ? 'it started before the system bus' : 'its socket is gone'})`);
     } else if (libvirtd.length === 0) {
       started.push('libvirtd');
     }
-    if (libvirtd.length === 0 || !bus) commands.push({ argv: ['libvirtd', '-d'], root: true });
+    if (libvirtd.length === 0 || !bus || !reachable) commands.push({ argv: ['libvirtd', '-d'], root: true });
     return planned(
       this,
       'change',

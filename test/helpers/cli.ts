@@ -22,21 +22,33 @@ function binForOtherUsers(): string {
   return publicBin;
 }
 
-/** Runs the real, built bin/kvmkit as a user would: no colours, no terminal, never throwing. */
-export async function kvmkit(args: string[], options: { env?: Record<string, string>; user?: string } = {}) {
+export const HARNESS = join(TOP, 'test/harness/kvm-hidden-ns.sh');
+export const TEST_NETNS = 'kvmkit-test';
+
+/**
+ * Runs the real, built bin/kvmkit as a user would: no colours, no terminal, never throwing.
+ * `user`: as that user; `inNamespace`: inside the test harness (no /dev/kvm, own network).
+ */
+export async function kvmkit(
+  args: string[],
+  options: { env?: Record<string, string>; user?: string; inNamespace?: boolean } = {},
+) {
   const argv = options.user
     ? ['runuser', '-u', options.user, '--', binForOtherUsers(), ...args]
-    : [BIN, ...args];
+    : options.inNamespace
+      ? [HARNESS, TEST_NETNS, BIN, ...args]
+      : [BIN, ...args];
   const result = await execa(argv[0]!, argv.slice(1), {
     reject: false,
     env: { NO_COLOR: '1', ...options.env },
     stdin: 'ignore',
-    timeout: 120_000,
+    timeout: 600_000,
     // Another user may not be able to enter the clone's folder.
     cwd: options.user ? tmpdir() : undefined,
   });
   return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
+
 export function parseJson<T = Record<string, unknown>>(text: string): T {
   try {
     return JSON.parse(text) as T;

@@ -1,0 +1,238 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DoctorReport } from '../../src/checks/doctor.js';
+import { findBroken } from '../../src/facts/packages.js';
+import type { InstallEvent, RunSummary } from '../../src/plan/executor.js';
+import type { Plan } from '../../src/plan/plan.js';
+import { BIN, HARNESS, kvmkit, parseJson, TEST_NETNS } from '../helpers/cli.js';
+import { groupsOf, removedState, SERVER_PACKAGES, stopNamespaceDaemons } from '../helpers/host-state.js';
+import { dpkgInstalled, ensureTestUser } from '../helpers/system.js';
+
+// kvmkit install for real on this machine: real apt, real groups, real daemons, started inside
+// the test harness (no /dev/kvm, own network namespace). Each test starts from a removed state.
+const USER = ensureTestUser('kvmkit-user');
+type Summary = RunSummary & {
+  type: 'summary';
+  ready: boolean;
+  verification: { ok: boolean; output: string[] } | null;
+};
+
+function parseEvents(stdout: string): { events: InstallEvent[]; summary: Summary } {
+  const lines = stdout.split('\n').filter((l) => l.startsWith('{'));
+  const parsed = lines.map((l) => JSON.parse(l) as InstallEvent | Summary);
+  const summary = parsed.find((e): e is Summary => e.type === 'summary');
+  if (!summary) throw new Error(`no summary in:\n${stdout}`);
+  return { events: parsed.filter((e): e is InstallEvent => e.type !== 'summary'), summary };
+}
+
+async function install(extra: string[] = []) {
+  const result = await kvmkit(['install', '--yes', '--user', USER, '--json', ...extra], {
+    inNamespace: true,
+  });
+  return { ...result, ...parseEvents(result.stdout) };
+}
+const resultOf = (summary: RunSummary, step: string) => summary.steps.find((s) => s.step === step)?.result;
+const dpkgStatus = () => readFileSync('/var/lib/dpkg/status', 'utf8');
+
+beforeAll(() => removedState(USER), 120_000);
+afterAll(async () => {
+  // Leave the machine installed for the tests that need QEMU and libvirt, and nothing running.
+  await install();
+  stopNamespaceDaemons();
+}, 300_000);
+
+describe('kvmkit install --yes, for real', () => {
+  it('installs, starts libvirt without systemd, verifies as the user; a second run changes nothing', async () => {
+    removedState(USER);
+    expect(SERVER_PACKAGES.filter(dpkgInstalled)).toEqual([]);
+    const first = await install();
+    expect(first.exitCode).toBe(0);
+    expect(first.summary.ready).toBe(true);
+    for (const step of ['packages', 'groups', 'libvirt-service', 'default-pool'])
+      expect(resultOf(first.summary, step)).toBe('changed');
+    expect(SERVER_PACKAGES.filter((p) => !dpkgInstalled(p))).toEqual([]);
+    expect(groupsOf(USER)).toEqual(expect.arrayContaining(['libvirt', 'kvm']));
+    // Verified with the user's identity, not root's:
+    expect(first.events.some((e) => e.type === 'step:start' && e.step === 'libvirt-service')).toBe(true);
+    expect(first.summary.verification?.ok).toBe(true);
+    const asUser = spawnSync(
+      'runuser',
+      ['-u', USER, '--', 'virsh', '--connect', 'qemu:///system', 'list', '--all'],
+      { encoding: 'utf8' },
+    );
+    expect(asUser.status).toBe(0);
+    // A non-member is refused by polkit: the access really comes from the group.
+    ensureTestUser('kvmkit-outsider');
+    const outsider = spawnSync(
+      'runuser',
+      ['-u', 'kvmkit-outsider', '--', 'virsh', '--connect', 'qemu:///system', 'list'],
+      { encoding: 'utf8' },
+    );
+    expect(outsider.status).not.toBe(0);
+
+    const second = await install();
+    expect(second.exitCode).toBe(0);
+    expect(second.summary.counts.changed).toBe(0);
+    expect(second.summary.steps.every((s) => s.result === 'ok')).toBe(true);
+  });
+
+  it('decides "ok" from the host, not the journal: undo one step by hand and only that step runs', async () => {
+    rmSync('/var/lib/kvmkit', { recursive: true, force: true });
+    execFileSync('gpasswd', ['-d', USER, 'libvirt']);
+    const run = await install();
+    expect(run.summary.steps.filter((s) => s.result === 'changed').map((s) => s.step)).toEqual(['groups']);
+    expect(groupsOf(USER)).toContain('libvirt');
+  });
+
+  it('repairs a package dpkg left unpacked but not configured', async () => {
+    const deb = readdirDebs('bridge-utils_')[0];
+    execFileSync('dpkg', ['--unpack', deb!], { stdio: 'ignore' });
+    expect(findBroken(dpkgStatus())).toContain('bridge-utils');
+    const doctor = parseJson<DoctorReport>((await kvmkit(['doctor', '--json'])).stdout);
+    expect(doctor.checks.find((c) => c.id === 'dpkg')?.status).toBe('fail');
+    const run = await install();
+    expect(resultOf(run.summary, 'packages')).toBe('changed');
+    expect(run.events.some((e) => e.type === 'cmd' && e.command.startsWith('dpkg --configure -a'))).toBe(
+      true,
+    );
+    expect(findBroken(dpkgStatus())).toEqual([]);
+  });
+
+  it('waits for another process holding the dpkg lock, says who, and finishes once it is released', async () => {
+    removedState(USER);
+    // apt takes fcntl (POSIX) locks: hold one the same way, for 4 seconds.
+    const holder = spawn('python3', [
+      '-c',
+      'import fcntl, time; f = open("/var/lib/dpkg/lock-frontend", "w"); fcntl.lockf(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(4)',
+    ]);
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const started = Date.now();
+    const run = await install();
+    expect(
+      run.events.some(
+        (e) =>
+          e.type === 'say' &&
+          /waiting for python3 \(pid \d+\) to release \/var\/lib\/dpkg\/lock-frontend/.test(e.message),
+      ),
+    ).toBe(true);
+    expect(Date.now() - started).toBeGreaterThan(3000);
+    expect(run.summary.ready).toBe(true);
+  });
+
+  it('a run killed with SIGKILL in the middle of apt resumes on the next run and ends in the same state', async () => {
+    removedState(USER);
+    const child = spawn(HARNESS, [TEST_NETNS, BIN, 'install', '--yes', '--user', USER, '--json'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let seen = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`never saw dpkg unpack:\n${seen}`)), 240_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (/"line":"(Unpacking|Setting up) /.test(seen)) {
+          clearTimeout(timer);
+          process.kill(-child.pid!, 'SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(existsSync('/var/lib/kvmkit/journal.jsonl')).toBe(true);
+    const half = SERVER_PACKAGES.filter(dpkgInstalled);
+    expect(half.length < SERVER_PACKAGES.length || findBroken(dpkgStatus()).length > 0).toBe(true);
+
+    const resumed = await install();
+    expect(resumed.summary.ready).toBe(true);
+    expect(findBroken(dpkgStatus())).toEqual([]);
+    expect(SERVER_PACKAGES.filter((p) => !dpkgInstalled(p))).toEqual([]);
+    const again = await install();
+    expect(again.summary.counts.changed).toBe(0);
+  });
+});
+
+describe('kvmkit uninstall', () => {
+  it('takes back what kvmkit did and nothing that was there before', async () => {
+    removedState(USER);
+    // bridge-utils was there before kvmkit: it must stay.
+    execFileSync('apt-get', ['install', '-y', '-q', 'bridge-utils'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      stdio: 'ignore',
+    });
+    expect((await install()).summary.ready).toBe(true);
+    const undo = await kvmkit(['uninstall', '--yes', '--json'], { inNamespace: true });
+    expect(undo.exitCode).toBe(0);
+    expect(dpkgInstalled('bridge-utils')).toBe(true);
+    expect(
+      ['qemu-system-x86', 'libvirt-daemon-system', 'libvirt-clients', 'virtinst', 'cpu-checker'].filter(
+        dpkgInstalled,
+      ),
+    ).toEqual([]);
+    expect(groupsOf(USER)).not.toContain('libvirt');
+    expect((spawnSync('ip', ['netns', 'pids', TEST_NETNS], { encoding: 'utf8' }).stdout ?? '').trim()).toBe(
+      '',
+    );
+    const twice = await kvmkit(['uninstall', '--yes'], { inNamespace: true });
+    expect(twice.stdout).toMatch(/changed nothing on this host that is not already undone/);
+  });
+});
+
+describe('kvmkit plan --format sh', () => {
+  it('run with sh -eu from a removed state, leaves nothing for kvmkit plan to do', async () => {
+    removedState(USER);
+    const script = await kvmkit(['plan', '--format', 'sh', '--user', USER], { inNamespace: true });
+    expect(script.exitCode).toBe(0);
+    const file = join(tmpdir(), 'kvmkit-plan.sh');
+    writeFileSync(file, script.stdout);
+    const ran = spawnSync(HARNESS, [TEST_NETNS, 'sh', '-eu', file], { encoding: 'utf8', timeout: 300_000 });
+    expect(ran.status, ran.stderr).toBe(0);
+    const after = parseJson<Plan>(
+      (await kvmkit(['plan', '--json', '--user', USER], { inNamespace: true })).stdout,
+    );
+    expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
+  });
+});
+
+describe('bad input changes nothing', () => {
+  it.each([
+    [['install', '--yes', '--profile', 'gaming'], /unknown install profile "gaming"/],
+    [['install', '--yes', '--user', 'no-such-user-xyz'], /no user named "no-such-user-xyz"/],
+    [['install'], /no terminal to ask on/],
+    [['install', '--answers', '/nonexistent.yaml'], /--answers \/nonexistent.yaml: no such file/],
+    [['install', '--yes', '--lock-timeout', 'soon'], /not a number of seconds/],
+  ])('%j: exit 2, one line and a hint, no journal', async (args, message) => {
+    rmSync('/var/lib/kvmkit', { recursive: true, force: true });
+    const before = dpkgStatus();
+    const result = await kvmkit(args);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.split('\n')[0]).toMatch(message);
+    expect(existsSync('/var/lib/kvmkit/journal.jsonl')).toBe(false);
+    expect(dpkgStatus()).toBe(before);
+  });
+
+  it('a malformed answers file names the key', async () => {
+    const file = join(tmpdir(), 'kvmkit-answers-bad.yaml');
+    writeFileSync(file, 'profile: server\nuser: kvmkit-user\nnestd: true\n');
+    const result = await kvmkit(['install', '--answers', file]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/expected no key "nestd"/);
+  });
+
+  it('an answers file answers every question, with no terminal', async () => {
+    const file = join(tmpdir(), 'kvmkit-answers.yaml');
+    writeFileSync(file, `profile: server\nuser: ${USER}\nnested: false\n`);
+    const result = await kvmkit(['install', '--answers', file, '--json'], { inNamespace: true });
+    expect(parseEvents(result.stdout).summary.ready).toBe(true);
+  });
+});
+
+function readdirDebs(prefix: string): string[] {
+  const dir = '/var/cache/apt/archives';
+  return execFileSync('ls', [dir], { encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.deb'))
+    .map((f) => join(dir, f));
+}
