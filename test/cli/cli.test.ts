@@ -88,11 +88,13 @@ describe('kvmkit plan --root (read-only first cut)', () => {
     expect(plan.steps.map((s) => s.id)).toEqual([
       'packages',
       'kvm-module',
+      'nested',
       'groups',
       'libvirt-service',
       'default-network',
+      'default-pool',
     ]);
-    expect(plan.steps[0]?.commands[0]?.argv).toEqual(
+    expect(plan.steps[0]?.commands.at(-1)?.argv).toEqual(
       expect.arrayContaining(['apt-get', 'install', ...plan.packages]),
     );
   });

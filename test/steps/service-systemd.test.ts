@@ -1,0 +1,95 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FixtureHost } from '../../src/host/fixture-host.js';
+import { Executor, type InstallEvent } from '../../src/plan/executor.js';
+import { Journal } from '../../src/plan/journal.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { INSTALL_STEPS } from '../../src/steps/index.js';
+import { materialize } from '../helpers/fixtures.js';
+import { ReplayHost } from '../helpers/replay-host.js';
+
+// The systemd path cannot run here (PID 1 is not systemd): it is tested against what systemctl
+// prints and does on Ubuntu, replayed in order.
+const ENABLE_OUTPUT =
+  'Synchronizing state of libvirtd.service with SysV service script with /lib/systemd/systemd-sysv-install.\n' +
+  'Executing: /lib/systemd/systemd-sysv-install enable libvirtd\n';
+
+function stoppedLibvirt(): string {
+  const dir = materialize('intel-vmx-ready');
+  rmSync(join(dir, 'run/libvirtd.pid'));
+  rmSync(join(dir, 'proc/1234'), { recursive: true });
+  return dir;
+}
+
+describe('the libvirt service on a systemd host', () => {
+  it('plans systemctl enable --now for the release unit', async () => {
+    const plan = await buildPlan(new FixtureHost(stoppedLibvirt()));
+    const step = plan.steps.find((s) => s.id === 'libvirt-service');
+    expect(step?.state).toBe('change');
+    expect(step?.commands.map((c) => c.argv)).toEqual([['systemctl', 'enable', '--now', 'libvirtd']]);
+  });
+
+  it('uses libvirt-bin on Ubuntu 16.04', async () => {
+    const dir = stoppedLibvirt();
+    writeFileSync(
+      join(dir, 'etc/os-release'),
+      'NAME="Ubuntu"\nVERSION_ID="16.04"\nID=ubuntu\nID_LIKE=debian\nUBUNTU_CODENAME=xenial\n',
+    );
+    const plan = await buildPlan(new FixtureHost(dir));
+    expect(plan.steps.find((s) => s.id === 'libvirt-service')?.commands[0]?.argv).toEqual([
+      'systemctl',
+      'enable',
+      '--now',
+      'libvirt-bin',
+    ]);
+    expect(plan.groups).toEqual(['libvirtd', 'kvm']);
+  });
+
+  it('runs exactly the recorded commands, then sees libvirtd running and calls the step changed', async () => {
+    const dir = stoppedLibvirt();
+    const host = new ReplayHost(dir, [
+      {
+        argv: ['systemctl', 'enable', '--now', 'libvirtd'],
+        stderr: ENABLE_OUTPUT,
+        effect: (h) => {
+          h.put('/run/libvirtd.pid', '2345\n');
+          h.put('/proc/2345/comm', 'libvirtd\n');
+        },
+      },
+    ]);
+    const events: InstallEvent[] = [];
+    const summary = await new Executor(host, {}, new Journal(host), (e) => events.push(e)).runAll(
+      INSTALL_STEPS,
+    );
+    expect(host.left()).toEqual([]);
+    expect(summary.steps.find((s) => s.step === 'libvirt-service')?.result).toBe('changed');
+    expect(summary.counts).toMatchObject({ changed: 1, failed: 0 });
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'cmd', command: 'systemctl enable --now libvirtd' }),
+    );
+  });
+
+  it('calls it failed when systemctl succeeds but libvirtd does not run (not idempotent)', async () => {
+    const host = new ReplayHost(stoppedLibvirt(), [{ argv: ['systemctl', 'enable', '--now', 'libvirtd'] }]);
+    const summary = await new Executor(host, {}, new Journal(host), () => {}).runAll(INSTALL_STEPS);
+    const service = summary.steps.find((s) => s.step === 'libvirt-service');
+    expect(service?.result).toBe('failed');
+    expect(service?.message).toMatch(/still wants to: enable and start libvirtd/);
+    expect(summary.steps.at(-1)?.result).toBe('skipped');
+  });
+
+  it('stops at a failing systemctl with its message', async () => {
+    const host = new ReplayHost(stoppedLibvirt(), [
+      {
+        argv: ['systemctl', 'enable', '--now', 'libvirtd'],
+        exitCode: 1,
+        stderr: 'Failed to enable unit: Unit file libvirtd.service does not exist.\n',
+      },
+    ]);
+    const summary = await new Executor(host, {}, new Journal(host), () => {}).runAll(INSTALL_STEPS);
+    expect(summary.steps.find((s) => s.step === 'libvirt-service')?.message).toMatch(
+      /Unit file libvirtd.service does not exist/,
+    );
+  });
+});
