@@ -2,13 +2,16 @@ import type { InstallEvent, RunSummary, StepResult } from '../plan/executor.js';
 import type { Verification } from '../plan/verify.js';
 import { style } from './style.js';
 
-const MARK: Record<StepResult, string> = {
-  ok: style.green('ok'),
-  changed: style.yellow('changed'),
-  failed: style.red('FAILED'),
-  skipped: style.dim('skipped'),
-  blocked: style.red('blocked'),
+const COLOUR: Record<StepResult, (text: string) => string> = {
+  ok: style.green,
+  changed: style.yellow,
+  failed: style.red,
+  skipped: style.dim,
+  blocked: style.red,
 };
+/** The result word, padded before it is coloured so columns line up on a terminal too. */
+const mark = (result: StepResult, width = 0) =>
+  COLOUR[result]((result === 'failed' ? 'FAILED' : result).padEnd(width));
 
 /** Plain lines for logs (CI, no terminal): one line per event, command output indented. */
 export function plainLine(event: InstallEvent): string {
@@ -22,7 +25,7 @@ export function plainLine(event: InstallEvent): string {
     case 'say':
       return `[${event.step}] ${event.message}`;
     case 'step:done':
-      return `[${event.step}] ${MARK[event.result]}: ${event.message}`;
+      return `[${event.step}] ${mark(event.result)}: ${event.message}`;
   }
 }
 
@@ -32,7 +35,7 @@ export function renderSummary(
   _user: string | undefined,
 ): string {
   const lines = [''];
-  for (const s of summary.steps) lines.push(`  ${MARK[s.result].padEnd(8)} ${s.title}: ${s.message}`);
+  for (const s of summary.steps) lines.push(`  ${mark(s.result, 8)} ${s.title}: ${s.message}`);
   const c = summary.counts;
   lines.push(
     '',
@@ -53,7 +56,7 @@ export function nextSteps(user: string | undefined, groupsChanged: boolean, grou
   const lines = ['', style.bold('Next:')];
   if (user && groupsChanged) {
     lines.push(
-      `- ${user} was added to ${groups.join(', ')}: log out and in again (or run \`newgrp ${groups[0]}\`) before that session can use libvirt.`,
+      `- ${user} is now in ${groups.join(', ')}: log out and in again (or run \`newgrp ${groups[0]}\`) before that session can use libvirt.`,
     );
   }
   lines.push(
