@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../src/checks/doctor.js';
@@ -106,6 +107,10 @@ describe('kvmkit doctor on this host', () => {
 
 describe('kvmkit doctor for a user other than root', () => {
   const user = ensureTestUser('kvmkit-doctor');
+  beforeAll(() => {
+    // A user of this test's own, in neither group whatever ran before.
+    for (const group of ['libvirt', 'kvm']) spawnSync('gpasswd', ['-d', user, group], { stdio: 'ignore' });
+  });
 
   it('run by the user: speaks of them, and says what they lack', async () => {
     const { stdout } = await kvmkit(['doctor', '--json'], { user });
