@@ -158,7 +158,20 @@ export async function libvirtChecks(facts: Facts, wanted: WantedState | undefine
     ];
   const service = wanted?.services[0] ?? 'libvirtd';
   const results: CheckResult[] = [];
-  if (libvirt.daemonPid !== undefined) {
+  if (libvirt.daemonPid !== undefined && !libvirt.socket) {
+    results.push(
+      check(
+        'libvirt',
+        'libvirt',
+        'fail',
+        `libvirtd runs (pid ${libvirt.daemonPid}) but its socket is gone: nothing can reach it`,
+        {
+          hint: system.systemd ? `sudo systemctl restart ${service}` : 'kvmkit install restarts it',
+          blocking: true,
+        },
+      ),
+    );
+  } else if (libvirt.daemonPid !== undefined) {
     results.push(check('libvirt', 'libvirt', 'pass', `libvirtd is running (pid ${libvirt.daemonPid})`));
   } else if (libvirt.socket && system.systemd) {
     results.push(check('libvirt', 'libvirt', 'pass', 'libvirtd is socket-activated (starts on first use)'));

@@ -1,9 +1,10 @@
 import type { Host } from '../host/host.js';
+import { findProcesses } from './processes.js';
 
 export interface LibvirtFacts {
   /** virsh is installed. */
   virsh: boolean;
-  /** libvirtd's pid file names a live process. */
+  /** A running libvirtd (found by name: its pid file may be gone or stale). */
   daemonPid?: number;
   /** The system socket exists (libvirtd, or systemd socket activation, listens there). */
   socket: boolean;
@@ -11,18 +12,17 @@ export interface LibvirtFacts {
   defaultPool: { defined: boolean; active: boolean; autostart: boolean };
 }
 
-const PID_FILES = ['/run/libvirtd.pid', '/var/run/libvirtd.pid'];
 const SOCKETS = ['/run/libvirt/libvirt-sock', '/var/run/libvirt/libvirt-sock'];
 
 /**
- * libvirt's state from the files it keeps, so doctor needs no daemon round-trip: the pid file, the
- * socket, and the network definitions (config in /etc/libvirt, live status in /run/libvirt).
+ * libvirt's state from the files it keeps, so doctor needs no daemon round-trip: the process, the
+ * socket, and the network and pool definitions (config in /etc/libvirt, live status in /run/libvirt).
  */
 export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
   const exists = async (path: string) => (await host.stat(path)) !== undefined;
-  const [virsh, pidTexts, sockets, defined, active, autostart, pool] = await Promise.all([
+  const [virsh, daemonPid, sockets, defined, active, autostart, pool] = await Promise.all([
     host.stat('/usr/bin/virsh'),
-    Promise.all(PID_FILES.map((f) => host.readFile(f))),
+    findLibvirtd(host),
     Promise.all(SOCKETS.map((f) => host.stat(f))),
     exists('/etc/libvirt/qemu/networks/default.xml'),
     exists('/run/libvirt/network/default.xml'),
@@ -35,13 +35,6 @@ export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
       ].map(exists),
     ),
   ]);
-  let daemonPid: number | undefined;
-  for (const text of pidTexts) {
-    const pid = Number(text?.trim());
-    if (!Number.isInteger(pid) || pid <= 0) continue;
-    const comm = await host.readFile(`/proc/${pid}/comm`);
-    if (comm?.trim() === 'libvirtd') daemonPid = pid;
-  }
   return {
     virsh: virsh !== undefined,
     daemonPid,
@@ -49,4 +42,14 @@ export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
     defaultNetwork: { defined, active, autostart },
     defaultPool: { defined: pool[0]!, active: pool[1]!, autostart: pool[2]! },
   };
+}
+
+/** The pid file is the quick way; when it is missing or stale, look for the process by name. */
+async function findLibvirtd(host: Host): Promise<number | undefined> {
+  for (const file of ['/run/libvirtd.pid', '/var/run/libvirtd.pid']) {
+    const pid = Number((await host.readFile(file))?.trim());
+    if (Number.isInteger(pid) && pid > 0 && (await host.readFile(`/proc/${pid}/comm`))?.trim() === 'libvirtd')
+      return pid;
+  }
+  return (await findProcesses(host, ['libvirtd'])).get('libvirtd')?.[0];
 }
