@@ -22,7 +22,7 @@ const bin = join(top, 'bin/kvmkit');
 const harness = join(top, 'test/harness/kvm-hidden-ns.sh');
 const ns = 'kvmkit-bench';
 const user = 'kvmkit-bench';
-const rounds = Number(argv.rounds ?? 3);
+const rounds = Number(argv.rounds ?? 5);
 const noopRuns = Number(argv['noop-runs'] ?? 7);
 const PACKAGES = [
   'qemu-system-x86',
@@ -39,11 +39,16 @@ if (spawnSync('id', ['-u', user]).status !== 0)
   execFileSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user]);
 
 function removedState() {
+  // Every libvirt-related daemon on the machine, whichever namespace started it: a libvirtd left
+  // by the tests would otherwise serve both contenders.
+  for (const name of ['libvirtd', 'virtlogd', 'polkitd', 'dbus-daemon', 'dnsmasq'])
+    spawnSync('pkill', ['-9', '-x', name]);
   const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
     .stdout.split('\n')
     .filter(Boolean);
   for (const pid of pids) spawnSync('kill', ['-9', pid]);
-  spawnSync('sleep', ['0.5']);
+  for (let i = 0; i < 50 && spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.trim(); i++)
+    spawnSync('sleep', ['0.1']);
   spawnSync('ip', ['netns', 'del', ns]);
   execFileSync('apt-get', ['purge', '-y', '-q', ...PACKAGES, ...STATEFUL], { env, stdio: 'ignore' });
   for (const group of ['libvirt', 'kvm']) spawnSync('gpasswd', ['-d', user, group], { stdio: 'ignore' });
@@ -59,10 +64,11 @@ writeFileSync(
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${PACKAGES.join(' ')} >/dev/null
 usermod -a -G libvirt,kvm ${user}
-rm -f /run/dbus/pid; mkdir -p /run/dbus; dbus-daemon --system --fork
-/usr/lib/polkit-1/polkitd --no-debug >/dev/null 2>&1 &
+pgrep -x dbus-daemon >/dev/null || { rm -f /run/dbus/pid; mkdir -p /run/dbus; dbus-daemon --system --fork; }
+pgrep -x polkitd >/dev/null || { /usr/lib/polkit-1/polkitd --no-debug >/dev/null 2>&1 & }
 until dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.PolicyKit1 2>/dev/null | grep -q "boolean true"; do sleep 0.2; done
-virtlogd -d; libvirtd -d
+pgrep -x virtlogd >/dev/null || virtlogd -d
+pgrep -x libvirtd >/dev/null || libvirtd -d
 until [ -S /run/libvirt/libvirt-sock ]; do sleep 0.2; done
 virsh -q --connect qemu:///system net-info default | grep -Eq '^Active:\\s+yes' || virsh --connect qemu:///system net-start default
 virsh --connect qemu:///system net-autostart default >/dev/null
