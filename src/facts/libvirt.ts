@@ -8,6 +8,8 @@ export interface LibvirtFacts {
   daemonPid?: number;
   /** The system socket exists (libvirtd, or systemd socket activation, listens there). */
   socket: boolean;
+  /** Something answers on it: the file alone may be left from a daemon that is gone. */
+  answering: boolean;
   defaultNetwork: { defined: boolean; active: boolean; autostart: boolean };
   defaultPool: { defined: boolean; active: boolean; autostart: boolean };
 }
@@ -39,6 +41,9 @@ export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
     virsh: virsh !== undefined,
     daemonPid,
     socket: sockets.some((s) => s !== undefined),
+    answering: (
+      await Promise.all(SOCKETS.map((f, i) => sockets[i] !== undefined && host.socketAnswers(f)))
+    ).some(Boolean),
     defaultNetwork: { defined, active, autostart },
     defaultPool: { defined: pool[0]!, active: pool[1]!, autostart: pool[2]! },
   };

@@ -95,6 +95,11 @@ export class FixtureHost implements Host {
     throw new Error(`a fixture host is read-only: not removing ${path}`);
   }
 
+  /** A recorded tree has no live daemons: a socket file present there stands for one answering. */
+  async socketAnswers(path: string): Promise<boolean> {
+    return (await this.stat(path)) !== undefined;
+  }
+
   canRun(): boolean {
     return false;
   }

@@ -71,6 +71,8 @@ export interface Host {
   /** Appends to a file (creating it and its directory): kvmkit's journal. */
   appendFile(path: string, content: string): Promise<void>;
   removeFile(path: string): Promise<void>;
+  /** Whether something accepts connections on a unix socket (a daemon answering, not just its file). */
+  socketAnswers(path: string): Promise<boolean>;
   /** Whether this host can run commands at all (a fixture host cannot). */
   canRun(): boolean;
   run(command: Command): Promise<RunResult>;

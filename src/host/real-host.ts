@@ -64,6 +64,20 @@ export class RealHost implements Host {
     await rm(path, { force: true });
   }
 
+  async socketAnswers(path: string): Promise<boolean> {
+    const { createConnection } = await import('node:net');
+    return new Promise((resolve) => {
+      const socket = createConnection({ path });
+      const done = (answer: boolean) => {
+        socket.destroy();
+        resolve(answer);
+      };
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+      socket.setTimeout(2000, () => done(false));
+    });
+  }
+
   canRun(): boolean {
     return true;
   }

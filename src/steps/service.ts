@@ -45,8 +45,8 @@ export const serviceStep: Step = {
     const polkit = (running.get('polkitd')?.length ?? 0) > 0;
     const virtlogd = (running.get('virtlogd')?.length ?? 0) > 0;
     const libvirtd = running.get('libvirtd') ?? [];
-    // A libvirtd whose socket is gone (its /run was cleaned) cannot be reached: start it again.
-    const reachable = libvirtd.length > 0 && (await facts.host.stat(LIBVIRT_SOCKET)) !== undefined;
+    // A libvirtd that does not answer on its socket (its /run was cleaned) cannot be reached: start it again.
+    const reachable = libvirtd.length > 0 && (await facts.host.socketAnswers(LIBVIRT_SOCKET));
     if (bus && polkit && virtlogd && reachable) {
       return planned(this, 'ok', `libvirtd is running (pid ${libvirtd[0]}), with the system bus and polkitd`);
     }
@@ -75,7 +75,9 @@ export const serviceStep: Step = {
     if (libvirtd.length > 0 && (!bus || !reachable)) {
       // It started before the bus and will never find it, or lost its socket: start it again.
       commands.push({ argv: ['kill', String(libvirtd[0])], root: true });
-      started.push(`libvirtd again (${!bus ? 'it started before the system bus' : 'its socket is gone'})`);
+      started.push(
+        `libvirtd again (${!bus ? 'it started before the system bus' : 'it does not answer on its socket'})`,
+      );
     } else if (libvirtd.length === 0) {
       started.push('libvirtd');
     }
@@ -104,9 +106,9 @@ export const serviceStep: Step = {
         );
       if (program === 'libvirtd')
         await waitFor(
-          async () => (await host.stat(LIBVIRT_SOCKET)) !== undefined,
+          () => host.socketAnswers(LIBVIRT_SOCKET),
           30_000,
-          'libvirtd to open its socket',
+          'libvirtd to answer on its socket',
           context.signal,
         );
     }
