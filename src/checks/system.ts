@@ -158,13 +158,13 @@ export async function libvirtChecks(facts: Facts, wanted: WantedState | undefine
     ];
   const service = wanted?.services[0] ?? 'libvirtd';
   const results: CheckResult[] = [];
-  if (libvirt.daemonPid !== undefined && !libvirt.socket) {
+  if (libvirt.daemonPid !== undefined && !libvirt.answering) {
     results.push(
       check(
         'libvirt',
         'libvirt',
         'fail',
-        `libvirtd runs (pid ${libvirt.daemonPid}) but its socket is gone: nothing can reach it`,
+        `libvirtd runs (pid ${libvirt.daemonPid}) but does not answer on its socket: nothing can reach it`,
         {
           hint: system.systemd ? `sudo systemctl restart ${service}` : 'kvmkit install restarts it',
           blocking: true,
