@@ -85,6 +85,49 @@ Exit codes:
       process.exitCode = await planCommand(flags);
     });
 
+  const vm = program.command('vm').description('manage VMs (day two)');
+  vm.command('create')
+    .description('create and start a VM: --smoke builds a tiny guest on the spot, no download of an OS')
+    .option(
+      '--smoke',
+      'a kernel + busybox initramfs guest that prints a marker, takes DHCP, obeys the power button',
+    )
+    .option('--name <name>', 'VM name', 'kvmkit-smoke')
+    .option('--memory <MiB>', 'memory in MiB', '256')
+    .option('--json', 'print the result as JSON')
+    .action(async (flags) => {
+      const { vmCreateCommand } = await import('./vm-command.js');
+      process.exitCode = await vmCreateCommand(flags);
+    });
+  vm.command('shutdown <name>')
+    .description('ask the guest to power off, and wait (ACPI power button)')
+    .option('--force', 'stop it hard when the deadline passes')
+    .option('--timeout <seconds>', 'how long to wait', '60')
+    .option('--json', 'print the result as JSON')
+    .action(async (name, flags) => {
+      const { vmShutdownCommand } = await import('./vm-command.js');
+      process.exitCode = await vmShutdownCommand(name, flags);
+    });
+  vm.command('delete <name>')
+    .description('undefine a VM (stopping it first)')
+    .option('--storage', 'also remove its disks (asks first unless --yes)')
+    .option('-y, --yes', 'do not ask')
+    .option('--json', 'print the result as JSON')
+    .action(async (name, flags) => {
+      const { vmDeleteCommand } = await import('./vm-command.js');
+      process.exitCode = await vmDeleteCommand(name, flags);
+    });
+  program
+    .command('verify')
+    .description('prove a VM runs: listed running by virsh as the user, and its marker on the console')
+    .option('--vm <name>', 'the VM to check', 'kvmkit-smoke')
+    .option('--user <name>', 'run virsh as this user (default: the one who ran sudo)')
+    .option('--json', 'print the verdict and evidence as JSON')
+    .action(async (flags) => {
+      const { verifyCommand } = await import('./vm-command.js');
+      process.exitCode = await verifyCommand(flags);
+    });
+
   return program;
 }
 

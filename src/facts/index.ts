@@ -4,7 +4,7 @@ import { type CpuFacts, readCpu } from './cpu.js';
 import { type Distro, detectDistro, readDistroSources } from './distro.js';
 import { type FirmwareFacts, readFirmware } from './firmware.js';
 import { type KvmFacts, readKvm } from './kvm.js';
-import { type LibvirtFacts, readLibvirt } from './libvirt.js';
+import { type LibvirtFacts, readLibvirt, readLibvirtLive } from './libvirt.js';
 import { readLoadedModules } from './modules.js';
 import { readDpkgStatus } from './packages.js';
 import { readSystem, type SystemFacts } from './system.js';
@@ -71,5 +71,10 @@ export class Facts {
 
   libvirt(): Promise<LibvirtFacts> {
     return this.once('libvirt', () => readLibvirt(this.host));
+  }
+
+  /** The default network and pool as libvirtd reports them (the steps plan from this). */
+  async libvirtLive(): Promise<Pick<LibvirtFacts, 'defaultNetwork' | 'defaultPool'>> {
+    return this.once('libvirt-live', async () => readLibvirtLive(this.host, await this.libvirt()));
   }
 }

@@ -58,3 +58,31 @@ async function findLibvirtd(host: Host): Promise<number | undefined> {
   }
   return (await findProcesses(host, ['libvirtd'])).get('libvirtd')?.[0];
 }
+
+/**
+ * The default network's and pool's state as libvirt itself reports it (virsh net-info /
+ * pool-info), when libvirtd answers: its status files can outlive a network whose bridge is gone.
+ * Falls back to the files when libvirt cannot be asked (a fixture tree, libvirt stopped).
+ */
+export async function readLibvirtLive(
+  host: Host,
+  files: LibvirtFacts,
+): Promise<Pick<LibvirtFacts, 'defaultNetwork' | 'defaultPool'>> {
+  if (!host.canRun() || !files.answering) return files;
+  const info = async (what: 'net-info' | 'pool-info') => {
+    const result = await host.run({
+      argv: ['virsh', '--connect', 'qemu:///system', what, 'default'],
+      root: true,
+      timeoutMs: 60_000,
+    });
+    if (result.exitCode !== 0) return { defined: false, active: false, autostart: false };
+    const field = (name: string) => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(result.stdout)?.[1];
+    return {
+      defined: true,
+      active: what === 'net-info' ? field('Active') === 'yes' : field('State') === 'running',
+      autostart: field('Autostart') === 'yes',
+    };
+  };
+  const [defaultNetwork, defaultPool] = await Promise.all([info('net-info'), info('pool-info')]);
+  return { defaultNetwork, defaultPool };
+}

@@ -50,6 +50,14 @@ export class FixtureHost implements Host {
     }
   }
 
+  async readBinary(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.resolve(path));
+    } catch {
+      return undefined;
+    }
+  }
+
   readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
     return readBytesAt(this.resolve(path), offset, length);
   }

@@ -9,6 +9,8 @@ export interface Command {
   argv: readonly string[];
   /** Needs root: run through `sudo -n` when kvmkit itself is not root. */
   root?: boolean;
+  /** Working directory (apt-get download writes there). */
+  cwd?: string;
   /** Extra environment for this command only. */
   env?: Record<string, string>;
   /** Indices into argv that must be masked when the command is shown or logged. */
@@ -60,6 +62,7 @@ export interface Host {
   /** Shown in reports: "this host" or the fixture directory. */
   readonly description: string;
   readFile(path: string): Promise<string | undefined>;
+  readBinary(path: string): Promise<Buffer | undefined>;
   /** Reads `length` bytes at `offset` (device nodes such as /dev/cpu/0/msr). */
   readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined>;
   stat(path: string): Promise<FileStat | undefined>;

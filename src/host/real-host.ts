@@ -16,6 +16,14 @@ export class RealHost implements Host {
     }
   }
 
+  async readBinary(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(path);
+    } catch {
+      return undefined;
+    }
+  }
+
   readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
     return readBytesAt(path, offset, length);
   }
@@ -97,6 +105,7 @@ export class RealHost implements Host {
       env: command.env,
       timeout: command.timeoutMs,
       cancelSignal: command.signal,
+      cwd: command.cwd,
       input: command.input,
       stdin: command.input === undefined ? 'ignore' : undefined,
       stripFinalNewline: false,

@@ -32,7 +32,7 @@ export const defaultNetworkStep: Step = {
   title: 'Activate the default NAT network',
 
   async plan({ facts }) {
-    const { defaultNetwork: net } = await facts.libvirt();
+    const { defaultNetwork: net } = await facts.libvirtLive();
     if (net.defined && net.active && net.autostart) return planned(this, 'ok', 'active and set to autostart');
     const routes = (await readRoutes(facts.host)).filter((r) => r.iface !== 'virbr0');
     const currentXml = net.defined ? await facts.host.readFile(DEFINED) : undefined;
@@ -103,7 +103,7 @@ export const defaultPoolStep: Step = {
   id: 'default-pool',
   title: 'Activate the default storage pool',
   async plan({ facts }) {
-    const { defaultPool: pool } = await facts.libvirt();
+    const { defaultPool: pool } = await facts.libvirtLive();
     if (pool.defined && pool.active && pool.autostart) {
       return planned(this, 'ok', 'active on /var/lib/libvirt/images and set to autostart');
     }

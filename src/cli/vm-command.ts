@@ -1,0 +1,119 @@
+import { RealHost } from '../host/real-host.js';
+import { deleteVm, shutdownVm, verifyVm } from '../vm/lifecycle.js';
+import { createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
+import { ensureRoot } from './elevate.js';
+import { CliError, EXIT, UsageError } from './errors.js';
+
+const print = (json: boolean | undefined, value: unknown, text: string) =>
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+
+async function asRoot(): Promise<number | undefined> {
+  const guided = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  return (await ensureRoot({ guided })).reexecExitCode;
+}
+
+function mapError(error: unknown): never {
+  if (error instanceof VmError) throw new CliError(error.message, EXIT.notReady, error.hint);
+  throw error;
+}
+
+export async function vmCreateCommand(flags: {
+  smoke?: boolean;
+  name?: string;
+  memory?: string;
+  json?: boolean;
+}): Promise<number> {
+  if (!flags.smoke)
+    throw new UsageError('only the smoke VM can be created so far', 'kvmkit vm create --smoke [--name NAME]');
+  const name = flags.name ?? 'kvmkit-smoke';
+  if (!VM_NAME.test(name)) {
+    throw new UsageError(
+      `"${name}" is not a usable VM name`,
+      'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
+    );
+  }
+  const memoryMiB = flags.memory === undefined ? undefined : Number(flags.memory);
+  if (memoryMiB !== undefined && !(Number.isInteger(memoryMiB) && memoryMiB >= 64))
+    throw new UsageError(`--memory ${flags.memory}: expected MiB, at least 64`);
+  const reexec = await asRoot();
+  if (reexec !== undefined) return reexec;
+  const host = new RealHost();
+  try {
+    const vm = await createSmokeVm(host, {
+      name,
+      memoryMiB,
+      say: (m) => flags.json || process.stderr.write(`${m}\n`),
+    });
+    const verification = await verifyVm(host, name, {});
+    print(
+      flags.json,
+      { ...vm, verification },
+      [
+        `${name} is running under ${vm.virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)'}, kernel: ${vm.kernelSource}.`,
+        ...verification.evidence,
+        `Console: virsh --connect qemu:///system console ${name}`,
+      ].join('\n'),
+    );
+    return verification.ok ? EXIT.ok : EXIT.notReady;
+  } catch (error) {
+    return mapError(error);
+  }
+}
+
+export async function vmShutdownCommand(
+  name: string,
+  flags: { force?: boolean; timeout?: string; json?: boolean },
+): Promise<number> {
+  const reexec = await asRoot();
+  if (reexec !== undefined) return reexec;
+  try {
+    const result = await shutdownVm(new RealHost(), name, {
+      force: flags.force,
+      timeoutMs: Number(flags.timeout ?? 60) * 1000,
+    });
+    print(
+      flags.json,
+      { name, ...result },
+      `${name}: ${result.state}${result.forced ? ' (forced after the deadline)' : ''}`,
+    );
+    return EXIT.ok;
+  } catch (error) {
+    return mapError(error);
+  }
+}
+
+export async function vmDeleteCommand(
+  name: string,
+  flags: { storage?: boolean; yes?: boolean; json?: boolean },
+): Promise<number> {
+  if (flags.storage && !flags.yes) {
+    if (!(process.stdin.isTTY && process.stdout.isTTY))
+      throw new UsageError('--storage removes its disks: confirm with --yes');
+    const { confirm } = await import('@inquirer/prompts');
+    if (!(await confirm({ message: `Delete ${name} and its disks?`, default: false }))) return EXIT.ok;
+  }
+  const reexec = await asRoot();
+  if (reexec !== undefined) return reexec;
+  try {
+    const result = await deleteVm(new RealHost(), name, { storage: flags.storage });
+    print(flags.json, result, `${name} deleted${result.storage ? ' with its storage' : ''}`);
+    return EXIT.ok;
+  } catch (error) {
+    return mapError(error);
+  }
+}
+
+export async function verifyCommand(flags: { vm?: string; user?: string; json?: boolean }): Promise<number> {
+  const reexec = await asRoot();
+  if (reexec !== undefined) return reexec;
+  const name = flags.vm ?? 'kvmkit-smoke';
+  const result = await verifyVm(new RealHost(), name, {
+    user: flags.user ?? (process.env.SUDO_USER || undefined),
+  });
+  print(
+    flags.json,
+    { vm: name, ...result },
+    [`${result.ok ? 'Verified' : 'NOT verified'}: ${name} as ${result.as}`, ...result.evidence].join('\n'),
+  );
+  return result.ok ? EXIT.ok : EXIT.notReady;
+}

@@ -1,0 +1,105 @@
+import type { Host } from '../host/host.js';
+import { consoleLogOf, VmError } from './smoke/create.js';
+import { SMOKE_MARKER } from './smoke/initramfs.js';
+
+const CONNECT = ['virsh', '--connect', 'qemu:///system'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function domainState(host: Host, name: string): Promise<string | undefined> {
+  const result = await host.run({ argv: [...CONNECT, 'domstate', name], root: true, timeoutMs: 60_000 });
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+
+async function requireVm(host: Host, name: string): Promise<string> {
+  const state = await domainState(host, name);
+  if (state === undefined)
+    throw new VmError(`no VM named "${name}"`, 'see: virsh --connect qemu:///system list --all');
+  return state;
+}
+
+/** Asks the guest to power off (ACPI power button) and waits for it, up to a deadline; `force` hard-stops it after. */
+export async function shutdownVm(
+  host: Host,
+  name: string,
+  options: { timeoutMs?: number; force?: boolean } = {},
+) {
+  if ((await requireVm(host, name)) === 'shut off') return { state: 'shut off', forced: false };
+  const sent = await host.run({ argv: [...CONNECT, 'shutdown', name], root: true, timeoutMs: 60_000 });
+  if (sent.exitCode !== 0)
+    throw new VmError(`libvirt could not ask ${name} to shut down: ${sent.stderr.trim()}`);
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  while (Date.now() < deadline) {
+    if ((await domainState(host, name)) === 'shut off') return { state: 'shut off', forced: false };
+    await sleep(250);
+  }
+  if (!options.force)
+    throw new VmError(
+      `${name} did not shut down in time`,
+      `kvmkit vm shutdown ${name} --force stops it hard`,
+    );
+  await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
+  return { state: (await domainState(host, name)) ?? 'unknown', forced: true };
+}
+
+/** Undefines a VM; with `storage`, also its volumes and kvmkit's boot files for it. */
+export async function deleteVm(host: Host, name: string, options: { storage?: boolean } = {}) {
+  const state = await requireVm(host, name);
+  if (state !== 'shut off')
+    await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
+  const undefine = await host.run({
+    argv: [...CONNECT, 'undefine', name, ...(options.storage ? ['--remove-all-storage'] : [])],
+    root: true,
+    timeoutMs: 60_000,
+  });
+  if (undefine.exitCode !== 0)
+    throw new VmError(`libvirt could not delete ${name}: ${undefine.stderr.trim()}`);
+  if (options.storage) {
+    for (const suffix of ['vmlinuz', 'initrd.img'])
+      await host.removeFile(`/var/lib/libvirt/boot/kvmkit-${name}-${suffix}`);
+  }
+  return { deleted: name, storage: options.storage === true };
+}
+
+export interface VmVerification {
+  ok: boolean;
+  listedRunning: boolean;
+  markerSeen: boolean;
+  /** The lines the verdict rests on: virsh list as the user, and the console lines seen. */
+  evidence: string[];
+  as: string;
+}
+
+/** The VM is listed running by `virsh list` as the target user, and its marker reaches the console log in time. */
+export async function verifyVm(
+  host: Host,
+  name: string,
+  options: { user?: string; deadlineMs?: number } = {},
+): Promise<VmVerification> {
+  const list = [...CONNECT, 'list'];
+  const argv = options.user ? ['runuser', '-u', options.user, '--', ...list] : list;
+  const listed = await host.run({ argv, root: true, timeoutMs: 60_000 });
+  const rows = listed.stdout.split('\n').filter((l) => l.trim() !== '');
+  const listedRunning =
+    listed.exitCode === 0 && rows.some((row) => row.trim().split(/\s+/)[1] === name && /running/.test(row));
+  const deadline = Date.now() + (options.deadlineMs ?? 120_000);
+  let seen: string[] = [];
+  while (Date.now() < deadline) {
+    const log = (await host.readFile(consoleLogOf(name))) ?? '';
+    seen = log.split(/\r?\n/).filter((l) => l.startsWith('KVMKIT-SMOKE'));
+    if (seen.some((l) => l.startsWith(SMOKE_MARKER))) break;
+    await sleep(250);
+  }
+  const markerSeen = seen.some((l) => l.startsWith(SMOKE_MARKER));
+  return {
+    ok: listedRunning && markerSeen,
+    listedRunning,
+    markerSeen,
+    evidence: [
+      `$ ${argv.join(' ')}`,
+      ...rows.map((r) => `  ${r}`),
+      `console ${consoleLogOf(name)}:`,
+      ...seen.map((l) => `  ${l}`),
+    ],
+    as: options.user ?? 'root',
+  };
+}

@@ -1,0 +1,125 @@
+import { probeKey } from '../../checks/acceleration.js';
+import { readCachedVerdict } from '../../checks/probe/cache.js';
+import { Facts } from '../../facts/index.js';
+import { type Command, type Host, showCommand } from '../../host/host.js';
+import { smokeDomainXml } from '../domain-xml.js';
+import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
+import { findSmokeKernel, indexModules } from './kernel.js';
+import { moduleDepends } from './modules.js';
+
+export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const CONNECT = ['virsh', '--connect', 'qemu:///system'];
+const BOOT_DIR = '/var/lib/libvirt/boot';
+
+export class VmError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface SmokeVm {
+  name: string;
+  virtType: 'kvm' | 'qemu';
+  consoleLog: string;
+  kernelSource: string;
+  steps: string[];
+}
+
+export const consoleLogOf = (name: string) => `/var/log/libvirt/qemu/${name}-console.log`;
+
+/**
+ * Builds and starts the smoke VM: a kernel and a generated busybox initramfs, a small qcow2 disk
+ * in the default pool, the default network. Uses KVM only when the probe proved it. After a
+ * failure nothing half-made is left: the domain, its volume and its boot files are removed.
+ */
+export async function createSmokeVm(
+  host: Host,
+  options: { name: string; memoryMiB?: number; say?: (m: string) => void },
+): Promise<SmokeVm> {
+  const { name } = options;
+  const say = options.say ?? (() => {});
+  if (!VM_NAME.test(name)) {
+    throw new VmError(
+      `"${name}" is not a usable VM name`,
+      'use letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
+    );
+  }
+  const virsh = (...args: string[]) =>
+    host.run({ argv: [...CONNECT, ...args], root: true, timeoutMs: 120_000 });
+  if ((await virsh('dominfo', name)).exitCode === 0)
+    throw new VmError(
+      `a VM named "${name}" exists already`,
+      `choose another --name, or: kvmkit vm delete ${name} --storage`,
+    );
+  const memoryMiB = options.memoryMiB ?? 256;
+  const available = (await new Facts(host).system()).memory.availableBytes;
+  if (available !== undefined && available < memoryMiB * 1024 * 1024)
+    throw new VmError(`not enough free memory for ${memoryMiB} MiB`);
+  const busybox = (await host.readBinary('/bin/busybox')) ?? (await host.readBinary('/usr/bin/busybox'));
+  if (!busybox) throw new VmError('busybox is not installed', 'sudo apt-get install busybox-static');
+
+  const kernel = await findSmokeKernel(host);
+  say(`kernel: ${kernel.source}`);
+  const index = await indexModules(host, kernel.modulesDir);
+  const modules = new Map<string, Buffer>();
+  const pending = [...SMOKE_MODULES];
+  while (pending.length > 0) {
+    const module = pending.pop()!;
+    const file = index.get(module);
+    if (modules.has(module) || !file) continue;
+    const ko = await host.readBinary(file);
+    if (!ko) continue;
+    modules.set(module, ko);
+    pending.push(...moduleDepends(ko));
+  }
+  const cached = await readCachedVerdict(host, await probeKey(new Facts(host)));
+  const virtType = cached?.result.passed && cached.result.accel === 'kvm' ? 'kvm' : 'qemu';
+
+  const files = {
+    kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`,
+    initrd: `${BOOT_DIR}/kvmkit-${name}-initrd.img`,
+  };
+  const volume = `${name}.qcow2`;
+  const undo: Command[] = [];
+  const steps: string[] = [];
+  try {
+    await host.writeFile(files.initrd, smokeInitramfs({ busybox, hostname: name, modules }));
+    await host.writeFile(files.kernel, (await host.readBinary(kernel.vmlinuz))!);
+    undo.push({ argv: ['rm', '-f', files.kernel, files.initrd], root: true });
+    const created = await virsh('vol-create-as', 'default', volume, '64M', '--format', 'qcow2');
+    if (created.exitCode !== 0)
+      throw new VmError(
+        `could not create its disk: ${created.stderr.trim()}`,
+        'kvmkit install sets up the default pool',
+      );
+    undo.unshift({ argv: [...CONNECT, 'vol-delete', '--pool', 'default', volume], root: true });
+    const disk = (await virsh('vol-path', '--pool', 'default', volume)).stdout.trim();
+    const xml = await smokeDomainXml({
+      name,
+      virtType,
+      memoryMiB,
+      kernel: files.kernel,
+      initrd: files.initrd,
+      disk,
+      network: 'default',
+      consoleLog: consoleLogOf(name),
+      hostname: name,
+    });
+    const xmlFile = `/var/lib/kvmkit/vms/${name}.xml`;
+    await host.writeFile(xmlFile, xml);
+    const defined = await virsh('define', xmlFile);
+    if (defined.exitCode !== 0) throw new VmError(`libvirt refused the VM: ${defined.stderr.trim()}`);
+    undo.unshift({ argv: [...CONNECT, 'undefine', name], root: true });
+    steps.push(showCommand({ argv: [...CONNECT, 'define', xmlFile] }));
+    const started = await virsh('start', name);
+    if (started.exitCode !== 0) throw new VmError(`the VM did not start: ${started.stderr.trim()}`);
+    steps.push(showCommand({ argv: [...CONNECT, 'start', name] }));
+  } catch (error) {
+    for (const command of undo) await host.run(command);
+    throw error;
+  }
+  return { name, virtType, consoleLog: consoleLogOf(name), kernelSource: kernel.source, steps };
+}

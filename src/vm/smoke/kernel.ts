@@ -1,0 +1,92 @@
+import type { Host } from '../../host/host.js';
+
+export interface SmokeKernel {
+  vmlinuz: string;
+  /** lib/modules/VERSION/kernel of the same kernel. */
+  modulesDir: string;
+  source: string;
+}
+
+const CACHE = '/var/lib/kvmkit/smoke';
+
+/**
+ * A kernel for the smoke VM: the host's own when it is there (Ubuntu and Mint keep
+ * /boot/vmlinuz-* readable by root), else Debian's cloud kernel, fetched with apt-get download
+ * (nothing installed) and unpacked under /var/lib/kvmkit/smoke, once.
+ */
+export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
+  const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
+  if (
+    release &&
+    (await host.stat(`/boot/vmlinuz-${release}`)) &&
+    (await host.stat(`/lib/modules/${release}/kernel`))
+  ) {
+    return {
+      vmlinuz: `/boot/vmlinuz-${release}`,
+      modulesDir: `/lib/modules/${release}/kernel`,
+      source: "this host's kernel",
+    };
+  }
+  const cached = await cachedKernel(host);
+  if (cached) return cached;
+  const depends = await host.run({
+    argv: ['apt-cache', 'depends', 'linux-image-cloud-amd64'],
+    timeoutMs: 60_000,
+  });
+  const pkg = /Depends: (linux-image-\S+-cloud-amd64)/.exec(depends.stdout)?.[1];
+  if (!pkg)
+    throw new Error('no Debian cloud kernel known to apt (apt-cache depends linux-image-cloud-amd64)');
+  await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
+  const download = await host.run({
+    argv: ['apt-get', 'download', '-q', pkg],
+    root: true,
+    cwd: `${CACHE}/download`,
+    timeoutMs: 600_000,
+  });
+  const deb = (await host.listDir(`${CACHE}/download`))?.find(
+    (f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'),
+  );
+  if (!deb)
+    throw new Error(
+      `apt-get download ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
+    );
+  const unpacked = await host.run({
+    argv: ['dpkg', '-x', `${CACHE}/download/${deb}`, `${CACHE}/kernel`],
+    root: true,
+    timeoutMs: 300_000,
+  });
+  if (unpacked.exitCode !== 0) throw new Error(`dpkg -x ${deb} failed: ${unpacked.stderr.trim()}`);
+  await host.removeFile(`${CACHE}/download/${deb}`);
+  const kernel = await cachedKernel(host);
+  if (!kernel) throw new Error(`${deb} held no kernel`);
+  return kernel;
+}
+
+async function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {
+  const boot = (await host.listDir(`${CACHE}/kernel/boot`)) ?? [];
+  const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
+  if (!vmlinuz) return undefined;
+  const version = vmlinuz.slice('vmlinuz-'.length);
+  return {
+    vmlinuz: `${CACHE}/kernel/boot/${vmlinuz}`,
+    modulesDir: `${CACHE}/kernel/lib/modules/${version}/kernel`,
+    source: `Debian's cloud kernel ${version}`,
+  };
+}
+
+/** Module name → file, for the whole tree (names use _ where files may use -). */
+export async function indexModules(host: Host, dir: string): Promise<Map<string, string>> {
+  const index = new Map<string, string>();
+  const walk = async (path: string): Promise<void> => {
+    const entries = (await host.listDir(path)) ?? [];
+    await Promise.all(
+      entries.map(async (entry) => {
+        const full = `${path}/${entry}`;
+        if (entry.endsWith('.ko')) index.set(entry.slice(0, -3).replaceAll('-', '_'), full);
+        else if (!entry.includes('.')) await walk(full);
+      }),
+    );
+  };
+  await walk(dir);
+  return index;
+}
