@@ -24,8 +24,9 @@ beforeAll(async () => {
   // private /dev (../shared/reference/test-recipes.md), so the test turns it off and restarts libvirt.
   const conf = '/etc/libvirt/qemu.conf';
   await kvmkit(['install', '--yes', '--user', USER], { inNamespace: true });
-  if (!/^namespaces = \[ \]$/m.test(readFileSync(conf, 'utf8'))) {
-    writeFileSync(conf, `${readFileSync(conf, 'utf8')}\nnamespaces = [ ]\n`);
+  const current = existsSync(conf) ? readFileSync(conf, 'utf8') : '';
+  if (!/^namespaces = \[ \]$/m.test(current)) {
+    writeFileSync(conf, `${current}\nnamespaces = [ ]\n`);
     spawnSync('pkill', ['-x', 'libvirtd']);
     await until(() => spawnSync('pgrep', ['-x', 'libvirtd']).status !== 0, 15_000, 'libvirtd to stop');
   }
