@@ -15,6 +15,18 @@ const ENABLE_OUTPUT =
   'Synchronizing state of libvirtd.service with SysV service script with /lib/systemd/systemd-sysv-install.\n' +
   'Executing: /lib/systemd/systemd-sysv-install enable libvirtd\n';
 
+// What virsh prints for libvirt's default network and pool once they run (libvirt 8, Ubuntu 22.04).
+const NET_INFO =
+  'Name:           default\nUUID:           5c1ba9a6-4c3c-4d8c-8f4b-5d0d3d2a6a11\nActive:         yes\n' +
+  'Persistent:     yes\nAutostart:      yes\nBridge:         virbr0\n';
+const POOL_INFO =
+  'Name:           default\nUUID:           0b7c8f10-2a7e-4a52-9f0e-1c2d3e4f5a6b\nState:          running\n' +
+  'Persistent:     yes\nAutostart:      yes\nCapacity:       78.42 GiB\nAllocation:     1.53 GiB\nAvailable:      76.89 GiB\n';
+const virshInfo = (what: 'net-info' | 'pool-info') => ({
+  argv: ['virsh', '--connect', 'qemu:///system', what, 'default'],
+  stdout: what === 'net-info' ? NET_INFO : POOL_INFO,
+});
+
 function stoppedLibvirt(): string {
   const dir = materialize('intel-vmx-ready');
   rmSync(join(dir, 'run/libvirtd.pid'));
@@ -57,6 +69,11 @@ describe('the libvirt service on a systemd host', () => {
           h.put('/proc/2345/comm', 'libvirtd\n');
         },
       },
+      // Once libvirtd answers, the network and pool steps ask it rather than its status files.
+      virshInfo('net-info'),
+      virshInfo('pool-info'),
+      virshInfo('net-info'),
+      virshInfo('pool-info'),
     ]);
     const events: InstallEvent[] = [];
     const summary = await new Executor(host, {}, new Journal(host), (e) => events.push(e)).runAll(
