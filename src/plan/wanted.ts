@@ -10,7 +10,7 @@ export interface WantedState {
   release: ReleaseProfile;
   profile: string;
   /** Why this profile: given on the command line, or chosen from the host. */
-  profileChosenBy: 'option' | 'host has a desktop session' | 'host has no desktop session';
+  profileChosenBy: 'chosen' | 'host has a desktop session' | 'host has no desktop session';
   packages: string[];
   groups: string[];
   services: string[];
@@ -27,7 +27,7 @@ export async function wantedState(facts: Facts, profileOption?: string): Promise
     release,
     profile,
     profileChosenBy: profileOption
-      ? 'option'
+      ? 'chosen'
       : desktop
         ? 'host has a desktop session'
         : 'host has no desktop session',

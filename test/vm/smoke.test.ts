@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cpioArchive } from '../../src/vm/smoke/cpio.js';
 import { loadOrder, moduleDepends } from '../../src/vm/smoke/modules.js';
-import { kvmkit, parseJson, TEST_NETNS } from '../helpers/cli.js';
+import { kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
 
 // The smoke VM for real: built on the spot, defined and started in the test harness's libvirtd
@@ -123,5 +123,3 @@ describe('the smoke initramfs parts', () => {
     ]);
   });
 });
-
-void TEST_NETNS;
