@@ -94,6 +94,10 @@ Exit codes:
     )
     .option('--name <name>', 'VM name', 'kvmkit-smoke')
     .option('--memory <MiB>', 'memory in MiB', '256')
+    .option(
+      '--cloud-init-user <user>',
+      "attach a cloud-init NoCloud seed with the VM name as hostname and this user's SSH keys",
+    )
     .option('--json', 'print the result as JSON')
     .action(async (flags) => {
       const { vmCreateCommand } = await import('./vm-command.js');

@@ -22,6 +22,7 @@ export async function vmCreateCommand(flags: {
   name?: string;
   memory?: string;
   json?: boolean;
+  cloudInitUser?: string;
 }): Promise<number> {
   if (!flags.smoke)
     throw new UsageError('only the smoke VM can be created so far', 'kvmkit vm create --smoke [--name NAME]');
@@ -42,6 +43,7 @@ export async function vmCreateCommand(flags: {
     const vm = await createSmokeVm(host, {
       name,
       memoryMiB,
+      seedUser: flags.cloudInitUser,
       say: (m) => flags.json || process.stderr.write(`${m}\n`),
     });
     const verification = await verifyVm(host, name, {});

@@ -8,6 +8,8 @@ export interface SmokeDomain {
   network: string;
   consoleLog: string;
   hostname: string;
+  /** A cloud-init NoCloud seed image, attached read-only as a second disk. */
+  seed?: string;
 }
 
 /** The smoke VM's domain XML, built with a real XML builder (names are escaped, never pasted). */
@@ -36,13 +38,27 @@ export async function smokeDomainXml(d: SmokeDomain): Promise<string> {
       on_reboot: 'restart',
       on_crash: 'destroy',
       devices: {
-        disk: {
-          '@type': 'file',
-          '@device': 'disk',
-          driver: { '@name': 'qemu', '@type': 'qcow2' },
-          source: { '@file': d.disk },
-          target: { '@dev': 'vda', '@bus': 'virtio' },
-        },
+        disk: [
+          {
+            '@type': 'file',
+            '@device': 'disk',
+            driver: { '@name': 'qemu', '@type': 'qcow2' },
+            source: { '@file': d.disk },
+            target: { '@dev': 'vda', '@bus': 'virtio' },
+          },
+          ...(d.seed
+            ? [
+                {
+                  '@type': 'file',
+                  '@device': 'disk',
+                  driver: { '@name': 'qemu', '@type': 'raw' },
+                  source: { '@file': d.seed },
+                  target: { '@dev': 'vdb', '@bus': 'virtio' },
+                  readonly: '',
+                },
+              ]
+            : []),
+        ],
         interface: { '@type': 'network', source: { '@network': d.network }, model: { '@type': 'virtio' } },
         serial: {
           '@type': 'pty',

@@ -1,5 +1,5 @@
 import type { Host } from '../host/host.js';
-import { consoleLogOf, VmError } from './smoke/create.js';
+import { consoleLogOf, seedPathOf, VmError } from './smoke/create.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
 
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
@@ -56,6 +56,7 @@ export async function deleteVm(host: Host, name: string, options: { storage?: bo
   if (options.storage) {
     for (const suffix of ['vmlinuz', 'initrd.img'])
       await host.removeFile(`/var/lib/libvirt/boot/kvmkit-${name}-${suffix}`);
+    await host.removeFile(seedPathOf(name));
   }
   return { deleted: name, storage: options.storage === true };
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cpioArchive } from '../../src/vm/smoke/cpio.js';
 import { loadOrder, moduleDepends } from '../../src/vm/smoke/modules.js';
@@ -32,7 +32,7 @@ beforeAll(async () => {
   }
   const installed = await kvmkit(['install', '--yes', '--user', USER, '--json'], { inNamespace: true });
   expect(installed.exitCode, installed.stdout).toBe(0);
-  for (const name of ['kvmkit-smoke-t1', 'kvmkit-smoke-t2']) {
+  for (const name of ['kvmkit-smoke-t1', 'kvmkit-smoke-t2', 'kvmkit-smoke-t3']) {
     if (virsh('dominfo', name).status === 0) await kvmkit(['vm', 'delete', name, '--storage', '--yes']);
   }
 }, 600_000);
@@ -70,6 +70,46 @@ describe('the smoke VM', () => {
     expect(existsSync('/var/lib/libvirt/boot/kvmkit-kvmkit-smoke-t1-vmlinuz')).toBe(false);
   });
 
+  it("reads a cloud-init NoCloud seed: the hostname and the user's SSH key it finds, on its console", async () => {
+    const home = '/home/kvmkit-user';
+    rmSync(`${home}/.ssh`, { recursive: true, force: true });
+    mkdirSync(`${home}/.ssh`, { recursive: true });
+    spawnSync('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'kvmkit-user@seed-test',
+      '-f',
+      `${home}/.ssh/id_ed25519`,
+    ]);
+    const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
+    const created = await kvmkit([
+      'vm',
+      'create',
+      '--smoke',
+      '--name',
+      'kvmkit-smoke-t3',
+      '--cloud-init-user',
+      USER,
+      '--json',
+    ]);
+    expect(created.exitCode, created.stderr).toBe(0);
+    const consoleLog = '/var/log/libvirt/qemu/kvmkit-smoke-t3-console.log';
+    await until(
+      () => readFileSync(consoleLog, 'utf8').includes('KVMKIT-SMOKE-SEED key:'),
+      60_000,
+      'the seed lines',
+    );
+    const seen = readFileSync(consoleLog, 'utf8');
+    expect(seen).toContain('KVMKIT-SMOKE-SEED local-hostname: kvmkit-smoke-t3');
+    expect(seen).toContain(`KVMKIT-SMOKE-SEED key: ${key}`);
+    expect((await kvmkit(['vm', 'delete', 'kvmkit-smoke-t3', '--storage', '--yes'])).exitCode).toBe(0);
+    expect(existsSync('/var/lib/libvirt/images/kvmkit-smoke-t3-seed.iso')).toBe(false);
+  });
+
   it('leaves nothing half-made when it cannot start', async () => {
     virsh('net-destroy', 'default');
     try {
@@ -88,6 +128,18 @@ describe('the smoke VM', () => {
     const created = await kvmkit(['vm', 'create', '--smoke', '--name', 'bad name; rm -rf /']);
     expect(created.exitCode).toBe(2);
     expect(created.stderr).toMatch(/is not a usable VM name/);
+  });
+});
+
+describe('the cloud-init seed files', () => {
+  it('carry the hostname and the user with their keys, never folding a long key', async () => {
+    const { seedFiles } = await import('../../src/vm/cloud-init.js');
+    const key = `ssh-ed25519 ${'A'.repeat(120)} someone@host`;
+    const { metaData, userData } = seedFiles({ hostname: 'vm1', user: 'alice', sshKeys: [key] });
+    expect(metaData).toBe('instance-id: kvmkit-vm1\nlocal-hostname: vm1\n');
+    expect(userData.split('\n')[0]).toBe('#cloud-config');
+    expect(userData).toContain(`      - ${key}\n`);
+    expect(userData).toContain('  - name: alice\n');
   });
 });
 

@@ -2,6 +2,7 @@ import { probeKey } from '../../checks/acceleration.js';
 import { readCachedVerdict } from '../../checks/probe/cache.js';
 import { Facts } from '../../facts/index.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
+import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
 import { findSmokeKernel, indexModules } from './kernel.js';
@@ -35,9 +36,11 @@ export const consoleLogOf = (name: string) => `/var/log/libvirt/qemu/${name}-con
  * in the default pool, the default network. Uses KVM only when the probe proved it. After a
  * failure nothing half-made is left: the domain, its volume and its boot files are removed.
  */
+export const seedPathOf = (name: string) => `/var/lib/libvirt/images/${name}-seed.iso`;
+
 export async function createSmokeVm(
   host: Host,
-  options: { name: string; memoryMiB?: number; say?: (m: string) => void },
+  options: { name: string; memoryMiB?: number; say?: (m: string) => void; seedUser?: string },
 ): Promise<SmokeVm> {
   const { name } = options;
   const say = options.say ?? (() => {});
@@ -82,13 +85,25 @@ export async function createSmokeVm(
     kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`,
     initrd: `${BOOT_DIR}/kvmkit-${name}-initrd.img`,
   };
+  let seed: string | undefined;
+  if (options.seedUser) {
+    const sshKeys = await userPublicKeys(host, options.seedUser);
+    if (sshKeys.length === 0) {
+      throw new VmError(
+        `${options.seedUser} has no SSH public key (~/.ssh/*.pub)`,
+        'ssh-keygen -t ed25519, as that user',
+      );
+    }
+    seed = seedPathOf(name);
+    await buildSeedIso(host, seed, { hostname: name, user: options.seedUser, sshKeys });
+  }
   const volume = `${name}.qcow2`;
   const undo: Command[] = [];
   const steps: string[] = [];
   try {
     await host.writeFile(files.initrd, smokeInitramfs({ busybox, hostname: name, modules }));
     await host.writeFile(files.kernel, (await host.readBinary(kernel.vmlinuz))!);
-    undo.push({ argv: ['rm', '-f', files.kernel, files.initrd], root: true });
+    undo.push({ argv: ['rm', '-f', files.kernel, files.initrd, ...(seed ? [seed] : [])], root: true });
     const created = await virsh('vol-create-as', 'default', volume, '64M', '--format', 'qcow2');
     if (created.exitCode !== 0)
       throw new VmError(
@@ -107,6 +122,7 @@ export async function createSmokeVm(
       network: 'default',
       consoleLog: consoleLogOf(name),
       hostname: name,
+      ...(seed ? { seed } : {}),
     });
     const xmlFile = `/var/lib/kvmkit/vms/${name}.xml`;
     await host.writeFile(xmlFile, xml);

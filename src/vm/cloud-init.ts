@@ -1,0 +1,72 @@
+import { stringify } from 'yaml';
+import { parsePasswd } from '../facts/users.js';
+import type { Host } from '../host/host.js';
+
+export interface SeedInput {
+  hostname: string;
+  user: string;
+  sshKeys: string[];
+}
+
+/** NoCloud meta-data and user-data: the hostname, and the invoking user with their SSH keys. */
+export function seedFiles(input: SeedInput): { metaData: string; userData: string } {
+  // lineWidth 0: never fold a long value (an SSH key) over lines.
+  const metaData = stringify(
+    { 'instance-id': `kvmkit-${input.hostname}`, 'local-hostname': input.hostname },
+    { lineWidth: 0 },
+  );
+  const userData = `#cloud-config\n${stringify(
+    {
+      hostname: input.hostname,
+      users: [
+        {
+          name: input.user,
+          sudo: 'ALL=(ALL) NOPASSWD:ALL',
+          shell: '/bin/bash',
+          ssh_authorized_keys: input.sshKeys,
+        },
+      ],
+    },
+    { lineWidth: 0 },
+  )}`;
+  return { metaData, userData };
+}
+
+/** The user's SSH public keys (~/.ssh/*.pub), read as root on their behalf. */
+export async function userPublicKeys(host: Host, user: string): Promise<string[]> {
+  const entry = parsePasswd((await host.readFile('/etc/passwd')) ?? '').find((p) => p.name === user);
+  if (!entry) return [];
+  const dir = `${entry.home}/.ssh`;
+  const files = ((await host.listDir(dir)) ?? []).filter((f) => f.endsWith('.pub')).sort();
+  const keys = await Promise.all(files.map((f) => host.readFile(`${dir}/${f}`)));
+  return keys.map((k) => k?.trim() ?? '').filter((k) => /^(ssh-|ecdsa-|sk-)/.test(k));
+}
+
+/**
+ * The seed cloud-init's NoCloud source reads: an ISO 9660 volume labelled "cidata" holding
+ * user-data and meta-data (what cloud-localds makes), written with genisoimage.
+ */
+export async function buildSeedIso(host: Host, path: string, input: SeedInput): Promise<void> {
+  const { metaData, userData } = seedFiles(input);
+  const dir = `${path}.d`;
+  await host.writeFile(`${dir}/meta-data`, metaData);
+  await host.writeFile(`${dir}/user-data`, userData);
+  const made = await host.run({
+    argv: [
+      'genisoimage',
+      '-quiet',
+      '-output',
+      path,
+      '-volid',
+      'cidata',
+      '-joliet',
+      '-rock',
+      `${dir}/user-data`,
+      `${dir}/meta-data`,
+    ],
+    root: true,
+    timeoutMs: 60_000,
+  });
+  await host.run({ argv: ['rm', '-rf', dir], root: true });
+  if (made.exitCode !== 0) throw new Error(`genisoimage failed: ${made.stderr.trim()}`);
+}
