@@ -93,7 +93,16 @@ Exit codes:
       'a kernel + busybox initramfs guest that prints a marker, takes DHCP, obeys the power button',
     )
     .option('--name <name>', 'VM name', 'kvmkit-smoke')
-    .option('--memory <MiB>', 'memory in MiB', '256')
+    .option(
+      '--iso <path>',
+      'install from an ISO (CD-ROM), like virt-manager: qcow2 disk in the default pool, SPICE on 127.0.0.1',
+    )
+    .option('--vcpus <n>', 'virtual CPUs (ISO VMs; default 2)')
+    .option('--disk-size <GiB>', 'disk size in GiB (ISO VMs; default 20)')
+    .option('--network <name>', 'libvirt network (default: default)')
+    .option('--uefi', 'boot with UEFI (OVMF)')
+    .option('--tpm', 'add an emulated TPM (swtpm)')
+    .option('--memory <MiB>', 'memory in MiB (smoke 256, ISO 2048)', '256')
     .option(
       '--cloud-init-user <user>',
       "attach a cloud-init NoCloud seed with the VM name as hostname and this user's SSH keys",

@@ -1,4 +1,9 @@
+import { basename, resolve } from 'node:path';
+import { probeKey } from '../checks/acceleration.js';
+import { readCachedVerdict } from '../checks/probe/cache.js';
+import { Facts } from '../facts/index.js';
 import { RealHost } from '../host/real-host.js';
+import { createIsoVm } from '../vm/iso.js';
 import { deleteVm, shutdownVm, verifyVm } from '../vm/lifecycle.js';
 import { createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
@@ -23,9 +28,16 @@ export async function vmCreateCommand(flags: {
   memory?: string;
   json?: boolean;
   cloudInitUser?: string;
+  iso?: string;
+  vcpus?: string;
+  diskSize?: string;
+  network?: string;
+  uefi?: boolean;
+  tpm?: boolean;
 }): Promise<number> {
+  if (flags.iso) return isoCreate(flags as typeof flags & { iso: string });
   if (!flags.smoke)
-    throw new UsageError('only the smoke VM can be created so far', 'kvmkit vm create --smoke [--name NAME]');
+    throw new UsageError('say what to create the VM from', 'kvmkit vm create --smoke, or --iso PATH');
   const name = flags.name ?? 'kvmkit-smoke';
   if (!VM_NAME.test(name)) {
     throw new UsageError(
@@ -57,6 +69,73 @@ export async function vmCreateCommand(flags: {
       ].join('\n'),
     );
     return verification.ok ? EXIT.ok : EXIT.notReady;
+  } catch (error) {
+    return mapError(error);
+  }
+}
+
+async function isoCreate(flags: {
+  iso: string;
+  name?: string;
+  memory?: string;
+  vcpus?: string;
+  diskSize?: string;
+  network?: string;
+  uefi?: boolean;
+  tpm?: boolean;
+  json?: boolean;
+}): Promise<number> {
+  const name =
+    flags.name && flags.name !== 'kvmkit-smoke'
+      ? flags.name
+      : basename(flags.iso)
+          .replace(/\.iso$/i, '')
+          .replace(/[^A-Za-z0-9_.-]/g, '-');
+  const number = (value: string | undefined, fallback: number, what: string, min: number) => {
+    const n = value === undefined ? fallback : Number(value);
+    if (!Number.isInteger(n) || n < min)
+      throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
+    return n;
+  };
+  const options = {
+    name,
+    iso: resolve(flags.iso),
+    memoryMiB: number(flags.memory === '256' ? undefined : flags.memory, 2048, '--memory', 256),
+    vcpus: number(flags.vcpus, 2, '--vcpus', 1),
+    diskGiB: number(flags.diskSize, 20, '--disk-size', 1),
+    network: flags.network ?? 'default',
+    uefi: flags.uefi,
+    tpm: flags.tpm,
+  };
+  if (!VM_NAME.test(name)) throw new UsageError(`"${name}" is not a usable VM name`, 'give one with --name');
+  const reexec = await asRoot();
+  if (reexec !== undefined) return reexec;
+  const host = new RealHost();
+  try {
+    const cached = await readCachedVerdict(host, await probeKey(new Facts(host)));
+    const virtType = cached?.result.passed && cached.result.accel === 'kvm' ? 'kvm' : 'qemu';
+    const vm = await createIsoVm(host, { ...options, virtType });
+    const env = await host.environment();
+    const desktop = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
+    let viewer = 'no desktop session here';
+    if (desktop && (await host.stat('/usr/bin/virt-viewer'))) {
+      await host.run({ argv: ['virt-viewer', '--connect', 'qemu:///system', name], detached: true });
+      viewer = 'virt-viewer opened';
+    }
+    print(
+      flags.json,
+      { name, virtType, ...vm, viewer },
+      [
+        `${name} is installing from ${options.iso} (OS: ${vm.os}) under ${virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)'}.`,
+        `Display: ${vm.display} (listening on 127.0.0.1 only; ${viewer}).`,
+        desktop
+          ? ''
+          : `From another machine: ssh -L 5900:127.0.0.1:${/:(\d+)/.exec(vm.display)?.[1] ?? '5900'} this-host, then remote-viewer spice://127.0.0.1:5900`,
+      ]
+        .filter(Boolean)
+        .join('\n'),
+    );
+    return EXIT.ok;
   } catch (error) {
     return mapError(error);
   }

@@ -46,8 +46,10 @@ export async function deleteVm(host: Host, name: string, options: { storage?: bo
   const state = await requireVm(host, name);
   if (state !== 'shut off')
     await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
+  // Only its disks go with it: never a CD-ROM, whose ISO may be the user's own (even in the pool).
+  const disks = options.storage ? await diskTargets(host, name) : [];
   const undefine = await host.run({
-    argv: [...CONNECT, 'undefine', name, ...(options.storage ? ['--remove-all-storage'] : [])],
+    argv: [...CONNECT, 'undefine', name, '--nvram', ...(disks.length ? ['--storage', disks.join(',')] : [])],
     root: true,
     timeoutMs: 60_000,
   });
@@ -59,6 +61,20 @@ export async function deleteVm(host: Host, name: string, options: { storage?: bo
     await host.removeFile(seedPathOf(name));
   }
   return { deleted: name, storage: options.storage === true };
+}
+
+/** The targets (vda, sdb …) of a domain's disk devices, CD-ROMs left out. */
+async function diskTargets(host: Host, name: string): Promise<string[]> {
+  const listed = await host.run({
+    argv: [...CONNECT, 'domblklist', name, '--details'],
+    root: true,
+    timeoutMs: 60_000,
+  });
+  return listed.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 4 && f[1] === 'disk' && f[3] !== '-')
+    .map((f) => f[2]!);
 }
 
 export interface VmVerification {

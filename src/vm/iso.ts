@@ -1,0 +1,125 @@
+import { dirname } from 'node:path';
+import { parseGroup, parsePasswd } from '../facts/users.js';
+import type { Host } from '../host/host.js';
+import { VM_NAME, VmError } from './smoke/create.js';
+
+const CONNECT = 'qemu:///system';
+/** The user QEMU runs as under libvirt on Debian, Ubuntu and Mint (qemu.conf's default). */
+const QEMU_USER = 'libvirt-qemu';
+
+export interface IsoVmOptions {
+  name: string;
+  iso: string;
+  memoryMiB: number;
+  vcpus: number;
+  diskGiB: number;
+  network: string;
+  uefi?: boolean;
+  tpm?: boolean;
+  virtType: 'kvm' | 'qemu';
+}
+
+/**
+ * Whether QEMU's own user can read the ISO: every folder on the way must let it through (x) and
+ * the file must let it read. A home folder without o+x is the usual trap; found before anything
+ * is created, with the fix.
+ */
+export async function isoReadableByQemu(
+  host: Host,
+  iso: string,
+): Promise<{ ok: true } | { ok: false; blocker: string }> {
+  const [passwd, group] = await Promise.all([host.readFile('/etc/passwd'), host.readFile('/etc/group')]);
+  const user = parsePasswd(passwd ?? '').find((p) => p.name === QEMU_USER);
+  if (!user) return { ok: true };
+  const gids = parseGroup(group ?? '')
+    .filter((g) => g.gid === user.gid || g.members.includes(QEMU_USER))
+    .map((g) => g.gid);
+  const allowed = (mode: number, uid: number, gid: number, bit: number) =>
+    uid === user.uid
+      ? (mode & (bit << 6)) !== 0
+      : gids.includes(gid)
+        ? (mode & (bit << 3)) !== 0
+        : (mode & bit) !== 0;
+  const file = await host.stat(iso);
+  if (!file?.isFile) return { ok: false, blocker: `${iso} is not a file` };
+  for (let dir = dirname(iso); ; dir = dirname(dir)) {
+    const s = await host.stat(dir);
+    if (s && !allowed(s.mode, s.uid, s.gid, 1)) return { ok: false, blocker: dir };
+    if (dir === '/') break;
+  }
+  return allowed(file.mode, file.uid, file.gid, 4) ? { ok: true } : { ok: false, blocker: iso };
+}
+
+/** The OS on the ISO as libosinfo knows it (e.g. "ubuntu22.04"), or undefined: never a failure. */
+export async function detectOs(host: Host, iso: string): Promise<string | undefined> {
+  const result = await host.run({ argv: ['osinfo-detect', iso], timeoutMs: 60_000 });
+  return /\(([a-z][a-z0-9._-]*)\)'?\s*$/m.exec(result.stdout)?.[1];
+}
+
+/** virt-install's argv for the ISO VM: qcow2 disk in the default pool, SPICE on 127.0.0.1 only. */
+export function virtInstallArgv(o: IsoVmOptions, os: string | undefined): string[] {
+  return [
+    'virt-install',
+    '--connect',
+    CONNECT,
+    '--name',
+    o.name,
+    '--virt-type',
+    o.virtType,
+    '--memory',
+    String(o.memoryMiB),
+    '--vcpus',
+    String(o.vcpus),
+    '--disk',
+    `pool=default,size=${o.diskGiB},format=qcow2`,
+    '--cdrom',
+    o.iso,
+    '--network',
+    `network=${o.network}`,
+    '--graphics',
+    'spice,listen=127.0.0.1',
+    '--osinfo',
+    os ? os : 'detect=on,require=off',
+    ...(o.uefi ? ['--boot', 'uefi'] : []),
+    ...(o.tpm ? ['--tpm', 'emulator'] : []),
+    '--noautoconsole',
+    '--wait',
+    '0',
+  ];
+}
+
+export async function createIsoVm(
+  host: Host,
+  o: IsoVmOptions,
+): Promise<{ os: string; display: string; argv: string[] }> {
+  if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
+  const readable = await isoReadableByQemu(host, o.iso);
+  if (!readable.ok) {
+    throw new VmError(
+      `${QEMU_USER}, the user QEMU runs as, cannot read ${o.iso} (stopped at ${readable.blocker})`,
+      `copy it into the pool: sudo cp '${o.iso}' /var/lib/libvirt/images/, or let it through: sudo chmod o+x '${readable.blocker}'`,
+    );
+  }
+  if (
+    (await host.run({ argv: ['virsh', '--connect', CONNECT, 'dominfo', o.name], root: true })).exitCode === 0
+  ) {
+    throw new VmError(`a VM named "${o.name}" exists already`);
+  }
+  const os = await detectOs(host, o.iso);
+  const argv = virtInstallArgv(o, os);
+  const result = await host.run({ argv, root: true, timeoutMs: 600_000 });
+  if (result.exitCode !== 0) {
+    // virt-install removes what it made when it fails; make sure of it.
+    await host.run({
+      argv: ['virsh', '--connect', CONNECT, 'undefine', o.name, '--remove-all-storage', '--nvram'],
+      root: true,
+    });
+    throw new VmError(
+      `virt-install failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+    );
+  }
+  const display = (
+    await host.run({ argv: ['virsh', '--connect', CONNECT, 'domdisplay', o.name], root: true })
+  ).stdout.trim();
+  return { os: os ?? 'generic (libosinfo did not know this ISO)', display, argv };
+}
