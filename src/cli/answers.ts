@@ -9,6 +9,8 @@ export interface Answers {
   /** The user who gets access; "root" (or null) for none. */
   user?: string | null;
   nested?: boolean;
+  /** smoke, none, or the path of an ISO to install from. */
+  firstVm?: string;
 }
 
 const answersSchema: Schema = {
@@ -17,8 +19,9 @@ const answersSchema: Schema = {
     profile: { type: 'string' },
     user: { type: 'string' },
     nested: { type: 'boolean' },
+    firstVm: { type: 'string' },
   },
-  optional: ['profile', 'user', 'nested'],
+  optional: ['profile', 'user', 'nested', 'firstVm'],
 };
 
 export const REQUIRED_ANSWERS = ['profile', 'user'] as const;
@@ -47,7 +50,8 @@ export async function loadAnswers(path: string): Promise<Answers> {
   try {
     validate(value ?? {}, answersSchema, path);
   } catch (error) {
-    if (error instanceof SchemaError) throw new UsageError(error.message, 'keys: profile, user, nested');
+    if (error instanceof SchemaError)
+      throw new UsageError(error.message, 'keys: profile, user, nested, firstVm');
     throw error;
   }
   const answers = (value ?? {}) as Answers;

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { runDoctor } from '../checks/doctor.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { readNamedUser } from '../facts/users.js';
@@ -6,14 +8,15 @@ import { RealHost } from '../host/real-host.js';
 import { UnknownUserError } from '../plan/context.js';
 import { Executor, type InstallEvent, type RunSummary } from '../plan/executor.js';
 import { Journal } from '../plan/journal.js';
-import { buildPlan, type Plan } from '../plan/plan.js';
+import { buildPlan, installSteps, type Plan } from '../plan/plan.js';
 import { verifyAccess } from '../plan/verify.js';
 import catalog from '../profiles/catalog.js';
 import { ProfileError } from '../profiles/resolve.js';
-import { INSTALL_STEPS } from '../steps/index.js';
+import type { FirstVm } from '../steps/first-vm.js';
 import type { InstallOptions } from '../steps/step.js';
 import { nextSteps, plainLine, renderSummary } from '../ui/install-render.js';
 import { renderPlan } from '../ui/render-plan.js';
+import { verifyVm } from '../vm/lifecycle.js';
 import { type Answers, loadAnswers } from './answers.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
@@ -27,12 +30,33 @@ export interface InstallFlags {
   nested?: boolean;
   json?: boolean;
   lockTimeout?: string;
+  firstVm?: string;
 }
 
 interface Resolved {
   profile?: string;
   user?: string;
   install: InstallOptions;
+  firstVm?: FirstVm;
+  firstVmAnswer?: string;
+}
+
+/** "smoke", "none" or an ISO path, into the first-VM step's terms. */
+function parseFirstVm(answer: string): FirstVm {
+  if (answer === 'none') return { kind: 'none' };
+  if (answer === 'smoke') return { kind: 'smoke', name: 'kvmkit-smoke' };
+  if (/\.iso$/i.test(answer)) {
+    const iso = resolve(answer);
+    if (!existsSync(iso)) throw new UsageError(`first VM: no ISO at ${iso}`);
+    return {
+      kind: 'iso',
+      name: basename(iso)
+        .replace(/\.iso$/i, '')
+        .replace(/[^A-Za-z0-9_.-]/g, '-'),
+      iso,
+    };
+  }
+  throw new UsageError(`first VM "${answer}": expected smoke, none, or the path of an .iso`);
 }
 
 /**
@@ -61,7 +85,9 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     profile: checkProfile(flags.profile ?? answers.profile),
     user: flags.user ?? (answers.user === 'root' ? undefined : (answers.user ?? undefined)),
     install: { nested: flags.nested ?? answers.nested ?? false, lockTimeoutMs },
+    firstVmAnswer: flags.firstVm ?? answers.firstVm,
   };
+  if (resolved.firstVmAnswer !== undefined) resolved.firstVm = parseFirstVm(resolved.firstVmAnswer);
   if (resolved.user !== undefined && !(await readNamedUser(host, resolved.user))) {
     throw new UsageError(
       `no user named "${resolved.user}" on this host`,
@@ -75,6 +101,10 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
   let plan: Plan;
   try {
     if (guided) await askGuided(host, resolved);
+    // The workshop profile comes with a first VM; the others only when asked.
+    resolved.firstVm ??= catalog.installProfiles[resolved.profile ?? '']?.firstVm
+      ? { kind: 'smoke', name: 'kvmkit-smoke' }
+      : { kind: 'none' };
     plan = await buildPlan(host, resolved);
   } catch (error) {
     if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
@@ -106,14 +136,23 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
           journal,
           (event) => emit(event, flags.json === true),
           abort.signal,
-        ).runAll(INSTALL_STEPS);
+        ).runAll(installSteps(resolved));
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
   const success = summary.counts.failed === 0 && summary.counts.blocked === 0 && !abort.signal.aborted;
   const verification = success ? await verifyAccess(host, plan.user ?? undefined) : undefined;
-  const ready = success && verification?.ok === true;
+  const vm = resolved.firstVm;
+  const vmVerification =
+    success && verification?.ok && vm && vm.kind !== 'none'
+      ? await verifyVm(host, vm.name, {
+          user: plan.user ?? undefined,
+          deadlineMs: 180_000,
+          marker: vm.kind === 'smoke',
+        })
+      : undefined;
+  const ready = success && verification?.ok === true && (vmVerification === undefined || vmVerification.ok);
   await journal.write({
     type: 'run:done',
     result: abort.signal.aborted ? 'interrupted' : ready ? 'ready' : 'failed',
@@ -121,12 +160,32 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
 
   if (flags.json) {
     process.stdout.write(
-      `${JSON.stringify({ type: 'summary', ready, counts: summary.counts, steps: summary.steps, verification: verification ?? null })}\n`,
+      `${JSON.stringify({
+        type: 'summary',
+        ready,
+        counts: summary.counts,
+        steps: summary.steps,
+        verification: verification ?? null,
+        firstVm: vmVerification && vm && vm.kind !== 'none' ? { name: vm.name, ...vmVerification } : null,
+      })}\n`,
     );
   } else {
     out(renderSummary(summary, verification, plan.user ?? undefined));
+    if (vmVerification && vm && vm.kind !== 'none') {
+      out(
+        `${vmVerification.ok ? 'First VM verified' : 'First VM NOT verified'}: ${vm.name}\n${vmVerification.evidence.map((l: string) => `  | ${l}`).join('\n')}\n`,
+      );
+    }
     const groupsChanged = summary.steps.some((s) => s.step === 'groups' && s.result === 'changed');
-    if (ready) out(nextSteps(plan.user ?? undefined, groupsChanged, plan.groups));
+    if (ready)
+      out(
+        nextSteps(
+          plan.user ?? undefined,
+          groupsChanged,
+          plan.groups,
+          vm && vm.kind !== 'none' ? vm.name : undefined,
+        ),
+      );
     if (abort.signal.aborted)
       out('Interrupted: run `kvmkit install` again to go on from where it stopped.\n');
   }
@@ -163,6 +222,26 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
     });
     resolved.user = answer === '' ? undefined : answer;
   }
+  if (resolved.firstVm === undefined) {
+    const workshop = catalog.installProfiles[resolved.profile]?.firstVm === true;
+    const kind = await select({
+      message: 'First VM',
+      default: workshop ? 'smoke' : 'none',
+      choices: [
+        { name: 'smoke: a tiny guest built here in seconds, no download (proves VMs run)', value: 'smoke' },
+        { name: 'iso: install an OS from an ISO file, like virt-manager', value: 'iso' },
+        { name: 'none', value: 'none' },
+      ],
+    });
+    const answer =
+      kind === 'iso'
+        ? await input({
+            message: 'Path of the ISO',
+            validate: (p) => (/\.iso$/i.test(p) && existsSync(resolve(p))) || 'an existing .iso file',
+          })
+        : kind;
+    resolved.firstVm = parseFirstVm(answer);
+  }
 }
 
 async function confirm(plan: Plan): Promise<boolean> {
@@ -194,7 +273,7 @@ async function runWithTaskList(
     signal,
   );
   const tasks = new Listr(
-    INSTALL_STEPS.map((step) => ({
+    installSteps(resolved).map((step) => ({
       title: step.title,
       rendererOptions: { outputBar: 4, persistentOutput: false },
       task: async (_ctx: unknown, task: { output: string; title: string; skip: (m?: string) => void }) => {

@@ -38,6 +38,10 @@ function buildProgram(): Command {
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
     .option('--user <name>', 'the user who manages VMs (default: the one who ran sudo)')
     .option('--nested', 'allow nested virtualization from the next module load on')
+    .option(
+      '--first-vm <what>',
+      'smoke (a tiny guest built here), none, or the path of an .iso (default: smoke for workshop, else none)',
+    )
     .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
     .option('--json', 'stream JSON events, one per line (human text goes to stderr)')
     .addHelpText(

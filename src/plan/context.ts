@@ -1,6 +1,7 @@
 import { Facts } from '../facts/index.js';
 import { readNamedUser, type UserFacts } from '../facts/users.js';
 import type { Host } from '../host/host.js';
+import type { FirstVm } from '../steps/first-vm.js';
 import type { InstallOptions, StepContext } from '../steps/step.js';
 import { wantedState } from './wanted.js';
 
@@ -9,6 +10,8 @@ export interface PlanOptions {
   /** The user to give access (--user); default SUDO_USER, or none when plain root. */
   user?: string;
   install?: InstallOptions;
+  /** The installer's last step (default: none). */
+  firstVm?: FirstVm;
 }
 
 export class UnknownUserError extends Error {}

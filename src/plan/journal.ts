@@ -10,7 +10,8 @@ export type Undo =
   | { kind: 'restore-file'; path: string; backup: string | null }
   | { kind: 'undefine-network'; name: string; previousXml?: string }
   | { kind: 'undefine-pool'; name: string }
-  | { kind: 'stop-daemon'; name: string; pid: number };
+  | { kind: 'stop-daemon'; name: string; pid: number }
+  | { kind: 'delete-vm'; name: string };
 
 export type JournalEntry =
   | { type: 'run:start'; run: string; at: string; command: string; argv: string[] }

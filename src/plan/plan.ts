@@ -1,7 +1,9 @@
 import type { Distro } from '../facts/distro.js';
 import type { Host } from '../host/host.js';
+import catalog from '../profiles/catalog.js';
+import { firstVmStep } from '../steps/first-vm.js';
 import { INSTALL_STEPS } from '../steps/index.js';
-import type { PlannedStep } from '../steps/step.js';
+import type { PlannedStep, Step } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';
 
 export interface Plan {
@@ -15,11 +17,24 @@ export interface Plan {
   steps: PlannedStep[];
 }
 
+/** The host steps, then the first VM when one is asked for. */
+export function installSteps(options: PlanOptions): Step[] {
+  return options.firstVm && options.firstVm.kind !== 'none'
+    ? [...INSTALL_STEPS, firstVmStep(options.firstVm)]
+    : INSTALL_STEPS;
+}
+
 /** The same planning the installer does, returned as data (`kvmkit plan` prints it). */
 export async function buildPlan(host: Host, options: PlanOptions = {}): Promise<Plan> {
   const context = await stepContext(host, options);
   const steps: PlannedStep[] = [];
-  for (const step of INSTALL_STEPS) steps.push(await step.plan(context));
+  // The workshop profile comes with a first VM; the others only when asked.
+  const firstVm =
+    options.firstVm ??
+    (catalog.installProfiles[context.wanted.profile]?.firstVm
+      ? { kind: 'smoke' as const, name: 'kvmkit-smoke' }
+      : undefined);
+  for (const step of installSteps({ ...options, firstVm })) steps.push(await step.plan(context));
   const { wanted } = context;
   return {
     distro: wanted.distro,

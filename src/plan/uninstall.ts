@@ -119,6 +119,24 @@ function undoStep(undo: Undo): Step {
         },
       };
     }
+    case 'delete-vm':
+      return {
+        id: '',
+        title: `Delete the VM ${undo.name} kvmkit created, with its disks`,
+        async plan({ facts }) {
+          const exists = await facts.host.run({
+            argv: ['virsh', '--connect', 'qemu:///system', 'dominfo', undo.name],
+            root: true,
+          });
+          return exists.exitCode === 0
+            ? planned(this, 'change', `delete ${undo.name}`)
+            : planned(this, 'ok', 'not defined');
+        },
+        async apply(context) {
+          const { deleteVm } = await import('../vm/lifecycle.js');
+          await deleteVm(context.facts.host, undo.name, { storage: true });
+        },
+      };
     case 'stop-daemon':
       return {
         id: '',

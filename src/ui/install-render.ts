@@ -52,11 +52,21 @@ export function renderSummary(
   return `${lines.join('\n')}\n`;
 }
 
-export function nextSteps(user: string | undefined, groupsChanged: boolean, groups: string[]): string {
+export function nextSteps(
+  user: string | undefined,
+  groupsChanged: boolean,
+  groups: string[],
+  vm?: string,
+): string {
   const lines = ['', style.bold('Next:')];
   if (user && groupsChanged) {
     lines.push(
       `- ${user} is now in ${groups.join(', ')}: log out and in again (or run \`newgrp ${groups[0]}\`) before that session can use libvirt.`,
+    );
+  }
+  if (vm) {
+    lines.push(
+      `- Your first VM, ${vm}: \`virsh --connect qemu:///system console ${vm}\` opens its console; \`kvmkit verify --vm ${vm}\` proves it runs.`,
     );
   }
   lines.push(

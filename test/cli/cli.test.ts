@@ -116,6 +116,20 @@ describe('kvmkit plan --root (read-only first cut)', () => {
     expect(plan.packages).toContain(tool);
   });
 
+  it('--profile workshop ends with the first VM', async () => {
+    const { stdout } = await kvmkit([
+      'plan',
+      '--root',
+      materialize('os-debian-12'),
+      '--profile',
+      'workshop',
+      '--json',
+    ]);
+    const plan = parseJson<Plan>(stdout);
+    expect(plan.steps.at(-1)).toMatchObject({ id: 'first-vm', state: 'change' });
+    expect(plan.steps.at(-1)?.reason).toMatch(/create kvmkit-smoke/);
+  });
+
   it('--profile desktop adds virt-manager and the SPICE client', async () => {
     const { stdout } = await kvmkit([
       'plan',

@@ -175,3 +175,37 @@ describe('the smoke initramfs parts', () => {
     ]);
   });
 });
+
+describe("the installer's first VM", () => {
+  it('--first-vm smoke: installs, then creates the smoke VM and verifies it as the user; a second run leaves it alone', async () => {
+    if (virsh('dominfo', 'kvmkit-smoke').status === 0)
+      await kvmkit(['vm', 'delete', 'kvmkit-smoke', '--storage', '--yes']);
+    const first = await kvmkit(
+      ['install', '--yes', '--profile', 'server', '--first-vm', 'smoke', '--user', USER, '--json'],
+      {
+        inNamespace: true,
+      },
+    );
+    const summary = parseJson<{
+      ready: boolean;
+      steps: { step: string; result: string }[];
+      firstVm: { ok: boolean; evidence: string[] };
+    }>(first.stdout.split('\n').filter((l) => l.includes('"type":"summary"'))[0] ?? '');
+    expect(summary.steps.find((s) => s.step === 'first-vm')?.result).toBe('changed');
+    expect(summary.firstVm.ok).toBe(true);
+    expect(summary.firstVm.evidence.join('\n')).toMatch(/kvmkit-smoke\s+running/);
+    expect(summary.firstVm.evidence.join('\n')).toMatch(/KVMKIT-SMOKE-OK/);
+    expect(summary.ready).toBe(true);
+    const second = await kvmkit(
+      ['install', '--yes', '--profile', 'server', '--first-vm', 'smoke', '--user', USER, '--json'],
+      {
+        inNamespace: true,
+      },
+    );
+    const again = parseJson<{ steps: { step: string; result: string }[] }>(
+      second.stdout.split('\n').filter((l) => l.includes('"type":"summary"'))[0] ?? '',
+    );
+    expect(again.steps.every((s) => s.result === 'ok')).toBe(true);
+    await kvmkit(['vm', 'delete', 'kvmkit-smoke', '--storage', '--yes']);
+  });
+});
