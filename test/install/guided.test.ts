@@ -23,6 +23,9 @@ describe('kvmkit install on a terminal', () => {
     terminal.keys('Enter');
     await terminal.waitFor(/User who will manage VMs/);
     terminal.keys('kvmkit-user', 'Enter');
+    await terminal.waitFor(/First VM/);
+    expect(terminal.screen()).toMatch(/smoke: a tiny guest built here/);
+    terminal.keys('Enter'); // server's default: none
     const plan = await terminal.waitFor(/Apply these \d+ change\(s\) to this host\?/);
     expect(plan).toMatch(/change +Let the user manage VMs: add kvmkit-user to libvirt/);
     expect(plan).toMatch(/\$ usermod -a -G libvirt kvmkit-user/);
@@ -39,7 +42,18 @@ describe('kvmkit install on a terminal', () => {
 
   it('changes nothing when the person says no', async () => {
     spawnSync('gpasswd', ['-d', USER, 'libvirt'], { stdio: 'ignore' });
-    terminal = Terminal.start([HARNESS, TEST_NETNS, BIN, 'install', '--profile', 'server', '--user', USER]);
+    terminal = Terminal.start([
+      HARNESS,
+      TEST_NETNS,
+      BIN,
+      'install',
+      '--profile',
+      'server',
+      '--user',
+      USER,
+      '--first-vm',
+      'none',
+    ]);
     await terminal.waitFor(/Apply these \d+ change\(s\) to this host\?/);
     terminal.keys('n', 'Enter');
     const done = await terminal.waitFor(/KVMKIT-EXIT=\d+/);
