@@ -101,6 +101,12 @@ Exit codes:
       '--iso <path>',
       'install from an ISO (CD-ROM), like virt-manager: qcow2 disk in the default pool, SPICE on 127.0.0.1',
     )
+    .option('--image <name|url>', 'a cloud image: ubuntu-24.04, ubuntu-22.04, debian-12, debian-13, or a URL')
+    .option('--sha256 <hex>', "the image's SHA-256 (with a URL)")
+    .option('--sha512 <hex>', "the image's SHA-512 (with a URL)")
+    .option('--checksums <url>', 'a SHA256SUMS / SHA512SUMS list to find the image in')
+    .option('--user <name>', 'whose SSH keys go into the cloud-init seed (default: the one who ran sudo)')
+    .option('--wait-ssh <seconds>', 'how long to wait for an address and SSH (0: do not wait)', '300')
     .option('--vcpus <n>', 'virtual CPUs (ISO VMs; default 2)')
     .option('--disk-size <GiB>', 'disk size in GiB (ISO VMs; default 20)')
     .option('--network <name>', 'libvirt network (default: default)')

@@ -3,6 +3,9 @@ import { probeKey } from '../checks/acceleration.js';
 import { readCachedVerdict } from '../checks/probe/cache.js';
 import { Facts } from '../facts/index.js';
 import { RealHost } from '../host/real-host.js';
+import { createCloudVm } from '../vm/cloud/create.js';
+import { DownloadError } from '../vm/cloud/download.js';
+import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
 import { deleteVm, shutdownVm, verifyVm } from '../vm/lifecycle.js';
 import { createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
@@ -34,8 +37,15 @@ export async function vmCreateCommand(flags: {
   network?: string;
   uefi?: boolean;
   tpm?: boolean;
+  image?: string;
+  sha256?: string;
+  sha512?: string;
+  checksums?: string;
+  user?: string;
+  waitSsh?: string;
 }): Promise<number> {
   if (flags.iso) return isoCreate(flags as typeof flags & { iso: string });
+  if (flags.image) return cloudCreate(flags as typeof flags & { image: string });
   if (!flags.smoke)
     throw new UsageError('say what to create the VM from', 'kvmkit vm create --smoke, or --iso PATH');
   const name = flags.name ?? 'kvmkit-smoke';
@@ -137,6 +147,88 @@ async function isoCreate(flags: {
     );
     return EXIT.ok;
   } catch (error) {
+    return mapError(error);
+  }
+}
+
+async function cloudCreate(flags: {
+  image: string;
+  name?: string;
+  memory?: string;
+  sha256?: string;
+  sha512?: string;
+  checksums?: string;
+  user?: string;
+  waitSsh?: string;
+  json?: boolean;
+}): Promise<number> {
+  const known = CLOUD_IMAGES[flags.image];
+  const url = known?.url ?? flags.image;
+  if (!known && !/^https?:\/\//.test(url)) {
+    throw new UsageError(
+      `--image ${flags.image}: not a known image or an http(s) URL`,
+      `known: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
+    );
+  }
+  const checksum = flags.sha256
+    ? { algorithm: 'sha256' as const, hex: flags.sha256.toLowerCase() }
+    : flags.sha512
+      ? { algorithm: 'sha512' as const, hex: flags.sha512.toLowerCase() }
+      : flags.checksums
+        ? {
+            listUrl: flags.checksums,
+            algorithm: (flags.checksums.includes('512') ? 'sha512' : 'sha256') as 'sha256' | 'sha512',
+          }
+        : known
+          ? { listUrl: known.checksums, algorithm: known.algorithm }
+          : undefined;
+  if (!checksum)
+    throw new UsageError(
+      'an image URL needs its checksum',
+      'add --sha256 HEX, --sha512 HEX or --checksums URL-of-SHA256SUMS',
+    );
+  const user = flags.user ?? process.env.SUDO_USER;
+  if (!user) throw new UsageError('whose SSH key goes into the VM?', 'add --user NAME');
+  const name =
+    flags.name && flags.name !== 'kvmkit-smoke'
+      ? flags.name
+      : (known ? flags.image : 'kvmkit-cloud').replace(/[^A-Za-z0-9_.-]/g, '-');
+  const reexec = await asRoot();
+  if (reexec !== undefined) return reexec;
+  const host = new RealHost();
+  try {
+    let lastShown = 0;
+    const vm = await createCloudVm(host, {
+      name,
+      url,
+      checksum,
+      user,
+      memoryMiB: flags.memory && flags.memory !== '256' ? Number(flags.memory) : 2048,
+      vcpus: 2,
+      diskGiB: 20,
+      virtType: 'qemu',
+      waitSshMs: Number(flags.waitSsh ?? 300) * 1000,
+      say: (m) => flags.json || process.stderr.write(`${m}\n`),
+      onProgress: (p) => {
+        if (flags.json || Date.now() - lastShown < 200) return;
+        lastShown = Date.now();
+        const pct = p.total ? ` ${Math.floor((p.received / p.total) * 100)}%` : '';
+        process.stderr.write(`\rdownloading${pct} (${(p.received / 1048576).toFixed(1)} MiB)`);
+      },
+    });
+    const sshLine = vm.ssh?.answering
+      ? `ssh ${user}@${vm.ssh.address}`
+      : vm.ssh
+        ? `SSH did not answer in time (address: ${vm.ssh.address ?? 'none yet'})`
+        : 'not waited for SSH';
+    print(
+      flags.json,
+      vm,
+      `\n${name} is running from ${vm.image} (${vm.cached ? 'cached' : 'downloaded and verified'}).\n${sshLine}`,
+    );
+    return vm.ssh && !vm.ssh.answering ? EXIT.notReady : EXIT.ok;
+  } catch (error) {
+    if (error instanceof DownloadError) throw new CliError(error.message, EXIT.notReady);
     return mapError(error);
   }
 }

@@ -1,0 +1,163 @@
+import { createConnection } from 'node:net';
+import type { Host } from '../../host/host.js';
+import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
+import { VM_NAME, VmError } from '../smoke/create.js';
+import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
+
+const CACHE = '/var/lib/kvmkit/images';
+const CONNECT = ['virsh', '--connect', 'qemu:///system'];
+
+export interface CloudVmOptions {
+  name: string;
+  url: string;
+  /** The image's checksum, or the URL of the published list to find it in. */
+  checksum: Checksum | { listUrl: string; algorithm: 'sha256' | 'sha512' };
+  user: string;
+  memoryMiB: number;
+  vcpus: number;
+  diskGiB: number;
+  virtType: 'kvm' | 'qemu';
+  /** How long to wait for an address and SSH; 0: do not wait. */
+  waitSshMs: number;
+  onProgress?: (p: DownloadProgress) => void;
+  say?: (message: string) => void;
+}
+
+async function fetchText(url: string): Promise<string> {
+  const response = await fetch(url);
+  if (!response.ok) throw new VmError(`could not fetch ${url}: HTTP ${response.status}`);
+  return response.text();
+}
+
+/**
+ * A VM from a cloud image: the image downloaded and verified into kvmkit's cache (reused next
+ * time), a qcow2 overlay on it in the default pool, and a cloud-init seed with the hostname and
+ * the user's SSH keys; then, unless told not to, the wait for an address and SSH.
+ */
+export async function createCloudVm(host: Host, o: CloudVmOptions) {
+  if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
+  if ((await host.run({ argv: [...CONNECT, 'dominfo', o.name], root: true })).exitCode === 0) {
+    throw new VmError(`a VM named "${o.name}" exists already`);
+  }
+  const keys = await userPublicKeys(host, o.user);
+  if (keys.length === 0)
+    throw new VmError(
+      `${o.user} has no SSH public key (~/.ssh/*.pub)`,
+      `as ${o.user}: ssh-keygen -t ed25519`,
+    );
+  const file = new URL(o.url).pathname.split('/').at(-1) ?? 'image';
+  let checksum: Checksum;
+  if ('hex' in o.checksum) checksum = o.checksum;
+  else {
+    const found = checksumFor(await fetchText(o.checksum.listUrl), file, o.checksum.algorithm);
+    if (!found) throw new VmError(`${o.checksum.listUrl} has no entry for ${file}`);
+    checksum = found;
+  }
+  const cached = await downloadVerified(o.url, `${CACHE}/${checksum.hex.slice(0, 16)}-${file}`, checksum, {
+    onProgress: o.onProgress,
+  });
+  o.say?.(
+    cached.cached
+      ? `image: ${file} from the cache`
+      : `image: ${file} downloaded and verified (${checksum.algorithm})`,
+  );
+
+  const overlay = `/var/lib/libvirt/images/${o.name}.qcow2`;
+  const seed = `/var/lib/libvirt/images/${o.name}-seed.iso`;
+  const made: string[] = [];
+  try {
+    const created = await host.run({
+      argv: [
+        'qemu-img',
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-F',
+        'qcow2',
+        '-b',
+        cached.path,
+        overlay,
+        `${o.diskGiB}G`,
+      ],
+      root: true,
+    });
+    if (created.exitCode !== 0)
+      throw new VmError(`qemu-img could not make the overlay: ${created.stderr.trim()}`);
+    made.push(overlay);
+    await buildSeedIso(host, seed, { hostname: o.name, user: o.user, sshKeys: keys });
+    made.push(seed);
+    await host.run({ argv: [...CONNECT, 'pool-refresh', 'default'], root: true });
+    const installed = await host.run({
+      argv: [
+        'virt-install',
+        '--connect',
+        'qemu:///system',
+        '--name',
+        o.name,
+        '--virt-type',
+        o.virtType,
+        '--memory',
+        String(o.memoryMiB),
+        '--vcpus',
+        String(o.vcpus),
+        '--import',
+        '--disk',
+        `path=${overlay},format=qcow2,bus=virtio`,
+        '--disk',
+        `path=${seed},device=cdrom`,
+        '--network',
+        'network=default',
+        '--graphics',
+        'none',
+        '--osinfo',
+        'detect=on,require=off',
+        '--noautoconsole',
+        '--wait',
+        '0',
+      ],
+      root: true,
+      timeoutMs: 600_000,
+    });
+    if (installed.exitCode !== 0)
+      throw new VmError(
+        `virt-install failed: ${(installed.stderr || installed.stdout).trim().split('\n').at(-1)}`,
+      );
+  } catch (error) {
+    await host.run({ argv: [...CONNECT, 'undefine', o.name], root: true });
+    await host.run({ argv: ['rm', '-f', ...made], root: true });
+    throw error;
+  }
+  const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs) : undefined;
+  return { name: o.name, image: cached.path, cached: cached.cached, checksum, overlay, seed, ssh };
+}
+
+/** The guest's address from dnsmasq's lease, then port 22 answering. */
+async function waitForSsh(
+  host: Host,
+  name: string,
+  limitMs: number,
+): Promise<{ address?: string; answering: boolean }> {
+  const deadline = Date.now() + limitMs;
+  let address: string | undefined;
+  while (Date.now() < deadline) {
+    const leases = await host.run({ argv: [...CONNECT, 'domifaddr', name, '--source', 'lease'], root: true });
+    address = /ipv4\s+(\d+\.\d+\.\d+\.\d+)/.exec(leases.stdout)?.[1];
+    if (address && (await portAnswers(address, 22))) return { address, answering: true };
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  return { address, answering: false };
+}
+
+function portAnswers(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: address, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.setTimeout(2000, () => done(false));
+  });
+}

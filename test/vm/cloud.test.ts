@@ -1,0 +1,104 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kvmkit, parseJson } from '../helpers/cli.js';
+import { ensureTestUser } from '../helpers/system.js';
+
+// The cloud-image path end to end against a server on 127.0.0.1: a small qcow2 (no OS in it: the
+// VM is defined and started, which is the point here) and its SHA256SUMS.
+const USER = ensureTestUser('kvmkit-user');
+const virsh = (...args: string[]) =>
+  spawnSync('virsh', ['--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
+const dir = mkdtempSync(join(tmpdir(), 'kvmkit-cloud-'));
+const image = join(dir, 'tiny.qcow2');
+execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
+const bytes = readFileSync(image);
+const sha256 = createHash('sha256').update(bytes).digest('hex');
+let corrupt = false;
+let server: Server;
+let base = '';
+
+beforeAll(async () => {
+  await kvmkit(['install', '--yes', '--user', USER], { inNamespace: true });
+  if (!existsSync('/home/kvmkit-user/.ssh/id_ed25519.pub')) {
+    mkdirSync('/home/kvmkit-user/.ssh', { recursive: true });
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', '/home/kvmkit-user/.ssh/id_ed25519']);
+  }
+  for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2', 'kvmkit-cloud-t3'])
+    virsh('undefine', name, '--remove-all-storage');
+  server = createServer((req, res) => {
+    if (req.url === '/SHA256SUMS') return res.end(`${sha256} *tiny.qcow2\n`);
+    if (req.url !== '/tiny.qcow2') return res.writeHead(404).end();
+    res.end(corrupt ? Buffer.concat([bytes, Buffer.from('x')]) : bytes);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  spawnSync('rm', ['-rf', '/var/lib/kvmkit/images']);
+}, 600_000);
+afterAll(() => {
+  server?.close();
+  for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2']) virsh('undefine', name, '--remove-all-storage');
+});
+
+const create = (name: string) =>
+  kvmkit([
+    'vm',
+    'create',
+    '--image',
+    `${base}/tiny.qcow2`,
+    '--checksums',
+    `${base}/SHA256SUMS`,
+    '--user',
+    USER,
+    '--name',
+    name,
+    '--wait-ssh',
+    '0',
+    '--json',
+  ]);
+
+describe('kvmkit vm create --image', () => {
+  it('downloads, verifies against the checksum list, makes an overlay and a seed, and starts the VM; the second VM reuses the cache', async () => {
+    const first = await create('kvmkit-cloud-t1');
+    expect(first.exitCode, first.stderr).toBe(0);
+    const vm = parseJson<{ cached: boolean; image: string; overlay: string; checksum: { hex: string } }>(
+      first.stdout,
+    );
+    expect(vm.cached).toBe(false);
+    expect(vm.checksum.hex).toBe(sha256);
+    expect(readFileSync(vm.image).equals(bytes)).toBe(true);
+    expect(virsh('domstate', 'kvmkit-cloud-t1').stdout.trim()).toBe('running');
+    const info = execFileSync('qemu-img', ['info', '-U', '--output=json', vm.overlay], { encoding: 'utf8' });
+    expect(JSON.parse(info)['backing-filename']).toBe(vm.image);
+    const xml = virsh('dumpxml', 'kvmkit-cloud-t1').stdout;
+    expect(xml).toMatch(/kvmkit-cloud-t1-seed\.iso/);
+
+    const second = await create('kvmkit-cloud-t2');
+    expect(parseJson<{ cached: boolean }>(second.stdout).cached).toBe(true);
+  });
+
+  it('refuses a download that does not match its checksum, removes it, and creates nothing', async () => {
+    spawnSync('rm', ['-rf', '/var/lib/kvmkit/images']);
+    corrupt = true;
+    try {
+      const result = await create('kvmkit-cloud-t3');
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(/does not match its sha256 checksum .* refused and removed/);
+    } finally {
+      corrupt = false;
+    }
+    expect(virsh('dominfo', 'kvmkit-cloud-t3').status).not.toBe(0);
+    expect(spawnSync('ls', ['/var/lib/kvmkit/images'], { encoding: 'utf8' }).stdout.trim()).toBe('');
+  });
+
+  it('asks for a checksum when given a bare URL', async () => {
+    const result = await kvmkit(['vm', 'create', '--image', `${base}/tiny.qcow2`, '--user', USER]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/an image URL needs its checksum/);
+  });
+});
