@@ -106,6 +106,10 @@ Exit codes:
     .option('--sha512 <hex>', "the image's SHA-512 (with a URL)")
     .option('--checksums <url>', 'a SHA256SUMS / SHA512SUMS list to find the image in')
     .option('--user <name>', 'whose SSH keys go into the cloud-init seed (default: the one who ran sudo)')
+    .option(
+      '--generate-key',
+      'make an SSH key for the user when they have none (with their consent: this flag)',
+    )
     .option('--wait-ssh <seconds>', 'how long to wait for an address and SSH (0: do not wait)', '300')
     .option('--vcpus <n>', 'virtual CPUs (ISO VMs; default 2)')
     .option('--disk-size <GiB>', 'disk size in GiB (ISO VMs; default 20)')

@@ -43,6 +43,7 @@ export async function vmCreateCommand(flags: {
   checksums?: string;
   user?: string;
   waitSsh?: string;
+  generateKey?: boolean;
 }): Promise<number> {
   if (flags.iso) return isoCreate(flags as typeof flags & { iso: string });
   if (flags.image) return cloudCreate(flags as typeof flags & { image: string });
@@ -160,6 +161,7 @@ async function cloudCreate(flags: {
   checksums?: string;
   user?: string;
   waitSsh?: string;
+  generateKey?: boolean;
   json?: boolean;
 }): Promise<number> {
   const known = CLOUD_IMAGES[flags.image];
@@ -208,6 +210,7 @@ async function cloudCreate(flags: {
       diskGiB: 20,
       virtType: 'qemu',
       waitSshMs: Number(flags.waitSsh ?? 300) * 1000,
+      generateKey: flags.generateKey,
       say: (m) => flags.json || process.stderr.write(`${m}\n`),
       onProgress: (p) => {
         if (flags.json || Date.now() - lastShown < 200) return;

@@ -70,3 +70,29 @@ export async function buildSeedIso(host: Host, path: string, input: SeedInput): 
   await host.run({ argv: ['rm', '-rf', dir], root: true });
   if (made.exitCode !== 0) throw new Error(`genisoimage failed: ${made.stderr.trim()}`);
 }
+
+/**
+ * Makes an ed25519 key pair for a user who has none, as that user (so they own it), only when
+ * they said yes (--generate-key, or the guided question).
+ */
+export async function generateUserKey(host: Host, user: string): Promise<string[]> {
+  const entry = parsePasswd((await host.readFile('/etc/passwd')) ?? '').find((p) => p.name === user);
+  if (!entry) throw new Error(`no user named "${user}"`);
+  const as = (...argv: string[]) =>
+    host.run({ argv: ['runuser', '-u', user, '--', ...argv], root: true, timeoutMs: 60_000 });
+  await as('mkdir', '-p', '-m', '700', `${entry.home}/.ssh`);
+  const made = await as(
+    'ssh-keygen',
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    `${user}@kvmkit`,
+    '-f',
+    `${entry.home}/.ssh/id_ed25519`,
+  );
+  if (made.exitCode !== 0) throw new Error(`ssh-keygen as ${user} failed: ${made.stderr.trim()}`);
+  return userPublicKeys(host, user);
+}

@@ -14,6 +14,11 @@ import { ensureTestUser } from '../helpers/system.js';
 const USER = ensureTestUser('kvmkit-user');
 const virsh = (...args: string[]) =>
   spawnSync('virsh', ['--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
+/** Stopped first: undefining a running VM only makes it transient. */
+const remove = (name: string) => {
+  virsh('destroy', name);
+  virsh('undefine', name, '--remove-all-storage');
+};
 const dir = mkdtempSync(join(tmpdir(), 'kvmkit-cloud-'));
 const image = join(dir, 'tiny.qcow2');
 execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
@@ -29,8 +34,8 @@ beforeAll(async () => {
     mkdirSync('/home/kvmkit-user/.ssh', { recursive: true });
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', '/home/kvmkit-user/.ssh/id_ed25519']);
   }
-  for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2', 'kvmkit-cloud-t3'])
-    virsh('undefine', name, '--remove-all-storage');
+  for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2', 'kvmkit-cloud-t3', 'kvmkit-cloud-t4'])
+    remove(name);
   server = createServer((req, res) => {
     if (req.url === '/SHA256SUMS') return res.end(`${sha256} *tiny.qcow2\n`);
     if (req.url !== '/tiny.qcow2') return res.writeHead(404).end();
@@ -42,7 +47,7 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => {
   server?.close();
-  for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2']) virsh('undefine', name, '--remove-all-storage');
+  for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2', 'kvmkit-cloud-t4']) remove(name);
 });
 
 const create = (name: string) =>
@@ -94,6 +99,53 @@ describe('kvmkit vm create --image', () => {
     }
     expect(virsh('dominfo', 'kvmkit-cloud-t3').status).not.toBe(0);
     expect(spawnSync('ls', ['/var/lib/kvmkit/images'], { encoding: 'utf8' }).stdout.trim()).toBe('');
+  });
+
+  it('makes an SSH key for a user who has none only when told to, as that user', async () => {
+    const user = 'kvmkit-nokey';
+    if (spawnSync('id', ['-u', user]).status !== 0)
+      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', user]);
+    spawnSync('rm', ['-rf', `/home/${user}/.ssh`]);
+    const refused = await kvmkit([
+      'vm',
+      'create',
+      '--image',
+      `${base}/tiny.qcow2`,
+      '--sha256',
+      sha256,
+      '--user',
+      user,
+      '--name',
+      'kvmkit-cloud-t4',
+      '--wait-ssh',
+      '0',
+    ]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/kvmkit-nokey has no SSH public key[\s\S]*add --generate-key/);
+    expect(virsh('dominfo', 'kvmkit-cloud-t4').status).not.toBe(0);
+    const made = await kvmkit([
+      'vm',
+      'create',
+      '--image',
+      `${base}/tiny.qcow2`,
+      '--sha256',
+      sha256,
+      '--user',
+      user,
+      '--name',
+      'kvmkit-cloud-t4',
+      '--wait-ssh',
+      '0',
+      '--generate-key',
+    ]);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const key = `/home/${user}/.ssh/id_ed25519.pub`;
+    expect(readFileSync(key, 'utf8')).toMatch(/^ssh-ed25519 \S+ kvmkit-nokey@kvmkit/);
+    const owner = execFileSync('stat', ['-c', '%U %a', `/home/${user}/.ssh/id_ed25519`], {
+      encoding: 'utf8',
+    }).trim();
+    expect(owner).toBe('kvmkit-nokey 600');
+    remove('kvmkit-cloud-t4');
   });
 
   it('asks for a checksum when given a bare URL', async () => {

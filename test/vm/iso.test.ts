@@ -33,7 +33,10 @@ function makeIso(dir: string, name: string): string {
 
 beforeAll(async () => {
   await kvmkit(['install', '--yes', '--user', USER], { inNamespace: true });
-  for (const name of ['kvmkit-iso-t1', 'kvmkit-iso-t2']) virsh('undefine', name, '--remove-all-storage');
+  for (const name of ['kvmkit-iso-t1', 'kvmkit-iso-t2']) {
+    virsh('destroy', name);
+    virsh('undefine', name, '--remove-all-storage');
+  }
 }, 600_000);
 
 describe('kvmkit vm create --iso', () => {

@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import type { Host } from '../../host/host.js';
-import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
+import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
 import { VM_NAME, VmError } from '../smoke/create.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
 
@@ -21,6 +21,8 @@ export interface CloudVmOptions {
   waitSshMs: number;
   onProgress?: (p: DownloadProgress) => void;
   say?: (message: string) => void;
+  /** The user agreed to a new SSH key when they have none. */
+  generateKey?: boolean;
 }
 
 async function fetchText(url: string): Promise<string> {
@@ -39,12 +41,17 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
   if ((await host.run({ argv: [...CONNECT, 'dominfo', o.name], root: true })).exitCode === 0) {
     throw new VmError(`a VM named "${o.name}" exists already`);
   }
-  const keys = await userPublicKeys(host, o.user);
-  if (keys.length === 0)
+  let keys = await userPublicKeys(host, o.user);
+  if (keys.length === 0 && o.generateKey) {
+    keys = await generateUserKey(host, o.user);
+    o.say?.(`made an SSH key for ${o.user}: ~/.ssh/id_ed25519`);
+  }
+  if (keys.length === 0) {
     throw new VmError(
       `${o.user} has no SSH public key (~/.ssh/*.pub)`,
-      `as ${o.user}: ssh-keygen -t ed25519`,
+      `add --generate-key to make one, or as ${o.user}: ssh-keygen -t ed25519`,
     );
+  }
   const file = new URL(o.url).pathname.split('/').at(-1) ?? 'image';
   let checksum: Checksum;
   if ('hex' in o.checksum) checksum = o.checksum;

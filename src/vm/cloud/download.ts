@@ -45,6 +45,9 @@ function request(url: string, headers: Record<string, string>): Promise<Incoming
 }
 
 /**
+ * Streams straight to node:fs rather than through the Host: the image cache belongs to the
+ * machine kvmkit runs on (a remote Host would copy the verified image over after this).
+ *
  * Fetches `url` into `target` through `target.part`: an interrupted download resumes from where
  * it stopped (HTTP Range), a complete file whose checksum matches is reused without a request,
  * and a file that does not match its checksum is removed and refused.
