@@ -1,3 +1,4 @@
+import { buildXml } from '../vm/xml.js';
 import { parseAddress } from './routes.js';
 
 /** The IPv4 subnet of a libvirt network definition (<ip address=… netmask=…|prefix=…>), read with a real XML parser. */
@@ -35,15 +36,8 @@ function maskBits(mask: number): number {
 
 /** libvirt's default NAT network on a given /24: the host gets .1, guests get .2-.254 by DHCP. */
 export async function natNetworkXml(name: string, subnet: string): Promise<string> {
-  const { XMLBuilder } = await import('fast-xml-parser');
   const base = subnet.split('.').slice(0, 3).join('.');
-  const builder = new XMLBuilder({
-    ignoreAttributes: false,
-    attributeNamePrefix: '@',
-    format: true,
-    indentBy: '  ',
-  });
-  return builder.build({
+  return buildXml({
     network: {
       name,
       forward: { '@mode': 'nat' },
@@ -54,5 +48,5 @@ export async function natNetworkXml(name: string, subnet: string): Promise<strin
         dhcp: { range: { '@start': `${base}.2`, '@end': `${base}.254` } },
       },
     },
-  }) as string;
+  });
 }

@@ -1,3 +1,5 @@
+import { buildXml } from './xml.js';
+
 export interface SmokeDomain {
   name: string;
   virtType: 'kvm' | 'qemu';
@@ -14,14 +16,7 @@ export interface SmokeDomain {
 
 /** The smoke VM's domain XML, built with a real XML builder (names are escaped, never pasted). */
 export async function smokeDomainXml(d: SmokeDomain): Promise<string> {
-  const { XMLBuilder } = await import('fast-xml-parser');
-  const builder = new XMLBuilder({
-    ignoreAttributes: false,
-    attributeNamePrefix: '@',
-    format: true,
-    indentBy: '  ',
-  });
-  return builder.build({
+  return buildXml({
     domain: {
       '@type': d.virtType,
       name: d.name,
@@ -68,5 +63,5 @@ export async function smokeDomainXml(d: SmokeDomain): Promise<string> {
         console: { '@type': 'pty', target: { '@type': 'serial', '@port': '0' } },
       },
     },
-  }) as string;
+  });
 }

@@ -56,8 +56,13 @@ export async function detectOs(host: Host, iso: string): Promise<string | undefi
   return /\(([a-z][a-z0-9._-]*)\)'?\s*$/m.exec(result.stdout)?.[1];
 }
 
-/** virt-install's argv for the ISO VM: qcow2 disk in the default pool, SPICE on 127.0.0.1 only. */
-export function virtInstallArgv(o: IsoVmOptions, os: string | undefined): string[] {
+/** The part of virt-install's argv every kvmkit VM shares: who, where, how big. */
+export function virtInstallBase(o: {
+  name: string;
+  virtType: 'kvm' | 'qemu';
+  memoryMiB: number;
+  vcpus: number;
+}): string[] {
   return [
     'virt-install',
     '--connect',
@@ -70,6 +75,13 @@ export function virtInstallArgv(o: IsoVmOptions, os: string | undefined): string
     String(o.memoryMiB),
     '--vcpus',
     String(o.vcpus),
+  ];
+}
+
+/** virt-install's argv for the ISO VM: qcow2 disk in the default pool, SPICE on 127.0.0.1 only. */
+export function virtInstallArgv(o: IsoVmOptions, os: string | undefined): string[] {
+  return [
+    ...virtInstallBase(o),
     '--disk',
     `pool=default,size=${o.diskGiB},format=qcow2`,
     '--cdrom',

@@ -1,6 +1,7 @@
 import { createConnection } from 'node:net';
 import type { Host } from '../../host/host.js';
 import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
+import { virtInstallBase } from '../iso.js';
 import { VM_NAME, VmError } from '../smoke/create.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
 
@@ -97,17 +98,7 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
     await host.run({ argv: [...CONNECT, 'pool-refresh', 'default'], root: true });
     const installed = await host.run({
       argv: [
-        'virt-install',
-        '--connect',
-        'qemu:///system',
-        '--name',
-        o.name,
-        '--virt-type',
-        o.virtType,
-        '--memory',
-        String(o.memoryMiB),
-        '--vcpus',
-        String(o.vcpus),
+        ...virtInstallBase(o),
         '--import',
         '--disk',
         `path=${overlay},format=qcow2,bus=virtio`,
