@@ -1,5 +1,6 @@
-import type { Facts } from '../facts/index.js';
+import { Facts } from '../facts/index.js';
 import { findInstalled } from '../facts/packages.js';
+import type { Host } from '../host/host.js';
 import type { HardwareVerdict } from './hardware.js';
 import { type ProbeKey, readCachedVerdict, writeCachedVerdict } from './probe/cache.js';
 import { findQemu, type ProbeResult, runProbe } from './probe/run-probe.js';
@@ -165,4 +166,10 @@ function fromProbe(
       },
     ),
   };
+}
+
+/** The libvirt domain type VMs should get: "kvm" only when the probe proved it, else "qemu" (TCG). */
+export async function provenVirtType(host: Host): Promise<'kvm' | 'qemu'> {
+  const cached = await readCachedVerdict(host, await probeKey(new Facts(host)));
+  return cached?.result.passed && cached.result.accel === 'kvm' ? 'kvm' : 'qemu';
 }

@@ -1,7 +1,5 @@
 import { basename, resolve } from 'node:path';
-import { probeKey } from '../checks/acceleration.js';
-import { readCachedVerdict } from '../checks/probe/cache.js';
-import { Facts } from '../facts/index.js';
+import { provenVirtType } from '../checks/acceleration.js';
 import { RealHost } from '../host/real-host.js';
 import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
@@ -25,7 +23,8 @@ function mapError(error: unknown): never {
   throw error;
 }
 
-export async function vmCreateCommand(flags: {
+/** Every option of `kvmkit vm create`; --smoke, --iso and --image each read their own. */
+export interface VmCreateFlags {
   smoke?: boolean;
   name?: string;
   memory?: string;
@@ -44,9 +43,11 @@ export async function vmCreateCommand(flags: {
   user?: string;
   waitSsh?: string;
   generateKey?: boolean;
-}): Promise<number> {
-  if (flags.iso) return isoCreate(flags as typeof flags & { iso: string });
-  if (flags.image) return cloudCreate(flags as typeof flags & { image: string });
+}
+
+export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
+  if (flags.iso) return isoCreate({ ...flags, iso: flags.iso });
+  if (flags.image) return cloudCreate({ ...flags, image: flags.image });
   if (!flags.smoke)
     throw new UsageError('say what to create the VM from', 'kvmkit vm create --smoke, or --iso PATH');
   const name = flags.name ?? 'kvmkit-smoke';
@@ -85,17 +86,7 @@ export async function vmCreateCommand(flags: {
   }
 }
 
-async function isoCreate(flags: {
-  iso: string;
-  name?: string;
-  memory?: string;
-  vcpus?: string;
-  diskSize?: string;
-  network?: string;
-  uefi?: boolean;
-  tpm?: boolean;
-  json?: boolean;
-}): Promise<number> {
+async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number> {
   const name =
     flags.name && flags.name !== 'kvmkit-smoke'
       ? flags.name
@@ -123,8 +114,7 @@ async function isoCreate(flags: {
   if (reexec !== undefined) return reexec;
   const host = new RealHost();
   try {
-    const cached = await readCachedVerdict(host, await probeKey(new Facts(host)));
-    const virtType = cached?.result.passed && cached.result.accel === 'kvm' ? 'kvm' : 'qemu';
+    const virtType = await provenVirtType(host);
     const vm = await createIsoVm(host, { ...options, virtType });
     const env = await host.environment();
     const desktop = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
@@ -152,18 +142,7 @@ async function isoCreate(flags: {
   }
 }
 
-async function cloudCreate(flags: {
-  image: string;
-  name?: string;
-  memory?: string;
-  sha256?: string;
-  sha512?: string;
-  checksums?: string;
-  user?: string;
-  waitSsh?: string;
-  generateKey?: boolean;
-  json?: boolean;
-}): Promise<number> {
+async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<number> {
   const known = CLOUD_IMAGES[flags.image];
   const url = known?.url ?? flags.image;
   if (!known && !/^https?:\/\//.test(url)) {
@@ -208,7 +187,7 @@ async function cloudCreate(flags: {
       memoryMiB: flags.memory && flags.memory !== '256' ? Number(flags.memory) : 2048,
       vcpus: 2,
       diskGiB: 20,
-      virtType: 'qemu',
+      virtType: await provenVirtType(host),
       waitSshMs: Number(flags.waitSsh ?? 300) * 1000,
       generateKey: flags.generateKey,
       say: (m) => flags.json || process.stderr.write(`${m}\n`),

@@ -1,3 +1,4 @@
+import { provenVirtType } from '../checks/acceleration.js';
 import { createIsoVm } from '../vm/iso.js';
 import { createSmokeVm } from '../vm/smoke/create.js';
 import { planned, type Step } from './step.js';
@@ -53,7 +54,7 @@ export function firstVmStep(first: FirstVm): Step {
           vcpus: 2,
           diskGiB: 20,
           network: 'default',
-          virtType: 'qemu',
+          virtType: await provenVirtType(host),
         });
       }
       if (first.kind !== 'none') await context.undo({ kind: 'delete-vm', name: first.name });

@@ -1,5 +1,4 @@
-import { probeKey } from '../../checks/acceleration.js';
-import { readCachedVerdict } from '../../checks/probe/cache.js';
+import { provenVirtType } from '../../checks/acceleration.js';
 import { Facts } from '../../facts/index.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
 import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
@@ -78,8 +77,7 @@ export async function createSmokeVm(
     modules.set(module, ko);
     pending.push(...moduleDepends(ko));
   }
-  const cached = await readCachedVerdict(host, await probeKey(new Facts(host)));
-  const virtType = cached?.result.passed && cached.result.accel === 'kvm' ? 'kvm' : 'qemu';
+  const virtType = await provenVirtType(host);
 
   const files = {
     kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`,
