@@ -105,6 +105,9 @@ Exit codes:
     .option('--sha256 <hex>', "the image's SHA-256 (with a URL)")
     .option('--sha512 <hex>', "the image's SHA-512 (with a URL)")
     .option('--checksums <url>', 'a SHA256SUMS / SHA512SUMS list to find the image in')
+    .option('--signature <url>', "the checksum list's detached OpenPGP signature (checked with gpgv)")
+    .option('--keyring <file>', 'the binary keyring the signature must come from (with --signature)')
+    .option('--skip-signature', 'do not check the checksum list signature (the checksum is still checked)')
     .option('--user <name>', 'whose SSH keys go into the cloud-init seed (default: the one who ran sudo)')
     .option(
       '--generate-key',

@@ -40,6 +40,9 @@ export interface VmCreateFlags {
   sha256?: string;
   sha512?: string;
   checksums?: string;
+  signature?: string;
+  keyring?: string;
+  skipSignature?: boolean;
   user?: string;
   waitSsh?: string;
   generateKey?: boolean;
@@ -168,6 +171,19 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
       'an image URL needs its checksum',
       'add --sha256 HEX, --sha512 HEX or --checksums URL-of-SHA256SUMS',
     );
+  if (flags.signature && !flags.keyring)
+    throw new UsageError(
+      '--signature needs the keyring to check it with',
+      'add --keyring FILE (a binary .gpg keyring)',
+    );
+  const signature =
+    flags.skipSignature || flags.sha256 || flags.sha512
+      ? undefined
+      : flags.signature
+        ? { url: flags.signature, keyring: flags.keyring! }
+        : flags.checksums || !known?.signature
+          ? undefined
+          : { ...known.signature, keyring: flags.keyring ?? known.signature.keyring };
   const user = flags.user ?? process.env.SUDO_USER;
   if (!user) throw new UsageError('whose SSH key goes into the VM?', 'add --user NAME');
   const name =
@@ -183,6 +199,8 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
       name,
       url,
       checksum,
+      signature,
+      unsignedReason: flags.skipSignature ? 'skipped' : 'unsigned',
       user,
       memoryMiB: flags.memory && flags.memory !== '256' ? Number(flags.memory) : 2048,
       vcpus: 2,

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvmkit, parseJson } from '../helpers/cli.js';
+import { makeSigningKey } from '../helpers/gpg.js';
 import { ensureTestUser } from '../helpers/system.js';
 
 // The cloud-image path end to end against a server on 127.0.0.1: a small qcow2 (no OS in it: the
@@ -25,6 +26,11 @@ execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
 const bytes = readFileSync(image);
 const sha256 = createHash('sha256').update(bytes).digest('hex');
 let corrupt = false;
+/** The distro's signing key; the list it signs is SHA256SUMS, served with its SHA256SUMS.gpg. */
+const signer = makeSigningKey('Cloud Images <images@example.invalid>');
+const sums = `${sha256} *tiny.qcow2\n`;
+const sumsSignature = signer.sign(sums);
+let tamperedList = false;
 let server: Server;
 let base = '';
 
@@ -34,10 +40,18 @@ beforeAll(async () => {
     mkdirSync('/home/kvmkit-user/.ssh', { recursive: true });
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', '/home/kvmkit-user/.ssh/id_ed25519']);
   }
-  for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2', 'kvmkit-cloud-t3', 'kvmkit-cloud-t4'])
+  for (const name of [
+    'kvmkit-cloud-t1',
+    'kvmkit-cloud-t2',
+    'kvmkit-cloud-t3',
+    'kvmkit-cloud-t4',
+    'kvmkit-cloud-t5',
+  ])
     remove(name);
   server = createServer((req, res) => {
-    if (req.url === '/SHA256SUMS') return res.end(`${sha256} *tiny.qcow2\n`);
+    if (req.url === '/SHA256SUMS')
+      return res.end(tamperedList ? sums.replace(/^./, (c) => (c === '0' ? '1' : '0')) : sums);
+    if (req.url === '/SHA256SUMS.gpg') return res.end(sumsSignature);
     if (req.url !== '/tiny.qcow2') return res.writeHead(404).end();
     res.end(corrupt ? Buffer.concat([bytes, Buffer.from('x')]) : bytes);
   });
@@ -50,7 +64,7 @@ afterAll(() => {
   for (const name of ['kvmkit-cloud-t1', 'kvmkit-cloud-t2', 'kvmkit-cloud-t4']) remove(name);
 });
 
-const create = (name: string) =>
+const create = (name: string, ...more: string[]) =>
   kvmkit([
     'vm',
     'create',
@@ -65,6 +79,7 @@ const create = (name: string) =>
     '--wait-ssh',
     '0',
     '--json',
+    ...more,
   ]);
 
 describe('kvmkit vm create --image', () => {
@@ -146,6 +161,47 @@ describe('kvmkit vm create --image', () => {
     }).trim();
     expect(owner).toBe('kvmkit-nokey 600');
     remove('kvmkit-cloud-t4');
+  });
+
+  it('checks the checksum list against its signature with gpgv before fetching the image', async () => {
+    const signed = ['--signature', `${base}/SHA256SUMS.gpg`, '--keyring', signer.keyring];
+    const good = await create('kvmkit-cloud-t5', ...signed);
+    expect(good.exitCode, good.stderr).toBe(0);
+    expect(parseJson<{ signature: unknown }>(good.stdout).signature).toEqual({
+      verified: true,
+      fingerprint: signer.fingerprint,
+    });
+    remove('kvmkit-cloud-t5');
+
+    spawnSync('rm', ['-rf', '/var/lib/kvmkit/images']);
+    tamperedList = true;
+    try {
+      const bad = await create('kvmkit-cloud-t5', ...signed);
+      expect(bad.exitCode).toBe(1);
+      expect(bad.stderr).toMatch(/signature does not verify .*BAD signature/);
+      expect(bad.stderr).toMatch(/nothing was downloaded/);
+    } finally {
+      tamperedList = false;
+    }
+    expect(virsh('dominfo', 'kvmkit-cloud-t5').status).not.toBe(0);
+    expect(existsSync('/var/lib/kvmkit/images')).toBe(false);
+  });
+
+  it('refuses a signed catalog image when the keyring is missing, before any download, naming its package', async () => {
+    const result = await kvmkit([
+      'vm',
+      'create',
+      '--image',
+      'ubuntu-24.04',
+      '--user',
+      USER,
+      '--wait-ssh',
+      '0',
+    ]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/ubuntu-cloudimage-keyring\.gpg is missing/);
+    expect(result.stderr).toMatch(/install ubuntu-cloudimage-keyring, or pass --keyring FILE/);
+    expect(virsh('dominfo', 'ubuntu-24.04').status).not.toBe(0);
   });
 
   it('asks for a checksum when given a bare URL', async () => {

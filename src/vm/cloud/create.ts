@@ -4,6 +4,12 @@ import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js'
 import { virtInstallBase } from '../iso.js';
 import { VM_NAME, VmError } from '../smoke/create.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
+import {
+  type ListSignature,
+  requireKeyring,
+  type SignatureVerdict,
+  verifyListSignature,
+} from './signature.js';
 
 const CACHE = '/var/lib/kvmkit/images';
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
@@ -13,6 +19,10 @@ export interface CloudVmOptions {
   url: string;
   /** The image's checksum, or the URL of the published list to find it in. */
   checksum: Checksum | { listUrl: string; algorithm: 'sha256' | 'sha512' };
+  /** The list's detached signature; absent: the list is unsigned (or the user skipped it). */
+  signature?: ListSignature;
+  /** Why there is no signature to check, for the record. */
+  unsignedReason?: 'unsigned' | 'skipped';
   user: string;
   memoryMiB: number;
   vcpus: number;
@@ -26,10 +36,12 @@ export interface CloudVmOptions {
   generateKey?: boolean;
 }
 
-async function fetchText(url: string): Promise<string> {
-  const response = await fetch(url);
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const response = await fetch(url).catch((error: Error) => {
+    throw new VmError(`could not fetch ${url}: ${error.message}`);
+  });
   if (!response.ok) throw new VmError(`could not fetch ${url}: HTTP ${response.status}`);
-  return response.text();
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 /**
@@ -53,11 +65,19 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
       `add --generate-key to make one, or as ${o.user}: ssh-keygen -t ed25519`,
     );
   }
+  if (o.signature) await requireKeyring(host, o.signature);
   const file = new URL(o.url).pathname.split('/').at(-1) ?? 'image';
   let checksum: Checksum;
+  let signature: SignatureVerdict = { verified: false, reason: o.unsignedReason ?? 'unsigned' };
   if ('hex' in o.checksum) checksum = o.checksum;
   else {
-    const found = checksumFor(await fetchText(o.checksum.listUrl), file, o.checksum.algorithm);
+    // The list is checked before anything of the image is fetched.
+    const list = new TextDecoder().decode(await fetchBytes(o.checksum.listUrl));
+    if (o.signature) {
+      signature = await verifyListSignature(host, list, await fetchBytes(o.signature.url), o.signature);
+      o.say?.(`checksum list signed by ${signature.fingerprint}`);
+    }
+    const found = checksumFor(list, file, o.checksum.algorithm);
     if (!found) throw new VmError(`${o.checksum.listUrl} has no entry for ${file}`);
     checksum = found;
   }
@@ -127,7 +147,7 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
     throw error;
   }
   const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs) : undefined;
-  return { name: o.name, image: cached.path, cached: cached.cached, checksum, overlay, seed, ssh };
+  return { name: o.name, image: cached.path, cached: cached.cached, checksum, signature, overlay, seed, ssh };
 }
 
 /** The guest's address from dnsmasq's lease, then port 22 answering. */

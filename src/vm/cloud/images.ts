@@ -1,26 +1,45 @@
+import type { ListSignature } from './signature.js';
+
+/**
+ * Canonical signs each release directory's SHA256SUMS (SHA256SUMS.gpg, made by the "UEC Image
+ * Automatic Signing Key"); the keyring comes with Ubuntu's ubuntu-cloudimage-keyring package.
+ */
+const UBUNTU_SIGNING = {
+  keyring: '/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg',
+  keyringPackage: 'ubuntu-cloudimage-keyring',
+  fingerprint: 'D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81',
+};
+
+const ubuntu = (release: string) => {
+  const dir = `https://cloud-images.ubuntu.com/releases/${release}/release`;
+  return {
+    url: `${dir}/ubuntu-${release}-server-cloudimg-amd64.img`,
+    checksums: `${dir}/SHA256SUMS`,
+    algorithm: 'sha256' as const,
+    signature: { url: `${dir}/SHA256SUMS.gpg`, ...UBUNTU_SIGNING },
+  };
+};
+
+/**
+ * Debian's cloud image directories publish SHA512SUMS with no signature beside it (unlike its
+ * installer images' SHA512SUMS.sign), so those lists are trusted through HTTPS alone.
+ */
+const debian = (version: string, codename: string) => {
+  const dir = `https://cloud.debian.org/images/cloud/${codename}/latest`;
+  return {
+    url: `${dir}/debian-${version}-generic-amd64.qcow2`,
+    checksums: `${dir}/SHA512SUMS`,
+    algorithm: 'sha512' as const,
+  };
+};
+
 /** The official cloud images kvmkit knows by name, with where their checksum lists are. */
 export const CLOUD_IMAGES: Record<
   string,
-  { url: string; checksums: string; algorithm: 'sha256' | 'sha512' }
+  { url: string; checksums: string; algorithm: 'sha256' | 'sha512'; signature?: ListSignature }
 > = {
-  'ubuntu-24.04': {
-    url: 'https://cloud-images.ubuntu.com/releases/24.04/release/ubuntu-24.04-server-cloudimg-amd64.img',
-    checksums: 'https://cloud-images.ubuntu.com/releases/24.04/release/SHA256SUMS',
-    algorithm: 'sha256',
-  },
-  'ubuntu-22.04': {
-    url: 'https://cloud-images.ubuntu.com/releases/22.04/release/ubuntu-22.04-server-cloudimg-amd64.img',
-    checksums: 'https://cloud-images.ubuntu.com/releases/22.04/release/SHA256SUMS',
-    algorithm: 'sha256',
-  },
-  'debian-12': {
-    url: 'https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-generic-amd64.qcow2',
-    checksums: 'https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS',
-    algorithm: 'sha512',
-  },
-  'debian-13': {
-    url: 'https://cloud.debian.org/images/cloud/trixie/latest/debian-13-generic-amd64.qcow2',
-    checksums: 'https://cloud.debian.org/images/cloud/trixie/latest/SHA512SUMS',
-    algorithm: 'sha512',
-  },
+  'ubuntu-24.04': ubuntu('24.04'),
+  'ubuntu-22.04': ubuntu('22.04'),
+  'debian-12': debian('12', 'bookworm'),
+  'debian-13': debian('13', 'trixie'),
 };

@@ -1,0 +1,86 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Host } from '../../host/host.js';
+import { VmError } from '../smoke/create.js';
+
+/** Where a checksum list's detached signature is and whose key must have made it. */
+export interface ListSignature {
+  url: string;
+  /** A binary OpenPGP keyring (gpgv reads no armored files). */
+  keyring: string;
+  /** The package that ships the keyring, for the hint when it is missing. */
+  keyringPackage?: string;
+  /** The signing key's fingerprint; the primary key or the subkey that signed. */
+  fingerprint?: string;
+}
+
+export interface SignatureVerdict {
+  verified: boolean;
+  /** Why it was not checked: the distro publishes no signature, or the user said to skip it. */
+  reason?: 'unsigned' | 'skipped';
+  fingerprint?: string;
+}
+
+/**
+ * `[GNUPG:] VALIDSIG <signing-key-fpr> <date> ... <primary-key-fpr>`: gpgv's machine-readable
+ * verdict. GOODSIG alone is not enough: an expired or revoked key still gives GOODSIG.
+ */
+export function validSignatures(status: string): { signer: string; primary: string }[] {
+  const found: { signer: string; primary: string }[] = [];
+  for (const line of status.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[0] === '[GNUPG:]' && fields[1] === 'VALIDSIG' && fields.length >= 3) {
+      found.push({ signer: fields[2]!.toUpperCase(), primary: (fields.at(-1) ?? fields[2]!).toUpperCase() });
+    }
+  }
+  return found;
+}
+
+/** Called before anything is fetched, so a missing keyring costs no download. */
+export async function requireKeyring(host: Host, spec: ListSignature): Promise<void> {
+  if (!(await host.stat(spec.keyring))) {
+    throw new VmError(
+      `cannot check the checksum list's signature: the keyring ${spec.keyring} is missing`,
+      spec.keyringPackage
+        ? `install ${spec.keyringPackage}, or pass --keyring FILE; --skip-signature checks the checksum alone`
+        : 'pass --keyring FILE; --skip-signature checks the checksum alone',
+    );
+  }
+}
+
+/**
+ * Checks `list` against its detached signature with gpgv and only the given keyring, so no key
+ * of the user's own keyring can vouch for it. Throws with the reason when it does not verify.
+ */
+export async function verifyListSignature(
+  host: Host,
+  list: string,
+  signature: Uint8Array,
+  spec: ListSignature,
+): Promise<SignatureVerdict> {
+  await requireKeyring(host, spec);
+  const dir = await mkdtemp(join(tmpdir(), 'kvmkit-gpgv-'));
+  try {
+    await writeFile(join(dir, 'list'), list);
+    await writeFile(join(dir, 'list.sig'), signature);
+    const result = await host.run({
+      argv: ['gpgv', '--status-fd', '1', '--keyring', spec.keyring, join(dir, 'list.sig'), join(dir, 'list')],
+    });
+    const valid = validSignatures(result.stdout);
+    const wanted = spec.fingerprint?.replace(/\s+/g, '').toUpperCase();
+    const match = valid.find((v) => !wanted || v.signer === wanted || v.primary === wanted);
+    if (result.exitCode !== 0 || !match) {
+      const why = result.stderr.trim().split('\n').at(-1) ?? `gpgv exited ${result.exitCode}`;
+      throw new VmError(
+        `the checksum list's signature does not verify against ${spec.keyring}: ${
+          valid.length > 0 && wanted ? `signed by ${valid[0]!.primary}, expected ${wanted}` : why
+        }`,
+        'the list or its signature was changed on the way, or the key is not the one expected: nothing was downloaded',
+      );
+    }
+    return { verified: true, fingerprint: match.primary };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
