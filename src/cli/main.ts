@@ -96,7 +96,7 @@ Exit codes:
       '--smoke',
       'a kernel + busybox initramfs guest that prints a marker, takes DHCP, obeys the power button',
     )
-    .option('--name <name>', 'VM name', 'kvmkit-smoke')
+    .option('--name <name>', 'VM name (default: kvmkit-smoke, the ISO or image name)')
     .option(
       '--iso <path>',
       'install from an ISO (CD-ROM), like virt-manager: qcow2 disk in the default pool, SPICE on 127.0.0.1',
@@ -114,12 +114,12 @@ Exit codes:
       'make an SSH key for the user when they have none (with their consent: this flag)',
     )
     .option('--wait-ssh <seconds>', 'how long to wait for an address and SSH (0: do not wait)', '300')
-    .option('--vcpus <n>', 'virtual CPUs (ISO VMs; default 2)')
-    .option('--disk-size <GiB>', 'disk size in GiB (ISO VMs; default 20)')
+    .option('--vcpus <n>', 'virtual CPUs (ISO and cloud VMs; default 2)')
+    .option('--disk-size <GiB>', 'disk size in GiB (ISO and cloud VMs; default 20)')
     .option('--network <name>', 'libvirt network (default: default)')
     .option('--uefi', 'boot with UEFI (OVMF)')
     .option('--tpm', 'add an emulated TPM (swtpm)')
-    .option('--memory <MiB>', 'memory in MiB (smoke 256, ISO 2048)', '256')
+    .option('--memory <MiB>', 'memory in MiB (default: smoke 256, ISO and cloud 2048)')
     .option(
       '--cloud-init-user <user>',
       "attach a cloud-init NoCloud seed with the VM name as hostname and this user's SSH keys",

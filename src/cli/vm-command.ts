@@ -23,6 +23,14 @@ function mapError(error: unknown): never {
   throw error;
 }
 
+/** A numeric flag, checked at the edge: a whole number of at least `min`, or the default. */
+function wholeNumber(value: string | undefined, fallback: number, what: string, min: number): number {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
+  return n;
+}
+
 /** Every option of `kvmkit vm create`; --smoke, --iso and --image each read their own. */
 export interface VmCreateFlags {
   smoke?: boolean;
@@ -90,24 +98,17 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
 }
 
 async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number> {
-  const name =
-    flags.name && flags.name !== 'kvmkit-smoke'
-      ? flags.name
-      : basename(flags.iso)
-          .replace(/\.iso$/i, '')
-          .replace(/[^A-Za-z0-9_.-]/g, '-');
-  const number = (value: string | undefined, fallback: number, what: string, min: number) => {
-    const n = value === undefined ? fallback : Number(value);
-    if (!Number.isInteger(n) || n < min)
-      throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
-    return n;
-  };
+  const name = flags.name
+    ? flags.name
+    : basename(flags.iso)
+        .replace(/\.iso$/i, '')
+        .replace(/[^A-Za-z0-9_.-]/g, '-');
   const options = {
     name,
     iso: resolve(flags.iso),
-    memoryMiB: number(flags.memory === '256' ? undefined : flags.memory, 2048, '--memory', 256),
-    vcpus: number(flags.vcpus, 2, '--vcpus', 1),
-    diskGiB: number(flags.diskSize, 20, '--disk-size', 1),
+    memoryMiB: wholeNumber(flags.memory, 2048, '--memory', 256),
+    vcpus: wholeNumber(flags.vcpus, 2, '--vcpus', 1),
+    diskGiB: wholeNumber(flags.diskSize, 20, '--disk-size', 1),
     network: flags.network ?? 'default',
     uefi: flags.uefi,
     tpm: flags.tpm,
@@ -184,12 +185,14 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
         : flags.checksums || !known?.signature
           ? undefined
           : { ...known.signature, keyring: flags.keyring ?? known.signature.keyring };
+  const memoryMiB = wholeNumber(flags.memory, 2048, '--memory', 256);
+  const vcpus = wholeNumber(flags.vcpus, 2, '--vcpus', 1);
+  const diskGiB = wholeNumber(flags.diskSize, 20, '--disk-size', 1);
   const user = flags.user ?? process.env.SUDO_USER;
   if (!user) throw new UsageError('whose SSH key goes into the VM?', 'add --user NAME');
-  const name =
-    flags.name && flags.name !== 'kvmkit-smoke'
-      ? flags.name
-      : (known ? flags.image : 'kvmkit-cloud').replace(/[^A-Za-z0-9_.-]/g, '-');
+  const name = flags.name
+    ? flags.name
+    : (known ? flags.image : 'kvmkit-cloud').replace(/[^A-Za-z0-9_.-]/g, '-');
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const host = new RealHost();
@@ -202,9 +205,9 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
       signature,
       unsignedReason: flags.skipSignature ? 'skipped' : 'unsigned',
       user,
-      memoryMiB: flags.memory && flags.memory !== '256' ? Number(flags.memory) : 2048,
-      vcpus: 2,
-      diskGiB: 20,
+      memoryMiB,
+      vcpus,
+      diskGiB,
       virtType: await provenVirtType(host),
       waitSshMs: Number(flags.waitSsh ?? 300) * 1000,
       generateKey: flags.generateKey,

@@ -33,9 +33,9 @@ function makeIso(dir: string, name: string): string {
 
 beforeAll(async () => {
   await kvmkit(['install', '--yes', '--user', USER], { inNamespace: true });
-  for (const name of ['kvmkit-iso-t1', 'kvmkit-iso-t2']) {
+  for (const name of ['kvmkit-iso-t1', 'kvmkit-iso-t2', 'kvmkit-iso-t3']) {
     virsh('destroy', name);
-    virsh('undefine', name, '--remove-all-storage');
+    virsh('undefine', name, '--remove-all-storage', '--nvram');
   }
 }, 600_000);
 
@@ -88,6 +88,44 @@ describe('kvmkit vm create --iso', () => {
       /hint: copy it into the pool: sudo cp .* \/var\/lib\/libvirt\/images\/, or let it through: sudo chmod o\+x/,
     );
     expect(virsh('dominfo', 'kvmkit-iso-t2').status).not.toBe(0);
+  });
+
+  it('boots with OVMF and an swtpm TPM for --uefi --tpm, and removes the NVRAM and TPM state with it', async () => {
+    const dir = mkdtempSync('/var/lib/libvirt/images/kvmkit-iso-');
+    chmodSync(dir, 0o755);
+    const iso = makeIso(dir, 'uefi.iso');
+    const created = await kvmkit([
+      'vm',
+      'create',
+      '--iso',
+      iso,
+      '--name',
+      'kvmkit-iso-t3',
+      '--memory',
+      '256',
+      '--disk-size',
+      '1',
+      '--uefi',
+      '--tpm',
+    ]);
+    expect(created.exitCode, created.stderr).toBe(0);
+    expect(virsh('domstate', 'kvmkit-iso-t3').stdout.trim()).toBe('running');
+    const xml = virsh('dumpxml', 'kvmkit-iso-t3').stdout;
+    expect(xml).toMatch(/<loader readonly='yes'[^>]*type='pflash'>\/usr\/share\/OVMF\/OVMF_CODE[^<]*\.fd</);
+    const nvram = /<nvram[^>]*>([^<]+)</.exec(xml)?.[1];
+    expect(nvram).toMatch(/kvmkit-iso-t3_VARS\.fd$/);
+    expect(xml).toMatch(/<tpm model='tpm-[a-z]+'>\s*<backend type='emulator' version='2\.0'/);
+    expect(xml).toMatch(/<memory unit='KiB'>262144</); // what was asked, not the ISO default
+    const uuid = virsh('domuuid', 'kvmkit-iso-t3').stdout.trim();
+    // The TPM is a real swtpm process libvirt started for this VM.
+    const swtpm = spawnSync('pgrep', ['-af', 'swtpm'], { encoding: 'utf8' }).stdout;
+    expect(swtpm).toContain(uuid);
+    expect(existsSync(nvram!)).toBe(true);
+
+    expect((await kvmkit(['vm', 'delete', 'kvmkit-iso-t3', '--storage', '--yes'])).exitCode).toBe(0);
+    expect(existsSync(nvram!)).toBe(false);
+    expect(existsSync(`/var/lib/libvirt/swtpm/${uuid}`)).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('asks virt-install for UEFI and a TPM when told, and names the OS when libosinfo knows it', () => {
