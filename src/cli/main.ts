@@ -149,9 +149,13 @@ Exit codes:
     });
   program
     .command('verify')
-    .description('prove a VM runs: listed running by virsh as the user, and its marker on the console')
+    .description(
+      'prove a VM runs: listed running by virsh as the user, the smoke marker on its console, SSH answering',
+    )
     .option('--vm <name>', 'the VM to check', 'kvmkit-smoke')
     .option('--user <name>', 'run virsh as this user (default: the one who ran sudo)')
+    .option('--ssh', "also wait for the VM's leased address to answer SSH")
+    .option('--timeout <seconds>', 'how long to wait for the marker and SSH', '120')
     .option('--json', 'print the verdict and evidence as JSON')
     .action(async (flags) => {
       const { verifyCommand } = await import('./vm-command.js');

@@ -6,7 +6,7 @@ import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
 import { deleteVm, shutdownVm, verifyVm } from '../vm/lifecycle.js';
-import { createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
+import { consoleLogOf, createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 
@@ -279,12 +279,25 @@ export async function vmDeleteCommand(
   }
 }
 
-export async function verifyCommand(flags: { vm?: string; user?: string; json?: boolean }): Promise<number> {
+export async function verifyCommand(flags: {
+  vm?: string;
+  user?: string;
+  ssh?: boolean;
+  timeout?: string;
+  json?: boolean;
+}): Promise<number> {
+  const deadlineMs = wholeNumber(flags.timeout, 120, '--timeout', 1) * 1000;
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const name = flags.vm ?? 'kvmkit-smoke';
-  const result = await verifyVm(new RealHost(), name, {
+  const host = new RealHost();
+  // A smoke VM writes its console to a log kvmkit knows: only then is there a marker to wait for.
+  const marker = (await host.stat(consoleLogOf(name))) !== undefined;
+  const result = await verifyVm(host, name, {
     user: flags.user ?? (process.env.SUDO_USER || undefined),
+    marker,
+    ssh: flags.ssh === true,
+    deadlineMs,
   });
   print(
     flags.json,

@@ -1,6 +1,7 @@
 import type { Host } from '../host/host.js';
 import { consoleLogOf, seedPathOf, VmError } from './smoke/create.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
+import { type SshWait, waitForSsh } from './ssh.js';
 
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,16 +82,23 @@ export interface VmVerification {
   ok: boolean;
   listedRunning: boolean;
   markerSeen: boolean;
-  /** The lines the verdict rests on: virsh list as the user, and the console lines seen. */
+  /** Undefined when SSH was not asked for. */
+  sshAnswered?: boolean;
+  address?: string;
+  /** The lines the verdict rests on: virsh list as the user, the console lines, the SSH banner. */
   evidence: string[];
   as: string;
 }
 
-/** The VM is listed running by `virsh list` as the target user, and its marker reaches the console log in time. */
+/**
+ * The VM is listed running by `virsh list` as the target user; with `marker`, the smoke VM's
+ * marker reaches its console log in time; with `ssh`, its leased address answers with an SSH
+ * banner in time. An ISO install prints no marker and has no SSH yet: being listed is its proof.
+ */
 export async function verifyVm(
   host: Host,
   name: string,
-  options: { user?: string; deadlineMs?: number; marker?: boolean } = {},
+  options: { user?: string; deadlineMs?: number; marker?: boolean; ssh?: boolean } = {},
 ): Promise<VmVerification> {
   const list = [...CONNECT, 'list'];
   const argv = options.user ? ['runuser', '-u', options.user, '--', ...list] : list;
@@ -98,34 +106,39 @@ export async function verifyVm(
   const rows = listed.stdout.split('\n').filter((l) => l.trim() !== '');
   const listedRunning =
     listed.exitCode === 0 && rows.some((row) => row.trim().split(/\s+/)[1] === name && /running/.test(row));
-  const deadline = Date.now() + (options.deadlineMs ?? 120_000);
-  let seen: string[] = [];
-  // A VM installing from an ISO prints no marker: being listed running is the proof there.
-  if (options.marker === false)
-    return {
-      ok: listedRunning,
-      listedRunning,
-      markerSeen: false,
-      evidence: [`$ ${argv.join(' ')}`, ...rows.map((r) => `  ${r}`)],
-      as: options.user ?? 'root',
-    };
-  while (Date.now() < deadline) {
-    const log = (await host.readFile(consoleLogOf(name))) ?? '';
-    seen = log.split(/\r?\n/).filter((l) => l.startsWith('KVMKIT-SMOKE'));
-    if (seen.some((l) => l.startsWith(SMOKE_MARKER))) break;
-    await sleep(250);
+  const evidence = [`$ ${argv.join(' ')}`, ...rows.map((r) => `  ${r}`)];
+  const deadlineMs = options.deadlineMs ?? 120_000;
+  const deadline = Date.now() + deadlineMs;
+
+  let markerSeen = false;
+  if (options.marker !== false) {
+    let seen: string[] = [];
+    while (Date.now() < deadline) {
+      const log = (await host.readFile(consoleLogOf(name))) ?? '';
+      seen = log.split(/\r?\n/).filter((l) => l.startsWith('KVMKIT-SMOKE'));
+      if (seen.some((l) => l.startsWith(SMOKE_MARKER))) break;
+      await sleep(250);
+    }
+    markerSeen = seen.some((l) => l.startsWith(SMOKE_MARKER));
+    evidence.push(`console ${consoleLogOf(name)}:`, ...seen.map((l) => `  ${l}`));
   }
-  const markerSeen = seen.some((l) => l.startsWith(SMOKE_MARKER));
+
+  let ssh: SshWait | undefined;
+  if (options.ssh) {
+    ssh = await waitForSsh(host, name, Math.max(deadline - Date.now(), 1000));
+    evidence.push(
+      ssh.answering
+        ? `ssh ${ssh.address}:22 answers: ${ssh.banner}`
+        : `ssh: no answer on port 22 (address: ${ssh.address ?? 'no lease yet'})`,
+    );
+  }
   return {
-    ok: listedRunning && markerSeen,
+    ok:
+      listedRunning && (options.marker === false || markerSeen) && (!options.ssh || ssh?.answering === true),
     listedRunning,
     markerSeen,
-    evidence: [
-      `$ ${argv.join(' ')}`,
-      ...rows.map((r) => `  ${r}`),
-      `console ${consoleLogOf(name)}:`,
-      ...seen.map((l) => `  ${l}`),
-    ],
+    ...(ssh ? { sshAnswered: ssh.answering, address: ssh.address } : {}),
+    evidence,
     as: options.user ?? 'root',
   };
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cpioArchive } from '../../src/vm/smoke/cpio.js';
 import { loadOrder, moduleDepends } from '../../src/vm/smoke/modules.js';
+import { lddPaths } from '../../src/vm/smoke/ssh-server.js';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
 
@@ -70,7 +71,7 @@ describe('the smoke VM', () => {
     expect(existsSync('/var/lib/libvirt/boot/kvmkit-kvmkit-smoke-t1-vmlinuz')).toBe(false);
   });
 
-  it("reads a cloud-init NoCloud seed: the hostname and the user's SSH key it finds, on its console", async () => {
+  it('reads a cloud-init NoCloud seed (hostname and key on its console) and lets that user in over real SSH', async () => {
     const home = '/home/kvmkit-user';
     rmSync(`${home}/.ssh`, { recursive: true, force: true });
     mkdirSync(`${home}/.ssh`, { recursive: true });
@@ -85,6 +86,7 @@ describe('the smoke VM', () => {
       '-f',
       `${home}/.ssh/id_ed25519`,
     ]);
+    spawnSync('chown', ['-R', `${USER}:`, `${home}/.ssh`]);
     const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
     const created = await kvmkit([
       'vm',
@@ -106,6 +108,39 @@ describe('the smoke VM', () => {
     const seen = readFileSync(consoleLog, 'utf8');
     expect(seen).toContain('KVMKIT-SMOKE-SEED local-hostname: kvmkit-smoke-t3');
     expect(seen).toContain(`KVMKIT-SMOKE-SEED key: ${key}`);
+
+    // The seed's user and key also let that user in over SSH (the host's dropbear, in the guest).
+    // The guest's network lives in the test namespace, so verify runs there.
+    const verified = await kvmkit(
+      ['verify', '--vm', 'kvmkit-smoke-t3', '--ssh', '--user', USER, '--timeout', '120', '--json'],
+      { inNamespace: true },
+    );
+    expect(verified.exitCode, verified.stdout).toBe(0);
+    const verdict = parseJson<{ sshAnswered: boolean; address: string; evidence: string[] }>(verified.stdout);
+    expect(verdict.sshAnswered).toBe(true);
+    expect(verdict.evidence.join('\n')).toMatch(/ssh \d+\.\d+\.\d+\.\d+:22 answers: SSH-2\.0-dropbear/);
+    const login = spawnSync(
+      'ip',
+      [
+        ...['netns', 'exec', 'kvmkit-test', 'runuser', '-u', USER, '--', 'ssh', '-o', 'BatchMode=yes'],
+        ...[
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          '-o',
+          'ConnectTimeout=30',
+        ],
+        `${USER}@${verdict.address}`,
+        'echo "$(hostname) $(id -un)"',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(login.stdout.trim(), login.stderr).toBe(`kvmkit-smoke-t3 ${USER}`);
+    // From outside the guest's network nothing answers: the check can fail.
+    const outside = await kvmkit(['verify', '--vm', 'kvmkit-smoke-t3', '--ssh', '--timeout', '3', '--json']);
+    expect(outside.exitCode).toBe(1);
+    expect(parseJson<{ sshAnswered: boolean }>(outside.stdout).sshAnswered).toBe(false);
     expect((await kvmkit(['vm', 'delete', 'kvmkit-smoke-t3', '--storage', '--yes'])).exitCode).toBe(0);
     expect(existsSync('/var/lib/libvirt/images/kvmkit-smoke-t3-seed.iso')).toBe(false);
   });
@@ -207,5 +242,21 @@ describe("the installer's first VM", () => {
     );
     expect(again.steps.every((s) => s.result === 'ok')).toBe(true);
     await kvmkit(['vm', 'delete', 'kvmkit-smoke', '--storage', '--yes']);
+  });
+});
+
+describe("the smoke VM's SSH server", () => {
+  it("takes dropbear's libraries from ldd's output (recorded on Debian 12)", () => {
+    const ldd = [
+      '\tlinux-vdso.so.1 (0x00007f28a8ffb000)',
+      '\tlibtomcrypt.so.1 => /lib/x86_64-linux-gnu/libtomcrypt.so.1 (0x00007f28a8ed9000)',
+      '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f28a8c7e000)',
+      '\t/lib64/ld-linux-x86-64.so.2 (0x00007f28a8ffd000)',
+    ].join('\n');
+    expect(lddPaths(ldd)).toEqual([
+      '/lib/x86_64-linux-gnu/libtomcrypt.so.1',
+      '/lib/x86_64-linux-gnu/libc.so.6',
+      '/lib64/ld-linux-x86-64.so.2',
+    ]);
   });
 });

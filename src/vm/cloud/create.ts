@@ -1,8 +1,8 @@
-import { createConnection } from 'node:net';
 import type { Host } from '../../host/host.js';
 import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
 import { VM_NAME, VmError } from '../smoke/create.js';
+import { waitForSsh } from '../ssh.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
 import {
   type ListSignature,
@@ -148,34 +148,4 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
   }
   const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs) : undefined;
   return { name: o.name, image: cached.path, cached: cached.cached, checksum, signature, overlay, seed, ssh };
-}
-
-/** The guest's address from dnsmasq's lease, then port 22 answering. */
-async function waitForSsh(
-  host: Host,
-  name: string,
-  limitMs: number,
-): Promise<{ address?: string; answering: boolean }> {
-  const deadline = Date.now() + limitMs;
-  let address: string | undefined;
-  while (Date.now() < deadline) {
-    const leases = await host.run({ argv: [...CONNECT, 'domifaddr', name, '--source', 'lease'], root: true });
-    address = /ipv4\s+(\d+\.\d+\.\d+\.\d+)/.exec(leases.stdout)?.[1];
-    if (address && (await portAnswers(address, 22))) return { address, answering: true };
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-  return { address, answering: false };
-}
-
-function portAnswers(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: address, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.setTimeout(2000, () => done(false));
-  });
 }

@@ -6,6 +6,7 @@ import { smokeDomainXml } from '../domain-xml.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
 import { findSmokeKernel, indexModules } from './kernel.js';
 import { moduleDepends } from './modules.js';
+import { sshServerFiles } from './ssh-server.js';
 
 export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
@@ -78,6 +79,12 @@ export async function createSmokeVm(
     pending.push(...moduleDepends(ko));
   }
   const virtType = await provenVirtType(host);
+  // SSH only matters when a seed brings a user and their keys.
+  const extraFiles = options.seedUser ? await sshServerFiles(host) : undefined;
+  if (options.seedUser)
+    say(
+      extraFiles ? 'ssh: dropbear from this host' : 'ssh: none in this guest (install dropbear-bin for it)',
+    );
 
   const files = {
     kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`,
@@ -99,7 +106,7 @@ export async function createSmokeVm(
   const undo: Command[] = [];
   const steps: string[] = [];
   try {
-    await host.writeFile(files.initrd, smokeInitramfs({ busybox, hostname: name, modules }));
+    await host.writeFile(files.initrd, smokeInitramfs({ busybox, hostname: name, modules, extraFiles }));
     await host.writeFile(files.kernel, (await host.readBinary(kernel.vmlinuz))!);
     undo.push({ argv: ['rm', '-f', files.kernel, files.initrd, ...(seed ? [seed] : [])], root: true });
     const created = await virsh('vol-create-as', 'default', volume, '64M', '--format', 'qcow2');

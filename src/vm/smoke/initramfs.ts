@@ -24,10 +24,26 @@ for seed in /dev/vd? /dev/sr?; do
     if [ -f /mnt/meta-data ]; then
       echo "KVMKIT-SMOKE-SEED $(grep -E '^(local-)?hostname:' /mnt/meta-data | head -n 1)" > /dev/console
       grep -E 'ssh-(rsa|ed25519)|ecdsa-' /mnt/user-data | sed 's/^ *- */KVMKIT-SMOKE-SEED key: /' > /dev/console
+      user=$(sed -n 's/^ *- name: *//p' /mnt/user-data | head -n 1)
+      if [ -n "$user" ] && [ -x /usr/sbin/dropbear ]; then
+        echo "$user:x:1000:1000:$user:/home/$user:/bin/sh" >> /etc/passwd
+        mkdir -p "/home/$user/.ssh"
+        grep -E 'ssh-(rsa|ed25519)|ecdsa-' /mnt/user-data | sed 's/^ *- *//' > "/home/$user/.ssh/authorized_keys"
+        chmod 700 "/home/$user/.ssh"
+        chmod 600 "/home/$user/.ssh/authorized_keys"
+        chown -R 1000:1000 "/home/$user"
+        ssh_user=$user
+      fi
     fi
     umount /mnt
   fi
 done
+if [ -n "$ssh_user" ]; then
+  mkdir -p /dev/pts /etc/dropbear
+  mount -t devpts devpts /dev/pts
+  # -R: host keys made at the first connection; -s: keys only, no passwords.
+  /usr/sbin/dropbear -R -s -p 22 && echo "KVMKIT-SMOKE-SSH dropbear on port 22 for $ssh_user" > /dev/console
+fi
 acpid -c /etc/acpi
 ip link set lo up
 ip link set eth0 up 2>/dev/null && udhcpc -i eth0 -s /etc/udhcpc.script -t 20 -T 1 -b -q 2>/dev/null &
@@ -55,6 +71,18 @@ export interface InitramfsInput {
   hostname: string;
   /** Module name → its .ko bytes, for the modules wanted and their dependencies. */
   modules: Map<string, Buffer>;
+  /** Absolute path → bytes: an SSH server and its libraries (see ssh-server.ts). */
+  extraFiles?: Map<string, Buffer>;
+}
+
+/** Every directory above the given paths, parents first, without a leading slash. */
+function parentDirs(paths: Iterable<string>): string[] {
+  const dirs = new Set<string>();
+  for (const path of paths) {
+    const parts = path.replace(/^\/+/, '').split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length);
 }
 
 export function smokeInitramfs(input: InitramfsInput): Buffer {
@@ -65,6 +93,7 @@ export function smokeInitramfs(input: InitramfsInput): Buffer {
       return ko ? moduleDepends(ko).filter((d) => input.modules.has(d)) : [];
     },
   );
+  const extra = input.extraFiles ?? new Map<string, Buffer>();
   const entries: CpioEntry[] = [
     ...[
       'bin',
@@ -86,6 +115,15 @@ export function smokeInitramfs(input: InitramfsInput): Buffer {
     { type: 'file', path: 'etc/udhcpc.script', data: Buffer.from(UDHCPC), mode: 0o755 },
     { type: 'file', path: 'etc/acpi/PWRF/00000080', data: Buffer.from(POWER_BUTTON), mode: 0o755 },
     { type: 'file', path: 'etc/modules-order', data: Buffer.from(`${order.join('\n')}\n`) },
+    { type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') },
+    { type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') },
+    { type: 'file', path: 'etc/shells', data: Buffer.from('/bin/sh\n') },
+    ...parentDirs(extra.keys())
+      .filter((dir) => !['bin', 'etc', 'lib'].includes(dir))
+      .map((path) => ({ type: 'dir', path }) as const),
+    ...[...extra].map(
+      ([path, data]) => ({ type: 'file', path: path.replace(/^\/+/, ''), data, mode: 0o755 }) as const,
+    ),
     ...order.map(
       (name) => ({ type: 'file', path: `lib/modules/${name}.ko`, data: input.modules.get(name)! }) as const,
     ),
