@@ -9,8 +9,13 @@ export interface Answers {
   /** The user who gets access; "root" (or null) for none. */
   user?: string | null;
   nested?: boolean;
-  /** smoke, none, or the path of an ISO to install from. */
+  /** smoke, none, a cloud image name (ubuntu-24.04 …), or the path of an ISO to install from. */
   firstVm?: string;
+  /** Memory (MiB) and disk (GiB) of an ISO or cloud first VM. */
+  firstVmMemory?: number;
+  firstVmDisk?: number;
+  /** Consent to make an SSH key for the user when a cloud first VM needs one and they have none. */
+  generateKey?: boolean;
 }
 
 const answersSchema: Schema = {
@@ -20,8 +25,11 @@ const answersSchema: Schema = {
     user: { type: 'string' },
     nested: { type: 'boolean' },
     firstVm: { type: 'string' },
+    firstVmMemory: { type: 'integer', min: 256, what: 'MiB of memory, at least 256' },
+    firstVmDisk: { type: 'integer', min: 1, what: 'GiB of disk, at least 1' },
+    generateKey: { type: 'boolean' },
   },
-  optional: ['profile', 'user', 'nested', 'firstVm'],
+  optional: ['profile', 'user', 'nested', 'firstVm', 'firstVmMemory', 'firstVmDisk', 'generateKey'],
 };
 
 export const REQUIRED_ANSWERS = ['profile', 'user'] as const;
@@ -51,7 +59,10 @@ export async function loadAnswers(path: string): Promise<Answers> {
     validate(value ?? {}, answersSchema, path);
   } catch (error) {
     if (error instanceof SchemaError)
-      throw new UsageError(error.message, 'keys: profile, user, nested, firstVm');
+      throw new UsageError(
+        error.message,
+        'keys: profile, user, nested, firstVm, firstVmMemory, firstVmDisk, generateKey',
+      );
     throw error;
   }
   const answers = (value ?? {}) as Answers;

@@ -12,10 +12,12 @@ import { buildPlan, installSteps, type Plan } from '../plan/plan.js';
 import { verifyAccess } from '../plan/verify.js';
 import catalog from '../profiles/catalog.js';
 import { ProfileError } from '../profiles/resolve.js';
-import type { FirstVm } from '../steps/first-vm.js';
+import type { FirstVm, FirstVmSize } from '../steps/first-vm.js';
 import type { InstallOptions } from '../steps/step.js';
 import { nextSteps, plainLine, renderSummary } from '../ui/install-render.js';
 import { renderPlan } from '../ui/render-plan.js';
+import { CLOUD_IMAGES } from '../vm/cloud/images.js';
+import { userPublicKeys } from '../vm/cloud-init.js';
 import { verifyVm } from '../vm/lifecycle.js';
 import { type Answers, loadAnswers } from './answers.js';
 import { ensureRoot } from './elevate.js';
@@ -31,6 +33,9 @@ export interface InstallFlags {
   json?: boolean;
   lockTimeout?: string;
   firstVm?: string;
+  firstVmMemory?: string;
+  firstVmDisk?: string;
+  generateKey?: boolean;
 }
 
 interface Resolved {
@@ -41,10 +46,11 @@ interface Resolved {
   firstVmAnswer?: string;
 }
 
-/** "smoke", "none" or an ISO path, into the first-VM step's terms. */
-function parseFirstVm(answer: string): FirstVm {
+/** "smoke", "none", a cloud image name or an ISO path, into the first-VM step's terms. */
+function parseFirstVm(answer: string, size: FirstVmSize = {}, generateKey?: boolean): FirstVm {
   if (answer === 'none') return { kind: 'none' };
   if (answer === 'smoke') return { kind: 'smoke', name: 'kvmkit-smoke' };
+  if (CLOUD_IMAGES[answer]) return { kind: 'cloud', name: answer, image: answer, generateKey, ...size };
   if (/\.iso$/i.test(answer)) {
     const iso = resolve(answer);
     if (!existsSync(iso)) throw new UsageError(`first VM: no ISO at ${iso}`);
@@ -54,9 +60,22 @@ function parseFirstVm(answer: string): FirstVm {
         .replace(/\.iso$/i, '')
         .replace(/[^A-Za-z0-9_.-]/g, '-'),
       iso,
+      ...size,
     };
   }
-  throw new UsageError(`first VM "${answer}": expected smoke, none, or the path of an .iso`);
+  throw new UsageError(
+    `first VM "${answer}": expected smoke, none, a cloud image or the path of an .iso`,
+    `cloud images: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
+  );
+}
+
+/** A size given as a flag (text) or in the answers file (a number), checked at the edge. */
+function sizeOf(value: string | number | undefined, what: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
+  return n;
 }
 
 /**
@@ -87,7 +106,13 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     install: { nested: flags.nested ?? answers.nested ?? false, lockTimeoutMs },
     firstVmAnswer: flags.firstVm ?? answers.firstVm,
   };
-  if (resolved.firstVmAnswer !== undefined) resolved.firstVm = parseFirstVm(resolved.firstVmAnswer);
+  const size: FirstVmSize = {
+    memoryMiB: sizeOf(flags.firstVmMemory ?? answers.firstVmMemory, '--first-vm-memory', 256),
+    diskGiB: sizeOf(flags.firstVmDisk ?? answers.firstVmDisk, '--first-vm-disk', 1),
+  };
+  const generateKey = flags.generateKey ?? answers.generateKey;
+  if (resolved.firstVmAnswer !== undefined)
+    resolved.firstVm = parseFirstVm(resolved.firstVmAnswer, size, generateKey);
   if (resolved.user !== undefined && !(await readNamedUser(host, resolved.user))) {
     throw new UsageError(
       `no user named "${resolved.user}" on this host`,
@@ -148,8 +173,10 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     success && verification?.ok && vm && vm.kind !== 'none'
       ? await verifyVm(host, vm.name, {
           user: plan.user ?? undefined,
-          deadlineMs: 180_000,
+          // A cloud image boots a whole distribution (slowly without KVM) before SSH answers.
+          deadlineMs: vm.kind === 'cloud' ? 900_000 : 180_000,
           marker: vm.kind === 'smoke',
+          ssh: vm.kind === 'cloud',
         })
       : undefined;
   const ready = success && verification?.ok === true && (vmVerification === undefined || vmVerification.ok);
@@ -229,18 +256,45 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
       default: workshop ? 'smoke' : 'none',
       choices: [
         { name: 'smoke: a tiny guest built here in seconds, no download (proves VMs run)', value: 'smoke' },
+        {
+          name: 'cloud: an official Ubuntu or Debian cloud image, downloaded and verified, with SSH',
+          value: 'cloud',
+        },
         { name: 'iso: install an OS from an ISO file, like virt-manager', value: 'iso' },
         { name: 'none', value: 'none' },
       ],
     });
-    const answer =
-      kind === 'iso'
-        ? await input({
-            message: 'Path of the ISO',
-            validate: (p) => (/\.iso$/i.test(p) && existsSync(resolve(p))) || 'an existing .iso file',
-          })
-        : kind;
-    resolved.firstVm = parseFirstVm(answer);
+    let answer: string = kind;
+    if (kind === 'iso') {
+      answer = await input({
+        message: 'Path of the ISO',
+        validate: (p) => (/\.iso$/i.test(p) && existsSync(resolve(p))) || 'an existing .iso file',
+      });
+    }
+    if (kind === 'cloud') {
+      answer = await select({
+        message: 'Cloud image',
+        choices: Object.keys(CLOUD_IMAGES).map((name) => ({ name, value: name })),
+      });
+    }
+    const size: FirstVmSize = {};
+    if (kind === 'iso' || kind === 'cloud') {
+      const whole = (min: number) => (v: string) =>
+        (Number.isInteger(Number(v)) && Number(v) >= min) || `a whole number, at least ${min}`;
+      size.memoryMiB = Number(
+        await input({ message: 'Memory (MiB)', default: '2048', validate: whole(256) }),
+      );
+      size.diskGiB = Number(await input({ message: 'Disk (GiB)', default: '20', validate: whole(1) }));
+    }
+    let generateKey: boolean | undefined;
+    if (kind === 'cloud' && resolved.user && (await userPublicKeys(host, resolved.user)).length === 0) {
+      const { confirm: ask } = await import('@inquirer/prompts');
+      generateKey = await ask({
+        message: `${resolved.user} has no SSH key; make one (~/.ssh/id_ed25519) to log in to the VM?`,
+        default: true,
+      });
+    }
+    resolved.firstVm = parseFirstVm(answer, size, generateKey);
   }
 }
 

@@ -34,14 +34,20 @@ function buildProgram(): Command {
     .command('install')
     .description('make this host a KVM host: packages, module, groups, libvirt, its default network and pool')
     .option('-y, --yes', 'take every default and ask nothing (unattended)')
-    .option('--answers <file>', 'YAML answers to every question (profile, user, nested)')
+    .option(
+      '--answers <file>',
+      'YAML answers to every question (profile, user, nested, firstVm, firstVmMemory, firstVmDisk, generateKey)',
+    )
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
     .option('--user <name>', 'the user who manages VMs (default: the one who ran sudo)')
     .option('--nested', 'allow nested virtualization from the next module load on')
     .option(
       '--first-vm <what>',
-      'smoke (a tiny guest built here), none, or the path of an .iso (default: smoke for workshop, else none)',
+      'smoke (a tiny guest built here), a cloud image (ubuntu-24.04, ubuntu-22.04, debian-12, debian-13), none, or the path of an .iso (default: smoke for workshop, else none)',
     )
+    .option('--first-vm-memory <MiB>', 'memory of an ISO or cloud first VM (default 2048)')
+    .option('--first-vm-disk <GiB>', 'disk of an ISO or cloud first VM (default 20)')
+    .option('--generate-key', 'make an SSH key for the user if a cloud first VM needs one and they have none')
     .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
     .option('--json', 'stream JSON events, one per line (human text goes to stderr)')
     .addHelpText(

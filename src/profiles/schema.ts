@@ -8,6 +8,7 @@ import { NETWORK_SYSTEMS, PACKAGE_SETS } from './types.js';
 export type Schema =
   | { type: 'string'; pattern?: RegExp; oneOf?: readonly string[]; what?: string }
   | { type: 'boolean' }
+  | { type: 'integer'; min: number; what: string }
   | { type: 'list'; of: Schema; what?: string }
   | { type: 'object'; fields: Record<string, Schema>; optional?: readonly string[] }
   | { type: 'map'; keys: RegExp; keyWhat: string; of: Schema };
@@ -100,6 +101,8 @@ function describe(schema: Schema): string {
       return schema.oneOf ? `one of ${schema.oneOf.join(', ')}` : (schema.what ?? 'a string');
     case 'boolean':
       return 'true or false';
+    case 'integer':
+      return schema.what;
     case 'list':
       return schema.what ?? 'a list';
     case 'object':
@@ -122,6 +125,9 @@ export function validate(value: unknown, schema: Schema, file: string, path = ''
       return;
     case 'boolean':
       if (typeof value !== 'boolean') fail(describe(schema));
+      return;
+    case 'integer':
+      if (!Number.isInteger(value) || (value as number) < schema.min) fail(describe(schema));
       return;
     case 'list':
       if (!Array.isArray(value)) fail(describe(schema));

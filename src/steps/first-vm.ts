@@ -1,13 +1,22 @@
 import { provenVirtType } from '../checks/acceleration.js';
+import { createCloudVm } from '../vm/cloud/create.js';
+import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
 import { createSmokeVm } from '../vm/smoke/create.js';
 import { planned, type Step } from './step.js';
 
-/** What the installer's last step makes: the smoke VM, a VM from an ISO, or nothing. */
+/** Memory and disk of an ISO or cloud first VM (the smoke VM's are fixed and tiny). */
+export interface FirstVmSize {
+  memoryMiB?: number;
+  diskGiB?: number;
+}
+
+/** What the installer's last step makes: the smoke VM, a VM from an ISO or a cloud image, or nothing. */
 export type FirstVm =
   | { kind: 'none' }
   | { kind: 'smoke'; name: string }
-  | { kind: 'iso'; name: string; iso: string };
+  | ({ kind: 'iso'; name: string; iso: string } & FirstVmSize)
+  | ({ kind: 'cloud'; name: string; image: string; generateKey?: boolean } & FirstVmSize);
 
 /**
  * The first VM: created once, left alone when it is there already (started again if it is off),
@@ -36,7 +45,9 @@ export function firstVmStep(first: FirstVm): Step {
       const what =
         first.kind === 'smoke'
           ? 'the smoke VM (a tiny guest built here, no download)'
-          : `a VM installing from ${first.iso}`;
+          : first.kind === 'iso'
+            ? `a VM installing from ${first.iso}`
+            : `a VM from the ${first.image} cloud image (downloaded and verified)`;
       return planned(this, 'change', `create ${first.name}: ${what}`);
     },
     async apply(context, plannedStep) {
@@ -50,11 +61,36 @@ export function firstVmStep(first: FirstVm): Step {
         await createIsoVm(host, {
           name: first.name,
           iso: first.iso,
-          memoryMiB: 2048,
+          memoryMiB: first.memoryMiB ?? 2048,
           vcpus: 2,
-          diskGiB: 20,
+          diskGiB: first.diskGiB ?? 20,
           network: 'default',
           virtType: await provenVirtType(host),
+        });
+      }
+      if (first.kind === 'cloud') {
+        const image = CLOUD_IMAGES[first.image];
+        if (!image) throw new Error(`unknown cloud image ${first.image}`);
+        if (!context.user) throw new Error('a cloud VM needs a user whose SSH key it carries');
+        let shown = -1;
+        await createCloudVm(host, {
+          name: first.name,
+          url: image.url,
+          checksum: { listUrl: image.checksums, algorithm: image.algorithm },
+          signature: image.signature,
+          user: context.user.name,
+          memoryMiB: first.memoryMiB ?? 2048,
+          vcpus: 2,
+          diskGiB: first.diskGiB ?? 20,
+          virtType: await provenVirtType(host),
+          waitSshMs: 0, // the installer's verification waits for SSH
+          generateKey: first.generateKey,
+          say: (m) => context.say(m),
+          onProgress: (p) => {
+            const pct = p.total ? Math.floor((p.received / p.total) * 100) : -1;
+            if (pct !== shown && pct % 5 === 0) context.say(`downloading ${first.image}: ${pct}%`);
+            shown = pct;
+          },
         });
       }
       if (first.kind !== 'none') await context.undo({ kind: 'delete-vm', name: first.name });

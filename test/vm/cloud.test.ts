@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { makeSigningKey } from '../helpers/gpg.js';
 import { ensureTestUser } from '../helpers/system.js';
+import { installedForVms } from '../helpers/vm-harness.js';
 
 // The cloud-image path end to end against a server on 127.0.0.1: a small qcow2 (no OS in it: the
 // VM is defined and started, which is the point here) and its SHA256SUMS.
@@ -35,7 +36,7 @@ let server: Server;
 let base = '';
 
 beforeAll(async () => {
-  await kvmkit(['install', '--yes', '--user', USER], { inNamespace: true });
+  await installedForVms(USER);
   if (!existsSync('/home/kvmkit-user/.ssh/id_ed25519.pub')) {
     mkdirSync('/home/kvmkit-user/.ssh', { recursive: true });
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', '/home/kvmkit-user/.ssh/id_ed25519']);

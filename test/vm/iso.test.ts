@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { virtInstallArgv } from '../../src/vm/iso.js';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
+import { installedForVms } from '../helpers/vm-harness.js';
 
 // The ISO path, like the classic guide's virt-manager screens, with a small ISO made here.
 const USER = ensureTestUser('kvmkit-user');
@@ -32,7 +33,7 @@ function makeIso(dir: string, name: string): string {
 }
 
 beforeAll(async () => {
-  await kvmkit(['install', '--yes', '--user', USER], { inNamespace: true });
+  await installedForVms(USER);
   for (const name of ['kvmkit-iso-t1', 'kvmkit-iso-t2', 'kvmkit-iso-t3']) {
     virsh('destroy', name);
     virsh('undefine', name, '--remove-all-storage', '--nvram');

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cpioArchive } from '../../src/vm/smoke/cpio.js';
 import { loadOrder, moduleDepends } from '../../src/vm/smoke/modules.js';
 import { lddPaths } from '../../src/vm/smoke/ssh-server.js';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
+import { installedForVms } from '../helpers/vm-harness.js';
 
 // The smoke VM for real: built on the spot, defined and started in the test harness's libvirtd
 // (no /dev/kvm there, so it runs under TCG), its marker read off its console log.
@@ -21,18 +22,7 @@ const until = async (test: () => boolean, ms: number, what: string) => {
 };
 
 beforeAll(async () => {
-  // Harness, not product: libvirt's own per-VM /dev namespace cannot be made inside the harness's
-  // private /dev (../shared/reference/test-recipes.md), so the test turns it off and restarts libvirt.
-  const conf = '/etc/libvirt/qemu.conf';
-  await kvmkit(['install', '--yes', '--user', USER], { inNamespace: true });
-  const current = existsSync(conf) ? readFileSync(conf, 'utf8') : '';
-  if (!/^namespaces = \[ \]$/m.test(current)) {
-    writeFileSync(conf, `${current}\nnamespaces = [ ]\n`);
-    spawnSync('pkill', ['-x', 'libvirtd']);
-    await until(() => spawnSync('pgrep', ['-x', 'libvirtd']).status !== 0, 15_000, 'libvirtd to stop');
-  }
-  const installed = await kvmkit(['install', '--yes', '--user', USER, '--json'], { inNamespace: true });
-  expect(installed.exitCode, installed.stdout).toBe(0);
+  await installedForVms(USER);
   for (const name of ['kvmkit-smoke-t1', 'kvmkit-smoke-t2', 'kvmkit-smoke-t3']) {
     if (virsh('dominfo', name).status === 0) await kvmkit(['vm', 'delete', name, '--storage', '--yes']);
   }

@@ -1,0 +1,31 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { kvmkit } from './cli.js';
+
+const until = async (test: () => boolean, ms: number, what: string) => {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+};
+
+/**
+ * An installed host whose libvirtd (in the test harness's namespace) can start VMs. Harness, not
+ * product: libvirt's own per-VM /dev namespace cannot be made inside the harness's private /dev
+ * (../shared/reference/test-recipes.md), so it is turned off and libvirtd restarted once. Every
+ * test file that starts a VM calls this, whatever order the files run in.
+ */
+export async function installedForVms(user: string): Promise<void> {
+  const conf = '/etc/libvirt/qemu.conf';
+  await kvmkit(['install', '--yes', '--user', user], { inNamespace: true });
+  const current = existsSync(conf) ? readFileSync(conf, 'utf8') : '';
+  if (!/^namespaces = \[ \]$/m.test(current)) {
+    writeFileSync(conf, `${current}\nnamespaces = [ ]\n`);
+    spawnSync('pkill', ['-x', 'libvirtd']);
+    await until(() => spawnSync('pgrep', ['-x', 'libvirtd']).status !== 0, 15_000, 'libvirtd to stop');
+  }
+  const installed = await kvmkit(['install', '--yes', '--user', user, '--json'], { inNamespace: true });
+  expect(installed.exitCode, installed.stdout).toBe(0);
+}
