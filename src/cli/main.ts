@@ -9,6 +9,139 @@ Exit codes:
   1  not ready: see the FAIL lines and their fixes
   2  usage error (unknown option, bad value)`;
 
+const VM_HELP = `
+Connection: --connect URI, else KVMKIT_CONNECT, else LIBVIRT_DEFAULT_URI, else qemu:///system
+(qemu:///session and qemu+ssh://user@host/system work the same).
+
+Exit codes (every vm verb):
+  0  done, or already so (nothing to do)
+  1  libvirt or the VM said no: not found (with close names), not running, must be shut off,
+     permission denied on the socket, daemon not running; with --json also {"error": {...}} on stdout
+  2  usage error (unknown option, bad value)`;
+
+type Manage = typeof import('./vm-manage-command.js');
+const manageModule = (): Promise<Manage> => import('./vm-manage-command.js');
+
+/** The day-two verbs; each takes --connect and --json, and runs without root on qemu:///system. */
+function registerManageVerbs(vm: Command): void {
+  const verb = (spec: string, description: string) =>
+    vm
+      .command(spec)
+      .description(description)
+      .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
+      .option('--json', 'print the result as JSON');
+  const run =
+    // biome-ignore lint/suspicious/noExplicitAny: commander hands actions untyped arguments; each verb checks its own
+      (action: (m: Manage, ...args: any[]) => Promise<number>) =>
+      async (...args: unknown[]) => {
+        process.exitCode = await action(await manageModule(), ...args);
+      };
+  const scoped = (command: Command) =>
+    command
+      .option('--live', 'change the running VM')
+      .option('--config', 'change the definition (from the next boot on)');
+
+  verb('list', 'all VMs: state, vCPUs, memory, autostart, addresses').action(
+    run((m, flags) => m.commands.list(flags)),
+  );
+  verb('info <vm>', 'one VM in detail (dominfo)').action(
+    run((m, vmArg, flags) => m.commands.info(vmArg, flags)),
+  );
+  verb('state <vm>', 'running, shut off, paused … and why').action(run((m, v, f) => m.commands.state(v, f)));
+  verb('start <vm>', 'start a VM that is shut off').action(run((m, v, f) => m.commands.start(v, f)));
+  verb('shutdown <vm>', 'ask the guest to power off (ACPI power button) and wait')
+    .option('--force', 'stop it hard when the deadline passes')
+    .option('--timeout <seconds>', 'how long to wait', '60')
+    .action(run((m, v, f) => m.commands.shutdown(v, f)));
+  verb('stop <vm>', 'hard stop (pulls the plug: virsh destroy); needs --hard')
+    .option('--hard', 'yes, pull the plug')
+    .action(run((m, v, f) => m.commands.stop(v, f)));
+  verb('reboot <vm>', 'ask the guest to reboot').action(run((m, v, f) => m.commands.reboot(v, f)));
+  verb('suspend <vm>', 'pause the VM (its memory stays)').action(run((m, v, f) => m.commands.suspend(v, f)));
+  verb('resume <vm>', 'resume a paused VM').action(run((m, v, f) => m.commands.resume(v, f)));
+  verb('save <vm> <file>', "save a running VM's memory to FILE and stop it").action(
+    run((m, v, file, f) => m.commands.save(v, file, f)),
+  );
+  verb('restore <file>', 'start a VM again from a saved FILE').action(
+    run((m, file, f) => m.commands.restore(file, f)),
+  );
+  verb('autostart <vm> <on|off>', 'start the VM with the host, or not').action(
+    run((m, v, onOff, f) => m.commands.autostart(v, onOff, f)),
+  );
+  verb('define <file>', 'define a VM from a libvirt domain XML file').action(
+    run((m, file, f) => m.commands.define(file, f)),
+  );
+  verb('xml <vm>', "the VM's libvirt XML (dumpxml)")
+    .option('--inactive', 'the definition for the next boot, not the running one')
+    .action(run((m, v, f) => m.commands.xml(v, f)));
+  verb('clone <vm> <new-name>', 'copy a shut-off VM with its disks (virt-clone)').action(
+    run((m, v, to, f) => m.commands.clone(v, to, f)),
+  );
+  verb('rename <vm> <new-name>', 'rename a shut-off VM').action(
+    run((m, v, to, f) => m.commands.rename(v, to, f)),
+  );
+  for (const what of ['id', 'uuid', 'name'] as const)
+    verb(`${what} <vm>`, `the VM's ${what} (dom${what})`).action(
+      run((m, v, f) => m.commands.lookup(what, v, f)),
+    );
+  scoped(verb('set-memory <vm> <MiB>', 'memory now and/or in the definition (setmem)')).action(
+    run((m, v, n, f) => m.commands.setMemory(v, n, f)),
+  );
+  scoped(
+    verb('set-max-memory <vm> <MiB>', 'the memory ceiling (setmaxmem; a running VM keeps its own)'),
+  ).action(run((m, v, n, f) => m.commands.setMaxMemory(v, n, f)));
+  scoped(verb('set-vcpus <vm> <count>', 'vCPUs now and/or in the definition (setvcpus)'))
+    .option('--maximum', 'set the most vCPUs the VM can have (definition only)')
+    .action(run((m, v, n, f) => m.commands.setVcpus(v, n, f)));
+  verb('vcpus <vm>', 'each vCPU: host CPU, state, time, affinity (vcpuinfo)').action(
+    run((m, v, f) => m.commands.vcpus(v, f)),
+  );
+  scoped(verb('pin <vm> <vcpu> <cpulist>', 'pin a vCPU to host CPUs (vcpupin), e.g. 0 or 0-1')).action(
+    run((m, v, vcpu, cpus, f) => m.commands.pin(v, vcpu, cpus, f)),
+  );
+  verb('stats <vm>', 'CPU, memory, disk and network counters (domstats)').action(
+    run((m, v, f) => m.commands.stats(v, f)),
+  );
+  const snapshot = vm.command('snapshot').description('snapshots: create, list, revert, delete');
+  const snap = (spec: string, description: string) =>
+    snapshot
+      .command(spec)
+      .description(description)
+      .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
+      .option('--json', 'print the result as JSON');
+  snap('create <vm> [name]', 'snapshot the VM (disks, and memory when running)')
+    .option('--description <text>', 'a note kept with it')
+    .action(run((m, v, name, f) => m.commands.snapshotCreate(v, name, f)));
+  snap('list <vm>', "the VM's snapshots").action(run((m, v, f) => m.commands.snapshotList(v, f)));
+  snap('revert <vm> <name>', 'go back to a snapshot').action(
+    run((m, v, name, f) => m.commands.snapshotRevert(v, name, f)),
+  );
+  snap('delete <vm> <name>', 'delete a snapshot').action(
+    run((m, v, name, f) => m.commands.snapshotDelete(v, name, f)),
+  );
+  verb('ip <vm>', "the VM's addresses (DHCP lease, guest agent, ARP)").action(
+    run((m, v, f) => m.commands.ip(v, f)),
+  );
+  vm.command('console <vm>')
+    .description('the serial console on this terminal (leave with Ctrl+])')
+    .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
+    .option('--force', 'take the console over from another session')
+    .action(run((m, v, f) => m.consoleCommand(v, f)));
+  vm.command('ssh <vm> [command...]')
+    .description("ssh to the VM's address")
+    .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
+    .option('-u, --user <name>', 'login name (default: you)')
+    .option('-i, --identity <file>', 'private key file')
+    .action(run((m, v, args, f) => m.sshCommand(v, args ?? [], f)));
+  const host = vm.command('host').description('the host libvirt runs on');
+  host
+    .command('info')
+    .description('CPUs, memory, and the versions of libvirt, QEMU and kvmkit (nodeinfo + version)')
+    .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
+    .option('--json', 'print the result as JSON')
+    .action(run((m, f) => m.commands.host(f)));
+}
+
 function buildProgram(): Command {
   const program = new Command('kvmkit')
     .description('Turn this Ubuntu, Linux Mint or Debian host into a KVM host, then run its VMs.')
@@ -95,7 +228,11 @@ Exit codes:
       process.exitCode = await planCommand(flags);
     });
 
-  const vm = program.command('vm').description('manage VMs (day two)');
+  const vm = program
+    .command('vm')
+    .description('manage VMs (day two): every VM argument is a name, an id or a UUID')
+    .addHelpText('after', VM_HELP);
+  registerManageVerbs(vm);
   vm.command('create')
     .description('create and start a VM: --smoke builds a tiny guest on the spot, no download of an OS')
     .option(
@@ -134,15 +271,6 @@ Exit codes:
     .action(async (flags) => {
       const { vmCreateCommand } = await import('./vm-command.js');
       process.exitCode = await vmCreateCommand(flags);
-    });
-  vm.command('shutdown <name>')
-    .description('ask the guest to power off, and wait (ACPI power button)')
-    .option('--force', 'stop it hard when the deadline passes')
-    .option('--timeout <seconds>', 'how long to wait', '60')
-    .option('--json', 'print the result as JSON')
-    .action(async (name, flags) => {
-      const { vmShutdownCommand } = await import('./vm-command.js');
-      process.exitCode = await vmShutdownCommand(name, flags);
     });
   vm.command('delete <name>')
     .description('undefine a VM (stopping it first)')

@@ -5,7 +5,7 @@ import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
-import { deleteVm, shutdownVm, verifyVm } from '../vm/lifecycle.js';
+import { deleteVm, verifyVm } from '../vm/lifecycle.js';
 import { consoleLogOf, createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, UsageError } from './errors.js';
@@ -232,28 +232,6 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
     return vm.ssh && !vm.ssh.answering ? EXIT.notReady : EXIT.ok;
   } catch (error) {
     if (error instanceof DownloadError) throw new CliError(error.message, EXIT.notReady);
-    return mapError(error);
-  }
-}
-
-export async function vmShutdownCommand(
-  name: string,
-  flags: { force?: boolean; timeout?: string; json?: boolean },
-): Promise<number> {
-  const reexec = await asRoot();
-  if (reexec !== undefined) return reexec;
-  try {
-    const result = await shutdownVm(new RealHost(), name, {
-      force: flags.force,
-      timeoutMs: Number(flags.timeout ?? 60) * 1000,
-    });
-    print(
-      flags.json,
-      { name, ...result },
-      `${name}: ${result.state}${result.forced ? ' (forced after the deadline)' : ''}`,
-    );
-    return EXIT.ok;
-  } catch (error) {
     return mapError(error);
   }
 }

@@ -22,6 +22,8 @@ export interface Command {
   skipIf?: { argv: readonly string[]; stdoutMatches?: string };
   /** Start it and return at once, leaving it running (a daemon that does not fork, polkitd). */
   detached?: boolean;
+  /** Hand it this terminal (stdin, stdout, stderr) until it exits: virsh console, ssh. */
+  attached?: boolean;
   /** Give up after this many milliseconds (the child is killed). */
   timeoutMs?: number;
   input?: string;

@@ -100,6 +100,15 @@ export class RealHost implements Host {
       child.catch(() => {});
       return { exitCode: 0, stdout: '', stderr: '', failed: child.pid === undefined, pid: child.pid };
     }
+    if (command.attached) {
+      const result = await execa(file, args, { stdio: 'inherit', reject: false, env: command.env });
+      return {
+        exitCode: result.exitCode ?? -1,
+        stdout: '',
+        stderr: '',
+        failed: result.exitCode === undefined,
+      };
+    }
     const child = execa(file, args, {
       reject: false,
       env: command.env,

@@ -18,30 +18,6 @@ async function requireVm(host: Host, name: string): Promise<string> {
   return state;
 }
 
-/** Asks the guest to power off (ACPI power button) and waits for it, up to a deadline; `force` hard-stops it after. */
-export async function shutdownVm(
-  host: Host,
-  name: string,
-  options: { timeoutMs?: number; force?: boolean } = {},
-) {
-  if ((await requireVm(host, name)) === 'shut off') return { state: 'shut off', forced: false };
-  const sent = await host.run({ argv: [...CONNECT, 'shutdown', name], root: true, timeoutMs: 60_000 });
-  if (sent.exitCode !== 0)
-    throw new VmError(`libvirt could not ask ${name} to shut down: ${sent.stderr.trim()}`);
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  while (Date.now() < deadline) {
-    if ((await domainState(host, name)) === 'shut off') return { state: 'shut off', forced: false };
-    await sleep(250);
-  }
-  if (!options.force)
-    throw new VmError(
-      `${name} did not shut down in time`,
-      `kvmkit vm shutdown ${name} --force stops it hard`,
-    );
-  await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
-  return { state: (await domainState(host, name)) ?? 'unknown', forced: true };
-}
-
 /** Undefines a VM; with `storage`, also its volumes and kvmkit's boot files for it. */
 export async function deleteVm(host: Host, name: string, options: { storage?: boolean } = {}) {
   const state = await requireVm(host, name);
@@ -57,11 +33,31 @@ export async function deleteVm(host: Host, name: string, options: { storage?: bo
   if (undefine.exitCode !== 0)
     throw new VmError(`libvirt could not delete ${name}: ${undefine.stderr.trim()}`);
   if (options.storage) {
-    for (const suffix of ['vmlinuz', 'initrd.img'])
-      await host.removeFile(`/var/lib/libvirt/boot/kvmkit-${name}-${suffix}`);
-    await host.removeFile(seedPathOf(name));
+    // A clone (virt-clone) boots from the same kernel and initramfs: they stay while it does.
+    const others = await definitionsOnDisk(host);
+    for (const file of [
+      `/var/lib/libvirt/boot/kvmkit-${name}-vmlinuz`,
+      `/var/lib/libvirt/boot/kvmkit-${name}-initrd.img`,
+      seedPathOf(name),
+    ]) {
+      if (
+        !others.some(
+          (xml) => xml.includes(`>${file}<`) || xml.includes(`'${file}'`) || xml.includes(`"${file}"`),
+        )
+      )
+        await host.removeFile(file);
+    }
   }
   return { deleted: name, storage: options.storage === true };
+}
+
+/** The persistent definitions libvirt keeps (root-readable), the deleted VM's already gone. */
+async function definitionsOnDisk(host: Host): Promise<string[]> {
+  const dir = '/etc/libvirt/qemu';
+  const files = ((await host.listDir(dir)) ?? []).filter((f) => f.endsWith('.xml'));
+  return (await Promise.all(files.map((f) => host.readFile(`${dir}/${f}`)))).filter(
+    (x): x is string => x !== undefined,
+  );
 }
 
 /** The targets (vda, sdb …) of a domain's disk devices, CD-ROMs left out. */

@@ -47,6 +47,9 @@ fi
 acpid -c /etc/acpi
 ip link set lo up
 ip link set eth0 up 2>/dev/null && udhcpc -i eth0 -s /etc/udhcpc.script -t 20 -T 1 -b -q 2>/dev/null &
+# A shell on the serial console, for \`kvmkit vm console\`: whoever reaches a VM's console may
+# already manage the VM, and this guest holds nothing.
+(while true; do setsid -c sh </dev/ttyS0 >/dev/ttyS0 2>&1; done) &
 while true; do sleep 3600; done
 `;
 
@@ -64,7 +67,15 @@ esac
 const POWER_BUTTON = '#!/bin/sh\necho "KVMKIT-SMOKE-POWEROFF" > /dev/console\npoweroff -f\n';
 
 /** The drivers the smoke VM loads, by module name (dependencies are added from each module). */
-export const SMOKE_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_net', 'button', 'evdev', 'isofs'];
+export const SMOKE_MODULES = [
+  'virtio_pci',
+  'virtio_blk',
+  'virtio_net',
+  'virtio_balloon',
+  'button',
+  'evdev',
+  'isofs',
+];
 
 export interface InitramfsInput {
   busybox: Buffer;

@@ -1,0 +1,133 @@
+import { quoteForShell } from '../../host/host.js';
+/** What went wrong in libvirt's terms, told in the user's: a message and the next step. */
+export type LibvirtErrorKind =
+  | 'not-found'
+  | 'not-running'
+  | 'must-be-off'
+  | 'permission'
+  | 'daemon-down'
+  | 'exists'
+  | 'refused';
+
+export class LibvirtError extends Error {
+  constructor(
+    readonly kind: LibvirtErrorKind,
+    message: string,
+    readonly hint?: string,
+    /** virsh's own words, kept for --json and for bug reports. */
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** virsh's last "error: …" line, without the prefix. */
+export function virshErrorText(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const errors = lines.filter((l) => l.startsWith('error:')).map((l) => l.replace(/^error:\s*/, ''));
+  return (errors.length > 0 ? errors.join(': ') : lines.at(-1)) ?? 'virsh failed';
+}
+
+/**
+ * Sorts a virsh failure into the few cases people meet, from its stderr (recorded from libvirt
+ * 9.0). `vm` is the VM the command was about, `uri` where it went.
+ */
+export function classifyVirshError(stderr: string, context: { vm?: string; uri: string }): LibvirtError {
+  const text = virshErrorText(stderr);
+  const vm = context.vm ? `"${context.vm}"` : 'the VM';
+  if (
+    /failed to connect socket to '[^']*': No such file or directory|Failed to connect socket.*Connection refused/i.test(
+      text,
+    )
+  )
+    return new LibvirtError(
+      'daemon-down',
+      `libvirt is not running (${context.uri})`,
+      'start it: sudo systemctl start libvirtd (without systemd: sudo libvirtd -d), or run kvmkit install',
+      text,
+    );
+  if (
+    /failed to connect socket to '[^']*': Permission denied|authentication unavailable|access denied|Permission denied/i.test(
+      text,
+    ) &&
+    /connect|socket|authentication|polkit/i.test(text)
+  )
+    return new LibvirtError(
+      'permission',
+      `permission denied on libvirt's socket (${context.uri})`,
+      'join the libvirt group (sudo kvmkit install --user $USER), then log out and in again (or run: newgrp libvirt)',
+      text,
+    );
+  if (/failed to get domain|Domain not found|no domain with matching/i.test(text))
+    return new LibvirtError('not-found', `no VM ${vm} (${context.uri})`, undefined, text);
+  if (/domain is not running|is not running/i.test(text))
+    return new LibvirtError(
+      'not-running',
+      `${vm} is not running`,
+      `start it: kvmkit vm start ${context.vm ? quoteForShell(context.vm) : 'NAME'}`,
+      text,
+    );
+  if (/domain is already running|already active/i.test(text))
+    return new LibvirtError('refused', `${vm} is already running`, undefined, text);
+  if (
+    /must be shut off|domain is not in shut off state|only for inactive|cannot .* active domain|not supported .* live|domain must be inactive/i.test(
+      text,
+    )
+  )
+    return new LibvirtError(
+      'must-be-off',
+      `${vm} must be shut off for that`,
+      `kvmkit vm shutdown ${context.vm ? quoteForShell(context.vm) : 'NAME'}, then try again (or use --config to change the next boot)`,
+      text,
+    );
+  if (/cannot set memory higher than max memory/i.test(text))
+    return new LibvirtError(
+      'refused',
+      `that is more than ${vm}'s max memory`,
+      `raise the ceiling first: kvmkit vm set-max-memory ${context.vm ? quoteForShell(context.vm) : 'NAME'} MiB --config (a running VM keeps its own until it boots again)`,
+      text,
+    );
+  if (/requested vcpus is greater than max allowable|vcpus .* exceeds|more than maximum/i.test(text))
+    return new LibvirtError(
+      'refused',
+      `that is more vCPUs than ${vm} may have`,
+      `raise the maximum first: kvmkit vm set-vcpus ${context.vm ? quoteForShell(context.vm) : 'NAME'} N --maximum (then boot it again)`,
+      text,
+    );
+  if (/already exists|domain .* already defined/i.test(text))
+    return new LibvirtError('exists', text, undefined, text);
+  return new LibvirtError('refused', `libvirt refused: ${text}`, undefined, text);
+}
+
+/** Levenshtein distance, for "did you mean" on a VM name. */
+export function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Up to three names close to `wanted`: a prefix or substring match, or a few edits away. */
+export function closeNames(wanted: string, names: string[]): string[] {
+  const lower = wanted.toLowerCase();
+  return names
+    .map((name) => {
+      const n = name.toLowerCase();
+      const distance = n.includes(lower) || lower.includes(n) ? 0 : editDistance(lower, n);
+      return { name, distance };
+    })
+    .filter((c) => c.distance <= Math.max(2, Math.floor(wanted.length / 3)))
+    .sort((x, y) => x.distance - y.distance || x.name.localeCompare(y.name))
+    .slice(0, 3)
+    .map((c) => c.name);
+}
