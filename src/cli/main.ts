@@ -132,6 +132,11 @@ function registerManageVerbs(vm: Command): void {
     .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
     .option('-u, --user <name>', 'login name (default: you)')
     .option('-i, --identity <file>', 'private key file')
+    .option(
+      '-o, --option <option>',
+      'an ssh -o option (repeatable), e.g. -o StrictHostKeyChecking=accept-new',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .action(run((m, v, args, f) => m.sshCommand(v, args ?? [], f)));
   const host = vm.command('host').description('the host libvirt runs on');
   host

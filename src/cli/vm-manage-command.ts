@@ -187,10 +187,13 @@ export const commands = {
   define: (file: string, flags: ManageFlags) => {
     const path = resolve(file);
     if (!existsSync(path)) throw new UsageError(`no file at ${path}`);
-    checkDomainXml(readFileSync(path, 'utf8'), path);
     return manage(
       flags,
-      (v) => ops.defineVm(v, path),
+      async (v) => {
+        const xml = readFileSync(path, 'utf8');
+        await checkDomainXml(xml, path);
+        return ops.defineVm(v, path, xml);
+      },
       (r) => `defined ${r.defined} from ${r.file}`,
     );
   },
@@ -362,7 +365,7 @@ export async function consoleCommand(vm: string, flags: ManageFlags): Promise<nu
 export async function sshCommand(
   vm: string,
   args: string[],
-  flags: ManageFlags & { user?: string; identity?: string },
+  flags: ManageFlags & { user?: string; identity?: string; option?: string[] },
 ): Promise<number> {
   const virsh = virshFor(flags);
   const found = await vmAddresses(virsh, checkVmArgument(vm)).catch((error: unknown) => {
@@ -382,6 +385,7 @@ export async function sshCommand(
   const argv = [
     'ssh',
     ...(flags.identity ? ['-i', flags.identity] : []),
+    ...(flags.option ?? []).flatMap((o) => ['-o', o]),
     '--',
     user ? `${user}@${address.address}` : address.address,
     ...args,

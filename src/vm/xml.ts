@@ -35,3 +35,40 @@ export async function domainName(xml: string): Promise<string | undefined> {
   const name = parsed.domain?.name;
   return typeof name === 'string' ? name : undefined;
 }
+
+/**
+ * Changes every `<log file=…>` equal to `from` into `to` in a domain definition, through a real
+ * XML parser that keeps the document's order (so the rest comes back as libvirt wrote it).
+ */
+export async function replaceLogFile(
+  xml: string,
+  from: string,
+  to: string,
+): Promise<{ xml: string; changed: number }> {
+  const { XMLParser, XMLBuilder } = await import('fast-xml-parser');
+  const options = {
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '@',
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: false,
+  } as const;
+  const tree = new XMLParser(options).parse(xml) as unknown[];
+  let changed = 0;
+  const walk = (nodes: unknown[]) => {
+    for (const node of nodes) {
+      if (!node || typeof node !== 'object') continue;
+      const record = node as Record<string, unknown>;
+      const attributes = record[':@'] as Record<string, string> | undefined;
+      if ('log' in record && attributes?.['@file'] === from) {
+        attributes['@file'] = to;
+        changed++;
+      }
+      for (const [key, value] of Object.entries(record))
+        if (key !== ':@' && Array.isArray(value)) walk(value);
+    }
+  };
+  walk(tree);
+  return { xml: new XMLBuilder({ ...options, suppressEmptyNode: true }).build(tree) as string, changed };
+}

@@ -120,14 +120,17 @@ export function editDistance(a: string, b: string): number {
 /** Up to three names close to `wanted`: a prefix or substring match, or a few edits away. */
 export function closeNames(wanted: string, names: string[]): string[] {
   const lower = wanted.toLowerCase();
-  return names
-    .map((name) => {
-      const n = name.toLowerCase();
-      const distance = n.includes(lower) || lower.includes(n) ? 0 : editDistance(lower, n);
-      return { name, distance };
-    })
-    .filter((c) => c.distance <= Math.max(2, Math.floor(wanted.length / 3)))
-    .sort((x, y) => x.distance - y.distance || x.name.localeCompare(y.name))
-    .slice(0, 3)
-    .map((c) => c.name);
+  return (
+    names
+      .map((name) => {
+        const n = name.toLowerCase();
+        const distance = n.includes(lower) || lower.includes(n) ? 0 : editDistance(lower, n);
+        return { name, distance };
+      })
+      // Short names allow one typo, longer ones a third of their length.
+      .filter((c) => c.distance <= (wanted.length <= 3 ? 1 : Math.max(2, Math.floor(wanted.length / 3))))
+      .sort((x, y) => x.distance - y.distance || x.name.localeCompare(y.name))
+      .slice(0, 3)
+      .map((c) => c.name)
+  );
 }

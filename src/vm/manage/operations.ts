@@ -1,4 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { quoteForShell } from '../../host/host.js';
+import { consoleLogOf } from '../smoke/create.js';
+import { domainName, replaceLogFile } from '../xml.js';
 import { LibvirtError } from './errors.js';
 import { vmInfo } from './inventory.js';
 import {
@@ -129,10 +134,9 @@ export async function setAutostart(virsh: Virsh, vm: string, on: boolean) {
   return { vm, autostart: (await vmInfo(virsh, vm)).autostart };
 }
 
-export async function defineVm(virsh: Virsh, file: string) {
-  const out = await virsh.run(['define', file]);
-  const name = /^Domain '(.*)' defined from /m.exec(out)?.[1];
-  return { defined: name ?? null, file };
+export async function defineVm(virsh: Virsh, file: string, xml: string) {
+  await virsh.run(['define', file]);
+  return { defined: (await domainName(xml)) ?? null, file };
 }
 
 export async function vmXml(virsh: Virsh, vm: string, inactive = false) {
@@ -152,10 +156,10 @@ export async function renameVm(virsh: Virsh, vm: string, to: string) {
   return { vm: to, was: vm };
 }
 
+/** id, uuid or name of a VM given by any of the three (domname takes no name, so dominfo answers). */
 export async function lookup(virsh: Virsh, vm: string, what: 'id' | 'uuid' | 'name') {
-  const verb = { id: 'domid', uuid: 'domuuid', name: 'domname' }[what];
-  const value = (await virsh.run([verb, vm], { vm })).trim();
-  return what === 'id' ? (/^\d+$/.test(value) ? Number(value) : null) : value;
+  const info = await vmInfo(virsh, vm);
+  return info[what];
 }
 
 export type Scope = { live?: boolean; config?: boolean };
@@ -311,5 +315,18 @@ export async function cloneVm(virsh: Virsh, vm: string, to: string) {
     );
   }
   const disks = [...result.stdout.matchAll(/Allocating '([^']+)'/g)].map((m) => m[1]!);
+  // virt-clone copies the serial console's log path too; two VMs cannot share one log (the
+  // second would not start), so the clone gets its own.
+  const xml = await virsh.run(['dumpxml', to, '--inactive'], { vm: to });
+  const moved = await replaceLogFile(xml, consoleLogOf(vm), consoleLogOf(to));
+  if (moved.changed > 0) {
+    const dir = await mkdtemp(join(tmpdir(), 'kvmkit-clone-'));
+    try {
+      await writeFile(join(dir, 'domain.xml'), moved.xml);
+      await virsh.run(['define', join(dir, 'domain.xml')], { vm: to });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
   return { vm, clone: to, disks };
 }

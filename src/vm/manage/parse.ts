@@ -67,7 +67,7 @@ export function parseDomifaddr(text: string): InterfaceAddress[] {
   let last: { interface: string; mac: string } | undefined;
   for (const line of text.split('\n')) {
     const fields = line.trim().split(/\s+/);
-    if (fields.length === 4 && /^ipv[46]$/.test(fields[2]!))
+    if (fields.length === 4 && /^ipv[46]$/.test(fields[2]!) && fields[0] !== '-')
       last = { interface: fields[0]!, mac: fields[1]! };
     // A second address of the same interface is printed as "-  -  ipv6  fe80::…/64".
     const [protocol, cidr] = fields.length === 4 ? [fields[2], fields[3]] : [undefined, undefined];
