@@ -250,7 +250,7 @@ export async function vmDeleteCommand(
   if (reexec !== undefined) return reexec;
   try {
     const result = await deleteVm(new RealHost(), name, { storage: flags.storage });
-    print(flags.json, result, `${name} deleted${result.storage ? ' with its storage' : ''}`);
+    print(flags.json, result, `${result.deleted} deleted${result.storage ? ' with its storage' : ''}`);
     return EXIT.ok;
   } catch (error) {
     return mapError(error);

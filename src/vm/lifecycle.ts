@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { parseDominfo } from './manage/parse.js';
 import { consoleLogOf, seedPathOf, VmError } from './smoke/create.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
 import { type SshWait, waitForSsh } from './ssh.js';
@@ -6,21 +7,17 @@ import { type SshWait, waitForSsh } from './ssh.js';
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function domainState(host: Host, name: string): Promise<string | undefined> {
-  const result = await host.run({ argv: [...CONNECT, 'domstate', name], root: true, timeoutMs: 60_000 });
-  return result.exitCode === 0 ? result.stdout.trim() : undefined;
-}
-
-async function requireVm(host: Host, name: string): Promise<string> {
-  const state = await domainState(host, name);
-  if (state === undefined)
-    throw new VmError(`no VM named "${name}"`, 'see: virsh --connect qemu:///system list --all');
-  return state;
+/** The VM's name and state from any handle (name, id or UUID), or a clear error. */
+async function requireVm(host: Host, handle: string): Promise<{ name: string; state: string }> {
+  const result = await host.run({ argv: [...CONNECT, 'dominfo', handle], root: true, timeoutMs: 60_000 });
+  const info = result.exitCode === 0 ? parseDominfo(result.stdout) : undefined;
+  if (!info) throw new VmError(`no VM "${handle}"`, 'kvmkit vm list shows the VMs there are');
+  return info;
 }
 
 /** Undefines a VM; with `storage`, also its volumes and kvmkit's boot files for it. */
-export async function deleteVm(host: Host, name: string, options: { storage?: boolean } = {}) {
-  const state = await requireVm(host, name);
+export async function deleteVm(host: Host, handle: string, options: { storage?: boolean } = {}) {
+  const { name, state } = await requireVm(host, handle);
   if (state !== 'shut off')
     await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
   // Only its disks go with it: never a CD-ROM, whose ISO may be the user's own (even in the pool).

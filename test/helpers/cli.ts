@@ -11,7 +11,7 @@ let publicBin: string | undefined;
  * The built kvmkit copied where any user can read it: a clone may sit in a folder only root can
  * enter (CI's does), and tests run it as other users too.
  */
-function binForOtherUsers(): string {
+export function binForOtherUsers(): string {
   if (!publicBin) {
     const dir = mkdtempSync(join(tmpdir(), 'kvmkit-public-'));
     for (const part of ['bin', 'dist', 'package.json'])

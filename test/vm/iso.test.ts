@@ -32,6 +32,27 @@ function makeIso(dir: string, name: string): string {
   return iso;
 }
 
+/** A small VM from an ISO in a folder of the pool that QEMU can read. */
+async function createFromIso(name: string, isoName: string, ...extra: string[]) {
+  const dir = mkdtempSync('/var/lib/libvirt/images/kvmkit-iso-');
+  chmodSync(dir, 0o755);
+  const iso = makeIso(dir, isoName);
+  const created = await kvmkit([
+    'vm',
+    'create',
+    '--iso',
+    iso,
+    '--name',
+    name,
+    '--memory',
+    '256',
+    '--disk-size',
+    '1',
+    ...extra,
+  ]);
+  return { dir, iso, created };
+}
+
 beforeAll(async () => {
   await installedForVms(USER);
   for (const name of ['kvmkit-iso-t1', 'kvmkit-iso-t2', 'kvmkit-iso-t3']) {
@@ -42,22 +63,7 @@ beforeAll(async () => {
 
 describe('kvmkit vm create --iso', () => {
   it('defines and starts the VM with the ISO as its CD-ROM, a qcow2 disk in the default pool, SPICE on 127.0.0.1', async () => {
-    const dir = mkdtempSync('/var/lib/libvirt/images/kvmkit-iso-');
-    chmodSync(dir, 0o755);
-    const iso = makeIso(dir, 'test.iso');
-    const created = await kvmkit([
-      'vm',
-      'create',
-      '--iso',
-      iso,
-      '--name',
-      'kvmkit-iso-t1',
-      '--memory',
-      '256',
-      '--disk-size',
-      '1',
-      '--json',
-    ]);
+    const { dir, iso, created } = await createFromIso('kvmkit-iso-t1', 'test.iso', '--json');
     expect(created.exitCode, created.stderr).toBe(0);
     const result = parseJson<{ os: string; display: string }>(created.stdout);
     expect(result.os).toMatch(/generic/); // libosinfo does not know this medium: no failure for it
@@ -92,23 +98,7 @@ describe('kvmkit vm create --iso', () => {
   });
 
   it('boots with OVMF and an swtpm TPM for --uefi --tpm, and removes the NVRAM and TPM state with it', async () => {
-    const dir = mkdtempSync('/var/lib/libvirt/images/kvmkit-iso-');
-    chmodSync(dir, 0o755);
-    const iso = makeIso(dir, 'uefi.iso');
-    const created = await kvmkit([
-      'vm',
-      'create',
-      '--iso',
-      iso,
-      '--name',
-      'kvmkit-iso-t3',
-      '--memory',
-      '256',
-      '--disk-size',
-      '1',
-      '--uefi',
-      '--tpm',
-    ]);
+    const { dir, created } = await createFromIso('kvmkit-iso-t3', 'uefi.iso', '--uefi', '--tpm');
     expect(created.exitCode, created.stderr).toBe(0);
     expect(virsh('domstate', 'kvmkit-iso-t3').stdout.trim()).toBe('running');
     const xml = virsh('dumpxml', 'kvmkit-iso-t3').stdout;

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, kvmkit, parseJson } from '../helpers/cli.js';
+import { BIN, binForOtherUsers, kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
 import { installedForVms } from '../helpers/vm-harness.js';
@@ -251,10 +251,13 @@ describe('kvmkit vm: definitions', () => {
     );
     await json('stop', HOSTILE, '--hard');
     expect((await vm('rename', HOSTILE, LONG)).exitCode).toBe(0);
-    expect((await json<{ name: string }>('info', LONG)).name).toBe(LONG);
+    const long = await json<{ name: string; uuid: string }>('info', LONG);
+    expect(long.name).toBe(LONG);
     const refused = await vm('rename', LONG, 'a/b');
     expect(refused.exitCode).toBe(2);
-    expect((await vm('delete', LONG, '--storage', '--yes')).exitCode).toBe(0);
+    const deleted = await vm('delete', long.uuid, '--storage', '--yes'); // by UUID
+    expect(deleted.stdout).toContain(`${LONG} deleted with its storage`);
+    expect(virsh('dominfo', LONG).status).not.toBe(0);
     // The original still boots: its kernel and initramfs stayed, the clone's disk went.
     expect(existsSync(`/var/lib/libvirt/boot/kvmkit-${A}-vmlinuz`)).toBe(true);
     expect(virsh('vol-list', 'default').stdout).not.toContain(`${B}.qcow2`);
@@ -322,7 +325,7 @@ describe('kvmkit vm: access', () => {
       'ip',
       [
         ...['netns', 'exec', 'kvmkit-test', 'runuser', '-u', USER, '--'],
-        ...[BIN, 'vm', 'ssh', A, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no'],
+        ...[binForOtherUsers(), 'vm', 'ssh', A, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no'],
         ...['-o', 'UserKnownHostsFile=/dev/null', '--', 'echo "$(hostname) $(id -un)"'],
       ],
       { encoding: 'utf8', cwd: tmpdir(), timeout: 120_000 },
