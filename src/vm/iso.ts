@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { parseGroup, parsePasswd } from '../facts/users.js';
 import type { Host } from '../host/host.js';
-import { VM_NAME, VmError } from './smoke/create.js';
+import { VM_NAME, VmError } from './names.js';
 
 const CONNECT = 'qemu:///system';
 /** The user QEMU runs as under libvirt on Debian, Ubuntu and Mint (qemu.conf's default). */

@@ -1,6 +1,6 @@
 import type { Host } from '../host/host.js';
 import { parseDominfo } from './manage/parse.js';
-import { consoleLogOf, seedPathOf, VmError } from './smoke/create.js';
+import { consoleLogOf, seedPathOf, VmError } from './names.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
 import { type SshWait, waitForSsh } from './ssh.js';
 

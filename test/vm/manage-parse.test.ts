@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectionUri } from '../../src/vm/manage/connection.js';
 import { classifyVirshError, closeNames } from '../../src/vm/manage/errors.js';
+import { parseListTable } from '../../src/vm/manage/inventory.js';
 import {
   definitionMemory,
   groupStats,
@@ -69,6 +70,17 @@ describe('virsh output', () => {
       { name: 'snap-a', created: '2026-11-25 16:18:41 +0000', state: 'running' },
     ]);
     expect(parseVersion(recorded('version.txt'))).toEqual({ libvirt: '9.0.0', hypervisor: 'QEMU 7.2.22' });
+  });
+
+  it('list --all --id --uuid --name: UUID, id and the whole name, spaces and all', () => {
+    expect(parseListTable(recorded('list-id-uuid-name.txt'))).toEqual([
+      { uuid: 'edb8f395-6cf2-453c-8cc4-8b5bbaa652cb', id: 15, name: 'bs-run' },
+      { uuid: '4c23b196-2d56-4562-a31c-9105da455b5f', id: null, name: 'bl-000' },
+      { uuid: '3945b02a-8bbe-44aa-b8cc-e4b14158bb73', id: null, name: 'bl-001' },
+    ]);
+    expect(parseListTable(` 2e601c5d-4941-48c0-a21f-2635a7cfff4f   -    ${HOSTILE}\n`)).toEqual([
+      { uuid: '2e601c5d-4941-48c0-a21f-2635a7cfff4f', id: null, name: HOSTILE },
+    ]);
   });
 
   it('domstats --raw: grouped into CPU, memory, disk and network counters', () => {

@@ -1,7 +1,7 @@
 import type { Host } from '../../host/host.js';
 import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
-import { VM_NAME, VmError } from '../smoke/create.js';
+import { VM_NAME, VmError } from '../names.js';
 import { waitForSsh } from '../ssh.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
 import {

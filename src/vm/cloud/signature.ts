@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '../../host/host.js';
-import { VmError } from '../smoke/create.js';
+import { VmError } from '../names.js';
 
 /** Where a checksum list's detached signature is and whose key must have made it. */
 export interface ListSignature {

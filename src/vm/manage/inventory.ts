@@ -1,32 +1,75 @@
-import { type DomainInfo, type InterfaceAddress, parseDomifaddr, parseDominfo } from './parse.js';
+import {
+  type DomainInfo,
+  type InterfaceAddress,
+  parseDomifaddr,
+  parseDominfo,
+  parseDomstats,
+} from './parse.js';
 import type { Virsh } from './virsh.js';
 
 export interface VmSummary extends DomainInfo {
   addresses: string[];
 }
 
+const STATE_NAMES: Record<string, string> = {
+  '0': 'no state',
+  '1': 'running',
+  '2': 'idle',
+  '3': 'paused',
+  '4': 'in shutdown',
+  '5': 'shut off',
+  '6': 'crashed',
+  '7': 'pmsuspended',
+};
+
+/** `virsh list --all --id --uuid --name`: "UUID ID NAME" lines (ID "-" when off); the name is the rest. */
+export function parseListTable(text: string): { uuid: string; id: number | null; name: string }[] {
+  return text
+    .split('\n')
+    .map((line) => /^\s*([0-9a-f-]{36})\s+(\d+|-)\s(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ uuid: m[1]!, id: m[2] === '-' ? null : Number(m[2]), name: m[3]!.replace(/^ +/, '') }));
+}
+
 /**
- * Every VM with its state, vCPUs, memory, autostart and addresses, in two virsh processes
- * whatever the number of VMs: the UUIDs, then one batched run of dominfo (and, for running VMs,
- * the DHCP lease) per UUID.
+ * Every VM with its state, vCPUs, memory, autostart and addresses, in at most two virsh
+ * processes whatever the number of VMs: one batched run of the listings and `domstats` (one RPC
+ * for all VMs), then the DHCP leases of the running ones by UUID.
  */
 export async function listVms(virsh: Virsh): Promise<VmSummary[]> {
-  const uuids = (await virsh.run(['list', '--all', '--uuid'])).split('\n').filter((u) => u.trim() !== '');
-  if (uuids.length === 0) return [];
-  const sections = await virsh.script(
-    uuids.flatMap((uuid) => [
-      ['dominfo', uuid],
-      ['domifaddr', uuid, '--source', 'lease'],
-    ]),
+  const [table, autostart, transient, stats] = await virsh.script([
+    ['list', '--all', '--id', '--uuid', '--name'],
+    ['list', '--all', '--autostart', '--uuid'],
+    ['list', '--all', '--transient', '--uuid'],
+    ['domstats', '--raw', '--state', '--vcpu', '--balloon'],
+  ]);
+  const rows = parseListTable(table!.output);
+  const auto = new Set(autostart!.output.split('\n').map((u) => u.trim()));
+  const temporary = new Set(transient!.output.split('\n').map((u) => u.trim()));
+  const raw = parseDomstats(stats!.output);
+  const running = rows.filter((r) => r.id !== null);
+  const leases = await virsh.script(running.map((r) => ['domifaddr', r.uuid, '--source', 'lease']));
+  const addresses = new Map(
+    running.map((r, i) => [r.uuid, parseDomifaddr(leases[i]!.output).map((a) => a.address)]),
   );
-  const vms: VmSummary[] = [];
-  for (let i = 0; i < uuids.length; i++) {
-    const info = parseDominfo(sections[2 * i]!.output);
-    if (!info) continue; // undefined between the two runs
-    const addresses = parseDomifaddr(sections[2 * i + 1]!.output).map((a) => a.address);
-    vms.push({ ...info, addresses });
-  }
-  return vms.sort((a, b) => a.name.localeCompare(b.name));
+  const mib = (kib: string | undefined) => (kib === undefined ? 0 : Math.round(Number(kib) / 1024));
+  return rows
+    .map((r) => {
+      const s = raw.get(r.name) ?? new Map<string, string>();
+      return {
+        name: r.name,
+        id: r.id,
+        uuid: r.uuid,
+        state: STATE_NAMES[s.get('state.state') ?? ''] ?? 'unknown',
+        vcpus: Number(s.get('vcpu.current') ?? 0),
+        memoryMiB: mib(s.get('balloon.current')),
+        maxMemoryMiB: mib(s.get('balloon.maximum')),
+        autostart: auto.has(r.uuid),
+        persistent: !temporary.has(r.uuid),
+        addresses: addresses.get(r.uuid) ?? [],
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function vmInfo(virsh: Virsh, vm: string): Promise<DomainInfo> {

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quoteForShell } from '../../host/host.js';
-import { consoleLogOf } from '../smoke/create.js';
+import { consoleLogOf } from '../names.js';
 import { domainName, replaceLogFile } from '../xml.js';
 import { LibvirtError } from './errors.js';
 import { vmInfo } from './inventory.js';

@@ -3,23 +3,16 @@ import { Facts } from '../../facts/index.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
 import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
+import { consoleLogOf, seedPathOf, VM_NAME, VmError } from '../names.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
 import { findSmokeKernel, indexModules } from './kernel.js';
 import { moduleDepends } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
-export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+export { consoleLogOf, seedPathOf, VM_NAME, VmError };
+
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 const BOOT_DIR = '/var/lib/libvirt/boot';
-
-export class VmError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface SmokeVm {
   name: string;
@@ -29,15 +22,11 @@ export interface SmokeVm {
   steps: string[];
 }
 
-export const consoleLogOf = (name: string) => `/var/log/libvirt/qemu/${name}-console.log`;
-
 /**
  * Builds and starts the smoke VM: a kernel and a generated busybox initramfs, a small qcow2 disk
  * in the default pool, the default network. Uses KVM only when the probe proved it. After a
  * failure nothing half-made is left: the domain, its volume and its boot files are removed.
  */
-export const seedPathOf = (name: string) => `/var/lib/libvirt/images/${name}-seed.iso`;
-
 export async function createSmokeVm(
   host: Host,
   options: { name: string; memoryMiB?: number; say?: (m: string) => void; seedUser?: string },
