@@ -25,6 +25,21 @@ describe('RealHost', () => {
     expect(result).toMatchObject({ exitCode: 7, failed: false });
   });
 
+  it('feeds input on stdin, adds env to the environment, runs in cwd; streaming goes through execa alike', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-run-'));
+    const plain = await host.run({
+      argv: ['sh', '-c', 'cat; echo "$KVMKIT_TEST $PATH"; pwd'],
+      input: 'from stdin\n',
+      env: { KVMKIT_TEST: 'set' },
+      cwd: dir,
+    });
+    expect(plain.stdout).toBe(`from stdin\nset ${process.env.PATH}\n${dir}\n`);
+    const chunks: string[] = [];
+    const streamed = await host.run({ argv: ['printf', 'a\nb\n'], onStdout: (c) => chunks.push(c) });
+    expect(streamed.stdout).toBe('a\nb\n');
+    expect(chunks.join('')).toBe('a\nb\n');
+  });
+
   it('stops a command at its deadline', async () => {
     const started = Date.now();
     const result = await host.run({ argv: ['sleep', '10'], timeoutMs: 300 });
