@@ -287,6 +287,44 @@ Exit codes:
       process.exitCode = await vmDeleteCommand(name, flags);
     });
   program
+    .command('bridge')
+    .description(
+      "put the host's uplink on a bridge (br0) for VMs on the LAN, safely: checked, and rolled back if it breaks",
+    )
+    .option('--name <bridge>', 'the bridge to make', 'br0')
+    .option('--uplink <interface>', 'the interface to bridge (default: the one with the default route)')
+    .option('--dry-run', 'show the files and commands, change nothing')
+    .option('--remove', "take kvmkit's bridge back: the previous configuration, exactly")
+    .option('-y, --yes', 'apply without asking (the checks still roll back a change that breaks the network)')
+    .option('--check-name <host>', 'a name that must still resolve afterwards (if it resolved before)')
+    .option('--confirm-timeout <seconds>', 'on a terminal: roll back unless confirmed within this time', '60')
+    .option('--json', 'print the outcome as JSON')
+    .addHelpText(
+      'after',
+      `
+Writes the bridge in the terms of what manages the network (NetworkManager, netplan, ifupdown),
+never a second system beside it; refuses Wi-Fi. Before: what works (address, gateway, name
+resolution, SSH sessions). After: the same must still work, or everything is put back.
+
+Exit codes:
+  0  the bridge is in place (or was already); with --remove, the previous configuration is back
+  1  the change was rolled back (the reason is printed)
+  2  usage error
+  3  refused (Wi-Fi uplink, no address, an unknown network system)`,
+    )
+    .action(async (flags) => {
+      const { bridgeCommand } = await import('./bridge-command.js');
+      process.exitCode = await bridgeCommand(flags);
+    });
+  program
+    .command('rollback')
+    .description("restore the network as it was before kvmkit's bridge (same as: kvmkit bridge --remove)")
+    .option('--json', 'print the outcome as JSON')
+    .action(async (flags) => {
+      const { bridgeCommand } = await import('./bridge-command.js');
+      process.exitCode = await bridgeCommand({ ...flags, remove: true });
+    });
+  program
     .command('verify')
     .description(
       'prove a VM runs: listed running by virsh as the user, the smoke marker on its console, SSH answering',

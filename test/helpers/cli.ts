@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
-const TOP = join(import.meta.dirname, '../..');
+export const TOP = join(import.meta.dirname, '../..');
 export const BIN = join(TOP, 'bin/kvmkit');
 
 let publicBin: string | undefined;

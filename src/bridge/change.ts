@@ -1,0 +1,176 @@
+import { ifupdownStanzas, type NetworkSystem, readIfupdown, type Uplink } from '../facts/network.js';
+import type { Command, Host } from '../host/host.js';
+import { type Addressing, addressingOf } from './addressing.js';
+import { bridgeStanza, sourcesInterfacesD, uplinkToManual } from './ifupdown.js';
+import { netplanBridge } from './netplan.js';
+import { nmcliBridge, nmcliRemove } from './nmcli.js';
+
+/** A file the change writes; `content: null` removes it. */
+export interface FileChange {
+  path: string;
+  content: string | null;
+  mode: number;
+}
+
+/**
+ * Everything one bridge change does, as data: shown by --dry-run, carried out by apply, taken
+ * back by rollback. `down` runs before the files are written (with the old configuration still
+ * in place), `up` after; `undoDown`/`undoUp` do the same for the way back.
+ */
+export interface BridgeChange {
+  bridge: string;
+  uplink: string;
+  system: NetworkSystem;
+  addressing: Addressing;
+  files: FileChange[];
+  down: Command[];
+  up: Command[];
+  undoDown: Command[];
+  undoUp: Command[];
+}
+
+export class BridgeRefusal extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+const cmd = (...argv: string[]): Command => ({ argv, root: true, timeoutMs: 120_000 });
+
+/** The change for this host, in the terms of the system that manages its network. */
+export async function planBridgeChange(
+  host: Host,
+  o: { bridge: string; uplink: Uplink; system: NetworkSystem; nmConnection?: string; nmMethod?: string },
+): Promise<BridgeChange> {
+  const { bridge, uplink, system } = o;
+  if (uplink.wireless)
+    throw new BridgeRefusal(
+      `${uplink.name} is Wi-Fi, which cannot be bridged (an access point accepts frames only from the station's own address)`,
+      "keep libvirt's NAT network (default), or give VMs the LAN through macvtap: kvmkit vm create --network … with a <interface type='direct'>; a wired uplink can be bridged",
+    );
+  if (uplink.addresses.length === 0)
+    throw new BridgeRefusal(
+      `${uplink.name} has no IPv4 address to carry over`,
+      'bring the uplink up first (or name another with --uplink)',
+    );
+  switch (system) {
+    case 'ifupdown': {
+      const main = (await host.readFile('/etc/network/interfaces')) ?? '';
+      const method = ifupdownStanzas(await readIfupdown(host)).get(uplink.name);
+      const addressing = addressingOf(uplink, method);
+      const files: FileChange[] = [];
+      // The uplink's stanza may sit in the main file or in interfaces.d.
+      for (const path of await stanzaFiles(host)) {
+        const text = (await host.readFile(path)) ?? '';
+        const edited = uplinkToManual(text, uplink.name);
+        const withSource = path === '/etc/network/interfaces' && !sourcesInterfacesD(edited.text);
+        if (edited.changed || withSource)
+          files.push({
+            path,
+            content: withSource
+              ? `${edited.text.replace(/\n*$/, '\n')}source /etc/network/interfaces.d/*\n`
+              : edited.text,
+            mode: 0o644,
+          });
+      }
+      if (!main && files.length === 0)
+        files.push({
+          path: '/etc/network/interfaces',
+          content: 'source /etc/network/interfaces.d/*\n',
+          mode: 0o644,
+        });
+      files.push({
+        path: `/etc/network/interfaces.d/kvmkit-${bridge}`,
+        content: bridgeStanza(bridge, uplink.name, addressing),
+        mode: 0o644,
+      });
+      return {
+        bridge,
+        uplink: uplink.name,
+        system,
+        addressing,
+        files,
+        down: [cmd('ifdown', '--force', uplink.name)],
+        up: [cmd('ifup', uplink.name), cmd('ifup', bridge)],
+        undoDown: [
+          cmd('ifdown', '--force', bridge),
+          cmd('ifdown', '--force', uplink.name),
+          cmd('ip', 'link', 'delete', bridge, 'type', 'bridge'),
+        ],
+        undoUp: [cmd('ifup', uplink.name)],
+      };
+    }
+    case 'netplan-networkd':
+    case 'netplan-NetworkManager': {
+      const addressing = addressingOf(uplink);
+      return {
+        bridge,
+        uplink: uplink.name,
+        system,
+        addressing,
+        files: [
+          {
+            path: `/etc/netplan/90-kvmkit-${bridge}.yaml`,
+            content: netplanBridge(
+              bridge,
+              uplink.name,
+              addressing,
+              system === 'netplan-networkd' ? 'networkd' : 'NetworkManager',
+            ),
+            mode: 0o600,
+          },
+        ],
+        down: [],
+        up: [cmd('netplan', 'apply')],
+        undoDown: [],
+        undoUp: [cmd('netplan', 'apply'), cmd('ip', 'link', 'delete', bridge, 'type', 'bridge')],
+      };
+    }
+    case 'NetworkManager': {
+      const connection = o.nmConnection;
+      if (!connection)
+        throw new BridgeRefusal(
+          `NetworkManager has no active connection on ${uplink.name}`,
+          `nmcli device connect ${uplink.name}, then try again`,
+        );
+      const addressing = addressingOf(uplink, o.nmMethod);
+      return {
+        bridge,
+        uplink: uplink.name,
+        system,
+        addressing,
+        files: [],
+        down: [],
+        up: nmcliBridge(bridge, uplink.name, connection, addressing).map((argv) => cmd(...argv)),
+        undoDown: [],
+        undoUp: nmcliRemove(bridge, connection).map((argv) => cmd(...argv)),
+      };
+    }
+    default:
+      throw new BridgeRefusal(
+        `kvmkit cannot tell who configures ${uplink.name} (${system}), so it will not write a second configuration beside it`,
+        'configure the bridge with your network tool, then `kvmkit bridge` defines the libvirt network for it',
+      );
+  }
+}
+
+async function stanzaFiles(host: Host): Promise<string[]> {
+  const dir = '/etc/network/interfaces.d';
+  const parts = ((await host.listDir(dir)) ?? []).filter((f) => !f.startsWith('kvmkit-')).sort();
+  return ['/etc/network/interfaces', ...parts.map((f) => `${dir}/${f}`)];
+}
+
+/** NetworkManager's active connection on a device, and its IPv4 method. */
+export async function nmConnectionOf(
+  host: Host,
+  device: string,
+): Promise<{ name?: string; method?: string }> {
+  const active = await host.run({ argv: ['nmcli', '-g', 'GENERAL.CONNECTION', 'device', 'show', device] });
+  const name = active.stdout.trim() || undefined;
+  if (!name) return {};
+  const method = await host.run({ argv: ['nmcli', '-g', 'ipv4.method', 'connection', 'show', name] });
+  return { name, method: method.stdout.trim() || undefined };
+}

@@ -1,0 +1,35 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Host } from '../host/host.js';
+import { buildXml } from '../vm/xml.js';
+
+const CONNECT = ['virsh', '--connect', 'qemu:///system'];
+
+/** libvirt's network for VMs on the LAN: forward mode bridge over the host's bridge. */
+export async function hostBridgeNetworkXml(bridge: string, name = 'host-bridge'): Promise<string> {
+  return buildXml({ network: { name, forward: { '@mode': 'bridge' }, bridge: { '@name': bridge } } });
+}
+
+/**
+ * Defines, starts and autostarts `host-bridge` when libvirt answers and it is not there yet, so
+ * `kvmkit vm create --network host-bridge` works. A line saying what happened, or undefined.
+ */
+export async function defineHostBridgeNetwork(host: Host, bridge: string): Promise<string | undefined> {
+  const virsh = (...args: string[]) =>
+    host.run({ argv: [...CONNECT, ...args], root: true, timeoutMs: 60_000 });
+  const info = await virsh('net-info', 'host-bridge');
+  if (info.exitCode === 0) return 'libvirt network host-bridge: already defined';
+  if ((await virsh('uri')).exitCode !== 0) return undefined; // libvirt is not here (yet)
+  const dir = await mkdtemp(join(tmpdir(), 'kvmkit-net-'));
+  try {
+    await writeFile(join(dir, 'host-bridge.xml'), await hostBridgeNetworkXml(bridge));
+    const defined = await virsh('net-define', join(dir, 'host-bridge.xml'));
+    if (defined.exitCode !== 0) return `libvirt network host-bridge: not defined (${defined.stderr.trim()})`;
+    await virsh('net-start', 'host-bridge');
+    await virsh('net-autostart', 'host-bridge');
+    return `libvirt network host-bridge defined over ${bridge}: kvmkit vm create --network host-bridge`;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,176 @@
+import { applyBridge, type BridgeOutcome, readBridgeState, restore } from '../bridge/apply.js';
+import { type BridgeChange, BridgeRefusal, nmConnectionOf, planBridgeChange } from '../bridge/change.js';
+import { sshPeers } from '../bridge/checks.js';
+import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
+import { detectNetworkSystem, readUplink } from '../facts/network.js';
+import { RealHost } from '../host/real-host.js';
+import { ensureRoot } from './elevate.js';
+import { CliError, EXIT, RefusalError, UsageError } from './errors.js';
+
+export interface BridgeFlags {
+  name?: string;
+  uplink?: string;
+  dryRun?: boolean;
+  remove?: boolean;
+  yes?: boolean;
+  checkName?: string;
+  confirmTimeout?: string;
+  json?: boolean;
+}
+
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+function describe(change: BridgeChange): string {
+  const a = change.addressing;
+  const lines = [
+    `Bridge ${change.bridge} over ${change.uplink}, written for ${change.system}:`,
+    `  addressing: ${a.dhcp ? 'DHCP' : `static ${a.addresses.join(', ')}${a.gateway ? ` via ${a.gateway}` : ''}`}, MTU ${a.mtu}, MAC ${a.mac} (kept)`,
+    ...change.files.map((f) =>
+      f.content === null
+        ? `  remove ${f.path}`
+        : `  write ${f.path} (mode ${f.mode.toString(8)}):\n${f.content.replace(/^/gm, '    | ')}`,
+    ),
+    ...[...change.down, ...change.up].map((c) => `  $ ${c.argv.join(' ')}`),
+    '  then: check the address, the gateway, name resolution and SSH sessions; roll back if any of them broke.',
+  ];
+  return lines.join('\n');
+}
+
+function outcomeText(o: BridgeOutcome, bridge: string): string {
+  const lines = o.log.map((l) => `  ${l}`);
+  const seen = (c: BridgeOutcome['after']) =>
+    [
+      c.address.seen,
+      c.gateway?.seen,
+      c.dns?.seen,
+      ...c.ssh.map((s) => `SSH peer ${s.peer} ${s.ok ? 'reachable' : 'unreachable'}`),
+    ]
+      .filter(Boolean)
+      .map((l) => `    ${l}`);
+  if (o.result === 'kept') return [...lines, `Kept ${bridge}:`, ...seen(o.after)].join('\n');
+  return [...lines, `Rolled back (${o.reason}). After the rollback:`, ...seen(o.restored ?? o.after)].join(
+    '\n',
+  );
+}
+
+/** `kvmkit bridge`: plan, back up, apply, check, keep or roll back; --remove / rollback take it back. */
+export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
+  const bridge = flags.name ?? 'br0';
+  if (!IFNAME.test(bridge))
+    throw new UsageError(
+      `--name ${bridge}: not an interface name (at most 15 letters, digits, ".", "_", "-")`,
+    );
+  if (flags.uplink !== undefined && !IFNAME.test(flags.uplink))
+    throw new UsageError(`--uplink ${flags.uplink}: not an interface name`);
+  const confirmSeconds = Number(flags.confirmTimeout ?? 60);
+  if (!Number.isInteger(confirmSeconds) || confirmSeconds < 5)
+    throw new UsageError('--confirm-timeout: whole seconds, at least 5');
+  const host = new RealHost();
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+  if (!flags.dryRun) {
+    const reexec = (await ensureRoot({ guided: process.stdin.isTTY === true })).reexecExitCode;
+    if (reexec !== undefined) return reexec;
+  }
+  const targets = {
+    gateway: undefined as string | undefined,
+    dnsName: flags.checkName,
+    sshPeers: await sshPeers(host),
+  };
+
+  const state = await readBridgeState(host);
+  if (flags.remove || (state && state.phase === 'applying')) {
+    if (!state) {
+      out("No bridge of kvmkit's here: nothing to take back.");
+      return EXIT.ok;
+    }
+    if (flags.dryRun) {
+      out(
+        `Would take back ${state.change.bridge}: ${[...state.change.undoDown, ...state.change.undoUp].map((c) => c.argv.join(' ')).join('; ')}`,
+      );
+      return EXIT.ok;
+    }
+    if (!flags.remove) out(`A bridge change was interrupted (${state.at}): rolling it back first.`);
+    const restored = await restore(host, state, {
+      ...targets,
+      gateway: state.change.addressing.gateway,
+      deadlineMs: 30_000,
+    });
+    if (flags.json) out(JSON.stringify({ result: 'removed', bridge: state.change.bridge, restored }));
+    else out(`${state.change.bridge} removed; ${state.change.uplink} is back: ${restored.address.seen}`);
+    if (flags.remove) return restored.address.ok ? EXIT.ok : EXIT.notReady;
+  }
+
+  const uplink = await readUplink(host, flags.uplink);
+  if (!uplink)
+    throw new RefusalError(
+      'no default route: kvmkit cannot tell which interface is the uplink',
+      'name it: kvmkit bridge --uplink eth0',
+    );
+  if (uplink.isBridge || uplink.master) {
+    const current = uplink.isBridge ? uplink.name : uplink.master!;
+    const network = flags.dryRun ? undefined : await defineHostBridgeNetwork(host, current);
+    if (flags.json)
+      out(JSON.stringify({ result: 'already', bridge: current, libvirtNetwork: network ?? null }));
+    else out(`${current} already carries the uplink: nothing to change.${network ? ` ${network}` : ''}`);
+    return EXIT.ok;
+  }
+  const { system, evidence } = await detectNetworkSystem(host, uplink.name);
+  const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
+  let change: BridgeChange;
+  try {
+    change = await planBridgeChange(host, {
+      bridge,
+      uplink,
+      system,
+      nmConnection: nm.name,
+      nmMethod: nm.method,
+    });
+  } catch (error) {
+    if (error instanceof BridgeRefusal) throw new RefusalError(error.message, error.hint);
+    throw error;
+  }
+  if (flags.dryRun) {
+    if (flags.json) out(JSON.stringify({ result: 'planned', evidence, change }));
+    else out(`${evidence}\n${describe(change)}`);
+    return EXIT.ok;
+  }
+  if (!flags.json) out(`${evidence}\n${describe(change)}`);
+  const onTerminal = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes;
+  if (!flags.yes && !onTerminal)
+    throw new UsageError(
+      'changing the network needs a yes',
+      'add --yes (the checks still roll it back if anything breaks)',
+    );
+  const confirm = onTerminal
+    ? async () => {
+        const { confirm: ask } = await import('@inquirer/prompts');
+        try {
+          return await ask(
+            {
+              message: `The network still works through ${bridge}. Keep it? (rolled back in ${confirmSeconds} s without an answer)`,
+              default: true,
+            },
+            { signal: AbortSignal.timeout(confirmSeconds * 1000) },
+          );
+        } catch {
+          return false;
+        }
+      }
+    : undefined;
+  // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.
+  process.on('SIGHUP', () => {});
+  const outcome = await applyBridge(host, change, {
+    targets: { ...targets, gateway: uplink.gateway, deadlineMs: 30_000 },
+    confirm,
+    say: flags.json ? undefined : (m) => out(m),
+  });
+  const network = outcome.result === 'kept' ? await defineHostBridgeNetwork(host, bridge) : undefined;
+  if (flags.json) out(JSON.stringify({ ...outcome, bridge, libvirtNetwork: network ?? null }));
+  else out(`${outcomeText(outcome, bridge)}${network ? `\n${network}` : ''}`);
+  if (outcome.result === 'kept') return EXIT.ok;
+  throw new CliError(
+    `the bridge was rolled back: ${outcome.reason}`,
+    EXIT.notReady,
+    'the previous configuration is in place again; kvmkit bridge --dry-run shows what it would do',
+  );
+}

@@ -1,0 +1,169 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, parseJson } from '../helpers/cli.js';
+import { NetLab } from '../helpers/net-lab.js';
+
+// `kvmkit bridge` for real on ifupdown test hosts built from network namespaces and veth pairs
+// (test/helpers/net-lab.ts): the machine's own eth0 and routes are never touched.
+let lab: NetLab | undefined;
+afterEach(() => lab?.destroy());
+
+const linkOf = (l: NetLab, name: string) =>
+  (
+    JSON.parse(
+      execFileSync('ip', ['netns', 'exec', l.host, 'ip', '-j', '-d', 'link', 'show', name], {
+        encoding: 'utf8',
+      }),
+    ) as {
+      address: string;
+      master?: string;
+    }[]
+  )[0]!;
+
+describe('kvmkit bridge on an ifupdown host', () => {
+  it('static: br0 takes the address and the MAC, the gateway answers through it; a second run changes nothing; --remove restores the files exactly', async () => {
+    lab = new NetLab('brs');
+    await lab.start('static');
+    const before = lab.file('etc-network/interfaces');
+    expect(lab.addresses().eth0).toEqual(['198.51.100.10/24']);
+
+    const dry = await lab.kvmkit(['bridge', '--dry-run']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('/etc/network/interfaces: iface eth0 inet static');
+    expect(dry.stdout).toMatch(/iface br0 inet static\n\s+\| +bridge_ports eth0/);
+    expect(lab.file('etc-network/interfaces')).toBe(before); // a dry run changes nothing
+    expect(lab.file('etc-network/interfaces.d/kvmkit-br0')).toBeUndefined();
+
+    const made = await lab.kvmkit(['bridge', '--yes', '--check-name', 'gateway.test', '--json']);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const outcome = parseJson<{ result: string; after: { gateway: { ok: boolean }; dns: { ok: boolean } } }>(
+      made.stdout,
+    );
+    expect(outcome.result).toBe('kept');
+    expect(lab.addresses().br0).toEqual(['198.51.100.10/24']);
+    expect(lab.addresses().eth0).toBeUndefined(); // no IPv4 left on the port
+    expect(linkOf(lab, 'eth0').master).toBe('br0');
+    expect(linkOf(lab, 'br0').address).toBe('52:54:00:12:34:56');
+    expect(lab.reachesGateway()).toBe(true);
+    expect(lab.file('etc-network/interfaces.d/kvmkit-br0')).toMatch(
+      /bridge_ports eth0[\s\S]*address 198\.51\.100\.10\/24/,
+    );
+
+    const again = await lab.kvmkit(['bridge', '--yes', '--json']);
+    expect(parseJson<{ result: string }>(again.stdout).result).toBe('already');
+
+    const removed = await lab.kvmkit(['bridge', '--remove']);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(lab.addresses().eth0).toEqual(['198.51.100.10/24']);
+    expect(lab.addresses().br0).toBeUndefined();
+    expect(lab.file('etc-network/interfaces')).toBe(before);
+    expect(lab.file('etc-network/interfaces.d/kvmkit-br0')).toBeUndefined();
+    expect(lab.file('var-lib-kvmkit/bridge.json')).toBeUndefined();
+    expect(lab.reachesGateway()).toBe(true);
+  });
+
+  it('DHCP: the bridge, with the uplink MAC, gets the same lease from the gateway; removal brings the uplink back on DHCP', async () => {
+    lab = new NetLab('brd');
+    await lab.start('dhcp');
+    const leased = lab.addresses().eth0![0]!;
+    expect(leased).toMatch(/^198\.51\.100\.(5\d|[6-9]\d)\/24$/);
+    const made = await lab.kvmkit(['bridge', '--yes']);
+    expect(made.exitCode, `${made.stdout}\n${made.stderr}`).toBe(0);
+    expect(made.stdout).toMatch(/addressing: DHCP/);
+    expect(lab.file('etc-network/interfaces.d/kvmkit-br0')).toMatch(/iface br0 inet dhcp/);
+    expect(lab.addresses().br0).toEqual([leased]);
+    expect(lab.reachesGateway()).toBe(true);
+    const removed = await lab.kvmkit(['rollback']);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(lab.addresses().eth0).toEqual([leased]);
+    expect(lab.reachesGateway()).toBe(true);
+  });
+
+  it('a bridge whose gateway is unreachable afterwards is rolled back, and the original addressing works again', async () => {
+    lab = new NetLab('brf');
+    await lab.start('static');
+    const before = lab.file('etc-network/interfaces');
+    // The fault: once br0 is up, the test host's route to the gateway points at nobody (a route on
+    // br0, so it goes with the bridge).
+    const hook = join(lab.root, 'etc-network/if-up.d/zz-kvmkit-test-fault');
+    writeFileSync(
+      hook,
+      '#!/bin/sh\n[ "$IFACE" = br0 ] && ip route add 198.51.100.1/32 via 198.51.100.222 dev br0 onlink\nexit 0\n',
+    );
+    chmodSync(hook, 0o755);
+    const made = await lab.kvmkit(['bridge', '--yes']);
+    expect(made.exitCode).toBe(1);
+    expect(made.stderr).toMatch(/the bridge was rolled back: gateway 198\.51\.100\.1 does not answer ping/);
+    expect(made.stdout).toMatch(/Rolled back[\s\S]*gateway 198\.51\.100\.1 answers ping/);
+    expect(lab.addresses()).toMatchObject({ eth0: ['198.51.100.10/24'] });
+    expect(lab.addresses().br0).toBeUndefined();
+    expect(lab.file('etc-network/interfaces')).toBe(before);
+    expect(lab.file('etc-network/interfaces.d/kvmkit-br0')).toBeUndefined();
+    expect(lab.reachesGateway()).toBe(true);
+  });
+
+  it('an SSH session the bridge is made over survives it, and so does another one already open', async () => {
+    lab = new NetLab('brh');
+    await lab.start('static');
+    const keys = mkdtempSync(join(tmpdir(), 'kvmkit-lab-ssh-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keys, 'host_key')]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keys, 'client')]);
+    writeFileSync(join(keys, 'authorized_keys'), readFileSync(join(keys, 'client.pub')));
+    writeFileSync(
+      join(keys, 'sshd_config'),
+      [
+        'ListenAddress 198.51.100.10',
+        `HostKey ${join(keys, 'host_key')}`,
+        `AuthorizedKeysFile ${join(keys, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'UsePAM no',
+        'StrictModes no',
+        `PidFile ${join(keys, 'sshd.pid')}`,
+        'ClientAliveInterval 0',
+      ].join('\n'),
+    );
+    spawnSync('mkdir', ['-p', '/run/sshd']);
+    // sshd runs on the test host, in its private file view: the session's kvmkit sees the lab's files.
+    const sshd = await lab.run(['/usr/sbin/sshd', '-f', join(keys, 'sshd_config')]);
+    expect(sshd.exitCode, sshd.stderr).toBe(0);
+    const ssh = [
+      ...['netns', 'exec', lab.gw, 'ssh', '-i', join(keys, 'client'), '-o', 'StrictHostKeyChecking=no'],
+      ...[
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'ServerAliveInterval=0',
+        'root@198.51.100.10',
+      ],
+    ];
+    // One session already open, busy for a while, must still get its answer back.
+    const waiting = spawn('ip', [...ssh, 'sleep 8; echo still-here'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let waited = '';
+    waiting.stdout.on('data', (c: Buffer) => {
+      waited += c.toString();
+    });
+    const over = spawnSync('ip', [...ssh, `${BIN} bridge --yes --json`], {
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    expect(over.status, over.stderr).toBe(0);
+    const outcome = parseJson<{
+      result: string;
+      before: { ssh: { peer: string; ok: boolean }[] };
+      after: { ssh: { ok: boolean }[] };
+    }>(over.stdout);
+    expect(outcome.result).toBe('kept');
+    expect(outcome.before.ssh.map((s) => s.peer)).toContain('198.51.100.1');
+    expect(outcome.after.ssh.every((s) => s.ok)).toBe(true);
+    await new Promise((resolve) => waiting.on('close', resolve));
+    expect(waited.trim()).toBe('still-here');
+    expect(lab.addresses().br0).toEqual(['198.51.100.10/24']);
+  });
+});

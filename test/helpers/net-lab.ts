@@ -1,0 +1,138 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { BIN, TOP } from './cli.js';
+
+export const NET_HARNESS = join(TOP, 'test/harness/net-host-ns.sh');
+
+/**
+ * A test host and its LAN, built from network namespaces and never touching the machine's own
+ * network: the host namespace has `eth0` (one end of a veth pair), the gateway namespace the
+ * other end with 198.51.100.1/24, dnsmasq for DHCP (198.51.100.50–99) and DNS (gateway.test).
+ * The host's network files are private to the lab (test/harness/net-host-ns.sh).
+ */
+export class NetLab {
+  readonly host: string;
+  readonly gw: string;
+  readonly root: string;
+  private dnsmasq?: ChildProcess;
+
+  constructor(readonly tag: string) {
+    this.host = `kvmkit-${tag}-h`;
+    this.gw = `kvmkit-${tag}-g`;
+    this.root = mkdtempSync(join(tmpdir(), `kvmkit-lab-${tag}-`));
+  }
+
+  /** The host's uplink configured by ifupdown, static or by DHCP, and brought up with ifup. */
+  async start(addressing: 'static' | 'dhcp', mac = '52:54:00:12:34:56'): Promise<void> {
+    this.destroy();
+    for (const ns of [this.host, this.gw]) execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', [
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      this.host,
+      'address',
+      mac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'gw0',
+      'netns',
+      this.gw,
+    ]);
+    const gw = (...args: string[]) => execFileSync('ip', ['netns', 'exec', this.gw, ...args]);
+    gw('ip', 'link', 'set', 'lo', 'up');
+    gw('ip', 'addr', 'add', '198.51.100.1/24', 'dev', 'gw0');
+    gw('ip', 'link', 'set', 'gw0', 'up');
+    execFileSync('ip', ['netns', 'exec', this.host, 'ip', 'link', 'set', 'lo', 'up']);
+    this.dnsmasq = spawn(
+      'ip',
+      [
+        ...['netns', 'exec', this.gw, 'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null'],
+        ...['--interface=gw0', '--bind-interfaces', '--except-interface=lo', '--no-resolv', '--no-hosts'],
+        ...['--dhcp-range=198.51.100.50,198.51.100.99,1h', `--dhcp-leasefile=${join(this.root, 'leases')}`],
+        ...[
+          '--address=/gateway.test/198.51.100.1',
+          `--pid-file=${join(this.root, 'dnsmasq.pid')}`,
+          '--user=root',
+        ],
+      ],
+      { stdio: 'ignore' },
+    );
+    writeFileSync(join(this.root, 'resolv.conf'), 'nameserver 198.51.100.1\n');
+    const interfaces =
+      addressing === 'static'
+        ? 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n    address 198.51.100.10/24\n    gateway 198.51.100.1\n\nsource /etc/network/interfaces.d/*\n'
+        : 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n\nsource /etc/network/interfaces.d/*\n';
+    // The machine's ifupdown hooks (bridge-utils' bridge_ports among them), with the lab's own files.
+    execFileSync('mkdir', ['-p', join(this.root, 'etc-network')]);
+    execFileSync('cp', ['-a', '/etc/network/.', join(this.root, 'etc-network/')]);
+    execFileSync('rm', ['-rf', join(this.root, 'etc-network/interfaces.d')]);
+    execFileSync('mkdir', ['-p', join(this.root, 'etc-network/interfaces.d')]);
+    writeFileSync(join(this.root, 'etc-network/interfaces'), interfaces);
+    const up = await this.run(['ifup', 'eth0']);
+    if (up.exitCode !== 0) throw new Error(`ifup eth0 failed in the lab: ${up.stderr}`);
+  }
+
+  /** A command on the test host (its namespace, its private network files). */
+  async run(argv: string[], env: Record<string, string> = {}) {
+    const result = await execa(NET_HARNESS, [this.host, this.root, ...argv], {
+      reject: false,
+      env: { NO_COLOR: '1', ...env },
+      stdin: 'ignore',
+      timeout: 300_000,
+    });
+    return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+  }
+
+  kvmkit(args: string[]) {
+    return this.run([BIN, ...args]);
+  }
+
+  /** The test host's IPv4 addresses by interface, as `ip` sees them. */
+  addresses(): Record<string, string[]> {
+    const out = spawnSync('ip', ['netns', 'exec', this.host, 'ip', '-j', '-4', 'addr', 'show'], {
+      encoding: 'utf8',
+    }).stdout;
+    const links = JSON.parse(out || '[]') as {
+      ifname: string;
+      addr_info: { local: string; prefixlen: number }[];
+    }[];
+    return Object.fromEntries(
+      links.map((l) => [l.ifname, l.addr_info.map((a) => `${a.local}/${a.prefixlen}`)]),
+    );
+  }
+
+  /** Whether the gateway answers from the test host (the real check, not kvmkit's). */
+  reachesGateway(): boolean {
+    return (
+      spawnSync('ip', ['netns', 'exec', this.host, 'ping', '-n', '-c', '1', '-W', '2', '198.51.100.1'])
+        .status === 0
+    );
+  }
+
+  file(relative: string): string | undefined {
+    try {
+      return readFileSync(join(this.root, relative), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Everything the lab started, stopped; both namespaces deleted. */
+  destroy(): void {
+    this.dnsmasq?.kill();
+    for (const ns of [this.host, this.gw]) {
+      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean);
+      if (pids.length > 0) spawnSync('kill', ['-9', ...pids]);
+      spawnSync('ip', ['netns', 'delete', ns]);
+    }
+  }
+}
