@@ -79,6 +79,7 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
       name,
       memoryMiB,
       seedUser: flags.cloudInitUser,
+      network: flags.network,
       say: (m) => flags.json || process.stderr.write(`${m}\n`),
     });
     const verification = await verifyVm(host, name, {});

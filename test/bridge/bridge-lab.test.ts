@@ -105,6 +105,28 @@ describe('kvmkit bridge on an ifupdown host', () => {
     expect(lab.reachesGateway()).toBe(true);
   });
 
+  it('a change interrupted halfway is rolled back by the next run, which then makes the bridge afresh', async () => {
+    lab = new NetLab('bri');
+    await lab.start('static');
+    const before = lab.file('etc-network/interfaces');
+    expect((await lab.kvmkit(['bridge', '--yes'])).exitCode).toBe(0);
+    // As if killed between the change and its checks: the state file still says "applying".
+    const statePath = join(lab.root, 'var-lib-kvmkit/bridge.json');
+    writeFileSync(
+      statePath,
+      JSON.stringify({ ...JSON.parse(readFileSync(statePath, 'utf8')), phase: 'applying' }),
+    );
+    const next = await lab.kvmkit(['bridge', '--yes']);
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(next.stdout).toMatch(
+      /A bridge change was interrupted \(.*\): rolling it back first\.\nbr0 removed; eth0 is back: eth0 has 198\.51\.100\.10\/24/,
+    );
+    expect(next.stdout).toMatch(/Kept br0/);
+    expect(lab.addresses().br0).toEqual(['198.51.100.10/24']);
+    expect((await lab.kvmkit(['bridge', '--remove'])).exitCode).toBe(0);
+    expect(lab.file('etc-network/interfaces')).toBe(before);
+  });
+
   it('an SSH session the bridge is made over survives it, and so does another one already open', async () => {
     lab = new NetLab('brh');
     await lab.start('static');

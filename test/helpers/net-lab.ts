@@ -19,8 +19,15 @@ export class NetLab {
   readonly root: string;
   private dnsmasq?: ChildProcess;
 
-  constructor(readonly tag: string) {
-    this.host = `kvmkit-${tag}-h`;
+  /**
+   * `hostNamespace`: an existing namespace to be the test host (libvirt's, for VMs on the
+   * bridge), with `uplink` as the name of its end of the veth; it is left in place afterwards.
+   */
+  constructor(
+    readonly tag: string,
+    readonly options: { hostNamespace?: string; uplink?: string } = {},
+  ) {
+    this.host = options.hostNamespace ?? `kvmkit-${tag}-h`;
     this.gw = `kvmkit-${tag}-g`;
     this.root = mkdtempSync(join(tmpdir(), `kvmkit-lab-${tag}-`));
   }
@@ -28,11 +35,13 @@ export class NetLab {
   /** The host's uplink configured by ifupdown, static or by DHCP, and brought up with ifup. */
   async start(addressing: 'static' | 'dhcp', mac = '52:54:00:12:34:56'): Promise<void> {
     this.destroy();
-    for (const ns of [this.host, this.gw]) execFileSync('ip', ['netns', 'add', ns]);
+    const uplink = this.options.uplink ?? 'eth0';
+    for (const ns of this.options.hostNamespace ? [this.gw] : [this.host, this.gw])
+      execFileSync('ip', ['netns', 'add', ns]);
     execFileSync('ip', [
       'link',
       'add',
-      'eth0',
+      uplink,
       'netns',
       this.host,
       'address',
@@ -67,23 +76,23 @@ export class NetLab {
     writeFileSync(join(this.root, 'resolv.conf'), 'nameserver 198.51.100.1\n');
     const interfaces =
       addressing === 'static'
-        ? 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n    address 198.51.100.10/24\n    gateway 198.51.100.1\n\nsource /etc/network/interfaces.d/*\n'
-        : 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n\nsource /etc/network/interfaces.d/*\n';
+        ? `auto ${uplink}\niface ${uplink} inet static\n    address 198.51.100.10/24\n    gateway 198.51.100.1\n\nsource /etc/network/interfaces.d/*\n`
+        : `auto ${uplink}\niface ${uplink} inet dhcp\n\nsource /etc/network/interfaces.d/*\n`;
     // The machine's ifupdown hooks (bridge-utils' bridge_ports among them), with the lab's own files.
     execFileSync('mkdir', ['-p', join(this.root, 'etc-network')]);
     execFileSync('cp', ['-a', '/etc/network/.', join(this.root, 'etc-network/')]);
     execFileSync('rm', ['-rf', join(this.root, 'etc-network/interfaces.d')]);
     execFileSync('mkdir', ['-p', join(this.root, 'etc-network/interfaces.d')]);
     writeFileSync(join(this.root, 'etc-network/interfaces'), interfaces);
-    const up = await this.run(['ifup', 'eth0']);
-    if (up.exitCode !== 0) throw new Error(`ifup eth0 failed in the lab: ${up.stderr}`);
+    const up = await this.run(['ifup', uplink]);
+    if (up.exitCode !== 0) throw new Error(`ifup ${uplink} failed in the lab: ${up.stderr}`);
   }
 
   /** A command on the test host (its namespace, its private network files). */
   async run(argv: string[], env: Record<string, string> = {}) {
     const result = await execa(NET_HARNESS, [this.host, this.root, ...argv], {
       reject: false,
-      env: { NO_COLOR: '1', ...env },
+      env: { NO_COLOR: '1', ...(this.options.hostNamespace ? { KVMKIT_LAB_LIBVIRT: 'shared' } : {}), ...env },
       stdin: 'ignore',
       timeout: 300_000,
     });
@@ -127,7 +136,8 @@ export class NetLab {
   /** Everything the lab started, stopped; both namespaces deleted. */
   destroy(): void {
     this.dnsmasq?.kill();
-    for (const ns of [this.host, this.gw]) {
+    // Deleting the gateway's namespace takes the veth pair with it, also from a kept host namespace.
+    for (const ns of this.options.hostNamespace ? [this.gw] : [this.host, this.gw]) {
       const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
         .stdout.split('\n')
         .filter(Boolean);

@@ -23,8 +23,14 @@ export async function installedForVms(user: string): Promise<void> {
   const conf = '/etc/libvirt/qemu.conf';
   await kvmkit(['install', '--yes', '--user', user], { inNamespace: true });
   const current = existsSync(conf) ? readFileSync(conf, 'utf8') : '';
-  if (!/^namespaces = \[ \]$/m.test(current)) {
-    writeFileSync(conf, `${current}\nnamespaces = [ ]\n`);
+  // A libvirtd that sees /dev/kvm was started outside the harness (a package's postinst, an
+  // install run without it): each define would take minutes there, so it is replaced.
+  const outside = spawnSync('pgrep', ['-x', 'libvirtd'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .some((pid) => existsSync(`/proc/${pid}/root/dev/kvm`));
+  if (!/^namespaces = \[ \]$/m.test(current) || outside) {
+    if (!/^namespaces = \[ \]$/m.test(current)) writeFileSync(conf, `${current}\nnamespaces = [ ]\n`);
     spawnSync('pkill', ['-x', 'libvirtd']);
     await until(() => spawnSync('pgrep', ['-x', 'libvirtd']).status !== 0, 15_000, 'libvirtd to stop');
   }

@@ -29,7 +29,7 @@ export interface SmokeVm {
  */
 export async function createSmokeVm(
   host: Host,
-  options: { name: string; memoryMiB?: number; say?: (m: string) => void; seedUser?: string },
+  options: { name: string; memoryMiB?: number; say?: (m: string) => void; seedUser?: string; network?: string },
 ): Promise<SmokeVm> {
   const { name } = options;
   const say = options.say ?? (() => {});
@@ -113,7 +113,7 @@ export async function createSmokeVm(
       kernel: files.kernel,
       initrd: files.initrd,
       disk,
-      network: 'default',
+      network: options.network ?? 'default',
       consoleLog: consoleLogOf(name),
       hostname: name,
       ...(seed ? { seed } : {}),
