@@ -54,6 +54,24 @@ export class NetLab {
       'netns',
       this.gw,
     ]);
+    this.startGateway();
+    writeFileSync(join(this.root, 'resolv.conf'), 'nameserver 198.51.100.1\n');
+    const interfaces =
+      addressing === 'static'
+        ? `auto ${uplink}\niface ${uplink} inet static\n    address 198.51.100.10/24\n    gateway 198.51.100.1\n\nsource /etc/network/interfaces.d/*\n`
+        : `auto ${uplink}\niface ${uplink} inet dhcp\n\nsource /etc/network/interfaces.d/*\n`;
+    // The machine's ifupdown hooks (bridge-utils' bridge_ports among them), with the lab's own files.
+    execFileSync('mkdir', ['-p', join(this.root, 'etc-network')]);
+    execFileSync('cp', ['-a', '/etc/network/.', join(this.root, 'etc-network/')]);
+    execFileSync('rm', ['-rf', join(this.root, 'etc-network/interfaces.d')]);
+    execFileSync('mkdir', ['-p', join(this.root, 'etc-network/interfaces.d')]);
+    writeFileSync(join(this.root, 'etc-network/interfaces'), interfaces);
+    const up = await this.run(['ifup', uplink]);
+    if (up.exitCode !== 0) throw new Error(`ifup ${uplink} failed in the lab: ${up.stderr}`);
+  }
+
+  /** The gateway's side: 198.51.100.1/24 on gw0, and dnsmasq for DHCP and DNS. */
+  protected startGateway(): void {
     const gw = (...args: string[]) => execFileSync('ip', ['netns', 'exec', this.gw, ...args]);
     gw('ip', 'link', 'set', 'lo', 'up');
     gw('ip', 'addr', 'add', '198.51.100.1/24', 'dev', 'gw0');
@@ -73,19 +91,6 @@ export class NetLab {
       ],
       { stdio: 'ignore' },
     );
-    writeFileSync(join(this.root, 'resolv.conf'), 'nameserver 198.51.100.1\n');
-    const interfaces =
-      addressing === 'static'
-        ? `auto ${uplink}\niface ${uplink} inet static\n    address 198.51.100.10/24\n    gateway 198.51.100.1\n\nsource /etc/network/interfaces.d/*\n`
-        : `auto ${uplink}\niface ${uplink} inet dhcp\n\nsource /etc/network/interfaces.d/*\n`;
-    // The machine's ifupdown hooks (bridge-utils' bridge_ports among them), with the lab's own files.
-    execFileSync('mkdir', ['-p', join(this.root, 'etc-network')]);
-    execFileSync('cp', ['-a', '/etc/network/.', join(this.root, 'etc-network/')]);
-    execFileSync('rm', ['-rf', join(this.root, 'etc-network/interfaces.d')]);
-    execFileSync('mkdir', ['-p', join(this.root, 'etc-network/interfaces.d')]);
-    writeFileSync(join(this.root, 'etc-network/interfaces'), interfaces);
-    const up = await this.run(['ifup', uplink]);
-    if (up.exitCode !== 0) throw new Error(`ifup ${uplink} failed in the lab: ${up.stderr}`);
   }
 
   /** A command on the test host (its namespace, its private network files). */
@@ -144,5 +149,101 @@ export class NetLab {
       if (pids.length > 0) spawnSync('kill', ['-9', ...pids]);
       spawnSync('ip', ['netns', 'delete', ns]);
     }
+  }
+}
+
+/**
+ * A test host whose network NetworkManager manages for real (test/harness/nm-host-ns.sh): the
+ * same LAN as NetLab, the uplink a NetworkManager profile ("uplink") with a static address.
+ */
+export class NmLab extends NetLab {
+  private nm?: ChildProcess;
+
+  async startNm(mac = '52:54:00:12:34:57'): Promise<void> {
+    this.destroy();
+    execFileSync('ip', ['netns', 'add', this.host]);
+    execFileSync('ip', ['netns', 'add', this.gw]);
+    execFileSync('mkdir', ['-p', join(this.root, 'etc-nm')]);
+    execFileSync('cp', ['-a', '/etc/NetworkManager/.', join(this.root, 'etc-nm/')]);
+    execFileSync('mkdir', [
+      '-p',
+      join(this.root, 'etc-nm/conf.d'),
+      join(this.root, 'etc-nm/system-connections'),
+    ]);
+    // NetworkManager's own udev rules leave veth devices unmanaged; the lab manages its uplink,
+    // makes no automatic profiles, and never touches resolv.conf.
+    writeFileSync(
+      join(this.root, 'etc-nm/conf.d/90-kvmkit-lab.conf'),
+      '[main]\ndns=none\nrc-manager=unmanaged\nno-auto-default=*\n\n[device-kvmkit-lab]\nmatch-device=driver:veth\nmanaged=1\n',
+    );
+    writeFileSync(join(this.root, 'resolv.conf'), 'nameserver 198.51.100.1\n');
+    this.nm = spawn(join(TOP, 'test/harness/nm-host-ns.sh'), [this.host, this.root], { stdio: 'ignore' });
+    await until(
+      () => spawnSync('nmcli', ['-t', 'general', 'status'], { encoding: 'utf8' }).status === 0,
+      30_000,
+      'NetworkManager',
+    );
+    // The uplink appears only now, so the namespace's udevd sees it arrive.
+    execFileSync('ip', [
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      this.gw,
+      'address',
+      mac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'gw0',
+      'netns',
+      this.gw,
+    ]);
+    execFileSync('ip', ['netns', 'exec', this.gw, 'ip', 'link', 'set', 'eth0', 'netns', this.host]);
+    this.startGateway();
+    await until(
+      () =>
+        /^eth0:(disconnected|connected|unavailable)/m.test(
+          spawnSync('nmcli', ['-t', '-f', 'DEVICE,STATE', 'device'], { encoding: 'utf8' }).stdout,
+        ),
+      30_000,
+      'NetworkManager to manage eth0',
+    );
+    const nmcli = (...args: string[]) => execFileSync('nmcli', args, { encoding: 'utf8' });
+    nmcli(
+      'connection',
+      'add',
+      'type',
+      'ethernet',
+      'ifname',
+      'eth0',
+      'con-name',
+      'uplink',
+      'ipv4.method',
+      'manual',
+      'ipv4.addresses',
+      '198.51.100.10/24',
+      'ipv4.gateway',
+      '198.51.100.1',
+      'ipv4.dns',
+      '198.51.100.1',
+      'ipv6.method',
+      'disabled',
+    );
+    nmcli('connection', 'up', 'uplink');
+  }
+
+  override destroy(): void {
+    this.nm?.kill();
+    super.destroy();
+  }
+}
+
+async function until(test: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }

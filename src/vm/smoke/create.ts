@@ -29,7 +29,13 @@ export interface SmokeVm {
  */
 export async function createSmokeVm(
   host: Host,
-  options: { name: string; memoryMiB?: number; say?: (m: string) => void; seedUser?: string; network?: string },
+  options: {
+    name: string;
+    memoryMiB?: number;
+    say?: (m: string) => void;
+    seedUser?: string;
+    network?: string;
+  },
 ): Promise<SmokeVm> {
   const { name } = options;
   const say = options.say ?? (() => {});
