@@ -149,6 +149,11 @@ export async function planBridgeChange(
         undoUp: nmcliRemove(bridge, connection).map((argv) => cmd(...argv)),
       };
     }
+    case 'networkd':
+      throw new BridgeRefusal(
+        `${uplink.name} is configured by systemd-networkd alone, for which kvmkit writes no bridge yet`,
+        'add a .netdev (Kind=bridge) and .network files under /etc/systemd/network by hand, or manage the host with netplan; then `kvmkit bridge` finds the bridge and defines the libvirt network for it',
+      );
     default:
       throw new BridgeRefusal(
         `kvmkit cannot tell who configures ${uplink.name} (${system}), so it will not write a second configuration beside it`,

@@ -16,6 +16,8 @@ export interface Answers {
   firstVmDisk?: number;
   /** Consent to make an SSH key for the user when a cloud first VM needs one and they have none. */
   generateKey?: boolean;
+  /** Put the uplink on br0 (checked, rolled back if it breaks the network). */
+  bridge?: boolean;
 }
 
 const answersSchema: Schema = {
@@ -28,8 +30,9 @@ const answersSchema: Schema = {
     firstVmMemory: { type: 'integer', min: 256, what: 'MiB of memory, at least 256' },
     firstVmDisk: { type: 'integer', min: 1, what: 'GiB of disk, at least 1' },
     generateKey: { type: 'boolean' },
+    bridge: { type: 'boolean' },
   },
-  optional: ['profile', 'user', 'nested', 'firstVm', 'firstVmMemory', 'firstVmDisk', 'generateKey'],
+  optional: ['profile', 'user', 'nested', 'firstVm', 'firstVmMemory', 'firstVmDisk', 'generateKey', 'bridge'],
 };
 
 export const REQUIRED_ANSWERS = ['profile', 'user'] as const;
@@ -61,7 +64,7 @@ export async function loadAnswers(path: string): Promise<Answers> {
     if (error instanceof SchemaError)
       throw new UsageError(
         error.message,
-        'keys: profile, user, nested, firstVm, firstVmMemory, firstVmDisk, generateKey',
+        'keys: profile, user, nested, firstVm, firstVmMemory, firstVmDisk, generateKey, bridge',
       );
     throw error;
   }

@@ -141,6 +141,13 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       'changing the network needs a yes',
       'add --yes (the checks still roll it back if anything breaks)',
     );
+  if (onTerminal) {
+    const { confirm: ask } = await import('@inquirer/prompts');
+    if (!(await ask({ message: 'Apply these changes to the network?', default: true }))) {
+      out('Nothing was changed.');
+      return EXIT.ok;
+    }
+  }
   const confirm = onTerminal
     ? async () => {
         const { confirm: ask } = await import('@inquirer/prompts');

@@ -36,6 +36,7 @@ export interface InstallFlags {
   firstVmMemory?: string;
   firstVmDisk?: string;
   generateKey?: boolean;
+  bridge?: boolean;
 }
 
 interface Resolved {
@@ -44,6 +45,7 @@ interface Resolved {
   install: InstallOptions;
   firstVm?: FirstVm;
   firstVmAnswer?: string;
+  bridge?: boolean;
 }
 
 /** "smoke", "none", a cloud image name or an ISO path, into the first-VM step's terms. */
@@ -105,6 +107,7 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     user: flags.user ?? (answers.user === 'root' ? undefined : (answers.user ?? undefined)),
     install: { nested: flags.nested ?? answers.nested ?? false, lockTimeoutMs },
     firstVmAnswer: flags.firstVm ?? answers.firstVm,
+    bridge: flags.bridge ?? answers.bridge ?? false,
   };
   const size: FirstVmSize = {
     memoryMiB: sizeOf(flags.firstVmMemory ?? answers.firstVmMemory, '--first-vm-memory', 256),

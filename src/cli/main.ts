@@ -186,6 +186,10 @@ function buildProgram(): Command {
     .option('--first-vm-memory <MiB>', 'memory of an ISO or cloud first VM (default 2048)')
     .option('--first-vm-disk <GiB>', 'disk of an ISO or cloud first VM (default 20)')
     .option('--generate-key', 'make an SSH key for the user if a cloud first VM needs one and they have none')
+    .option(
+      '--bridge',
+      'also put the uplink on br0 for VMs on the LAN (checked, rolled back if it breaks; see kvmkit bridge)',
+    )
     .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
     .option('--json', 'stream JSON events, one per line (human text goes to stderr)')
     .addHelpText(
@@ -220,6 +224,7 @@ Exit codes:
     .option('--root <dir>', 'plan for a recorded host tree instead of this host')
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
     .option('--user <name>', 'the user who would join the groups (default: the one who ran sudo)')
+    .option('--bridge', 'include putting the uplink on br0, as install --bridge would')
     .addHelpText(
       'after',
       `

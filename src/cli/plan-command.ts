@@ -9,6 +9,7 @@ import { EXIT, RefusalError, UsageError } from './errors.js';
 import { checkProfile, checkRoot } from './options.js';
 
 export interface PlanFlags {
+  bridge?: boolean;
   json?: boolean;
   format?: string;
   root?: string;
@@ -23,7 +24,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   if (!['text', 'json', 'sh'].includes(format))
     throw new UsageError(`--format ${format}: expected text, json or sh`);
   try {
-    const plan = await buildPlan(createHost({ root }), { profile, user: flags.user });
+    const plan = await buildPlan(createHost({ root }), { profile, user: flags.user, bridge: flags.bridge });
     const text =
       format === 'json'
         ? `${JSON.stringify(plan, null, 2)}\n`

@@ -12,6 +12,8 @@ export interface PlanOptions {
   install?: InstallOptions;
   /** The installer's last step (default: none). */
   firstVm?: FirstVm;
+  /** Put the uplink on a bridge (br0) as a step of its own. */
+  bridge?: boolean;
 }
 
 export class UnknownUserError extends Error {}

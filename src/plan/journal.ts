@@ -11,7 +11,8 @@ export type Undo =
   | { kind: 'undefine-network'; name: string; previousXml?: string }
   | { kind: 'undefine-pool'; name: string }
   | { kind: 'stop-daemon'; name: string; pid: number }
-  | { kind: 'delete-vm'; name: string };
+  | { kind: 'delete-vm'; name: string }
+  | { kind: 'remove-bridge'; bridge: string };
 
 export type JournalEntry =
   | { type: 'run:start'; run: string; at: string; command: string; argv: string[] }

@@ -1,6 +1,7 @@
 import type { Distro } from '../facts/distro.js';
 import type { Host } from '../host/host.js';
 import catalog from '../profiles/catalog.js';
+import { bridgeStep } from '../steps/bridge.js';
 import { firstVmStep } from '../steps/first-vm.js';
 import { INSTALL_STEPS } from '../steps/index.js';
 import type { PlannedStep, Step } from '../steps/step.js';
@@ -17,11 +18,13 @@ export interface Plan {
   steps: PlannedStep[];
 }
 
-/** The host steps, then the first VM when one is asked for. */
+/** The host steps, the bridge when asked for, then the first VM when one is asked for. */
 export function installSteps(options: PlanOptions): Step[] {
-  return options.firstVm && options.firstVm.kind !== 'none'
-    ? [...INSTALL_STEPS, firstVmStep(options.firstVm)]
-    : INSTALL_STEPS;
+  return [
+    ...INSTALL_STEPS,
+    ...(options.bridge ? [bridgeStep()] : []),
+    ...(options.firstVm && options.firstVm.kind !== 'none' ? [firstVmStep(options.firstVm)] : []),
+  ];
 }
 
 /** The same planning the installer does, returned as data (`kvmkit plan` prints it). */

@@ -137,6 +137,37 @@ function undoStep(undo: Undo): Step {
           await deleteVm(context.facts.host, undo.name, { storage: true });
         },
       };
+    case 'remove-bridge':
+      return {
+        id: '',
+        title: `Take back bridge ${undo.bridge}: the network as it was before`,
+        async plan({ facts }) {
+          const { bridgeInPlace } = await import('../steps/bridge.js');
+          return (await bridgeInPlace(facts.host))
+            ? planned(this, 'change', `restore the uplink's configuration, remove ${undo.bridge}`)
+            : planned(this, 'ok', "no bridge of kvmkit's in place");
+        },
+        async apply(context) {
+          const { readBridgeState, restore } = await import('../bridge/apply.js');
+          const { sshPeers } = await import('../bridge/checks.js');
+          const state = await readBridgeState(context.facts.host);
+          if (!state) return;
+          const host = context.facts.host;
+          await context.run(
+            { argv: ['virsh', '--connect', 'qemu:///system', 'net-destroy', 'host-bridge'], root: true },
+            { allowFailure: true },
+          );
+          await context.run(
+            { argv: ['virsh', '--connect', 'qemu:///system', 'net-undefine', 'host-bridge'], root: true },
+            { allowFailure: true },
+          );
+          await restore(host, state, {
+            gateway: state.change.addressing.gateway,
+            sshPeers: await sshPeers(host),
+            deadlineMs: 30_000,
+          });
+        },
+      };
     case 'stop-daemon':
       return {
         id: '',

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, parseJson } from '../helpers/cli.js';
-import { NetLab } from '../helpers/net-lab.js';
+import { NET_HARNESS, NetLab } from '../helpers/net-lab.js';
+import { Terminal } from '../helpers/tmux.js';
 
 // `kvmkit bridge` for real on ifupdown test hosts built from network namespaces and veth pairs
 // (test/helpers/net-lab.ts): the machine's own eth0 and routes are never touched.
@@ -105,6 +106,27 @@ describe('kvmkit bridge on an ifupdown host', () => {
     expect(lab.reachesGateway()).toBe(true);
   });
 
+  it('the installer plans the bridge as a step of its own with --bridge', async () => {
+    lab = new NetLab('brp');
+    await lab.start('static');
+    const plan = await lab.kvmkit(['plan', '--bridge', '--json']);
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    const step = parseJson<{
+      steps: { id: string; state: string; reason: string; commands: { argv: string[] }[] }[];
+    }>(plan.stdout).steps.find((s) => s.id === 'bridge');
+    expect(step).toMatchObject({
+      state: 'change',
+      reason: expect.stringMatching(/move eth0's addressing to br0 \(ifupdown\)/),
+    });
+    expect(step!.commands.map((c) => c.argv.join(' '))).toEqual([
+      'ifdown --force eth0',
+      'ifup eth0',
+      'ifup br0',
+    ]);
+    const without = parseJson<{ steps: { id: string }[] }>((await lab.kvmkit(['plan', '--json'])).stdout);
+    expect(without.steps.map((s) => s.id)).not.toContain('bridge');
+  });
+
   it('a change interrupted halfway is rolled back by the next run, which then makes the bridge afresh', async () => {
     lab = new NetLab('bri');
     await lab.start('static');
@@ -126,6 +148,44 @@ describe('kvmkit bridge on an ifupdown host', () => {
     expect((await lab.kvmkit(['bridge', '--remove'])).exitCode).toBe(0);
     expect(lab.file('etc-network/interfaces')).toBe(before);
   });
+
+  it('on a terminal: kept only when the person confirms; no answer within the deadline rolls it back', async () => {
+    lab = new NetLab('brt');
+    await lab.start('static');
+    const silent = Terminal.start([NET_HARNESS, lab.host, lab.root, BIN, 'bridge', '--confirm-timeout', '5']);
+    try {
+      await silent.waitFor(/Apply these changes to the network\?/);
+      silent.keys('Enter');
+      await silent.waitFor(/Keep it\? \(rolled back in 5 s without an answer\)/, 60_000);
+      const screen = await silent.waitFor(/KVMKIT-EXIT=\d+/, 60_000); // nobody answers
+      expect(screen).toMatch(/rolling back: not confirmed in time/);
+      expect(screen).toMatch(/KVMKIT-EXIT=1/);
+    } finally {
+      silent.close();
+    }
+    expect(lab.addresses().eth0).toEqual(['198.51.100.10/24']);
+    expect(lab.addresses().br0).toBeUndefined();
+
+    const answered = Terminal.start([
+      NET_HARNESS,
+      lab.host,
+      lab.root,
+      BIN,
+      'bridge',
+      '--confirm-timeout',
+      '30',
+    ]);
+    try {
+      await answered.waitFor(/Apply these changes to the network\?/);
+      answered.keys('Enter');
+      await answered.waitFor(/Keep it\?/, 60_000);
+      answered.keys('y', 'Enter');
+      expect(await answered.waitFor(/KVMKIT-EXIT=\d+/, 60_000)).toMatch(/Kept br0[\s\S]*KVMKIT-EXIT=0/);
+    } finally {
+      answered.close();
+    }
+    expect(lab.addresses().br0).toEqual(['198.51.100.10/24']);
+  }, 240_000);
 
   it('an SSH session the bridge is made over survives it, and so does another one already open', async () => {
     lab = new NetLab('brh');

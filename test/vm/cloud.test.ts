@@ -101,7 +101,7 @@ describe('kvmkit vm create --image', () => {
 
     const second = await create('kvmkit-cloud-t2');
     expect(parseJson<{ cached: boolean }>(second.stdout).cached).toBe(true);
-  });
+  }, 240_000);
 
   it('refuses a download that does not match its checksum, removes it, and creates nothing', async () => {
     spawnSync('rm', ['-rf', '/var/lib/kvmkit/images']);

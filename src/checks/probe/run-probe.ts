@@ -54,7 +54,7 @@ const REASONS: Record<ProbeStage | 'none', string> = {
  */
 export async function runProbe(host: Host, options: ProbeOptions): Promise<ProbeResult> {
   const deadlineMs = options.deadlineMs ?? 20_000;
-  const stallMs = options.stallMs ?? 3_000;
+  const stallMs = options.stallMs ?? 6_000;
   const dir = await mkdtemp(join(tmpdir(), 'kvmkit-probe-'));
   const image = join(dir, 'probe.img');
   await writeFile(image, probeGuestImage());

@@ -42,7 +42,7 @@ describe.runIf(existsSync(QEMU))('the probe under QEMU on this machine', () => {
 
   it('under KVM: passes on a real KVM, stops after long mode on kvm_pvm', async () => {
     const modules = await readLoadedModules(host);
-    const result = await runProbe(host, { qemu: QEMU, accel: 'kvm', stallMs: 3000 });
+    const result = await runProbe(host, { qemu: QEMU, accel: 'kvm', stallMs: 6000 });
     if (modules.has('kvm_intel') || modules.has('kvm_amd')) {
       expect(result.passed).toBe(true);
     } else if (modules.has('kvm_pvm') && existsSync('/dev/kvm')) {

@@ -1,0 +1,77 @@
+import { applyBridge, readBridgeState } from '../bridge/apply.js';
+import { BridgeRefusal, nmConnectionOf, planBridgeChange } from '../bridge/change.js';
+import { sshPeers } from '../bridge/checks.js';
+import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
+import { detectNetworkSystem, readUplink } from '../facts/network.js';
+import { planned, type Step, StepFailure } from './step.js';
+
+/**
+ * `kvmkit install --bridge`: the uplink onto br0 as one step of the installer, with the same
+ * checks and automatic rollback as `kvmkit bridge`, recorded so `kvmkit uninstall` takes it back.
+ */
+export function bridgeStep(bridge = 'br0'): Step {
+  return {
+    id: 'bridge',
+    title: `Put the uplink on bridge ${bridge} (VMs on the LAN)`,
+    async plan({ facts }) {
+      const host = facts.host;
+      if (!host.canRun()) return planned(this, 'change', `bridge the uplink as ${bridge}`);
+      const uplink = await readUplink(host);
+      if (!uplink) return planned(this, 'blocked', 'no default route: no uplink to bridge');
+      if (uplink.isBridge || uplink.master)
+        return planned(
+          this,
+          'ok',
+          `${uplink.isBridge ? uplink.name : uplink.master} already carries the uplink`,
+        );
+      const { system } = await detectNetworkSystem(host, uplink.name);
+      try {
+        const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
+        const change = await planBridgeChange(host, {
+          bridge,
+          uplink,
+          system,
+          nmConnection: nm.name,
+          nmMethod: nm.method,
+        });
+        return planned(
+          this,
+          'change',
+          `move ${uplink.name}'s addressing to ${bridge} (${system}), checked and rolled back if it breaks`,
+          [...change.down, ...change.up],
+        );
+      } catch (error) {
+        if (error instanceof BridgeRefusal)
+          return planned(this, 'blocked', `${error.message}; ${error.hint}`);
+        throw error;
+      }
+    },
+    async apply(context) {
+      const host = context.facts.host;
+      const uplink = await readUplink(host);
+      if (!uplink) throw new StepFailure('no default route: no uplink to bridge');
+      const { system } = await detectNetworkSystem(host, uplink.name);
+      const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
+      const change = await planBridgeChange(host, {
+        bridge,
+        uplink,
+        system,
+        nmConnection: nm.name,
+        nmMethod: nm.method,
+      });
+      const outcome = await applyBridge(host, change, {
+        targets: { gateway: uplink.gateway, sshPeers: await sshPeers(host), deadlineMs: 30_000 },
+        say: (m) => context.say(m),
+      });
+      if (outcome.result !== 'kept') throw new StepFailure(`rolled back: ${outcome.reason}`);
+      await context.undo({ kind: 'remove-bridge', bridge });
+      const network = await defineHostBridgeNetwork(host, bridge);
+      if (network) context.say(network);
+    },
+  };
+}
+
+/** Whether kvmkit's bridge is still in place (for uninstall's plan). */
+export async function bridgeInPlace(host: Parameters<typeof readBridgeState>[0]): Promise<boolean> {
+  return (await readBridgeState(host))?.phase === 'kept';
+}
