@@ -1,4 +1,10 @@
-import { ifupdownStanzas, type NetworkSystem, readIfupdown, type Uplink } from '../facts/network.js';
+import {
+  detectNetworkSystem,
+  ifupdownStanzas,
+  type NetworkSystem,
+  readIfupdown,
+  type Uplink,
+} from '../facts/network.js';
 import type { Command, Host } from '../host/host.js';
 import { type Addressing, addressingOf } from './addressing.js';
 import { bridgeStanza, sourcesInterfacesD, uplinkToManual } from './ifupdown.js';
@@ -166,6 +172,27 @@ async function stanzaFiles(host: Host): Promise<string[]> {
   const dir = '/etc/network/interfaces.d';
   const parts = ((await host.listDir(dir)) ?? []).filter((f) => !f.startsWith('kvmkit-')).sort();
   return ['/etc/network/interfaces', ...parts.map((f) => `${dir}/${f}`)];
+}
+
+/**
+ * The change for this host as it is now: who configures the uplink (with the evidence), and for
+ * NetworkManager the profile that holds it.
+ */
+export async function changeForUplink(
+  host: Host,
+  bridge: string,
+  uplink: Uplink,
+): Promise<{ change: BridgeChange; evidence: string }> {
+  const { system, evidence } = await detectNetworkSystem(host, uplink.name);
+  const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
+  const change = await planBridgeChange(host, {
+    bridge,
+    uplink,
+    system,
+    nmConnection: nm.name,
+    nmMethod: nm.method,
+  });
+  return { change, evidence };
 }
 
 /** NetworkManager's active connection on a device, and its IPv4 method. */

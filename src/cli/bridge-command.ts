@@ -1,8 +1,8 @@
 import { applyBridge, type BridgeOutcome, readBridgeState, restore } from '../bridge/apply.js';
-import { type BridgeChange, BridgeRefusal, nmConnectionOf, planBridgeChange } from '../bridge/change.js';
+import { type BridgeChange, BridgeRefusal, changeForUplink } from '../bridge/change.js';
 import { sshPeers } from '../bridge/checks.js';
 import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
-import { detectNetworkSystem, readUplink } from '../facts/network.js';
+import { readUplink } from '../facts/network.js';
 import { RealHost } from '../host/real-host.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, RefusalError, UsageError } from './errors.js';
@@ -114,17 +114,10 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     else out(`${current} already carries the uplink: nothing to change.${network ? ` ${network}` : ''}`);
     return EXIT.ok;
   }
-  const { system, evidence } = await detectNetworkSystem(host, uplink.name);
-  const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
   let change: BridgeChange;
+  let evidence: string;
   try {
-    change = await planBridgeChange(host, {
-      bridge,
-      uplink,
-      system,
-      nmConnection: nm.name,
-      nmMethod: nm.method,
-    });
+    ({ change, evidence } = await changeForUplink(host, bridge, uplink));
   } catch (error) {
     if (error instanceof BridgeRefusal) throw new RefusalError(error.message, error.hint);
     throw error;

@@ -1,8 +1,8 @@
 import { applyBridge, readBridgeState } from '../bridge/apply.js';
-import { BridgeRefusal, nmConnectionOf, planBridgeChange } from '../bridge/change.js';
+import { BridgeRefusal, changeForUplink } from '../bridge/change.js';
 import { sshPeers } from '../bridge/checks.js';
 import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
-import { detectNetworkSystem, readUplink } from '../facts/network.js';
+import { readUplink } from '../facts/network.js';
 import { planned, type Step, StepFailure } from './step.js';
 
 /**
@@ -24,20 +24,12 @@ export function bridgeStep(bridge = 'br0'): Step {
           'ok',
           `${uplink.isBridge ? uplink.name : uplink.master} already carries the uplink`,
         );
-      const { system } = await detectNetworkSystem(host, uplink.name);
       try {
-        const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
-        const change = await planBridgeChange(host, {
-          bridge,
-          uplink,
-          system,
-          nmConnection: nm.name,
-          nmMethod: nm.method,
-        });
+        const { change } = await changeForUplink(host, bridge, uplink);
         return planned(
           this,
           'change',
-          `move ${uplink.name}'s addressing to ${bridge} (${system}), checked and rolled back if it breaks`,
+          `move ${uplink.name}'s addressing to ${bridge} (${change.system}), checked and rolled back if it breaks`,
           [...change.down, ...change.up],
         );
       } catch (error) {
@@ -50,15 +42,7 @@ export function bridgeStep(bridge = 'br0'): Step {
       const host = context.facts.host;
       const uplink = await readUplink(host);
       if (!uplink) throw new StepFailure('no default route: no uplink to bridge');
-      const { system } = await detectNetworkSystem(host, uplink.name);
-      const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
-      const change = await planBridgeChange(host, {
-        bridge,
-        uplink,
-        system,
-        nmConnection: nm.name,
-        nmMethod: nm.method,
-      });
+      const { change } = await changeForUplink(host, bridge, uplink);
       const outcome = await applyBridge(host, change, {
         targets: { gateway: uplink.gateway, sshPeers: await sshPeers(host), deadlineMs: 30_000 },
         say: (m) => context.say(m),

@@ -38,22 +38,7 @@ export class NetLab {
     const uplink = this.options.uplink ?? 'eth0';
     for (const ns of this.options.hostNamespace ? [this.gw] : [this.host, this.gw])
       execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', [
-      'link',
-      'add',
-      uplink,
-      'netns',
-      this.host,
-      'address',
-      mac,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'gw0',
-      'netns',
-      this.gw,
-    ]);
+    this.addVeth(uplink, mac, this.host);
     this.startGateway();
     writeFileSync(join(this.root, 'resolv.conf'), 'nameserver 198.51.100.1\n');
     const interfaces =
@@ -68,6 +53,26 @@ export class NetLab {
     writeFileSync(join(this.root, 'etc-network/interfaces'), interfaces);
     const up = await this.run(['ifup', uplink]);
     if (up.exitCode !== 0) throw new Error(`ifup ${uplink} failed in the lab: ${up.stderr}`);
+  }
+
+  /** The veth pair: `uplink` (with `mac`) made in namespace `where`, its peer gw0 in the gateway's. */
+  protected addVeth(uplink: string, mac: string, where: string): void {
+    execFileSync('ip', [
+      'link',
+      'add',
+      uplink,
+      'netns',
+      where,
+      'address',
+      mac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'gw0',
+      'netns',
+      this.gw,
+    ]);
   }
 
   /** The gateway's side: 198.51.100.1/24 on gw0, and dnsmasq for DHCP and DNS. */
@@ -184,22 +189,7 @@ export class NmLab extends NetLab {
       'NetworkManager',
     );
     // The uplink appears only now, so the namespace's udevd sees it arrive.
-    execFileSync('ip', [
-      'link',
-      'add',
-      'eth0',
-      'netns',
-      this.gw,
-      'address',
-      mac,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'gw0',
-      'netns',
-      this.gw,
-    ]);
+    this.addVeth('eth0', mac, this.gw);
     execFileSync('ip', ['netns', 'exec', this.gw, 'ip', 'link', 'set', 'eth0', 'netns', this.host]);
     this.startGateway();
     await until(

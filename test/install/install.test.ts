@@ -44,7 +44,8 @@ afterAll(async () => {
   stopNamespaceDaemons();
 }, 300_000);
 
-describe('kvmkit install --yes, for real', () => {
+// apt purges and installs: on a loaded 2-core machine one test can take minutes.
+describe('kvmkit install --yes, for real', { timeout: 300_000 }, () => {
   it('installs, starts libvirt without systemd, verifies as the user; a second run changes nothing', async () => {
     removedState(USER);
     expect(SERVER_PACKAGES.filter(dpkgInstalled)).toEqual([]);
@@ -77,7 +78,7 @@ describe('kvmkit install --yes, for real', () => {
     expect(second.exitCode).toBe(0);
     expect(second.summary.counts.changed).toBe(0);
     expect(second.summary.steps.every((s) => s.result === 'ok')).toBe(true);
-  });
+  }, 300_000);
 
   it('decides "ok" from the host, not the journal: undo one step by hand and only that step runs', async () => {
     rmSync('/var/lib/kvmkit', { recursive: true, force: true });
@@ -154,7 +155,7 @@ describe('kvmkit install --yes, for real', () => {
   });
 });
 
-describe('kvmkit uninstall', () => {
+describe('kvmkit uninstall', { timeout: 300_000 }, () => {
   it('takes back what kvmkit did and nothing that was there before', async () => {
     removedState(USER);
     // bridge-utils was there before kvmkit: it must stay.
@@ -180,7 +181,7 @@ describe('kvmkit uninstall', () => {
   });
 });
 
-describe('kvmkit plan --format sh', () => {
+describe('kvmkit plan --format sh', { timeout: 300_000 }, () => {
   it('run with sh -eu from a removed state, leaves nothing for kvmkit plan to do', async () => {
     removedState(USER);
     const script = await kvmkit(['plan', '--format', 'sh', '--user', USER], { inNamespace: true });
