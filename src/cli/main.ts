@@ -330,6 +330,21 @@ Exit codes:
       process.exitCode = await bridgeCommand({ ...flags, remove: true });
     });
   program
+    .command('report')
+    .description("this machine's readiness for a workshop, as JSON and a self-contained HTML page")
+    .option('--out <dir>', 'where to write kvmkit-report-HOST.json and .html (default: here)')
+    .option('--merge <dir>', "combine a room's reports (their .json files) into one page with a summary")
+    .option('--root <dir>', 'report on a recorded host tree instead of this host')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nExit codes:\n  0  ready (or merged)\n  1  not ready (the report says what is missing)\n  2  usage error',
+    )
+    .action(async (flags) => {
+      const { reportCommand } = await import('./report-command.js');
+      process.exitCode = await reportCommand(flags);
+    });
+  program
     .command('verify')
     .description(
       'prove a VM runs: listed running by virsh as the user, the smoke marker on its console, SSH answering',

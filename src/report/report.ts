@@ -1,0 +1,106 @@
+import type { DoctorReport } from '../checks/doctor.js';
+
+/** One machine's readiness, as an instructor reads it: stable keys (the merge reads them back). */
+export interface Readiness {
+  kind: 'kvmkit-readiness';
+  version: 1;
+  host: string;
+  at: string;
+  ready: boolean;
+  acceleration: string;
+  distro: string | null;
+  /** What is missing and the fix, from the doctor's failing and warning checks. */
+  missing: {
+    check: string;
+    status: 'fail' | 'warn';
+    summary: string;
+    fix: string | null;
+    blocking: boolean;
+  }[];
+}
+
+export function readinessOf(report: DoctorReport, at = new Date()): Readiness {
+  return {
+    kind: 'kvmkit-readiness',
+    version: 1,
+    host: report.host,
+    at: at.toISOString(),
+    ready: report.ready,
+    acceleration: report.acceleration,
+    distro: report.distro ? `${report.distro.name} ${report.distro.version}` : null,
+    missing: report.checks
+      .filter((c): c is typeof c & { status: 'fail' | 'warn' } => c.status === 'fail' || c.status === 'warn')
+      .map((c) => ({
+        check: c.id,
+        status: c.status,
+        summary: c.summary,
+        fix: c.hint ?? null,
+        blocking: c.blocking,
+      })),
+  };
+}
+
+/** A report file someone hands in is checked before it is trusted into the page. */
+export function parseReadiness(text: string, file: string): Readiness {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`${file}: not JSON`);
+  }
+  const r = value as Readiness;
+  if (
+    r?.kind !== 'kvmkit-readiness' ||
+    r.version !== 1 ||
+    typeof r.host !== 'string' ||
+    !Array.isArray(r.missing)
+  )
+    throw new Error(`${file}: not a kvmkit readiness report (version 1)`);
+  return r;
+}
+
+const escapeHtml = (text: string) =>
+  text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+
+const STYLE = `body{font:15px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2430}
+h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;margin-top:1rem}
+th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #dde2ea;vertical-align:top}
+.ready{color:#106b21;font-weight:600}.not-ready{color:#a1141b;font-weight:600}
+.summary{display:flex;gap:1rem;flex-wrap:wrap}.summary div{background:#f2f5f9;border-radius:8px;padding:.7rem 1rem}
+.summary b{display:block;font-size:1.6rem}code{background:#f2f5f9;padding:0 .25rem;border-radius:3px}
+ul{margin:0;padding-left:1.1rem}`;
+
+function machineRow(r: Readiness): string {
+  const missing =
+    r.missing.length === 0
+      ? '—'
+      : `<ul>${r.missing
+          .map(
+            (m) =>
+              `<li><b>${escapeHtml(m.check)}</b>: ${escapeHtml(m.summary)}${m.fix ? ` — fix: <code>${escapeHtml(m.fix)}</code>` : ''}</li>`,
+          )
+          .join('')}</ul>`;
+  return `<tr><td>${escapeHtml(r.host)}</td><td class="${r.ready ? 'ready' : 'not-ready'}">${r.ready ? 'ready' : 'not ready'}</td><td>${escapeHtml(r.acceleration)}</td><td>${escapeHtml(r.distro ?? 'unknown')}</td><td>${missing}</td><td>${escapeHtml(r.at)}</td></tr>`;
+}
+
+/** One self-contained page (no scripts, no external files) for one machine or a whole room. */
+export function readinessHtml(reports: Readiness[], title: string): string {
+  const sorted = [...reports].sort(
+    (a, b) => Number(a.ready) - Number(b.ready) || a.host.localeCompare(b.host),
+  );
+  const ready = reports.filter((r) => r.ready).length;
+  const kvm = reports.filter((r) => r.acceleration === 'kvm').length;
+  const summary =
+    reports.length > 1
+      ? `<div class="summary"><div><b>${reports.length}</b>machines</div><div><b>${ready}</b>ready</div><div><b>${reports.length - ready}</b>not ready</div><div><b>${kvm}</b>with KVM</div><div><b>${reports.length - kvm}</b>emulation or unverified</div></div>`
+      : '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<body><h1>${escapeHtml(title)}</h1>${summary}
+<table><thead><tr><th>Machine</th><th>Verdict</th><th>Acceleration</th><th>Distro</th><th>Missing, and the fix</th><th>Checked</th></tr></thead>
+<tbody>${sorted.map(machineRow).join('\n')}</tbody></table></body></html>
+`;
+}
