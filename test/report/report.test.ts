@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,24 @@ describe('kvmkit report', () => {
     expect(page).toContain('<code>sudo modprobe kvm_intel &amp;&amp; echo &quot;&lt;b&gt;&quot;</code>');
     for (const w of written) expect(page).toContain(w.host);
     expect(readdirSync(room).filter((f) => f.endsWith('.html'))).toContain('kvmkit-room.html');
+
+    // The page as a real browser sees it: headless chromium parses it and takes a screenshot.
+    const browser = ['--headless', '--no-sandbox', '--disable-gpu', '--window-size=1200,900'];
+    const dom = execFileSync('chromium', [...browser, '--dump-dom', `file://${summary.page}`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    expect(dom.match(/<tr>/g)?.length).toBe(1 + 4); // the header row and one per machine
+    expect(dom).not.toMatch(/<script/);
+    expect(dom).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    const shot = join(room, 'kvmkit-room.png');
+    execFileSync('chromium', [...browser, `--screenshot=${shot}`, `file://${summary.page}`], {
+      stdio: 'ignore',
+    });
+    const png = readFileSync(shot);
+    expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+    expect(png.readUInt32BE(16)).toBe(1200); // IHDR width
+    expect(png.length).toBeGreaterThan(20_000); // a page with text on it, not a blank
   });
 
   it('refuses a folder with something other than kvmkit reports in it', async () => {
