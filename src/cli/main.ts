@@ -344,6 +344,21 @@ Exit codes:
       const { reportCommand } = await import('./report-command.js');
       process.exitCode = await reportCommand(flags);
     });
+  const exporter = program.command('export').description("kvmkit's plan in another tool's terms");
+  exporter
+    .command('cloud-init')
+    .description('user-data that bootstraps a fresh machine at first boot (packages, service, groups)')
+    .option(
+      '--root <dir>',
+      "plan for a recorded host tree (the target's /etc/os-release) instead of this host",
+    )
+    .option('--profile <name>', 'install profile: server, desktop or workshop')
+    .option('--user <name>', 'the user who gets the libvirt and kvm groups')
+    .option('--out <file>', 'write it to a file instead of standard output')
+    .action(async (flags) => {
+      const { exportCloudInitCommand } = await import('./export-command.js');
+      process.exitCode = await exportCloudInitCommand(flags);
+    });
   program
     .command('verify')
     .description(

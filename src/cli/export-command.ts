@@ -1,0 +1,43 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { cloudInitUserData } from '../export/cloud-init.js';
+import { UnsupportedDistroError } from '../facts/distro.js';
+import { createHost } from '../host/index.js';
+import { UnknownUserError } from '../plan/context.js';
+import { buildPlan } from '../plan/plan.js';
+import { EXIT, RefusalError, UsageError } from './errors.js';
+import { checkProfile, checkRoot } from './options.js';
+
+export interface ExportFlags {
+  root?: string;
+  profile?: string;
+  user?: string;
+  out?: string;
+}
+
+const LOGIN = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
+
+/** `kvmkit export cloud-init`: the plan for a host profile as first-boot user-data. */
+export async function exportCloudInitCommand(flags: ExportFlags): Promise<number> {
+  if (flags.user !== undefined && !LOGIN.test(flags.user))
+    throw new UsageError(`--user ${flags.user}: not a login name`);
+  let plan: Awaited<ReturnType<typeof buildPlan>>;
+  try {
+    // The user may not exist yet on the machine the plan is made on: groups come from the plan.
+    plan = await buildPlan(createHost({ root: checkRoot(flags.root) }), {
+      profile: checkProfile(flags.profile),
+    });
+  } catch (error) {
+    if (error instanceof UnsupportedDistroError) throw new RefusalError(error.message, error.hint);
+    if (error instanceof UnknownUserError) throw new UsageError(error.message);
+    throw error;
+  }
+  const text = cloudInitUserData(plan, flags.user);
+  if (flags.out) {
+    await writeFile(resolve(flags.out), text);
+    process.stdout.write(
+      `wrote ${resolve(flags.out)}: validate it with cloud-init schema --config-file ${resolve(flags.out)}\n`,
+    );
+  } else process.stdout.write(text);
+  return EXIT.ok;
+}

@@ -1,0 +1,57 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { kvmkit, parseJson } from '../helpers/cli.js';
+
+// `kvmkit export cloud-init` for recorded os-release trees, checked by cloud-init's own validator.
+const fixture = (name: string) => join(import.meta.dirname, '../fixtures/hosts', name);
+
+describe('kvmkit export cloud-init', () => {
+  for (const host of ['os-ubuntu-22.04', 'os-ubuntu-24.04', 'os-debian-12', 'os-mint-21']) {
+    it(`${host}: user-data that cloud-init schema accepts, with the plan's packages, service and groups`, async () => {
+      const out = join(mkdtempSync(join(tmpdir(), 'kvmkit-export-')), 'user-data');
+      const written = await kvmkit([
+        'export',
+        'cloud-init',
+        '--root',
+        fixture(host),
+        '--user',
+        'alice',
+        '--out',
+        out,
+      ]);
+      expect(written.exitCode, written.stderr).toBe(0);
+      const schema = spawnSync('cloud-init', ['schema', '--config-file', out], { encoding: 'utf8' });
+      expect(schema.status, `${schema.stdout}${schema.stderr}`).toBe(0);
+      expect(schema.stdout).toContain('Valid cloud-config');
+      const text = readFileSync(out, 'utf8');
+      expect(text.startsWith('#cloud-config\n')).toBe(true);
+      const plan = parseJson<{ packages: string[]; groups: string[]; services: string[] }>(
+        (await kvmkit(['plan', '--root', fixture(host), '--json'])).stdout,
+      );
+      const data = parse(text) as { packages: string[]; runcmd: string[][] };
+      expect(data.packages).toEqual(plan.packages);
+      expect(data.runcmd).toEqual([
+        ...plan.services.map((s) => ['systemctl', 'enable', '--now', s]),
+        ['usermod', '-a', '-G', plan.groups.join(','), 'alice'],
+      ]);
+    });
+  }
+
+  it('cloud-init schema does reject what is not valid (the check can fail)', () => {
+    const bad = join(mkdtempSync(join(tmpdir(), 'kvmkit-export-')), 'user-data');
+    execFileSync('sh', ['-c', 'printf "#cloud-config\\npackages: 5\\n" > "$1"', 'sh', bad]);
+    expect(spawnSync('cloud-init', ['schema', '--config-file', bad]).status).not.toBe(0);
+  });
+
+  it('refuses a bad user name and an unsupported distro', async () => {
+    expect(
+      (await kvmkit(['export', 'cloud-init', '--root', fixture('os-ubuntu-24.04'), '--user', 'a b;c']))
+        .exitCode,
+    ).toBe(2);
+    expect((await kvmkit(['export', 'cloud-init', '--root', fixture('os-fedora-40')])).exitCode).toBe(3);
+  });
+});
