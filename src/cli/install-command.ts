@@ -22,7 +22,7 @@ import { verifyVm } from '../vm/lifecycle.js';
 import { type Answers, loadAnswers } from './answers.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
-import { checkProfile } from './options.js';
+import { checkProfile, wholeNumber } from './options.js';
 
 export interface InstallFlags {
   yes?: boolean;
@@ -71,15 +71,6 @@ function parseFirstVm(answer: string, size: FirstVmSize = {}, generateKey?: bool
   );
 }
 
-/** A size given as a flag (text) or in the answers file (a number), checked at the edge. */
-function sizeOf(value: string | number | undefined, what: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
-  return n;
-}
-
 /**
  * `kvmkit install`: checks, questions (or --yes / --answers), the plan, one confirmation, the
  * steps, then verification as the target user. Guided on a terminal; plain lines or JSON events
@@ -110,8 +101,8 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     bridge: flags.bridge ?? answers.bridge ?? false,
   };
   const size: FirstVmSize = {
-    memoryMiB: sizeOf(flags.firstVmMemory ?? answers.firstVmMemory, '--first-vm-memory', 256),
-    diskGiB: sizeOf(flags.firstVmDisk ?? answers.firstVmDisk, '--first-vm-disk', 1),
+    memoryMiB: wholeNumber(flags.firstVmMemory ?? answers.firstVmMemory, '--first-vm-memory', 256),
+    diskGiB: wholeNumber(flags.firstVmDisk ?? answers.firstVmDisk, '--first-vm-disk', 1),
   };
   const generateKey = flags.generateKey ?? answers.generateKey;
   if (resolved.firstVmAnswer !== undefined)

@@ -19,3 +19,16 @@ export function checkProfile(profile: string | undefined): string | undefined {
     `choose one of: ${Object.keys(catalog.installProfiles).join(', ')}`,
   );
 }
+
+/** A whole number given on the command line or in an answers file, at least `min`; undefined stays so. */
+export function wholeNumber(
+  value: string | number | undefined,
+  what: string,
+  min: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
+  return n;
+}

@@ -9,6 +9,7 @@ import { deleteVm, verifyVm } from '../vm/lifecycle.js';
 import { consoleLogOf, createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, UsageError } from './errors.js';
+import { wholeNumber } from './options.js';
 
 const print = (json: boolean | undefined, value: unknown, text: string) =>
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
@@ -21,14 +22,6 @@ async function asRoot(): Promise<number | undefined> {
 function mapError(error: unknown): never {
   if (error instanceof VmError) throw new CliError(error.message, EXIT.notReady, error.hint);
   throw error;
-}
-
-/** A numeric flag, checked at the edge: a whole number of at least `min`, or the default. */
-function wholeNumber(value: string | undefined, fallback: number, what: string, min: number): number {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
-  return n;
 }
 
 /** Every option of `kvmkit vm create`; --smoke, --iso and --image each read their own. */
@@ -107,9 +100,9 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
   const options = {
     name,
     iso: resolve(flags.iso),
-    memoryMiB: wholeNumber(flags.memory, 2048, '--memory', 256),
-    vcpus: wholeNumber(flags.vcpus, 2, '--vcpus', 1),
-    diskGiB: wholeNumber(flags.diskSize, 20, '--disk-size', 1),
+    memoryMiB: wholeNumber(flags.memory, '--memory', 256) ?? 2048,
+    vcpus: wholeNumber(flags.vcpus, '--vcpus', 1) ?? 2,
+    diskGiB: wholeNumber(flags.diskSize, '--disk-size', 1) ?? 20,
     network: flags.network ?? 'default',
     uefi: flags.uefi,
     tpm: flags.tpm,
@@ -186,9 +179,9 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
         : flags.checksums || !known?.signature
           ? undefined
           : { ...known.signature, keyring: flags.keyring ?? known.signature.keyring };
-  const memoryMiB = wholeNumber(flags.memory, 2048, '--memory', 256);
-  const vcpus = wholeNumber(flags.vcpus, 2, '--vcpus', 1);
-  const diskGiB = wholeNumber(flags.diskSize, 20, '--disk-size', 1);
+  const memoryMiB = wholeNumber(flags.memory, '--memory', 256) ?? 2048;
+  const vcpus = wholeNumber(flags.vcpus, '--vcpus', 1) ?? 2;
+  const diskGiB = wholeNumber(flags.diskSize, '--disk-size', 1) ?? 20;
   const user = flags.user ?? process.env.SUDO_USER;
   if (!user) throw new UsageError('whose SSH key goes into the VM?', 'add --user NAME');
   const name = flags.name
@@ -265,7 +258,7 @@ export async function verifyCommand(flags: {
   timeout?: string;
   json?: boolean;
 }): Promise<number> {
-  const deadlineMs = wholeNumber(flags.timeout, 120, '--timeout', 1) * 1000;
+  const deadlineMs = (wholeNumber(flags.timeout, '--timeout', 1) ?? 120) * 1000;
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const name = flags.vm ?? 'kvmkit-smoke';

@@ -11,6 +11,7 @@ import * as ops from '../vm/manage/operations.js';
 import { Virsh } from '../vm/manage/virsh.js';
 import { xmlRoot } from '../vm/xml.js';
 import { CliError, EXIT, UsageError } from './errors.js';
+import { wholeNumber } from './options.js';
 
 declare const KVMKIT_VERSION: string;
 
@@ -216,17 +217,21 @@ export const commands = {
       (r) => String((r as Record<string, unknown>)[what] ?? '-'),
     ),
   setMemory: (vm: string, mib: string, flags: ManageFlags & ops.Scope) =>
-    manage(flags, (v) => ops.setMemory(v, checkVmArgument(vm), size(mib, '--memory', 64), flags), memoryText),
+    manage(
+      flags,
+      (v) => ops.setMemory(v, checkVmArgument(vm), wholeNumber(mib, '--memory', 64)!, flags),
+      memoryText,
+    ),
   setMaxMemory: (vm: string, mib: string, flags: ManageFlags & ops.Scope) =>
     manage(
       flags,
-      (v) => ops.setMaxMemory(v, checkVmArgument(vm), size(mib, 'max memory', 64), flags),
+      (v) => ops.setMaxMemory(v, checkVmArgument(vm), wholeNumber(mib, 'max memory', 64)!, flags),
       memoryText,
     ),
   setVcpus: (vm: string, count: string, flags: ManageFlags & ops.Scope & { maximum?: boolean }) =>
     manage(
       flags,
-      (v) => ops.setVcpus(v, checkVmArgument(vm), size(count, 'vCPUs', 1), flags),
+      (v) => ops.setVcpus(v, checkVmArgument(vm), wholeNumber(count, 'vCPUs', 1)!, flags),
       (r) =>
         `${r.vm}: ${r.vcpus.current.live ?? '-'} vCPU(s) now (at most ${r.vcpus.maximum.live ?? '-'}), ${r.vcpus.current.config ?? '-'} from the next boot (at most ${r.vcpus.maximum.config ?? '-'})`,
     ),
@@ -252,7 +257,7 @@ export const commands = {
       throw new UsageError(`"${cpulist}": not a host CPU list`, 'e.g. 0, 0-1, 0,2 or r (reset)');
     return manage(
       flags,
-      (v) => ops.pinVcpu(v, checkVmArgument(vm), size(vcpu, 'vCPU', 0), cpulist, flags),
+      (v) => ops.pinVcpu(v, checkVmArgument(vm), wholeNumber(vcpu, 'vCPU', 0)!, cpulist, flags),
       (r) => `${r.vm}: ${r.vcpus.map((c) => `vCPU ${c.vcpu} → ${c.affinity}`).join(', ')}`,
     );
   },
@@ -403,14 +408,6 @@ export async function checkDomainXml(text: string, path: string): Promise<void> 
       `${path}: not a libvirt domain definition (root <${root ?? ''}>, expected <domain>)`,
       'kvmkit vm xml NAME prints one to start from',
     );
-}
-
-/** A whole number from the command line, at least `min`. */
-function size(value: string, what: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
-  return n;
 }
 
 /** A new VM name (rename, clone): what libvirt stores safely and people can type. */

@@ -4,23 +4,13 @@ import {
   parseDomifaddr,
   parseDominfo,
   parseDomstats,
+  STATE_NAMES,
 } from './parse.js';
 import type { Virsh } from './virsh.js';
 
 export interface VmSummary extends DomainInfo {
   addresses: string[];
 }
-
-const STATE_NAMES: Record<string, string> = {
-  '0': 'no state',
-  '1': 'running',
-  '2': 'idle',
-  '3': 'paused',
-  '4': 'in shutdown',
-  '5': 'shut off',
-  '6': 'crashed',
-  '7': 'pmsuspended',
-};
 
 /** `virsh list --all --id --uuid --name`: "UUID ID NAME" lines (ID "-" when off); the name is the rest. */
 export function parseListTable(text: string): { uuid: string; id: number | null; name: string }[] {

@@ -138,12 +138,13 @@ export interface DomainStats {
   nets: { name: string; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }[];
 }
 
-const STATES: Record<string, string> = {
+/** domstats' state.state codes in the words virsh's dominfo and list use for them. */
+export const STATE_NAMES: Record<string, string> = {
   '0': 'no state',
   '1': 'running',
-  '2': 'blocked',
+  '2': 'idle',
   '3': 'paused',
-  '4': 'shutting down',
+  '4': 'in shutdown',
   '5': 'shut off',
   '6': 'crashed',
   '7': 'pmsuspended',
@@ -154,7 +155,7 @@ export function groupStats(raw: Map<string, string>): DomainStats {
   const n = (key: string) => (raw.has(key) ? Number(raw.get(key)) : undefined);
   const count = (prefix: string) => n(`${prefix}.count`) ?? 0;
   return {
-    state: STATES[raw.get('state.state') ?? ''] ?? 'unknown',
+    state: STATE_NAMES[raw.get('state.state') ?? ''] ?? 'unknown',
     cpu: { timeNs: n('cpu.time'), userNs: n('cpu.user'), systemNs: n('cpu.system') },
     memory: { currentKiB: n('balloon.current'), maximumKiB: n('balloon.maximum'), rssKiB: n('balloon.rss') },
     disks: Array.from({ length: count('block') }, (_, i) => ({
