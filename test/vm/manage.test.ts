@@ -145,7 +145,7 @@ describe('kvmkit vm: lifecycle', () => {
     expect((await vm('restore', file)).exitCode).toBe(0);
     expect(virsh('domstate', A).stdout.trim()).toBe('running');
     expect((await vm('restore', '/nonexistent.save')).stderr).toMatch(/no saved VM at \/nonexistent\.save/);
-  });
+  }, 240_000); // the memory goes to disk: slow when the disk is busy
 
   it('autostart on and off', async () => {
     expect((await json('autostart', A, 'on')).autostart).toBe(true);
