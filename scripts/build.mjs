@@ -2,7 +2,7 @@
 // start-up time matters (people run `kvmkit vm state` in loops) and importing many separate
 // modules costs far more than one bundle. The profiles/ YAML is validated and compiled to JSON
 // here, so a bad profile fails the build and the running tool never parses YAML to start.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -30,6 +30,8 @@ try {
   process.exit(1);
 }
 rmSync(join(top, 'dist', '.build'), { recursive: true, force: true });
+// The one-file build (scripts/build-sea.mjs) takes the compiled catalog from here.
+writeFileSync(join(top, 'dist', 'profiles.json'), JSON.stringify(catalog));
 
 const profilesPlugin = {
   name: 'kvmkit-profiles',
