@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { ansiblePlaybook } from '../export/ansible.js';
 import { cloudInitUserData } from '../export/cloud-init.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { createHost } from '../host/index.js';
@@ -19,12 +20,22 @@ const LOGIN = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
 
 /** `kvmkit export cloud-init`: the plan for a host profile as first-boot user-data. */
 export async function exportCloudInitCommand(flags: ExportFlags): Promise<number> {
+  const plan = await exportedPlan(flags);
+  return write(flags, cloudInitUserData(plan, flags.user), 'cloud-init schema --config-file');
+}
+
+/** `kvmkit export ansible`: the plan for a host profile as a playbook for any inventory. */
+export async function exportAnsibleCommand(flags: ExportFlags): Promise<number> {
+  const plan = await exportedPlan(flags);
+  return write(flags, await ansiblePlaybook(plan, flags.user), 'ansible-playbook --syntax-check');
+}
+
+async function exportedPlan(flags: ExportFlags) {
   if (flags.user !== undefined && !LOGIN.test(flags.user))
     throw new UsageError(`--user ${flags.user}: not a login name`);
-  let plan: Awaited<ReturnType<typeof buildPlan>>;
   try {
     // The user may not exist yet on the machine the plan is made on: groups come from the plan.
-    plan = await buildPlan(createHost({ root: checkRoot(flags.root) }), {
+    return await buildPlan(createHost({ root: checkRoot(flags.root) }), {
       profile: checkProfile(flags.profile),
     });
   } catch (error) {
@@ -32,12 +43,12 @@ export async function exportCloudInitCommand(flags: ExportFlags): Promise<number
     if (error instanceof UnknownUserError) throw new UsageError(error.message);
     throw error;
   }
-  const text = cloudInitUserData(plan, flags.user);
+}
+
+async function write(flags: ExportFlags, text: string, check: string): Promise<number> {
   if (flags.out) {
     await writeFile(resolve(flags.out), text);
-    process.stdout.write(
-      `wrote ${resolve(flags.out)}: validate it with cloud-init schema --config-file ${resolve(flags.out)}\n`,
-    );
+    process.stdout.write(`wrote ${resolve(flags.out)}: check it with ${check} ${resolve(flags.out)}\n`);
   } else process.stdout.write(text);
   return EXIT.ok;
 }

@@ -359,6 +359,22 @@ Exit codes:
       const { exportCloudInitCommand } = await import('./export-command.js');
       process.exitCode = await exportCloudInitCommand(flags);
     });
+  exporter
+    .command('ansible')
+    .description(
+      'a playbook for any inventory: packages, KVM module, groups, libvirt (with or without systemd), network, pool',
+    )
+    .option(
+      '--root <dir>',
+      "plan for a recorded host tree (the target's /etc/os-release) instead of this host",
+    )
+    .option('--profile <name>', 'install profile: server, desktop or workshop')
+    .option('--user <name>', 'the user who gets the libvirt and kvm groups (or -e kvmkit_user=NAME)')
+    .option('--out <file>', 'write it to a file instead of standard output')
+    .action(async (flags) => {
+      const { exportAnsibleCommand } = await import('./export-command.js');
+      process.exitCode = await exportAnsibleCommand(flags);
+    });
   program
     .command('verify')
     .description(
