@@ -23,6 +23,7 @@ import { type Answers, loadAnswers } from './answers.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { checkProfile, wholeNumber } from './options.js';
+import { remoteHost } from './remote.js';
 
 export interface InstallFlags {
   yes?: boolean;
@@ -37,6 +38,8 @@ export interface InstallFlags {
   firstVmDisk?: string;
   generateKey?: boolean;
   bridge?: boolean;
+  host?: string;
+  sshOption?: string[];
 }
 
 interface Resolved {
@@ -77,7 +80,8 @@ function parseFirstVm(answer: string, size: FirstVmSize = {}, generateKey?: bool
  * otherwise. Every input is checked before anything changes.
  */
 export async function installCommand(flags: InstallFlags): Promise<number> {
-  const host = new RealHost();
+  const remote = flags.host !== undefined;
+  const host = remote ? await remoteHost(flags.host!, flags.sshOption ?? []) : new RealHost();
   const guided =
     process.stdin.isTTY === true &&
     process.stdout.isTTY === true &&
@@ -105,25 +109,39 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     diskGiB: wholeNumber(flags.firstVmDisk ?? answers.firstVmDisk, '--first-vm-disk', 1),
   };
   const generateKey = flags.generateKey ?? answers.generateKey;
+  if (remote && resolved.firstVmAnswer !== undefined && resolved.firstVmAnswer !== 'none')
+    throw new UsageError(
+      `--first-vm ${resolved.firstVmAnswer} with --host: the first VM is built on the machine kvmkit runs on`,
+      'install with --host, then run kvmkit vm create on that host (or kvmkit vm … --connect qemu+ssh://…)',
+    );
+  if (remote && resolved.bridge)
+    throw new UsageError(
+      '--bridge with --host: moving the uplink of the machine kvmkit reaches over ssh would cut that very connection',
+      'run kvmkit bridge on that host, from its console',
+    );
   if (resolved.firstVmAnswer !== undefined)
     resolved.firstVm = parseFirstVm(resolved.firstVmAnswer, size, generateKey);
   if (resolved.user !== undefined && !(await readNamedUser(host, resolved.user))) {
     throw new UsageError(
-      `no user named "${resolved.user}" on this host`,
+      `no user named "${resolved.user}" on ${remote ? host.description : 'this host'}`,
       'give an existing login name (see /etc/passwd)',
     );
   }
 
-  const elevation = await ensureRoot({ guided });
-  if (elevation.reexecExitCode !== undefined) return elevation.reexecExitCode;
+  // Over ssh, root on the far side comes from its login or its sudo, not from this machine.
+  if (!remote) {
+    const elevation = await ensureRoot({ guided });
+    if (elevation.reexecExitCode !== undefined) return elevation.reexecExitCode;
+  }
 
   let plan: Plan;
   try {
     if (guided) await askGuided(host, resolved);
     // The workshop profile comes with a first VM; the others only when asked.
-    resolved.firstVm ??= catalog.installProfiles[resolved.profile ?? '']?.firstVm
-      ? { kind: 'smoke', name: 'kvmkit-smoke' }
-      : { kind: 'none' };
+    resolved.firstVm ??=
+      !remote && catalog.installProfiles[resolved.profile ?? '']?.firstVm
+        ? { kind: 'smoke', name: 'kvmkit-smoke' }
+        : { kind: 'none' };
     plan = await buildPlan(host, resolved);
   } catch (error) {
     if (error instanceof UnsupportedDistroError || error instanceof ProfileError)

@@ -191,6 +191,15 @@ function buildProgram(): Command {
       'also put the uplink on br0 for VMs on the LAN (checked, rolled back if it breaks; see kvmkit bridge)',
     )
     .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
+    .option(
+      '--host <target>',
+      'install on another machine over ssh: user@host or ssh://user@host:port (root, or sudo without a password)',
+    )
+    .option(
+      '--ssh-option <Key=value>',
+      'an ssh_config option for --host, such as IdentityFile=~/.ssh/id_ed25519 (repeatable)',
+      (value: string, list: string[] = []) => [...list, value],
+    )
     .option('--json', 'stream JSON events, one per line (human text goes to stderr)')
     .addHelpText(
       'after',
@@ -199,7 +208,8 @@ Exit codes:
   0  done and verified: virsh works as the target user
   1  a step failed or was blocked, or verification failed (run it again to resume)
   2  usage error (bad option or answers file, unknown user, no terminal and no --yes)
-  3  this distro or release is not supported`,
+  3  this distro or release is not supported (or --host needs a sudo password)
+  4  --host could not be reached over ssh`,
     )
     .action(async (flags) => {
       const { installCommand } = await import('./install-command.js');
@@ -225,6 +235,12 @@ Exit codes:
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
     .option('--user <name>', 'the user who would join the groups (default: the one who ran sudo)')
     .option('--bridge', 'include putting the uplink on br0, as install --bridge would')
+    .option('--host <target>', 'plan for another machine over ssh: user@host or ssh://user@host:port')
+    .option(
+      '--ssh-option <Key=value>',
+      'an ssh_config option for --host (repeatable)',
+      (value: string, list: string[] = []) => [...list, value],
+    )
     .addHelpText(
       'after',
       `
@@ -407,6 +423,14 @@ export async function main(argv: string[]): Promise<void> {
       process.stderr.write(`kvmkit: ${error.message}\n`);
       if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
       process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof Error && error.name === 'SshConnectionError') {
+      // The connection to --host broke in the middle: what ssh said, not a stack.
+      process.stderr.write(
+        `kvmkit: ${error.message}\nhint: run it again once ssh works; the journal there lets it resume\n`,
+      );
+      process.exitCode = EXIT.failed;
       return;
     }
     process.stderr.write(`kvmkit: unexpected error: ${(error as Error).stack ?? error}\n`);

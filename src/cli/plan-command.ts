@@ -7,6 +7,7 @@ import { ProfileError } from '../profiles/resolve.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { checkProfile, checkRoot } from './options.js';
+import { remoteHost } from './remote.js';
 
 export interface PlanFlags {
   bridge?: boolean;
@@ -15,6 +16,8 @@ export interface PlanFlags {
   root?: string;
   profile?: string;
   user?: string;
+  host?: string;
+  sshOption?: string[];
 }
 
 export async function planCommand(flags: PlanFlags): Promise<number> {
@@ -23,8 +26,10 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   const format = flags.json ? 'json' : (flags.format ?? 'text');
   if (!['text', 'json', 'sh'].includes(format))
     throw new UsageError(`--format ${format}: expected text, json or sh`);
+  if (root && flags.host) throw new UsageError('--root and --host: plan for one host at a time');
+  const host = flags.host ? await remoteHost(flags.host, flags.sshOption ?? []) : createHost({ root });
   try {
-    const plan = await buildPlan(createHost({ root }), { profile, user: flags.user, bridge: flags.bridge });
+    const plan = await buildPlan(host, { profile, user: flags.user, bridge: flags.bridge });
     const text =
       format === 'json'
         ? `${JSON.stringify(plan, null, 2)}\n`

@@ -1,0 +1,392 @@
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  type Command,
+  type FileStat,
+  type Host,
+  type ProcessIdentity,
+  quoteForShell,
+  type RunResult,
+} from './host.js';
+import { RealHost } from './real-host.js';
+
+/**
+ * Another machine, reached with the system's ssh client: no agent on the far side, only the
+ * POSIX tools every Debian and Ubuntu has (cat, stat, find, df, id, env, sudo). ssh hands the far
+ * side one command line, which its login shell splits again, so every word goes through one
+ * function, quoteForShell, and nothing else builds that line.
+ *
+ * One connection is opened and shared (ControlMaster): a plan reads a few hundred files, and a
+ * new ssh handshake for each would cost seconds.
+ */
+
+export interface SshTarget {
+  /** What ssh is given: user@host, or ssh://user@host:port. */
+  destination: string;
+  user?: string;
+  host: string;
+  port?: number;
+}
+
+const LOGIN = /^[a-z_][a-z0-9_-]{0,31}$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
+
+export class SshTargetError extends Error {}
+
+/**
+ * `user@host`, `host`, `user@host:port` or `ssh://user@host:port`, checked word by word: ssh reads
+ * a destination that starts with "-" as an option (-oProxyCommand=… runs anything), so only a
+ * login name, a host name or an IP address gets through.
+ */
+export function parseSshTarget(spec: string): SshTarget {
+  const match = /^(?:ssh:\/\/)?(?:([^@]+)@)?(\[[^\]]+\]|[^:@/]+)(?::(\d{1,5}))?\/?$/.exec(spec);
+  if (!match) throw new SshTargetError(`--host ${spec}: expected user@host or ssh://user@host:port`);
+  const [, user, rawHost = '', rawPort] = match;
+  if (user !== undefined && !LOGIN.test(user))
+    throw new SshTargetError(`--host ${spec}: "${user}" is not a login name`);
+  const bracketed = rawHost.startsWith('[');
+  const host = bracketed ? rawHost.slice(1, -1) : rawHost;
+  if (bracketed ? !IPV6.test(host) : !HOSTNAME.test(host))
+    throw new SshTargetError(`--host ${spec}: "${host}" is not a host name or an IP address`);
+  const port = rawPort === undefined ? undefined : Number(rawPort);
+  if (port !== undefined && (port < 1 || port > 65535))
+    throw new SshTargetError(`--host ${spec}: port ${rawPort} is out of range`);
+  const who = user ? `${user}@` : '';
+  const destination =
+    port === undefined && !bracketed
+      ? `${who}${host}`
+      : `ssh://${who}${bracketed ? `[${host}]` : host}${port ? `:${port}` : ''}`;
+  return { destination, host, ...(user ? { user } : {}), ...(port ? { port } : {}) };
+}
+
+/** `-o` options for ssh, as `Key=value`: anything else could smuggle another flag in. */
+export function checkSshOption(option: string): string {
+  if (!/^[A-Za-z][A-Za-z0-9]*=[^\n]*$/.test(option))
+    throw new SshTargetError(
+      `--ssh-option ${option}: expected Key=value, as in ssh_config (IdentityFile=~/.ssh/id_ed25519)`,
+    );
+  return option;
+}
+
+/**
+ * The command line the far side's shell runs for a command: its working directory, sudo when the
+ * login is not root and the command needs it, its environment, then its words, each quoted.
+ */
+export function remoteCommandLine(command: Command, useSudo: boolean): string {
+  const words: string[] = [];
+  if (useSudo) words.push('sudo', '-n', '--');
+  const env = Object.entries(command.env ?? {});
+  if (env.length > 0) words.push('env', ...env.map(([key, value]) => `${key}=${value}`));
+  words.push(...command.argv);
+  const line = words.map(quoteForShell).join(' ');
+  return command.cwd ? `cd ${quoteForShell(command.cwd)} && ${line}` : line;
+}
+
+/**
+ * The far side of the gathered reads: pairs of (kind, path) as arguments, one answer line per
+ * pair, "+" and the answer or "-" for none. File contents and directory listings travel as
+ * base64 (one line, any bytes); a stat as its fields.
+ */
+const READ_SCRIPT = `while [ $# -ge 2 ]; do k=$1; p=$2; shift 2; case $k in
+f) if o=$(base64 -w0 -- "$p" 2>/dev/null); then printf '+%s\\n' "$o"; else echo -; fi ;;
+s) if o=$(stat -L -c '%f %u %g %s %i %Y' -- "$p" 2>/dev/null); then printf '+%s\\n' "$o"; else echo -; fi ;;
+d) if [ -d "$p" ] && o=$(find "$p" -mindepth 1 -maxdepth 1 -printf '%f\\0' | base64 -w0); then printf '+%s\\n' "$o"; else echo -; fi ;;
+*) echo - ;;
+esac; done`;
+
+export class SshConnectionError extends Error {
+  override readonly name = 'SshConnectionError';
+  constructor(
+    readonly target: string,
+    readonly detail: string,
+  ) {
+    super(`ssh ${target}: ${detail}`);
+  }
+}
+
+export class SshHost implements Host {
+  readonly kind = 'real' as const;
+  readonly description: string;
+  private readonly local = new RealHost();
+  private identity?: Promise<ProcessIdentity | undefined>;
+  /** sshd allows 10 sessions on one shared connection (MaxSessions): kvmkit keeps to 8. */
+  private readonly slots = new Slots(8);
+  private env?: Promise<Record<string, string | undefined>>;
+
+  constructor(
+    readonly target: SshTarget,
+    private readonly options: readonly string[] = [],
+  ) {
+    this.description = target.destination;
+  }
+
+  /** ssh's own arguments: batch mode (a prompt would hang an unattended run), one shared connection. */
+  private sshArgs(tty = false): string[] {
+    const control = join(tmpdir(), 'kvmkit-ssh-%C');
+    return [
+      ...(tty ? ['-t'] : ['-T']),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ControlMaster=auto',
+      '-o',
+      `ControlPath=${control}`,
+      '-o',
+      'ControlPersist=60',
+      '-o',
+      'ServerAliveInterval=15',
+      ...this.options.flatMap((option) => ['-o', option]),
+      '--',
+      this.target.destination,
+    ];
+  }
+
+  /** Runs one line on the far side. ssh's own failures (exit 255) are not answers: they throw. */
+  private async remote(line: string, extra: Partial<Command> = {}): Promise<RunResult> {
+    const result = await this.slots.use(() =>
+      this.local.run({
+        ...extra,
+        argv: ['ssh', ...this.sshArgs(extra.attached === true), line],
+        root: false,
+        env: undefined,
+        cwd: undefined,
+        detached: false,
+      }),
+    );
+    const stopped = extra.signal?.aborted === true || result.timedOut === true;
+    if (!stopped && (result.exitCode === 255 || (result.failed && result.exitCode === -1))) {
+      const detail = result.stderr.trim().split('\n').at(-1) || 'the connection failed';
+      throw new SshConnectionError(this.target.destination, detail);
+    }
+    return result;
+  }
+
+  /** The login is not root: kvmkit's root commands and its reads and writes go through sudo -n. */
+  private async needsSudo(): Promise<boolean> {
+    return (await this.processIdentity())?.uid !== 0;
+  }
+
+  /** Proves the connection before anything relies on it (a failed read must not look like a missing file). */
+  async connect(): Promise<ProcessIdentity> {
+    const identity = await this.processIdentity();
+    if (!identity) throw new SshConnectionError(this.target.destination, 'could not read who it logs in as');
+    return identity;
+  }
+
+  async run(command: Command): Promise<RunResult> {
+    const sudo = command.root === true && (await this.needsSudo());
+    let line = remoteCommandLine(command, sudo);
+    // Far-side background: its own session, no terminal, nothing holding ssh's pipes open.
+    if (command.detached)
+      line = `${remoteCommandLine({ ...command, argv: ['setsid', '-f', ...command.argv] }, sudo)} </dev/null >/dev/null 2>&1`;
+    return this.remote(line, {
+      input: command.input,
+      timeoutMs: command.timeoutMs,
+      signal: command.signal,
+      onStdout: command.onStdout,
+      attached: command.attached,
+    });
+  }
+
+  /** A read-only command of kvmkit's own (cat, stat, find), as root when the login is not. */
+  private async read(argv: string[], suffix = ''): Promise<RunResult> {
+    return this.remote(`${remoteCommandLine({ argv }, await this.needsSudo())}${suffix}`);
+  }
+
+  /**
+   * Reads are gathered: every readFile, stat and listDir asked for in the same turn of the event
+   * loop (facts ask for dozens at once with Promise.all) goes in one remote script, one line of
+   * answer each. A round trip costs 100 ms or more; a plan needs a few hundred reads.
+   */
+  private queue: {
+    kind: 'f' | 's' | 'd';
+    path: string;
+    done: (line: string | undefined) => void;
+    fail: (e: unknown) => void;
+  }[] = [];
+
+  private gathered(kind: 'f' | 's' | 'd', path: string): Promise<string | undefined> {
+    return new Promise((done, fail) => {
+      if (this.queue.length === 0) setImmediate(() => void this.flush());
+      this.queue.push({ kind, path, done, fail });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue.splice(0, this.queue.length);
+    // One argument stays under Linux's 128 KiB limit for a single argument (the far side's sh -c).
+    for (let start = 0; start < batch.length; start += 200) {
+      const part = batch.slice(start, start + 200);
+      try {
+        const args = part.flatMap((op) => [op.kind, op.path]);
+        const result = await this.read(['sh', '-c', READ_SCRIPT, 'sh', ...args]);
+        const lines = result.stdout.split('\n');
+        part.forEach((op, i) => {
+          const line = lines[i];
+          op.done(line?.startsWith('+') ? line.slice(1) : undefined);
+        });
+      } catch (error) {
+        for (const op of part) op.fail(error);
+      }
+    }
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    const encoded = await this.gathered('f', path);
+    return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8');
+  }
+
+  async readBinary(path: string): Promise<Buffer | undefined> {
+    const encoded = await this.gathered('f', path);
+    return encoded === undefined ? undefined : Buffer.from(encoded, 'base64');
+  }
+
+  async readBytes(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
+    const argv = [
+      'dd',
+      `if=${path}`,
+      'iflag=skip_bytes,count_bytes',
+      `skip=${offset}`,
+      `count=${length}`,
+      'status=none',
+    ];
+    const result = await this.read(argv, ' | base64 -w0');
+    const bytes = Buffer.from(result.stdout, 'base64');
+    return result.exitCode === 0 && bytes.length === length ? bytes : undefined;
+  }
+
+  async stat(path: string): Promise<FileStat | undefined> {
+    const line = await this.gathered('s', path);
+    if (line === undefined) return undefined;
+    const [mode, uid, gid, size, ino, mtime] = line.trim().split(' ');
+    const raw = Number.parseInt(mode ?? '', 16);
+    const type = raw & 0o170000;
+    return {
+      mode: raw & 0o7777,
+      uid: Number(uid),
+      gid: Number(gid),
+      size: Number(size),
+      ino: Number(ino),
+      mtimeMs: Number(mtime) * 1000,
+      isFile: type === 0o100000,
+      isDirectory: type === 0o040000,
+      isCharDevice: type === 0o020000,
+    };
+  }
+
+  async listDir(path: string): Promise<string[] | undefined> {
+    const encoded = await this.gathered('d', path);
+    if (encoded === undefined) return undefined;
+    // NUL-separated: a name may hold a newline.
+    return Buffer.from(encoded, 'base64')
+      .toString('utf8')
+      .split('\0')
+      .filter((name) => name !== '');
+  }
+
+  async freeBytes(path: string): Promise<number | undefined> {
+    const candidates: string[] = [];
+    for (let dir = path; ; dir = dirname(dir)) {
+      candidates.push(dir);
+      if (dir === '/' || dir === '.') break;
+    }
+    const script = 'for p; do if [ -e "$p" ]; then exec df -P -B1 -- "$p"; fi; done; exit 1';
+    const result = await this.read(['sh', '-c', script, 'sh', ...candidates]);
+    const available = result.stdout.trim().split('\n').at(-1)?.split(/\s+/)[3];
+    return result.exitCode === 0 && available !== undefined ? Number(available) : undefined;
+  }
+
+  async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    // Written beside, then renamed: a broken connection never leaves half a file in its place.
+    // The bytes travel as base64: ssh's pipe is text here, and a file may be binary.
+    const script =
+      'mkdir -p "$1" && base64 -d > "$2.kvmkit-new" && chmod "$3" "$2.kvmkit-new" && mv -f "$2.kvmkit-new" "$2"';
+    const result = await this.remote(
+      remoteCommandLine(
+        { argv: ['sh', '-c', script, 'sh', dirname(path), path, mode.toString(8)] },
+        await this.needsSudo(),
+      ),
+      { input: (Buffer.isBuffer(content) ? content : Buffer.from(content)).toString('base64') },
+    );
+    if (result.exitCode !== 0)
+      throw new Error(`could not write ${path} on ${this.description}: ${result.stderr.trim()}`);
+  }
+
+  async appendFile(path: string, content: string): Promise<void> {
+    const script = 'mkdir -p "$1" && umask 077 && cat >> "$2"';
+    const result = await this.remote(
+      remoteCommandLine({ argv: ['sh', '-c', script, 'sh', dirname(path), path] }, await this.needsSudo()),
+      { input: content },
+    );
+    if (result.exitCode !== 0)
+      throw new Error(`could not append to ${path} on ${this.description}: ${result.stderr.trim()}`);
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await this.read(['rm', '-f', '--', path]);
+  }
+
+  async socketAnswers(path: string): Promise<boolean> {
+    const connect =
+      'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(2)\ns.connect(sys.argv[1])';
+    const result = await this.read(['python3', '-c', connect, path]);
+    // No python3 there: a socket file is the best that can be said.
+    if (result.exitCode === 127)
+      return (await this.stat(path)) !== undefined && (await this.read(['test', '-S', path])).exitCode === 0;
+    return result.exitCode === 0;
+  }
+
+  canRun(): boolean {
+    return true;
+  }
+
+  processIdentity(): Promise<ProcessIdentity | undefined> {
+    this.identity ??= this.remote(
+      remoteCommandLine({ argv: ['sh', '-c', 'id -u; id -g; id -G; echo $$'] }, false),
+    ).then((result) => {
+      const [uid, gid, groups, pid] = result.stdout.trim().split('\n');
+      if (result.exitCode !== 0 || pid === undefined) return undefined;
+      return {
+        uid: Number(uid),
+        gid: Number(gid),
+        groups: (groups ?? '').split(' ').map(Number),
+        pid: Number(pid),
+      };
+    });
+    return this.identity;
+  }
+
+  environment(): Promise<Record<string, string | undefined>> {
+    this.env ??= this.remote(remoteCommandLine({ argv: ['env', '-0'] }, false)).then((result) => {
+      const env: Record<string, string> = {};
+      for (const entry of result.stdout.split('\0')) {
+        const at = entry.indexOf('=');
+        if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
+      }
+      return env;
+    });
+    return this.env;
+  }
+}
+
+/** At most `size` tasks at once; the rest wait their turn in order. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async use<T>(task: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
