@@ -23,7 +23,7 @@ import { type Answers, loadAnswers } from './answers.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { checkProfile, wholeNumber } from './options.js';
-import { remoteHost } from './remote.js';
+import { openBundle, remoteHost } from './remote.js';
 
 export interface InstallFlags {
   yes?: boolean;
@@ -40,6 +40,7 @@ export interface InstallFlags {
   bridge?: boolean;
   host?: string;
   sshOption?: string[];
+  from?: string;
 }
 
 interface Resolved {
@@ -109,6 +110,7 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     diskGiB: wholeNumber(flags.firstVmDisk ?? answers.firstVmDisk, '--first-vm-disk', 1),
   };
   const generateKey = flags.generateKey ?? answers.generateKey;
+  if (flags.from !== undefined) resolved.install.bundle = await openBundle(host, flags.from);
   if (remote && resolved.firstVmAnswer !== undefined && resolved.firstVmAnswer !== 'none')
     throw new UsageError(
       `--first-vm ${resolved.firstVmAnswer} with --host: the first VM is built on the machine kvmkit runs on`,

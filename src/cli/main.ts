@@ -191,6 +191,7 @@ function buildProgram(): Command {
       'also put the uplink on br0 for VMs on the LAN (checked, rolled back if it breaks; see kvmkit bridge)',
     )
     .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
+    .option('--from <dir>', 'install from an offline bundle (kvmkit bundle): no network at all')
     .option(
       '--host <target>',
       'install on another machine over ssh: user@host or ssh://user@host:port (root, or sudo without a password)',
@@ -235,6 +236,7 @@ Exit codes:
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
     .option('--user <name>', 'the user who would join the groups (default: the one who ran sudo)')
     .option('--bridge', 'include putting the uplink on br0, as install --bridge would')
+    .option('--from <dir>', 'plan an install from an offline bundle, as install --from would')
     .option('--host <target>', 'plan for another machine over ssh: user@host or ssh://user@host:port')
     .option(
       '--ssh-option <Key=value>',
@@ -360,6 +362,22 @@ Exit codes:
       const { reportCommand } = await import('./report-command.js');
       process.exitCode = await reportCommand(flags);
     });
+  program
+    .command('bundle <dir>')
+    .description(
+      "everything an offline room needs for this machine's release: the packages with every dependency, the smoke VM's kernel, a cloud image, kvmkit",
+    )
+    .option('--profile <name>', 'install profile whose packages to carry: server, desktop or workshop')
+    .option('--image <name|url>', "the cloud image to carry (default: this release's, from kvmkit's catalog)")
+    .option('--no-image', 'carry no cloud image')
+    .option('--sha256 <hex>', 'the checksum of an --image URL')
+    .option('--checksums <url>', 'the published checksum list of an --image URL')
+    .option('--json', 'print the manifest as JSON (progress goes to stderr)')
+    .action(async (dir: string, flags) => {
+      const { bundleCommand } = await import('./bundle-command.js');
+      process.exitCode = await bundleCommand(dir, flags);
+    });
+
   const exporter = program.command('export').description("kvmkit's plan in another tool's terms");
   exporter
     .command('cloud-init')

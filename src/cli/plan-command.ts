@@ -7,7 +7,7 @@ import { ProfileError } from '../profiles/resolve.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { checkProfile, checkRoot } from './options.js';
-import { remoteHost } from './remote.js';
+import { openBundle, remoteHost } from './remote.js';
 
 export interface PlanFlags {
   bridge?: boolean;
@@ -18,6 +18,7 @@ export interface PlanFlags {
   user?: string;
   host?: string;
   sshOption?: string[];
+  from?: string;
 }
 
 export async function planCommand(flags: PlanFlags): Promise<number> {
@@ -28,8 +29,14 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
     throw new UsageError(`--format ${format}: expected text, json or sh`);
   if (root && flags.host) throw new UsageError('--root and --host: plan for one host at a time');
   const host = flags.host ? await remoteHost(flags.host, flags.sshOption ?? []) : createHost({ root });
+  const bundle = flags.from === undefined ? undefined : await openBundle(host, flags.from);
   try {
-    const plan = await buildPlan(host, { profile, user: flags.user, bridge: flags.bridge });
+    const plan = await buildPlan(host, {
+      ...(bundle ? { install: { bundle } } : {}),
+      profile,
+      user: flags.user,
+      bridge: flags.bridge,
+    });
     const text =
       format === 'json'
         ? `${JSON.stringify(plan, null, 2)}\n`

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { BundleError, type BundleManifest, readBundle } from '../bundle/manifest.js';
 import type { Host } from '../host/host.js';
 import { CliError, EXIT, RefusalError, UsageError } from './errors.js';
 
@@ -36,4 +38,18 @@ export async function remoteHost(spec: string, options: string[]): Promise<Host>
     throw error;
   }
   return host;
+}
+
+/** --from DIR: the bundle's manifest, checked before anything is planned. */
+export async function openBundle(
+  host: Host,
+  dir: string,
+): Promise<{ dir: string; manifest: BundleManifest }> {
+  const path = resolve(dir);
+  try {
+    return { dir: path, manifest: await readBundle(host, path) };
+  } catch (error) {
+    if (error instanceof BundleError) throw new UsageError(error.message, error.hint);
+    throw error;
+  }
 }

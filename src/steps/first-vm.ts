@@ -73,11 +73,29 @@ export function firstVmStep(first: FirstVm): Step {
         if (!image) throw new Error(`unknown cloud image ${first.image}`);
         if (!context.user) throw new Error('a cloud VM needs a user whose SSH key it carries');
         let shown = -1;
+        // From a bundle: its verified copy goes where a download would land, under its checksum,
+        // so nothing is fetched (not even the checksum list).
+        const carried = context.options.bundle?.manifest.image;
+        const fromBundle = carried?.name === first.image ? carried : undefined;
+        if (fromBundle) {
+          const file = image.url.split('/').at(-1) ?? 'image';
+          await context.run({ argv: ['mkdir', '-p', '/var/lib/kvmkit/images'], root: true });
+          await context.run({
+            argv: [
+              'cp',
+              `${context.options.bundle!.dir}/${fromBundle.file}`,
+              `/var/lib/kvmkit/images/${fromBundle.sha256.slice(0, 16)}-${file}`,
+            ],
+            root: true,
+          });
+        }
         await createCloudVm(host, {
           name: first.name,
           url: image.url,
-          checksum: { listUrl: image.checksums, algorithm: image.algorithm },
-          signature: image.signature,
+          checksum: fromBundle
+            ? { algorithm: 'sha256', hex: fromBundle.sha256 }
+            : { listUrl: image.checksums, algorithm: image.algorithm },
+          ...(fromBundle ? { unsignedReason: 'unsigned' as const } : { signature: image.signature }),
           user: context.user.name,
           memoryMiB: first.memoryMiB ?? 2048,
           vcpus: 2,

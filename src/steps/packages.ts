@@ -1,4 +1,11 @@
+import {
+  BUNDLE_STATE,
+  type BundleManifest,
+  bundleAptOptions,
+  bundleSourcesList,
+} from '../bundle/manifest.js';
 import { findLockHolder, readAptLists } from '../facts/apt.js';
+import type { Distro } from '../facts/distro.js';
 import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../facts/packages.js';
 import type { Command } from '../host/host.js';
 import { type ApplyContext, planned, type Step, StepFailure, sleep } from './step.js';
@@ -33,12 +40,63 @@ const install = (packages: string[], fixBroken: boolean): Command => ({
   env: ENV,
 });
 
+/**
+ * From an offline bundle: apt is pointed at the bundle's flat repository through its own sources,
+ * lists and archive cache (under /var/lib/kvmkit/bundle), so it resolves and fetches from the
+ * bundle alone, with no network, and the host's own apt setup is left as it was.
+ */
+function fromBundle(dir: string, missing: string[], fixBroken: boolean) {
+  const options = bundleAptOptions();
+  const commands: Command[] = [
+    {
+      argv: [
+        'mkdir',
+        '-p',
+        `${BUNDLE_STATE}/sources.list.d`,
+        `${BUNDLE_STATE}/lists/partial`,
+        `${BUNDLE_STATE}/archives/partial`,
+      ],
+      root: true,
+    },
+    { argv: ['apt-get', 'update', '-q', ...options], root: true, env: ENV },
+    {
+      argv: [
+        'apt-get',
+        'install',
+        ...APT_OPTIONS,
+        ...options,
+        ...(fixBroken ? ['--fix-broken'] : []),
+        ...missing,
+      ],
+      root: true,
+      env: ENV,
+    },
+  ];
+  const files = [
+    { path: `${BUNDLE_STATE}/sources.list`, content: bundleSourcesList(dir), mode: 0o644 },
+    // Where the bundle is, for what comes later from it (the smoke VM's kernel).
+    { path: `${BUNDLE_STATE}/source`, content: `${dir}\n`, mode: 0o644 },
+  ];
+  return { commands, files };
+}
+
+/** A bundle serves the release it was made on, and no other (package names and versions differ). */
+function bundleMismatch(manifest: BundleManifest, distro: Distro): string | undefined {
+  const same =
+    manifest.distro.id === distro.id &&
+    manifest.distro.version === distro.version &&
+    (manifest.distro.codename ?? '') === (distro.codename ?? '');
+  const name = (d: { name: string; version: string; codename?: string }) =>
+    `${d.name} ${d.version}${d.codename ? ` (${d.codename})` : ''}`;
+  return same ? undefined : `the bundle is for ${name(manifest.distro)}; this host runs ${name(distro)}`;
+}
+
 /** All missing packages in one apt transaction, without prompts. */
 export const packagesStep: Step = {
   id: 'packages',
   title: 'Install the KVM and libvirt packages',
 
-  async plan({ facts, wanted }) {
+  async plan({ facts, wanted, options }) {
     let status = await facts.dpkgStatus();
     if (status === undefined) {
       if (facts.host.kind !== 'fixture')
@@ -52,6 +110,26 @@ export const packagesStep: Step = {
     if (await dpkgInterrupted(facts.host)) broken.push('(an unfinished dpkg run)');
     if (missing.length === 0 && broken.length === 0) {
       return planned(this, 'ok', `all ${wanted.packages.length} packages are installed`);
+    }
+    const bundle = options.bundle;
+    if (bundle && missing.length > 0) {
+      const mismatch = bundleMismatch(bundle.manifest, await facts.distro());
+      if (mismatch) return planned(this, 'blocked', mismatch);
+      const absent = missing.filter((p) => !bundle.manifest.packages.includes(p));
+      if (absent.length > 0)
+        return planned(
+          this,
+          'blocked',
+          `the bundle does not carry ${absent.join(' ')} (made for profile ${bundle.manifest.profile})`,
+        );
+      const { commands, files } = fromBundle(bundle.dir, missing, broken.length > 0);
+      return planned(
+        this,
+        'change',
+        `install ${missing.join(' ')} from the bundle in ${bundle.dir} (no network)`,
+        [...(broken.length > 0 ? [repair] : []), ...commands],
+        files,
+      );
     }
     const lists = await readAptLists(facts.host);
     const stale = !lists.present || Date.now() - (lists.newestMs ?? 0) > STALE_MS;
@@ -70,7 +148,9 @@ export const packagesStep: Step = {
   async apply(context, plannedStep) {
     await waitForPackageLock(context);
     const before = installedNames((await context.facts.host.readFile('/var/lib/dpkg/status')) ?? '');
-    let updated = false;
+    for (const file of plannedStep.files ?? []) await context.writeFile(file);
+    // From a bundle there is nothing to refresh: what it carries is all there is.
+    let updated = context.options.bundle !== undefined;
     const refresh = async () => {
       updated = true;
       // A failed refresh (offline, a mirror down) need not stop an install from what is cached.
@@ -79,6 +159,14 @@ export const packagesStep: Step = {
         context.say('apt-get update failed; going on with the package lists there are');
     };
     for (const command of plannedStep.commands) {
+      if (command.argv[0] === 'apt-get' && command.argv[1] === 'update' && command !== update) {
+        const result = await context.run(command, { allowFailure: true });
+        if (result.exitCode !== 0)
+          throw new StepFailure(
+            `apt-get update from the bundle failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+          );
+        continue;
+      }
       if (command === update) {
         await refresh();
         continue;

@@ -20,8 +20,22 @@ const until = async (test: () => boolean, ms: number, what: string) => {
  * test file that starts a VM calls this, whatever order the files run in.
  */
 export async function installedForVms(user: string): Promise<void> {
-  const conf = '/etc/libvirt/qemu.conf';
   await kvmkit(['install', '--yes', '--user', user], { inNamespace: true });
+  await letHarnessStartVms();
+  const installed = await kvmkit(['install', '--yes', '--user', user, '--json'], { inNamespace: true });
+  expect(installed.exitCode, installed.stdout).toBe(0);
+  // The harness's namespace has no route out: a smoke VM made in there (the installer's first
+  // VM) finds the guest kernel already fetched from out here, as a host that was online once would.
+  await findSmokeKernel(new RealHost());
+}
+
+/**
+ * After an install in the harness: libvirt's per-VM /dev namespace turned off in qemu.conf and
+ * libvirtd stopped, for the next install run to start it again with that setting (harness, not
+ * product: see installedForVms).
+ */
+export async function letHarnessStartVms(): Promise<void> {
+  const conf = '/etc/libvirt/qemu.conf';
   const current = existsSync(conf) ? readFileSync(conf, 'utf8') : '';
   // A libvirtd that sees /dev/kvm was started outside the harness (a package's postinst, an
   // install run without it): each define would take minutes there, so it is replaced.
@@ -34,9 +48,4 @@ export async function installedForVms(user: string): Promise<void> {
     spawnSync('pkill', ['-x', 'libvirtd']);
     await until(() => spawnSync('pgrep', ['-x', 'libvirtd']).status !== 0, 15_000, 'libvirtd to stop');
   }
-  const installed = await kvmkit(['install', '--yes', '--user', user, '--json'], { inNamespace: true });
-  expect(installed.exitCode, installed.stdout).toBe(0);
-  // The harness's namespace has no route out: a smoke VM made in there (the installer's first
-  // VM) finds the guest kernel already fetched from out here, as a host that was online once would.
-  await findSmokeKernel(new RealHost());
 }

@@ -1,3 +1,4 @@
+import { BUNDLE_STATE } from '../../bundle/manifest.js';
 import type { Host } from '../../host/host.js';
 
 export interface SmokeKernel {
@@ -29,6 +30,8 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   }
   const cached = await cachedKernel(host);
   if (cached) return cached;
+  const fromBundle = await bundleKernel(host);
+  if (fromBundle) return fromBundle;
   const depends = await host.run({
     argv: ['apt-cache', 'depends', 'linux-image-cloud-amd64'],
     timeoutMs: 60_000,
@@ -60,6 +63,26 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   const kernel = await cachedKernel(host);
   if (!kernel) throw new Error(`${deb} held no kernel`);
   return kernel;
+}
+
+/**
+ * After kvmkit install --from DIR: the kernel the bundle carries, unpacked like a downloaded one,
+ * so the smoke VM needs no network either.
+ */
+async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
+  const dir = (await host.readFile(`${BUNDLE_STATE}/source`))?.trim();
+  if (!dir) return undefined;
+  const deb = (await host.listDir(`${dir}/kernel`))?.find((f) => f.endsWith('.deb'));
+  if (!deb) return undefined;
+  await host.run({ argv: ['mkdir', '-p', `${CACHE}/kernel`], root: true });
+  const unpacked = await host.run({
+    argv: ['dpkg', '-x', `${dir}/kernel/${deb}`, `${CACHE}/kernel`],
+    root: true,
+    timeoutMs: 300_000,
+  });
+  if (unpacked.exitCode !== 0)
+    throw new Error(`dpkg -x ${deb} (from the bundle) failed: ${unpacked.stderr.trim()}`);
+  return cachedKernel(host);
 }
 
 async function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {

@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import type { Host } from '../host/host.js';
+import { buildPlan } from '../plan/plan.js';
+import { type Checksum, checksumFor, downloadVerified, fileDigest } from '../vm/cloud/download.js';
+import { type ListSignature, verifyListSignature } from '../vm/cloud/signature.js';
+import { type BundleManifest, MANIFEST } from './manifest.js';
+
+export interface BundleImage {
+  name: string;
+  url: string;
+  /** A checksum given outright, or the published list to find it in. */
+  checksum: Checksum | { listUrl: string; algorithm: 'sha256' | 'sha512' };
+  /** The list's detached signature, checked as vm create checks it (Ubuntu's SHA256SUMS.gpg). */
+  signature?: ListSignature;
+}
+
+export interface BundleOptions {
+  dir: string;
+  profile?: string;
+  image?: BundleImage;
+  /** The files of kvmkit itself to carry (the single executable, or bin/ + dist/ + package.json). */
+  kvmkitFiles: { from: string; to: string }[];
+  version: string;
+  say: (message: string) => void;
+}
+
+export class BundleBuildError extends Error {}
+
+/**
+ * Collects, on a machine with a network, everything an offline room needs for this machine's
+ * release. The package set is resolved against an empty dpkg database, so the bundle carries every
+ * dependency down to the C library: whatever a fresh target already has, nothing is missing.
+ * bundle.json is written last: a folder without it is unfinished and install --from refuses it.
+ */
+export async function collectBundle(host: Host, o: BundleOptions): Promise<BundleManifest> {
+  const plan = await buildPlan(host, { profile: o.profile });
+  await mkdir(o.dir, { recursive: true });
+  await rm(join(o.dir, MANIFEST), { force: true });
+
+  o.say(
+    `resolving ${plan.packages.join(' ')} for ${plan.distro.name} ${plan.distro.version} and fetching every dependency`,
+  );
+  const update = await host.run({ argv: ['apt-get', 'update', '-q'], root: true, timeoutMs: 600_000 });
+  if (update.exitCode !== 0) o.say('apt-get update failed; going on with the package lists there are');
+  const debs = join(o.dir, 'debs');
+  await mkdir(join(debs, 'partial'), { recursive: true });
+  const scratch = await mkdtemp(join(tmpdir(), 'kvmkit-bundle-'));
+  try {
+    const empty = join(scratch, 'status');
+    await writeFile(empty, '');
+    const fetched = await host.run({
+      argv: [
+        'apt-get',
+        'install',
+        '--download-only',
+        '-y',
+        '-q',
+        '-o',
+        `Dir::State::status=${empty}`,
+        '-o',
+        `Dir::Cache::Archives=${debs}`,
+        '-o',
+        'Debug::NoLocking=1',
+        ...plan.packages,
+      ],
+      root: true,
+      env: { DEBIAN_FRONTEND: 'noninteractive' },
+      timeoutMs: 1_800_000,
+    });
+    if (fetched.exitCode !== 0)
+      throw new BundleBuildError(
+        `apt-get could not fetch the package set: ${(fetched.stderr || fetched.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+      );
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  await rm(join(debs, 'partial'), { recursive: true, force: true });
+  await rm(join(debs, 'lock'), { force: true });
+  const index = await indexDebs(host, debs);
+  o.say(`${index.count} packages, ${(index.bytes / 1024 / 1024).toFixed(0)} MiB, indexed in debs/Packages`);
+
+  const kernel = await fetchKernel(host, join(o.dir, 'kernel'));
+  o.say(
+    kernel
+      ? `smoke VM kernel: ${kernel.package}`
+      : 'no Debian cloud kernel known to apt: the target uses its own',
+  );
+
+  let image: BundleManifest['image'];
+  if (o.image) {
+    image = await fetchImage(host, o.image, join(o.dir, 'images'));
+    o.say(`cloud image: ${image.file} (sha256 ${image.sha256.slice(0, 16)}…)`);
+  }
+
+  const kvmkit: string[] = [];
+  for (const file of o.kvmkitFiles) {
+    await mkdir(dirname(join(o.dir, file.to)), { recursive: true });
+    await cp(file.from, join(o.dir, file.to), { recursive: true });
+    kvmkit.push(file.to);
+  }
+
+  const manifest: BundleManifest = {
+    kind: 'kvmkit-bundle',
+    format: 1,
+    createdAt: new Date().toISOString(),
+    kvmkitVersion: o.version,
+    distro: {
+      id: plan.distro.id,
+      name: plan.distro.name,
+      version: plan.distro.version,
+      ...(plan.distro.codename ? { codename: plan.distro.codename } : {}),
+    },
+    profile: plan.profile,
+    packages: plan.packages,
+    debs: index,
+    ...(kernel ? { kernel } : {}),
+    ...(image ? { image } : {}),
+    kvmkit,
+  };
+  await writeFile(join(o.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/**
+ * debs/Packages for a flat repository (`deb [trusted=yes] file:DIR/debs ./`): each package's own
+ * control fields, read by dpkg-deb, with its file name, size and SHA256 added, as apt expects.
+ */
+async function indexDebs(host: Host, dir: string): Promise<{ count: number; bytes: number }> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.deb')).sort();
+  const stanzas: string[] = [];
+  let bytes = 0;
+  for (const file of files) {
+    const path = join(dir, file);
+    const control = await host.run({ argv: ['dpkg-deb', '--field', path], timeoutMs: 60_000 });
+    if (control.exitCode !== 0)
+      throw new BundleBuildError(`dpkg-deb could not read ${file}: ${control.stderr.trim()}`);
+    const content = await readFile(path);
+    bytes += content.length;
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    stanzas.push(
+      `${control.stdout.trimEnd()}\nFilename: ./${file}\nSize: ${content.length}\nSHA256: ${sha256}\n`,
+    );
+  }
+  await writeFile(join(dir, 'Packages'), stanzas.join('\n'));
+  return { count: files.length, bytes };
+}
+
+/** Debian's cloud kernel, the one the smoke VM boots where the host's own is not readable. */
+async function fetchKernel(host: Host, dir: string): Promise<BundleManifest['kernel']> {
+  const depends = await host.run({
+    argv: ['apt-cache', 'depends', 'linux-image-cloud-amd64'],
+    timeoutMs: 60_000,
+  });
+  const pkg = /Depends: (linux-image-\S+-cloud-amd64)/.exec(depends.stdout)?.[1];
+  if (!pkg) return undefined;
+  await mkdir(dir, { recursive: true });
+  const download = await host.run({ argv: ['apt-get', 'download', '-q', pkg], cwd: dir, timeoutMs: 600_000 });
+  const file = (await readdir(dir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (!file)
+    throw new BundleBuildError(
+      `apt-get download ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
+    );
+  return { file: `kernel/${file}`, package: pkg };
+}
+
+/** The image, verified against its checksum as vm create does, with a SHA256SUMS beside it. */
+async function fetchImage(
+  host: Host,
+  image: BundleImage,
+  dir: string,
+): Promise<NonNullable<BundleManifest['image']>> {
+  const file = basename(new URL(image.url).pathname) || 'image';
+  let checksum: Checksum;
+  if ('hex' in image.checksum) checksum = image.checksum;
+  else {
+    const { listUrl, algorithm } = image.checksum;
+    const response = await fetch(listUrl).catch((error: Error) => {
+      throw new BundleBuildError(`could not fetch ${listUrl}: ${error.message}`);
+    });
+    if (!response.ok) throw new BundleBuildError(`could not fetch ${listUrl}: HTTP ${response.status}`);
+    const list = await response.text();
+    if (image.signature) {
+      const signed = await fetch(image.signature.url).catch((error: Error) => {
+        throw new BundleBuildError(`could not fetch ${image.signature?.url}: ${error.message}`);
+      });
+      if (!signed.ok)
+        throw new BundleBuildError(`could not fetch ${image.signature.url}: HTTP ${signed.status}`);
+      // Throws unless a key the keyring holds, with the expected fingerprint, signed this list.
+      await verifyListSignature(host, list, new Uint8Array(await signed.arrayBuffer()), image.signature);
+    }
+    const found = checksumFor(list, file, algorithm);
+    if (!found) throw new BundleBuildError(`${listUrl} has no entry for ${file}`);
+    checksum = found;
+  }
+  await mkdir(dir, { recursive: true });
+  const target = join(dir, file);
+  await downloadVerified(image.url, target, checksum);
+  const sha256 = checksum.algorithm === 'sha256' ? checksum.hex : await fileDigest(target, 'sha256');
+  await writeFile(join(dir, 'SHA256SUMS'), `${sha256}  ${file}\n`);
+  return { name: image.name, url: image.url, file: `images/${file}`, sha256 };
+}

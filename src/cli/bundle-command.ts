@@ -1,0 +1,113 @@
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { BundleBuildError, type BundleImage, collectBundle } from '../bundle/collect.js';
+import { UnsupportedDistroError } from '../facts/distro.js';
+import { RealHost } from '../host/real-host.js';
+import { ProfileError } from '../profiles/resolve.js';
+import { DownloadError } from '../vm/cloud/download.js';
+import { CLOUD_IMAGES } from '../vm/cloud/images.js';
+import { VmError } from '../vm/names.js';
+import { EXIT, RefusalError, UsageError } from './errors.js';
+import { checkProfile } from './options.js';
+
+declare const KVMKIT_VERSION: string;
+
+export interface BundleFlags {
+  profile?: string;
+  image?: string | false;
+  sha256?: string;
+  checksums?: string;
+  json?: boolean;
+}
+
+/**
+ * The cloud image to carry: --image NAME (kvmkit's catalog, checked against its published list),
+ * --image URL with --sha256 or --checksums, the catalog image of this release by default, or
+ * none with --no-image.
+ */
+function chooseImage(flags: BundleFlags, release: string | undefined): BundleImage | undefined {
+  if (flags.image === false) return undefined;
+  const name = flags.image ?? release;
+  if (name === undefined) return undefined;
+  const known = CLOUD_IMAGES[name];
+  if (known)
+    return { name, url: known.url, checksum: { listUrl: known.checksums, algorithm: known.algorithm } };
+  if (!/^https?:\/\//.test(name))
+    throw new UsageError(
+      `--image ${name}: not a known image or an http(s) URL`,
+      `known: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
+    );
+  if (flags.sha256) {
+    if (!/^[0-9a-fA-F]{64}$/.test(flags.sha256))
+      throw new UsageError(`--sha256 ${flags.sha256}: not 64 hex digits`);
+    return { name, url: name, checksum: { algorithm: 'sha256', hex: flags.sha256.toLowerCase() } };
+  }
+  if (flags.checksums)
+    return {
+      name,
+      url: name,
+      checksum: {
+        listUrl: flags.checksums,
+        algorithm: flags.checksums.includes('512') ? 'sha512' : 'sha256',
+      },
+    };
+  throw new UsageError(
+    'an image URL needs its checksum',
+    'add --sha256 HEX or --checksums URL-of-SHA256SUMS',
+  );
+}
+
+/** kvmkit itself: the single executable when this is one, else the Node build (and the single executable beside it, if built). */
+async function kvmkitFiles(): Promise<{ from: string; to: string }[]> {
+  const sea = await import('node:sea').then((m) => m.isSea()).catch(() => false);
+  if (sea) return [{ from: process.execPath, to: 'kvmkit/kvmkit' }];
+  const top = dirname(dirname(realpathSync(process.argv[1] ?? '')));
+  const files = [
+    { from: join(top, 'bin'), to: 'kvmkit/bin' },
+    { from: join(top, 'dist', 'kvmkit'), to: 'kvmkit/dist/kvmkit' },
+    { from: join(top, 'package.json'), to: 'kvmkit/package.json' },
+  ];
+  const single = join(top, 'dist', 'kvmkit-linux-x64');
+  if (existsSync(single)) files.push({ from: single, to: 'kvmkit/kvmkit-linux-x64' });
+  return files.filter((f) => existsSync(f.from));
+}
+
+/** `kvmkit bundle DIR`: everything an offline room needs for this machine's release. */
+export async function bundleCommand(dir: string, flags: BundleFlags): Promise<number> {
+  const target = resolve(dir);
+  if (/\s/.test(target)) throw new UsageError(`${target}: apt cannot use a path with spaces`);
+  const profile = checkProfile(flags.profile);
+  const host = new RealHost();
+  const say = (message: string) => (flags.json ? process.stderr : process.stdout).write(`${message}\n`);
+  try {
+    const { detectDistro, readDistroSources } = await import('../facts/distro.js');
+    const catalog = (await import('../profiles/catalog.js')).default;
+    const distro = detectDistro(await readDistroSources(host), catalog.distros);
+    const release = `${distro.base.id}-${distro.base.version}`;
+    const image = chooseImage(flags, CLOUD_IMAGES[release] ? release : undefined);
+    const manifest = await collectBundle(host, {
+      dir: target,
+      profile,
+      image,
+      kvmkitFiles: await kvmkitFiles(),
+      version: typeof KVMKIT_VERSION === 'string' ? KVMKIT_VERSION : 'dev',
+      say,
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify({ dir: target, ...manifest })}\n`);
+    else
+      say(
+        `bundle ready in ${target} for ${manifest.distro.name} ${manifest.distro.version}: copy the folder, then run kvmkit install --from ${target} (no network needed)`,
+      );
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
+      throw new RefusalError(error.message, error.hint);
+    if (error instanceof BundleBuildError || error instanceof DownloadError || error instanceof VmError) {
+      process.stderr.write(
+        `kvmkit: ${error.message}\nhint: the folder is unfinished (no bundle.json); run it again to complete it (--no-image leaves the cloud image out)\n`,
+      );
+      return EXIT.failed;
+    }
+    throw error;
+  }
+}
