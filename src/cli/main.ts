@@ -379,36 +379,36 @@ Exit codes:
     });
 
   const exporter = program.command('export').description("kvmkit's plan in another tool's terms");
-  exporter
-    .command('cloud-init')
-    .description('user-data that bootstraps a fresh machine at first boot (packages, service, groups)')
-    .option(
-      '--root <dir>',
-      "plan for a recorded host tree (the target's /etc/os-release) instead of this host",
-    )
-    .option('--profile <name>', 'install profile: server, desktop or workshop')
-    .option('--user <name>', 'the user who gets the libvirt and kvm groups')
-    .option('--out <file>', 'write it to a file instead of standard output')
-    .action(async (flags) => {
-      const { exportCloudInitCommand } = await import('./export-command.js');
-      process.exitCode = await exportCloudInitCommand(flags);
-    });
-  exporter
-    .command('ansible')
-    .description(
-      'a playbook for any inventory: packages, KVM module, groups, libvirt (with or without systemd), network, pool',
-    )
-    .option(
-      '--root <dir>',
-      "plan for a recorded host tree (the target's /etc/os-release) instead of this host",
-    )
-    .option('--profile <name>', 'install profile: server, desktop or workshop')
-    .option('--user <name>', 'the user who gets the libvirt and kvm groups (or -e kvmkit_user=NAME)')
-    .option('--out <file>', 'write it to a file instead of standard output')
-    .action(async (flags) => {
-      const { exportAnsibleCommand } = await import('./export-command.js');
-      process.exitCode = await exportAnsibleCommand(flags);
-    });
+  // Both exports take the same options: a host profile's plan, for whom, and where to write it.
+  const exportOptions = (command: Command, user: string) =>
+    command
+      .option(
+        '--root <dir>',
+        "plan for a recorded host tree (the target's /etc/os-release) instead of this host",
+      )
+      .option('--profile <name>', 'install profile: server, desktop or workshop')
+      .option('--user <name>', user)
+      .option('--out <file>', 'write it to a file instead of standard output');
+  exportOptions(
+    exporter
+      .command('cloud-init')
+      .description('user-data that bootstraps a fresh machine at first boot (packages, service, groups)'),
+    'the user who gets the libvirt and kvm groups',
+  ).action(async (flags) => {
+    const { exportCloudInitCommand } = await import('./export-command.js');
+    process.exitCode = await exportCloudInitCommand(flags);
+  });
+  exportOptions(
+    exporter
+      .command('ansible')
+      .description(
+        'a playbook for any inventory: packages, KVM module, groups, libvirt (with or without systemd), network, pool',
+      ),
+    'the user who gets the libvirt and kvm groups (or -e kvmkit_user=NAME)',
+  ).action(async (flags) => {
+    const { exportAnsibleCommand } = await import('./export-command.js');
+    process.exitCode = await exportAnsibleCommand(flags);
+  });
   program
     .command('verify')
     .description(

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { natNetworkXml } from '../facts/libvirt-xml.js';
 import type { Plan } from '../plan/plan.js';
+import { POLKIT_ON_BUS } from '../steps/service.js';
 
 type Task = Record<string, unknown>;
 
@@ -79,17 +80,7 @@ function startWithoutSystemd(): Task[] {
     },
     {
       name: 'Wait for polkitd on the system bus',
-      'ansible.builtin.command': {
-        argv: [
-          'dbus-send',
-          '--system',
-          '--print-reply',
-          '--dest=org.freedesktop.DBus',
-          '/org/freedesktop/DBus',
-          'org.freedesktop.DBus.NameHasOwner',
-          'string:org.freedesktop.PolicyKit1',
-        ],
-      },
+      'ansible.builtin.command': { argv: POLKIT_ON_BUS },
       register: 'kvmkit_polkit_on_bus',
       until: "'boolean true' in kvmkit_polkit_on_bus.stdout",
       retries: 15,
@@ -127,6 +118,15 @@ function startWithoutSystemd(): Task[] {
       name: 'Wait for libvirtd to answer on its socket',
       'ansible.builtin.wait_for': { path: SOCKET, timeout: 30 },
     },
+  ];
+}
+
+/** A libvirt network or pool named "default": defined (if not already), started, set to autostart. */
+function definedActiveAutostart(module: string, what: string, xml: string): Task[] {
+  return [
+    { name: `Define the ${what}`, [module]: { command: 'define', name: 'default', xml } },
+    { name: `Start the ${what}`, [module]: { state: 'active', name: 'default' } },
+    { name: `Set the ${what} to autostart`, [module]: { autostart: true, name: 'default' } },
   ];
 }
 
@@ -187,34 +187,12 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
       when: NOT_SYSTEMD,
       block: startWithoutSystemd(),
     },
-    {
-      name: 'Define the default NAT network',
-      'community.libvirt.virt_net': { command: 'define', name: 'default', xml: networkXml },
-    },
-    {
-      name: 'Start the default NAT network',
-      'community.libvirt.virt_net': { state: 'active', name: 'default' },
-    },
-    {
-      name: 'Set the default NAT network to autostart',
-      'community.libvirt.virt_net': { autostart: true, name: 'default' },
-    },
+    ...definedActiveAutostart('community.libvirt.virt_net', 'default NAT network', networkXml),
     {
       name: 'Make the default storage pool directory',
       'ansible.builtin.file': { path: '/var/lib/libvirt/images', state: 'directory', mode: '0711' },
     },
-    {
-      name: 'Define the default storage pool',
-      'community.libvirt.virt_pool': { command: 'define', name: 'default', xml: POOL_XML },
-    },
-    {
-      name: 'Start the default storage pool',
-      'community.libvirt.virt_pool': { state: 'active', name: 'default' },
-    },
-    {
-      name: 'Set the default storage pool to autostart',
-      'community.libvirt.virt_pool': { autostart: true, name: 'default' },
-    },
+    ...definedActiveAutostart('community.libvirt.virt_pool', 'default storage pool', POOL_XML),
   ];
   const play = {
     name: `kvmkit: KVM host, ${d.name} ${d.version}, profile ${plan.profile}`,

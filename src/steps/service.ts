@@ -6,6 +6,16 @@ import { planned, type Step, StepFailure, sleep } from './step.js';
 const POLKITD = ['/usr/lib/polkit-1/polkitd', '/usr/libexec/polkitd', '/usr/lib/policykit-1/polkitd'];
 const BUS_SOCKET = '/run/dbus/system_bus_socket';
 const LIBVIRT_SOCKET = '/run/libvirt/libvirt-sock';
+/** Asks the system bus whether polkitd has joined it (prints "boolean true" when it has). */
+export const POLKIT_ON_BUS = [
+  'dbus-send',
+  '--system',
+  '--print-reply',
+  '--dest=org.freedesktop.DBus',
+  '/org/freedesktop/DBus',
+  'org.freedesktop.DBus.NameHasOwner',
+  'string:org.freedesktop.PolicyKit1',
+];
 
 /**
  * Starts libvirt. With systemd: enable --now the release's unit. Without (containers, CI, this
@@ -124,15 +134,7 @@ export const serviceStep: Step = {
     async function polkitOnBus(ctx: typeof context): Promise<boolean> {
       const result = await ctx.run(
         {
-          argv: [
-            'dbus-send',
-            '--system',
-            '--print-reply',
-            '--dest=org.freedesktop.DBus',
-            '/org/freedesktop/DBus',
-            'org.freedesktop.DBus.NameHasOwner',
-            'string:org.freedesktop.PolicyKit1',
-          ],
+          argv: POLKIT_ON_BUS,
           timeoutMs: 5000,
         },
         { allowFailure: true },

@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, binForOtherUsers, kvmkit, parseJson } from '../helpers/cli.js';
+import { startSshd, type TestSshd } from '../helpers/sshd.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
 import { installedForVms } from '../helpers/vm-harness.js';
@@ -368,48 +369,14 @@ describe('kvmkit vm: connections and errors', () => {
   });
 
   describe('a remote host over qemu+ssh (an sshd on 127.0.0.1)', () => {
-    let sshd: ChildProcess | undefined;
+    let sshd: TestSshd | undefined;
     let uri = '';
     beforeAll(async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'kvmkit-sshd-'));
-      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
-      writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
-      mkdirSync('/run/sshd', { recursive: true });
-      const config = [
-        'Port 2222',
-        'ListenAddress 127.0.0.1',
-        `HostKey ${join(dir, 'host_key')}`,
-        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'UsePAM no',
-        'StrictModes no',
-        `PidFile ${join(dir, 'sshd.pid')}`,
-      ].join('\n');
-      writeFileSync(join(dir, 'sshd_config'), `${config}\n`);
-      sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
-      uri = `qemu+ssh://root@127.0.0.1:2222/system?keyfile=${join(dir, 'client_key')}&no_verify=1&no_tty=1`;
-      await until(
-        () =>
-          spawnSync('ssh', [
-            '-i',
-            join(dir, 'client_key'),
-            '-p',
-            '2222',
-            '-o',
-            'StrictHostKeyChecking=no',
-            '-o',
-            'BatchMode=yes',
-            'root@127.0.0.1',
-            'true',
-          ]).status === 0,
-        30_000,
-        'sshd to answer',
-      );
+      sshd = await startSshd(2222);
+      uri = `qemu+ssh://root@127.0.0.1:2222/system?keyfile=${sshd.key}&no_verify=1&no_tty=1`;
     }, 60_000);
     afterAll(() => {
-      sshd?.kill();
+      sshd?.stop();
     });
 
     it('lists and manages the same VMs as the local connection', async () => {
