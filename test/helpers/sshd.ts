@@ -71,5 +71,11 @@ export async function startSshd(
     if (Date.now() > deadline) throw new Error(`sshd on 127.0.0.1:${port} did not answer in 30 s`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  return { options, port, key, stop: () => sshd.kill() };
+  // Each connection has its own sshd process, a child of the listener, which outlives it: stop
+  // those too, or a client's shared connection (ControlPersist) would keep talking to this server.
+  const stop = () => {
+    if (sshd.pid !== undefined) spawnSync('pkill', ['-P', String(sshd.pid)]);
+    sshd.kill();
+  };
+  return { options, port, key, stop };
 }

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,6 +151,38 @@ describe('SshHost against an sshd on 127.0.0.1', () => {
     await host.appendFile(join(dir, 'log'), 'one\n');
     await host.appendFile(join(dir, 'log'), 'two\n');
     expect(await host.readFile(join(dir, 'log'))).toBe('one\ntwo\n');
+  });
+
+  it('as a login that is not root: reads and root commands go through sudo -n; without sudo, a clear refusal', async () => {
+    // A login with a shell and no password (the key is the way in), allowed sudo without one.
+    const login = 'kvmkit-sudoer';
+    if (spawnSync('id', [login]).status !== 0)
+      execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', login]);
+    execFileSync('usermod', ['--shell', '/bin/sh', '--password', '*', login]);
+    const sudoers = '/etc/sudoers.d/kvmkit-test-sudoer';
+    writeFileSync(sudoers, `${login} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+    const ssh = sshd.options.flatMap((o) => ['--ssh-option', o]);
+    try {
+      const user = new SshHost(parseSshTarget(`${login}@127.0.0.1:2223`), sshd.options);
+      expect((await user.connect()).uid).not.toBe(0);
+      // /etc/shadow is root's alone: read only through sudo.
+      expect(await user.readFile('/etc/shadow')).toMatch(new RegExp(`^${login}:`, 'm'));
+      expect((await user.run({ argv: ['id', '-u'], root: true })).stdout.trim()).toBe('0');
+      expect((await user.run({ argv: ['id', '-u'] })).stdout.trim()).not.toBe('0');
+      const remote = await kvmkit(['plan', '--json', '--host', `${login}@127.0.0.1:2223`, ...ssh]);
+      expect(remote.exitCode, remote.stderr).toBe(0);
+      const local = await kvmkit(['plan', '--json']);
+      const states = (text: string) =>
+        (JSON.parse(text) as { steps: { id: string; state: string }[] }).steps
+          .filter((step) => step.id !== 'groups')
+          .map((step) => `${step.id}: ${step.state}`);
+      expect(states(remote.stdout)).toEqual(states(local.stdout));
+    } finally {
+      rmSync(sudoers, { force: true });
+    }
+    const refused = await kvmkit(['plan', '--host', `${login}@127.0.0.1:2223`, ...ssh]);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr.split('\n')[0]).toMatch(/logs in as uid \d+, and sudo there asks for a password/);
   });
 
   it('a command that fails is an answer; a connection that fails is an error', async () => {
