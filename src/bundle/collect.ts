@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Host } from '../host/host.js';
 import { buildPlan } from '../plan/plan.js';
-import { type Checksum, checksumFor, downloadVerified, fileDigest } from '../vm/cloud/download.js';
-import { type ListSignature, verifyListSignature } from '../vm/cloud/signature.js';
+import { imageChecksum, imageFileOf } from '../vm/cloud/create.js';
+import { type Checksum, downloadVerified, fileDigest } from '../vm/cloud/download.js';
+import type { ListSignature } from '../vm/cloud/signature.js';
+import { cloudKernelPackage } from '../vm/smoke/kernel.js';
 import { type BundleManifest, MANIFEST } from './manifest.js';
 
 export interface BundleImage {
@@ -150,11 +152,7 @@ async function indexDebs(host: Host, dir: string): Promise<{ count: number; byte
 
 /** Debian's cloud kernel, the one the smoke VM boots where the host's own is not readable. */
 async function fetchKernel(host: Host, dir: string): Promise<BundleManifest['kernel']> {
-  const depends = await host.run({
-    argv: ['apt-cache', 'depends', 'linux-image-cloud-amd64'],
-    timeoutMs: 60_000,
-  });
-  const pkg = /Depends: (linux-image-\S+-cloud-amd64)/.exec(depends.stdout)?.[1];
+  const pkg = await cloudKernelPackage(host);
   if (!pkg) return undefined;
   await mkdir(dir, { recursive: true });
   const download = await host.run({ argv: ['apt-get', 'download', '-q', pkg], cwd: dir, timeoutMs: 600_000 });
@@ -172,29 +170,8 @@ async function fetchImage(
   image: BundleImage,
   dir: string,
 ): Promise<NonNullable<BundleManifest['image']>> {
-  const file = basename(new URL(image.url).pathname) || 'image';
-  let checksum: Checksum;
-  if ('hex' in image.checksum) checksum = image.checksum;
-  else {
-    const { listUrl, algorithm } = image.checksum;
-    const response = await fetch(listUrl).catch((error: Error) => {
-      throw new BundleBuildError(`could not fetch ${listUrl}: ${error.message}`);
-    });
-    if (!response.ok) throw new BundleBuildError(`could not fetch ${listUrl}: HTTP ${response.status}`);
-    const list = await response.text();
-    if (image.signature) {
-      const signed = await fetch(image.signature.url).catch((error: Error) => {
-        throw new BundleBuildError(`could not fetch ${image.signature?.url}: ${error.message}`);
-      });
-      if (!signed.ok)
-        throw new BundleBuildError(`could not fetch ${image.signature.url}: HTTP ${signed.status}`);
-      // Throws unless a key the keyring holds, with the expected fingerprint, signed this list.
-      await verifyListSignature(host, list, new Uint8Array(await signed.arrayBuffer()), image.signature);
-    }
-    const found = checksumFor(list, file, algorithm);
-    if (!found) throw new BundleBuildError(`${listUrl} has no entry for ${file}`);
-    checksum = found;
-  }
+  const file = imageFileOf(image.url);
+  const { checksum } = await imageChecksum(host, image);
   await mkdir(dir, { recursive: true });
   const target = join(dir, file);
   await downloadVerified(image.url, target, checksum);

@@ -8,53 +8,30 @@ import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { VmError } from '../vm/names.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
+import { type ImageFlags, imageSource } from './image-source.js';
 import { checkProfile } from './options.js';
 
 declare const KVMKIT_VERSION: string;
 
-export interface BundleFlags {
+export interface BundleFlags extends Pick<ImageFlags, 'sha256' | 'sha512' | 'checksums'> {
   profile?: string;
   image?: string | false;
-  sha256?: string;
-  checksums?: string;
   json?: boolean;
 }
 
 /**
- * The cloud image to carry: --image NAME (kvmkit's catalog, checked against its published list),
- * --image URL with --sha256 or --checksums, the catalog image of this release by default, or
- * none with --no-image.
+ * The cloud image to carry: --image NAME (kvmkit's catalog, checked against its published and,
+ * where signed, verified list), --image URL with its checksum flags as vm create takes them, the
+ * catalog image of this release by default, or none with --no-image.
  */
 function chooseImage(flags: BundleFlags, release: string | undefined): BundleImage | undefined {
   if (flags.image === false) return undefined;
   const name = flags.image ?? release;
   if (name === undefined) return undefined;
-  const known = CLOUD_IMAGES[name];
-  if (known)
-    return { name, url: known.url, checksum: { listUrl: known.checksums, algorithm: known.algorithm } };
-  if (!/^https?:\/\//.test(name))
-    throw new UsageError(
-      `--image ${name}: not a known image or an http(s) URL`,
-      `known: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
-    );
-  if (flags.sha256) {
-    if (!/^[0-9a-fA-F]{64}$/.test(flags.sha256))
-      throw new UsageError(`--sha256 ${flags.sha256}: not 64 hex digits`);
-    return { name, url: name, checksum: { algorithm: 'sha256', hex: flags.sha256.toLowerCase() } };
-  }
-  if (flags.checksums)
-    return {
-      name,
-      url: name,
-      checksum: {
-        listUrl: flags.checksums,
-        algorithm: flags.checksums.includes('512') ? 'sha512' : 'sha256',
-      },
-    };
-  throw new UsageError(
-    'an image URL needs its checksum',
-    'add --sha256 HEX or --checksums URL-of-SHA256SUMS',
-  );
+  if (flags.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(flags.sha256))
+    throw new UsageError(`--sha256 ${flags.sha256}: not 64 hex digits`);
+  const { url, checksum, signature } = imageSource(name, flags);
+  return { name, url, checksum, ...(signature ? { signature } : {}) };
 }
 
 /** kvmkit itself: the single executable when this is one, else the Node build (and the single executable beside it, if built). */

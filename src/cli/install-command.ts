@@ -22,8 +22,8 @@ import { verifyVm } from '../vm/lifecycle.js';
 import { type Answers, loadAnswers } from './answers.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
+import { openBundle, remoteHost } from './install-target.js';
 import { checkProfile, wholeNumber } from './options.js';
-import { openBundle, remoteHost } from './remote.js';
 
 export interface InstallFlags {
   yes?: boolean;

@@ -371,6 +371,7 @@ Exit codes:
     .option('--image <name|url>', "the cloud image to carry (default: this release's, from kvmkit's catalog)")
     .option('--no-image', 'carry no cloud image')
     .option('--sha256 <hex>', 'the checksum of an --image URL')
+    .option('--sha512 <hex>', 'the checksum of an --image URL, as SHA-512')
     .option('--checksums <url>', 'the published checksum list of an --image URL')
     .option('--json', 'print the manifest as JSON (progress goes to stderr)')
     .action(async (dir: string, flags) => {

@@ -6,8 +6,8 @@ import { planAsShell } from '../plan/shell.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
+import { openBundle, remoteHost } from './install-target.js';
 import { checkProfile, checkRoot } from './options.js';
-import { openBundle, remoteHost } from './remote.js';
 
 export interface PlanFlags {
   bridge?: boolean;

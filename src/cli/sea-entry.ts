@@ -1,8 +1,5 @@
 // The entry of the one-file build (Node's single executable applications take one CommonJS
-// script, without top-level await): the same main as bin/kvmkit.
+// script, without top-level await): the same main as bin/kvmkit, which reports every error itself.
 import { main } from './main.js';
 
-main(process.argv).catch((error: unknown) => {
-  process.stderr.write(`kvmkit: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+void main(process.argv);

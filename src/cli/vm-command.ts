@@ -3,12 +3,12 @@ import { provenVirtType } from '../checks/acceleration.js';
 import { RealHost } from '../host/real-host.js';
 import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
-import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
 import { deleteVm, verifyVm } from '../vm/lifecycle.js';
 import { consoleLogOf, createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, UsageError } from './errors.js';
+import { type ImageFlags, imageSource } from './image-source.js';
 import { wholeNumber } from './options.js';
 
 const print = (json: boolean | undefined, value: unknown, text: string) =>
@@ -25,7 +25,7 @@ function mapError(error: unknown): never {
 }
 
 /** Every option of `kvmkit vm create`; --smoke, --iso and --image each read their own. */
-export interface VmCreateFlags {
+export interface VmCreateFlags extends ImageFlags {
   smoke?: boolean;
   name?: string;
   memory?: string;
@@ -38,12 +38,6 @@ export interface VmCreateFlags {
   uefi?: boolean;
   tpm?: boolean;
   image?: string;
-  sha256?: string;
-  sha512?: string;
-  checksums?: string;
-  signature?: string;
-  keyring?: string;
-  skipSignature?: boolean;
   user?: string;
   waitSsh?: string;
   generateKey?: boolean;
@@ -141,44 +135,7 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
 }
 
 async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<number> {
-  const known = CLOUD_IMAGES[flags.image];
-  const url = known?.url ?? flags.image;
-  if (!known && !/^https?:\/\//.test(url)) {
-    throw new UsageError(
-      `--image ${flags.image}: not a known image or an http(s) URL`,
-      `known: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
-    );
-  }
-  const checksum = flags.sha256
-    ? { algorithm: 'sha256' as const, hex: flags.sha256.toLowerCase() }
-    : flags.sha512
-      ? { algorithm: 'sha512' as const, hex: flags.sha512.toLowerCase() }
-      : flags.checksums
-        ? {
-            listUrl: flags.checksums,
-            algorithm: (flags.checksums.includes('512') ? 'sha512' : 'sha256') as 'sha256' | 'sha512',
-          }
-        : known
-          ? { listUrl: known.checksums, algorithm: known.algorithm }
-          : undefined;
-  if (!checksum)
-    throw new UsageError(
-      'an image URL needs its checksum',
-      'add --sha256 HEX, --sha512 HEX or --checksums URL-of-SHA256SUMS',
-    );
-  if (flags.signature && !flags.keyring)
-    throw new UsageError(
-      '--signature needs the keyring to check it with',
-      'add --keyring FILE (a binary .gpg keyring)',
-    );
-  const signature =
-    flags.skipSignature || flags.sha256 || flags.sha512
-      ? undefined
-      : flags.signature
-        ? { url: flags.signature, keyring: flags.keyring! }
-        : flags.checksums || !known?.signature
-          ? undefined
-          : { ...known.signature, keyring: flags.keyring ?? known.signature.keyring };
+  const { url, known, checksum, signature } = imageSource(flags.image, flags);
   const memoryMiB = wholeNumber(flags.memory, '--memory', 256) ?? 2048;
   const vcpus = wholeNumber(flags.vcpus, '--vcpus', 1) ?? 2;
   const diskGiB = wholeNumber(flags.diskSize, '--disk-size', 1) ?? 20;

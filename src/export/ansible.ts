@@ -1,12 +1,10 @@
 import { stringify } from 'yaml';
 import { natNetworkXml } from '../facts/libvirt-xml.js';
 import type { Plan } from '../plan/plan.js';
-import { POLKIT_ON_BUS } from '../steps/service.js';
+import { POLKIT_ON_BUS, POLKITD } from '../steps/service.js';
 
 type Task = Record<string, unknown>;
 
-/** Where polkitd lives, newest releases first (the same list the service step tries). */
-const POLKITD = ['/usr/lib/polkit-1/polkitd', '/usr/libexec/polkitd', '/usr/lib/policykit-1/polkitd'];
 const SOCKET = '/run/libvirt/libvirt-sock';
 const NOT_SYSTEMD = "ansible_facts.service_mgr != 'systemd'";
 /** community.libvirt talks to libvirt through its Python binding, which parses XML with lxml. */

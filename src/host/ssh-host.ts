@@ -333,8 +333,7 @@ export class SshHost implements Host {
       'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(2)\ns.connect(sys.argv[1])';
     const result = await this.read(['python3', '-c', connect, path]);
     // No python3 there: a socket file is the best that can be said.
-    if (result.exitCode === 127)
-      return (await this.stat(path)) !== undefined && (await this.read(['test', '-S', path])).exitCode === 0;
+    if (result.exitCode === 127) return (await this.read(['test', '-S', path])).exitCode === 0;
     return result.exitCode === 0;
   }
 

@@ -1,5 +1,5 @@
 import { provenVirtType } from '../checks/acceleration.js';
-import { createCloudVm } from '../vm/cloud/create.js';
+import { cachedImagePath, createCloudVm } from '../vm/cloud/create.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
 import { createSmokeVm } from '../vm/smoke/create.js';
@@ -75,27 +75,24 @@ export function firstVmStep(first: FirstVm): Step {
         let shown = -1;
         // From a bundle: its verified copy goes where a download would land, under its checksum,
         // so nothing is fetched (not even the checksum list).
-        const carried = context.options.bundle?.manifest.image;
-        const fromBundle = carried?.name === first.image ? carried : undefined;
-        if (fromBundle) {
-          const file = image.url.split('/').at(-1) ?? 'image';
+        const bundle = context.options.bundle;
+        const carried = bundle?.manifest.image?.name === first.image ? bundle.manifest.image : undefined;
+        const bundled = carried && {
+          path: `${bundle!.dir}/${carried.file}`,
+          checksum: { algorithm: 'sha256' as const, hex: carried.sha256 },
+        };
+        if (bundled) {
           await context.run({ argv: ['mkdir', '-p', '/var/lib/kvmkit/images'], root: true });
           await context.run({
-            argv: [
-              'cp',
-              `${context.options.bundle!.dir}/${fromBundle.file}`,
-              `/var/lib/kvmkit/images/${fromBundle.sha256.slice(0, 16)}-${file}`,
-            ],
+            argv: ['cp', bundled.path, cachedImagePath(image.url, bundled.checksum)],
             root: true,
           });
         }
         await createCloudVm(host, {
           name: first.name,
           url: image.url,
-          checksum: fromBundle
-            ? { algorithm: 'sha256', hex: fromBundle.sha256 }
-            : { listUrl: image.checksums, algorithm: image.algorithm },
-          ...(fromBundle ? { unsignedReason: 'unsigned' as const } : { signature: image.signature }),
+          checksum: bundled?.checksum ?? { listUrl: image.checksums, algorithm: image.algorithm },
+          ...(bundled ? { unsignedReason: 'unsigned' as const } : { signature: image.signature }),
           user: context.user.name,
           memoryMiB: first.memoryMiB ?? 2048,
           vcpus: 2,

@@ -159,16 +159,17 @@ export const packagesStep: Step = {
         context.say('apt-get update failed; going on with the package lists there are');
     };
     for (const command of plannedStep.commands) {
-      if (command.argv[0] === 'apt-get' && command.argv[1] === 'update' && command !== update) {
-        const result = await context.run(command, { allowFailure: true });
-        if (result.exitCode !== 0)
-          throw new StepFailure(
-            `apt-get update from the bundle failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
-          );
-        continue;
-      }
-      if (command === update) {
-        await refresh();
+      if (command.argv[1] === 'update') {
+        // The bundle's index is all there is: a failure there is final. An online refresh that
+        // fails is not (what apt has cached may do).
+        if (!context.options.bundle) await refresh();
+        else {
+          const result = await context.run(command, { allowFailure: true });
+          if (result.exitCode !== 0)
+            throw new StepFailure(
+              `apt-get update from the bundle failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+            );
+        }
         continue;
       }
       if (command.argv[1] !== 'install') {

@@ -3,7 +3,8 @@ import type { Command } from '../host/host.js';
 import { releaseVersion } from '../profiles/version.js';
 import { planned, type Step, StepFailure, sleep } from './step.js';
 
-const POLKITD = ['/usr/lib/polkit-1/polkitd', '/usr/libexec/polkitd', '/usr/lib/policykit-1/polkitd'];
+/** Where polkitd lives, newest releases first. */
+export const POLKITD = ['/usr/lib/polkit-1/polkitd', '/usr/libexec/polkitd', '/usr/lib/policykit-1/polkitd'];
 const BUS_SOCKET = '/run/dbus/system_bus_socket';
 const LIBVIRT_SOCKET = '/run/libvirt/libvirt-sock';
 /** Asks the system bus whether polkitd has joined it (prints "boolean true" when it has). */

@@ -1,10 +1,10 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, parseJson } from '../helpers/cli.js';
 import { NET_HARNESS, NetLab } from '../helpers/net-lab.js';
+import { sshdFiles } from '../helpers/sshd.js';
 import { Terminal } from '../helpers/tmux.js';
 
 // `kvmkit bridge` for real on ifupdown test hosts built from network namespaces and veth pairs
@@ -190,29 +190,12 @@ describe('kvmkit bridge on an ifupdown host', () => {
   it('an SSH session the bridge is made over survives it, and so does another one already open', async () => {
     lab = new NetLab('brh');
     await lab.start('static');
-    const keys = mkdtempSync(join(tmpdir(), 'kvmkit-lab-ssh-'));
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keys, 'host_key')]);
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keys, 'client')]);
-    writeFileSync(join(keys, 'authorized_keys'), readFileSync(join(keys, 'client.pub')));
-    writeFileSync(
-      join(keys, 'sshd_config'),
-      [
-        'ListenAddress 198.51.100.10',
-        `HostKey ${join(keys, 'host_key')}`,
-        `AuthorizedKeysFile ${join(keys, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password',
-        'UsePAM no',
-        'StrictModes no',
-        `PidFile ${join(keys, 'sshd.pid')}`,
-        'ClientAliveInterval 0',
-      ].join('\n'),
-    );
-    spawnSync('mkdir', ['-p', '/run/sshd']);
+    const { key, config } = sshdFiles(['ListenAddress 198.51.100.10', 'ClientAliveInterval 0']);
     // sshd runs on the test host, in its private file view: the session's kvmkit sees the lab's files.
-    const sshd = await lab.run(['/usr/sbin/sshd', '-f', join(keys, 'sshd_config')]);
+    const sshd = await lab.run(['/usr/sbin/sshd', '-f', config]);
     expect(sshd.exitCode, sshd.stderr).toBe(0);
     const ssh = [
-      ...['netns', 'exec', lab.gw, 'ssh', '-i', join(keys, 'client'), '-o', 'StrictHostKeyChecking=no'],
+      ...['netns', 'exec', lab.gw, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no'],
       ...[
         '-o',
         'UserKnownHostsFile=/dev/null',

@@ -13,6 +13,33 @@ export interface TestSshd {
 }
 
 /**
+ * A host key, a client key that root may log in with, and an sshd_config using them (plus
+ * `listen`: Port, ListenAddress, any other line), in a fresh folder any user can enter.
+ */
+export function sshdFiles(listen: string[]): { dir: string; key: string; config: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kvmkit-sshd-'));
+  chmodSync(dir, 0o755);
+  const key = join(dir, 'client_key');
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${key}.pub`));
+  mkdirSync('/run/sshd', { recursive: true });
+  const config = join(dir, 'sshd_config');
+  const lines = [
+    ...listen,
+    `HostKey ${join(dir, 'host_key')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+    `PidFile ${join(dir, 'sshd.pid')}`,
+  ];
+  writeFileSync(config, `${lines.join('\n')}\n`);
+  return { dir, key, config };
+}
+
+/**
  * A real OpenSSH server on 127.0.0.1 that accepts root with a key made for the test. With
  * `inNamespace` it runs in the test harness (no /dev/kvm, the test's network namespace), so what
  * it starts (libvirtd) lives there too, and only clients inside that namespace reach it.
@@ -22,27 +49,9 @@ export async function startSshd(
   port: number,
   opts: { inNamespace?: boolean; keyOwner?: number } = {},
 ): Promise<TestSshd> {
-  const dir = mkdtempSync(join(tmpdir(), 'kvmkit-sshd-'));
-  chmodSync(dir, 0o755);
-  const key = join(dir, 'client_key');
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  const { key, config } = sshdFiles([`Port ${port}`, 'ListenAddress 127.0.0.1']);
   if (opts.keyOwner !== undefined) chownSync(key, opts.keyOwner, 0);
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${key}.pub`));
-  mkdirSync('/run/sshd', { recursive: true });
-  const config = [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${join(dir, 'host_key')}`,
-    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'UsePAM no',
-    'StrictModes no',
-    `PidFile ${join(dir, 'sshd.pid')}`,
-  ];
-  writeFileSync(join(dir, 'sshd_config'), `${config.join('\n')}\n`);
-  const argv = ['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')];
+  const argv = ['/usr/sbin/sshd', '-D', '-e', '-f', config];
   const sshd: ChildProcess = opts.inNamespace
     ? spawn(HARNESS, [TEST_NETNS, ...argv], { stdio: 'ignore' })
     : spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });

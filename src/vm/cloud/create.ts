@@ -44,6 +44,34 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** The image's file name, from its URL. */
+export const imageFileOf = (url: string) => new URL(url).pathname.split('/').at(-1) || 'image';
+
+/** Where a verified image is kept, under its checksum: found there, it is not fetched again. */
+export const cachedImagePath = (url: string, checksum: Checksum) =>
+  `${CACHE}/${checksum.hex.slice(0, 16)}-${imageFileOf(url)}`;
+
+/**
+ * The image's checksum: given outright, or found in its published list, which is fetched and,
+ * when it is signed, checked with gpgv before anything of the image is fetched.
+ */
+export async function imageChecksum(
+  host: Host,
+  o: Pick<CloudVmOptions, 'url' | 'checksum' | 'signature' | 'unsignedReason' | 'say'>,
+): Promise<{ checksum: Checksum; signature: SignatureVerdict }> {
+  let signature: SignatureVerdict = { verified: false, reason: o.unsignedReason ?? 'unsigned' };
+  if ('hex' in o.checksum) return { checksum: o.checksum, signature };
+  const list = new TextDecoder().decode(await fetchBytes(o.checksum.listUrl));
+  if (o.signature) {
+    signature = await verifyListSignature(host, list, await fetchBytes(o.signature.url), o.signature);
+    o.say?.(`checksum list signed by ${signature.fingerprint}`);
+  }
+  const file = imageFileOf(o.url);
+  const found = checksumFor(list, file, o.checksum.algorithm);
+  if (!found) throw new VmError(`${o.checksum.listUrl} has no entry for ${file}`);
+  return { checksum: found, signature };
+}
+
 /**
  * A VM from a cloud image: the image downloaded and verified into kvmkit's cache (reused next
  * time), a qcow2 overlay on it in the default pool, and a cloud-init seed with the hostname and
@@ -66,22 +94,9 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
     );
   }
   if (o.signature) await requireKeyring(host, o.signature);
-  const file = new URL(o.url).pathname.split('/').at(-1) ?? 'image';
-  let checksum: Checksum;
-  let signature: SignatureVerdict = { verified: false, reason: o.unsignedReason ?? 'unsigned' };
-  if ('hex' in o.checksum) checksum = o.checksum;
-  else {
-    // The list is checked before anything of the image is fetched.
-    const list = new TextDecoder().decode(await fetchBytes(o.checksum.listUrl));
-    if (o.signature) {
-      signature = await verifyListSignature(host, list, await fetchBytes(o.signature.url), o.signature);
-      o.say?.(`checksum list signed by ${signature.fingerprint}`);
-    }
-    const found = checksumFor(list, file, o.checksum.algorithm);
-    if (!found) throw new VmError(`${o.checksum.listUrl} has no entry for ${file}`);
-    checksum = found;
-  }
-  const cached = await downloadVerified(o.url, `${CACHE}/${checksum.hex.slice(0, 16)}-${file}`, checksum, {
+  const file = imageFileOf(o.url);
+  const { checksum, signature } = await imageChecksum(host, o);
+  const cached = await downloadVerified(o.url, cachedImagePath(o.url, checksum), checksum, {
     onProgress: o.onProgress,
   });
   o.say?.(

@@ -32,11 +32,7 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   if (cached) return cached;
   const fromBundle = await bundleKernel(host);
   if (fromBundle) return fromBundle;
-  const depends = await host.run({
-    argv: ['apt-cache', 'depends', 'linux-image-cloud-amd64'],
-    timeoutMs: 60_000,
-  });
-  const pkg = /Depends: (linux-image-\S+-cloud-amd64)/.exec(depends.stdout)?.[1];
+  const pkg = await cloudKernelPackage(host);
   if (!pkg)
     throw new Error('no Debian cloud kernel known to apt (apt-cache depends linux-image-cloud-amd64)');
   await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
@@ -53,13 +49,29 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
     throw new Error(
       `apt-get download ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
     );
+  const kernel = await unpackKernel(host, `${CACHE}/download/${deb}`);
+  await host.removeFile(`${CACHE}/download/${deb}`);
+  return kernel;
+}
+
+/** The package apt would install for Debian's cloud kernel (linux-image-VERSION-cloud-amd64). */
+export async function cloudKernelPackage(host: Host): Promise<string | undefined> {
+  const depends = await host.run({
+    argv: ['apt-cache', 'depends', 'linux-image-cloud-amd64'],
+    timeoutMs: 60_000,
+  });
+  return /Depends: (linux-image-\S+-cloud-amd64)/.exec(depends.stdout)?.[1];
+}
+
+/** A kernel package unpacked (nothing installed) into kvmkit's cache, where the smoke VM finds it. */
+async function unpackKernel(host: Host, deb: string): Promise<SmokeKernel> {
+  await host.run({ argv: ['mkdir', '-p', `${CACHE}/kernel`], root: true });
   const unpacked = await host.run({
-    argv: ['dpkg', '-x', `${CACHE}/download/${deb}`, `${CACHE}/kernel`],
+    argv: ['dpkg', '-x', deb, `${CACHE}/kernel`],
     root: true,
     timeoutMs: 300_000,
   });
   if (unpacked.exitCode !== 0) throw new Error(`dpkg -x ${deb} failed: ${unpacked.stderr.trim()}`);
-  await host.removeFile(`${CACHE}/download/${deb}`);
   const kernel = await cachedKernel(host);
   if (!kernel) throw new Error(`${deb} held no kernel`);
   return kernel;
@@ -73,16 +85,7 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
   const dir = (await host.readFile(`${BUNDLE_STATE}/source`))?.trim();
   if (!dir) return undefined;
   const deb = (await host.listDir(`${dir}/kernel`))?.find((f) => f.endsWith('.deb'));
-  if (!deb) return undefined;
-  await host.run({ argv: ['mkdir', '-p', `${CACHE}/kernel`], root: true });
-  const unpacked = await host.run({
-    argv: ['dpkg', '-x', `${dir}/kernel/${deb}`, `${CACHE}/kernel`],
-    root: true,
-    timeoutMs: 300_000,
-  });
-  if (unpacked.exitCode !== 0)
-    throw new Error(`dpkg -x ${deb} (from the bundle) failed: ${unpacked.stderr.trim()}`);
-  return cachedKernel(host);
+  return deb ? unpackKernel(host, `${dir}/kernel/${deb}`) : undefined;
 }
 
 async function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {

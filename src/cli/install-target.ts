@@ -1,3 +1,5 @@
+// What install and plan act on, from their flags: another machine over ssh (--host) and the
+// packages of an offline bundle (--from), each checked at the edge before anything is planned.
 import { resolve } from 'node:path';
 import { BundleError, type BundleManifest, readBundle } from '../bundle/manifest.js';
 import type { Host } from '../host/host.js';
