@@ -48,8 +48,10 @@ describe('kvmkit bundle, then install --from with no network', { timeout: 900_00
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   });
-  afterAll(() => {
+  afterAll(async () => {
     server?.close();
+    // The smoke VM this file made, with its disk, as the other VM tests leave the host.
+    await kvmkit(['vm', 'delete', 'kvmkit-smoke', '--storage', '--yes']);
     stopNamespaceDaemons();
   });
 

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { TEST_NETNS } from './cli.js';
 
 /** What kvmkit install puts on this machine, and the libvirt packages that keep state. */
@@ -47,6 +48,11 @@ export function removedState(user: string): void {
   // What libvirt made at run time (pool and network definitions, status) belongs to no package.
   for (const dir of ['/etc/libvirt', '/run/libvirt', '/var/lib/kvmkit'])
     rmSync(dir, { recursive: true, force: true });
+  // With the definitions gone, the VMs' disks and boot files are orphans a later VM of the same
+  // name would trip over ("storage volume exists already"): they go too.
+  for (const dir of ['/var/lib/libvirt/images', '/var/lib/libvirt/boot'])
+    for (const entry of existsSync(dir) ? readdirSync(dir) : [])
+      rmSync(join(dir, entry), { recursive: true, force: true });
 }
 
 export function groupsOf(user: string): string[] {
