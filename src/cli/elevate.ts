@@ -16,22 +16,54 @@ export interface ElevationInput {
   guided: boolean;
   /** `sudo -n true` succeeded: no password is needed. */
   sudoWithoutPassword: boolean;
-  /** How kvmkit was started: the Node binary, the script, then the user's arguments. */
-  argv: string[];
+  /** How kvmkit was started: what `selfInvocation` makes of process.argv. */
+  self: SelfInvocation;
 }
 
-/** Decides how a command that needs root gets it. Pure, so every branch is tested. */
+/** How to start this same kvmkit again: the program and its first words, then the user's arguments. */
+export interface SelfInvocation {
+  command: string[];
+  args: string[];
+}
+
+/**
+ * Whether this is the single executable (Node's single executable applications). node:sea came
+ * in Node 20.12 and process.getBuiltinModule in 20.16: an older Node is not a single executable
+ * of kvmkit's (build-sea.mjs puts the Node that builds it inside, and the build needs 20.19).
+ */
+export function runningAsSea(): boolean {
+  const sea = process.getBuiltinModule?.('node:sea') as { isSea?: () => boolean } | undefined;
+  return sea?.isSea?.() ?? false;
+}
+
+/**
+ * How to start this same kvmkit again, for the re-run through sudo and for the command it tells
+ * the user to type. Under Node, process.argv is [node, script, ...args]: the same Node (sudo's
+ * PATH may not have it: nvm installs) runs the same script. In a single executable it is
+ * [executable, argv0 as typed, ...args]: Node puts the name the user typed ("kvmkit", found on
+ * PATH) second, so that word is not kvmkit's to pass on (passed on, it became "unknown command
+ * 'kvmkit'"), and the executable is named by its real path, which root's PATH need not have.
+ */
+export function selfInvocation(
+  argv: readonly string[] = process.argv,
+  sea: boolean = runningAsSea(),
+  execPath: string = process.execPath,
+): SelfInvocation {
+  if (sea) return { command: [execPath], args: argv.slice(2) };
+  return { command: [argv[0] ?? execPath, argv[1] ?? 'kvmkit'], args: argv.slice(2) };
+}
+
 /** Proxy settings survive sudo, which otherwise resets the environment. */
 const KEEP_ENV =
   '--preserve-env=http_proxy,https_proxy,no_proxy,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,NO_COLOR,KVMKIT_CONNECT';
 
+/** Decides how a command that needs root gets it. Pure, so every branch is tested. */
 export function decideElevation(input: ElevationInput): Elevation {
+  const again = [...input.self.command, ...input.self.args];
   if (input.uid === 0) return { kind: 'root' };
-  if (input.guided) return { kind: 'reexec', argv: ['sudo', KEEP_ENV, '--', ...input.argv] };
-  if (input.sudoWithoutPassword)
-    return { kind: 'sudo-n', argv: ['sudo', '-n', KEEP_ENV, '--', ...input.argv] };
-  const [, script, ...args] = input.argv;
-  return { kind: 'refused', command: ['sudo', script ?? 'kvmkit', ...args].map(quoteForShell).join(' ') };
+  if (input.guided) return { kind: 'reexec', argv: ['sudo', KEEP_ENV, '--', ...again] };
+  if (input.sudoWithoutPassword) return { kind: 'sudo-n', argv: ['sudo', '-n', KEEP_ENV, '--', ...again] };
+  return { kind: 'refused', command: ['sudo', ...again].map(quoteForShell).join(' ') };
 }
 
 export async function sudoWorksWithoutPassword(): Promise<boolean> {
@@ -51,7 +83,7 @@ export async function ensureRoot(options: { guided: boolean }): Promise<{ reexec
     uid,
     guided: options.guided,
     sudoWithoutPassword: uid !== 0 && !options.guided && (await sudoWorksWithoutPassword()),
-    argv: process.argv,
+    self: selfInvocation(),
   });
   switch (decision.kind) {
     case 'root':
