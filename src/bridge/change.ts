@@ -8,8 +8,9 @@ import {
 import type { Command, Host } from '../host/host.js';
 import { type Addressing, addressingOf } from './addressing.js';
 import { bridgeStanza, sourcesInterfacesD, uplinkToManual } from './ifupdown.js';
-import { netplanBridge } from './netplan.js';
+import { findNetplanUplink, planNetplanBridge } from './netplan.js';
 import { nmcliBridge, nmcliRemove } from './nmcli.js';
+import { BridgeRefusal } from './refusal.js';
 
 /** A file the change writes; `content: null` removes it. */
 export interface FileChange {
@@ -28,6 +29,11 @@ export interface BridgeChange {
   uplink: string;
   system: NetworkSystem;
   addressing: Addressing;
+  /**
+   * The uplink's IPv4 addresses (CIDR) as the kernel showed them before the change: afterwards
+   * the bridge must hold each of them and the uplink none (absent in state files of older runs).
+   */
+  held?: string[];
   files: FileChange[];
   down: Command[];
   up: Command[];
@@ -35,19 +41,20 @@ export interface BridgeChange {
   undoUp: Command[];
 }
 
-export class BridgeRefusal extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
+export { BridgeRefusal };
 
 const cmd = (...argv: string[]): Command => ({ argv, root: true, timeoutMs: 120_000 });
 
 /** The change for this host, in the terms of the system that manages its network. */
 export async function planBridgeChange(
+  host: Host,
+  o: { bridge: string; uplink: Uplink; system: NetworkSystem; nmConnection?: string; nmMethod?: string },
+): Promise<BridgeChange> {
+  const change = await planForSystem(host, o);
+  return { ...change, held: o.uplink.addresses.map((a) => `${a.address}/${a.prefix}`) };
+}
+
+async function planForSystem(
   host: Host,
   o: { bridge: string; uplink: Uplink; system: NetworkSystem; nmConnection?: string; nmMethod?: string },
 ): Promise<BridgeChange> {
@@ -111,24 +118,15 @@ export async function planBridgeChange(
     }
     case 'netplan-networkd':
     case 'netplan-NetworkManager': {
-      const addressing = addressingOf(uplink);
+      // The uplink's addressing leaves its own definition (netplan merges lists across files, so
+      // no later file could take its addresses and routes away); kvmkit's file gives it to the bridge.
+      const netplan = await planNetplanBridge(host, bridge, uplink);
       return {
         bridge,
         uplink: uplink.name,
-        system,
-        addressing,
-        files: [
-          {
-            path: `/etc/netplan/90-kvmkit-${bridge}.yaml`,
-            content: netplanBridge(
-              bridge,
-              uplink.name,
-              addressing,
-              system === 'netplan-networkd' ? 'networkd' : 'NetworkManager',
-            ),
-            mode: 0o600,
-          },
-        ],
+        system: `netplan-${netplan.renderer}`,
+        addressing: netplan.addressing,
+        files: netplan.files,
         down: [],
         up: [cmd('netplan', 'apply')],
         undoDown: [],
@@ -183,7 +181,14 @@ export async function changeForUplink(
   bridge: string,
   uplink: Uplink,
 ): Promise<{ change: BridgeChange; evidence: string }> {
-  const { system, evidence } = await detectNetworkSystem(host, uplink.name);
+  // netplan first, read as netplan reads it (a definition found by match/set-name names no key).
+  const netplan = await findNetplanUplink(host, uplink, `/etc/netplan/90-kvmkit-${bridge}.yaml`);
+  const { system, evidence } = netplan
+    ? {
+        system: `netplan-${netplan.renderer}` as const,
+        evidence: `${netplan.files.join(', ')} define${netplan.files.length === 1 ? 's' : ''} ${uplink.name} (${netplan.type}.${netplan.id}, by ${netplan.how}; renderer ${netplan.renderer})`,
+      }
+    : await detectNetworkSystem(host, uplink.name);
   const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
   const change = await planBridgeChange(host, {
     bridge,

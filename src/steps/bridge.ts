@@ -29,7 +29,7 @@ export function bridgeStep(bridge = 'br0'): Step {
         return planned(
           this,
           'change',
-          `move ${uplink.name}'s addressing to ${bridge} (${change.system}), checked and rolled back if it breaks`,
+          `move ${uplink.name}'s addressing to ${bridge} (${change.system}), checked and rolled back if it breaks; writes ${change.files.map((f) => f.path).join(', ') || 'no file'} (kvmkit bridge --dry-run shows them)`,
           [...change.down, ...change.up],
         );
       } catch (error) {
