@@ -1,4 +1,4 @@
-import { NETWORK_SYSTEMS, PACKAGE_SETS } from './types.js';
+import { INIT_SYSTEMS, NETWORK_SYSTEMS, PACKAGE_SETS } from './types.js';
 
 /**
  * A small structural schema for the profile files. Errors name the file, the path inside it and
@@ -48,6 +48,7 @@ const release: Schema = {
       },
     },
     service: { type: 'string', oneOf: ['libvirtd', 'libvirt-bin'] },
+    init: { type: 'string', oneOf: INIT_SYSTEMS },
     network: {
       type: 'object',
       fields: {

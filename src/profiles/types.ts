@@ -19,6 +19,10 @@ export const NETWORK_SYSTEMS = [
 ] as const;
 export type NetworkSystem = (typeof NETWORK_SYSTEMS)[number];
 
+/** What starts services on a release as installed: upstart up to Ubuntu 14.10, systemd after. */
+export const INIT_SYSTEMS = ['systemd', 'upstart'] as const;
+export type InitSystem = (typeof INIT_SYSTEMS)[number];
+
 export interface ReleaseProfile {
   from: string;
   to?: string;
@@ -27,6 +31,8 @@ export interface ReleaseProfile {
   packages: Record<PackageSet, string[]>;
   groups: { access: string; kvm: string };
   service: string;
+  /** The release's own init; a live host's PID 1 can still say otherwise (a container). */
+  init: InitSystem;
   network: { server: NetworkSystem; desktop: NetworkSystem };
 }
 

@@ -33,6 +33,8 @@ function expectedUbuntu(version: string) {
     libvirt: v <= 1604 ? ['libvirt-bin'] : ['libvirt-daemon-system', 'libvirt-clients'],
     access: v <= 1604 ? 'libvirtd' : 'libvirt',
     service: v <= 1604 ? 'libvirt-bin' : 'libvirtd',
+    // Upstart up to 14.10 (Mint 17.x is 14.04); systemd from 15.04 on.
+    init: v <= 1410 ? 'upstart' : 'systemd',
     virtInstall: v <= 910 ? [] : v < 2504 ? ['virtinst'] : ['virt-install'],
     vmBuilder: v <= 1804,
     spiceGir: v <= 910 ? [] : v <= 1604 ? ['gir1.2-spice-client-gtk-3.0'] : ['gir1.2-spiceclientgtk-3.0'],
@@ -47,6 +49,7 @@ describe('every Ubuntu release 9.10 → 25.10 resolves as the reference says', (
     expect(release.packages.libvirt).toEqual(want.libvirt);
     expect(release.groups).toEqual({ access: want.access, kvm: 'kvm' });
     expect(release.service).toBe(want.service);
+    expect(release.init).toBe(want.init);
     expect(release.packages.tools.filter((p) => p !== 'ubuntu-vm-builder')).toEqual(want.virtInstall);
     expect(release.packages.tools.includes('ubuntu-vm-builder')).toBe(want.vmBuilder);
     expect(release.packages.spice.filter((p) => p.startsWith('gir1.2-spice'))).toEqual(
@@ -78,6 +81,7 @@ describe('Debian 10 → 13', () => {
     expect(release.packages.tools).toEqual([virtInstall]);
     expect(release.groups.access).toBe('libvirt');
     expect(release.service).toBe('libvirtd');
+    expect(release.init).toBe('systemd');
     expect(release.packages.tools).not.toContain('ubuntu-vm-builder');
   });
 
@@ -166,6 +170,12 @@ describe('the schema names the file, the key and what was expected', () => {
   it('an unknown group name', () => {
     const run = broken((d) => replaceIn(d, 'families/debian.yaml', 'access: libvirt,', 'access: wheel,'));
     expect(run).toThrow('families/debian.yaml: releases[0].groups.access: expected one of libvirt, libvirtd');
+  });
+  it('an init kvmkit does not know, or none', () => {
+    const unknown = broken((d) => replaceIn(d, 'families/ubuntu.yaml', 'init: upstart', 'init: sysvinit'));
+    expect(unknown).toThrow('families/ubuntu.yaml: releases[0].init: expected one of systemd, upstart');
+    const missing = broken((d) => replaceIn(d, 'families/debian.yaml', '    init: systemd\n', ''));
+    expect(missing).toThrow('families/debian.yaml: releases[0].init: expected one of systemd, upstart');
   });
   it('an unknown key', () => {
     const run = broken((d) => replaceIn(d, 'install-profiles.yaml', 'report: true', 'reprot: true'));
