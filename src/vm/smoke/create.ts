@@ -4,6 +4,7 @@ import { type Command, type Host, showCommand } from '../../host/host.js';
 import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
 import { consoleLogOf, seedPathOf, VM_NAME, VmError } from '../names.js';
+import { staticBusybox } from './busybox.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
 import { findSmokeKernel, indexModules } from './kernel.js';
 import { moduleDepends } from './modules.js';
@@ -56,8 +57,7 @@ export async function createSmokeVm(
   const available = (await new Facts(host).system()).memory.availableBytes;
   if (available !== undefined && available < memoryMiB * 1024 * 1024)
     throw new VmError(`not enough free memory for ${memoryMiB} MiB`);
-  const busybox = (await host.readBinary('/bin/busybox')) ?? (await host.readBinary('/usr/bin/busybox'));
-  if (!busybox) throw new VmError('busybox is not installed', 'sudo apt-get install busybox-static');
+  const busybox = (await staticBusybox(host)).bytes;
 
   const kernel = await findSmokeKernel(host);
   say(`kernel: ${kernel.source}`);

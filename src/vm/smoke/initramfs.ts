@@ -1,4 +1,7 @@
+import { VmError } from '../names.js';
+import { BUSYBOX_HINT } from './busybox.js';
 import { type CpioEntry, cpioArchive } from './cpio.js';
+import { readElf } from './elf.js';
 import { loadOrder, moduleDepends } from './modules.js';
 
 /** What the guest prints on its serial console once it is up: the smoke VM's proof of life. */
@@ -96,7 +99,17 @@ function parentDirs(paths: Iterable<string>): string[] {
   return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length);
 }
 
+/**
+ * The smoke VM's initramfs (newc cpio). Its busybox must be statically linked: nothing in it could
+ * load a dynamic one, and the guest would panic as it starts ("Failed to execute /init").
+ */
 export function smokeInitramfs(input: InitramfsInput): Buffer {
+  const elf = readElf(input.busybox);
+  if (elf.dynamic)
+    throw new VmError(
+      `this busybox is dynamically linked (it needs ${elf.interpreter ?? 'a loader'}); the smoke VM needs a static busybox`,
+      BUSYBOX_HINT,
+    );
   const order = loadOrder(
     SMOKE_MODULES.filter((m) => input.modules.has(m)),
     (name) => {

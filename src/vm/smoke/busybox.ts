@@ -1,0 +1,39 @@
+import type { Host } from '../../host/host.js';
+import { VmError } from '../names.js';
+import { NotElfError, readElf } from './elf.js';
+
+/**
+ * Where busybox lives. busybox-static installs /bin/busybox up to Debian 12 (`dpkg -L
+ * busybox-static` on bookworm) and /usr/bin/busybox on Debian 13 (`dpkg -c` of trixie's
+ * busybox-static_1.37.0-6+b9); the dynamic busybox package, which it conflicts with and replaces,
+ * uses the same paths. On a merged-/usr host both names are one file; on an older host either may
+ * be a leftover, so each is looked at.
+ */
+export const BUSYBOX_PATHS = ['/bin/busybox', '/usr/bin/busybox'];
+
+export const BUSYBOX_HINT = 'sudo apt-get install busybox-static (it replaces the dynamic busybox package)';
+
+/**
+ * A statically linked busybox for the smoke VM's initramfs, which holds no loader and no libc: a
+ * dynamic one would make the guest panic as it starts (Debian 13's `important` packages bring the
+ * dynamic busybox). Refused with what to install when only a dynamic one is there.
+ */
+export async function staticBusybox(host: Host): Promise<{ path: string; bytes: Buffer }> {
+  let dynamic: string | undefined;
+  let unreadable: string | undefined;
+  for (const path of BUSYBOX_PATHS) {
+    const bytes = await host.readBinary(path);
+    if (!bytes) continue;
+    try {
+      if (!readElf(bytes).dynamic) return { path, bytes };
+      dynamic ??= path;
+    } catch (error) {
+      if (!(error instanceof NotElfError)) throw error;
+      unreadable ??= `${path} is ${error.message}`;
+    }
+  }
+  if (dynamic)
+    throw new VmError(`${dynamic} is dynamically linked; the smoke VM needs a static busybox`, BUSYBOX_HINT);
+  if (unreadable) throw new VmError(unreadable, BUSYBOX_HINT);
+  throw new VmError('busybox is not installed', BUSYBOX_HINT);
+}
