@@ -1,6 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  chmodSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -19,19 +18,18 @@ import { BUSYBOX_HINT, staticBusybox } from '../../src/vm/smoke/busybox.js';
 import { NotElfError, readElf } from '../../src/vm/smoke/elf.js';
 import { smokeInitramfs } from '../../src/vm/smoke/initramfs.js';
 
-// Tiny real executables assembled here by nasm (as the probe guest's test does) from the source
-// committed in test/fixtures/elf/tiny.asm: static ones the kernel runs as they are, and the same
-// with a PT_INTERP program header, as every dynamically linked executable has.
-const work = mkdtempSync(join(tmpdir(), 'kvmkit-elf-'));
-const tiny = (...defines: string[]) => {
-  const out = join(work, `tiny${defines.join('')}.elf`);
-  if (!existsSync(out)) {
-    const source = join(import.meta.dirname, '../fixtures/elf/tiny.asm');
-    execFileSync('nasm', ['-f', 'bin', ...defines.map((d) => `-D${d}`), '-o', out, source]);
-    chmodSync(out, 0o755);
-  }
-  return out;
-};
+// Tiny real executables in test/fixtures/elf, assembled by nasm from tiny.asm beside them: static
+// ones the kernel runs as they are, and the same with a PT_INTERP program header, as every
+// dynamically linked executable has.
+const ELF_DIR = join(import.meta.dirname, '../fixtures/elf');
+const VARIANTS = {
+  'tiny64.elf': [],
+  'tiny32.elf': ['ELF32'],
+  'tiny64-interp.elf': ['INTERP'],
+  'tiny32-interp.elf': ['ELF32', 'INTERP'],
+} as const;
+const tiny = (file: keyof typeof VARIANTS) => readFileSync(join(ELF_DIR, file));
+const nasm = spawnSync('nasm', ['-v']).status === 0;
 
 /** The file a package installed under this name, from dpkg's own list (undefined: not installed). */
 const installedBy = (pkg: string, name: string) =>
@@ -57,15 +55,17 @@ describe('readElf on real files', () => {
   });
 
   it('calls the tiny 64-bit executable static, and the kernel agrees by running it', () => {
-    const path = tiny();
+    const path = join(ELF_DIR, 'tiny64.elf');
     expect(readElf(readFileSync(path))).toEqual({ bits: 64, dynamic: false });
-    expect(spawnSync(path).status).toBe(0);
+    const ran = spawnSync(path);
+    expect(ran.error).toBeUndefined();
+    expect(ran.status).toBe(0);
   });
 
   it('reads 32-bit headers: static, and dynamic with its loader', () => {
     // Not run: a kernel without IA32 emulation (this machine's) refuses any 32-bit program.
-    expect(readElf(readFileSync(tiny('ELF32')))).toEqual({ bits: 32, dynamic: false });
-    expect(readElf(readFileSync(tiny('ELF32', 'INTERP')))).toEqual({
+    expect(readElf(tiny('tiny32.elf'))).toEqual({ bits: 32, dynamic: false });
+    expect(readElf(tiny('tiny32-interp.elf'))).toEqual({
       bits: 32,
       dynamic: true,
       interpreter: '/lib/ld-linux.so.2',
@@ -73,11 +73,27 @@ describe('readElf on real files', () => {
   });
 
   it('finds PT_INTERP after the header in 64-bit too', () => {
-    expect(readElf(readFileSync(tiny('INTERP')))).toEqual({
+    expect(readElf(tiny('tiny64-interp.elf'))).toEqual({
       bits: 64,
       dynamic: true,
       interpreter: '/lib64/ld-linux-x86-64.so.2',
     });
+  });
+
+  it.runIf(nasm)('uses exactly what nasm makes of tiny.asm', () => {
+    const out = mkdtempSync(join(tmpdir(), 'kvmkit-elf-'));
+    for (const [file, defines] of Object.entries(VARIANTS)) {
+      const made = join(out, file);
+      execFileSync('nasm', [
+        '-f',
+        'bin',
+        ...defines.map((d) => `-D${d}`),
+        '-o',
+        made,
+        join(ELF_DIR, 'tiny.asm'),
+      ]);
+      expect(readFileSync(made).equals(tiny(file as keyof typeof VARIANTS)), file).toBe(true);
+    }
   });
 
   const staticBox = installedBy('busybox-static', 'busybox');
@@ -104,7 +120,7 @@ describe('readElf on real files', () => {
       'not an ELF executable (no \\x7fELF header)',
     );
     expect(fail(Buffer.alloc(0))).toBe('not an ELF executable (no \\x7fELF header)');
-    const real = readFileSync(tiny('INTERP'));
+    const real = tiny('tiny64-interp.elf');
     expect(fail(real.subarray(0, 40))).toBe('an ELF file cut short in its header');
     expect(fail(real.subarray(0, 80))).toBe('an ELF file cut short in its program headers');
     const flipped = Buffer.from(real);
@@ -131,7 +147,7 @@ describe('the busybox the smoke VM packs', () => {
   };
 
   it('refuses a dynamically linked busybox, saying what to install', async () => {
-    const host = tree({ '/usr/bin/busybox': readFileSync(tiny('INTERP')) });
+    const host = tree({ '/usr/bin/busybox': tiny('tiny64-interp.elf') });
     expect(await refusal(host)).toEqual({
       message: '/usr/bin/busybox is dynamically linked; the smoke VM needs a static busybox',
       hint: 'sudo apt-get install busybox-static (it replaces the dynamic busybox package)',
@@ -139,8 +155,8 @@ describe('the busybox the smoke VM packs', () => {
   });
 
   it('takes a static one wherever it is, past a dynamic leftover', async () => {
-    const staticBytes = readFileSync(tiny());
-    const host = tree({ '/bin/busybox': readFileSync(tiny('INTERP')), '/usr/bin/busybox': staticBytes });
+    const staticBytes = tiny('tiny64.elf');
+    const host = tree({ '/bin/busybox': tiny('tiny64-interp.elf'), '/usr/bin/busybox': staticBytes });
     const found = await staticBusybox(host);
     expect(found.path).toBe('/usr/bin/busybox');
     expect(found.bytes.equals(staticBytes)).toBe(true);
@@ -156,9 +172,9 @@ describe('the busybox the smoke VM packs', () => {
 
   it('is refused by the initramfs builder itself when dynamic', () => {
     const build = (busybox: Buffer) => () => smokeInitramfs({ busybox, hostname: 'h', modules: new Map() });
-    expect(build(readFileSync(tiny('INTERP')))).toThrow(
+    expect(build(tiny('tiny64-interp.elf'))).toThrow(
       'this busybox is dynamically linked (it needs /lib64/ld-linux-x86-64.so.2); the smoke VM needs a static busybox',
     );
-    expect(build(readFileSync(tiny()))).not.toThrow();
+    expect(build(tiny('tiny64.elf'))).not.toThrow();
   });
 });
