@@ -1,6 +1,12 @@
 import type { Command, Host } from '../host/host.js';
 import type { BridgeChange } from './change.js';
-import { type CheckTargets, type Connectivity, checkConnectivity, lostSince } from './checks.js';
+import {
+  type CheckTargets,
+  type Connectivity,
+  checkConnectivity,
+  lostSince,
+  type Placement,
+} from './checks.js';
 
 /** Where kvmkit remembers a bridge change: enough to take it back exactly. */
 export const BRIDGE_STATE = '/var/lib/kvmkit/bridge.json';
@@ -85,7 +91,11 @@ export async function applyBridge(
     await writeFiles(host, change.files);
     failure = await runAll(host, change.up, log, false);
   }
-  const after = await checkConnectivity(host, { ...o.targets, iface: change.bridge });
+  const after = await checkConnectivity(host, {
+    ...o.targets,
+    iface: change.bridge,
+    placement: placementOf(change, 'bridged'),
+  });
   const lost = failure ? [failure] : lostSince(before, after);
   let keep = lost.length === 0;
   if (keep && o.confirm) keep = await o.confirm();
@@ -112,5 +122,21 @@ export async function restore(
   await writeFiles(host, state.backups);
   await runAll(host, change.undoUp, log, true);
   await host.removeFile(BRIDGE_STATE);
-  return checkConnectivity(host, { ...targets, iface: change.uplink });
+  return checkConnectivity(host, {
+    ...targets,
+    iface: change.uplink,
+    placement: placementOf(change, 'restored'),
+  });
+}
+
+/**
+ * Where the uplink's addressing must be: bridged, on the bridge with the uplink its bare port;
+ * restored, back on the uplink, which is nobody's port. The default route follows it when the
+ * uplink carried it before.
+ */
+export function placementOf(change: BridgeChange, where: 'bridged' | 'restored'): Placement {
+  const common = { addresses: change.held ?? [], defaultRoute: change.addressing.gateway !== undefined };
+  return where === 'bridged'
+    ? { carrier: change.bridge, port: change.uplink, ...common }
+    : { carrier: change.uplink, ...common };
 }

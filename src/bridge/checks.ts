@@ -8,6 +8,8 @@ export interface Connectivity {
   dns?: { ok: boolean; seen: string };
   /** SSH sessions into this host, by peer address: each must still reach its peer. */
   ssh: { peer: string; ok: boolean }[];
+  /** Whether the addressing sits where it must (see Placement). */
+  placement?: { ok: boolean; seen: string };
 }
 
 export interface CheckTargets {
@@ -17,6 +19,116 @@ export interface CheckTargets {
   dnsName?: string;
   sshPeers: string[];
   deadlineMs: number;
+  placement?: Placement;
+}
+
+/**
+ * Where the uplink's addressing must sit: on `carrier` (the bridge after the change, the uplink
+ * after a rollback), which is nobody's port; with `port`, that port's master is the carrier and
+ * it holds no global address and no default route of its own.
+ */
+export interface Placement {
+  carrier: string;
+  port?: string;
+  /** Addresses (CIDR) the carrier must hold: the ones the uplink had. */
+  addresses: string[];
+  /** The IPv4 default route must go via the carrier (it went via the uplink before). */
+  defaultRoute: boolean;
+}
+
+interface LinkJson {
+  ifname: string;
+  master?: string;
+}
+interface AddrJson {
+  ifname: string;
+  addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
+}
+interface RouteJson {
+  dst: string;
+  dev?: string;
+  gateway?: string;
+  metric?: number;
+}
+
+/** What the kernel says about links, addresses and default routes, as `ip -j` prints it. */
+export interface PlacementFacts {
+  links: LinkJson[];
+  addrs: AddrJson[];
+  routes4: RouteJson[];
+  routes6: RouteJson[];
+}
+
+/** Reads the placement facts through the Host: `ip -j link`, `ip -j addr`, `ip -j route` (both families). */
+export async function readPlacementFacts(host: Host): Promise<PlacementFacts> {
+  const json = async <T>(argv: string[]): Promise<T[]> => {
+    const result = await host.run({ argv });
+    try {
+      const parsed = JSON.parse(result.stdout || '[]') as unknown;
+      return Array.isArray(parsed) ? (parsed as T[]) : [];
+    } catch {
+      return [];
+    }
+  };
+  return {
+    links: await json<LinkJson>(['ip', '-j', 'link', 'show']),
+    addrs: await json<AddrJson>(['ip', '-j', 'addr', 'show']),
+    routes4: await json<RouteJson>(['ip', '-j', '-4', 'route', 'show', 'default']),
+    routes6: await json<RouteJson>(['ip', '-j', '-6', 'route', 'show', 'default']),
+  };
+}
+
+/** Whether the addressing sits where `p` says, and in words what is there or what is wrong. */
+export function judgePlacement(p: Placement, f: PlacementFacts): { ok: boolean; seen: string } {
+  const link = (name: string) => f.links.find((l) => l.ifname === name);
+  const globalAddresses = (name: string) =>
+    (f.addrs.find((a) => a.ifname === name)?.addr_info ?? [])
+      .filter((a) => (a.family === 'inet' || a.family === 'inet6') && (a.scope ?? 'global') === 'global')
+      .map((a) => `${a.local}/${a.prefixlen}`);
+  const carrier = link(p.carrier);
+  if (!carrier) return { ok: false, seen: `${p.carrier} does not exist` };
+  const problems: string[] = [];
+  if (carrier.master) problems.push(`${p.carrier} is a port of ${carrier.master}`);
+  const held = globalAddresses(p.carrier);
+  const missing = p.addresses.filter((a) => !held.includes(a));
+  if (missing.length > 0)
+    problems.push(
+      `${p.carrier} does not hold ${missing.join(', ')}${p.port ? ` (${p.port}'s address before)` : ''}`,
+    );
+  if (p.port) {
+    const port = link(p.port);
+    if (!port) problems.push(`${p.port} is gone`);
+    else if (port.master !== p.carrier)
+      problems.push(`${p.port}'s master is ${port.master ?? 'none'}, not ${p.carrier}`);
+    const left = globalAddresses(p.port);
+    if (left.length > 0)
+      problems.push(`${p.port} still holds ${left.join(', ')} (a port of ${p.carrier} must hold no address)`);
+  }
+  const v4 = f.routes4.filter((r) => r.dst === 'default').sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0));
+  const best = v4[0];
+  const via = (r: RouteJson) => `${r.dev ?? 'several devices'}${r.gateway ? ` (${r.gateway})` : ''}`;
+  if (p.defaultRoute) {
+    if (!best) problems.push('there is no IPv4 default route');
+    else if (best.dev !== p.carrier)
+      problems.push(`the default route goes via ${via(best)}, not ${p.carrier}`);
+  }
+  if (p.port) {
+    const stray = [
+      ...v4.filter((r) => !(p.defaultRoute && r === best)),
+      ...f.routes6.filter((r) => r.dst === 'default'),
+    ].filter((r) => r.dev === p.port);
+    if (stray.length > 0)
+      problems.push(`a default route still goes via ${stray.map(via).join(', ')}, a port of ${p.carrier}`);
+  }
+  if (problems.length > 0) return { ok: false, seen: problems.join('; ') };
+  return {
+    ok: true,
+    seen: [
+      `${p.carrier} holds ${held.join(', ') || 'no global address'}`,
+      ...(p.port ? [`${p.port} is its port and holds no address`] : []),
+      ...(p.defaultRoute ? [`the default route goes via ${p.carrier}`] : []),
+    ].join('; '),
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,6 +172,9 @@ export async function checkConnectivity(host: Host, t: CheckTargets): Promise<Co
       seen: inet.length > 0 ? `${t.iface} has ${inet.join(', ')}` : `${t.iface} has no IPv4 address`,
     };
   });
+  const placement = t.placement
+    ? await poll(async () => judgePlacement(t.placement!, await readPlacementFacts(host)))
+    : undefined;
   const gateway = t.gateway
     ? await poll(async () => {
         const ok = await ping(host, t.gateway!);
@@ -79,16 +194,24 @@ export async function checkConnectivity(host: Host, t: CheckTargets): Promise<Co
   const ssh: Connectivity['ssh'] = [];
   for (const peer of t.sshPeers)
     ssh.push({ peer, ok: (await poll(async () => ({ ok: await ping(host, peer), seen: '' }))).ok });
-  return { address, ...(gateway ? { gateway } : {}), ...(dns ? { dns } : {}), ssh };
+  return {
+    address,
+    ...(gateway ? { gateway } : {}),
+    ...(dns ? { dns } : {}),
+    ssh,
+    ...(placement ? { placement } : {}),
+  };
 }
 
 /**
  * After the change nothing that worked before may have stopped working: a gateway that never
- * answered ping, or a name that never resolved, does not count against the bridge.
+ * answered ping, or a name that never resolved, does not count against the bridge. The
+ * addressing must also have moved (the placement), whatever else still answers.
  */
 export function lostSince(before: Connectivity, after: Connectivity): string[] {
   const lost: string[] = [];
   if (!after.address.ok) lost.push(after.address.seen);
+  if (after.placement && !after.placement.ok) lost.push(after.placement.seen);
   if (before.gateway?.ok && !after.gateway?.ok) lost.push(after.gateway?.seen ?? 'the gateway');
   if (before.dns?.ok && !after.dns?.ok) lost.push(after.dns?.seen ?? 'name resolution');
   for (const s of after.ssh)

@@ -31,7 +31,7 @@ function describe(change: BridgeChange): string {
         : `  write ${f.path} (mode ${f.mode.toString(8)}):\n${f.content.replace(/^/gm, '    | ')}`,
     ),
     ...[...change.down, ...change.up].map((c) => `  $ ${c.argv.join(' ')}`),
-    '  then: check the address, the gateway, name resolution and SSH sessions; roll back if any of them broke.',
+    `  then: check that ${change.bridge} holds ${change.uplink}'s address${a.gateway ? ' and the default route' : ''} and ${change.uplink}, its port, none; the gateway, name resolution and SSH sessions; roll back if any of that fails.`,
   ];
   return lines.join('\n');
 }
@@ -41,6 +41,7 @@ function outcomeText(o: BridgeOutcome, bridge: string): string {
   const seen = (c: BridgeOutcome['after']) =>
     [
       c.address.seen,
+      c.placement?.seen,
       c.gateway?.seen,
       c.dns?.seen,
       ...c.ssh.map((s) => `SSH peer ${s.peer} ${s.ok ? 'reachable' : 'unreachable'}`),
@@ -96,8 +97,12 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       deadlineMs: 30_000,
     });
     if (flags.json) out(JSON.stringify({ result: 'removed', bridge: state.change.bridge, restored }));
-    else out(`${state.change.bridge} removed; ${state.change.uplink} is back: ${restored.address.seen}`);
-    if (flags.remove) return restored.address.ok ? EXIT.ok : EXIT.notReady;
+    else
+      out(
+        `${state.change.bridge} removed; ${state.change.uplink} is back: ${restored.address.seen}${restored.placement?.ok === false ? `, but ${restored.placement.seen}` : ''}`,
+      );
+    if (flags.remove)
+      return restored.address.ok && restored.placement?.ok !== false ? EXIT.ok : EXIT.notReady;
   }
 
   const uplink = await readUplink(host, flags.uplink);

@@ -1,0 +1,225 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyBridge, BRIDGE_STATE, readBridgeState, restore } from '../../src/bridge/apply.js';
+import { type BridgeChange, planBridgeChange } from '../../src/bridge/change.js';
+import { judgePlacement, lostSince, readPlacementFacts } from '../../src/bridge/checks.js';
+import { readUplink } from '../../src/facts/network.js';
+import { FixtureHost } from '../../src/host/fixture-host.js';
+import type { Command, RunResult } from '../../src/host/host.js';
+
+// The after-checks on what the kernel really says: a test host in a network namespace of its own
+// (a veth pair to a gateway namespace, 198.51.100.0/24 only), put into the state the netplan bug
+// left (the address on both port and bridge, the default route via the port) and into the right
+// one, read through kvmkit's own code. The machine's links and routes are never touched.
+
+const NS = `kvmkit-chk${process.pid}-h`;
+const GW = `kvmkit-chk${process.pid}-g`;
+
+/** A host whose commands run in the test namespace and whose files live in a private tree. */
+class NamespaceHost extends FixtureHost {
+  override canRun(): boolean {
+    return true;
+  }
+
+  override async run(command: Command): Promise<RunResult> {
+    const [program, ...args] = command.argv;
+    // applyBridge sets file modes with chmod: on the tree, not on the machine's paths.
+    if (program === 'chmod') {
+      chmodSync(this.resolve(args[1]!), Number.parseInt(args[0]!, 8));
+      return { exitCode: 0, stdout: '', stderr: '', failed: false };
+    }
+    const result = spawnSync('ip', ['netns', 'exec', NS, ...command.argv], {
+      encoding: 'utf8',
+      timeout: command.timeoutMs ?? 60_000,
+    });
+    return {
+      exitCode: result.status ?? -1,
+      stdout: result.stdout ?? '',
+      stderr: result.stderr ?? '',
+      failed: result.status === null,
+    };
+  }
+
+  override async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    mkdirSync(dirname(this.resolve(path)), { recursive: true });
+    writeFileSync(this.resolve(path), content, { mode });
+  }
+
+  override async appendFile(path: string, content: string): Promise<void> {
+    mkdirSync(dirname(this.resolve(path)), { recursive: true });
+    appendFileSync(this.resolve(path), content);
+  }
+
+  override async removeFile(path: string): Promise<void> {
+    rmSync(this.resolve(path), { force: true });
+  }
+}
+
+const inHost = (...argv: string[]) => execFileSync('ip', ['netns', 'exec', NS, ...argv], { stdio: 'pipe' });
+
+/** Each state as a list of `ip` commands run in the test host. */
+const BROKEN = [
+  // What netplan made of the merged files: br0 with host0 as its port, the address on both,
+  // the default route still via host0.
+  ['ip', 'link', 'add', 'br0', 'type', 'bridge'],
+  ['ip', 'link', 'set', 'host0', 'master', 'br0'],
+  ['ip', 'addr', 'add', '198.51.100.2/30', 'dev', 'br0'],
+  ['ip', 'link', 'set', 'br0', 'up'],
+];
+const GOOD = [
+  ['ip', 'link', 'add', 'br0', 'type', 'bridge'],
+  ['ip', 'link', 'set', 'host0', 'master', 'br0'],
+  ['ip', 'addr', 'flush', 'dev', 'host0', 'scope', 'global'],
+  ['ip', 'addr', 'add', '198.51.100.2/30', 'dev', 'br0'],
+  ['ip', 'link', 'set', 'br0', 'up'],
+  ['ip', 'route', 'replace', 'default', 'via', '198.51.100.1', 'dev', 'br0'],
+];
+/** Back to the start, as `netplan apply` of the restored files does. */
+const UNDO = [
+  ['ip', 'link', 'delete', 'br0'],
+  ['ip', 'addr', 'replace', '198.51.100.2/30', 'dev', 'host0'],
+  ['ip', 'route', 'replace', 'default', 'via', '198.51.100.1', 'dev', 'host0'],
+];
+
+const ORIGINAL = `# the uplink, static
+network:
+  version: 2
+  renderer: networkd
+  ethernets:
+    host0:
+      addresses: [198.51.100.2/30]
+      routes:
+        - to: default
+          via: 198.51.100.1
+`;
+
+let root: string;
+let host: NamespaceHost;
+
+function removeNamespaces(): void {
+  for (const ns of [NS, GW]) spawnSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' });
+}
+
+beforeEach(() => {
+  removeNamespaces();
+  execFileSync('ip', ['netns', 'add', NS]);
+  execFileSync('ip', ['netns', 'add', GW]);
+  execFileSync('ip', [
+    ...['link', 'add', 'host0', 'netns', NS, 'address', '52:54:00:12:34:56', 'type', 'veth'],
+    ...['peer', 'name', 'gw0', 'netns', GW],
+  ]);
+  execFileSync('ip', ['netns', 'exec', GW, 'ip', 'addr', 'add', '198.51.100.1/30', 'dev', 'gw0']);
+  execFileSync('ip', ['netns', 'exec', GW, 'ip', 'link', 'set', 'gw0', 'up']);
+  inHost('ip', 'link', 'set', 'lo', 'up');
+  inHost('ip', 'addr', 'add', '198.51.100.2/30', 'dev', 'host0');
+  inHost('ip', 'link', 'set', 'host0', 'up');
+  inHost('ip', 'route', 'add', 'default', 'via', '198.51.100.1', 'dev', 'host0');
+  root = mkdtempSync(join(tmpdir(), 'kvmkit-checks-'));
+  mkdirSync(join(root, 'etc/netplan'), { recursive: true });
+  writeFileSync(join(root, 'etc/netplan/01-host0.yaml'), ORIGINAL, { mode: 0o600 });
+  host = new NamespaceHost(root);
+});
+afterEach(() => {
+  removeNamespaces();
+  rmSync(root, { recursive: true, force: true });
+});
+afterAll(removeNamespaces);
+
+const run = (commands: string[][]) => {
+  for (const argv of commands) inHost(...argv);
+};
+const placement = { carrier: 'br0', port: 'host0', addresses: ['198.51.100.2/30'], defaultRoute: true };
+
+/** The change kvmkit plans for the test host, its commands replaced by the state they lead to. */
+async function change(up: string[][]): Promise<BridgeChange> {
+  const uplink = await readUplink(host);
+  expect(uplink).toMatchObject({ name: 'host0', gateway: '198.51.100.1' });
+  const planned = await planBridgeChange(host, {
+    bridge: 'br0',
+    uplink: uplink!,
+    system: 'netplan-networkd',
+  });
+  const cmd = (argv: string[]) => ({ argv, root: true });
+  return { ...planned, up: up.map(cmd), undoUp: UNDO.map(cmd) };
+}
+
+describe('the after-checks prove the addressing moved, on real `ip -j` output', () => {
+  it('the broken state fails, naming each fault; the moved one passes', async () => {
+    run(BROKEN);
+    const broken = judgePlacement(placement, await readPlacementFacts(host));
+    expect(broken.ok).toBe(false);
+    expect(broken.seen).toBe(
+      'host0 still holds 198.51.100.2/30 (a port of br0 must hold no address); the default route goes via host0 (198.51.100.1), not br0',
+    );
+    run(UNDO);
+    run(GOOD);
+    const good = judgePlacement(placement, await readPlacementFacts(host));
+    expect(good).toEqual({
+      ok: true,
+      seen: 'br0 holds 198.51.100.2/30; host0 is its port and holds no address; the default route goes via br0',
+    });
+    // A bridge without the port, or with another address, fails too.
+    inHost('ip', 'link', 'set', 'host0', 'nomaster');
+    inHost('ip', 'addr', 'del', '198.51.100.2/30', 'dev', 'br0');
+    inHost('ip', 'addr', 'add', '198.51.100.3/30', 'dev', 'br0');
+    expect(judgePlacement(placement, await readPlacementFacts(host)).seen).toMatch(
+      /^br0 does not hold 198\.51\.100\.2\/30 \(host0's address before\); host0's master is none, not br0; there is no IPv4 default route$/,
+    );
+  });
+
+  it('kvmkit rolls the broken state back: the original netplan file comes back byte for byte', async () => {
+    const outcome = await applyBridge(host, await change(BROKEN), {
+      targets: { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 2000 },
+    });
+    expect(outcome.result).toBe('rolled-back');
+    expect(outcome.reason).toMatch(/host0 still holds 198\.51\.100\.2\/30/);
+    expect(outcome.reason).toMatch(/the default route goes via host0 \(198\.51\.100\.1\), not br0/);
+    expect(outcome.after.placement?.ok).toBe(false);
+    // Without the placement, the checks kvmkit had would have kept this state (as they did).
+    const { placement: _, ...withoutPlacement } = outcome.after;
+    expect(lostSince(outcome.before, withoutPlacement)).toEqual([]);
+    expect(readFileSync(join(root, 'etc/netplan/01-host0.yaml'), 'utf8')).toBe(ORIGINAL);
+    expect(await host.readFile('/etc/netplan/90-kvmkit-br0.yaml')).toBeUndefined();
+    expect(await host.readFile(BRIDGE_STATE)).toBeUndefined();
+    expect(outcome.restored?.placement).toEqual({
+      ok: true,
+      seen: 'host0 holds 198.51.100.2/30; the default route goes via host0',
+    });
+    expect(outcome.restored?.gateway?.ok).toBe(true);
+  });
+
+  it('the moved state is kept with the rewritten files, and restore puts the original back', async () => {
+    const planned = await change(GOOD);
+    expect(planned.files.map((f) => f.path)).toEqual([
+      '/etc/netplan/01-host0.yaml',
+      '/etc/netplan/90-kvmkit-br0.yaml',
+    ]);
+    const outcome = await applyBridge(host, planned, {
+      targets: { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 5000 },
+    });
+    expect(outcome.reason).toBeUndefined();
+    expect(outcome.result).toBe('kept');
+    expect(outcome.after.placement?.ok).toBe(true);
+    expect(outcome.after.gateway?.ok).toBe(true);
+    expect(await host.readFile('/etc/netplan/01-host0.yaml')).not.toMatch(/198\.51\.100/);
+    const state = await readBridgeState(host);
+    expect(state?.phase).toBe('kept');
+    expect(state?.backups.find((b) => b.path === '/etc/netplan/01-host0.yaml')?.content).toBe(ORIGINAL);
+
+    const restored = await restore(host, state!, { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 5000 });
+    expect(restored.placement?.ok).toBe(true);
+    expect(await host.readFile('/etc/netplan/01-host0.yaml')).toBe(ORIGINAL);
+    expect(await host.readFile('/etc/netplan/90-kvmkit-br0.yaml')).toBeUndefined();
+  });
+});
