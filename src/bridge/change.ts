@@ -128,7 +128,9 @@ async function planForSystem(
         addressing: netplan.addressing,
         files: netplan.files,
         down: [],
-        up: [cmd('netplan', 'apply')],
+        // The backend may leave what the port held before (an address, a SLAAC address, routes
+        // over it) until their lifetime ends; a bridge port holds no address of its own.
+        up: [cmd('netplan', 'apply'), cmd('ip', 'address', 'flush', 'dev', uplink.name, 'scope', 'global')],
         undoDown: [],
         undoUp: [cmd('netplan', 'apply'), cmd('ip', 'link', 'delete', bridge, 'type', 'bridge')],
       };

@@ -221,7 +221,10 @@ describe('netplan: the uplink’s addressing moves out of its own definition', (
     expect(change.held).toEqual(['198.51.100.2/30']);
     expect(change.files[0]).toMatchObject({ path: '/etc/netplan/01-host0.yaml' });
     expect(change.files[0]!.content).not.toMatch(/198\.51\.100\.2/);
-    expect(change.up.map((c) => c.argv.join(' '))).toEqual(['netplan apply']);
+    expect(change.up.map((c) => c.argv.join(' '))).toEqual([
+      'netplan apply',
+      'ip address flush dev host0 scope global',
+    ]);
   });
 
   it('refuses what it cannot rewrite safely: two definitions of the uplink, addressing outside /etc/netplan', async () => {
