@@ -36,14 +36,14 @@ export interface DoctorOptions {
 export async function runDoctor(host: Host, options: DoctorOptions = {}): Promise<DoctorReport> {
   const facts = new Facts(host);
   const hardware = await hardwareChecks(facts);
-  const [kvm, accel, distro, init, resources] = await Promise.all([
+  const [kvm, accel, distro, resources] = await Promise.all([
     kvmChecks(facts, hardware.verdict),
     accelerationCheck(facts, hardware.verdict, { deep: options.deep === true }),
     distroCheck(() => wantedState(facts, options.profile)),
-    initCheck(facts),
     resourceChecks(facts),
   ]);
-  const [packages, access, libvirt] = await Promise.all([
+  const [init, packages, access, libvirt] = await Promise.all([
+    initCheck(facts, distro.wanted),
     packageChecks(facts, distro.wanted),
     accessChecks(facts, distro.wanted),
     libvirtChecks(facts, distro.wanted),

@@ -3,6 +3,7 @@ import type { Facts } from '../facts/index.js';
 import { dpkgInterrupted, findBroken, findInstalled } from '../facts/packages.js';
 import type { WantedState } from '../plan/wanted.js';
 import { ProfileError } from '../profiles/resolve.js';
+import { serviceCommand, serviceManager } from '../steps/service.js';
 import { type CheckResult, check } from './types.js';
 
 const GiB = 1024 ** 3;
@@ -39,16 +40,37 @@ export async function distroCheck(
   }
 }
 
-export async function initCheck(facts: Facts): Promise<CheckResult> {
+/** What starts services here, as the service step will see it (serviceManager). */
+export async function initCheck(facts: Facts, wanted: WantedState | undefined): Promise<CheckResult> {
   const system = await facts.system();
-  return system.systemd
-    ? check('init', 'system', 'pass', 'systemd manages services')
-    : check(
-        'init',
-        'system',
-        'pass',
-        `PID 1 is ${system.init}, not systemd: kvmkit starts libvirt's daemons directly`,
-      );
+  const manager = serviceManager(system, wanted?.release.init);
+  if (system.systemd) return check('init', 'system', 'pass', 'systemd manages services');
+  if (system.init === 'unknown')
+    return check(
+      'init',
+      'system',
+      'pass',
+      `the tree does not say what PID 1 is: the release's init, ${manager}, is assumed`,
+    );
+  if (manager === 'upstart')
+    return check('init', 'system', 'pass', 'upstart manages services (PID 1 is its init on this release)');
+  return check(
+    'init',
+    'system',
+    'pass',
+    `PID 1 is ${system.init}, not systemd: kvmkit starts libvirt's daemons directly`,
+  );
+}
+
+/** The command a person types to start (or restart) libvirt here, or undefined without an init. */
+function typed(
+  system: { systemd: boolean; init: string },
+  wanted: WantedState | undefined,
+  service: string,
+  action: 'start' | 'restart',
+): string | undefined {
+  const command = serviceCommand(serviceManager(system, wanted?.release.init), service, action);
+  return command && `sudo ${command.argv.join(' ')}`;
 }
 
 export async function packageChecks(facts: Facts, wanted: WantedState | undefined): Promise<CheckResult[]> {
@@ -166,7 +188,7 @@ export async function libvirtChecks(facts: Facts, wanted: WantedState | undefine
         'fail',
         `libvirtd runs (pid ${libvirt.daemonPid}) but does not answer on its socket: nothing can reach it`,
         {
-          hint: system.systemd ? `sudo systemctl restart ${service}` : 'kvmkit install restarts it',
+          hint: typed(system, wanted, service, 'restart') ?? 'kvmkit install restarts it',
           blocking: true,
         },
       ),
@@ -178,9 +200,9 @@ export async function libvirtChecks(facts: Facts, wanted: WantedState | undefine
   } else {
     results.push(
       check('libvirt', 'libvirt', 'fail', 'libvirtd is not running', {
-        hint: system.systemd
-          ? `sudo systemctl enable --now ${service}`
-          : 'kvmkit install starts it (without systemd: dbus-daemon --system, polkitd, virtlogd -d, libvirtd -d)',
+        hint:
+          typed(system, wanted, service, 'start') ??
+          'kvmkit install starts it (without systemd: dbus-daemon --system, polkitd, virtlogd -d, libvirtd -d)',
         blocking: true,
       }),
     );

@@ -6,7 +6,8 @@ import { POLKIT_ON_BUS, POLKITD } from '../steps/service.js';
 type Task = Record<string, unknown>;
 
 const SOCKET = '/run/libvirt/libvirt-sock';
-const NOT_SYSTEMD = "ansible_facts.service_mgr != 'systemd'";
+/** Ansible's own reading of the host's init decides, as kvmkit's serviceManager does on a live host. */
+const NO_INIT = "ansible_facts.service_mgr not in ['systemd', 'upstart']";
 /** community.libvirt talks to libvirt through its Python binding, which parses XML with lxml. */
 const MODULE_PACKAGES = ['python3-libvirt', 'python3-lxml'];
 
@@ -181,8 +182,14 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
       when: "ansible_facts.service_mgr == 'systemd'",
     },
     {
+      // Nothing to enable: upstart's job starts libvirt-bin at every boot (see serviceCommand).
+      name: `Start ${service} (upstart)`,
+      'ansible.builtin.service': { name: service, state: 'started' },
+      when: "ansible_facts.service_mgr == 'upstart'",
+    },
+    {
       name: 'Start libvirt without systemd',
-      when: NOT_SYSTEMD,
+      when: NO_INIT,
       block: startWithoutSystemd(),
     },
     ...definedActiveAutostart('community.libvirt.virt_net', 'default NAT network', networkXml),
@@ -210,7 +217,7 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
     '# Run it with any inventory: ansible-playbook -i INVENTORY THIS-FILE [-e kvmkit_user=NAME]',
     '# It needs the community.general and community.libvirt collections (in the ansible package;',
     '# with ansible-core alone: ansible-galaxy collection install community.general community.libvirt).',
-    '# Hosts without systemd get the daemons started directly, as kvmkit itself does.',
+    '# Hosts without systemd or upstart get the daemons started directly, as kvmkit itself does.',
   ].join('\n');
   return `${header}\n${stringify([play], { lineWidth: 0 })}`;
 }

@@ -1,14 +1,24 @@
 import { stringify } from 'yaml';
 import type { Plan } from '../plan/plan.js';
+import catalog from '../profiles/catalog.js';
+import { releaseProfileFor } from '../profiles/resolve.js';
+import { serviceCommand } from '../steps/service.js';
 
 /**
  * The plan as cloud-init user-data: a fresh machine installs the profile's packages at first boot,
- * enables the libvirt service, and gives the user its groups. Cloud images boot with systemd, so
- * the service is enabled the systemd way; every command is an argv list (cloud-init runs a list
- * without a shell).
+ * enables the libvirt service, and gives the user its groups. A cloud image boots its release's
+ * own init, so the release decides: with systemd the service is enabled the systemd way; with
+ * upstart (Ubuntu 14.04's images) nothing is added, since libvirt-bin starts its daemon when it is
+ * installed and its job starts it at every boot (see serviceCommand), and an unguarded
+ * `service libvirt-bin start` would fail on the running job. Every command is an argv list
+ * (cloud-init runs a list without a shell).
  */
 export function cloudInitUserData(plan: Plan, user?: string): string {
-  const runcmd: string[][] = plan.services.map((service) => ['systemctl', 'enable', '--now', service]);
+  const init = releaseProfileFor(catalog, plan.distro).init;
+  const runcmd: string[][] =
+    init === 'systemd'
+      ? plan.services.map((service) => [...serviceCommand(init, service, 'start')!.argv])
+      : [];
   if (user) runcmd.push(['usermod', '-a', '-G', plan.groups.join(','), user]);
   const doc: Record<string, unknown> = {
     package_update: true,

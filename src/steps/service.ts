@@ -1,6 +1,7 @@
 import { findProcesses } from '../facts/processes.js';
+import type { SystemFacts } from '../facts/system.js';
 import type { Command } from '../host/host.js';
-import { releaseVersion } from '../profiles/version.js';
+import type { InitSystem } from '../profiles/types.js';
 import { planned, type Step, StepFailure, sleep } from './step.js';
 
 /** Where polkitd lives, newest releases first. */
@@ -18,36 +19,93 @@ export const POLKIT_ON_BUS = [
   'string:org.freedesktop.PolicyKit1',
 ];
 
+/** Who starts libvirt's daemon: systemd, upstart, or kvmkit itself (directly, without an init). */
+export type ServiceManager = InitSystem | 'direct';
+
 /**
- * Starts libvirt. With systemd: enable --now the release's unit. Without (containers, CI, this
- * machine): the system bus and polkitd first, since libvirt admits its group's members through
- * polkit and a libvirtd started before the bus never finds it; then virtlogd and libvirtd.
+ * Who starts libvirt on this host, decided here alone for the service step, doctor's checks and
+ * hints, and what the exports write. A host that says what runs as PID 1 decides: systemd when
+ * /run/systemd/system exists (sd_booted(3)); PID 1 "init" on an upstart release is upstart (its
+ * /sbin/init); anything else, a container's shell or a plain sysvinit, gets the daemons started
+ * directly. Where the host does not say (a tree with only its os-release, planned with --root,
+ * often for a `--format sh` script to run on that release), the release's own init decides.
+ */
+export function serviceManager(
+  system: Pick<SystemFacts, 'systemd' | 'init'>,
+  releaseInit: InitSystem | undefined,
+): ServiceManager {
+  if (system.systemd) return 'systemd';
+  if (system.init === 'unknown') return releaseInit ?? 'systemd';
+  if (system.init === 'init' && releaseInit === 'upstart') return 'upstart';
+  return 'direct';
+}
+
+/**
+ * The init's own command to start (or restart) the release's libvirt service; undefined for the
+ * direct start, which is a sequence the service step plans from what runs.
+ *
+ * With systemd, `enable --now`: started now and at every boot.
+ *
+ * With upstart (Ubuntu 9.10 - 14.10, Mint 17.x) there is nothing to enable, so no update-rc.d and
+ * no systemctl: libvirt-bin's maintainer scripts start the daemon when the package is installed,
+ * and its upstart job (/etc/init/libvirt-bin.conf; on 9.10 a SysV script upstart runs) starts it
+ * at every boot. What is left is to start it when it does not run (stopped by hand, or the package
+ * was there before), with `service`, which hands it to upstart (`start libvirt-bin`) or to the
+ * SysV script. Upstart's `start` fails on a job that already runs, and a plan written as a shell
+ * script runs right after its apt-get has started it: so the start is guarded by the status
+ * (upstart prints "libvirt-bin start/running, process N"; a SysV script "... is running").
+ */
+export function serviceCommand(
+  manager: ServiceManager,
+  service: string,
+  action: 'start' | 'restart',
+): Command | undefined {
+  switch (manager) {
+    case 'systemd':
+      return {
+        argv:
+          action === 'start' ? ['systemctl', 'enable', '--now', service] : ['systemctl', 'restart', service],
+        root: true,
+      };
+    case 'upstart':
+      return {
+        argv: ['service', service, action],
+        root: true,
+        ...(action === 'start'
+          ? { skipIf: { argv: ['service', service, 'status'], stdoutMatches: 'start/running|is running' } }
+          : {}),
+      };
+    case 'direct':
+      return undefined;
+  }
+}
+
+/**
+ * Starts libvirt. With systemd: enable --now the release's unit; with upstart: start the release's
+ * job if it does not run (see serviceCommand). Without an init (containers, CI, this machine): the
+ * system bus and polkitd first, since libvirt admits its group's members through polkit and a
+ * libvirtd started before the bus never finds it; then virtlogd and libvirtd.
  */
 export const serviceStep: Step = {
   id: 'libvirt-service',
   title: 'Start libvirt',
 
   async plan({ facts, wanted }) {
-    const [libvirt, system, distro] = await Promise.all([facts.libvirt(), facts.system(), facts.distro()]);
+    const [libvirt, system] = await Promise.all([facts.libvirt(), facts.system()]);
     const service = wanted.services[0] ?? 'libvirtd';
-    if (system.systemd || system.init === 'unknown') {
+    const manager = serviceManager(system, wanted.release.init);
+    const start = serviceCommand(manager, service, 'start');
+    if (start) {
       if (libvirt.daemonPid !== undefined)
         return planned(this, 'ok', `libvirtd is running (pid ${libvirt.daemonPid})`);
-      const assumed = system.systemd ? '' : ' (assuming systemd, the release default: the tree does not say)';
-      return planned(this, 'change', `enable and start ${service}${assumed}`, [
-        { argv: ['systemctl', 'enable', '--now', service], root: true },
-      ]);
-    }
-    const upstart =
-      system.init === 'init' &&
-      distro.base.id === 'ubuntu' &&
-      releaseVersion(distro.base.version)!.major < 15;
-    if (upstart) {
-      if (libvirt.daemonPid !== undefined)
-        return planned(this, 'ok', `libvirtd is running (pid ${libvirt.daemonPid})`);
-      return planned(this, 'change', `start ${service} (upstart)`, [
-        { argv: ['service', service, 'start'], root: true },
-      ]);
+      const what = manager === 'systemd' ? `enable and start ${service}` : `start ${service}`;
+      const how =
+        system.init === 'unknown' && !system.systemd
+          ? ` (${manager}, the release's init: the tree does not say what PID 1 is)`
+          : manager === 'upstart'
+            ? ' (upstart)'
+            : '';
+      return planned(this, 'change', `${what}${how}`, [start]);
     }
 
     const running = await findProcesses(facts.host, ['dbus-daemon', 'polkitd', 'virtlogd', 'libvirtd']);
@@ -123,7 +181,10 @@ export const serviceStep: Step = {
           context.signal,
         );
     }
-    // Record what now runs because of this step, so uninstall can stop it.
+    // Record what now runs because of this step, so uninstall can stop it. Only the direct start
+    // is recorded: a daemon systemd or upstart started is theirs (upstart would respawn a killed
+    // one), and it stops with its package, which uninstall purges when kvmkit installed it.
+    if (startedBy(plannedStep.commands) !== 'direct') return;
     const names = ['dbus-daemon', 'polkitd', 'virtlogd', 'libvirtd'];
     const running = await findProcesses(host, names);
     const startedNames = new Set(plannedStep.commands.map((c) => c.argv[0]!.split('/').at(-1)!));
@@ -144,6 +205,12 @@ export const serviceStep: Step = {
     }
   },
 };
+
+/** Which kind of start a planned step's commands are (the executor hands apply the plan only). */
+function startedBy(commands: readonly Command[]): ServiceManager {
+  const program = commands[0]?.argv[0];
+  return program === 'systemctl' ? 'systemd' : program === 'service' ? 'upstart' : 'direct';
+}
 
 async function waitFor(test: () => Promise<boolean>, limitMs: number, what: string, signal?: AbortSignal) {
   const deadline = Date.now() + limitMs;

@@ -165,3 +165,34 @@ describe('kvmkit plan --root (read-only first cut)', () => {
     expect(stdout).toMatch(/step\(s\) would change this host/);
   });
 });
+
+describe("kvmkit plan --root: the release's init starts libvirt", () => {
+  const serviceArgv = (plan: Plan) => plan.steps.find((s) => s.id === 'libvirt-service')?.commands[0]?.argv;
+
+  it.each(['os-mint-17.3', 'os-ubuntu-10.04'])(
+    '%s (upstart): service libvirt-bin start in --format sh and --json, no systemctl',
+    async (tree) => {
+      const root = materialize(tree);
+      const sh = await kvmkit(['plan', '--format', 'sh', '--root', root]);
+      expect(sh.exitCode, sh.stderr).toBe(0);
+      expect(sh.stdout).not.toMatch(/systemctl/);
+      expect(sh.stdout).toMatch(/^service libvirt-bin status .*\|\| service libvirt-bin start$/m);
+      const json = await kvmkit(['plan', '--json', '--root', root]);
+      expect(json.exitCode, json.stderr).toBe(0);
+      expect(json.stdout).not.toMatch(/systemctl/);
+      expect(serviceArgv(parseJson<Plan>(json.stdout))).toEqual(['service', 'libvirt-bin', 'start']);
+    },
+  );
+
+  it.each(['os-ubuntu-22.04', 'os-debian-12'])(
+    '%s (systemd): systemctl enable --now libvirtd',
+    async (tree) => {
+      const root = materialize(tree);
+      const sh = await kvmkit(['plan', '--format', 'sh', '--root', root]);
+      expect(sh.stdout).toMatch(/^systemctl enable --now libvirtd$/m);
+      expect(sh.stdout).not.toMatch(/^service /m);
+      const json = await kvmkit(['plan', '--json', '--root', root]);
+      expect(serviceArgv(parseJson<Plan>(json.stdout))).toEqual(['systemctl', 'enable', '--now', 'libvirtd']);
+    },
+  );
+});
