@@ -133,6 +133,28 @@ export function judgePlacement(p: Placement, f: PlacementFacts): { ok: boolean; 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A bridge found in place (the uplink is one, or is its port): each port must hold no address of
+ * its own, and a default route through the bridge's side must go via the bridge itself. This is
+ * what a bridge half-made by hand, or by an older kvmkit on netplan, gets wrong.
+ */
+export async function checkExistingBridge(
+  host: Host,
+  bridge: string,
+): Promise<{ ok: boolean; seen: string }> {
+  const facts = await readPlacementFacts(host);
+  const ports = facts.links.filter((l) => l.master === bridge).map((l) => l.ifname);
+  const best = facts.routes4
+    .filter((r) => r.dst === 'default')
+    .sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0))[0];
+  const defaultRoute = best?.dev !== undefined && [bridge, ...ports].includes(best.dev);
+  const results = (ports.length > 0 ? ports : [undefined]).map((port) =>
+    judgePlacement({ carrier: bridge, ...(port ? { port } : {}), addresses: [], defaultRoute }, facts),
+  );
+  const wrong = [...new Set(results.filter((r) => !r.ok).map((r) => r.seen))];
+  return wrong.length > 0 ? { ok: false, seen: wrong.join('; ') } : results[0]!;
+}
+
 /** The peers of established SSH sessions into this host (`ss`), for the after-check. */
 export async function sshPeers(host: Host): Promise<string[]> {
   const result = await host.run({ argv: ['ss', '-Htn', 'state', 'established', '( sport = :22 )'] });

@@ -1,6 +1,6 @@
 import { applyBridge, type BridgeOutcome, readBridgeState, restore } from '../bridge/apply.js';
 import { type BridgeChange, BridgeRefusal, changeForUplink } from '../bridge/change.js';
-import { sshPeers } from '../bridge/checks.js';
+import { checkExistingBridge, sshPeers } from '../bridge/checks.js';
 import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
 import { readUplink } from '../facts/network.js';
 import { RealHost } from '../host/real-host.js';
@@ -113,6 +113,15 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     );
   if (uplink.isBridge || uplink.master) {
     const current = uplink.isBridge ? uplink.name : uplink.master!;
+    const inPlace = await checkExistingBridge(host, current);
+    if (!inPlace.ok)
+      throw new CliError(
+        `${current} carries the uplink, but not as a bridge must: ${inPlace.seen}`,
+        EXIT.notReady,
+        state
+          ? 'kvmkit bridge --remove puts the network back as it was before kvmkit; then kvmkit bridge makes the bridge afresh'
+          : `give ${current} the addressing of ${uplink.master ? uplink.name : 'its ports'} in the network configuration, then try again`,
+      );
     const network = flags.dryRun ? undefined : await defineHostBridgeNetwork(host, current);
     if (flags.json)
       out(JSON.stringify({ result: 'already', bridge: current, libvirtNetwork: network ?? null }));

@@ -1,6 +1,6 @@
 import { applyBridge, readBridgeState } from '../bridge/apply.js';
 import { BridgeRefusal, changeForUplink } from '../bridge/change.js';
-import { sshPeers } from '../bridge/checks.js';
+import { checkExistingBridge, sshPeers } from '../bridge/checks.js';
 import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
 import { readUplink } from '../facts/network.js';
 import { planned, type Step, StepFailure } from './step.js';
@@ -18,12 +18,17 @@ export function bridgeStep(bridge = 'br0'): Step {
       if (!host.canRun()) return planned(this, 'change', `bridge the uplink as ${bridge}`);
       const uplink = await readUplink(host);
       if (!uplink) return planned(this, 'blocked', 'no default route: no uplink to bridge');
-      if (uplink.isBridge || uplink.master)
-        return planned(
-          this,
-          'ok',
-          `${uplink.isBridge ? uplink.name : uplink.master} already carries the uplink`,
-        );
+      if (uplink.isBridge || uplink.master) {
+        const current = uplink.isBridge ? uplink.name : uplink.master!;
+        const inPlace = await checkExistingBridge(host, current);
+        return inPlace.ok
+          ? planned(this, 'ok', `${current} already carries the uplink`)
+          : planned(
+              this,
+              'blocked',
+              `${current} carries the uplink, but not as a bridge must: ${inPlace.seen}; kvmkit bridge --remove (if kvmkit made it), then kvmkit bridge`,
+            );
+      }
       try {
         const { change } = await changeForUplink(host, bridge, uplink);
         return planned(

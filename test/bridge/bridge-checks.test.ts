@@ -13,7 +13,12 @@ import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyBridge, BRIDGE_STATE, readBridgeState, restore } from '../../src/bridge/apply.js';
 import { type BridgeChange, planBridgeChange } from '../../src/bridge/change.js';
-import { judgePlacement, lostSince, readPlacementFacts } from '../../src/bridge/checks.js';
+import {
+  checkExistingBridge,
+  judgePlacement,
+  lostSince,
+  readPlacementFacts,
+} from '../../src/bridge/checks.js';
 import { readUplink } from '../../src/facts/network.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
@@ -162,6 +167,8 @@ describe('the after-checks prove the addressing moved, on real `ip -j` output', 
     expect(broken.seen).toBe(
       'host0 still holds 198.51.100.2/30 (a port of br0 must hold no address); the default route goes via host0 (198.51.100.1), not br0',
     );
+    // Found in place by a later run, the same state is no bridge to accept as "already there".
+    expect(await checkExistingBridge(host, 'br0')).toEqual({ ok: false, seen: broken.seen });
     run(UNDO);
     run(GOOD);
     const good = judgePlacement(placement, await readPlacementFacts(host));
@@ -169,6 +176,7 @@ describe('the after-checks prove the addressing moved, on real `ip -j` output', 
       ok: true,
       seen: 'br0 holds 198.51.100.2/30; host0 is its port and holds no address; the default route goes via br0',
     });
+    expect((await checkExistingBridge(host, 'br0')).ok).toBe(true);
     // A bridge without the port, or with another address, fails too.
     inHost('ip', 'link', 'set', 'host0', 'nomaster');
     inHost('ip', 'addr', 'del', '198.51.100.2/30', 'dev', 'br0');
