@@ -1,6 +1,26 @@
 import { defineConfig } from 'vitest/config';
 import { compileProfiles } from './src/profiles/compile.js';
 
+/**
+ * Tests that need neither root nor any system package, and touch nothing outside temp folders:
+ * `npm run test:unit` runs them on any machine with Node. A file not listed here is a machine
+ * test (it installs, purges, starts daemons or builds namespaces): those run only inside the
+ * throwaway workbench container (test/workbench), never on the machine that runs `npm test`.
+ */
+export const UNIT_TESTS = [
+  'test/checks/doctor-fixtures.test.ts',
+  'test/cli/cli.test.ts',
+  'test/facts/*.test.ts',
+  'test/host/fixture-host.test.ts',
+  'test/host/real-host.test.ts',
+  'test/profiles/profiles.test.ts',
+  'test/steps/*.test.ts',
+  'test/unit/**/*.test.ts',
+  'test/vm/manage-parse.test.ts',
+];
+/** Pristine Debian hosts booted with systemd in throwaway containers (test/containers). */
+const CONTAINER_TESTS = ['test/containers/**/*.containers.test.ts'];
+
 export default defineConfig({
   plugins: [
     {
@@ -14,10 +34,21 @@ export default defineConfig({
     },
   ],
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Integration tests share one real libvirtd and one apt database: run files one at a time.
     fileParallelism: false,
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT_TESTS } },
+      {
+        extends: true,
+        test: {
+          name: 'machine',
+          include: ['test/**/*.test.ts'],
+          exclude: [...UNIT_TESTS, ...CONTAINER_TESTS],
+        },
+      },
+      { extends: true, test: { name: 'containers', include: CONTAINER_TESTS } },
+    ],
   },
 });

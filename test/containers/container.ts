@@ -18,7 +18,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { imageFor, type Suite } from './images.js';
+import { type ImageKind, imageFor, type Suite } from './images.js';
 import { seaBinary } from './sea.js';
 import { recordTiming, since, TEST_ROOT } from './timings.js';
 
@@ -249,6 +249,15 @@ export interface BootOptions {
   index: number;
   /** Copy the single executable in as /usr/local/bin/kvmkit (default true). */
   kvmkit?: boolean;
+  /** Which image (default: pristine). */
+  kind?: ImageKind;
+  /**
+   * Boot systemd as PID 1 (default). Without: a stub init and a command that waits, for tests that
+   * were written for a machine whose PID 1 is not systemd (the workbench).
+   */
+  boot?: boolean;
+  /** More systemd-nspawn options (binds, capabilities). */
+  nspawnOptions?: string[];
 }
 
 /**
@@ -271,7 +280,7 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
     );
 
   const [image, sea] = await Promise.all([
-    imageFor(suite),
+    imageFor(suite, options.kind),
     options.kvmkit === false ? undefined : seaBinary(),
   ]);
   let start = performance.now();
@@ -296,18 +305,21 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
       // Kept for the next container of this suite (the archive directory is bound from the host).
       `APT::Keep-Downloaded-Packages "true";\n`,
   );
-  const debs = join(DEB_DIR, suite);
-  mkdirSync(join(debs, 'partial'), { recursive: true });
+  // A pristine container's downloads are kept for the next one of its suite; the workbench has
+  // its own .debs in its image, which a bind would hide.
+  const debs = options.kind === 'workbench' ? undefined : join(DEB_DIR, suite);
+  if (debs) mkdirSync(join(debs, 'partial'), { recursive: true });
 
   const logs = join(LOG_DIR, name);
   rmSync(logs, { recursive: true, force: true });
   mkdirSync(logs, { recursive: true });
-  const container = new Container(name, suite, dir, addresses, logs);
+  const container = new Container(name, suite, dir, addresses, logs, options.boot !== false);
   live.add(container);
   installExitHook();
   try {
     start = performance.now();
-    await container.start(debs);
+    await container.start(debs, options.nspawnOptions ?? []);
+    if (!container.booted) return container;
     const state = await container.waitRunning();
     recordTiming({
       what: 'boot to running',
@@ -342,6 +354,8 @@ export class Container {
     readonly addresses: ReturnType<typeof addressesFor>,
     /** Console and proxy logs, kept after the container is gone. */
     readonly logs: string,
+    /** systemd is its PID 1 (else a stub init and a waiting command). */
+    readonly booted = true,
   ) {}
 
   get leader(): number {
@@ -364,7 +378,7 @@ export class Container {
   }
 
   /** Boots systemd-nspawn, finds its PID 1, wires the veth pair and starts the proxy. */
-  async start(debs: string): Promise<void> {
+  async start(debs: string | undefined, nspawnOptions: string[] = []): Promise<void> {
     const consoleFd = openSync(this.consoleLog, 'a');
     try {
       this.nspawn = spawn(
@@ -378,8 +392,9 @@ export class Container {
           '-M',
           this.name,
           '--console=read-only',
-          `--bind=${debs}:/var/cache/apt/archives`,
-          '-b',
+          ...(debs ? [`--bind=${debs}:/var/cache/apt/archives`] : []),
+          ...nspawnOptions,
+          ...(this.booted ? ['-b'] : ['--as-pid2', '--', '/bin/sleep', 'infinity']),
         ],
         {
           stdio: ['ignore', consoleFd, consoleFd],
@@ -398,14 +413,14 @@ export class Container {
     const ownPidNamespace = readlinkSync('/proc/self/ns/pid');
     const nspawnPid = this.nspawnProcess.pid;
     // PID 1 inside: the nspawn process's child in a new pid namespace, once it has become systemd.
-    const leader = await until(`${this.name}'s PID 1 (systemd)`, 60_000, () => {
+    const leader = await until(`${this.name}'s PID 1`, 60_000, () => {
       if (this.nspawn?.exitCode !== null) throw new Error(`systemd-nspawn exited:\n${tail(this.consoleLog)}`);
       for (const entry of readdirSync('/proc')) {
         const pid = Number(entry);
         if (!Number.isInteger(pid) || parentOf(pid) !== nspawnPid) continue;
         try {
           if (readlinkSync(`/proc/${pid}/ns/pid`) === ownPidNamespace) continue;
-          if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd') return pid;
+          if (!this.booted || readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd') return pid;
         } catch {
           // Gone or not ready yet.
         }
@@ -552,7 +567,7 @@ export class Container {
         errors.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
       }
     };
-    if (alive(this.leaderProcess) && alive(this.nspawnProcess)) {
+    if (this.booted && alive(this.leaderProcess) && alive(this.nspawnProcess)) {
       if (existsSync(join(this.dir, 'usr/bin/virsh')))
         await attempt('destroying running domains', async () => {
           const list = await this.run(

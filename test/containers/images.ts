@@ -42,28 +42,41 @@ export function debianMirror(sourcesFile = '/etc/apt/sources.list.d/debian.sourc
   return 'http://deb.debian.org/debian';
 }
 
+/**
+ * What an image is for: `pristine`, close to a fresh install (the system under test); or
+ * `workbench`, Debian 12 with the system packages the machine tests use (workbench-provision.sh),
+ * where those tests run as root without touching the machine that runs them.
+ */
+export type ImageKind = 'pristine' | 'workbench';
+
+/** The script that provisions the workbench image, run inside it while mmdebstrap builds it. */
+export const WORKBENCH_PROVISION = join(import.meta.dirname, 'workbench-provision.sh');
+
 /** mmdebstrap's argv for a suite, with OUTPUT standing for the tarball it writes. */
-export function imageRecipe(suite: Suite, mirror = debianMirror()): string[] {
+export function imageRecipe(suite: Suite, mirror = debianMirror(), kind: ImageKind = 'pristine'): string[] {
   // Only the suite's main component: no -updates or -security (bullseye's would be
   // `bullseye-security` on the debian-security archive); the tests need a pristine release, not a
   // patched one, and one source keeps the image reproducible.
-  return [
-    'mmdebstrap',
-    '--variant=important',
-    `--include=${IMAGE_PACKAGES.join(',')}`,
-    suite,
-    'OUTPUT',
-    mirror,
-  ];
+  const argv = ['mmdebstrap', '--variant=important', `--include=${IMAGE_PACKAGES.join(',')}`];
+  if (kind === 'workbench')
+    argv.push(
+      // The package lists and the .debs stay: the machine tests reinstall from apt's cache.
+      '--skip=cleanup/apt',
+      `--customize-hook=upload ${WORKBENCH_PROVISION} /root/kvmkit-provision.sh`,
+      '--customize-hook=chroot "$1" sh -eu /root/kvmkit-provision.sh',
+      '--customize-hook=rm -f "$1/root/kvmkit-provision.sh"',
+    );
+  return [...argv, suite, 'OUTPUT', mirror];
 }
 
-/** The cache key: suite plus a hash of the recipe, so a changed recipe builds a new image. */
-export function imageKey(suite: Suite, mirror = debianMirror()): string {
+/** The cache key: kind, suite and a hash of the recipe (and of what it runs), so a change builds anew. */
+export function imageKey(suite: Suite, mirror = debianMirror(), kind: ImageKind = 'pristine'): string {
   const hash = createHash('sha256')
-    .update(JSON.stringify({ version: RECIPE_VERSION, argv: imageRecipe(suite, mirror) }))
+    .update(JSON.stringify({ version: RECIPE_VERSION, argv: imageRecipe(suite, mirror, kind) }))
+    .update(kind === 'workbench' ? readFileSync(WORKBENCH_PROVISION) : '')
     .digest('hex')
     .slice(0, 12);
-  return `${suite}-${hash}`;
+  return `${kind === 'workbench' ? 'workbench-' : ''}${suite}-${hash}`;
 }
 
 export interface Image {
@@ -83,33 +96,33 @@ const building = new Map<string, Promise<Image>>();
  * name and renames it into place, so a reader sees a whole tarball or none, and two processes
  * building the same image at once both end with a good one.
  */
-export function imageFor(suite: Suite): Promise<Image> {
+export function imageFor(suite: Suite, kind: ImageKind = 'pristine'): Promise<Image> {
   if (!(suite in SUITES))
     throw new Error(`no such suite: ${suite} (known: ${Object.keys(SUITES).join(', ')})`);
-  const key = imageKey(suite);
+  const key = imageKey(suite, debianMirror(), kind);
   let pending = building.get(key);
   if (!pending) {
-    pending = buildImage(suite, key);
+    pending = buildImage(suite, key, kind);
     building.set(key, pending);
     pending.catch(() => building.delete(key));
   }
   return pending;
 }
 
-async function buildImage(suite: Suite, key: string): Promise<Image> {
+async function buildImage(suite: Suite, key: string, kind: ImageKind): Promise<Image> {
   const path = join(IMAGE_DIR, `${key}.tar`);
   if (existsSync(path)) return { suite, path, built: false, seconds: 0, bytes: statSync(path).size };
   mkdirSync(IMAGE_DIR, { recursive: true });
   // mmdebstrap picks the output format from the name's ending: keep `.tar` last.
   const temporary = join(IMAGE_DIR, `.${key}.${process.pid}.${Date.now()}.tar`);
-  const argv = imageRecipe(suite).map((part) => (part === 'OUTPUT' ? temporary : part));
+  const argv = imageRecipe(suite, debianMirror(), kind).map((part) => (part === 'OUTPUT' ? temporary : part));
   const start = performance.now();
   try {
     const result = await execa(argv[0]!, argv.slice(1), {
       reject: false,
       all: true,
       stdin: 'ignore',
-      timeout: 20 * 60_000,
+      timeout: (kind === 'workbench' ? 45 : 20) * 60_000,
       env: { LANG: 'C.UTF-8' },
     });
     if (result.exitCode !== 0 || !existsSync(temporary)) {
