@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { runDoctor } from '../checks/doctor.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { readNamedUser } from '../facts/users.js';
@@ -7,21 +7,22 @@ import type { Host } from '../host/host.js';
 import { RealHost } from '../host/real-host.js';
 import { UnknownUserError } from '../plan/context.js';
 import { Executor, type InstallEvent, type RunSummary } from '../plan/executor.js';
+import { firstVmFor } from '../plan/features.js';
 import { Journal } from '../plan/journal.js';
 import { buildPlan, installSteps, type Plan } from '../plan/plan.js';
 import { verifyAccess } from '../plan/verify.js';
 import catalog from '../profiles/catalog.js';
 import { ProfileError } from '../profiles/resolve.js';
-import type { FirstVm, FirstVmSize } from '../steps/first-vm.js';
+import { type FirstVm, type FirstVmSize, verifyFirstVm } from '../steps/first-vm.js';
 import type { InstallOptions } from '../steps/step.js';
 import { nextSteps, plainLine, renderSummary } from '../ui/install-render.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { userPublicKeys } from '../vm/cloud-init.js';
-import { verifyVm } from '../vm/lifecycle.js';
 import { type Answers, loadAnswers } from './answers.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
+import { parseFirstVm } from './first-vm-option.js';
 import { openBundle, remoteHost } from './install-target.js';
 import { checkProfile, wholeNumber } from './options.js';
 
@@ -50,29 +51,6 @@ interface Resolved {
   firstVm?: FirstVm;
   firstVmAnswer?: string;
   bridge?: boolean;
-}
-
-/** "smoke", "none", a cloud image name or an ISO path, into the first-VM step's terms. */
-function parseFirstVm(answer: string, size: FirstVmSize = {}, generateKey?: boolean): FirstVm {
-  if (answer === 'none') return { kind: 'none' };
-  if (answer === 'smoke') return { kind: 'smoke', name: 'kvmkit-smoke' };
-  if (CLOUD_IMAGES[answer]) return { kind: 'cloud', name: answer, image: answer, generateKey, ...size };
-  if (/\.iso$/i.test(answer)) {
-    const iso = resolve(answer);
-    if (!existsSync(iso)) throw new UsageError(`first VM: no ISO at ${iso}`);
-    return {
-      kind: 'iso',
-      name: basename(iso)
-        .replace(/\.iso$/i, '')
-        .replace(/[^A-Za-z0-9_.-]/g, '-'),
-      iso,
-      ...size,
-    };
-  }
-  throw new UsageError(
-    `first VM "${answer}": expected smoke, none, a cloud image or the path of an .iso`,
-    `cloud images: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
-  );
 }
 
 /**
@@ -139,12 +117,11 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
   let plan: Plan;
   try {
     if (guided) await askGuided(host, resolved);
-    // The workshop profile comes with a first VM; the others only when asked.
-    resolved.firstVm ??=
-      !remote && catalog.installProfiles[resolved.profile ?? '']?.firstVm
-        ? { kind: 'smoke', name: 'kvmkit-smoke' }
-        : { kind: 'none' };
+    // Over ssh no first VM (it would be built here); else the plan decides (the workshop's smoke
+    // VM), and its packages are part of the plan.
+    if (remote) resolved.firstVm ??= { kind: 'none' };
     plan = await buildPlan(host, resolved);
+    resolved.firstVm = plan.firstVm;
   } catch (error) {
     if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
       throw new RefusalError(error.message, error.hint);
@@ -185,13 +162,7 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
   const vm = resolved.firstVm;
   const vmVerification =
     success && verification?.ok && vm && vm.kind !== 'none'
-      ? await verifyVm(host, vm.name, {
-          user: plan.user ?? undefined,
-          // A cloud image boots a whole distribution (slowly without KVM) before SSH answers.
-          deadlineMs: vm.kind === 'cloud' ? 900_000 : 180_000,
-          marker: vm.kind === 'smoke',
-          ssh: vm.kind === 'cloud',
-        })
+      ? await verifyFirstVm(host, vm, plan.user ?? undefined)
       : undefined;
   const ready = success && verification?.ok === true && (vmVerification === undefined || vmVerification.ok);
   await journal.write({
@@ -214,7 +185,14 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     out(renderSummary(summary, verification, plan.user ?? undefined));
     if (vmVerification && vm && vm.kind !== 'none') {
       out(
-        `${vmVerification.ok ? 'First VM verified' : 'First VM NOT verified'}: ${vm.name}\n${vmVerification.evidence.map((l: string) => `  | ${l}`).join('\n')}\n`,
+        [
+          vmVerification.ok
+            ? `First VM verified: ${vm.name}`
+            : `First VM NOT verified: ${vmVerification.reason ?? vm.name}`,
+          ...vmVerification.evidence.map((l: string) => `  | ${l}`),
+          ...(vmVerification.hint ? [`hint: ${vmVerification.hint}`] : []),
+          '',
+        ].join('\n'),
       );
     }
     const groupsChanged = summary.steps.some((s) => s.step === 'groups' && s.result === 'changed');
@@ -264,10 +242,9 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
     resolved.user = answer === '' ? undefined : answer;
   }
   if (resolved.firstVm === undefined) {
-    const workshop = catalog.installProfiles[resolved.profile]?.firstVm === true;
     const kind = await select({
       message: 'First VM',
-      default: workshop ? 'smoke' : 'none',
+      default: firstVmFor(resolved.profile).kind,
       choices: [
         { name: 'smoke: a tiny guest built here in seconds, no download (proves VMs run)', value: 'smoke' },
         {

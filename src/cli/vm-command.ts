@@ -5,7 +5,7 @@ import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { createIsoVm } from '../vm/iso.js';
 import { deleteVm, verifyVm } from '../vm/lifecycle.js';
-import { consoleLogOf, createSmokeVm, VM_NAME, VmError } from '../vm/smoke/create.js';
+import { consoleLogOf, createSmokeVm, smokeInitrdOf, VM_NAME, VmError } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
@@ -69,14 +69,21 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
       network: flags.network,
       say: (m) => flags.json || process.stderr.write(`${m}\n`),
     });
-    const verification = await verifyVm(host, name, {});
+    // A smoke VM that fails (no marker, a panic) is stopped, not left running: a panicking guest
+    // reboots and panics again, forever. Its definition and console log stay for reading why.
+    const verification = await verifyVm(host, name, { stopIfFailed: true });
+    const under = vm.virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)';
     print(
       flags.json,
       { ...vm, verification },
       [
-        `${name} is running under ${vm.virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)'}, kernel: ${vm.kernelSource}.`,
+        verification.ok
+          ? `${name} is running under ${under}, kernel: ${vm.kernelSource}.`
+          : `NOT verified: ${verification.reason} (under ${under}, kernel: ${vm.kernelSource})`,
         ...verification.evidence,
-        `Console: virsh --connect qemu:///system console ${name}`,
+        verification.ok
+          ? `Console: virsh --connect qemu:///system console ${name}`
+          : `hint: ${verification.hint ?? `kvmkit vm delete ${name} --storage`}`,
       ].join('\n'),
     );
     return verification.ok ? EXIT.ok : EXIT.notReady;
@@ -172,9 +179,11 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
     });
     const sshLine = vm.ssh?.answering
       ? `ssh ${user}@${vm.ssh.address}`
-      : vm.ssh
-        ? `SSH did not answer in time (address: ${vm.ssh.address ?? 'none yet'})`
-        : 'not waited for SSH';
+      : vm.ssh?.bootFailure
+        ? `${name} failed to boot, and was stopped: ${vm.ssh.bootFailure}\nhint: the whole console: sudo less ${consoleLogOf(name)}`
+        : vm.ssh
+          ? `SSH did not answer in time (address: ${vm.ssh.address ?? 'none yet'})`
+          : 'not waited for SSH';
     print(
       flags.json,
       vm,
@@ -220,8 +229,9 @@ export async function verifyCommand(flags: {
   if (reexec !== undefined) return reexec;
   const name = flags.vm ?? 'kvmkit-smoke';
   const host = new RealHost();
-  // A smoke VM writes its console to a log kvmkit knows: only then is there a marker to wait for.
-  const marker = (await host.stat(consoleLogOf(name))) !== undefined;
+  // Only a smoke VM (booted from kvmkit's own kernel and initramfs) prints a marker to wait for;
+  // cloud VMs log their console too, which verifyVm watches for a failed boot all the same.
+  const marker = (await host.stat(smokeInitrdOf(name))) !== undefined;
   const result = await verifyVm(host, name, {
     user: flags.user ?? (process.env.SUDO_USER || undefined),
     marker,

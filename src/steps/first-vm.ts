@@ -1,7 +1,9 @@
 import { provenVirtType } from '../checks/acceleration.js';
+import type { Host } from '../host/host.js';
 import { cachedImagePath, createCloudVm } from '../vm/cloud/create.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
+import { type VmVerification, verifyVm } from '../vm/lifecycle.js';
 import { createSmokeVm } from '../vm/smoke/create.js';
 import { planned, type Step } from './step.js';
 
@@ -111,4 +113,25 @@ export function firstVmStep(first: FirstVm): Step {
       if (first.kind !== 'none') await context.undo({ kind: 'delete-vm', name: first.name });
     },
   };
+}
+
+/**
+ * The installer's proof that its first VM runs: listed running as the user; the smoke VM's marker
+ * on its console; a cloud VM's SSH (a whole distribution boots first, slowly without KVM). The
+ * wait stops at once on a kernel panic or a firmware with nothing to boot. A first VM that fails
+ * is stopped, not left running (a panicking guest reboots and panics again, forever); its
+ * definition and console log stay for reading why, and the next `kvmkit install` starts it again.
+ */
+export function verifyFirstVm(
+  host: Host,
+  first: Exclude<FirstVm, { kind: 'none' }>,
+  user: string | undefined,
+): Promise<VmVerification> {
+  return verifyVm(host, first.name, {
+    user,
+    deadlineMs: first.kind === 'cloud' ? 900_000 : 180_000,
+    marker: first.kind === 'smoke',
+    ssh: first.kind === 'cloud',
+    stopIfFailed: true,
+  });
 }

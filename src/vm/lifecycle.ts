@@ -1,6 +1,8 @@
 import type { Host } from '../host/host.js';
+import { bootFailure } from './console-failure.js';
 import { parseDominfo } from './manage/parse.js';
 import { consoleLogOf, seedPathOf, VmError } from './names.js';
+import { BUSYBOX_HINT } from './smoke/busybox.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
 import { type SshWait, waitForSsh } from './ssh.js';
 
@@ -78,6 +80,13 @@ export interface VmVerification {
   /** Undefined when SSH was not asked for. */
   sshAnswered?: boolean;
   address?: string;
+  /** The console lines that show the boot failed for good (a kernel panic …), quoted. */
+  bootFailure?: string;
+  /** Why it is not verified, in one line (absent when it is). */
+  reason?: string;
+  hint?: string;
+  /** Failed, and stopped with `virsh destroy` so that it does not go on running (stopIfFailed). */
+  stopped?: boolean;
   /** The lines the verdict rests on: virsh list as the user, the console lines, the SSH banner. */
   evidence: string[];
   as: string;
@@ -87,11 +96,21 @@ export interface VmVerification {
  * The VM is listed running by `virsh list` as the target user; with `marker`, the smoke VM's
  * marker reaches its console log in time; with `ssh`, its leased address answers with an SSH
  * banner in time. An ISO install prints no marker and has no SSH yet: being listed is its proof.
+ * Every wait watches the VM's console log (kvmkit's VMs write one) and stops within a second of
+ * a kernel panic or a firmware that found nothing to boot, quoting the line. With `stopIfFailed`,
+ * a VM that fails is destroyed (a panicking smoke guest reboots and panics again, forever); its
+ * definition and console log stay, so why can be read, and `virsh start` tries it again.
  */
 export async function verifyVm(
   host: Host,
   name: string,
-  options: { user?: string; deadlineMs?: number; marker?: boolean; ssh?: boolean } = {},
+  options: {
+    user?: string;
+    deadlineMs?: number;
+    marker?: boolean;
+    ssh?: boolean;
+    stopIfFailed?: boolean;
+  } = {},
 ): Promise<VmVerification> {
   const list = [...CONNECT, 'list'];
   const argv = options.user ? ['runuser', '-u', options.user, '--', ...list] : list;
@@ -102,36 +121,108 @@ export async function verifyVm(
   const evidence = [`$ ${argv.join(' ')}`, ...rows.map((r) => `  ${r}`)];
   const deadlineMs = options.deadlineMs ?? 120_000;
   const deadline = Date.now() + deadlineMs;
+  const consoleLog = consoleLogOf(name);
+  const readConsole = async () => (await host.readFile(consoleLog)) ?? '';
 
   let markerSeen = false;
+  let failure: string | undefined;
   if (options.marker !== false) {
     let seen: string[] = [];
-    while (Date.now() < deadline) {
-      const log = (await host.readFile(consoleLogOf(name))) ?? '';
+    for (;;) {
+      const log = await readConsole();
       seen = log.split(/\r?\n/).filter((l) => l.startsWith('KVMKIT-SMOKE'));
-      if (seen.some((l) => l.startsWith(SMOKE_MARKER))) break;
+      markerSeen = seen.some((l) => l.startsWith(SMOKE_MARKER));
+      failure = bootFailure(log);
+      // Not running (or not to this user): the verdict is in, waiting would only delay it.
+      if (markerSeen || failure || !listedRunning || Date.now() >= deadline) break;
       await sleep(250);
     }
-    markerSeen = seen.some((l) => l.startsWith(SMOKE_MARKER));
-    evidence.push(`console ${consoleLogOf(name)}:`, ...seen.map((l) => `  ${l}`));
+    evidence.push(`console ${consoleLog}:`, ...seen.map((l) => `  ${l}`));
+  } else if (!options.ssh) {
+    // Nothing to wait for: one look at the console all the same.
+    failure = bootFailure(await readConsole());
   }
 
   let ssh: SshWait | undefined;
-  if (options.ssh) {
-    ssh = await waitForSsh(host, name, Math.max(deadline - Date.now(), 1000));
+  if (options.ssh && listedRunning && !failure) {
+    ssh = await waitForSsh(host, name, Math.max(deadline - Date.now(), 1000), consoleLog);
+    failure = ssh.bootFailure;
     evidence.push(
       ssh.answering
         ? `ssh ${ssh.address}:22 answers: ${ssh.banner}`
         : `ssh: no answer on port 22 (address: ${ssh.address ?? 'no lease yet'})`,
     );
   }
+  if (failure) evidence.push(`console ${consoleLog}: ${failure}`);
+
+  const as = options.user ?? 'root';
+  const why = unverified({
+    name,
+    as,
+    seconds: Math.round(deadlineMs / 1000),
+    smoke: options.marker !== false,
+    failure,
+    listedRunning,
+    markerSeen,
+    ssh: options.ssh ? ssh : false,
+  });
+
+  let stopped: boolean | undefined;
+  if (why && options.stopIfFailed) {
+    const destroyed = await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
+    stopped = destroyed.exitCode === 0;
+    const said = (destroyed.stderr || destroyed.stdout).trim().split('\n').at(-1);
+    evidence.push(
+      stopped
+        ? `stopped: virsh destroy ${name} (its definition and console log are kept; virsh start tries it again)`
+        : /not running/.test(said ?? '')
+          ? `not stopped: ${name} is not running`
+          : `virsh destroy ${name} failed: ${said || `exit ${destroyed.exitCode}`}`,
+    );
+  }
   return {
-    ok:
-      listedRunning && (options.marker === false || markerSeen) && (!options.ssh || ssh?.answering === true),
+    ok: why === undefined,
     listedRunning,
     markerSeen,
     ...(ssh ? { sshAnswered: ssh.answering, address: ssh.address } : {}),
+    ...(failure ? { bootFailure: failure } : {}),
+    ...(why ?? {}),
+    ...(stopped !== undefined ? { stopped } : {}),
     evidence,
-    as: options.user ?? 'root',
+    as,
   };
+}
+
+/** Why a VM is not verified, first cause first, with what to do; undefined when it is. */
+function unverified(v: {
+  name: string;
+  as: string;
+  seconds: number;
+  smoke: boolean;
+  failure?: string;
+  listedRunning: boolean;
+  markerSeen: boolean;
+  /** false: SSH not asked for; undefined: asked for but not tried. */
+  ssh: SshWait | undefined | false;
+}): { reason: string; hint?: string } | undefined {
+  const consoleHint = `the whole console: sudo less ${consoleLogOf(v.name)}`;
+  if (v.failure) {
+    // error -2 (ENOENT) on the smoke VM's /init: its interpreter, busybox, or busybox's loader is missing.
+    const noInit = v.smoke && /Failed to execute \/init \(error -2\)/.test(v.failure);
+    return {
+      reason: `${v.name} failed to boot: ${v.failure}`,
+      hint: noInit
+        ? `its initramfs's /init could not run (a dynamically linked busybox?): ${BUSYBOX_HINT}, then kvmkit vm delete ${v.name} --storage and create it again`
+        : consoleHint,
+    };
+  }
+  if (!v.listedRunning) return { reason: `${v.name} is not listed running by virsh list as ${v.as}` };
+  if (v.smoke && !v.markerSeen)
+    return { reason: `no ${SMOKE_MARKER} on ${v.name}'s console within ${v.seconds} s`, hint: consoleHint };
+  if (v.ssh !== false && !v.ssh?.answering)
+    return {
+      reason: `SSH on ${v.name} did not answer within ${v.seconds} s (address: ${v.ssh?.address ?? 'no lease yet'})`,
+      hint: consoleHint,
+    };
+  return undefined;
 }

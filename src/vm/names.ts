@@ -18,5 +18,8 @@ export class VmError extends Error {
 /** Where a kvmkit-made VM's serial console is logged (the smoke VM's marker lands there). */
 export const consoleLogOf = (name: string) => `/var/log/libvirt/qemu/${name}-console.log`;
 
+/** The initramfs kvmkit writes for a smoke VM: only a smoke VM has one. */
+export const smokeInitrdOf = (name: string) => `/var/lib/libvirt/boot/kvmkit-${name}-initrd.img`;
+
 /** A VM's cloud-init NoCloud seed. */
 export const seedPathOf = (name: string) => `/var/lib/libvirt/images/${name}-seed.iso`;

@@ -1,5 +1,6 @@
 import { createConnection } from 'node:net';
 import type { Host } from '../host/host.js';
+import { bootFailure } from './console-failure.js';
 
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 
@@ -47,13 +48,26 @@ export interface SshWait {
   address?: string;
   answering: boolean;
   banner?: string;
+  /** The console showed the boot failing (quoted by bootFailure): the wait stopped there. */
+  bootFailure?: string;
 }
 
-/** Polls for the guest's lease, then for its SSH banner, until the deadline. */
-export async function waitForSsh(host: Host, name: string, limitMs: number): Promise<SshWait> {
+/**
+ * Polls for the guest's lease, then for its SSH banner, until the deadline. With the guest's
+ * console log, it stops as soon as the console shows the boot failed for good (a kernel panic,
+ * nothing to boot): no lease or banner will come then.
+ */
+export async function waitForSsh(
+  host: Host,
+  name: string,
+  limitMs: number,
+  consoleLog?: string,
+): Promise<SshWait> {
   const deadline = Date.now() + limitMs;
   let address: string | undefined;
   while (Date.now() < deadline) {
+    const failure = consoleLog ? bootFailure((await host.readFile(consoleLog)) ?? '') : undefined;
+    if (failure) return { address, answering: false, bootFailure: failure };
     address = (await leaseAddress(host, name)) ?? address;
     const banner = address ? await sshBanner(address) : undefined;
     if (address && banner) return { address, answering: true, banner };

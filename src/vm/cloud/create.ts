@@ -1,7 +1,7 @@
 import type { Host } from '../../host/host.js';
 import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
-import { VM_NAME, VmError } from '../names.js';
+import { consoleLogOf, VM_NAME, VmError } from '../names.js';
 import { waitForSsh } from '../ssh.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
 import {
@@ -143,6 +143,9 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
         'network=default',
         '--graphics',
         'none',
+        // Its serial console logged where kvmkit watches every VM's boot (as the smoke VM's is).
+        '--serial',
+        `pty,log.file=${consoleLogOf(o.name)},log.append=off`,
         '--osinfo',
         'detect=on,require=off',
         '--noautoconsole',
@@ -161,6 +164,10 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
     await host.run({ argv: ['rm', '-f', ...made], root: true });
     throw error;
   }
-  const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs) : undefined;
+  const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs, consoleLogOf(o.name)) : undefined;
+  // A guest whose boot failed for good (a panic, nothing to boot) would loop or sit there: stopped,
+  // its definition and console log kept for reading why.
+  if (ssh?.bootFailure)
+    await host.run({ argv: [...CONNECT, 'destroy', o.name], root: true, timeoutMs: 60_000 });
   return { name: o.name, image: cached.path, cached: cached.cached, checksum, signature, overlay, seed, ssh };
 }

@@ -3,14 +3,14 @@ import { Facts } from '../../facts/index.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
 import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
-import { consoleLogOf, seedPathOf, VM_NAME, VmError } from '../names.js';
+import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME, VmError } from '../names.js';
 import { staticBusybox } from './busybox.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
 import { findSmokeKernel, indexModules } from './kernel.js';
 import { moduleDepends } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
-export { consoleLogOf, seedPathOf, VM_NAME, VmError };
+export { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME, VmError };
 
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 const BOOT_DIR = '/var/lib/libvirt/boot';
@@ -83,7 +83,7 @@ export async function createSmokeVm(
 
   const files = {
     kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`,
-    initrd: `${BOOT_DIR}/kvmkit-${name}-initrd.img`,
+    initrd: smokeInitrdOf(name),
   };
   let seed: string | undefined;
   if (options.seedUser) {
