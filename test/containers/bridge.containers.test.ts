@@ -1,0 +1,429 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootContainer, type Container, type RunResult } from './container.js';
+import { recordTiming } from './timings.js';
+
+/**
+ * `kvmkit bridge` on pristine hosts booted with systemd, in throwaway containers
+ * (test-recipes.md, "A pristine host booted with systemd" and "netplan inside"): the uplink
+ * (`host0`, the container's end of its veth pair) configured statically the way a user's host
+ * has it, then bridged, then taken back, each fact read from `ip -j` inside the container.
+ *
+ * Indexes 30 and 31: install.containers.test.ts takes 20-22 and the workbench 10, and two
+ * containers on one /30 cannot run at once.
+ */
+const MINUTE = 60_000;
+const BRIDGE = 'br0';
+const UPLINK = 'host0';
+
+interface LinkJson {
+  ifname: string;
+  master?: string;
+}
+interface AddrJson {
+  ifname: string;
+  addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
+}
+interface RouteJson {
+  dst: string;
+  dev?: string;
+  gateway?: string;
+  metric?: number;
+}
+
+function shown(result: RunResult, lines = 60): string {
+  const cut = (text: string) => text.trimEnd().split('\n').slice(-lines).join('\n');
+  return (
+    `$ ${result.argv.join(' ')}\nexit ${result.exitCode}${result.timedOut ? ' (timed out)' : ''} after ` +
+    `${result.seconds.toFixed(0)} s\n--- stdout (last ${lines} lines)\n${cut(result.stdout)}\n--- stderr (last ${lines} lines)\n${cut(result.stderr)}`
+  );
+}
+
+function keep(box: Container, file: string, result: RunResult): void {
+  writeFileSync(join(box.logs, file), `${shown(result, 100_000)}\n`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function ipJson<T>(box: Container, args: string[]): Promise<T[]> {
+  const result = await box.run(['ip', '-j', ...args], { timeout: 30_000 });
+  if (result.exitCode !== 0) throw new Error(`ip -j ${args.join(' ')} failed:\n${shown(result)}`);
+  return JSON.parse(result.stdout || '[]') as T[];
+}
+
+/** What `ip -j` says inside: the links, their global IPv4 addresses, the IPv4 default routes. */
+interface NetworkView {
+  links: LinkJson[];
+  addrs: AddrJson[];
+  defaults: RouteJson[];
+}
+
+async function networkView(box: Container): Promise<NetworkView> {
+  return {
+    links: await ipJson<LinkJson>(box, ['link', 'show']),
+    addrs: await ipJson<AddrJson>(box, ['address', 'show']),
+    defaults: await ipJson<RouteJson>(box, ['-4', 'route', 'show', 'default']),
+  };
+}
+
+const link = (view: NetworkView, name: string) => view.links.find((l) => l.ifname === name);
+const globalAddresses = (view: NetworkView, name: string) =>
+  (view.addrs.find((a) => a.ifname === name)?.addr_info ?? [])
+    .filter((a) => (a.family === 'inet' || a.family === 'inet6') && (a.scope ?? 'global') === 'global')
+    .map((a) => `${a.local}/${a.prefixlen}`);
+/** The default route the kernel uses: the lowest metric. */
+const bestDefault = (view: NetworkView) =>
+  [...view.defaults].sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0))[0];
+
+function describeView(view: NetworkView): string {
+  const lines = view.links
+    .filter((l) => l.ifname !== 'lo')
+    .map(
+      (l) =>
+        `  ${l.ifname}${l.master ? ` (port of ${l.master})` : ''}: ${globalAddresses(view, l.ifname).join(', ') || 'no global address'}`,
+    );
+  const routes = view.defaults.map(
+    (r) => `  default via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}${r.metric ? ` metric ${r.metric}` : ''}`,
+  );
+  return `ip -j inside:\n${[...lines, ...(routes.length ? routes : ['  no IPv4 default route'])].join('\n')}`;
+}
+
+/** Whether the gateway answers ping within `ms` (a bridge port takes a moment to forward). */
+async function gatewayAnswers(box: Container, ms = 30_000): Promise<{ ok: boolean; seen: string }> {
+  const deadline = Date.now() + ms;
+  let last: RunResult | undefined;
+  for (;;) {
+    last = await box.run(['ping', '-n', '-c', '1', '-W', '1', box.addresses.host], { timeout: 10_000 });
+    if (last.exitCode === 0) return { ok: true, seen: `${box.addresses.host} answers` };
+    if (Date.now() > deadline)
+      return {
+        ok: false,
+        seen: `${box.addresses.host} did not answer ping within ${ms / 1000} s\n${shown(last)}`,
+      };
+    await sleep(500);
+  }
+}
+
+/** Polls `ip -j` until `ready` holds or the deadline passes; the last view either way. */
+async function viewWhen(
+  box: Container,
+  ready: (view: NetworkView) => boolean,
+  ms = 30_000,
+): Promise<NetworkView> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const view = await networkView(box);
+    if (ready(view) || Date.now() > deadline) return view;
+    await sleep(500);
+  }
+}
+
+/** apt-get inside, through the harness's proxy, never asking. */
+async function aptInstall(box: Container, packages: string[]): Promise<void> {
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  await box.check(['apt-get', 'update'], { timeout: 10 * MINUTE, env });
+  await box.check(['apt-get', 'install', '-y', '--no-install-recommends', ...packages], {
+    timeout: 15 * MINUTE,
+    env,
+  });
+}
+
+async function writeInside(box: Container, path: string, content: string, mode: string): Promise<void> {
+  await box.check(['tee', path], { input: content });
+  await box.check(['chmod', mode, path]);
+}
+
+async function packageInstalled(box: Container, name: string): Promise<boolean> {
+  // dpkg-query's own field syntax, not a template.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format
+  const result = await box.run(['dpkg-query', '-W', '-f', '${Status}', name]);
+  return result.exitCode === 0 && result.stdout.trim() === 'install ok installed';
+}
+
+/** The facts every bridged host must show, each its own soft expect. */
+async function expectBridged(box: Container, when: string): Promise<void> {
+  const address = `${box.addresses.container}/30`;
+  const view = await viewWhen(
+    box,
+    (v) =>
+      globalAddresses(v, BRIDGE).includes(address) &&
+      link(v, UPLINK)?.master === BRIDGE &&
+      globalAddresses(v, UPLINK).length === 0 &&
+      bestDefault(v)?.dev === BRIDGE,
+  );
+  const seen = `\n${describeView(view)}`;
+  expect.soft(link(view, BRIDGE), `${when}: ${BRIDGE} should exist${seen}`).toBeDefined();
+  expect
+    .soft(globalAddresses(view, BRIDGE), `${when}: ${BRIDGE} should hold ${address}${seen}`)
+    .toContain(address);
+  expect
+    .soft(link(view, UPLINK)?.master, `${when}: ${UPLINK}'s master should be ${BRIDGE}${seen}`)
+    .toBe(BRIDGE);
+  expect
+    .soft(globalAddresses(view, UPLINK), `${when}: ${UPLINK} should hold no global address${seen}`)
+    .toEqual([]);
+  expect
+    .soft(bestDefault(view)?.dev, `${when}: the default route should go via ${BRIDGE}${seen}`)
+    .toBe(BRIDGE);
+  expect
+    .soft(bestDefault(view)?.gateway, `${when}: the default route's gateway${seen}`)
+    .toBe(box.addresses.host);
+  const gateway = await gatewayAnswers(box);
+  expect.soft(gateway.ok, `${when}: the gateway should answer ping: ${gateway.seen}${seen}`).toBe(true);
+}
+
+/** The facts of a host whose uplink holds its own address again, with no bridge. */
+async function expectRestored(box: Container, when: string): Promise<void> {
+  const address = `${box.addresses.container}/30`;
+  const view = await viewWhen(
+    box,
+    (v) =>
+      globalAddresses(v, UPLINK).includes(address) &&
+      !link(v, UPLINK)?.master &&
+      !link(v, BRIDGE) &&
+      bestDefault(v)?.dev === UPLINK,
+  );
+  const seen = `\n${describeView(view)}`;
+  expect
+    .soft(globalAddresses(view, UPLINK), `${when}: ${UPLINK} should hold ${address} again${seen}`)
+    .toContain(address);
+  expect
+    .soft(link(view, UPLINK)?.master, `${when}: ${UPLINK} should be nobody's port${seen}`)
+    .toBeUndefined();
+  expect.soft(link(view, BRIDGE), `${when}: ${BRIDGE} should be gone${seen}`).toBeUndefined();
+  expect
+    .soft(bestDefault(view)?.dev, `${when}: the default route should go via ${UPLINK}${seen}`)
+    .toBe(UPLINK);
+  const gateway = await gatewayAnswers(box);
+  expect.soft(gateway.ok, `${when}: the gateway should answer ping: ${gateway.seen}${seen}`).toBe(true);
+}
+
+/** Shared by both scenarios: boot, destroy even on failure, and the box or a clear error. */
+function containerFor(
+  name: string,
+  suite: 'bookworm' | 'trixie',
+  index: number,
+  prepare: (box: Container) => Promise<void>,
+) {
+  let box: Container | undefined;
+  let prepared = false;
+  beforeAll(async () => {
+    box = await bootContainer({ suite, name, index });
+    const start = performance.now();
+    await prepare(box);
+    recordTiming({
+      what: `bridge test set-up (${name})`,
+      suite,
+      seconds: (performance.now() - start) / 1000,
+    });
+    prepared = true;
+  }, 30 * MINUTE);
+  afterAll(async () => {
+    await box?.destroy();
+  }, 5 * MINUTE);
+  return () => {
+    if (!box || !prepared) throw new Error(`${name} did not boot or was not prepared (see beforeAll)`);
+    return box;
+  };
+}
+
+async function runKvmkit(box: Container, args: string[], log: string, what: string): Promise<RunResult> {
+  const result = await box.run(['kvmkit', ...args], { timeout: 15 * MINUTE });
+  keep(box, log, result);
+  recordTiming({ what, suite: box.suite, seconds: result.seconds, detail: `exit ${result.exitCode}` });
+  return result;
+}
+
+describe('kvmkit bridge on Debian 12 with ifupdown', () => {
+  const container = containerFor('kk-br-ifup', 'bookworm', 30, async (box) => {
+    // ifupdown and ping come with the `important` variant already; named anyway, so the test
+    // does not rest on what the image happens to carry. bridge-utils must not be there.
+    await aptInstall(box, ['ifupdown', 'iputils-ping']);
+    const { container: address, host: gateway } = box.addresses;
+    await writeInside(
+      box,
+      '/etc/network/interfaces',
+      [
+        '# interfaces(5) file used by ifup(8) and ifdown(8)',
+        'source /etc/network/interfaces.d/*',
+        '',
+        'auto lo',
+        'iface lo inet loopback',
+        '',
+        `auto ${UPLINK}`,
+        `iface ${UPLINK} inet static`,
+        `    address ${address}/30`,
+        `    gateway ${gateway}`,
+        '',
+      ].join('\n'),
+      '644',
+    );
+    // The harness set host0 up by hand; from here on ifupdown does it.
+    await box.check(['ip', 'address', 'flush', 'dev', UPLINK]);
+    await box.check(['systemctl', 'restart', 'networking'], { timeout: 2 * MINUTE });
+    const view = await viewWhen(box, (v) => bestDefault(v)?.dev === UPLINK);
+    if (!globalAddresses(view, UPLINK).includes(`${address}/30`) || bestDefault(view)?.dev !== UPLINK)
+      throw new Error(`ifupdown did not configure ${UPLINK}\n${describeView(view)}`);
+    const gatewayCheck = await gatewayAnswers(box);
+    if (!gatewayCheck.ok) throw new Error(`before kvmkit: ${gatewayCheck.seen}`);
+  });
+
+  it(
+    'kvmkit bridge --yes installs bridge-utils itself and puts host0 on br0',
+    async () => {
+      const box = container();
+      expect(
+        await packageInstalled(box, 'bridge-utils'),
+        'bridge-utils must not be installed before the run',
+      ).toBe(false);
+      const bridge = await runKvmkit(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (ifupdown)');
+      expect.soft(bridge.exitCode, `kvmkit bridge --yes should exit 0\n${shown(bridge)}`).toBe(0);
+      expect
+        .soft(
+          await packageInstalled(box, 'bridge-utils'),
+          `kvmkit bridge should install bridge-utils itself (ifupdown's bridge_ports needs it); it is not installed\n${shown(bridge)}`,
+        )
+        .toBe(true);
+      await expectBridged(box, 'after kvmkit bridge');
+    },
+    20 * MINUTE,
+  );
+
+  it(
+    'systemctl restart networking keeps host0 on br0',
+    async () => {
+      const box = container();
+      const restart = await box.run(['systemctl', 'restart', 'networking'], { timeout: 3 * MINUTE });
+      keep(box, 'restart-networking.log', restart);
+      expect.soft(restart.exitCode, `systemctl restart networking should exit 0\n${shown(restart)}`).toBe(0);
+      await expectBridged(box, 'after systemctl restart networking');
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    'kvmkit bridge --remove --yes gives host0 its address back',
+    async () => {
+      const box = container();
+      const remove = await runKvmkit(
+        box,
+        ['bridge', '--remove', '--yes'],
+        'remove.log',
+        'bridge --remove (ifupdown)',
+      );
+      expect.soft(remove.exitCode, `kvmkit bridge --remove --yes should exit 0\n${shown(remove)}`).toBe(0);
+      await expectRestored(box, 'after kvmkit bridge --remove');
+    },
+    10 * MINUTE,
+  );
+});
+
+describe('kvmkit bridge on Debian 13 with systemd-networkd and netplan', () => {
+  const NETPLAN_FILE = '/etc/netplan/01-host0.yaml';
+  let original = '';
+  const container = containerFor('kk-br-netplan', 'trixie', 31, async (box) => {
+    await aptInstall(box, ['netplan.io', 'iputils-ping']);
+    // A container has no udevd: netplan apply stops at `udevadm control --reload` without this.
+    await box.check([
+      'dpkg-divert',
+      '--add',
+      '--rename',
+      '--divert',
+      '/usr/bin/udevadm.real',
+      '/usr/bin/udevadm',
+    ]);
+    await writeInside(
+      box,
+      '/usr/bin/udevadm',
+      [
+        '#!/bin/sh',
+        '# kvmkit container test: no udevd in a container; netplan apply needs these to succeed.',
+        'case "$1" in control|trigger|settle) exit 0 ;; esac',
+        'exec /usr/bin/udevadm.real "$@"',
+        '',
+      ].join('\n'),
+      '755',
+    );
+    const { container: address, host: gateway } = box.addresses;
+    original = [
+      '# The uplink, as Ubuntu Server has it.',
+      'network:',
+      '  version: 2',
+      '  renderer: networkd',
+      '  ethernets:',
+      `    ${UPLINK}:`,
+      '      addresses:',
+      `        - ${address}/30`,
+      '      routes:',
+      '        - to: default',
+      `          via: ${gateway}`,
+      '      nameservers:',
+      `        addresses: [${gateway}]`,
+      '',
+    ].join('\n');
+    await writeInside(box, NETPLAN_FILE, original, '600');
+    // The harness set host0 up by hand; from here on netplan (networkd) does it.
+    await box.check(['ip', 'address', 'flush', 'dev', UPLINK]);
+    const apply = await box.run(['netplan', 'apply'], { timeout: 3 * MINUTE });
+    keep(box, 'netplan-apply-before.log', apply);
+    if (apply.exitCode !== 0) throw new Error(`netplan apply before kvmkit failed\n${shown(apply)}`);
+    const view = await viewWhen(
+      box,
+      (v) => globalAddresses(v, UPLINK).includes(`${address}/30`) && bestDefault(v)?.dev === UPLINK,
+    );
+    if (!globalAddresses(view, UPLINK).includes(`${address}/30`) || bestDefault(view)?.dev !== UPLINK)
+      throw new Error(`netplan did not configure ${UPLINK}\n${describeView(view)}`);
+    const gatewayCheck = await gatewayAnswers(box);
+    if (!gatewayCheck.ok) throw new Error(`before kvmkit: ${gatewayCheck.seen}`);
+  });
+
+  it(
+    'kvmkit bridge --yes moves the addressing from host0 to br0',
+    async () => {
+      const box = container();
+      const bridge = await runKvmkit(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (netplan)');
+      expect.soft(bridge.exitCode, `kvmkit bridge --yes should exit 0\n${shown(bridge)}`).toBe(0);
+      await expectBridged(box, 'after kvmkit bridge');
+      for (const argv of [
+        ['netplan', 'get'],
+        ['netplan', 'generate'],
+      ]) {
+        const result = await box.run(argv, { timeout: 2 * MINUTE });
+        keep(box, `${argv.join('-')}.log`, result);
+        expect.soft(result.exitCode, `${argv.join(' ')} should exit 0\n${shown(result)}`).toBe(0);
+        expect
+          .soft(`${result.stdout}\n${result.stderr}`, `${argv.join(' ')} should not warn\n${shown(result)}`)
+          .not.toMatch(/Conflicting default route/i);
+      }
+    },
+    20 * MINUTE,
+  );
+
+  it(
+    'kvmkit bridge --remove --yes restores the netplan file byte for byte and host0 its address',
+    async () => {
+      const box = container();
+      const remove = await runKvmkit(
+        box,
+        ['bridge', '--remove', '--yes'],
+        'remove.log',
+        'bridge --remove (netplan)',
+      );
+      expect.soft(remove.exitCode, `kvmkit bridge --remove --yes should exit 0\n${shown(remove)}`).toBe(0);
+      const path = join(box.dir, NETPLAN_FILE);
+      expect
+        .soft(readFileSync(path, 'utf8'), `${NETPLAN_FILE} should be as it was, byte for byte`)
+        .toBe(original);
+      expect
+        .soft((statSync(path).mode & 0o7777).toString(8), `${NETPLAN_FILE} should keep mode 600`)
+        .toBe('600');
+      const listing = await box.check(['ls', '-A', '/etc/netplan']);
+      expect
+        .soft(listing.trim().split('\n'), "kvmkit's own netplan file should be gone")
+        .toEqual(['01-host0.yaml']);
+      await expectRestored(box, 'after kvmkit bridge --remove');
+    },
+    10 * MINUTE,
+  );
+});
