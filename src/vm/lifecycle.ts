@@ -137,7 +137,8 @@ export async function verifyVm(
       if (markerSeen || failure || !listedRunning || Date.now() >= deadline) break;
       await sleep(250);
     }
-    evidence.push(`console ${consoleLog}:`, ...seen.map((l) => `  ${l}`));
+    if (seen.length > 0) evidence.push(`console ${consoleLog}:`, ...seen.map((l) => `  ${l}`));
+    else if (!failure) evidence.push(`console ${consoleLog}: no KVMKIT-SMOKE line`);
   } else if (!options.ssh) {
     // Nothing to wait for: one look at the console all the same.
     failure = bootFailure(await readConsole());
