@@ -1,6 +1,13 @@
 import semver from 'semver';
 import type { Distro } from '../facts/distro.js';
-import type { InstallProfile, PackageSet, ProfileCatalog, ReleaseProfile } from './types.js';
+import type {
+  Feature,
+  InstallProfile,
+  NetworkSystem,
+  PackageSet,
+  ProfileCatalog,
+  ReleaseProfile,
+} from './types.js';
 import { releaseVersion } from './version.js';
 
 export class ProfileError extends Error {
@@ -54,4 +61,34 @@ export function installProfile(catalog: ProfileCatalog, name: string): InstallPr
 export function packagesFor(release: ReleaseProfile, sets: PackageSet[]): string[] {
   const all = sets.flatMap((set) => release.packages[set]);
   return [...new Set(all)];
+}
+
+/** The features a run sets up, as far as their packages go. */
+export interface ChosenFeatures {
+  /** The kind of the first VM (none: no first VM). */
+  firstVm?: 'smoke' | 'cloud' | 'iso' | 'none';
+  /** A desktop: an ISO VM's screen opens in a viewer here. */
+  desktop?: boolean;
+  /** The system that would carry the bridge (as detected: it may be one no release names); none: no bridge. */
+  bridge?: string;
+}
+
+/**
+ * What each chosen feature needs on this release, feature by feature (an empty list when it
+ * needs nothing here, as a bridge netplan or NetworkManager makes). A bridge on a system kvmkit
+ * writes none for (systemd-networkd alone, unknown) needs nothing: the bridge step refuses it.
+ */
+export function featureNeeds(
+  release: ReleaseProfile,
+  chosen: ChosenFeatures,
+): Partial<Record<Feature, string[]>> {
+  const needs: Partial<Record<Feature, string[]>> = {};
+  if (chosen.firstVm === 'smoke') needs.smokeVm = release.needs.smokeVm;
+  if (chosen.firstVm === 'cloud') needs.cloudVm = release.needs.cloudVm;
+  if (chosen.firstVm === 'iso') needs.isoVm = release.needs.isoVm[chosen.desktop ? 'desktop' : 'server'];
+  if (chosen.bridge !== undefined)
+    needs.bridge = Object.hasOwn(release.needs.bridge, chosen.bridge)
+      ? release.needs.bridge[chosen.bridge as NetworkSystem]
+      : [];
+  return needs;
 }

@@ -26,6 +26,21 @@ const version: Schema = {
   what: 'a release number such as "22.04"',
 };
 const codename: Schema = { type: 'string', pattern: /^[a-z]+$/, what: 'a lower-case codename' };
+const packageList: Schema = { type: 'list', of: packageName, what: 'a list of package names' };
+
+/** What each feature adds when it is chosen (types.ts FeatureNeeds); every key is required. */
+const needs: Schema = {
+  type: 'object',
+  fields: {
+    smokeVm: packageList,
+    cloudVm: packageList,
+    isoVm: { type: 'object', fields: { server: packageList, desktop: packageList } },
+    bridge: {
+      type: 'object',
+      fields: Object.fromEntries(NETWORK_SYSTEMS.map((system) => [system, packageList])),
+    },
+  },
+};
 
 const release: Schema = {
   type: 'object',
@@ -56,6 +71,7 @@ const release: Schema = {
         desktop: { type: 'string', oneOf: NETWORK_SYSTEMS },
       },
     },
+    needs,
   },
   optional: ['to', 'note', 'unconfirmed'],
 };

@@ -23,6 +23,22 @@ export type NetworkSystem = (typeof NETWORK_SYSTEMS)[number];
 export const INIT_SYSTEMS = ['systemd', 'upstart'] as const;
 export type InitSystem = (typeof INIT_SYSTEMS)[number];
 
+/** What kvmkit sets up beyond the host itself; each brings its own packages when it is chosen. */
+export const FEATURES = ['smokeVm', 'cloudVm', 'isoVm', 'bridge'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+/** A release's packages for each feature, added to the install only when the feature is chosen. */
+export interface FeatureNeeds {
+  /** The smoke VM: a static busybox for the initramfs kvmkit writes (its kernel needs no package). */
+  smokeVm: string[];
+  /** A cloud image VM: the seed ISO tool, gpgv, qemu-img, and Canonical's image keyring where packaged. */
+  cloudVm: string[];
+  /** An ISO VM: on a desktop, the viewer that opens its screen. */
+  isoVm: { server: string[]; desktop: string[] };
+  /** The bridge, by the system that manages the network (ifupdown's bridge_ports is bridge-utils'). */
+  bridge: Record<NetworkSystem, string[]>;
+}
+
 export interface ReleaseProfile {
   from: string;
   to?: string;
@@ -34,6 +50,7 @@ export interface ReleaseProfile {
   /** The release's own init; a live host's PID 1 can still say otherwise (a container). */
   init: InitSystem;
   network: { server: NetworkSystem; desktop: NetworkSystem };
+  needs: FeatureNeeds;
 }
 
 export interface FamilyProfile {

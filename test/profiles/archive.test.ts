@@ -52,7 +52,7 @@ describe.each([
   ['12', 'bookworm'],
   ['13', 'trixie'],
 ])('Debian %s (%s) against its own archive', (version, suite) => {
-  it('resolves every package of the desktop profile (which holds the server one)', () => {
+  it("resolves every package of the desktop profile (which holds the server one) and every feature's needs", () => {
     const dir = mkdtempSync(join(tmpdir(), `kvmkit-apt-${suite}-`));
     for (const sub of ['state/lists/partial', 'cache/archives/partial', 'sources.list.d', 'preferences.d'])
       mkdirSync(join(dir, sub), { recursive: true });
@@ -71,7 +71,19 @@ describe.each([
       codename: suite,
       base: { id: 'debian', version, codename: suite },
     });
-    const packages = packagesFor(release, installProfileSets(catalog, 'desktop'));
+    const { smokeVm, cloudVm, isoVm, bridge } = release.needs;
+    const needs = [
+      ...smokeVm,
+      ...cloudVm,
+      ...isoVm.server,
+      ...isoVm.desktop,
+      ...Object.values(bridge).flat(),
+    ];
+    expect(needs).toContain('busybox-static');
+    // One transaction installs the profile and the needs: they must install together.
+    const packages = [
+      ...new Set([...packagesFor(release, installProfileSets(catalog, 'desktop')), ...needs]),
+    ];
     const simulate = aptIn(dir, ['install', '--simulate', '-q', ...packages]);
     expect(simulate.status, `${simulate.stdout}\n${simulate.stderr}`).toBe(0);
     const installed = new Set([...simulate.stdout.matchAll(/^Inst (\S+)/gm)].map((m) => m[1]));

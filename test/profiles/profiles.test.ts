@@ -5,7 +5,13 @@ import { describe, expect, it } from 'vitest';
 import type { Distro } from '../../src/facts/distro.js';
 import catalog from '../../src/profiles/catalog.js';
 import { compileProfiles } from '../../src/profiles/compile.js';
-import { installProfileSets, packagesFor, releaseProfileFor } from '../../src/profiles/resolve.js';
+import {
+  featureNeeds,
+  installProfileSets,
+  packagesFor,
+  releaseProfileFor,
+} from '../../src/profiles/resolve.js';
+import { NETWORK_SYSTEMS } from '../../src/profiles/types.js';
 
 const PROFILES = join(import.meta.dirname, '../../profiles');
 
@@ -191,5 +197,134 @@ describe('the schema names the file, the key and what was expected', () => {
   });
   it('the real profiles compile', () => {
     expect(() => compileProfiles(PROFILES)).not.toThrow();
+  });
+});
+
+const release = (id: 'ubuntu' | 'debian', version: string) =>
+  releaseProfileFor(catalog, {
+    id,
+    name: id,
+    version,
+    codename: catalog.distros[id][version] ?? '',
+    base: { id, version, codename: catalog.distros[id][version] ?? '' },
+  });
+
+const everyRelease = [
+  ...Object.keys(catalog.distros.ubuntu).map((v) => ['ubuntu', v] as const),
+  ...Object.keys(catalog.distros.debian).map((v) => ['debian', v] as const),
+];
+
+describe('each release says what each feature needs', () => {
+  it.each(everyRelease)('%s %s', (id, version) => {
+    const { needs } = release(id, version);
+    // The smoke VM's initramfs runs busybox with no libc beside it: the static build.
+    expect(needs.smokeVm).toEqual(['busybox-static']);
+    // A cloud VM's seed ISO (genisoimage) and its checksum list's signature (gpgv).
+    expect(needs.cloudVm).toEqual(expect.arrayContaining(['genisoimage', 'gpgv']));
+    expect(needs.isoVm).toEqual({ server: [], desktop: ['virt-viewer'] });
+    // ifupdown's bridge_ports comes from bridge-utils; netplan and NetworkManager make bridges themselves.
+    expect(Object.keys(needs.bridge).sort()).toEqual([...NETWORK_SYSTEMS].sort());
+    expect(needs.bridge).toEqual({
+      ifupdown: ['bridge-utils'],
+      NetworkManager: [],
+      'netplan-networkd': [],
+      'netplan-NetworkManager': [],
+    });
+  });
+
+  it.each(['16.04', '18.04', '20.04', '22.04', '24.04', '25.04', '25.10'])(
+    "Ubuntu %s: qemu-img and Canonical's cloud image keyring come with a cloud VM",
+    (version) => {
+      expect(release('ubuntu', version).needs.cloudVm).toEqual([
+        'genisoimage',
+        'gpgv',
+        'qemu-utils',
+        'ubuntu-cloudimage-keyring',
+      ]);
+    },
+  );
+
+  it('Debian packages the cloud image keyring from 13 on only (ubuntu-keyring), so 11 and 12 name none', () => {
+    expect(release('debian', '13').needs.cloudVm).toEqual([
+      'genisoimage',
+      'gpgv',
+      'qemu-utils',
+      'ubuntu-keyring',
+    ]);
+    for (const version of ['10', '11', '12'])
+      expect(release('debian', version).needs.cloudVm).toEqual(['genisoimage', 'gpgv', 'qemu-utils']);
+  });
+
+  it('the releases no archive was read for say so', () => {
+    for (const [id, version] of [
+      ['ubuntu', '9.10'],
+      ['ubuntu', '14.04'],
+      ['ubuntu', '15.10'],
+      ['debian', '10'],
+    ] as const)
+      expect(release(id, version).unconfirmed).toContain('needs');
+    expect(release('ubuntu', '16.04').unconfirmed ?? []).not.toContain('needs');
+  });
+});
+
+describe('featureNeeds: only the chosen features, by feature', () => {
+  const bookworm = release('debian', '12');
+  it('nothing chosen, nothing added', () => {
+    expect(featureNeeds(bookworm, {})).toEqual({});
+    expect(featureNeeds(bookworm, { firstVm: 'none' })).toEqual({});
+  });
+  it('the first VM by its kind', () => {
+    expect(featureNeeds(bookworm, { firstVm: 'smoke' })).toEqual({ smokeVm: ['busybox-static'] });
+    expect(featureNeeds(bookworm, { firstVm: 'cloud' })).toEqual({
+      cloudVm: ['genisoimage', 'gpgv', 'qemu-utils'],
+    });
+    expect(featureNeeds(bookworm, { firstVm: 'iso', desktop: true })).toEqual({ isoVm: ['virt-viewer'] });
+    expect(featureNeeds(bookworm, { firstVm: 'iso', desktop: false })).toEqual({ isoVm: [] });
+  });
+  it('the bridge by the system that carries it; one kvmkit writes no bridge for needs nothing', () => {
+    expect(featureNeeds(bookworm, { bridge: 'ifupdown' })).toEqual({ bridge: ['bridge-utils'] });
+    expect(featureNeeds(bookworm, { bridge: 'netplan-networkd' })).toEqual({ bridge: [] });
+    expect(featureNeeds(bookworm, { bridge: 'networkd' })).toEqual({ bridge: [] });
+    expect(featureNeeds(bookworm, { bridge: 'toString' })).toEqual({ bridge: [] });
+  });
+});
+
+describe('the schema checks the needs', () => {
+  const broken = (edit: (text: string) => string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-profiles-'));
+    cpSync(PROFILES, dir, { recursive: true });
+    const path = join(dir, 'families/debian.yaml');
+    const before = readFileSync(path, 'utf8');
+    const after = edit(before);
+    if (after === before) throw new Error('the edit changed nothing');
+    writeFileSync(path, after);
+    return () => compileProfiles(dir);
+  };
+
+  it('a release without needs', () => {
+    const run = broken((t) => t.replace(/ {4}needs:\n( {6}.*\n)+/, ''));
+    expect(run).toThrow(
+      'families/debian.yaml: releases[0].needs: expected a mapping with smokeVm, cloudVm, isoVm, bridge',
+    );
+  });
+  it('a feature left out', () => {
+    const run = broken((t) => t.replace('      smokeVm: [busybox-static]\n', ''));
+    expect(run).toThrow('families/debian.yaml: releases[0].needs.smokeVm: expected a list of package names');
+  });
+  it('a package name that is not one', () => {
+    const run = broken((t) => t.replace('smokeVm: [busybox-static]', 'smokeVm: [Busybox Static]'));
+    expect(run).toThrow('families/debian.yaml: releases[0].needs.smokeVm[0]: expected a Debian package name');
+  });
+  it('a network system kvmkit does not know', () => {
+    const run = broken((t) =>
+      t.replace('bridge: { ifupdown: [bridge-utils],', 'bridge: { wicd: [], ifupdown: [bridge-utils],'),
+    );
+    expect(run).toThrow(/families\/debian.yaml: releases\[0\].needs.bridge: expected no key "wicd"/);
+  });
+  it('a network system left out', () => {
+    const run = broken((t) => t.replace('NetworkManager: [], netplan-networkd', 'netplan-networkd'));
+    expect(run).toThrow(
+      'families/debian.yaml: releases[0].needs.bridge.NetworkManager: expected a list of package names',
+    );
   });
 });
