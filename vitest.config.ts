@@ -16,7 +16,10 @@ export const UNIT_TESTS = [
   'test/profiles/profiles.test.ts',
   'test/steps/*.test.ts',
   'test/unit/**/*.test.ts',
+  'test/vm/console-failure.test.ts',
+  'test/vm/elf.test.ts',
   'test/vm/manage-parse.test.ts',
+  'test/vm/verify-console.test.ts',
 ];
 /** Pristine Debian hosts booted with systemd in throwaway containers (test/containers). */
 const CONTAINER_TESTS = ['test/containers/**/*.containers.test.ts'];

@@ -54,13 +54,18 @@ describe('readElf on real files', () => {
     });
   });
 
-  it('calls the tiny 64-bit executable static, and the kernel agrees by running it', () => {
-    const path = join(ELF_DIR, 'tiny64.elf');
-    expect(readElf(readFileSync(path))).toEqual({ bits: 64, dynamic: false });
-    const ran = spawnSync(path);
-    expect(ran.error).toBeUndefined();
-    expect(ran.status).toBe(0);
+  it('calls the tiny 64-bit executable static', () => {
+    expect(readElf(tiny('tiny64.elf'))).toEqual({ bits: 64, dynamic: false });
   });
+
+  it.runIf(process.arch === 'x64')(
+    'runs the tiny static executable: a real program, no loader needed',
+    () => {
+      const ran = spawnSync(join(ELF_DIR, 'tiny64.elf'));
+      expect(ran.error).toBeUndefined();
+      expect(ran.status).toBe(0);
+    },
+  );
 
   it('reads 32-bit headers: static, and dynamic with its loader', () => {
     // Not run: a kernel without IA32 emulation (this machine's) refuses any 32-bit program.
