@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Host } from '../host/host.js';
 import { buildPlan } from '../plan/plan.js';
+import catalog from '../profiles/catalog.js';
+import { releaseProfileFor } from '../profiles/resolve.js';
 import { imageChecksum, imageFileOf } from '../vm/cloud/create.js';
 import { type Checksum, downloadVerified, fileDigest } from '../vm/cloud/download.js';
 import type { ListSignature } from '../vm/cloud/signature.js';
@@ -39,11 +41,17 @@ export class BundleBuildError extends Error {}
  */
 export async function collectBundle(host: Host, o: BundleOptions): Promise<BundleManifest> {
   const plan = await buildPlan(host, { profile: o.profile });
+  // The first VMs a bundle serves bring their packages too (install --from refuses what it lacks):
+  // the smoke VM's, whose kernel it always carries, and a cloud VM's when it carries an image.
+  const release = releaseProfileFor(catalog, plan.distro);
+  const packages = [
+    ...new Set([...plan.packages, ...release.needs.smokeVm, ...(o.image ? release.needs.cloudVm : [])]),
+  ];
   await mkdir(o.dir, { recursive: true });
   await rm(join(o.dir, MANIFEST), { force: true });
 
   o.say(
-    `resolving ${plan.packages.join(' ')} for ${plan.distro.name} ${plan.distro.version} and fetching every dependency`,
+    `resolving ${packages.join(' ')} for ${plan.distro.name} ${plan.distro.version} and fetching every dependency`,
   );
   const update = await host.run({ argv: ['apt-get', 'update', '-q'], root: true, timeoutMs: 600_000 });
   if (update.exitCode !== 0) o.say('apt-get update failed; going on with the package lists there are');
@@ -66,7 +74,7 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
         `Dir::Cache::Archives=${debs}`,
         '-o',
         'Debug::NoLocking=1',
-        ...plan.packages,
+        ...packages,
       ],
       root: true,
       env: { DEBIAN_FRONTEND: 'noninteractive' },
@@ -116,7 +124,7 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
       ...(plan.distro.codename ? { codename: plan.distro.codename } : {}),
     },
     profile: plan.profile,
-    packages: plan.packages,
+    packages,
     debs: index,
     ...(kernel ? { kernel } : {}),
     ...(image ? { image } : {}),

@@ -236,6 +236,10 @@ Exit codes:
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
     .option('--user <name>', 'the user who would join the groups (default: the one who ran sudo)')
     .option('--bridge', 'include putting the uplink on br0, as install --bridge would')
+    .option(
+      '--first-vm <what>',
+      "include a first VM, as install --first-vm would: smoke, none, a cloud image or an .iso (default: the profile's)",
+    )
     .option('--from <dir>', 'plan an install from an offline bundle, as install --from would')
     .option('--host <target>', 'plan for another machine over ssh: user@host or ssh://user@host:port')
     .option(

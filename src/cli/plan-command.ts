@@ -6,11 +6,13 @@ import { planAsShell } from '../plan/shell.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
+import { parseFirstVm } from './first-vm-option.js';
 import { openBundle, remoteHost } from './install-target.js';
 import { checkProfile, checkRoot } from './options.js';
 
 export interface PlanFlags {
   bridge?: boolean;
+  firstVm?: string;
   json?: boolean;
   format?: string;
   root?: string;
@@ -28,6 +30,11 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   if (!['text', 'json', 'sh'].includes(format))
     throw new UsageError(`--format ${format}: expected text, json or sh`);
   if (root && flags.host) throw new UsageError('--root and --host: plan for one host at a time');
+  if (flags.host && flags.firstVm !== undefined && flags.firstVm !== 'none')
+    throw new UsageError(
+      `--first-vm ${flags.firstVm} with --host: the first VM is built on the machine kvmkit runs on`,
+    );
+  const firstVm = flags.firstVm === undefined ? undefined : parseFirstVm(flags.firstVm);
   const host = flags.host ? await remoteHost(flags.host, flags.sshOption ?? []) : createHost({ root });
   const bundle = flags.from === undefined ? undefined : await openBundle(host, flags.from);
   try {
@@ -36,6 +43,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
       profile,
       user: flags.user,
       bridge: flags.bridge,
+      firstVm,
     });
     const text =
       format === 'json'

@@ -14,6 +14,8 @@ export interface PlanOptions {
   firstVm?: FirstVm;
   /** Put the uplink on a bridge (br0) as a step of its own. */
   bridge?: boolean;
+  /** Install what the chosen features need and not the profile (`kvmkit bridge` on its own). */
+  featuresOnly?: boolean;
 }
 
 export class UnknownUserError extends Error {}
@@ -21,7 +23,11 @@ export class UnknownUserError extends Error {}
 /** Fresh facts and what is wanted, as every step plans from: built anew before each step runs. */
 export async function stepContext(host: Host, options: PlanOptions): Promise<StepContext> {
   const facts = new Facts(host);
-  const wanted = await wantedState(facts, options.profile);
+  const wanted = await wantedState(facts, options.profile, {
+    firstVm: options.firstVm,
+    bridge: options.bridge,
+    featuresOnly: options.featuresOnly,
+  });
   let user: UserFacts | undefined;
   if (options.user !== undefined) {
     user = await readNamedUser(host, options.user);

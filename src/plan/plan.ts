@@ -1,8 +1,8 @@
 import type { Distro } from '../facts/distro.js';
 import type { Host } from '../host/host.js';
-import catalog from '../profiles/catalog.js';
+import type { Feature } from '../profiles/types.js';
 import { bridgeStep } from '../steps/bridge.js';
-import { firstVmStep } from '../steps/first-vm.js';
+import { type FirstVm, firstVmStep } from '../steps/first-vm.js';
 import { INSTALL_STEPS } from '../steps/index.js';
 import type { PlannedStep, Step } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';
@@ -12,7 +12,12 @@ export interface Plan {
   profile: string;
   profileChosenBy: string;
   user: string | null;
+  /** The profile's packages and the chosen features' needs, installed in one apt transaction. */
   packages: string[];
+  /** What each chosen feature adds to `packages` (smokeVm, cloudVm, isoVm, bridge). */
+  needs: Partial<Record<Feature, string[]>>;
+  /** The first VM the run makes: the one asked for, else the profile's own (workshop: smoke). */
+  firstVm: FirstVm;
   groups: string[];
   services: string[];
   steps: PlannedStep[];
@@ -31,20 +36,17 @@ export function installSteps(options: PlanOptions): Step[] {
 export async function buildPlan(host: Host, options: PlanOptions = {}): Promise<Plan> {
   const context = await stepContext(host, options);
   const steps: PlannedStep[] = [];
-  // The workshop profile comes with a first VM; the others only when asked.
-  const firstVm =
-    options.firstVm ??
-    (catalog.installProfiles[context.wanted.profile]?.firstVm
-      ? { kind: 'smoke' as const, name: 'kvmkit-smoke' }
-      : undefined);
-  for (const step of installSteps({ ...options, firstVm })) steps.push(await step.plan(context));
   const { wanted } = context;
+  for (const step of installSteps({ ...options, firstVm: wanted.firstVm }))
+    steps.push(await step.plan(context));
   return {
     distro: wanted.distro,
     profile: wanted.profile,
     profileChosenBy: wanted.profileChosenBy,
     user: context.user?.name ?? null,
     packages: wanted.packages,
+    needs: wanted.needs,
+    firstVm: wanted.firstVm,
     groups: wanted.groups,
     services: wanted.services,
     steps,

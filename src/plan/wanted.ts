@@ -1,27 +1,58 @@
 import type { Distro } from '../facts/distro.js';
 import type { Facts } from '../facts/index.js';
 import catalog from '../profiles/catalog.js';
-import { installProfileSets, packagesFor, releaseProfileFor } from '../profiles/resolve.js';
-import type { ReleaseProfile } from '../profiles/types.js';
+import { featureNeeds, installProfileSets, packagesFor, releaseProfileFor } from '../profiles/resolve.js';
+import type { Feature, ReleaseProfile } from '../profiles/types.js';
+import type { FirstVm } from '../steps/first-vm.js';
+import { bridgeSystem, firstVmFor } from './features.js';
 
-/** What a KVM host of this release should have, for one install profile. */
+/** What a KVM host of this release should have, for one install profile and the chosen features. */
 export interface WantedState {
   distro: Distro;
   release: ReleaseProfile;
   profile: string;
   /** Why this profile: given on the command line, or chosen from the host. */
   profileChosenBy: 'chosen' | 'host has a desktop session' | 'host has no desktop session';
+  /** The profile's packages, then what the chosen features need: one apt transaction installs them all. */
   packages: string[];
+  /** What each chosen feature adds, by feature (the first VM's kind, the bridge). */
+  needs: Partial<Record<Feature, string[]>>;
+  /** The first VM of this run: the one asked for, else the profile's own. */
+  firstVm: FirstVm;
+  /** With a bridge: the system that would carry it, and how that was found. */
+  bridge?: { system: string; evidence: string };
   groups: string[];
   services: string[];
 }
 
-export async function wantedState(facts: Facts, profileOption?: string): Promise<WantedState> {
+/** The features a run sets up beyond the profile (PlanOptions carries them). */
+export interface WantedFeatures {
+  /** Asked for; otherwise the profile's own (the workshop's smoke VM). */
+  firstVm?: FirstVm;
+  bridge?: boolean;
+  /** The packages of the features alone, not the profile's (`kvmkit bridge` on its own). */
+  featuresOnly?: boolean;
+}
+
+export async function wantedState(
+  facts: Facts,
+  profileOption?: string,
+  features: WantedFeatures = {},
+): Promise<WantedState> {
   const distro = await facts.distro();
   const release = releaseProfileFor(catalog, distro);
   const desktop = (await facts.system()).desktop;
   const profile = profileOption ?? (desktop ? 'desktop' : 'server');
   const sets = installProfileSets(catalog, profile);
+  const firstVm = firstVmFor(profile, features.firstVm);
+  const bridge = features.bridge ? await bridgeSystem(facts, release, desktop) : undefined;
+  const needs = featureNeeds(release, {
+    firstVm: firstVm.kind,
+    // An ISO VM's viewer: on a desktop profile, or a host with a desktop session.
+    desktop: desktop || sets.includes('desktop'),
+    bridge: bridge?.system,
+  });
+  const own = features.featuresOnly ? [] : packagesFor(release, sets);
   return {
     distro,
     release,
@@ -31,7 +62,10 @@ export async function wantedState(facts: Facts, profileOption?: string): Promise
       : desktop
         ? 'host has a desktop session'
         : 'host has no desktop session',
-    packages: packagesFor(release, sets),
+    packages: [...new Set([...own, ...Object.values(needs).flat()])],
+    needs,
+    firstVm,
+    ...(bridge ? { bridge } : {}),
     groups: [release.groups.access, release.groups.kvm],
     services: [release.service],
   };

@@ -1,5 +1,6 @@
 import { showCommand } from '../host/host.js';
 import type { Plan } from '../plan/plan.js';
+import type { Feature } from '../profiles/types.js';
 import type { PlannedState } from '../steps/step.js';
 import { style } from './style.js';
 
@@ -9,6 +10,22 @@ const LABEL: Record<PlannedState, string> = {
   blocked: style.red('blocked'),
 };
 
+const FEATURE: Record<Feature, string> = {
+  smokeVm: 'the smoke VM',
+  cloudVm: 'a cloud image VM',
+  isoVm: 'an ISO VM',
+  bridge: 'the bridge',
+};
+
+/** Which of the packages the chosen features bring, e.g. `  for the smoke VM: busybox-static`. */
+function needsLine(plan: Plan): string[] {
+  const parts = Object.entries(plan.needs).map(
+    ([feature, packages]) =>
+      `for ${FEATURE[feature as Feature]}: ${packages.length > 0 ? packages.join(' ') : 'nothing more'}`,
+  );
+  return parts.length > 0 ? [`  ${parts.join('; ')}`] : [];
+}
+
 export function renderPlan(plan: Plan): string {
   const d = plan.distro;
   const base = d.id === d.base.id ? '' : ` (based on ${d.base.id} ${d.base.version} ${d.base.codename})`;
@@ -16,6 +33,7 @@ export function renderPlan(plan: Plan): string {
     style.bold(`kvmkit plan: ${d.name} ${d.version}${d.codename ? ` ${d.codename}` : ''}${base}`),
     `profile: ${plan.profile} (${plan.profileChosenBy})`,
     `packages: ${plan.packages.join(' ')}`,
+    ...needsLine(plan),
     `groups: ${plan.groups.join(', ')}    services: ${plan.services.join(', ')}`,
     '',
   ];

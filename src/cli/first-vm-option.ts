@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import type { FirstVm, FirstVmSize } from '../steps/first-vm.js';
+import { CLOUD_IMAGES } from '../vm/cloud/images.js';
+import { UsageError } from './errors.js';
+
+/** "smoke", "none", a cloud image name or an ISO path, into the first-VM step's terms (install and plan). */
+export function parseFirstVm(answer: string, size: FirstVmSize = {}, generateKey?: boolean): FirstVm {
+  if (answer === 'none') return { kind: 'none' };
+  if (answer === 'smoke') return { kind: 'smoke', name: 'kvmkit-smoke' };
+  if (CLOUD_IMAGES[answer]) return { kind: 'cloud', name: answer, image: answer, generateKey, ...size };
+  if (/\.iso$/i.test(answer)) {
+    const iso = resolve(answer);
+    if (!existsSync(iso)) throw new UsageError(`first VM: no ISO at ${iso}`);
+    return {
+      kind: 'iso',
+      name: basename(iso)
+        .replace(/\.iso$/i, '')
+        .replace(/[^A-Za-z0-9_.-]/g, '-'),
+      iso,
+      ...size,
+    };
+  }
+  throw new UsageError(
+    `first VM "${answer}": expected smoke, none, a cloud image or the path of an .iso`,
+    `cloud images: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
+  );
+}
