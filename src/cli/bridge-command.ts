@@ -3,7 +3,12 @@ import { type BridgeChange, BridgeRefusal, changeForUplink } from '../bridge/cha
 import { checkExistingBridge, sshPeers } from '../bridge/checks.js';
 import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
 import { readUplink } from '../facts/network.js';
+import { showCommand } from '../host/host.js';
 import { RealHost } from '../host/real-host.js';
+import type { Journal } from '../plan/journal.js';
+import { bridgePackages, installBridgePackages } from '../steps/bridge-packages.js';
+import { StepFailure } from '../steps/step.js';
+import { plainLine } from '../ui/install-render.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, RefusalError, UsageError } from './errors.js';
 
@@ -136,12 +141,28 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     if (error instanceof BridgeRefusal) throw new RefusalError(error.message, error.hint);
     throw error;
   }
+  // What the bridge needs installed first (bridge-utils for ifupdown): where kvmkit cannot
+  // install it, refused here, before any change, with the command to run by hand.
+  const packages = await bridgePackages(host, change.system);
+  if (packages.state === 'refused') throw new RefusalError(packages.reason, packages.hint);
+  const install = packages.state === 'install' ? packages : undefined;
+  const installFirst = install
+    ? `First install ${install.missing.join(' ')} (kvmkit uninstall takes it back):\n${install.planned.commands.map((c) => `  $ ${showCommand(c)}`).join('\n')}\n`
+    : '';
   if (flags.dryRun) {
-    if (flags.json) out(JSON.stringify({ result: 'planned', evidence, change }));
-    else out(`${evidence}\n${describe(change)}`);
+    if (flags.json)
+      out(
+        JSON.stringify({
+          result: 'planned',
+          evidence,
+          install: install ? { packages: install.missing, commands: install.planned.commands } : null,
+          change,
+        }),
+      );
+    else out(`${evidence}\n${installFirst}${describe(change)}`);
     return EXIT.ok;
   }
-  if (!flags.json) out(`${evidence}\n${describe(change)}`);
+  if (!flags.json) out(`${evidence}\n${installFirst}${describe(change)}`);
   const onTerminal = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes;
   if (!flags.yes && !onTerminal)
     throw new UsageError(
@@ -171,6 +192,21 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
         }
       }
     : undefined;
+  let journal: Journal | undefined;
+  if (install) {
+    try {
+      journal = await installBridgePackages(host, install, process.argv.slice(2), (event) =>
+        (flags.json ? process.stderr : process.stdout).write(`${plainLine(event)}\n`),
+      );
+    } catch (error) {
+      if (!(error instanceof StepFailure)) throw error;
+      throw new CliError(
+        `${error.message}; the network was not changed`,
+        EXIT.notReady,
+        `apt-get install ${install.missing.join(' ')}, then run kvmkit bridge again`,
+      );
+    }
+  }
   // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.
   process.on('SIGHUP', () => {});
   const outcome = await applyBridge(host, change, {
@@ -178,6 +214,11 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     confirm,
     say: flags.json ? undefined : (m) => out(m),
   });
+  if (journal) {
+    // Recorded with the packages it needs, so uninstall takes the bridge back before purging them.
+    if (outcome.result === 'kept') await journal.undo('bridge', { kind: 'remove-bridge', bridge });
+    await journal.write({ type: 'run:done', result: outcome.result === 'kept' ? 'ready' : 'failed' });
+  }
   const network = outcome.result === 'kept' ? await defineHostBridgeNetwork(host, bridge) : undefined;
   if (flags.json) out(JSON.stringify({ ...outcome, bridge, libvirtNetwork: network ?? null }));
   else out(`${outcomeText(outcome, bridge)}${network ? `\n${network}` : ''}`);

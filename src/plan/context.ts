@@ -14,6 +14,8 @@ export interface PlanOptions {
   firstVm?: FirstVm;
   /** Put the uplink on a bridge (br0) as a step of its own. */
   bridge?: boolean;
+  /** The system that carries the bridge, when the caller found it already (kvmkit bridge). */
+  bridgeSystem?: string;
   /** Install what the chosen features need and not the profile (`kvmkit bridge` on its own). */
   featuresOnly?: boolean;
 }
@@ -26,6 +28,7 @@ export async function stepContext(host: Host, options: PlanOptions): Promise<Ste
   const wanted = await wantedState(facts, options.profile, {
     firstVm: options.firstVm,
     bridge: options.bridge,
+    bridgeSystem: options.bridgeSystem,
     featuresOnly: options.featuresOnly,
   });
   let user: UserFacts | undefined;

@@ -30,6 +30,8 @@ export interface WantedFeatures {
   /** Asked for; otherwise the profile's own (the workshop's smoke VM). */
   firstVm?: FirstVm;
   bridge?: boolean;
+  /** The system that carries the bridge, when the caller found it already (kvmkit bridge --uplink). */
+  bridgeSystem?: string;
   /** The packages of the features alone, not the profile's (`kvmkit bridge` on its own). */
   featuresOnly?: boolean;
 }
@@ -45,7 +47,11 @@ export async function wantedState(
   const profile = profileOption ?? (desktop ? 'desktop' : 'server');
   const sets = installProfileSets(catalog, profile);
   const firstVm = firstVmFor(profile, features.firstVm);
-  const bridge = features.bridge ? await bridgeSystem(facts, release, desktop) : undefined;
+  const bridge = !features.bridge
+    ? undefined
+    : features.bridgeSystem
+      ? { system: features.bridgeSystem, evidence: 'as kvmkit bridge found it' }
+      : await bridgeSystem(facts, release, desktop);
   const needs = featureNeeds(release, {
     firstVm: firstVm.kind,
     // An ISO VM's viewer: on a desktop profile, or a host with a desktop session.

@@ -178,9 +178,9 @@ describe('installed in the packages step, journaled, purged by uninstall', () =>
     expect(update?.argv.slice(0, 2)).toEqual(['apt-get', 'update']);
     expect(install?.argv.at(-1)).toBe('busybox-static');
     const host = new ReplayHost(root, [
-      { argv: update!.argv },
+      { argv: [...update!.argv] },
       {
-        argv: install!.argv,
+        argv: [...install!.argv],
         effect: (h) => appendFileSync(h.resolve('/var/lib/dpkg/status'), stanza('busybox-static')),
       },
     ]);

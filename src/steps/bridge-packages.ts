@@ -1,0 +1,77 @@
+import { UnsupportedDistroError } from '../facts/distro.js';
+import { findInstalled } from '../facts/packages.js';
+import type { Host } from '../host/host.js';
+import { type PlanOptions, stepContext } from '../plan/context.js';
+import { Executor, type InstallEvent } from '../plan/executor.js';
+import { Journal } from '../plan/journal.js';
+import { ProfileError } from '../profiles/resolve.js';
+import { packagesStep } from './packages.js';
+import { type PlannedStep, StepFailure } from './step.js';
+
+/**
+ * What `kvmkit bridge` on its own needs installed first, for the system that carries the bridge
+ * (bridge-utils for ifupdown's bridge_ports; nothing for netplan or NetworkManager): nothing
+ * missing; the installer's packages step, planned for those packages alone; or a refusal, with the
+ * command to run by hand, where kvmkit cannot install them (no apt, a host it cannot run on).
+ */
+export type BridgePackages =
+  | { state: 'ok' }
+  | { state: 'install'; missing: string[]; planned: PlannedStep; options: PlanOptions }
+  | { state: 'refused'; missing: string[]; reason: string; hint: string };
+
+export async function bridgePackages(host: Host, system: string): Promise<BridgePackages> {
+  const options: PlanOptions = {
+    bridge: true,
+    bridgeSystem: system,
+    featuresOnly: true,
+    firstVm: { kind: 'none' },
+  };
+  let context: Awaited<ReturnType<typeof stepContext>>;
+  try {
+    context = await stepContext(host, options);
+  } catch (error) {
+    // A distro kvmkit has no profile for: it cannot name the packages, and goes on as before.
+    if (error instanceof UnsupportedDistroError || error instanceof ProfileError) return { state: 'ok' };
+    throw error;
+  }
+  const needs = context.wanted.packages;
+  const status = await context.facts.dpkgStatus();
+  const installed = findInstalled(status ?? '', needs);
+  const missing = needs.filter((p) => !installed.has(p));
+  if (missing.length === 0) return { state: 'ok' };
+  const refuse = (why: string): BridgePackages => ({
+    state: 'refused',
+    missing,
+    reason: `a bridge written for ${system} needs ${missing.join(' ')}, which is not installed, and kvmkit cannot install it here: ${why}`,
+    hint: `apt-get install ${missing.join(' ')}, then run kvmkit bridge again`,
+  });
+  if (!host.canRun()) return refuse(`${host.description} runs no command`);
+  if (status === undefined) return refuse('no dpkg database: not an apt-based system');
+  const planned = await packagesStep.plan(context);
+  if (planned.state === 'blocked') return refuse(planned.reason);
+  if (!(await host.stat('/usr/bin/apt-get')) && !(await host.stat('/bin/apt-get')))
+    return refuse('no apt-get on this host');
+  return { state: 'install', missing, planned, options };
+}
+
+/**
+ * Installs them through the installer's machinery: the packages step under the executor, in a
+ * journal run of its own, so `kvmkit uninstall` purges what the transaction added. The journal is
+ * returned for the bridge to be recorded in the same run once it is kept (uninstall then takes the
+ * bridge back before it purges what the bridge needs).
+ */
+export async function installBridgePackages(
+  host: Host,
+  packages: Extract<BridgePackages, { state: 'install' }>,
+  argv: string[],
+  onEvent: (event: InstallEvent) => void,
+): Promise<Journal> {
+  const journal = new Journal(host);
+  await journal.write({ type: 'run:start', command: 'bridge', argv });
+  const outcome = await new Executor(host, packages.options, journal, onEvent).runStep(packagesStep);
+  if (outcome.result !== 'changed' && outcome.result !== 'ok') {
+    await journal.write({ type: 'run:done', result: 'failed' });
+    throw new StepFailure(`installing ${packages.missing.join(' ')} failed: ${outcome.message}`);
+  }
+  return journal;
+}
