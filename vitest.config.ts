@@ -19,6 +19,7 @@ export const UNIT_TESTS = [
   'test/vm/console-failure.test.ts',
   'test/vm/elf.test.ts',
   'test/vm/manage-parse.test.ts',
+  'test/vm/smoke-modules.test.ts',
   'test/vm/verify-console.test.ts',
 ];
 /** Pristine Debian hosts booted with systemd in throwaway containers (test/containers). */

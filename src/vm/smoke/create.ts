@@ -7,7 +7,7 @@ import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME, VmError } from '../na
 import { staticBusybox } from './busybox.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
 import { findSmokeKernel, indexModules } from './kernel.js';
-import { moduleDepends } from './modules.js';
+import { builtinModules, readModules } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
 export { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME, VmError };
@@ -57,22 +57,26 @@ export async function createSmokeVm(
   const available = (await new Facts(host).system()).memory.availableBytes;
   if (available !== undefined && available < memoryMiB * 1024 * 1024)
     throw new VmError(`not enough free memory for ${memoryMiB} MiB`);
-  const busybox = (await staticBusybox(host)).bytes;
+  const staticBox = await staticBusybox(host);
+  const busybox = staticBox.bytes;
 
   const kernel = await findSmokeKernel(host);
   say(`kernel: ${kernel.source}`);
   const index = await indexModules(host, kernel.modulesDir);
-  const modules = new Map<string, Buffer>();
-  const pending = [...SMOKE_MODULES];
-  while (pending.length > 0) {
-    const module = pending.pop()!;
-    const file = index.get(module);
-    if (modules.has(module) || !file) continue;
-    const ko = await host.readBinary(file);
-    if (!ko) continue;
-    modules.set(module, ko);
-    pending.push(...moduleDepends(ko));
-  }
+  const builtin = builtinModules(
+    (await host.readFile(`${kernel.modulesDir.replace(/\/kernel$/, '')}/modules.builtin`)) ?? '',
+  );
+  const missing = SMOKE_MODULES.filter((m) => !index.has(m) && !builtin.has(m));
+  if (index.size === 0 && missing.length > 0)
+    throw new VmError(
+      `no kernel module found under ${kernel.modulesDir} (${kernel.source}): the guest would have no ${missing.join(', ')}`,
+      'look for .ko, .ko.xz, .ko.zst or .ko.gz files there; with the cloud kernel, sudo rm -rf /var/lib/kvmkit/smoke/kernel fetches it again',
+    );
+  // Plain .ko for the guest's insmod, whatever compression the tree uses.
+  const modules = await readModules(host, index, SMOKE_MODULES, { busybox: staticBox.path });
+  say(
+    `drivers: ${[...modules.keys()].sort().join(', ')}${missing.length > 0 ? ` (not in this kernel: ${missing.join(', ')})` : ''}`,
+  );
   const virtType = await provenVirtType(host);
   // SSH only matters when a seed brings a user and their keys.
   const extraFiles = options.seedUser ? await sshServerFiles(host) : undefined;

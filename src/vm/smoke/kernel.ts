@@ -1,9 +1,10 @@
 import { BUNDLE_STATE } from '../../bundle/manifest.js';
 import type { Host } from '../../host/host.js';
+import { moduleNameOf } from './modules.js';
 
 export interface SmokeKernel {
   vmlinuz: string;
-  /** lib/modules/VERSION/kernel of the same kernel. */
+  /** lib/modules/VERSION/kernel (or usr/lib/modules/VERSION/kernel) of the same kernel. */
   modulesDir: string;
   source: string;
 }
@@ -17,16 +18,9 @@ const CACHE = '/var/lib/kvmkit/smoke';
  */
 export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
-  if (
-    release &&
-    (await host.stat(`/boot/vmlinuz-${release}`)) &&
-    (await host.stat(`/lib/modules/${release}/kernel`))
-  ) {
-    return {
-      vmlinuz: `/boot/vmlinuz-${release}`,
-      modulesDir: `/lib/modules/${release}/kernel`,
-      source: "this host's kernel",
-    };
+  const modulesDir = release ? await modulesDirOf(host, '', release) : undefined;
+  if (release && modulesDir && (await host.stat(`/boot/vmlinuz-${release}`))) {
+    return { vmlinuz: `/boot/vmlinuz-${release}`, modulesDir, source: "this host's kernel" };
   }
   const cached = await cachedKernel(host);
   if (cached) return cached;
@@ -88,19 +82,39 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
   return deb ? unpackKernel(host, `${dir}/kernel/${deb}`) : undefined;
 }
 
-async function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {
-  const boot = (await host.listDir(`${CACHE}/kernel/boot`)) ?? [];
+function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {
+  return unpackedKernel(host, `${CACHE}/kernel`);
+}
+
+/**
+ * A kernel package as `dpkg -x` leaves it under `root`: boot/vmlinuz-VERSION and its modules,
+ * under lib/modules (Debian 12 and before) or usr/lib/modules (Debian 13's merged /usr: `dpkg -c`
+ * of linux-image-6.12.117+deb13-cloud-amd64); unpacking makes no /lib → usr/lib link.
+ */
+export async function unpackedKernel(host: Host, root: string): Promise<SmokeKernel | undefined> {
+  const boot = (await host.listDir(`${root}/boot`)) ?? [];
   const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
   if (!vmlinuz) return undefined;
   const version = vmlinuz.slice('vmlinuz-'.length);
   return {
-    vmlinuz: `${CACHE}/kernel/boot/${vmlinuz}`,
-    modulesDir: `${CACHE}/kernel/lib/modules/${version}/kernel`,
+    vmlinuz: `${root}/boot/${vmlinuz}`,
+    // Neither there: the caller finds no module and says so.
+    modulesDir: (await modulesDirOf(host, root, version)) ?? `${root}/usr/lib/modules/${version}/kernel`,
     source: `Debian's cloud kernel ${version}`,
   };
 }
 
-/** Module name → file, for the whole tree (names use _ where files may use -). */
+/** Where a kernel's modules are under `root` ('' for the host itself): lib/modules, else usr/lib/modules. */
+export async function modulesDirOf(host: Host, root: string, version: string): Promise<string | undefined> {
+  for (const dir of [`${root}/lib/modules/${version}/kernel`, `${root}/usr/lib/modules/${version}/kernel`])
+    if ((await host.stat(dir))?.isDirectory) return dir;
+  return undefined;
+}
+
+/**
+ * Module name → file, for the whole tree (names use _ where files may use -). Files plain or
+ * compressed (.ko, .ko.xz, .ko.zst, .ko.gz); should a name have two, the plain one wins.
+ */
 export async function indexModules(host: Host, dir: string): Promise<Map<string, string>> {
   const index = new Map<string, string>();
   const walk = async (path: string): Promise<void> => {
@@ -108,8 +122,10 @@ export async function indexModules(host: Host, dir: string): Promise<Map<string,
     await Promise.all(
       entries.map(async (entry) => {
         const full = `${path}/${entry}`;
-        if (entry.endsWith('.ko')) index.set(entry.slice(0, -3).replaceAll('-', '_'), full);
-        else if (!entry.includes('.')) await walk(full);
+        const name = moduleNameOf(entry);
+        if (name) {
+          if (!index.has(name) || entry.endsWith('.ko')) index.set(name, full);
+        } else if (!entry.includes('.')) await walk(full);
       }),
     );
   };
