@@ -119,14 +119,29 @@ async function viewWhen(
   }
 }
 
-/** apt-get inside, through the harness's proxy, never asking. */
+/**
+ * apt-get inside, through the harness's proxy, never asking. The .deb cache is one directory for
+ * every container of a suite (bound in by the harness), so another test's container may hold its
+ * lock: wait for it (apt does not wait for that lock itself).
+ */
+async function aptGet(box: Container, args: string[], ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const result = await box.run(['apt-get', ...args], {
+      timeout: ms,
+      env: { DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (result.exitCode === 0) return;
+    const locked = /Could not get lock \/var\/cache\/apt\/archives\/lock/.test(result.stderr);
+    if (!locked || Date.now() > deadline)
+      throw new Error(`in ${box.name}: apt-get ${args.join(' ')} failed\n${shown(result)}`);
+    await sleep(5000);
+  }
+}
+
 async function aptInstall(box: Container, packages: string[]): Promise<void> {
-  const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  await box.check(['apt-get', 'update'], { timeout: 10 * MINUTE, env });
-  await box.check(['apt-get', 'install', '-y', '--no-install-recommends', ...packages], {
-    timeout: 15 * MINUTE,
-    env,
-  });
+  await aptGet(box, ['update'], 10 * MINUTE);
+  await aptGet(box, ['install', '-y', '--no-install-recommends', ...packages], 15 * MINUTE);
 }
 
 async function writeInside(box: Container, path: string, content: string, mode: string): Promise<void> {
@@ -322,7 +337,7 @@ describe('kvmkit bridge on Debian 12 with ifupdown', () => {
 describe('kvmkit bridge on Debian 13 with systemd-networkd and netplan', () => {
   const NETPLAN_FILE = '/etc/netplan/01-host0.yaml';
   let original = '';
-  const container = containerFor('kk-br-netplan', 'trixie', 31, async (box) => {
+  const container = containerFor('kk-br-netpl', 'trixie', 31, async (box) => {
     await aptInstall(box, ['netplan.io', 'iputils-ping']);
     // A container has no udevd: netplan apply stops at `udevadm control --reload` without this.
     await box.check([
