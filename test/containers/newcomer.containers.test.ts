@@ -220,6 +220,8 @@ describe('the README first command as a newcomer on Debian 13 (sudo asks on a re
       expect.soft(groups, `id -nG bob says ${groups.join(' ')}`).toContain('kvm');
       const units = await libvirtUnits(box);
       expect.soft(units.active, `libvirtd (or its socket) should be active; ${units.said}`).toBe(true);
+      // Still there after bob's next boot.
+      expect.soft(units.enabled, `libvirtd (or its socket) should be enabled; ${units.said}`).toBe(true);
       const virsh = await box.run([
         'runuser',
         '-u',
