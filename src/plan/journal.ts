@@ -6,6 +6,8 @@ export const JOURNAL = `${STATE_DIR}/journal.jsonl`;
 /** How to take back one change kvmkit made; `kvmkit uninstall` applies them newest first. */
 export type Undo =
   | { kind: 'purge-packages'; packages: string[] }
+  /** What a kvmkit transaction removed as a conflict (busybox-static replaces busybox): put back. */
+  | { kind: 'reinstall-packages'; packages: string[] }
   | { kind: 'remove-from-group'; user: string; group: string }
   | { kind: 'restore-file'; path: string; backup: string | null }
   | { kind: 'undefine-network'; name: string; previousXml?: string }

@@ -43,6 +43,27 @@ function undoStep(undo: Undo): Step {
           for (const command of plannedStep.commands) await context.run(command);
         },
       };
+    case 'reinstall-packages':
+      return {
+        id: '',
+        title: 'Put back the packages a kvmkit transaction replaced',
+        async plan({ facts }) {
+          const present = findInstalled((await facts.dpkgStatus()) ?? '', undo.packages);
+          const missing = undo.packages.filter((p) => !present.has(p));
+          if (missing.length === 0) return planned(this, 'ok', 'all of them are installed');
+          return planned(this, 'change', `reinstall ${missing.join(' ')}`, [
+            {
+              argv: ['apt-get', 'install', '-y', '-q', ...missing],
+              root: true,
+              env: { DEBIAN_FRONTEND: 'noninteractive' },
+            },
+          ]);
+        },
+        async apply(context, plannedStep) {
+          await waitForPackageLock(context);
+          for (const command of plannedStep.commands) await context.run(command);
+        },
+      };
     case 'remove-from-group':
       return {
         id: '',

@@ -189,6 +189,9 @@ export const packagesStep: Step = {
     }
     const after = installedNames((await context.facts.host.readFile('/var/lib/dpkg/status')) ?? '');
     const added = [...after].filter((p) => !before.has(p));
+    const removed = [...before].filter((p) => !after.has(p));
+    // Recorded first, so uninstall (newest first) purges what came in, then puts back what it replaced.
+    if (removed.length > 0) await context.undo({ kind: 'reinstall-packages', packages: removed });
     if (added.length > 0) await context.undo({ kind: 'purge-packages', packages: added });
   },
 };

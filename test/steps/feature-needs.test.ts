@@ -198,3 +198,44 @@ describe('installed in the packages step, journaled, purged by uninstall', () =>
     expect(readFileSync(host.resolve('/var/lib/kvmkit/journal.jsonl'), 'utf8')).toMatch(/busybox-static/);
   });
 });
+
+describe('a need that replaces a package (busybox-static conflicts with the dynamic busybox)', () => {
+  it('uninstall purges busybox-static, then puts busybox back', async () => {
+    const root = materialize('intel-vmx-ready');
+    appendFileSync(join(root, 'var/lib/dpkg/status'), stanza('busybox'));
+    const options = { profile: 'server', firstVm: { kind: 'smoke' as const, name: 'kvmkit-smoke' } };
+    const planned = (await buildPlan(new FixtureHost(root), options)).steps.find((s) => s.id === 'packages')!;
+    const host = new ReplayHost(
+      root,
+      planned.commands.map((c) => ({
+        argv: [...c.argv],
+        ...(c.argv[1] === 'install'
+          ? {
+              // What apt does: busybox removed (Conflicts/Replaces), busybox-static installed.
+              effect: (h: ReplayHost) => {
+                const path = h.resolve('/var/lib/dpkg/status');
+                const status = readFileSync(path, 'utf8').replace(
+                  stanza('busybox'),
+                  stanza('busybox-static'),
+                );
+                writeFileSync(path, status);
+              },
+            }
+          : {}),
+      })),
+    );
+    await new Executor(host, options, new Journal(host), () => {}).runAll([packagesStep]);
+    const entries = await Journal.read(host);
+    expect(Journal.pendingUndos(entries).map((e) => e.undo)).toEqual([
+      { kind: 'reinstall-packages', packages: ['busybox'] },
+      { kind: 'purge-packages', packages: ['busybox-static'] },
+    ]);
+    const steps = undoSteps(entries);
+    expect(steps.map((s) => s.step.id)).toEqual(['undo:purge-packages', 'undo:reinstall-packages']);
+    const putBack = await steps[1]!.step.plan(await stepContext(host, {}));
+    expect(putBack.commands.map((c) => c.argv)).toEqual([['apt-get', 'install', '-y', '-q', 'busybox']]);
+    // Once busybox is back, there is nothing left to put back.
+    appendFileSync(host.resolve('/var/lib/dpkg/status'), stanza('busybox'));
+    expect((await steps[1]!.step.plan(await stepContext(host, {}))).state).toBe('ok');
+  });
+});
