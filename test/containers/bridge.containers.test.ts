@@ -251,29 +251,27 @@ async function runKvmkit(box: Container, args: string[], log: string, what: stri
 }
 
 describe('kvmkit bridge on Debian 12 with ifupdown', () => {
+  const INTERFACES = '/etc/network/interfaces';
+  let interfaces = '';
   const container = containerFor('kk-br-ifup', 'bookworm', 30, async (box) => {
     // ifupdown and ping come with the `important` variant already; named anyway, so the test
     // does not rest on what the image happens to carry. bridge-utils must not be there.
     await aptInstall(box, ['ifupdown', 'iputils-ping']);
     const { container: address, host: gateway } = box.addresses;
-    await writeInside(
-      box,
-      '/etc/network/interfaces',
-      [
-        '# interfaces(5) file used by ifup(8) and ifdown(8)',
-        'source /etc/network/interfaces.d/*',
-        '',
-        'auto lo',
-        'iface lo inet loopback',
-        '',
-        `auto ${UPLINK}`,
-        `iface ${UPLINK} inet static`,
-        `    address ${address}/30`,
-        `    gateway ${gateway}`,
-        '',
-      ].join('\n'),
-      '644',
-    );
+    interfaces = [
+      '# interfaces(5) file used by ifup(8) and ifdown(8)',
+      'source /etc/network/interfaces.d/*',
+      '',
+      'auto lo',
+      'iface lo inet loopback',
+      '',
+      `auto ${UPLINK}`,
+      `iface ${UPLINK} inet static`,
+      `    address ${address}/30`,
+      `    gateway ${gateway}`,
+      '',
+    ].join('\n');
+    await writeInside(box, INTERFACES, interfaces, '644');
     // The harness set host0 up by hand; from here on ifupdown does it.
     await box.check(['ip', 'address', 'flush', 'dev', UPLINK]);
     await box.check(['systemctl', 'restart', 'networking'], { timeout: 2 * MINUTE });
@@ -328,6 +326,14 @@ describe('kvmkit bridge on Debian 12 with ifupdown', () => {
         'bridge --remove (ifupdown)',
       );
       expect.soft(remove.exitCode, `kvmkit bridge --remove --yes should exit 0\n${shown(remove)}`).toBe(0);
+      expect
+        .soft(
+          readFileSync(join(box.dir, INTERFACES), 'utf8'),
+          `${INTERFACES} should be as it was, byte for byte`,
+        )
+        .toBe(interfaces);
+      const listing = await box.check(['ls', '-A', '/etc/network/interfaces.d']);
+      expect.soft(listing.trim(), "kvmkit's stanza file should be gone").toBe('');
       await expectRestored(box, 'after kvmkit bridge --remove');
     },
     10 * MINUTE,
@@ -413,6 +419,18 @@ describe('kvmkit bridge on Debian 13 with systemd-networkd and netplan', () => {
       }
     },
     20 * MINUTE,
+  );
+
+  it(
+    'a fresh netplan apply keeps host0 on br0 (as a reboot would)',
+    async () => {
+      const box = container();
+      const apply = await box.run(['netplan', 'apply'], { timeout: 3 * MINUTE });
+      keep(box, 'netplan-apply-after.log', apply);
+      expect.soft(apply.exitCode, `netplan apply should exit 0\n${shown(apply)}`).toBe(0);
+      await expectBridged(box, 'after a fresh netplan apply');
+    },
+    10 * MINUTE,
   );
 
   it(
