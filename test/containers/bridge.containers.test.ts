@@ -252,6 +252,7 @@ async function runKvmkit(box: Container, args: string[], log: string, what: stri
 
 describe('kvmkit bridge on Debian 12 with ifupdown', () => {
   const INTERFACES = '/etc/network/interfaces';
+  const DNS_SEARCH = 'example.org';
   let interfaces = '';
   const container = containerFor('kk-br-ifup', 'bookworm', 30, async (box) => {
     // ifupdown and ping come with the `important` variant already; named anyway, so the test
@@ -269,9 +270,15 @@ describe('kvmkit bridge on Debian 12 with ifupdown', () => {
       `iface ${UPLINK} inet static`,
       `    address ${address}/30`,
       `    gateway ${gateway}`,
+      // As the Debian installer writes a static stanza.
+      `    dns-nameservers ${gateway}`,
+      `    dns-search ${DNS_SEARCH}`,
       '',
     ].join('\n');
     await writeInside(box, INTERFACES, interfaces, '644');
+    // As systemd-resolved leaves it: the local stub is no nameserver to give the bridge.
+    await box.check(['rm', '-f', '/etc/resolv.conf']);
+    await writeInside(box, '/etc/resolv.conf', 'nameserver 127.0.0.53\noptions edns0 trust-ad\n', '644');
     // The harness set host0 up by hand; from here on ifupdown does it.
     await box.check(['ip', 'address', 'flush', 'dev', UPLINK]);
     await box.check(['systemctl', 'restart', 'networking'], { timeout: 2 * MINUTE });
@@ -299,6 +306,14 @@ describe('kvmkit bridge on Debian 12 with ifupdown', () => {
         )
         .toBe(true);
       await expectBridged(box, 'after kvmkit bridge');
+      const stanza = readFileSync(join(box.dir, 'etc/network/interfaces.d/kvmkit-br0'), 'utf8');
+      const dns = stanza.split('\n').filter((line) => /^\s*dns-/.test(line));
+      expect
+        .soft(
+          dns.map((line) => line.trim()),
+          `br0's stanza should carry host0's DNS options\n${stanza}`,
+        )
+        .toEqual([`dns-nameservers ${box.addresses.host}`, `dns-search ${DNS_SEARCH}`]);
     },
     20 * MINUTE,
   );
