@@ -1,0 +1,538 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootContainer, type Container, type RunResult } from './container.js';
+import { recordTiming } from './timings.js';
+
+/**
+ * The profiles beyond `server`, for real, each on a pristine Debian booted with systemd in a
+ * throwaway container (test/containers/container.ts), for a normal user alice:
+ *
+ * 1. Debian 13, `--profile workshop`: the desktop packages and the smoke first VM (kvmkit installs
+ *    busybox-static itself and fetches Debian's cloud kernel with apt-get download through the
+ *    proxy); the VM proven running as alice, `kvmkit verify`, a second install that changes
+ *    nothing, then the day-two `kvmkit vm` verbs as alice, each read back through virsh.
+ * 2. Debian 12, `--profile server` SIGKILLed while dpkg unpacks (kvmkit and every process under
+ *    it, by pid): the next install must repair dpkg and finish.
+ * 3. Debian 12, `--profile desktop`: virt-manager and the SPICE client installed, the rest as for
+ *    the server profile, no VM.
+ *
+ * Container indexes 42, 43 and 44 (newcomer holds 40 and 41, bridge 30 and 31, install 20-22).
+ * Run one scenario at a time with -t 'workshop' / -t 'SIGKILL' / -t 'desktop'.
+ */
+const MINUTE = 60_000;
+const USER = 'alice';
+const SMOKE = 'kvmkit-smoke';
+const SMOKE_CONSOLE = `/var/log/libvirt/qemu/${SMOKE}-console.log`;
+/** dpkg-query's format for the status line (a dpkg field, not a template). */
+const STATUS_FORMAT = '$' + '{Status}';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface SummaryEvent {
+  type: 'summary';
+  ready: boolean;
+  counts: Record<'ok' | 'changed' | 'failed' | 'skipped' | 'blocked', number>;
+  steps: { step: string; title: string; result: string; message: string }[];
+  firstVm: { name: string; ok: boolean; reason?: string; evidence: string[] } | null;
+}
+
+function events(stdout: string): { type?: string; [key: string]: unknown }[] {
+  const parsed: { type?: string }[] = [];
+  for (const line of stdout.split('\n')) {
+    try {
+      const event = JSON.parse(line) as unknown;
+      if (event && typeof event === 'object') parsed.push(event as { type?: string });
+    } catch {
+      // Not an event line.
+    }
+  }
+  return parsed;
+}
+
+function summaryOf(stdout: string): SummaryEvent | undefined {
+  return events(stdout)
+    .reverse()
+    .find((event) => event.type === 'summary') as SummaryEvent | undefined;
+}
+
+function shown(result: RunResult, lines = 60): string {
+  const cut = (text: string) => text.trimEnd().split('\n').slice(-lines).join('\n');
+  return (
+    `$ ${result.argv.join(' ')}\nexit ${result.exitCode}${result.timedOut ? ' (timed out)' : ''} after ` +
+    `${result.seconds.toFixed(0)} s\n--- stdout (last ${lines} lines)\n${cut(result.stdout)}\n--- stderr (last ${lines} lines)\n${cut(result.stderr)}`
+  );
+}
+
+function keep(box: Container, file: string, result: RunResult): void {
+  writeFileSync(join(box.logs, file), `${shown(result, 100_000)}\n`);
+}
+
+/** The steps of a summary that did something, one a line (for messages). */
+function notOk(summary: SummaryEvent | undefined): string {
+  if (!summary) return '(no summary event)';
+  return (
+    summary.steps
+      .filter((step) => step.result !== 'ok')
+      .map((step) => `  ${step.step}: ${step.result}: ${step.message}`)
+      .join('\n') || '  (every step ok)'
+  );
+}
+
+/** The smoke VM's console log inside, last lines, for failure messages. */
+function smokeConsole(box: Container, lines = 40): string {
+  try {
+    const text = readFileSync(join(box.dir, SMOKE_CONSOLE), 'utf8');
+    return `--- ${SMOKE_CONSOLE} (last ${lines} lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`;
+  } catch (error) {
+    return `--- ${SMOKE_CONSOLE}: ${(error as Error).message}`;
+  }
+}
+
+/** What libvirt's units say: enabled/active for the service or its socket. */
+async function libvirtUnits(box: Container) {
+  const enabled: string[] = [];
+  const active: string[] = [];
+  for (const unit of ['libvirtd.service', 'libvirtd.socket']) {
+    enabled.push(`${unit}: ${(await box.run(['systemctl', 'is-enabled', unit])).stdout.trim()}`);
+    active.push(`${unit}: ${(await box.run(['systemctl', 'is-active', unit])).stdout.trim()}`);
+  }
+  return {
+    enabled: enabled.some((line) => line.endsWith(': enabled')),
+    active: active.some((line) => line.endsWith(': active')),
+    said: `is-enabled: ${enabled.join(', ')}; is-active: ${active.join(', ')}`,
+  };
+}
+
+/** The checks every profile's install must pass, read from outside kvmkit. */
+async function expectKvmHost(box: Container): Promise<void> {
+  const units = await libvirtUnits(box);
+  expect.soft(units.enabled, `libvirtd (or its socket) should be enabled; ${units.said}`).toBe(true);
+  expect.soft(units.active, `libvirtd (or its socket) should be active; ${units.said}`).toBe(true);
+  const groups = (await box.run(['id', '-nG', USER])).stdout.trim().split(/\s+/);
+  expect.soft(groups, `${USER} should be in libvirt; id -nG says ${groups.join(' ')}`).toContain('libvirt');
+  expect.soft(groups, `${USER} should be in kvm; id -nG says ${groups.join(' ')}`).toContain('kvm');
+  const virsh = await asUser(box, ['virsh', '-c', 'qemu:///system', 'list', '--all']);
+  expect.soft(virsh.exitCode, `virsh as ${USER} should reach qemu:///system\n${shown(virsh)}`).toBe(0);
+}
+
+function asUser(box: Container, argv: string[], timeout = 2 * MINUTE): Promise<RunResult> {
+  return box.run(['runuser', '-u', USER, '--', ...argv], { timeout });
+}
+
+/** `virsh domstate` as alice: the state word, or the whole result in the error. */
+async function domstate(box: Container, vm = SMOKE): Promise<string> {
+  const result = await asUser(box, ['virsh', '-c', 'qemu:///system', 'domstate', vm]);
+  return result.exitCode === 0 ? result.stdout.trim() : `(virsh failed)\n${shown(result)}`;
+}
+
+/** Polls `check` until it returns a value or `ms` passes; then the last value it saw is in the error. */
+async function until<T>(
+  what: string,
+  ms: number,
+  check: () => Promise<{ done: boolean; value: T; said: string }>,
+  every = 1000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const result = await check();
+    if (result.done) return result.value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms / 1000} s waiting for ${what}: ${result.said}`);
+    await sleep(every);
+  }
+}
+
+/** `kvmkit vm …` as alice with --json: the exit code, the parsed object, and the result for messages. */
+async function vm(box: Container, args: string[], timeout = 3 * MINUTE) {
+  const result = await asUser(box, ['kvmkit', 'vm', ...args, '--json'], timeout);
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+  } catch {
+    json = undefined;
+  }
+  return { result, json, said: shown(result) };
+}
+
+/** Boots a container with alice in it, destroyed after the describe block whatever happened. */
+function containerFor(name: string, suite: 'bookworm' | 'trixie', index: number) {
+  let box: Container | undefined;
+  beforeAll(async () => {
+    box = await bootContainer({ suite, name, index });
+    await box.check(['useradd', '-m', USER]);
+  }, 30 * MINUTE);
+  afterAll(async () => {
+    await box?.destroy();
+  }, 5 * MINUTE);
+  return () => {
+    if (!box) throw new Error(`the ${suite} container ${name} did not boot (see beforeAll)`);
+    return box;
+  };
+}
+
+async function install(box: Container, profile: string, log: string, timeout = 30 * MINUTE) {
+  const result = await box.run(
+    ['kvmkit', 'install', '--yes', '--profile', profile, '--user', USER, '--json'],
+    {
+      timeout,
+    },
+  );
+  keep(box, log, result);
+  recordTiming({
+    what: `install --profile ${profile} (${log})`,
+    suite: box.suite,
+    seconds: result.seconds,
+    detail: `exit ${result.exitCode}`,
+  });
+  return { result, summary: summaryOf(result.stdout) };
+}
+
+describe('the workshop profile on a fresh Debian 13 (trixie)', () => {
+  const container = containerFor('kk-workshop', 'trixie', 42);
+
+  it(
+    `installs the workshop profile for ${USER}: the KVM host and the smoke first VM running`,
+    async () => {
+      const box = container();
+      const { result, summary } = await install(box, 'workshop', 'install.log');
+      const evidence = `${shown(result)}\n${smokeConsole(box)}`;
+      expect.soft(result.exitCode, `kvmkit install --profile workshop should exit 0\n${evidence}`).toBe(0);
+      expect(summary, `kvmkit install printed no summary event\n${evidence}`).toBeDefined();
+      expect
+        .soft(summary!.ready, `the summary should say ready; steps not ok:\n${notOk(summary)}\n${evidence}`)
+        .toBe(true);
+      expect
+        .soft(
+          summary!.firstVm?.ok,
+          `the first VM should be verified: ${JSON.stringify(summary!.firstVm)}\n${smokeConsole(box)}`,
+        )
+        .toBe(true);
+      const busybox = await box.run(['dpkg-query', '-W', '-f', STATUS_FORMAT, 'busybox-static']);
+      expect
+        .soft(
+          busybox.stdout,
+          `kvmkit should have installed busybox-static (the smoke VM's need)\n${shown(busybox)}`,
+        )
+        .toBe('install ok installed');
+
+      await expectKvmHost(box);
+
+      const running = await asUser(box, [
+        'virsh',
+        '-c',
+        'qemu:///system',
+        'list',
+        '--name',
+        '--state-running',
+      ]);
+      expect
+        .soft(
+          running.stdout.split('\n').map((line) => line.trim()),
+          `virsh list as ${USER} should show ${SMOKE} running\n${shown(running)}\n${smokeConsole(box)}`,
+        )
+        .toContain(SMOKE);
+    },
+    35 * MINUTE,
+  );
+
+  it(
+    `kvmkit verify --user ${USER} proves the first VM`,
+    async () => {
+      const box = container();
+      const verify = await box.run(
+        ['kvmkit', 'verify', '--vm', SMOKE, '--user', USER, '--timeout', '120', '--json'],
+        {
+          timeout: 5 * MINUTE,
+        },
+      );
+      keep(box, 'verify.log', verify);
+      expect
+        .soft(verify.exitCode, `kvmkit verify should exit 0\n${shown(verify)}\n${smokeConsole(box)}`)
+        .toBe(0);
+      const verdict = events(verify.stdout).pop() as { ok?: boolean; as?: string } | undefined;
+      expect.soft(verdict?.ok, `kvmkit verify --json should say ok\n${shown(verify)}`).toBe(true);
+      expect.soft(verdict?.as, `kvmkit verify should have run virsh as ${USER}\n${shown(verify)}`).toBe(USER);
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    'a second workshop install changes nothing',
+    async () => {
+      const box = container();
+      const { result, summary } = await install(box, 'workshop', 'install-again.log', 15 * MINUTE);
+      expect
+        .soft(result.exitCode, `the second install should exit 0\n${shown(result)}\n${smokeConsole(box)}`)
+        .toBe(0);
+      expect(summary, `the second install printed no summary event\n${shown(result)}`).toBeDefined();
+      expect
+        .soft(summary!.counts, `the second install should change nothing; steps not ok:\n${notOk(summary)}`)
+        .toMatchObject({ changed: 0, failed: 0, blocked: 0 });
+      expect.soft(summary!.ready, `the second install should report ready\n${shown(result)}`).toBe(true);
+    },
+    20 * MINUTE,
+  );
+
+  it(
+    `the day-two verbs as ${USER} on ${SMOKE}, each read back through virsh`,
+    async () => {
+      const box = container();
+      const virsh = (args: string[]) => asUser(box, ['virsh', '-c', 'qemu:///system', ...args]);
+
+      // list
+      const list = await vm(box, ['list']);
+      expect.soft(list.result.exitCode, `kvmkit vm list should exit 0\n${list.said}`).toBe(0);
+      const listed = (
+        list.json as unknown as { name: string; state: string; uuid: string }[] | undefined
+      )?.find?.((entry) => entry.name === SMOKE);
+      expect.soft(listed?.state, `kvmkit vm list should show ${SMOKE} running\n${list.said}`).toBe('running');
+
+      // info, against virsh domuuid / dominfo
+      const info = await vm(box, ['info', SMOKE]);
+      const uuid = (await virsh(['domuuid', SMOKE])).stdout.trim();
+      const dominfo = (await virsh(['dominfo', SMOKE])).stdout;
+      expect.soft(info.result.exitCode, `kvmkit vm info should exit 0\n${info.said}`).toBe(0);
+      expect
+        .soft(info.json?.uuid, `kvmkit vm info's uuid should be virsh domuuid's (${uuid})\n${info.said}`)
+        .toBe(uuid);
+      const maxKiB = Number(/^Max memory:\s+(\d+) KiB/m.exec(dominfo)?.[1]);
+      expect
+        .soft(
+          info.json?.maxMemoryMiB,
+          `kvmkit vm info's maxMemoryMiB should match virsh dominfo\n${dominfo}\n${info.said}`,
+        )
+        .toBe(maxKiB / 1024);
+
+      // state
+      const state = await vm(box, ['state', SMOKE]);
+      expect.soft(state.json?.state, `kvmkit vm state should say running\n${state.said}`).toBe('running');
+      expect.soft(await domstate(box), 'virsh domstate should agree that it runs').toBe('running');
+
+      // suspend / resume
+      const suspend = await vm(box, ['suspend', SMOKE]);
+      expect
+        .soft(suspend.json?.changed, `kvmkit vm suspend should change the state\n${suspend.said}`)
+        .toBe(true);
+      expect
+        .soft(await domstate(box), `virsh domstate after kvmkit vm suspend\n${suspend.said}`)
+        .toBe('paused');
+      const resume = await vm(box, ['resume', SMOKE]);
+      expect
+        .soft(resume.json?.changed, `kvmkit vm resume should change the state\n${resume.said}`)
+        .toBe(true);
+      expect
+        .soft(await domstate(box), `virsh domstate after kvmkit vm resume\n${resume.said}`)
+        .toBe('running');
+      const again = await vm(box, ['resume', SMOKE]);
+      expect
+        .soft(
+          [again.result.exitCode, again.json?.changed],
+          `resuming a running VM is "already so": exit 0, changed false\n${again.said}`,
+        )
+        .toEqual([0, false]);
+
+      // set-memory, live: the balloon (the smoke guest loads its driver) moves, read back by dominfo
+      const currentKiB = Number(/^Used memory:\s+(\d+) KiB/m.exec(dominfo)?.[1]);
+      const targetMiB = Math.round(currentKiB / 1024) - 64;
+      const setMemory = await vm(box, ['set-memory', SMOKE, String(targetMiB), '--live']);
+      expect.soft(setMemory.result.exitCode, `kvmkit vm set-memory should exit 0\n${setMemory.said}`).toBe(0);
+      const usedKiB = await until(`virsh dominfo to show ${targetMiB} MiB used`, 60_000, async () => {
+        const text = (await virsh(['dominfo', SMOKE])).stdout;
+        const used = Number(/^Used memory:\s+(\d+) KiB/m.exec(text)?.[1]);
+        return { done: Math.abs(used - targetMiB * 1024) <= 1024, value: used, said: text };
+      }).catch((error: Error) => error.message);
+      expect
+        .soft(
+          usedKiB,
+          `after kvmkit vm set-memory ${targetMiB} --live (from ${currentKiB} KiB) virsh dominfo's used memory\n${setMemory.said}`,
+        )
+        .toBe(targetMiB * 1024);
+
+      // shutdown (ACPI power button) / start
+      const shutdown = await vm(box, ['shutdown', SMOKE, '--timeout', '120'], 4 * MINUTE);
+      expect.soft(shutdown.result.exitCode, `kvmkit vm shutdown should exit 0\n${shutdown.said}`).toBe(0);
+      expect
+        .soft(
+          shutdown.json?.forced,
+          `the smoke guest should power off on the ACPI button, not be forced\n${shutdown.said}\n${smokeConsole(box)}`,
+        )
+        .toBe(false);
+      expect
+        .soft(await domstate(box), `virsh domstate after kvmkit vm shutdown\n${shutdown.said}`)
+        .toBe('shut off');
+      const start = await vm(box, ['start', SMOKE]);
+      expect.soft(start.json?.changed, `kvmkit vm start should change the state\n${start.said}`).toBe(true);
+      expect.soft(await domstate(box), `virsh domstate after kvmkit vm start\n${start.said}`).toBe('running');
+
+      // and it boots again to its marker
+      const verify = await box.run(['kvmkit', 'verify', '--vm', SMOKE, '--user', USER, '--timeout', '120'], {
+        timeout: 5 * MINUTE,
+      });
+      expect
+        .soft(
+          verify.exitCode,
+          `kvmkit verify after the restart should exit 0\n${shown(verify)}\n${smokeConsole(box)}`,
+        )
+        .toBe(0);
+    },
+    20 * MINUTE,
+  );
+});
+
+interface Process {
+  pid: number;
+  ppid: number;
+  comm: string;
+  args: string;
+}
+
+async function processes(box: Container): Promise<Process[]> {
+  const out = await box.check(['ps', '-e', '-o', 'pid=,ppid=,comm=,args=']);
+  return out
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+(\d+)\s+(\S+)\s*(.*)$/.exec(line))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map((match) => ({ pid: Number(match[1]), ppid: Number(match[2]), comm: match[3]!, args: match[4]! }));
+}
+
+/** `root` and every process under it (pids as the container sees them). */
+function treeOf(all: Process[], root: number): Process[] {
+  const tree = all.filter((p) => p.pid === root);
+  for (let i = 0; i < tree.length; i++) tree.push(...all.filter((p) => p.ppid === tree[i]!.pid));
+  return tree;
+}
+
+describe('SIGKILL in the middle of apt on a fresh Debian 12 (bookworm)', () => {
+  const container = containerFor('kk-sigkill', 'bookworm', 43);
+
+  it(
+    'an install killed while dpkg unpacks is repaired and finished by the next one',
+    async () => {
+      const box = container();
+      const running = box.run(['kvmkit', 'install', '--yes', '--profile', 'server', '--user', USER], {
+        timeout: 30 * MINUTE,
+      });
+      let finishedEarly: RunResult | undefined;
+      void running.then((result) => {
+        finishedEarly = result;
+      });
+      // dpkg unpacking or configuring for apt-get (not apt-get's quick dpkg --print-architecture).
+      const victims = await until(
+        'dpkg to unpack under kvmkit install',
+        20 * MINUTE,
+        async () => {
+          if (finishedEarly) throw new Error(`kvmkit install ended before dpkg ran\n${shown(finishedEarly)}`);
+          const all = await processes(box);
+          const kvmkit = all.find((p) => p.comm === 'kvmkit');
+          const tree = kvmkit ? treeOf(all, kvmkit.pid) : [];
+          const dpkg = tree.find((p) => p.comm === 'dpkg' && /--unpack|--configure/.test(p.args));
+          return {
+            done: dpkg !== undefined,
+            value: tree,
+            said: tree.map((p) => `${p.pid} ${p.comm}`).join(', ') || 'no kvmkit process',
+          };
+        },
+        250,
+      );
+      // Let dpkg get some way into the transaction, then kill the whole tree as it is now.
+      await sleep(3000);
+      const all = await processes(box);
+      const tree = treeOf(all, victims[0]!.pid);
+      const killed = await box.run(['kill', '-9', ...tree.map((p) => String(p.pid))]);
+      const killedText = tree.map((p) => `${p.pid} ${p.comm} ${p.args.slice(0, 80)}`).join('\n');
+      process.stderr.write(`[kk-sigkill] kill -9:\n${killedText}\n`);
+      expect(killed.exitCode, `kill -9 of kvmkit's tree failed\n${shown(killed)}`).toBe(0);
+      const interrupted = await running;
+      keep(box, 'install-killed.log', interrupted);
+      expect(interrupted.exitCode, `the killed install should not exit 0\n${shown(interrupted)}`).not.toBe(0);
+      await until('every killed process to be gone', 30_000, async () => {
+        const left = (await processes(box)).filter((p) => tree.some((t) => t.pid === p.pid));
+        return {
+          done: left.length === 0,
+          value: true,
+          said: left.map((p) => `${p.pid} ${p.comm}`).join(', '),
+        };
+      });
+
+      // The kill must have left dpkg unfinished, or this test proves nothing.
+      const audit = await box.run(['dpkg', '--audit']);
+      expect(
+        audit.stdout.trim(),
+        `dpkg --audit should list packages the kill left unfinished (killed:\n${killedText})\n${shown(audit)}`,
+      ).not.toBe('');
+
+      const { result, summary } = await install(box, 'server', 'install-after-kill.log');
+      expect.soft(result.exitCode, `the install after SIGKILL should exit 0\n${shown(result)}`).toBe(0);
+      expect
+        .soft(summary?.ready, `the install after SIGKILL should say ready; steps not ok:\n${notOk(summary)}`)
+        .toBe(true);
+      const commands = events(result.stdout)
+        .filter((event) => event.type === 'cmd')
+        .map((event) => String(event.command));
+      expect
+        .soft(
+          commands.some((command) => command.includes('dpkg --configure -a')),
+          `the install after SIGKILL should repair dpkg first (dpkg --configure -a); it ran:\n  ${commands.join('\n  ')}`,
+        )
+        .toBe(true);
+      const auditAfter = await box.run(['dpkg', '--audit']);
+      expect.soft(auditAfter.stdout.trim(), `dpkg --audit after the repair\n${shown(auditAfter)}`).toBe('');
+      await expectKvmHost(box);
+    },
+    45 * MINUTE,
+  );
+});
+
+describe('the desktop profile on a fresh Debian 12 (bookworm)', () => {
+  const container = containerFor('kk-desktop', 'bookworm', 44);
+  /** profiles/families/debian.yaml, sets desktop and spice of Debian 12. */
+  const DESKTOP_PACKAGES = [
+    'virt-manager',
+    'spice-client-gtk',
+    'gir1.2-spiceclientgtk-3.0',
+    'gir1.2-spiceclientglib-2.0',
+  ];
+
+  it(
+    `installs the desktop profile for ${USER}: virt-manager and the SPICE client, no VM`,
+    async () => {
+      const box = container();
+      const { result, summary } = await install(box, 'desktop', 'install.log');
+      expect
+        .soft(result.exitCode, `kvmkit install --profile desktop should exit 0\n${shown(result)}`)
+        .toBe(0);
+      expect
+        .soft(summary?.ready, `the summary should say ready; steps not ok:\n${notOk(summary)}`)
+        .toBe(true);
+      for (const name of DESKTOP_PACKAGES) {
+        const status = await box.run(['dpkg-query', '-W', '-f', STATUS_FORMAT, name]);
+        expect
+          .soft(status.stdout, `${name} should be installed\n${shown(status)}`)
+          .toBe('install ok installed');
+      }
+      await expectKvmHost(box);
+      const all = await asUser(box, ['virsh', '-c', 'qemu:///system', 'list', '--all', '--name']);
+      expect
+        .soft(
+          all.stdout.trim(),
+          `the desktop profile makes no VM; virsh list --all as ${USER}\n${shown(all)}`,
+        )
+        .toBe('');
+    },
+    35 * MINUTE,
+  );
+
+  it(
+    'a second desktop install changes nothing',
+    async () => {
+      const box = container();
+      const { result, summary } = await install(box, 'desktop', 'install-again.log', 15 * MINUTE);
+      expect.soft(result.exitCode, `the second install should exit 0\n${shown(result)}`).toBe(0);
+      expect(summary, `the second install printed no summary event\n${shown(result)}`).toBeDefined();
+      expect
+        .soft(summary!.counts, `the second install should change nothing; steps not ok:\n${notOk(summary)}`)
+        .toMatchObject({ changed: 0, failed: 0, blocked: 0 });
+    },
+    20 * MINUTE,
+  );
+});
