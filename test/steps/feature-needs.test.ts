@@ -147,6 +147,8 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
 describe('a host that has them already plans no change for them', () => {
   it('server + smoke VM: only busybox-static is missing, then nothing', async () => {
     const root = materialize('intel-vmx-ready');
+    // This Ubuntu 22.04 has zstd (the smoke VM's need there: Ubuntu's modules are .ko.zst from 23.10).
+    appendFileSync(join(root, 'var/lib/dpkg/status'), stanza('zstd'));
     const before = await buildPlan(new FixtureHost(root), {
       profile: 'server',
       firstVm: { kind: 'smoke', name: 'kvmkit-smoke' },
@@ -164,7 +166,7 @@ describe('a host that has them already plans no change for them', () => {
       firstVm: { kind: 'smoke', name: 'kvmkit-smoke' },
       bridge: true,
     });
-    expect(after.needs).toEqual({ smokeVm: ['busybox-static'], bridge: ['bridge-utils'] });
+    expect(after.needs).toEqual({ smokeVm: ['busybox-static', 'zstd'], bridge: ['bridge-utils'] });
     expect(after.steps.find((s) => s.id === 'packages')).toMatchObject({ state: 'ok', commands: [] });
   });
 });
@@ -172,6 +174,7 @@ describe('a host that has them already plans no change for them', () => {
 describe('installed in the packages step, journaled, purged by uninstall', () => {
   it('the needs go in with the transaction and come back out with it', async () => {
     const root = materialize('intel-vmx-ready');
+    appendFileSync(join(root, 'var/lib/dpkg/status'), stanza('zstd'));
     const options = { profile: 'server', firstVm: { kind: 'smoke' as const, name: 'kvmkit-smoke' } };
     const planned = (await buildPlan(new FixtureHost(root), options)).steps.find((s) => s.id === 'packages')!;
     const [update, install] = planned.commands;
