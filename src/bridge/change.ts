@@ -7,7 +7,13 @@ import {
 } from '../facts/network.js';
 import type { Command, Host } from '../host/host.js';
 import { type Addressing, addressingOf } from './addressing.js';
-import { bridgeStanza, sourcesInterfacesD, uplinkToManual } from './ifupdown.js';
+import {
+  bridgeStanza,
+  isLocalResolver,
+  sourcesInterfacesD,
+  uplinkOptions,
+  uplinkToManual,
+} from './ifupdown.js';
 import { findNetplanUplink, planNetplanBridge } from './netplan.js';
 import { nmcliBridge, nmcliRemove } from './nmcli.js';
 import { BridgeRefusal } from './refusal.js';
@@ -75,9 +81,13 @@ async function planForSystem(
       const method = ifupdownStanzas(await readIfupdown(host)).get(uplink.name);
       const addressing = addressingOf(uplink, method);
       const files: FileChange[] = [];
+      // The uplink's own DNS options (dns-nameservers, dns-search…) move with its addressing:
+      // its stanza keeps them only as comments.
+      const dnsOptions: string[] = [];
       // The uplink's stanza may sit in the main file or in interfaces.d.
       for (const path of await stanzaFiles(host)) {
         const text = (await host.readFile(path)) ?? '';
+        dnsOptions.push(...uplinkOptions(text, uplink.name).filter((line) => /^dns-/.test(line)));
         const edited = uplinkToManual(text, uplink.name);
         const withSource = path === '/etc/network/interfaces' && !sourcesInterfacesD(edited.text);
         if (edited.changed || withSource)
@@ -97,9 +107,12 @@ async function planForSystem(
         });
       files.push({
         path: `/etc/network/interfaces.d/kvmkit-${bridge}`,
-        content: bridgeStanza(bridge, uplink.name, addressing),
+        content: bridgeStanza(bridge, uplink.name, addressing, dnsOptions),
         mode: 0o644,
       });
+      const nameservers = dnsOptions.find((line) => /^dns-nameservers?\s/.test(line));
+      if (nameservers) addressing.dns = nameservers.split(/\s+/).slice(1);
+      else addressing.dns = addressing.dns.filter((d) => !isLocalResolver(d));
       return {
         bridge,
         uplink: uplink.name,
