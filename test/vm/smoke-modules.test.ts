@@ -251,6 +251,26 @@ describe('reading modules as plain ELF for the guest', () => {
     expect(host.ran.map((argv) => argv[0])).toEqual(['mktemp', 'zstd', 'rm']);
   });
 
+  it('undoes zstd in Node when Node has it (22.15+), running nothing', async () => {
+    const dir = tempDir();
+    const packed = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]);
+    writeFileSync(join(dir, 'failover.ko.zst'), packed);
+    const seen: Buffer[] = [];
+    const reader = new ModuleReader(new FixtureHost(dir), {
+      zstdDecompress: (data) => {
+        seen.push(data);
+        return FAILOVER_KO;
+      },
+    });
+    expect((await reader.read('/failover.ko.zst'))?.equals(FAILOVER_KO)).toBe(true);
+    expect(seen).toEqual([packed]);
+    // What it gives back must be a module too.
+    const wrong = new ModuleReader(new FixtureHost(dir), { zstdDecompress: () => Buffer.from('nope') });
+    await expect(wrong.read('/failover.ko.zst')).rejects.toThrow(
+      '/failover.ko.zst did not decompress to a kernel module (no ELF header)',
+    );
+  });
+
   it('refuses a file that is no module, by name', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'bogus.ko'), 'hello');
