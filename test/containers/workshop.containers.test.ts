@@ -1,7 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootContainer, type Container, type RunResult } from './container.js';
+import { bootContainer, type Container, DEB_DIR, type RunResult } from './container.js';
 import { recordTiming } from './timings.js';
 
 /**
@@ -170,13 +170,58 @@ function containerFor(name: string, suite: 'bookworm' | 'trixie', index: number)
   };
 }
 
-async function install(box: Container, profile: string, log: string, timeout = 30 * MINUTE) {
-  const result = await box.run(
-    ['kvmkit', 'install', '--yes', '--profile', profile, '--user', USER, '--json'],
-    {
-      timeout,
+/**
+ * The .deb cache is one directory for every container of a suite (bound in by the harness), so
+ * another test's container may hold its lock, from a PID namespace this one cannot see (apt says
+ * "held by process 0", and kvmkit cannot name whom to wait for). Seen from this machine, which
+ * sees every namespace: wait until no process holds that lock (a harness matter; a real host has
+ * no cache shared with other machines).
+ */
+async function sharedCacheFree(box: Container, ms = 20 * MINUTE): Promise<void> {
+  const lock = join(DEB_DIR, box.suite, 'lock');
+  await until(
+    `the shared .deb cache lock ${lock} to be free`,
+    ms,
+    async () => {
+      let inode: number;
+      try {
+        inode = statSync(lock).ino;
+      } catch {
+        return { done: true, value: undefined, said: 'no lock file' };
+      }
+      const holders = readFileSync('/proc/locks', 'utf8')
+        .split('\n')
+        .map((line) => /POSIX\s+\S+\s+\S+\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)/.exec(line))
+        .filter((match) => match !== null && Number(match[2]) === inode)
+        .map((match) => match![1]!);
+      return {
+        done: holders.length === 0,
+        value: undefined,
+        said: `held by pid ${holders.join(', ')} (this machine's)`,
+      };
     },
+    5000,
   );
+}
+
+const CACHE_LOCKED = /Could not get lock \/var\/cache\/apt\/archives\/lock/;
+
+async function install(box: Container, profile: string, log: string, timeout = 30 * MINUTE) {
+  await sharedCacheFree(box);
+  let result = await box.run(['kvmkit', 'install', '--yes', '--profile', profile, '--user', USER, '--json'], {
+    timeout,
+  });
+  // Another container of the suite took the shared cache between the wait and apt: once more.
+  if (result.exitCode !== 0 && CACHE_LOCKED.test(result.stdout + result.stderr)) {
+    keep(box, `${log}.cache-locked`, result);
+    process.stderr.write(
+      `[${box.name}] the shared .deb cache was locked by another container: install again\n`,
+    );
+    await sharedCacheFree(box);
+    result = await box.run(['kvmkit', 'install', '--yes', '--profile', profile, '--user', USER, '--json'], {
+      timeout,
+    });
+  }
   keep(box, log, result);
   recordTiming({
     what: `install --profile ${profile} (${log})`,
@@ -409,6 +454,7 @@ describe('SIGKILL in the middle of apt on a fresh Debian 12 (bookworm)', () => {
     'an install killed while dpkg unpacks is repaired and finished by the next one',
     async () => {
       const box = container();
+      await sharedCacheFree(box);
       const running = box.run(['kvmkit', 'install', '--yes', '--profile', 'server', '--user', USER], {
         timeout: 30 * MINUTE,
       });
