@@ -5,12 +5,14 @@ import {
   copyFileSync,
   cpSync,
   existsSync,
+  linkSync,
   mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -230,6 +232,45 @@ async function cleanUpLeftovers(name: string, dir: string): Promise<void> {
   if (existsSync(dir)) removeTree(dir);
 }
 
+const isDeb = (name: string) => name.endsWith('.deb') && !name.startsWith('.');
+
+/**
+ * Puts every .deb of the suite's shared cache into a new container's own apt archive directory,
+ * as hard links (same file system: no copy). Each container has its own archive directory and
+ * lock: one directory bound into several containers at once made apt-get in one fail with "Could
+ * not get lock /var/cache/apt/archives/lock. It is held by process 0" while another downloaded.
+ * apt never writes into a finished .deb (it downloads to partial/ and renames), so the shared
+ * files stay intact.
+ */
+function seedDebs(cache: string, archives: string): void {
+  mkdirSync(join(archives, 'partial'), { recursive: true });
+  for (const name of readdirSync(cache).filter(isDeb)) {
+    const target = join(archives, name);
+    if (existsSync(target)) continue;
+    try {
+      linkSync(join(cache, name), target);
+    } catch {
+      copyFileSync(join(cache, name), target);
+    }
+  }
+}
+
+/** Gives the shared cache the .debs a container downloaded (temporary name, then rename). */
+function harvestDebs(archives: string, cache: string): void {
+  if (!existsSync(archives)) return;
+  for (const name of readdirSync(archives).filter(isDeb)) {
+    const target = join(cache, name);
+    if (existsSync(target)) continue;
+    const temporary = join(cache, `.${name}.${process.pid}.tmp`);
+    try {
+      linkSync(join(archives, name), temporary);
+    } catch {
+      copyFileSync(join(archives, name), temporary);
+    }
+    renameSync(temporary, target);
+  }
+}
+
 /** Every live container of this process, ended even when the runner exits without afterAll. */
 const live = new Set<Container>();
 let exitHookInstalled = false;
@@ -302,23 +343,26 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
     `// Written by kvmkit's container test harness: the only way out is the proxy on the veth's host end.\n` +
       `Acquire::http::Proxy "http://${addresses.host}:${PROXY_PORT}";\n` +
       `Acquire::https::Proxy "http://${addresses.host}:${PROXY_PORT}";\n` +
-      // Kept for the next container of this suite (the archive directory is bound from the host).
+      // Kept for the next container of this suite (given to the shared cache at destroy).
       `APT::Keep-Downloaded-Packages "true";\n`,
   );
   // A pristine container's downloads are kept for the next one of its suite; the workbench has
-  // its own .debs in its image, which a bind would hide.
+  // its own .debs in its image.
   const debs = options.kind === 'workbench' ? undefined : join(DEB_DIR, suite);
-  if (debs) mkdirSync(join(debs, 'partial'), { recursive: true });
+  if (debs) {
+    mkdirSync(debs, { recursive: true });
+    seedDebs(debs, join(dir, 'var/cache/apt/archives'));
+  }
 
   const logs = join(LOG_DIR, name);
   rmSync(logs, { recursive: true, force: true });
   mkdirSync(logs, { recursive: true });
-  const container = new Container(name, suite, dir, addresses, logs, options.boot !== false);
+  const container = new Container(name, suite, dir, addresses, logs, options.boot !== false, debs);
   live.add(container);
   installExitHook();
   try {
     start = performance.now();
-    await container.start(debs, options.nspawnOptions ?? []);
+    await container.start(options.nspawnOptions ?? []);
     if (!container.booted) return container;
     const state = await container.waitRunning();
     recordTiming({
@@ -356,6 +400,8 @@ export class Container {
     readonly logs: string,
     /** systemd is its PID 1 (else a stub init and a waiting command). */
     readonly booted = true,
+    /** The suite's shared .deb cache: seeded from, and given what apt downloaded at destroy. */
+    readonly debCache?: string,
   ) {}
 
   get leader(): number {
@@ -378,7 +424,7 @@ export class Container {
   }
 
   /** Boots systemd-nspawn, finds its PID 1, wires the veth pair and starts the proxy. */
-  async start(debs: string | undefined, nspawnOptions: string[] = []): Promise<void> {
+  async start(nspawnOptions: string[] = []): Promise<void> {
     const consoleFd = openSync(this.consoleLog, 'a');
     try {
       this.nspawn = spawn(
@@ -392,7 +438,6 @@ export class Container {
           '-M',
           this.name,
           '--console=read-only',
-          ...(debs ? [`--bind=${debs}:/var/cache/apt/archives`] : []),
           ...nspawnOptions,
           ...(this.booted ? ['-b'] : ['--as-pid2', '--', '/bin/sleep', 'infinity']),
         ],
@@ -622,6 +667,9 @@ export class Container {
       } catch {
         await ip(['link', 'delete', hostEnd]);
       }
+    });
+    await attempt('keeping the downloaded packages', () => {
+      if (this.debCache) harvestDebs(join(this.dir, 'var/cache/apt/archives'), this.debCache);
     });
     await attempt('removing the tree', () => {
       if (this.proxyDir) {

@@ -40,9 +40,12 @@ const LEFT_BY_PURGE: Allowance[] = [
       "directory '/etc/xml' not empty so not removed), and those went after it",
   },
   {
-    path: '/etc/apparmor.d/local/abstractions',
+    // /etc/apparmor.d and its local/ are new on Debian 11, whose important set has no AppArmor.
+    path: /^\/etc\/apparmor\.d(\/local(\/abstractions)?)?$/,
     when: (was, now) => was === undefined && now?.startsWith('d ') === true,
-    why: "made by libvirt-daemon-system's postinst for the empty local includes below",
+    why:
+      "a directory for the empty local includes below (libvirt-daemon-system's postinst makes them with " +
+      "mkdir -p; dpkg: directory '/etc/apparmor.d/local' not empty so not removed)",
   },
   {
     path: /^\/etc\/apparmor\.d\/local\/abstractions\/libvirt-(qemu|lxc)$/,
