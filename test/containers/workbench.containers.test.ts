@@ -1,8 +1,8 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootContainer, type Container } from './container.js';
+import { bootContainer, type Container, PROXY_PORT } from './container.js';
 
 /**
  * The machine tests (vitest project `machine`) purge and reinstall libvirt, add users, write
@@ -41,6 +41,12 @@ describe('the machine tests, in the throwaway workbench', () => {
         '--capability=all',
       ],
     });
+    // As on an installed Debian: the machine's own name resolves locally. Without it sudo looks
+    // the name up in DNS, which no server answers in here, and each sudo waits for that to fail.
+    appendFileSync(join(workbench.dir, 'etc/hosts'), `127.0.1.1\t${workbench.name}\n`);
+    // Fresh package lists, as a machine's CI would start with (the image's may be days old, and a
+    // playbook's apt task refreshes stale lists, which it cannot in a namespace with no way out).
+    await workbench.check(['apt-get', 'update', '-q'], { timeout: 5 * 60_000 });
   }, 60 * 60_000);
 
   afterAll(async () => {
@@ -79,9 +85,11 @@ describe('the machine tests, in the throwaway workbench', () => {
             HOME: '/root',
             LANG: 'C.UTF-8',
             NO_COLOR: '1',
+            // For the few tests that download outside apt (debootstrap's wget).
+            KVMKIT_TEST_HTTP_PROXY: `http://${workbench!.addresses.host}:${PROXY_PORT}`,
             ...(process.env.CI ? { CI: process.env.CI } : {}),
           },
-          cwd: '/',
+          cwd: TOP,
           stdin: 'ignore',
           stdout: 'inherit',
           stderr: 'inherit',

@@ -40,6 +40,12 @@ describe('the single executable', { timeout: 300_000 }, () => {
         ['--variant=minbase', 'bookworm', partial, 'http://deb.debian.org/debian'],
         {
           stdio: 'ignore',
+          // In the workbench the only way out is the harness's proxy (apt knows it from its
+          // configuration; debootstrap's wget from the environment).
+          env: {
+            ...process.env,
+            ...(process.env.KVMKIT_TEST_HTTP_PROXY ? { http_proxy: process.env.KVMKIT_TEST_HTTP_PROXY } : {}),
+          },
         },
       );
       renameSync(partial, CHROOT);
