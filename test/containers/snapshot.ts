@@ -181,8 +181,9 @@ export function compareSnapshots(
         : now === undefined
           ? `/etc: removed ${path} (${was})`
           : `/etc: changed ${path} (${was} → ${now})`;
-    const allowance = allowances.find((a) =>
-      typeof a.path === 'string' ? a.path === path : a.path.test(path),
+    const allowance = allowances.find(
+      (a) =>
+        (typeof a.path === 'string' ? a.path === path : a.path.test(path)) && (a.when?.(was, now) ?? true),
     );
     if (allowance) allowed.push(`${line}: allowed, ${allowance.why}`);
     else unexpected.push(line);
