@@ -47,6 +47,13 @@ describe('the machine tests, in the throwaway workbench', () => {
     // Fresh package lists, as a machine's CI would start with (the image's may be days old, and a
     // playbook's apt task refreshes stale lists, which it cannot in a namespace with no way out).
     await workbench.check(['apt-get', 'update', '-q'], { timeout: 5 * 60_000 });
+    // Ansible's apt module installs python3-apt itself when missing, refreshing the lists first,
+    // which the playbook test's offline namespace cannot: it is there beforehand, as on a machine
+    // that ran Ansible before.
+    await workbench.check(['apt-get', 'install', '-y', '-q', 'python3-apt'], {
+      timeout: 5 * 60_000,
+      env: { DEBIAN_FRONTEND: 'noninteractive' },
+    });
   }, 60 * 60_000);
 
   afterAll(async () => {
@@ -64,6 +71,8 @@ describe('the machine tests, in the throwaway workbench', () => {
           '-t',
           String(workbench!.leader),
           '-a',
+          // The project folder inside (relative paths in the tests start there).
+          `--wd=${TOP}`,
           '--',
           '/usr/local/bin/node',
           join(TOP, 'node_modules/vitest/vitest.mjs'),
