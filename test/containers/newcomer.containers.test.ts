@@ -431,4 +431,32 @@ describe('kvmkit install --host over ssh into a fresh Debian 12, as a sudoer wit
     },
     20 * MINUTE,
   );
+
+  it(
+    'libvirtd disabled by hand (still running) is enabled again by the next run',
+    async () => {
+      // README: "Whether a step is done is decided from the host [...] undo a step by hand and the
+      // next run redoes exactly that step", and the step is `systemctl enable --now`.
+      const box = container();
+      await box.run([
+        'systemctl',
+        'disable',
+        'libvirtd.service',
+        'libvirtd.socket',
+        'libvirtd-ro.socket',
+        'libvirtd-admin.socket',
+      ]);
+      const before = await libvirtUnits(box);
+      expect(before.enabled, `the premise: libvirtd and its sockets disabled; ${before.said}`).toBe(false);
+      expect(before.active, `the premise: libvirtd still running; ${before.said}`).toBe(true);
+      const again = await kvmkitHere(['install', ...sshArgs(), '--yes', '--profile', 'server'], 15 * MINUTE);
+      expect.soft(again.exitCode, `the run should exit 0\n${shown(again)}`).toBe(0);
+      const after = await libvirtUnits(box);
+      expect(
+        after.enabled,
+        `after the run libvirtd should start at boot again; ${after.said}\n${shown(again)}`,
+      ).toBe(true);
+    },
+    20 * MINUTE,
+  );
 });
