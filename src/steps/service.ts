@@ -1,6 +1,6 @@
 import { findProcesses } from '../facts/processes.js';
 import type { SystemFacts } from '../facts/system.js';
-import type { Command } from '../host/host.js';
+import type { Command, Host } from '../host/host.js';
 import type { InitSystem } from '../profiles/types.js';
 import { planned, type Step, StepFailure, sleep } from './step.js';
 
@@ -81,6 +81,20 @@ export function serviceCommand(
 }
 
 /**
+ * Whether systemd starts the unit at boot, from the links `systemctl enable` makes (its service
+ * in multi-user.target.wants, or its socket in sockets.target.wants): files, so a recorded tree
+ * answers as a live host does.
+ */
+async function systemdUnitEnabled(host: Host, service: string): Promise<boolean> {
+  const links = [
+    `/etc/systemd/system/multi-user.target.wants/${service}.service`,
+    `/etc/systemd/system/sockets.target.wants/${service}.socket`,
+  ];
+  for (const link of links) if ((await host.stat(link)) !== undefined) return true;
+  return false;
+}
+
+/**
  * Starts libvirt. With systemd: enable --now the release's unit; with upstart: start the release's
  * job if it does not run (see serviceCommand). Without an init (containers, CI, this machine): the
  * system bus and polkitd first, since libvirt admits its group's members through polkit and a
@@ -96,8 +110,13 @@ export const serviceStep: Step = {
     const manager = serviceManager(system, wanted.release.init);
     const start = serviceCommand(manager, service, 'start');
     if (start) {
-      if (libvirt.daemonPid !== undefined)
+      // Running is not enough under systemd: a unit disabled by hand would not come back at the
+      // next boot, and enable --now is what brings it back.
+      const enabled = manager !== 'systemd' || (await systemdUnitEnabled(facts.host, service));
+      if (libvirt.daemonPid !== undefined && enabled)
         return planned(this, 'ok', `libvirtd is running (pid ${libvirt.daemonPid})`);
+      if (libvirt.daemonPid !== undefined)
+        return planned(this, 'change', `enable ${service} (it runs, but is not started at boot)`, [start]);
       const what = manager === 'systemd' ? `enable and start ${service}` : `start ${service}`;
       const how =
         system.init === 'unknown' && !system.systemd

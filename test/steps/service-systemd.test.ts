@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
@@ -42,6 +42,20 @@ describe('the libvirt service on a systemd host', () => {
     expect(step?.commands.map((c) => c.argv)).toEqual([['systemctl', 'enable', '--now', 'libvirtd']]);
   });
 
+  it('running is not enough: a unit disabled by hand is enabled again, and then left alone', async () => {
+    const dir = materialize('intel-vmx-ready');
+    const wants = join(dir, 'etc/systemd/system/multi-user.target.wants');
+    rmSync(wants, { recursive: true, force: true });
+    const disabled = (await buildPlan(new FixtureHost(dir))).steps.find((s) => s.id === 'libvirt-service');
+    expect(disabled?.state).toBe('change');
+    expect(disabled?.reason).toMatch(/enable libvirtd \(it runs, but is not started at boot\)/);
+    expect(disabled?.commands.map((c) => c.argv)).toEqual([['systemctl', 'enable', '--now', 'libvirtd']]);
+    mkdirSync(wants, { recursive: true });
+    writeFileSync(join(wants, 'libvirtd.service'), '');
+    const enabled = (await buildPlan(new FixtureHost(dir))).steps.find((s) => s.id === 'libvirt-service');
+    expect(enabled?.state).toBe('ok');
+  });
+
   it('uses libvirt-bin on Ubuntu 16.04', async () => {
     const dir = stoppedLibvirt();
     writeFileSync(
@@ -67,6 +81,8 @@ describe('the libvirt service on a systemd host', () => {
         effect: (h) => {
           h.put('/run/libvirtd.pid', '2345\n');
           h.put('/proc/2345/comm', 'libvirtd\n');
+          // What enable makes (a link to the unit; a file stands for it in the recorded tree).
+          h.put('/etc/systemd/system/multi-user.target.wants/libvirtd.service', '');
         },
       },
       // Once libvirtd answers, the network and pool steps ask it rather than its status files.
