@@ -15,6 +15,9 @@ const virsh = (...args: string[]): Command => ({
  * the host first, so what is already gone (or was never there) is left alone, and a second
  * uninstall changes nothing. The caller marks each entry undone once its step ends ok or changed.
  */
+/** The packages that carry libvirt's daemon (and so its run-time files under /etc/libvirt). */
+const LIBVIRT_DAEMONS = ['libvirt-daemon-system', 'libvirt-daemon', 'libvirt-bin'];
+
 export function undoSteps(entries: JournalEntry[]): { id: string; step: Step }[] {
   return Journal.pendingUndos(entries)
     .reverse()
@@ -30,17 +33,31 @@ function undoStep(undo: Undo): Step {
         async plan({ facts }) {
           const present = [...findInstalled((await facts.dpkgStatus()) ?? '', undo.packages).keys()];
           if (present.length === 0) return planned(this, 'ok', 'none of them is installed');
+          // What the daemon itself added under /etc/libvirt while it ran (autostart links to
+          // definitions the purge deletes, secrets/, storage/autostart/, nwfilter/) keeps dpkg from
+          // removing the folder ("not empty so not removed"). Only links left dangling and empty
+          // folders go: never a file.
+          const tidy = present.some((p) => LIBVIRT_DAEMONS.includes(p))
+            ? [
+                { argv: ['find', '/etc/libvirt', '-xtype', 'l', '-delete'], root: true },
+                { argv: ['find', '/etc/libvirt', '-depth', '-type', 'd', '-empty', '-delete'], root: true },
+              ]
+            : [];
           return planned(this, 'change', `purge ${present.length} package(s): ${present.join(' ')}`, [
             {
               argv: ['apt-get', 'purge', '-y', '-q', ...present],
               root: true,
               env: { DEBIAN_FRONTEND: 'noninteractive' },
             },
+            ...tidy,
           ]);
         },
         async apply(context, plannedStep) {
           await waitForPackageLock(context);
-          for (const command of plannedStep.commands) await context.run(command);
+          const [purge, ...tidy] = plannedStep.commands;
+          if (purge) await context.run(purge);
+          // The folder may be gone already: nothing to tidy is no failure.
+          for (const command of tidy) await context.run(command, { allowFailure: true });
         },
       };
     case 'reinstall-packages':
