@@ -338,6 +338,16 @@ export async function bootContainer(options: BootOptions): Promise<Container> {
     copyFileSync(sea, join(dir, 'usr/local/bin/kvmkit'));
     chmodSync(join(dir, 'usr/local/bin/kvmkit'), 0o755);
   }
+  // As Debian's installer leaves a host: its own name, resolving locally. The image carries the
+  // name of the machine that built it (mmdebstrap copies /etc/hostname) and a resolver that is
+  // unreachable from inside, so without this every sudo waits ~20 s on DNS ("sudo: unable to
+  // resolve host vm"), and an install over ssh (sudo -n per session) took over 20 minutes.
+  writeFileSync(join(dir, 'etc/hostname'), `${name}\n`);
+  const hosts = join(dir, 'etc/hosts');
+  writeFileSync(
+    hosts,
+    `${existsSync(hosts) ? readFileSync(hosts, 'utf8') : '127.0.0.1\tlocalhost\n'}127.0.1.1\t${name}\n`,
+  );
   writeFileSync(
     join(dir, 'etc/apt/apt.conf.d/00kvmkit-test-proxy'),
     `// Written by kvmkit's container test harness: the only way out is the proxy on the veth's host end.\n` +

@@ -60,20 +60,6 @@ async function libvirtUnits(box: Container) {
   };
 }
 
-/**
- * What Debian's installer writes and the harness's image lacks: the host's own name in /etc/hosts.
- * The image carries the name of the machine that built it (mmdebstrap copies /etc/hostname) and
- * a resolver unreachable from inside, so without this every sudo waits ~20 s on DNS ("sudo: unable
- * to resolve host vm: Temporary failure in name resolution"): over ssh, where each of kvmkit's
- * sessions goes through sudo -n, an install took over 20 minutes.
- */
-async function nameThisHost(box: Container): Promise<void> {
-  const name = (await box.check(['hostname'])).trim();
-  const hosts = await box.check(['cat', '/etc/hosts']);
-  if (!hosts.split('\n').some((line) => line.split(/\s+/).slice(1).includes(name)))
-    await box.check(['tee', '-a', '/etc/hosts'], { input: `127.0.1.1\t${name}\n` });
-}
-
 async function groupsOf(box: Container, user: string): Promise<string[]> {
   return (await box.check(['id', '-nG', user])).trim().split(/\s+/);
 }
@@ -158,7 +144,6 @@ describe('the README first command as a newcomer on Debian 13 (sudo asks on a re
 
   beforeAll(async () => {
     box = await bootContainer({ suite: 'trixie', name: 'kk-newcomer', index: 40 });
-    await nameThisHost(box);
     await aptInstall(box, ['tmux']);
     await box.check(['useradd', '-m', '-s', '/bin/bash', '-G', 'sudo', USER]);
     await box.check(['chpasswd'], { input: `${USER}:${PASSWORD}\n` });
@@ -322,7 +307,6 @@ describe('kvmkit install --host over ssh into a fresh Debian 12, as a sudoer wit
     if (keygen.exitCode !== 0) throw new Error(`ssh-keygen failed: ${keygen.stderr}`);
 
     box = await bootContainer({ suite: 'bookworm', name: 'kk-ssh', index: 41 });
-    await nameThisHost(box);
     await aptInstall(box, ['openssh-server']);
     await box.check(['useradd', '-m', '-s', '/bin/bash', '-G', 'sudo', USER]);
     await writeInside(

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,9 +41,6 @@ describe('the machine tests, in the throwaway workbench', () => {
         '--capability=all',
       ],
     });
-    // As on an installed Debian: the machine's own name resolves locally. Without it sudo looks
-    // the name up in DNS, which no server answers in here, and each sudo waits for that to fail.
-    appendFileSync(join(workbench.dir, 'etc/hosts'), `127.0.1.1\t${workbench.name}\n`);
     // Fresh package lists, as a machine's CI would start with (the image's may be days old, and a
     // playbook's apt task refreshes stale lists, which it cannot in a namespace with no way out).
     await workbench.check(['apt-get', 'update', '-q'], { timeout: 5 * 60_000 });
@@ -71,9 +68,11 @@ describe('the machine tests, in the throwaway workbench', () => {
           '-t',
           String(workbench!.leader),
           '-a',
-          // The project folder inside (relative paths in the tests start there).
-          `--wd=${TOP}`,
           '--',
+          // The project folder inside (relative paths in the tests start there); nsenter's own
+          // --wd opens the folder before entering, which leaves a cwd outside the container.
+          '/usr/bin/env',
+          `--chdir=${TOP}`,
           '/usr/local/bin/node',
           join(TOP, 'node_modules/vitest/vitest.mjs'),
           'run',
@@ -98,7 +97,7 @@ describe('the machine tests, in the throwaway workbench', () => {
             KVMKIT_TEST_HTTP_PROXY: `http://${workbench!.addresses.host}:${PROXY_PORT}`,
             ...(process.env.CI ? { CI: process.env.CI } : {}),
           },
-          cwd: TOP,
+          cwd: '/',
           stdin: 'ignore',
           stdout: 'inherit',
           stderr: 'inherit',
