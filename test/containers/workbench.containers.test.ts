@@ -41,6 +41,10 @@ describe('the machine tests, in the throwaway workbench', () => {
         '--capability=all',
       ],
     });
+    // What an init makes at boot in the fresh /run (systemd-tmpfiles, initscripts): libvirt locks
+    // a console's pty under /var/lock, which points there ("Couldn't create lock file for device
+    // '/dev/pts/1' in path '/var/lock/LCK.._pts_1'").
+    await workbench.check(['install', '-d', '-m', '1777', '/run/lock']);
     // Fresh package lists, as a machine's CI would start with (the image's may be days old, and a
     // playbook's apt task refreshes stale lists, which it cannot in a namespace with no way out).
     await workbench.check(['apt-get', 'update', '-q'], { timeout: 5 * 60_000 });

@@ -308,7 +308,9 @@ describe('kvmkit vm: access', () => {
         // The guest was just started: under TCG on a busy machine its shell can take a while.
         120_000,
         'the guest shell to answer',
-      );
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; the terminal showed:\n${terminal.screen()}`);
+      });
       terminal.keys('C-]');
       expect(await terminal.waitFor(/KVMKIT-EXIT=\d+/)).toMatch(/KVMKIT-EXIT=0/);
     } finally {
