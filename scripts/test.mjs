@@ -119,7 +119,7 @@ if (root) {
   chmodSync(tmp, 0o1777);
   writeFileSync(marker, '');
 }
-const before = root ? snapshot() : undefined;
+const before = root ? snapshot(top) : undefined;
 
 const runs = [];
 const unit = vitest('unit', env);
@@ -144,7 +144,7 @@ ok &&= containers.ok;
 printTimes(runs);
 
 say('checking that this machine is as it was');
-const differences = compare(before, snapshot());
+const differences = compare(before, snapshot(top));
 // Files written outside /var/tmp and the project (npm's own cache and logs belong to the npm
 // command that started this, not to the tests).
 const written = spawnSync(

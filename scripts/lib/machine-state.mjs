@@ -53,16 +53,24 @@ export function treeListing(dir, skip = () => false) {
 
 /**
  * Daemons: processes whose parent is PID 1 (what a test leaves behind is re-parented there), by
- * pid and command, so a daemon stopped and another started in its place shows.
+ * pid and command, so a daemon stopped and another started in its place shows. The project's own
+ * tools are not the machine's daemons: the build's esbuild service, orphaned for the moment it
+ * takes to see its parent gone, once made a "before" that no "after" could match.
  */
-function daemons() {
+function daemons(project) {
   const found = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-      if (ppid === '1' || ppid === '0') found.push(`${pid} ${comm}`);
+      if (ppid !== '1' && ppid !== '0') continue;
+      let exe = '';
+      try {
+        exe = readlinkSync(`/proc/${pid}/exe`);
+      } catch {}
+      if (project && exe.startsWith(`${project}/`)) continue;
+      found.push(`${pid} ${comm}`);
     } catch {}
   }
   return found.sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10));
@@ -70,8 +78,8 @@ function daemons() {
 
 const lines = (text) => text.split('\n').filter((l) => l.trim() !== '');
 
-/** The state as named sections of lines, ready to compare. */
-export function snapshot() {
+/** The state as named sections of lines, ready to compare; `project`'s own programs left out. */
+export function snapshot(project) {
   // Kernel-owned files under /etc that change by themselves (mtab is /proc's).
   const volatile = new Set(['/etc/mtab', '/etc/ld.so.cache~']);
   return {
@@ -85,7 +93,7 @@ export function snapshot() {
     ),
     routes: [...lines(run('ip', ['route', 'show', 'table', 'all'])), ...lines(run('ip', ['-6', 'route']))],
     netns: lines(run('ip', ['netns', 'list'])),
-    daemons: daemons(),
+    daemons: daemons(project),
   };
 }
 

@@ -480,8 +480,19 @@ describe('SIGKILL in the middle of apt on a fresh Debian 12 (bookworm)', () => {
         },
         250,
       );
-      // Let dpkg get some way into the transaction, then kill the whole tree as it is now.
-      await sleep(3000);
+      // Let dpkg get some way into the transaction: until it has left a package unfinished (what
+      // the kill must leave behind; a fixed pause once killed dpkg before it had recorded any,
+      // on a quiet machine with every .deb cached), then kill the whole tree as it is now.
+      await until(
+        'dpkg to leave a package unpacked but not configured',
+        10 * MINUTE,
+        async () => {
+          if (finishedEarly) throw new Error(`kvmkit install ended first\n${shown(finishedEarly)}`);
+          const audit = await box.run(['dpkg', '--audit']);
+          return { done: audit.stdout.trim() !== '', value: true, said: 'dpkg --audit says nothing yet' };
+        },
+        100,
+      );
       const all = await processes(box);
       const tree = treeOf(all, victims[0]!.pid);
       const killed = await box.run(['kill', '-9', ...tree.map((p) => String(p.pid))]);
