@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { recordTiming, since, TEST_ROOT } from './timings.js';
@@ -71,8 +71,11 @@ export function imageRecipe(suite: Suite, mirror = debianMirror(), kind: ImageKi
 
 /** The cache key: kind, suite and a hash of the recipe (and of what it runs), so a change builds anew. */
 export function imageKey(suite: Suite, mirror = debianMirror(), kind: ImageKind = 'pristine'): string {
+  // Where the checkout lies is no part of the recipe: the provisioning script counts by content,
+  // so every clone (CI makes a fresh one each run) finds the same image.
+  const argv = imageRecipe(suite, mirror, kind).map((part) => part.replace(WORKBENCH_PROVISION, 'PROVISION'));
   const hash = createHash('sha256')
-    .update(JSON.stringify({ version: RECIPE_VERSION, argv: imageRecipe(suite, mirror, kind) }))
+    .update(JSON.stringify({ version: RECIPE_VERSION, argv }))
     .update(kind === 'workbench' ? readFileSync(WORKBENCH_PROVISION) : '')
     .digest('hex')
     .slice(0, 12);
@@ -132,6 +135,11 @@ async function buildImage(suite: Suite, key: string, kind: ImageKind): Promise<I
       );
     }
     renameSync(temporary, path);
+    // The images of this kind and suite made by an older recipe are never used again.
+    const prefix = `${kind === 'workbench' ? 'workbench-' : ''}${suite}-`;
+    for (const old of readdirSync(IMAGE_DIR))
+      if (old.startsWith(prefix) && old.endsWith('.tar') && join(IMAGE_DIR, old) !== path)
+        rmSync(join(IMAGE_DIR, old), { force: true });
   } finally {
     rmSync(temporary, { force: true });
   }
