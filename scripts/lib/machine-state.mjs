@@ -69,7 +69,8 @@ function daemons(project) {
       try {
         exe = readlinkSync(`/proc/${pid}/exe`);
       } catch {}
-      if (project && exe.startsWith(`${project}/`)) continue;
+      // Node projects' own tools (any checkout's node_modules) are never the machine's daemons.
+      if ((project && exe.startsWith(`${project}/`)) || exe.includes('/node_modules/')) continue;
       found.push(`${pid} ${comm}`);
     } catch {}
   }
