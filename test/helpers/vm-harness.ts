@@ -45,7 +45,11 @@ export async function letHarnessStartVms(): Promise<void> {
     .some((pid) => existsSync(`/proc/${pid}/root/dev/kvm`));
   if (!/^namespaces = \[ \]$/m.test(current) || outside) {
     if (!/^namespaces = \[ \]$/m.test(current)) writeFileSync(conf, `${current}\nnamespaces = [ ]\n`);
-    spawnSync('pkill', ['-x', 'libvirtd']);
-    await until(() => spawnSync('pgrep', ['-x', 'libvirtd']).status !== 0, 15_000, 'libvirtd to stop');
+    // The daemon the install started, by the pid it wrote, never by name.
+    const pid = existsSync('/run/libvirtd.pid') ? readFileSync('/run/libvirtd.pid', 'utf8').trim() : '';
+    if (/^\d+$/.test(pid)) {
+      spawnSync('kill', [pid]);
+      await until(() => !existsSync(`/proc/${pid}`), 15_000, 'libvirtd to stop');
+    }
   }
 }
