@@ -64,11 +64,18 @@ function daemons(project) {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
       if (ppid !== '1' && ppid !== '0') continue;
-      let exe = '';
+      // A process already exiting (a zombie, or one whose memory is gone) has no exe to read: it is
+      // not a daemon. CI saw the build's esbuild service that way, caught between its parent's exit
+      // and its own, so the node_modules rule below could not recognise it.
+      if (state === 'Z' || state === 'X') continue;
+      let exe;
       try {
         exe = readlinkSync(`/proc/${pid}/exe`);
-      } catch {}
+      } catch {
+        continue; // kernel threads and exiting processes; a running daemon's exe is readable as root
+      }
       // Node projects' own tools (any checkout's node_modules) are never the machine's daemons.
       if ((project && exe.startsWith(`${project}/`)) || exe.includes('/node_modules/')) continue;
       found.push(`${pid} ${comm}`);
