@@ -31,22 +31,55 @@ export const DPKG_LOCKS = [
   '/var/cache/apt/archives/lock',
 ];
 
+/** Who holds one of apt's or dpkg's locks, as far as this host's /proc shows it. */
+export interface LockHolder {
+  lock: string;
+  /** The pid /proc/locks gives (0 when the holder is in a PID namespace this /proc cannot see). */
+  pid: number;
+  /** Its command name ("unattended-upgr"), or what we know of it when it cannot be seen. */
+  name: string;
+  /**
+   * The holder lives in another PID namespace (apt in a container seen from the host, or the host's
+   * apt seen from a container): /proc/locks shows pid 0, or a pid with no /proc entry here.
+   */
+  hidden: boolean;
+}
+
+/** Who holds the lock, for messages: "python3 (pid 1234)", or the process we cannot see. */
+export function describeLockHolder(holder: LockHolder): string {
+  return holder.hidden ? holder.name : `${holder.name} (pid ${holder.pid})`;
+}
+
+const hiddenHolder = (lock: string, pid: number): LockHolder => ({
+  lock,
+  pid,
+  name:
+    pid === 0
+      ? 'a process in another PID namespace (container?)'
+      : `a process in another PID namespace (container?; /proc/locks gives pid ${pid}, which does not exist here)`,
+  hidden: true,
+});
+
 /**
  * Who holds apt's or dpkg's lock now (unattended-upgrades on a fresh Ubuntu, another apt-get),
- * from /proc/locks, so kvmkit can say whom it is waiting for.
+ * from /proc/locks, so kvmkit can say whom it is waiting for. A lock held from another PID
+ * namespace (a container's apt on a shared tree, or the host's seen from inside one) still counts:
+ * /proc/locks shows it with pid 0, or with a pid that has no /proc entry here.
  */
-export async function findLockHolder(
-  host: Host,
-): Promise<{ pid: number; name: string; lock: string } | undefined> {
+export async function findLockHolder(host: Host): Promise<LockHolder | undefined> {
   const locks = parseLocks((await host.readFile('/proc/locks')) ?? '');
   if (locks.length === 0) return undefined;
   for (const lock of DPKG_LOCKS) {
     const inode = (await host.stat(lock))?.ino;
-    const holder = locks.find((l) => l.inode === inode && l.pid !== 0);
-    if (inode !== undefined && holder) {
-      const name = (await host.readFile(`/proc/${holder.pid}/comm`))?.trim() ?? 'unknown';
-      return { pid: holder.pid, name, lock };
+    if (inode === undefined) continue;
+    let hidden: LockHolder | undefined;
+    for (const holder of locks.filter((l) => l.inode === inode)) {
+      const name = holder.pid === 0 ? undefined : (await host.readFile(`/proc/${holder.pid}/comm`))?.trim();
+      // A holder we can name is the better answer; one we cannot see is kept in case there is none.
+      if (name !== undefined) return { lock, pid: holder.pid, name: name || 'unknown', hidden: false };
+      hidden ??= hiddenHolder(lock, holder.pid);
     }
+    if (hidden) return hidden;
   }
   return undefined;
 }

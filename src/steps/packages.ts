@@ -4,7 +4,7 @@ import {
   bundleAptOptions,
   bundleSourcesList,
 } from '../bundle/manifest.js';
-import { findLockHolder, readAptLists } from '../facts/apt.js';
+import { describeLockHolder, findLockHolder, readAptLists } from '../facts/apt.js';
 import type { Distro } from '../facts/distro.js';
 import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../facts/packages.js';
 import type { Command } from '../host/host.js';
@@ -198,32 +198,38 @@ export const packagesStep: Step = {
 
 /**
  * Waits, saying for whom, while another apt or dpkg holds the lock (unattended-upgrades holds it
- * for minutes on a fresh Ubuntu), up to the limit.
+ * for minutes on a fresh Ubuntu), up to the limit. A holder in another PID namespace (apt in a
+ * container, or the host's seen from one) is waited for the same way, though we cannot name it.
  */
 export async function waitForPackageLock(
   context: Pick<ApplyContext, 'facts' | 'say' | 'options' | 'signal'>,
 ) {
   const limit = context.options.lockTimeoutMs ?? 10 * 60 * 1000;
   const started = Date.now();
-  let lastHolder = -1;
+  let lastHolder = '';
   let lastSaid = 0;
   for (;;) {
     const holder = await findLockHolder(context.facts.host);
     if (!holder) return;
+    const who = describeLockHolder(holder);
     const waited = Date.now() - started;
     if (waited > limit) {
       throw new StepFailure(
-        `${holder.name} (pid ${holder.pid}) still holds ${holder.lock} after ${Math.round(waited / 1000)} s; try again when it is done`,
+        `${who} still holds ${holder.lock} after ${Math.round(waited / 1000)} s; try again when it is done` +
+          (holder.hidden
+            ? ' (it is not visible from here: look for an apt or dpkg running in a container, or on the host, that shares this file)'
+            : ''),
       );
     }
-    if (holder.pid !== lastHolder || Date.now() - lastSaid > 15_000) {
+    const key = `${holder.pid} ${holder.lock}`;
+    if (key !== lastHolder || Date.now() - lastSaid > 15_000) {
       context.say(
-        `waiting for ${holder.name} (pid ${holder.pid}) to release ${holder.lock}` +
+        `waiting for ${who} to release ${holder.lock}` +
           (waited > 1000
             ? ` (${Math.round(waited / 1000)} s so far, up to ${Math.round(limit / 1000)} s)`
             : ''),
       );
-      lastHolder = holder.pid;
+      lastHolder = key;
       lastSaid = Date.now();
     }
     await sleep(500, context.signal);
