@@ -4,21 +4,36 @@ import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host
 import { readBytesAt } from './read-bytes.js';
 import { toFileStat } from './real-host.js';
 
+/** A device node as recorded on its host: `mode` in octal ("0660"), its owner and group by number. */
+export interface RecordedDevice {
+  mode: string;
+  uid: number;
+  gid: number;
+}
+
 /**
- * What a recorded host cannot hold as plain files: who ran kvmkit there, its environment and the
- * free disk. Read from `fixture.json` at the root of the tree (the same file tells the test
- * harness which device modes and sparse MSR files to generate).
+ * What a recorded host cannot hold as plain files: who ran kvmkit there, its environment, the
+ * free disk, and the mode and owner of its device nodes. Read from `fixture.json` at the root of
+ * the tree (the same file tells the test harness which device stand-ins and sparse CPUID/MSR
+ * files to generate).
  */
 export interface FixtureDescription {
   source?: string;
   identity?: ProcessIdentity;
   env?: Record<string, string>;
   freeBytes?: Record<string, number>;
+  /**
+   * By absolute host path (`/dev/kvm`): the mode and owner its stand-in file shows, whoever owns
+   * the copy of the tree (only root could give a file root:kvm, and a tree copied by a user is
+   * the user's).
+   */
+  devices?: Record<string, RecordedDevice>;
 }
 
 /**
  * A host rooted at a directory: a read of /X reads DIR/X and no command ever runs. A device
- * node (/dev/kvm, /dev/cpu/0/msr) is stood for by a regular file of the same name.
+ * node (/dev/kvm, /dev/cpu/0/msr) is stood for by a regular file of the same name; its mode and
+ * owner are those `fixture.json` records for it (`devices`), else the file's own.
  */
 export class FixtureHost implements Host {
   readonly kind = 'fixture' as const;
@@ -65,8 +80,14 @@ export class FixtureHost implements Host {
   async stat(path: string): Promise<FileStat | undefined> {
     try {
       const s = toFileStat(await stat(this.resolve(path)));
-      // A regular file stands for a device node under /dev.
-      if (path.startsWith('/dev/') && s.isFile) return { ...s, isFile: false, isCharDevice: true };
+      // A regular file stands for a device node under /dev, with the mode and owner recorded for it.
+      if (path.startsWith('/dev/') && s.isFile) {
+        const recorded = (await this.fixture()).devices?.[normalize(path)];
+        const owner = recorded
+          ? { mode: Number.parseInt(recorded.mode, 8), uid: recorded.uid, gid: recorded.gid }
+          : {};
+        return { ...s, ...owner, isFile: false, isCharDevice: true };
+      }
       return s;
     } catch {
       return undefined;

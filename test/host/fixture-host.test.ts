@@ -1,6 +1,7 @@
-import { statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { materialize } from '../helpers/fixtures.js';
 
@@ -36,6 +37,28 @@ describe('FixtureHost', () => {
     expect(kvm).toMatchObject({ isCharDevice: true, mode: 0o660, uid: 0, gid: 993 });
   });
 
+  it("takes a device's mode and owner from the description, not from its stand-in file", async () => {
+    const root = tree({ '/dev/kvm': { mode: '0660', uid: 0, gid: 993 } });
+    writeFileSync(join(root, 'dev/kvm'), '');
+    chmodSync(join(root, 'dev/kvm'), 0o604);
+    const kvm = await new FixtureHost(root).stat('/dev/kvm');
+    expect(kvm).toMatchObject({ isFile: false, isCharDevice: true, mode: 0o660, uid: 0, gid: 993 });
+  });
+
+  it('gives a stand-in file the description does not list its own mode and owner', async () => {
+    const root = tree({});
+    writeFileSync(join(root, 'dev/kvm'), '');
+    chmodSync(join(root, 'dev/kvm'), 0o604);
+    const kvm = await new FixtureHost(root).stat('/dev/kvm');
+    const own = statSync(join(root, 'dev/kvm'));
+    expect(kvm).toMatchObject({ isCharDevice: true, mode: 0o604, uid: own.uid, gid: own.gid });
+  });
+
+  it('has no device the description lists but the tree holds no file for', async () => {
+    const root = tree({ '/dev/kvm': { mode: '0660', uid: 0, gid: 993 } });
+    expect(await new FixtureHost(root).stat('/dev/kvm')).toBeUndefined();
+  });
+
   it('reads an MSR at its offset, 3.2 GB into a sparse file', async () => {
     const dir = materialize('amd-svm-fresh-desktop', { msr: { '0xc0010114': '0x10' } });
     const msr = join(dir, 'dev/cpu/0/msr');
@@ -52,3 +75,17 @@ describe('FixtureHost', () => {
     expect(await host.freeBytes('/var/lib/libvirt/images')).toBe(200 * 2 ** 30);
   });
 });
+
+const trees: string[] = [];
+afterAll(() => {
+  for (const dir of trees.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A tree written by hand, with an empty /dev and a fixture.json recording these devices. */
+function tree(devices: Record<string, { mode: string; uid: number; gid: number }>): string {
+  const root = mkdtempSync(join(tmpdir(), 'kvmkit-fixture-host-'));
+  trees.push(root);
+  mkdirSync(join(root, 'dev'));
+  writeFileSync(join(root, 'fixture.json'), JSON.stringify({ devices }));
+  return root;
+}
