@@ -1,6 +1,4 @@
 import {
-  chmodSync,
-  chownSync,
   closeSync,
   cpSync,
   mkdirSync,
@@ -8,16 +6,18 @@ import {
   openSync,
   readFileSync,
   rmSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll } from 'vitest';
+import type { RecordedDevice } from '../../src/host/fixture-host.js';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'hosts');
 
 export interface Description {
-  devices?: Record<string, { mode: string; uid: number; gid: number }>;
+  devices?: Record<string, RecordedDevice>;
   cpuid?: Record<string, string>;
   msr?: Record<string, string>;
 }
@@ -29,29 +29,32 @@ afterAll(() => {
 
 /**
  * Copies a fixture tree to a temporary directory and builds what git cannot hold, from the
- * tree's fixture.json: device files with their owner and mode, and the sparse /dev/cpu/0/cpuid
- * and /dev/cpu/0/msr files with each register at its own offset (an AMD MSR sits 3.2 GB in).
- * `extra` adds to the description, for variations made by a test.
+ * tree's fixture.json: an empty file standing for each device node (its mode and owner stay in
+ * fixture.json, where FixtureHost reads them: no chown, so no root needed), and the sparse
+ * /dev/cpu/0/cpuid and /dev/cpu/0/msr files with each register at its own offset (an AMD MSR
+ * sits 3.2 GB in). `extra` adds to the description, for variations made by a test; it is written
+ * into the copy's fixture.json, for FixtureHost to see.
  */
 export function materialize(name: string, extra: Description = {}): string {
   const dir = mkdtempSync(join(tmpdir(), `kvmkit-fixture-${name}-`));
   made.push(dir);
   cpSync(join(FIXTURES, name), dir, { recursive: true });
-  let description: Description = {};
+  let recorded: Description | undefined;
   try {
-    description = JSON.parse(readFileSync(join(dir, 'fixture.json'), 'utf8')) as Description;
+    recorded = JSON.parse(readFileSync(join(dir, 'fixture.json'), 'utf8')) as Description;
   } catch {}
-  description = {
-    devices: { ...description.devices, ...extra.devices },
-    cpuid: { ...description.cpuid, ...extra.cpuid },
-    msr: { ...description.msr, ...extra.msr },
+  const description: Description = {
+    devices: { ...recorded?.devices, ...extra.devices },
+    cpuid: { ...recorded?.cpuid, ...extra.cpuid },
+    msr: { ...recorded?.msr, ...extra.msr },
   };
-  for (const [path, device] of Object.entries(description.devices ?? {})) {
+  if (Object.keys(extra).length > 0) {
+    writeFileSync(join(dir, 'fixture.json'), `${JSON.stringify({ ...recorded, ...description }, null, 2)}\n`);
+  }
+  for (const path of Object.keys(description.devices ?? {})) {
     const file = join(dir, path);
     mkdirSync(dirname(file), { recursive: true });
     closeSync(openSync(file, 'w'));
-    chownSync(file, device.uid, device.gid);
-    chmodSync(file, Number.parseInt(device.mode, 8));
   }
   writeRegisters(join(dir, 'dev/cpu/0/cpuid'), description.cpuid, (hex) => Buffer.from(hex, 'hex'));
   writeRegisters(join(dir, 'dev/cpu/0/msr'), description.msr, (value) => {
