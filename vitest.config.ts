@@ -2,11 +2,10 @@ import { defineConfig } from 'vitest/config';
 import { compileProfiles } from './src/profiles/compile.js';
 
 /**
- * Tests that need no system package and touch nothing outside temp folders (some still need root,
- * to give fixture device files their owner):
- * `npm run test:unit` runs them on any machine with Node. A file not listed here is a machine
- * test (it installs, purges, starts daemons or builds namespaces): those run only inside the
- * throwaway workbench container (test/containers/workbench.containers.test.ts), never on the
+ * Tests that need no root, no system package and touch nothing outside temp folders:
+ * `npm run test:unit` runs them on any machine with Node, as any user. A file not listed here is
+ * a machine test (it installs, purges, starts daemons or builds namespaces): those run only inside
+ * the throwaway workbench container (test/containers/workbench.containers.test.ts), never on the
  * machine that runs `npm test`.
  */
 export const UNIT_TESTS = [
