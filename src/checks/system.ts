@@ -161,7 +161,7 @@ export async function accessChecks(facts: Facts, wanted: WantedState | undefined
             'warn',
             `${user.name} was added to ${stale.join(', ')} after this session began`,
             {
-              hint: `log out and in again (or start a shell with \`newgrp ${stale[0]}\`) before using virsh or virt-manager`,
+              hint: `log out and in again (or start a shell with \`newgrp ${stale[0]}\`) before using virsh${wanted.packages.includes('virt-manager') ? ' or virt-manager' : ''}`,
             },
           ),
     );

@@ -198,12 +198,13 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     const groupsChanged = summary.steps.some((s) => s.step === 'groups' && s.result === 'changed');
     if (ready)
       out(
-        nextSteps(
-          plan.user ?? undefined,
+        nextSteps({
+          user: plan.user ?? undefined,
           groupsChanged,
-          plan.groups,
-          vm && vm.kind !== 'none' ? vm.name : undefined,
-        ),
+          groups: plan.groups,
+          ...(vm && vm.kind !== 'none' ? { vm: { kind: vm.kind, name: vm.name } } : {}),
+          packages: plan.packages,
+        }),
       );
     if (abort.signal.aborted)
       out('Interrupted: run `kvmkit install` again to go on from where it stopped.\n');

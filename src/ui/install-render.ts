@@ -52,25 +52,41 @@ export function renderSummary(
   return `${lines.join('\n')}\n`;
 }
 
-export function nextSteps(
-  user: string | undefined,
-  groupsChanged: boolean,
-  groups: string[],
-  vm?: string,
-): string {
+/** What the closing hints are drawn from: the run's outcome and what its profile installs. */
+export interface NextStepsInput {
+  user?: string;
+  groupsChanged: boolean;
+  groups: string[];
+  /** The first VM, when the run made one. */
+  vm?: { kind: 'smoke' | 'cloud' | 'iso'; name: string };
+  /**
+   * What the run's plan installs (the profile's packages and the features' needs): a graphical
+   * tool is suggested only when it is among them, never on a headless server profile.
+   */
+  packages: readonly string[];
+}
+
+/** The closing hints after a ready install: only tools this profile installed are named. */
+export function nextSteps({ user, groupsChanged, groups, vm, packages }: NextStepsInput): string {
   const lines = ['', style.bold('Next:')];
+  const has = (name: string) => packages.includes(name);
   if (user && groupsChanged) {
     lines.push(
       `- ${user} is now in ${groups.join(', ')}: log out and in again (or run \`newgrp ${groups[0]}\`) before that session can use libvirt.`,
     );
   }
   if (vm) {
-    lines.push(
-      `- Your first VM, ${vm}: \`virsh --connect qemu:///system console ${vm}\` opens its console; \`kvmkit verify --vm ${vm}\` proves it runs.`,
-    );
+    // An ISO VM installs through its SPICE screen; the others have a serial console.
+    const opens =
+      vm.kind !== 'iso'
+        ? `\`virsh --connect qemu:///system console ${vm.name}\` opens its console`
+        : has('virt-viewer')
+          ? `\`virt-viewer --connect qemu:///system ${vm.name}\` shows its screen`
+          : `\`virsh --connect qemu:///system domdisplay ${vm.name}\` says where its screen listens (127.0.0.1 only)`;
+    lines.push(`- Your first VM, ${vm.name}: ${opens}; \`kvmkit verify --vm ${vm.name}\` proves it runs.`);
   }
   lines.push(
-    '- `virsh --connect qemu:///system list --all` lists the VMs; `virt-manager` opens the desktop manager.',
+    `- \`virsh --connect qemu:///system list --all\` lists the VMs${has('virt-manager') ? '; `virt-manager` opens the desktop manager' : ''}.`,
   );
   lines.push(
     '- `kvmkit doctor --deep` proves whether VMs run accelerated; `kvmkit uninstall` takes back what kvmkit did.',
