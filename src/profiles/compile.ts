@@ -37,6 +37,7 @@ export function compileProfiles(dir: string): ProfileCatalog {
   for (const file of readdirSync(join(dir, 'families')).filter((f) => f.endsWith('.yaml'))) {
     const family = load(`families/${file}`, familySchema) as FamilyProfile;
     checkRanges(family, `families/${file}`);
+    checkKeyrings(family, `families/${file}`);
     families[family.family] = family;
   }
   for (const [name, profile] of Object.entries(installProfiles)) {
@@ -64,5 +65,17 @@ function checkRanges(family: FamilyProfile, file: string): void {
       throw new SchemaError(`${file}: releases[${i}].from: expected a release after ${previousEnd}`);
     }
     previousEnd = to?.version;
+  });
+}
+
+/** A keyring's package must be one a cloud VM installs (needs.cloudVm), or the keyring never comes. */
+function checkKeyrings(family: FamilyProfile, file: string): void {
+  family.releases.forEach((release, i) => {
+    for (const [keyring, name] of Object.entries(release.keyrings ?? {})) {
+      if (!release.needs.cloudVm.includes(name))
+        throw new SchemaError(
+          `${file}: releases[${i}].keyrings.${keyring}: expected a package of needs.cloudVm (${release.needs.cloudVm.join(', ')})`,
+        );
+    }
   });
 }

@@ -72,8 +72,14 @@ const release: Schema = {
       },
     },
     needs,
+    keyrings: {
+      type: 'map',
+      keys: /^\/usr\/share\/keyrings\/[A-Za-z0-9._-]+\.gpg$/,
+      keyWhat: 'a keyring file under /usr/share/keyrings',
+      of: packageName,
+    },
   },
-  optional: ['to', 'note', 'unconfirmed'],
+  optional: ['to', 'note', 'unconfirmed', 'keyrings'],
 };
 
 export const familySchema: Schema = {

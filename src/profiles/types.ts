@@ -51,6 +51,11 @@ export interface ReleaseProfile {
   init: InitSystem;
   network: { server: NetworkSystem; desktop: NetworkSystem };
   needs: FeatureNeeds;
+  /**
+   * The package that ships each keyring a catalog cloud image's checksum list is checked with
+   * (one of needs.cloudVm), by the keyring's path; a keyring not listed is packaged by none here.
+   */
+  keyrings?: Record<string, string>;
 }
 
 export interface FamilyProfile {

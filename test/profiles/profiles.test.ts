@@ -263,6 +263,19 @@ describe('each release says what each feature needs', () => {
       expect(release('debian', version).needs.cloudVm).toEqual(['genisoimage', 'gpgv', 'qemu-utils']);
   });
 
+  it("keyrings: the package of needs.cloudVm that ships Canonical's cloud image keyring, where one does", () => {
+    const keyring = '/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg';
+    for (const [id, version] of everyRelease) {
+      const { keyrings, needs } = release(id, version);
+      for (const name of Object.values(keyrings ?? {})) expect(needs.cloudVm).toContain(name);
+    }
+    expect(release('debian', '13').keyrings).toEqual({ [keyring]: 'ubuntu-keyring' });
+    for (const version of ['10', '11', '12']) expect(release('debian', version).keyrings).toBeUndefined();
+    for (const version of ['16.04', '22.04', '24.04', '25.10'])
+      expect(release('ubuntu', version).keyrings).toEqual({ [keyring]: 'ubuntu-cloudimage-keyring' });
+    expect(release('ubuntu', '9.10').keyrings).toBeUndefined();
+  });
+
   it('the releases no archive was read for say so', () => {
     for (const [id, version] of [
       ['ubuntu', '9.10'],
@@ -328,6 +341,23 @@ describe('the schema checks the needs', () => {
       t.replace('bridge: { ifupdown: [bridge-utils],', 'bridge: { wicd: [], ifupdown: [bridge-utils],'),
     );
     expect(run).toThrow(/families\/debian.yaml: releases\[0\].needs.bridge: expected no key "wicd"/);
+  });
+  it("a keyring's package that a cloud VM does not install", () => {
+    const run = broken((t) =>
+      t.replace(
+        'ubuntu-cloudimage-keyring.gpg: ubuntu-keyring',
+        'ubuntu-cloudimage-keyring.gpg: ubuntu-cloudimage-keyring',
+      ),
+    );
+    expect(run).toThrow(
+      'families/debian.yaml: releases[2].keyrings./usr/share/keyrings/ubuntu-cloudimage-keyring.gpg: expected a package of needs.cloudVm (genisoimage, gpgv, qemu-utils, ubuntu-keyring)',
+    );
+  });
+  it('a keyring that is not a file under /usr/share/keyrings', () => {
+    const run = broken((t) => t.replace('/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg:', 'ubuntu.gpg:'));
+    expect(run).toThrow(
+      'families/debian.yaml: releases[2].keyrings.ubuntu.gpg: expected a keyring file under /usr/share/keyrings',
+    );
   });
   it('a network system left out', () => {
     const run = broken((t) => t.replace('NetworkManager: [], netplan-networkd', 'netplan-networkd'));

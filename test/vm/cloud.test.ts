@@ -188,7 +188,7 @@ describe('kvmkit vm create --image', () => {
     expect(existsSync('/var/lib/kvmkit/images')).toBe(false);
   });
 
-  it('refuses a signed catalog image when the keyring is missing, before any download, naming its package', async () => {
+  it('refuses a signed catalog image when the keyring is missing, before any download, naming its package where the release has one', async () => {
     const result = await kvmkit([
       'vm',
       'create',
@@ -201,7 +201,10 @@ describe('kvmkit vm create --image', () => {
     ]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/ubuntu-cloudimage-keyring\.gpg is missing/);
-    expect(result.stderr).toMatch(/install ubuntu-cloudimage-keyring, or pass --keyring FILE/);
+    // The workbench is Debian 12: no package of it ships Canonical's keyring, so none is named
+    // (ubuntu-cloudimage-keyring is Ubuntu's; Debian 13's ubuntu-keyring: test/unit/cloud-keyring).
+    expect(result.stderr).toMatch(/pass --keyring FILE; --skip-signature checks the checksum alone/);
+    expect(result.stderr).not.toMatch(/install ubuntu/);
     expect(virsh('dominfo', 'ubuntu-24.04').status).not.toBe(0);
   });
 

@@ -1,12 +1,18 @@
+import { Facts } from '../../facts/index.js';
+import type { Host } from '../../host/host.js';
+import catalog from '../../profiles/catalog.js';
+import { releaseProfileFor } from '../../profiles/resolve.js';
+import type { ReleaseProfile } from '../../profiles/types.js';
 import type { ListSignature } from './signature.js';
 
 /**
  * Canonical signs each release directory's SHA256SUMS (SHA256SUMS.gpg, made by the "UEC Image
- * Automatic Signing Key"); the keyring comes with Ubuntu's ubuntu-cloudimage-keyring package.
+ * Automatic Signing Key"). Which package ships the keyring depends on the host's release
+ * (ubuntu-cloudimage-keyring on Ubuntu, ubuntu-keyring from Debian 13, none on Debian 11 and 12):
+ * each release's `keyrings:` in profiles/families/*.yaml says, read by keyringPackage.
  */
 const UBUNTU_SIGNING = {
   keyring: '/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg',
-  keyringPackage: 'ubuntu-cloudimage-keyring',
   fingerprint: 'D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81',
 };
 
@@ -43,3 +49,18 @@ export const CLOUD_IMAGES: Record<
   'debian-12': debian('12', 'bookworm'),
   'debian-13': debian('13', 'trixie'),
 };
+
+/** The package that ships `keyring` on this release, from its profile data; undefined when none does. */
+export function keyringPackage(release: ReleaseProfile, keyring: string): string | undefined {
+  const keyrings = release.keyrings ?? {};
+  return Object.hasOwn(keyrings, keyring) ? keyrings[keyring] : undefined;
+}
+
+/** The same, for the release `host` runs; undefined as well when that release is not one kvmkit knows. */
+export async function keyringPackageOn(host: Host, keyring: string): Promise<string | undefined> {
+  try {
+    return keyringPackage(releaseProfileFor(catalog, await new Facts(host).distro()), keyring);
+  } catch {
+    return undefined;
+  }
+}

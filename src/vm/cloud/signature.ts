@@ -3,13 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '../../host/host.js';
 import { VmError } from '../names.js';
+import { keyringPackageOn } from './images.js';
 
 /** Where a checksum list's detached signature is and whose key must have made it. */
 export interface ListSignature {
   url: string;
   /** A binary OpenPGP keyring (gpgv reads no armored files). */
   keyring: string;
-  /** The package that ships the keyring, for the hint when it is missing. */
+  /**
+   * The package that ships the keyring, for the hint when it is missing; by default the one the
+   * host's release profile names (`keyrings:` in profiles/families/*.yaml), if any.
+   */
   keyringPackage?: string;
   /** The signing key's fingerprint; the primary key or the subkey that signed. */
   fingerprint?: string;
@@ -40,10 +44,11 @@ export function validSignatures(status: string): { signer: string; primary: stri
 /** Called before anything is fetched, so a missing keyring costs no download. */
 export async function requireKeyring(host: Host, spec: ListSignature): Promise<void> {
   if (!(await host.stat(spec.keyring))) {
+    const keyringPackage = spec.keyringPackage ?? (await keyringPackageOn(host, spec.keyring));
     throw new VmError(
       `cannot check the checksum list's signature: the keyring ${spec.keyring} is missing`,
-      spec.keyringPackage
-        ? `install ${spec.keyringPackage}, or pass --keyring FILE; --skip-signature checks the checksum alone`
+      keyringPackage
+        ? `install ${keyringPackage}, or pass --keyring FILE; --skip-signature checks the checksum alone`
         : 'pass --keyring FILE; --skip-signature checks the checksum alone',
     );
   }
