@@ -1,7 +1,7 @@
 import { provenVirtType } from '../checks/acceleration.js';
 import type { Host } from '../host/host.js';
 import { cachedImagePath, createCloudVm } from '../vm/cloud/create.js';
-import { CLOUD_IMAGES } from '../vm/cloud/images.js';
+import { CLOUD_IMAGES, imageRefusal } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
 import { type VmVerification, verifyVm } from '../vm/lifecycle.js';
 import { createSmokeVm } from '../vm/smoke/create.js';
@@ -28,22 +28,35 @@ export function firstVmStep(first: FirstVm): Step {
   return {
     id: 'first-vm',
     title: 'Create the first VM',
-    async plan({ facts }) {
+    async plan({ facts, wanted, options }) {
       if (first.kind === 'none') return planned(this, 'ok', 'none asked for');
       const virsh = ['virsh', '--connect', 'qemu:///system'];
-      if (!facts.host.canRun()) return planned(this, 'change', `create ${first.name} (${first.kind})`);
-      const state = await facts.host.run({
-        argv: [...virsh, 'domstate', first.name],
-        root: true,
-        timeoutMs: 60_000,
-      });
-      if (state.exitCode === 0 && state.stdout.trim() === 'running')
-        return planned(this, 'ok', `${first.name} is running`);
-      if (state.exitCode === 0) {
-        return planned(this, 'change', `start ${first.name} (${state.stdout.trim()})`, [
-          { argv: [...virsh, 'start', first.name], root: true },
-        ]);
+      if (facts.host.canRun()) {
+        const state = await facts.host.run({
+          argv: [...virsh, 'domstate', first.name],
+          root: true,
+          timeoutMs: 60_000,
+        });
+        if (state.exitCode === 0 && state.stdout.trim() === 'running')
+          return planned(this, 'ok', `${first.name} is running`);
+        if (state.exitCode === 0) {
+          return planned(this, 'change', `start ${first.name} (${state.stdout.trim()})`, [
+            { argv: [...virsh, 'start', first.name], root: true },
+          ]);
+        }
       }
+      // An image whose checksum list cannot be checked here is refused by apply: say so now, so
+      // the plan and the install agree. A bundle's own copy of the image is checked by its checksum.
+      if (first.kind === 'cloud' && options.bundle?.manifest.image?.name !== first.image) {
+        const refusal = await imageRefusal(
+          facts.host,
+          first.image,
+          wanted.release,
+          `${wanted.distro.name} ${wanted.distro.version}`,
+        );
+        if (refusal) return planned(this, 'blocked', `${refusal.reason}; ${refusal.hint}`);
+      }
+      if (!facts.host.canRun()) return planned(this, 'change', `create ${first.name} (${first.kind})`);
       const what =
         first.kind === 'smoke'
           ? 'the smoke VM (a tiny guest built here, no download)'

@@ -64,3 +64,33 @@ export async function keyringPackageOn(host: Host, keyring: string): Promise<str
     return undefined;
   }
 }
+
+/** Why a first VM from a catalog image cannot be made on this host, with what to do instead. */
+export interface ImageRefusal {
+  reason: string;
+  hint: string;
+}
+
+/**
+ * Whether a catalog image's checksum list can be checked here: its keyring is on the host, or the
+ * cloud VM's packages bring it on this release (the packages step runs first). Canonical's keyring
+ * is packaged by no Debian 11 or 12 package, so an Ubuntu image is refused there, as creating it
+ * would be: the plan says so before anything is installed.
+ */
+export async function imageRefusal(
+  host: Host,
+  image: string,
+  release: ReleaseProfile,
+  releaseName: string,
+): Promise<ImageRefusal | undefined> {
+  const signature = CLOUD_IMAGES[image]?.signature;
+  if (!signature || (await host.stat(signature.keyring))) return undefined;
+  if (keyringPackage(release, signature.keyring) !== undefined) return undefined;
+  const others = Object.entries(CLOUD_IMAGES)
+    .filter(([, other]) => !other.signature || keyringPackage(release, other.signature.keyring) !== undefined)
+    .map(([name]) => name);
+  return {
+    reason: `${image}'s checksum list is signed with a key no package of ${releaseName} ships (the keyring ${signature.keyring} is missing)`,
+    hint: `choose the smoke VM or a cloud image this release can check (--first-vm ${['smoke', ...others].join(', ')}), or put the keyring at ${signature.keyring} (after install, kvmkit vm create --image ${image} --keyring FILE takes it from elsewhere)`,
+  };
+}
