@@ -7,6 +7,11 @@ export interface Addressing {
   addresses: string[];
   gateway?: string;
   dns: string[];
+  /**
+   * Search domains the uplink's own configuration names (NetworkManager's ipv4.dns-search): they
+   * move to the bridge with its nameservers (absent in state files of older runs).
+   */
+  dnsSearch?: string[];
   mtu: number;
   /** The uplink's MAC, kept on the bridge so DHCP reservations still match. */
   mac: string;

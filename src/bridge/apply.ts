@@ -1,4 +1,4 @@
-import type { Command, Host } from '../host/host.js';
+import { type Command, type Host, showCommand } from '../host/host.js';
 import type { BridgeChange } from './change.js';
 import {
   type CheckTargets,
@@ -44,10 +44,10 @@ async function runAll(
   for (const command of commands) {
     const result = await host.run(command);
     log.push(
-      `$ ${command.argv.join(' ')}${result.exitCode === 0 ? '' : ` (exit ${result.exitCode}: ${result.stderr.trim().split('\n').at(-1) ?? ''})`}`,
+      `$ ${showCommand(command)}${result.exitCode === 0 ? '' : ` (exit ${result.exitCode}: ${result.stderr.trim().split('\n').at(-1) ?? ''})`}`,
     );
     if (result.exitCode !== 0 && !tolerate)
-      return `${command.argv.join(' ')} failed: ${result.stderr.trim().split('\n').at(-1) ?? result.exitCode}`;
+      return `${showCommand(command)} failed: ${result.stderr.trim().split('\n').at(-1) ?? result.exitCode}`;
   }
   return undefined;
 }

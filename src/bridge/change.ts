@@ -52,18 +52,25 @@ export { BridgeRefusal };
 const cmd = (...argv: string[]): Command => ({ argv, root: true, timeoutMs: 120_000 });
 
 /** The change for this host, in the terms of the system that manages its network. */
-export async function planBridgeChange(
-  host: Host,
-  o: { bridge: string; uplink: Uplink; system: NetworkSystem; nmConnection?: string; nmMethod?: string },
-): Promise<BridgeChange> {
+export async function planBridgeChange(host: Host, o: PlanOptions): Promise<BridgeChange> {
   const change = await planForSystem(host, o);
   return { ...change, held: o.uplink.addresses.map((a) => `${a.address}/${a.prefix}`) };
 }
 
-async function planForSystem(
-  host: Host,
-  o: { bridge: string; uplink: Uplink; system: NetworkSystem; nmConnection?: string; nmMethod?: string },
-): Promise<BridgeChange> {
+export interface PlanOptions {
+  bridge: string;
+  uplink: Uplink;
+  system: NetworkSystem;
+  /** NetworkManager: the active connection on the uplink, and that profile's IPv4 settings. */
+  nmConnection?: string;
+  nmMethod?: string;
+  /** The profile's ipv4.dns (undefined when it could not be read). */
+  nmDns?: string[];
+  /** The profile's ipv4.dns-search. */
+  nmDnsSearch?: string[];
+}
+
+async function planForSystem(host: Host, o: PlanOptions): Promise<BridgeChange> {
   const { bridge, uplink, system } = o;
   if (uplink.wireless)
     throw new BridgeRefusal(
@@ -156,6 +163,13 @@ async function planForSystem(
           `nmcli device connect ${uplink.name}, then try again`,
         );
       const addressing = addressingOf(uplink, o.nmMethod);
+      // The profile's own nameservers and search domains move with its addressing (they went
+      // with the profile once it was down: br0 came up without the search domain). resolv.conf
+      // is no stand-in: where systemd-resolved runs it names the stub 127.0.0.53, which as br0's
+      // DNS server would send resolved's queries back to itself.
+      if (o.nmDns !== undefined) addressing.dns = o.nmDns;
+      else addressing.dns = addressing.dhcp ? [] : addressing.dns.filter((d) => !isLocalResolver(d));
+      if (o.nmDnsSearch && o.nmDnsSearch.length > 0) addressing.dnsSearch = o.nmDnsSearch;
       return {
         bridge,
         uplink: uplink.name,
@@ -204,25 +218,65 @@ export async function changeForUplink(
         evidence: `${netplan.files.join(', ')} define${netplan.files.length === 1 ? 's' : ''} ${uplink.name} (${netplan.type}.${netplan.id}, by ${netplan.how}; renderer ${netplan.renderer})`,
       }
     : await detectNetworkSystem(host, uplink.name);
-  const nm = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
+  const nm: NmConnection = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
   const change = await planBridgeChange(host, {
     bridge,
     uplink,
     system,
     nmConnection: nm.name,
     nmMethod: nm.method,
+    nmDns: nm.dns,
+    nmDnsSearch: nm.dnsSearch,
   });
   return { change, evidence };
 }
 
-/** NetworkManager's active connection on a device, and its IPv4 method. */
-export async function nmConnectionOf(
-  host: Host,
-  device: string,
-): Promise<{ name?: string; method?: string }> {
+/** NetworkManager's active connection on a device and what its profile says about IPv4. */
+export interface NmConnection {
+  name?: string;
+  method?: string;
+  /** ipv4.dns; undefined when the profile could not be read. */
+  dns?: string[];
+  /** ipv4.dns-search. */
+  dnsSearch?: string[];
+}
+
+/** The IPv4 settings of a profile that the bridge takes over, as nmcli prints them. */
+export const NM_PROFILE_FIELDS = 'ipv4.method,ipv4.dns,ipv4.dns-search';
+
+/**
+ * `nmcli -t -f NM_PROFILE_FIELDS connection show NAME`: one `field:value` line each, `\` escaping
+ * colons and backslashes in the value, lists joined by commas.
+ */
+export function parseNmProfile(text: string): Omit<NmConnection, 'name'> {
+  const fields = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).replace(/\\(.)/g, '$1'));
+  }
+  const list = (field: string) =>
+    fields.has(field)
+      ? fields
+          .get(field)!
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean)
+      : undefined;
+  const method = fields.get('ipv4.method')?.trim();
+  const dnsSearch = list('ipv4.dns-search');
+  return {
+    ...(method ? { method } : {}),
+    ...(fields.has('ipv4.dns') ? { dns: list('ipv4.dns')! } : {}),
+    ...(dnsSearch && dnsSearch.length > 0 ? { dnsSearch } : {}),
+  };
+}
+
+export async function nmConnectionOf(host: Host, device: string): Promise<NmConnection> {
   const active = await host.run({ argv: ['nmcli', '-g', 'GENERAL.CONNECTION', 'device', 'show', device] });
   const name = active.stdout.trim() || undefined;
   if (!name) return {};
-  const method = await host.run({ argv: ['nmcli', '-g', 'ipv4.method', 'connection', 'show', name] });
-  return { name, method: method.stdout.trim() || undefined };
+  const profile = await host.run({
+    argv: ['nmcli', '-t', '-f', NM_PROFILE_FIELDS, 'connection', 'show', name],
+  });
+  return { name, ...(profile.exitCode === 0 ? parseNmProfile(profile.stdout) : {}) };
 }

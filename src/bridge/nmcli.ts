@@ -2,7 +2,8 @@ import type { Addressing } from './addressing.js';
 
 /**
  * The nmcli calls that make the bridge in NetworkManager's own terms: a bridge connection with
- * the uplink's IP settings and MAC, the uplink as its port, then the switch-over. Each is an argv.
+ * the uplink's IP settings (DNS included: `a.dns` and `a.dnsSearch` must be what the uplink's
+ * profile names, never what resolv.conf shows) and MAC, the uplink as its port, then the switch-over. Each is an argv.
  */
 export function nmcliBridge(
   bridge: string,
@@ -11,15 +12,21 @@ export function nmcliBridge(
   a: Addressing,
 ): string[][] {
   const con = `kvmkit-${bridge}`;
+  // The nameservers and search domains the uplink's profile names, static or DHCP alike (with
+  // DHCP they come on top of the lease's, as they did on the uplink).
+  const dns = [
+    ...(a.dns.length > 0 ? ['ipv4.dns', a.dns.join(',')] : []),
+    ...((a.dnsSearch ?? []).length > 0 ? ['ipv4.dns-search', a.dnsSearch!.join(',')] : []),
+  ];
   const ipv4 = a.dhcp
-    ? ['ipv4.method', 'auto']
+    ? ['ipv4.method', 'auto', ...dns]
     : [
         'ipv4.method',
         'manual',
         'ipv4.addresses',
         a.addresses.join(','),
         ...(a.gateway ? ['ipv4.gateway', a.gateway] : []),
-        ...(a.dns.length > 0 ? ['ipv4.dns', a.dns.join(',')] : []),
+        ...dns,
       ];
   return [
     [

@@ -35,7 +35,8 @@ function describe(change: BridgeChange): string {
         ? `  remove ${f.path}`
         : `  write ${f.path} (mode ${f.mode.toString(8)}):\n${f.content.replace(/^/gm, '    | ')}`,
     ),
-    ...[...change.down, ...change.up].map((c) => `  $ ${c.argv.join(' ')}`),
+    // Quoted as a shell would need it: a profile named "Wired connection 1" is one word.
+    ...[...change.down, ...change.up].map((c) => `  $ ${showCommand(c)}`),
     `  then: check that ${change.bridge} holds ${change.uplink}'s address${a.gateway ? ' and the default route' : ''} and ${change.uplink}, its port, none; the gateway, name resolution and SSH sessions; roll back if any of that fails.`,
   ];
   return lines.join('\n');
@@ -91,7 +92,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     }
     if (flags.dryRun) {
       out(
-        `Would take back ${state.change.bridge}: ${[...state.change.undoDown, ...state.change.undoUp].map((c) => c.argv.join(' ')).join('; ')}`,
+        `Would take back ${state.change.bridge}: ${[...state.change.undoDown, ...state.change.undoUp].map((c) => showCommand(c)).join('; ')}`,
       );
       return EXIT.ok;
     }
