@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootContainer, type Container, type RunResult } from './container.js';
@@ -8,9 +8,10 @@ import { recordTiming } from './timings.js';
  * `kvmkit bridge` on pristine hosts booted with systemd, in throwaway containers
  * (test-recipes.md, "A pristine host booted with systemd" and "netplan inside"): the uplink
  * (`host0`, the container's end of its veth pair) configured statically the way a user's host
- * has it, then bridged, then taken back, each fact read from `ip -j` inside the container.
+ * has it (ifupdown, netplan on networkd, NetworkManager), then bridged, then taken back, each
+ * fact read from `ip -j` inside the container.
  *
- * Indexes 30 and 31: install.containers.test.ts takes 20-22 and the workbench 10, and two
+ * Indexes 30 to 32: install.containers.test.ts takes 20-22 and the workbench 10, and two
  * containers on one /30 cannot run at once.
  */
 const MINUTE = 60_000;
@@ -470,6 +471,241 @@ describe('kvmkit bridge on Debian 13 with systemd-networkd and netplan', () => {
       expect
         .soft(listing.trim().split('\n'), "kvmkit's own netplan file should be gone")
         .toEqual(['01-host0.yaml']);
+      await expectRestored(box, 'after kvmkit bridge --remove');
+    },
+    10 * MINUTE,
+  );
+});
+
+describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
+  // NetworkManager's own name for the profile it makes for a wired device: a name with spaces.
+  const PROFILE = 'Wired connection 1';
+  const CONNECTIONS = '/etc/NetworkManager/system-connections';
+  const KEYFILE = `${CONNECTIONS}/${PROFILE}.nmconnection`;
+  const DNS_SEARCH = 'example.org';
+  let keyfile = '';
+
+  /** `nmcli -g FIELD connection show NAME`, or undefined when nmcli fails. */
+  async function nmField(box: Container, connection: string, field: string): Promise<string | undefined> {
+    const result = await box.run(['nmcli', '-g', field, 'connection', 'show', connection]);
+    return result.exitCode === 0 ? result.stdout.trim() : undefined;
+  }
+
+  /** `NAME:DEVICE` of every profile NetworkManager has (DEVICE empty when inactive), sorted. */
+  async function nmConnections(box: Container): Promise<string[]> {
+    const out = await box.check(['nmcli', '-t', '-f', 'NAME,DEVICE', 'connection', 'show']);
+    return out.split('\n').filter(Boolean).sort();
+  }
+
+  /** The profiles saved under /etc, by file name, as NetworkManager wrote them. */
+  function keyfiles(box: Container): Record<string, string> {
+    const dir = join(box.dir, CONNECTIONS);
+    return Object.fromEntries(
+      readdirSync(dir)
+        .sort()
+        .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
+    );
+  }
+
+  /** NetworkManager writes `timestamp=` (when the profile was last active) into a profile it saves. */
+  const withoutTimestamp = (text: string) =>
+    text
+      .split('\n')
+      .filter((line) => !/^timestamp=/.test(line))
+      .join('\n');
+
+  /** Everything a run could change: the links, addresses and routes, the profiles, kvmkit's state. */
+  async function nmHostState(box: Container): Promise<string> {
+    return JSON.stringify(
+      {
+        network: describeView(await networkView(box)),
+        connections: await nmConnections(box),
+        uuids: (await box.check(['nmcli', '-t', '-f', 'NAME,UUID', 'connection', 'show'])).split('\n').sort(),
+        keyfiles: keyfiles(box),
+        state: readFileSync(join(box.dir, 'var/lib/kvmkit/bridge.json'), 'utf8'),
+      },
+      null,
+      2,
+    );
+  }
+
+  const container = containerFor('kk-br-nm', 'bookworm', 32, async (box) => {
+    await aptInstall(box, ['network-manager', 'iputils-ping']);
+    // The package starts NetworkManager. It finds host0 as the harness set it up ("connected
+    // (externally)") and makes its default DHCP profile for it, "Wired connection 1" (in /run).
+    // As a user who wants a static address does: that profile, made manual (saved to /etc).
+    // nm-online -s: until NetworkManager has finished starting up (it manages host0 by then).
+    await box.check(['nm-online', '-s', '-q', '-t', '60'], { timeout: 2 * MINUTE });
+    const devices = await box.check(['nmcli', '-t', '-f', 'DEVICE,STATE', 'device']);
+    const state = devices
+      .split('\n')
+      .find((line) => line.startsWith(`${UPLINK}:`))
+      ?.slice(UPLINK.length + 1);
+    if (!state || /unmanaged|unavailable/.test(state))
+      throw new Error(`NetworkManager does not manage ${UPLINK}:\n${devices}`);
+    const { container: address, host: gateway } = box.addresses;
+    const settings = [
+      'ipv4.method',
+      'manual',
+      'ipv4.addresses',
+      `${address}/30`,
+      'ipv4.gateway',
+      gateway,
+      'ipv4.dns',
+      gateway,
+      'ipv4.dns-search',
+      DNS_SEARCH,
+    ];
+    // The harness set host0 up by hand; from here on NetworkManager does it.
+    await box.check(['ip', 'address', 'flush', 'dev', UPLINK]);
+    // NetworkManager makes "Wired connection 1" on its own a moment after it manages the device;
+    // should it not have, the user's `nmcli connection add` gives the same profile.
+    const made = (await nmConnections(box)).some((line) => line.startsWith(`${PROFILE}:`));
+    await box.check(
+      made
+        ? ['nmcli', 'connection', 'modify', PROFILE, ...settings]
+        : [
+            'nmcli',
+            'connection',
+            'add',
+            'type',
+            'ethernet',
+            'ifname',
+            UPLINK,
+            'con-name',
+            PROFILE,
+            ...settings,
+          ],
+    );
+    await box.check(['nmcli', 'connection', 'up', PROFILE], { timeout: 2 * MINUTE });
+    const view = await viewWhen(
+      box,
+      (v) => globalAddresses(v, UPLINK).includes(`${address}/30`) && bestDefault(v)?.dev === UPLINK,
+    );
+    if (!globalAddresses(view, UPLINK).includes(`${address}/30`) || bestDefault(view)?.dev !== UPLINK)
+      throw new Error(`NetworkManager did not configure ${UPLINK}\n${describeView(view)}`);
+    const active = await nmConnections(box);
+    if (!active.includes(`${PROFILE}:${UPLINK}`))
+      throw new Error(`${PROFILE} is not active on ${UPLINK}:\n${active.join('\n')}`);
+    const gatewayCheck = await gatewayAnswers(box);
+    if (!gatewayCheck.ok) throw new Error(`before kvmkit: ${gatewayCheck.seen}`);
+    keyfile = readFileSync(join(box.dir, KEYFILE), 'utf8');
+  });
+
+  it(
+    "kvmkit bridge --yes moves host0 to br0 through NetworkManager, the profile's DNS with it",
+    async () => {
+      const box = container();
+      const bridge = await runKvmkit(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (NetworkManager)');
+      expect.soft(bridge.exitCode, `kvmkit bridge --yes should exit 0\n${shown(bridge)}`).toBe(0);
+      expect
+        .soft(bridge.stdout, `kvmkit should say NetworkManager manages ${UPLINK}\n${shown(bridge)}`)
+        .toContain(`NetworkManager runs and manages ${UPLINK}`);
+      // Shown as a shell needs it: the profile's name is one word.
+      expect
+        .soft(bridge.stdout, `the commands shown should quote the profile's name\n${shown(bridge)}`)
+        .toContain(`$ nmcli connection modify '${PROFILE}' connection.autoconnect no`);
+      await expectBridged(box, 'after kvmkit bridge');
+      const connections = await nmConnections(box);
+      expect
+        .soft(connections, `kvmkit's profiles should be active on ${BRIDGE} and ${UPLINK}`)
+        .toEqual(expect.arrayContaining([`kvmkit-${BRIDGE}:${BRIDGE}`, `kvmkit-${BRIDGE}-port:${UPLINK}`]));
+      expect.soft(connections, `${PROFILE} should be inactive`).toContain(`${PROFILE}:`);
+      expect
+        .soft(
+          await nmField(box, PROFILE, 'connection.autoconnect'),
+          `${PROFILE} should no longer autoconnect`,
+        )
+        .toBe('no');
+      // The uplink profile's own nameserver and search domain move with its addressing.
+      expect
+        .soft(await nmField(box, `kvmkit-${BRIDGE}`, 'ipv4.dns'), `kvmkit-${BRIDGE}'s ipv4.dns`)
+        .toBe(box.addresses.host);
+      expect
+        .soft(await nmField(box, `kvmkit-${BRIDGE}`, 'ipv4.dns-search'), `kvmkit-${BRIDGE}'s ipv4.dns-search`)
+        .toBe(DNS_SEARCH);
+      const resolvConf = readFileSync(join(box.dir, 'etc/resolv.conf'), 'utf8');
+      expect
+        .soft(resolvConf, `NetworkManager's resolv.conf should keep the search domain\n${resolvConf}`)
+        .toMatch(new RegExp(`^search ${DNS_SEARCH.replace('.', '\\.')}$`, 'm'));
+    },
+    20 * MINUTE,
+  );
+
+  it(
+    'a second kvmkit bridge --yes changes nothing',
+    async () => {
+      const box = container();
+      const before = await nmHostState(box);
+      const again = await runKvmkit(
+        box,
+        ['bridge', '--yes', '--json'],
+        'bridge-again.log',
+        'second bridge --yes (NetworkManager)',
+      );
+      expect.soft(again.exitCode, `a second kvmkit bridge --yes should exit 0\n${shown(again)}`).toBe(0);
+      let result: unknown;
+      try {
+        result = (JSON.parse(again.stdout.trim().split('\n').at(-1) ?? '') as { result?: unknown }).result;
+      } catch {
+        result = `not JSON: ${again.stdout}`;
+      }
+      expect.soft(result, `a second run should find the bridge in place\n${shown(again)}`).toBe('already');
+      expect.soft(await nmHostState(box), 'a second run should change nothing').toBe(before);
+      await expectBridged(box, 'after a second kvmkit bridge');
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    'NetworkManager started afresh brings br0 back from the saved profiles (as a reboot would)',
+    async () => {
+      const box = container();
+      // What a reboot clears: NetworkManager's runtime state in /run and what it configured.
+      await box.check(['systemctl', 'stop', 'NetworkManager'], { timeout: 2 * MINUTE });
+      await box.check(['ip', 'link', 'delete', BRIDGE]);
+      await box.check(['ip', 'address', 'flush', 'dev', UPLINK]);
+      await box.check(['ip', 'link', 'set', UPLINK, 'down']);
+      await box.check(['rm', '-rf', '/run/NetworkManager']);
+      const start = await box.run(['systemctl', 'start', 'NetworkManager'], { timeout: 2 * MINUTE });
+      keep(box, 'start-networkmanager.log', start);
+      expect.soft(start.exitCode, `systemctl start NetworkManager should exit 0\n${shown(start)}`).toBe(0);
+      await expectBridged(box, 'after NetworkManager started afresh');
+      expect
+        .soft(await nmConnections(box), `${PROFILE} should stay inactive`)
+        .toEqual(expect.arrayContaining([`${PROFILE}:`, `kvmkit-${BRIDGE}-port:${UPLINK}`]));
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    'kvmkit bridge --remove --yes gives host0 back to its own profile, as it was',
+    async () => {
+      const box = container();
+      const remove = await runKvmkit(
+        box,
+        ['bridge', '--remove', '--yes'],
+        'remove.log',
+        'bridge --remove (NetworkManager)',
+      );
+      expect.soft(remove.exitCode, `kvmkit bridge --remove --yes should exit 0\n${shown(remove)}`).toBe(0);
+      const connections = await nmConnections(box);
+      expect
+        .soft(
+          connections.filter((line) => line.startsWith('kvmkit-')),
+          "kvmkit's profiles should be gone",
+        )
+        .toEqual([]);
+      expect.soft(connections, `${PROFILE} should be active on ${UPLINK}`).toContain(`${PROFILE}:${UPLINK}`);
+      expect
+        .soft(Object.keys(keyfiles(box)), `only ${PROFILE} should be saved under ${CONNECTIONS}`)
+        .toEqual([`${PROFILE}.nmconnection`]);
+      expect
+        .soft(
+          withoutTimestamp(readFileSync(join(box.dir, KEYFILE), 'utf8')),
+          `${KEYFILE} should be as it was (but for NetworkManager's timestamp= line)`,
+        )
+        .toBe(withoutTimestamp(keyfile));
       await expectRestored(box, 'after kvmkit bridge --remove');
     },
     10 * MINUTE,
