@@ -1,29 +1,62 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootContainer, type Container, type RunResult } from './container.js';
+import { describe, expect, it } from 'vitest';
+import type { Container } from './container.js';
 import { SUITES, type Suite } from './images.js';
+import {
+  asUser,
+  containerFor,
+  events,
+  expectKvmHost,
+  expectSecondInstallChangesNothing,
+  install,
+  keep,
+  MINUTE,
+  notInstalled,
+  notOk,
+  SMOKE,
+  shown,
+  smokeConsole,
+  summaryOf,
+  USER,
+} from './scenario.js';
 import { type Allowance, compareSnapshots, EMPTY_FILE, type HostSnapshot, snapshot } from './snapshot.js';
 import { recordTiming } from './timings.js';
 
 /**
- * kvmkit on hosts the way users have them: a pristine Debian booted with systemd, in a throwaway
- * systemd-nspawn container (test/containers/README.md). Each release: install the server profile
- * for a normal user, prove it from outside as that user, install again (nothing may change),
- * uninstall, and compare with the host as it booted.
+ * Every install profile on every Debian release, the way users have their hosts: a pristine Debian
+ * booted with systemd, in a throwaway systemd-nspawn container (test/containers/README.md). Each
+ * case: install the profile for a normal user from pristine, prove it from outside as that user
+ * (libvirt's unit or socket enabled and active, the user in libvirt and kvm, virsh as the user,
+ * the profile's own packages, the workshop's first VM running and `kvmkit verify`), install
+ * again (nothing may change), uninstall, and compare with the host as it booted.
  *
- * KVMKIT_CONTAINER_SUITES=bookworm,trixie picks releases (default: all, Debian 12 first).
+ * The workshop profile on Debian 13 is proven in workshop.containers.test.ts, with the day-two
+ * `vm` verbs on its first VM. KVMKIT_CONTAINER_SUITES=bookworm,trixie picks releases and
+ * KVMKIT_CONTAINER_PROFILES=server,desktop profiles (default: all).
  */
-const CASES: { suite: Suite; index: number }[] = [
-  { suite: 'bookworm', index: 20 },
-  { suite: 'bullseye', index: 21 },
-  { suite: 'trixie', index: 22 },
+type Profile = 'server' | 'desktop' | 'workshop';
+const CASES: { profile: Profile; suite: Suite; index: number }[] = [
+  { profile: 'server', suite: 'bookworm', index: 20 },
+  { profile: 'server', suite: 'bullseye', index: 21 },
+  { profile: 'server', suite: 'trixie', index: 22 },
+  { profile: 'desktop', suite: 'bookworm', index: 23 },
+  { profile: 'desktop', suite: 'bullseye', index: 24 },
+  { profile: 'desktop', suite: 'trixie', index: 25 },
+  { profile: 'workshop', suite: 'bookworm', index: 26 },
+  { profile: 'workshop', suite: 'bullseye', index: 27 },
 ];
-const selected = (process.env.KVMKIT_CONTAINER_SUITES ?? CASES.map((c) => c.suite).join(','))
-  .split(',')
-  .map((suite) => suite.trim());
-const USER = 'alice';
-const MINUTE = 60_000;
+const pick = (variable: string, all: string[]) =>
+  (process.env[variable] ?? all.join(',')).split(',').map((word) => word.trim());
+const suites = pick('KVMKIT_CONTAINER_SUITES', Object.keys(SUITES));
+const profiles = pick('KVMKIT_CONTAINER_PROFILES', ['server', 'desktop', 'workshop']);
+/** profiles/families/debian.yaml, sets desktop and spice (the same names on Debian 11 to 13). */
+const DESKTOP_PACKAGES = [
+  'virt-manager',
+  'spice-client-gtk',
+  'gir1.2-spiceclientgtk-3.0',
+  'gir1.2-spiceclientglib-2.0',
+];
 
 /**
  * What a purge of these packages leaves in /etc whoever runs it (found in these containers; see
@@ -56,139 +89,96 @@ const LEFT_BY_PURGE: Allowance[] = [
   },
 ];
 
-interface SummaryEvent {
-  type: 'summary';
-  ready: boolean;
-  counts: Record<'ok' | 'changed' | 'failed' | 'skipped' | 'blocked', number>;
-  steps: { step: string; title: string; result: string; message: string }[];
-}
-
-function summaryOf(stdout: string): SummaryEvent | undefined {
-  for (const line of stdout.split('\n').reverse()) {
-    try {
-      const event = JSON.parse(line) as { type?: string };
-      if (event.type === 'summary') return event as SummaryEvent;
-    } catch {
-      // Not an event line.
-    }
+/** What each profile adds to the KVM host, checked from outside after the first install. */
+async function expectProfile(box: Container, profile: Profile, summary: ReturnType<typeof summaryOf>) {
+  const desktopMissing = await notInstalled(box, DESKTOP_PACKAGES);
+  if (profile === 'server') {
+    expect
+      .soft(
+        desktopMissing.length,
+        `the server profile is headless: it should install none of ${DESKTOP_PACKAGES.join(' ')}`,
+      )
+      .toBe(DESKTOP_PACKAGES.length);
+  } else {
+    expect
+      .soft(desktopMissing, `the ${profile} profile should install virt-manager and the SPICE client`)
+      .toEqual([]);
   }
-  return undefined;
-}
-
-function shown(result: RunResult, lines = 60): string {
-  const cut = (text: string) => text.trimEnd().split('\n').slice(-lines).join('\n');
-  return (
-    `$ ${result.argv.join(' ')}\nexit ${result.exitCode}${result.timedOut ? ' (timed out)' : ''} after ` +
-    `${result.seconds.toFixed(0)} s\n--- stdout (last ${lines} lines)\n${cut(result.stdout)}\n--- stderr (last ${lines} lines)\n${cut(result.stderr)}`
+  const all = await asUser(box, ['virsh', '-c', 'qemu:///system', 'list', '--all', '--name']);
+  if (profile !== 'workshop') {
+    expect
+      .soft(
+        all.stdout.trim(),
+        `the ${profile} profile makes no VM; virsh list --all as ${USER}\n${shown(all)}`,
+      )
+      .toBe('');
+    return;
+  }
+  expect
+    .soft(
+      summary?.firstVm?.ok,
+      `the first VM should be verified: ${JSON.stringify(summary?.firstVm)}\n${smokeConsole(box)}`,
+    )
+    .toBe(true);
+  expect
+    .soft(await notInstalled(box, ['busybox-static']), "busybox-static (the smoke VM's need)")
+    .toEqual([]);
+  const running = await asUser(box, ['virsh', '-c', 'qemu:///system', 'list', '--name', '--state-running']);
+  expect
+    .soft(
+      running.stdout.split('\n').map((line) => line.trim()),
+      `virsh list as ${USER} should show ${SMOKE} running\n${shown(running)}\n${smokeConsole(box)}`,
+    )
+    .toContain(SMOKE);
+  const verify = await box.run(
+    ['kvmkit', 'verify', '--vm', SMOKE, '--user', USER, '--timeout', '120', '--json'],
+    {
+      timeout: 5 * MINUTE,
+    },
   );
+  keep(box, 'verify.log', verify);
+  const verdict = events(verify.stdout).pop() as { ok?: boolean; as?: string } | undefined;
+  expect.soft(verify.exitCode, `kvmkit verify should exit 0\n${shown(verify)}\n${smokeConsole(box)}`).toBe(0);
+  expect.soft(verdict?.ok, `kvmkit verify --json should say ok\n${shown(verify)}`).toBe(true);
+  expect.soft(verdict?.as, `kvmkit verify should have run virsh as ${USER}\n${shown(verify)}`).toBe(USER);
 }
 
-function keep(box: Container, file: string, result: RunResult): void {
-  writeFileSync(join(box.logs, file), `${shown(result, 100_000)}\n`);
-}
-
-describe.each(CASES.filter((c) => selected.includes(c.suite)))(
-  'kvmkit install --profile server on a fresh $suite',
-  ({ suite, index }) => {
+describe.each(CASES.filter((c) => suites.includes(c.suite) && profiles.includes(c.profile)))(
+  'kvmkit install --profile $profile on a fresh $suite',
+  ({ profile, suite, index }) => {
     const version = SUITES[suite];
-    let box: Container | undefined;
     let pristine: HostSnapshot | undefined;
-    const container = () => {
-      if (!box) throw new Error(`the Debian ${version} container did not boot (see beforeAll)`);
-      return box;
-    };
-
-    beforeAll(async () => {
-      // The first run builds the image (~1-3 minutes) and the single executable.
-      box = await bootContainer({ suite, name: `kk-${suite}`, index });
-      await box.check(['useradd', '-m', USER]);
-      pristine = await snapshot(box, [USER]);
-    }, 30 * MINUTE);
-
-    afterAll(async () => {
-      await box?.destroy();
-    }, 5 * MINUTE);
-
-    it(
-      `installs on Debian ${version}: libvirtd enabled and running, ${USER} in libvirt and kvm, virsh as ${USER}`,
-      async () => {
-        const box = container();
-        const install = await box.run(['kvmkit', 'install', '--yes', '--profile', 'server', '--user', USER], {
-          timeout: 25 * MINUTE,
-        });
-        keep(box, 'install.log', install);
-        recordTiming({
-          what: 'install --profile server',
-          suite,
-          seconds: install.seconds,
-          detail: `exit ${install.exitCode}`,
-        });
-        expect.soft(install.exitCode, `kvmkit install should exit 0\n${shown(install)}`).toBe(0);
-
-        const enabled: string[] = [];
-        const active: string[] = [];
-        for (const unit of ['libvirtd.service', 'libvirtd.socket']) {
-          enabled.push(`${unit}: ${(await box.run(['systemctl', 'is-enabled', unit])).stdout.trim()}`);
-          active.push(`${unit}: ${(await box.run(['systemctl', 'is-active', unit])).stdout.trim()}`);
-        }
-        expect
-          .soft(
-            enabled.some((line) => line.endsWith(': enabled')),
-            `libvirtd (or its socket) should be enabled; systemctl is-enabled says ${enabled.join(', ')}`,
-          )
-          .toBe(true);
-        expect
-          .soft(
-            active.some((line) => line.endsWith(': active')),
-            `libvirtd (or its socket) should be active; systemctl is-active says ${active.join(', ')}`,
-          )
-          .toBe(true);
-
-        const groups = (await box.run(['id', '-nG', USER])).stdout.trim().split(/\s+/);
-        expect
-          .soft(groups, `${USER} should be in libvirt; id -nG says ${groups.join(' ')}`)
-          .toContain('libvirt');
-        expect.soft(groups, `${USER} should be in kvm; id -nG says ${groups.join(' ')}`).toContain('kvm');
-
-        const virsh = await box.run(
-          ['runuser', '-u', USER, '--', 'virsh', '-c', 'qemu:///system', 'list', '--all'],
-          {
-            timeout: 2 * MINUTE,
-          },
-        );
-        expect.soft(virsh.exitCode, `virsh as ${USER} should reach qemu:///system\n${shown(virsh)}`).toBe(0);
+    const container = containerFor(
+      `kk-${profile.slice(0, 4)}-${suite.slice(0, 4)}`,
+      suite,
+      index,
+      async (box) => {
+        pristine = await snapshot(box, [USER]);
       },
-      30 * MINUTE,
     );
 
     it(
-      `a second install on Debian ${version} changes nothing`,
+      `installs ${profile} on Debian ${version}: libvirtd enabled and running, ${USER} in libvirt and kvm, virsh as ${USER}`,
       async () => {
         const box = container();
-        const again = await box.run(
-          ['kvmkit', 'install', '--yes', '--profile', 'server', '--user', USER, '--json'],
-          { timeout: 15 * MINUTE },
-        );
-        keep(box, 'install-again.log', again);
-        recordTiming({
-          what: 'install again (idempotence)',
-          suite,
-          seconds: again.seconds,
-          detail: `exit ${again.exitCode}`,
-        });
-        expect.soft(again.exitCode, `the second kvmkit install should exit 0\n${shown(again)}`).toBe(0);
-        const summary = summaryOf(again.stdout);
-        expect(summary, `the second install printed no summary event\n${shown(again)}`).toBeDefined();
-        const changed = summary!.steps.filter((step) => step.result !== 'ok');
+        const { result, summary } = await install(box, profile, 'install.log');
         expect
-          .soft(
-            summary!.counts,
-            `the second install should change nothing; steps not ok:\n${changed
-              .map((step) => `  ${step.step}: ${step.result}: ${step.message}`)
-              .join('\n')}`,
-          )
-          .toMatchObject({ changed: 0, failed: 0, blocked: 0 });
-        expect.soft(summary!.ready, `the second install should report ready\n${shown(again)}`).toBe(true);
+          .soft(result.exitCode, `kvmkit install should exit 0\n${shown(result)}\n${smokeConsole(box)}`)
+          .toBe(0);
+        expect(summary, `kvmkit install printed no summary event\n${shown(result)}`).toBeDefined();
+        expect
+          .soft(summary!.ready, `the summary should say ready; steps not ok:\n${notOk(summary)}`)
+          .toBe(true);
+        await expectKvmHost(box);
+        await expectProfile(box, profile, summary);
+      },
+      35 * MINUTE,
+    );
+
+    it(
+      `a second ${profile} install on Debian ${version} changes nothing`,
+      async () => {
+        await expectSecondInstallChangesNothing(container(), profile);
       },
       20 * MINUTE,
     );
@@ -200,7 +190,7 @@ describe.each(CASES.filter((c) => selected.includes(c.suite)))(
         const uninstall = await box.run(['kvmkit', 'uninstall', '--yes'], { timeout: 15 * MINUTE });
         keep(box, 'uninstall.log', uninstall);
         recordTiming({
-          what: 'uninstall',
+          what: `uninstall (${profile})`,
           suite,
           seconds: uninstall.seconds,
           detail: `exit ${uninstall.exitCode}`,
@@ -215,7 +205,7 @@ describe.each(CASES.filter((c) => selected.includes(c.suite)))(
         );
         if (difference.allowed.length > 0)
           process.stderr.write(
-            `[${suite}] left after uninstall, allowed:\n  ${difference.allowed.join('\n  ')}\n`,
+            `[${profile} ${suite}] left after uninstall, allowed:\n  ${difference.allowed.join('\n  ')}\n`,
           );
         expect
           .soft(

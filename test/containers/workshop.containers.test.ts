@@ -1,12 +1,26 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootContainer, type Container, DEB_DIR, type RunResult } from './container.js';
-import { recordTiming } from './timings.js';
+import { describe, expect, it } from 'vitest';
+import type { Container, RunResult } from './container.js';
+import {
+  asUser,
+  containerFor,
+  events,
+  expectKvmHost,
+  expectSecondInstallChangesNothing,
+  install,
+  keep,
+  MINUTE,
+  notInstalled,
+  notOk,
+  SMOKE,
+  shown,
+  smokeConsole,
+  USER,
+  until,
+} from './scenario.js';
 
 /**
- * The profiles beyond `server`, for real, each on a pristine Debian booted with systemd in a
- * throwaway container (test/containers/container.ts), for a normal user alice:
+ * The workshop profile with its first VM, and an install killed mid-apt, each on a pristine
+ * Debian booted with systemd in a throwaway container (test/containers/container.ts), for a normal user alice:
  *
  * 1. Debian 13, `--profile workshop`: the desktop packages and the smoke first VM (kvmkit installs
  *    busybox-static itself and fetches Debian's cloud kernel with apt-get download through the
@@ -14,132 +28,15 @@ import { recordTiming } from './timings.js';
  *    nothing, then the day-two `kvmkit vm` verbs as alice, each read back through virsh.
  * 2. Debian 12, `--profile server` SIGKILLed while dpkg unpacks (kvmkit and every process under
  *    it, by pid): the next install must repair dpkg and finish.
- * 3. Debian 12, `--profile desktop`: virt-manager and the SPICE client installed, the rest as for
- *    the server profile, no VM.
  *
- * Container indexes 42, 43 and 44 (newcomer holds 40 and 41, bridge 30 and 31, install 20-22).
- * Run one scenario at a time with -t 'workshop' / -t 'SIGKILL' / -t 'desktop'.
+ * Every other profile and release is in install.containers.test.ts. Container indexes 42 and 43.
+ * Run one scenario at a time with -t 'workshop' / -t 'SIGKILL'.
  */
-const MINUTE = 60_000;
-const USER = 'alice';
-const SMOKE = 'kvmkit-smoke';
-const SMOKE_CONSOLE = `/var/log/libvirt/qemu/${SMOKE}-console.log`;
-/** dpkg-query's format for the status line (a dpkg field, not a template). */
-const STATUS_FORMAT = '$' + '{Status}';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface SummaryEvent {
-  type: 'summary';
-  ready: boolean;
-  counts: Record<'ok' | 'changed' | 'failed' | 'skipped' | 'blocked', number>;
-  steps: { step: string; title: string; result: string; message: string }[];
-  firstVm: { name: string; ok: boolean; reason?: string; evidence: string[] } | null;
-}
-
-function events(stdout: string): { type?: string; [key: string]: unknown }[] {
-  const parsed: { type?: string }[] = [];
-  for (const line of stdout.split('\n')) {
-    try {
-      const event = JSON.parse(line) as unknown;
-      if (event && typeof event === 'object') parsed.push(event as { type?: string });
-    } catch {
-      // Not an event line.
-    }
-  }
-  return parsed;
-}
-
-function summaryOf(stdout: string): SummaryEvent | undefined {
-  return events(stdout)
-    .reverse()
-    .find((event) => event.type === 'summary') as SummaryEvent | undefined;
-}
-
-function shown(result: RunResult, lines = 60): string {
-  const cut = (text: string) => text.trimEnd().split('\n').slice(-lines).join('\n');
-  return (
-    `$ ${result.argv.join(' ')}\nexit ${result.exitCode}${result.timedOut ? ' (timed out)' : ''} after ` +
-    `${result.seconds.toFixed(0)} s\n--- stdout (last ${lines} lines)\n${cut(result.stdout)}\n--- stderr (last ${lines} lines)\n${cut(result.stderr)}`
-  );
-}
-
-function keep(box: Container, file: string, result: RunResult): void {
-  writeFileSync(join(box.logs, file), `${shown(result, 100_000)}\n`);
-}
-
-/** The steps of a summary that did something, one a line (for messages). */
-function notOk(summary: SummaryEvent | undefined): string {
-  if (!summary) return '(no summary event)';
-  return (
-    summary.steps
-      .filter((step) => step.result !== 'ok')
-      .map((step) => `  ${step.step}: ${step.result}: ${step.message}`)
-      .join('\n') || '  (every step ok)'
-  );
-}
-
-/** The smoke VM's console log inside, last lines, for failure messages. */
-function smokeConsole(box: Container, lines = 40): string {
-  try {
-    const text = readFileSync(join(box.dir, SMOKE_CONSOLE), 'utf8');
-    return `--- ${SMOKE_CONSOLE} (last ${lines} lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`;
-  } catch (error) {
-    return `--- ${SMOKE_CONSOLE}: ${(error as Error).message}`;
-  }
-}
-
-/** What libvirt's units say: enabled/active for the service or its socket. */
-async function libvirtUnits(box: Container) {
-  const enabled: string[] = [];
-  const active: string[] = [];
-  for (const unit of ['libvirtd.service', 'libvirtd.socket']) {
-    enabled.push(`${unit}: ${(await box.run(['systemctl', 'is-enabled', unit])).stdout.trim()}`);
-    active.push(`${unit}: ${(await box.run(['systemctl', 'is-active', unit])).stdout.trim()}`);
-  }
-  return {
-    enabled: enabled.some((line) => line.endsWith(': enabled')),
-    active: active.some((line) => line.endsWith(': active')),
-    said: `is-enabled: ${enabled.join(', ')}; is-active: ${active.join(', ')}`,
-  };
-}
-
-/** The checks every profile's install must pass, read from outside kvmkit. */
-async function expectKvmHost(box: Container): Promise<void> {
-  const units = await libvirtUnits(box);
-  expect.soft(units.enabled, `libvirtd (or its socket) should be enabled; ${units.said}`).toBe(true);
-  expect.soft(units.active, `libvirtd (or its socket) should be active; ${units.said}`).toBe(true);
-  const groups = (await box.run(['id', '-nG', USER])).stdout.trim().split(/\s+/);
-  expect.soft(groups, `${USER} should be in libvirt; id -nG says ${groups.join(' ')}`).toContain('libvirt');
-  expect.soft(groups, `${USER} should be in kvm; id -nG says ${groups.join(' ')}`).toContain('kvm');
-  const virsh = await asUser(box, ['virsh', '-c', 'qemu:///system', 'list', '--all']);
-  expect.soft(virsh.exitCode, `virsh as ${USER} should reach qemu:///system\n${shown(virsh)}`).toBe(0);
-}
-
-function asUser(box: Container, argv: string[], timeout = 2 * MINUTE): Promise<RunResult> {
-  return box.run(['runuser', '-u', USER, '--', ...argv], { timeout });
-}
 
 /** `virsh domstate` as alice: the state word, or the whole result in the error. */
 async function domstate(box: Container, vm = SMOKE): Promise<string> {
   const result = await asUser(box, ['virsh', '-c', 'qemu:///system', 'domstate', vm]);
   return result.exitCode === 0 ? result.stdout.trim() : `(virsh failed)\n${shown(result)}`;
-}
-
-/** Polls `check` until it returns a value or `ms` passes; then the last value it saw is in the error. */
-async function until<T>(
-  what: string,
-  ms: number,
-  check: () => Promise<{ done: boolean; value: T; said: string }>,
-  every = 1000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const result = await check();
-    if (result.done) return result.value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${ms / 1000} s waiting for ${what}: ${result.said}`);
-    await sleep(every);
-  }
 }
 
 /** `kvmkit vm …` as alice with --json: the exit code, the parsed object, and the result for messages. */
@@ -152,84 +49,6 @@ async function vm(box: Container, args: string[], timeout = 3 * MINUTE) {
     json = undefined;
   }
   return { result, json, said: shown(result) };
-}
-
-/** Boots a container with alice in it, destroyed after the describe block whatever happened. */
-function containerFor(name: string, suite: 'bookworm' | 'trixie', index: number) {
-  let box: Container | undefined;
-  beforeAll(async () => {
-    box = await bootContainer({ suite, name, index });
-    await box.check(['useradd', '-m', USER]);
-  }, 30 * MINUTE);
-  afterAll(async () => {
-    await box?.destroy();
-  }, 5 * MINUTE);
-  return () => {
-    if (!box) throw new Error(`the ${suite} container ${name} did not boot (see beforeAll)`);
-    return box;
-  };
-}
-
-/**
- * The .deb cache is one directory for every container of a suite (bound in by the harness), so
- * another test's container may hold its lock, from a PID namespace this one cannot see (apt says
- * "held by process 0", and kvmkit cannot name whom to wait for). Seen from this machine, which
- * sees every namespace: wait until no process holds that lock (a harness matter; a real host has
- * no cache shared with other machines).
- */
-async function sharedCacheFree(box: Container, ms = 20 * MINUTE): Promise<void> {
-  const lock = join(DEB_DIR, box.suite, 'lock');
-  await until(
-    `the shared .deb cache lock ${lock} to be free`,
-    ms,
-    async () => {
-      let inode: number;
-      try {
-        inode = statSync(lock).ino;
-      } catch {
-        return { done: true, value: undefined, said: 'no lock file' };
-      }
-      const holders = readFileSync('/proc/locks', 'utf8')
-        .split('\n')
-        .map((line) => /POSIX\s+\S+\s+\S+\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)/.exec(line))
-        .filter((match) => match !== null && Number(match[2]) === inode)
-        .map((match) => match![1]!);
-      return {
-        done: holders.length === 0,
-        value: undefined,
-        said: `held by pid ${holders.join(', ')} (this machine's)`,
-      };
-    },
-    5000,
-  );
-}
-
-const CACHE_LOCKED = /Could not get lock \/var\/cache\/apt\/archives\/lock/;
-
-async function install(box: Container, profile: string, log: string, timeout = 30 * MINUTE) {
-  await sharedCacheFree(box);
-  let result = await box.run(['kvmkit', 'install', '--yes', '--profile', profile, '--user', USER, '--json'], {
-    timeout,
-  });
-  // Another container of the suite took the shared cache between the wait and apt: once more.
-  if (result.exitCode !== 0 && CACHE_LOCKED.test(result.stdout + result.stderr)) {
-    keep(box, `${log}.cache-locked`, result);
-    process.stderr.write(
-      `[${box.name}] the shared .deb cache was locked by another container: install again\n`,
-    );
-    await sharedCacheFree(box);
-    result = await box.run(['kvmkit', 'install', '--yes', '--profile', profile, '--user', USER, '--json'], {
-      timeout,
-    });
-  }
-  keep(box, log, result);
-  recordTiming({
-    what: `install --profile ${profile} (${log})`,
-    suite: box.suite,
-    seconds: result.seconds,
-    detail: `exit ${result.exitCode}`,
-  });
-  return { result, summary: summaryOf(result.stdout) };
 }
 
 describe('the workshop profile on a fresh Debian 13 (trixie)', () => {
@@ -252,13 +71,12 @@ describe('the workshop profile on a fresh Debian 13 (trixie)', () => {
           `the first VM should be verified: ${JSON.stringify(summary!.firstVm)}\n${smokeConsole(box)}`,
         )
         .toBe(true);
-      const busybox = await box.run(['dpkg-query', '-W', '-f', STATUS_FORMAT, 'busybox-static']);
       expect
         .soft(
-          busybox.stdout,
-          `kvmkit should have installed busybox-static (the smoke VM's need)\n${shown(busybox)}`,
+          await notInstalled(box, ['busybox-static']),
+          "kvmkit should have installed busybox-static (the smoke VM's need)",
         )
-        .toBe('install ok installed');
+        .toEqual([]);
 
       await expectKvmHost(box);
 
@@ -304,16 +122,7 @@ describe('the workshop profile on a fresh Debian 13 (trixie)', () => {
   it(
     'a second workshop install changes nothing',
     async () => {
-      const box = container();
-      const { result, summary } = await install(box, 'workshop', 'install-again.log', 15 * MINUTE);
-      expect
-        .soft(result.exitCode, `the second install should exit 0\n${shown(result)}\n${smokeConsole(box)}`)
-        .toBe(0);
-      expect(summary, `the second install printed no summary event\n${shown(result)}`).toBeDefined();
-      expect
-        .soft(summary!.counts, `the second install should change nothing; steps not ok:\n${notOk(summary)}`)
-        .toMatchObject({ changed: 0, failed: 0, blocked: 0 });
-      expect.soft(summary!.ready, `the second install should report ready\n${shown(result)}`).toBe(true);
+      await expectSecondInstallChangesNothing(container(), 'workshop');
     },
     20 * MINUTE,
   );
@@ -454,7 +263,6 @@ describe('SIGKILL in the middle of apt on a fresh Debian 12 (bookworm)', () => {
     'an install killed while dpkg unpacks is repaired and finished by the next one',
     async () => {
       const box = container();
-      await sharedCacheFree(box);
       const running = box.run(['kvmkit', 'install', '--yes', '--profile', 'server', '--user', USER], {
         timeout: 30 * MINUTE,
       });
@@ -537,59 +345,5 @@ describe('SIGKILL in the middle of apt on a fresh Debian 12 (bookworm)', () => {
       await expectKvmHost(box);
     },
     45 * MINUTE,
-  );
-});
-
-describe('the desktop profile on a fresh Debian 12 (bookworm)', () => {
-  const container = containerFor('kk-desktop', 'bookworm', 44);
-  /** profiles/families/debian.yaml, sets desktop and spice of Debian 12. */
-  const DESKTOP_PACKAGES = [
-    'virt-manager',
-    'spice-client-gtk',
-    'gir1.2-spiceclientgtk-3.0',
-    'gir1.2-spiceclientglib-2.0',
-  ];
-
-  it(
-    `installs the desktop profile for ${USER}: virt-manager and the SPICE client, no VM`,
-    async () => {
-      const box = container();
-      const { result, summary } = await install(box, 'desktop', 'install.log');
-      expect
-        .soft(result.exitCode, `kvmkit install --profile desktop should exit 0\n${shown(result)}`)
-        .toBe(0);
-      expect
-        .soft(summary?.ready, `the summary should say ready; steps not ok:\n${notOk(summary)}`)
-        .toBe(true);
-      for (const name of DESKTOP_PACKAGES) {
-        const status = await box.run(['dpkg-query', '-W', '-f', STATUS_FORMAT, name]);
-        expect
-          .soft(status.stdout, `${name} should be installed\n${shown(status)}`)
-          .toBe('install ok installed');
-      }
-      await expectKvmHost(box);
-      const all = await asUser(box, ['virsh', '-c', 'qemu:///system', 'list', '--all', '--name']);
-      expect
-        .soft(
-          all.stdout.trim(),
-          `the desktop profile makes no VM; virsh list --all as ${USER}\n${shown(all)}`,
-        )
-        .toBe('');
-    },
-    35 * MINUTE,
-  );
-
-  it(
-    'a second desktop install changes nothing',
-    async () => {
-      const box = container();
-      const { result, summary } = await install(box, 'desktop', 'install-again.log', 15 * MINUTE);
-      expect.soft(result.exitCode, `the second install should exit 0\n${shown(result)}`).toBe(0);
-      expect(summary, `the second install printed no summary event\n${shown(result)}`).toBeDefined();
-      expect
-        .soft(summary!.counts, `the second install should change nothing; steps not ok:\n${notOk(summary)}`)
-        .toMatchObject({ changed: 0, failed: 0, blocked: 0 });
-    },
-    20 * MINUTE,
   );
 });
