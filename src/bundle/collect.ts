@@ -6,6 +6,7 @@ import type { Host } from '../host/host.js';
 import { buildPlan } from '../plan/plan.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
+import { recommendsOptions } from '../steps/packages.js';
 import { imageChecksum, imageFileOf } from '../vm/cloud/create.js';
 import { type Checksum, downloadVerified, fileDigest } from '../vm/cloud/download.js';
 import type { ListSignature } from '../vm/cloud/signature.js';
@@ -74,6 +75,8 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
         `Dir::Cache::Archives=${debs}`,
         '-o',
         'Debug::NoLocking=1',
+        // The set install --from will install: without Recommends where the plan goes without.
+        ...recommendsOptions(plan.installRecommends),
         ...packages,
       ],
       root: true,

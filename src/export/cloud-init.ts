@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import type { Plan } from '../plan/plan.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
+import { recommendsOptions } from '../steps/packages.js';
 import { serviceCommand } from '../steps/service.js';
 
 /**
@@ -11,20 +12,38 @@ import { serviceCommand } from '../steps/service.js';
  * upstart (Ubuntu 14.04's images) nothing is added, since libvirt-bin starts its daemon when it is
  * installed and its job starts it at every boot (see serviceCommand), and an unguarded
  * `service libvirt-bin start` would fail on the running job. Every command is an argv list
- * (cloud-init runs a list without a shell).
+ * (cloud-init runs a list without a shell). A plan without apt's Recommends (the server profile on
+ * Debian 11-13) cannot go through `packages:`, whose apt-get takes them: its packages are
+ * installed by the first runcmd instead, `apt-get install --no-install-recommends` after
+ * package_update's refresh (which runs before runcmd), before the service is started.
  */
 export function cloudInitUserData(plan: Plan, user?: string): string {
   const init = releaseProfileFor(catalog, plan.distro).init;
-  const runcmd: string[][] =
-    init === 'systemd'
-      ? plan.services.map((service) => [...serviceCommand(init, service, 'start')!.argv])
-      : [];
+  const runcmd: string[][] = plan.installRecommends
+    ? []
+    : [
+        [
+          'env',
+          'DEBIAN_FRONTEND=noninteractive',
+          'apt-get',
+          'install',
+          '-y',
+          '-q',
+          ...recommendsOptions(false),
+          ...plan.packages,
+        ],
+      ];
+  if (init === 'systemd')
+    runcmd.push(...plan.services.map((service) => [...serviceCommand(init, service, 'start')!.argv]));
   if (user) runcmd.push(['usermod', '-a', '-G', plan.groups.join(','), user]);
   const doc: Record<string, unknown> = {
     package_update: true,
-    packages: plan.packages,
+    ...(plan.installRecommends ? { packages: plan.packages } : {}),
     ...(runcmd.length > 0 ? { runcmd } : {}),
   };
-  const header = `#cloud-config\n# Written by kvmkit export cloud-init: ${plan.distro.name} ${plan.distro.version}, profile ${plan.profile}.\n# At first boot: the packages, the libvirt service, ${user ? `and ${user} in ${plan.groups.join(', ')}` : 'no user (give one with --user)'}.\n`;
+  const packagesHow = plan.installRecommends
+    ? 'the packages'
+    : "the packages (without apt's Recommends: the first runcmd installs them)";
+  const header = `#cloud-config\n# Written by kvmkit export cloud-init: ${plan.distro.name} ${plan.distro.version}, profile ${plan.profile}.\n# At first boot: ${packagesHow}, the libvirt service, ${user ? `and ${user} in ${plan.groups.join(', ')}` : 'no user (give one with --user)'}.\n`;
   return `${header}${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -14,6 +14,8 @@ export interface Plan {
   user: string | null;
   /** The profile's packages and the chosen features' needs, installed in one apt transaction. */
   packages: string[];
+  /** false: the transaction runs with --no-install-recommends (the server profile on Debian 11-13). */
+  installRecommends: boolean;
   /** What each chosen feature adds to `packages` (smokeVm, cloudVm, isoVm, bridge). */
   needs: Partial<Record<Feature, string[]>>;
   /** The first VM the run makes: the one asked for, else the profile's own (workshop: smoke). */
@@ -45,6 +47,7 @@ export async function buildPlan(host: Host, options: PlanOptions = {}): Promise<
     profileChosenBy: wanted.profileChosenBy,
     user: context.user?.name ?? null,
     packages: wanted.packages,
+    installRecommends: wanted.installRecommends,
     needs: wanted.needs,
     firstVm: wanted.firstVm,
     groups: wanted.groups,

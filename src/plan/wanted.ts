@@ -1,7 +1,13 @@
 import type { Distro } from '../facts/distro.js';
 import type { Facts } from '../facts/index.js';
 import catalog from '../profiles/catalog.js';
-import { featureNeeds, installProfileSets, packagesFor, releaseProfileFor } from '../profiles/resolve.js';
+import {
+  featureNeeds,
+  installProfileSets,
+  installsRecommends,
+  packagesFor,
+  releaseProfileFor,
+} from '../profiles/resolve.js';
 import type { Feature, ReleaseProfile } from '../profiles/types.js';
 import type { FirstVm } from '../steps/first-vm.js';
 import { bridgeSystem, firstVmFor } from './features.js';
@@ -15,6 +21,11 @@ export interface WantedState {
   profileChosenBy: 'chosen' | 'host has a desktop session' | 'host has no desktop session';
   /** The profile's packages, then what the chosen features need: one apt transaction installs them all. */
   packages: string[];
+  /**
+   * Whether that transaction takes apt's Recommends too (false: `--no-install-recommends`, and the
+   * profile names what it needs of them). Every rendering of the plan follows it.
+   */
+  installRecommends: boolean;
   /** What each chosen feature adds, by feature (the first VM's kind, the bridge). */
   needs: Partial<Record<Feature, string[]>>;
   /** The first VM of this run: the one asked for, else the profile's own. */
@@ -69,6 +80,7 @@ export async function wantedState(
         ? 'host has a desktop session'
         : 'host has no desktop session',
     packages: [...new Set([...own, ...Object.values(needs).flat()])],
+    installRecommends: installsRecommends(release, profile),
     needs,
     firstVm,
     ...(bridge ? { bridge } : {}),

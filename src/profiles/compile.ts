@@ -47,7 +47,39 @@ export function compileProfiles(dir: string): ProfileCatalog {
       );
     }
   }
+  for (const [file, family] of Object.entries(families))
+    checkWithoutRecommends(family, file, installProfiles);
   return { distros, families, installProfiles };
+}
+
+/**
+ * A profile installed without Recommends must be a known profile that takes the `headless` set,
+ * and the release must name that set's packages: else a headless host would lose what apt only
+ * recommends (dnsmasq-base, the default network's DHCP), silently.
+ */
+function checkWithoutRecommends(
+  family: FamilyProfile,
+  id: string,
+  installProfiles: Record<string, InstallProfile>,
+): void {
+  const file = `families/${id}.yaml`;
+  const setsOf = (name: string): string[] => {
+    const profile = installProfiles[name]!;
+    return [...(profile.base ? setsOf(profile.base) : []), ...profile.sets];
+  };
+  family.releases.forEach((release, i) => {
+    for (const [j, name] of (release.withoutRecommends ?? []).entries()) {
+      const at = `${file}: releases[${i}].withoutRecommends[${j}]`;
+      if (!(name in installProfiles))
+        throw new SchemaError(`${at}: expected one of ${Object.keys(installProfiles).join(', ')}`);
+      if (!setsOf(name).includes('headless'))
+        throw new SchemaError(`${at}: expected a profile that takes the headless set`);
+      if (release.packages.headless.length === 0)
+        throw new SchemaError(
+          `${file}: releases[${i}].packages.headless: expected the packages a headless host needs that apt only recommends (${name} installs without Recommends)`,
+        );
+    }
+  });
 }
 
 /** Releases must be in order, each range well formed, none overlapping the next. */

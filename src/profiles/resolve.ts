@@ -58,6 +58,14 @@ export function installProfile(catalog: ProfileCatalog, name: string): InstallPr
   return catalog.installProfiles[name]!;
 }
 
+/**
+ * Whether an install profile installs with apt's Recommends on this release (apt's default): not
+ * where the release lists it in withoutRecommends (its `headless` set names what it still needs).
+ */
+export function installsRecommends(release: ReleaseProfile, profile: string): boolean {
+  return !(release.withoutRecommends ?? []).includes(profile);
+}
+
 export function packagesFor(release: ReleaseProfile, sets: PackageSet[]): string[] {
   const all = sets.flatMap((set) => release.packages[set]);
   return [...new Set(all)];

@@ -63,6 +63,11 @@ const release: Schema = {
       },
     },
     service: { type: 'string', oneOf: ['libvirtd', 'libvirt-bin'] },
+    withoutRecommends: {
+      type: 'list',
+      of: { type: 'string', pattern: /^[a-z][a-z0-9-]*$/, what: 'an install profile name' },
+      what: 'a list of install profile names',
+    },
     init: { type: 'string', oneOf: INIT_SYSTEMS },
     network: {
       type: 'object',
@@ -79,7 +84,7 @@ const release: Schema = {
       of: packageName,
     },
   },
-  optional: ['to', 'note', 'unconfirmed', 'keyrings'],
+  optional: ['to', 'note', 'unconfirmed', 'keyrings', 'withoutRecommends'],
 };
 
 export const familySchema: Schema = {

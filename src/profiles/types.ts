@@ -6,6 +6,8 @@ export const PACKAGE_SETS = [
   'tools',
   'bridge',
   'cpuChecker',
+  /** What a headless host needs that apt only recommends (named where a profile goes without Recommends). */
+  'headless',
   'desktop',
   'spice',
 ] as const;
@@ -47,6 +49,12 @@ export interface ReleaseProfile {
   packages: Record<PackageSet, string[]>;
   groups: { access: string; kvm: string };
   service: string;
+  /**
+   * The install profiles that install with `apt-get --no-install-recommends` on this release (the
+   * server profile, where the release's Recommends were read and what a headless host needs is in
+   * its `headless` set); every other profile installs with apt's Recommends.
+   */
+  withoutRecommends?: string[];
   /** The release's own init; a live host's PID 1 can still say otherwise (a container). */
   init: InitSystem;
   network: { server: NetworkSystem; desktop: NetworkSystem };

@@ -34,8 +34,25 @@ const update: Command = {
   env: ENV,
 };
 const repair: Command = { argv: ['dpkg', '--configure', '-a'], root: true, env: ENV };
-const install = (packages: string[], fixBroken: boolean): Command => ({
-  argv: ['apt-get', 'install', ...APT_OPTIONS, ...(fixBroken ? ['--fix-broken'] : []), ...packages],
+
+/**
+ * apt's Recommends as the plan says: a profile that goes without them (the server profile on
+ * Debian 11-13) names what it needs of them itself. In the argv, so every rendering of the
+ * command (the plan, the sh script, the journal) carries it.
+ */
+export function recommendsOptions(installRecommends: boolean): string[] {
+  return installRecommends ? [] : ['--no-install-recommends'];
+}
+
+const install = (packages: string[], fixBroken: boolean, installRecommends: boolean): Command => ({
+  argv: [
+    'apt-get',
+    'install',
+    ...APT_OPTIONS,
+    ...recommendsOptions(installRecommends),
+    ...(fixBroken ? ['--fix-broken'] : []),
+    ...packages,
+  ],
   root: true,
   env: ENV,
 });
@@ -45,7 +62,7 @@ const install = (packages: string[], fixBroken: boolean): Command => ({
  * lists and archive cache (under /var/lib/kvmkit/bundle), so it resolves and fetches from the
  * bundle alone, with no network, and the host's own apt setup is left as it was.
  */
-function fromBundle(dir: string, missing: string[], fixBroken: boolean) {
+function fromBundle(dir: string, missing: string[], fixBroken: boolean, installRecommends: boolean) {
   const options = bundleAptOptions();
   const commands: Command[] = [
     {
@@ -65,6 +82,7 @@ function fromBundle(dir: string, missing: string[], fixBroken: boolean) {
         'install',
         ...APT_OPTIONS,
         ...options,
+        ...recommendsOptions(installRecommends),
         ...(fixBroken ? ['--fix-broken'] : []),
         ...missing,
       ],
@@ -122,11 +140,16 @@ export const packagesStep: Step = {
           'blocked',
           `the bundle does not carry ${absent.join(' ')} (made for profile ${bundle.manifest.profile})`,
         );
-      const { commands, files } = fromBundle(bundle.dir, missing, broken.length > 0);
+      const { commands, files } = fromBundle(
+        bundle.dir,
+        missing,
+        broken.length > 0,
+        wanted.installRecommends,
+      );
       return planned(
         this,
         'change',
-        `install ${missing.join(' ')} from the bundle in ${bundle.dir} (no network)`,
+        `install ${missing.join(' ')} from the bundle in ${bundle.dir} (no network${wanted.installRecommends ? '' : "; without apt's Recommends"})`,
         [...(broken.length > 0 ? [repair] : []), ...commands],
         files,
       );
@@ -136,11 +159,13 @@ export const packagesStep: Step = {
     const commands = [
       ...(broken.length > 0 ? [repair] : []),
       ...(stale && missing.length > 0 ? [update] : []),
-      ...(missing.length > 0 ? [install(missing, broken.length > 0)] : []),
+      ...(missing.length > 0 ? [install(missing, broken.length > 0, wanted.installRecommends)] : []),
     ];
     const parts = [
       broken.length > 0 ? `repair what an interrupted dpkg left (${broken.slice(0, 4).join(', ')})` : '',
-      missing.length > 0 ? `install ${missing.join(' ')}` : '',
+      missing.length > 0
+        ? `install ${missing.join(' ')}${wanted.installRecommends ? '' : " (without apt's Recommends)"}`
+        : '',
     ].filter(Boolean);
     return planned(this, 'change', parts.join('; '), commands);
   },

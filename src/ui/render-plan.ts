@@ -32,7 +32,7 @@ export function renderPlan(plan: Plan): string {
   const lines = [
     style.bold(`kvmkit plan: ${d.name} ${d.version}${d.codename ? ` ${d.codename}` : ''}${base}`),
     `profile: ${plan.profile} (${plan.profileChosenBy})`,
-    `packages: ${plan.packages.join(' ')}`,
+    `packages: ${plan.packages.join(' ')}${plan.installRecommends ? '' : "  (without apt's Recommends)"}`,
     ...needsLine(plan),
     `groups: ${plan.groups.join(', ')}    services: ${plan.services.join(', ')}`,
     '',

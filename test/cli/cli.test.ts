@@ -166,6 +166,41 @@ describe('kvmkit plan --root (read-only first cut)', () => {
   });
 });
 
+describe("kvmkit plan --root: apt's Recommends as the profile says", () => {
+  const aptInstall = (plan: Plan) =>
+    plan.steps.find((s) => s.id === 'packages')?.commands.find((c) => c.argv[1] === 'install')?.argv;
+  it('Debian 12, server: --json says installRecommends false, and the apt command has the flag and the headless packages', async () => {
+    const root = materialize('os-debian-12');
+    const json = await kvmkit(['plan', '--root', root, '--profile', 'server', '--json']);
+    expect(json.exitCode).toBe(0);
+    const plan = parseJson<Plan>(json.stdout);
+    expect(plan.installRecommends).toBe(false);
+    expect(aptInstall(plan)).toEqual(
+      expect.arrayContaining([
+        '--no-install-recommends',
+        'dnsmasq-base',
+        'qemu-utils',
+        'ovmf',
+        'swtpm-tools',
+      ]),
+    );
+    const sh = await kvmkit(['plan', '--root', root, '--profile', 'server', '--format', 'sh']);
+    expect(sh.stdout).toMatch(/apt-get install .*--no-install-recommends .*dnsmasq-base/);
+    const text = await kvmkit(['plan', '--root', root, '--profile', 'server']);
+    expect(text.stdout).toMatch(/^packages: .*\(without apt's Recommends\)$/m);
+  });
+  it.each([
+    ['os-debian-12', 'desktop'],
+    ['os-debian-12', 'workshop'],
+    ['os-ubuntu-24.04', 'server'],
+  ])('%s, %s: with Recommends (no flag)', async (tree, profile) => {
+    const json = await kvmkit(['plan', '--root', materialize(tree), '--profile', profile, '--json']);
+    const plan = parseJson<Plan>(json.stdout);
+    expect(plan.installRecommends).toBe(true);
+    expect(aptInstall(plan)).not.toContain('--no-install-recommends');
+  });
+});
+
 describe("kvmkit plan --root: the release's init starts libvirt", () => {
   const serviceArgv = (plan: Plan) => plan.steps.find((s) => s.id === 'libvirt-service')?.commands[0]?.argv;
 

@@ -29,12 +29,29 @@ describe('kvmkit export cloud-init', () => {
       expect(schema.stdout).toContain('Valid cloud-config');
       const text = readFileSync(out, 'utf8');
       expect(text.startsWith('#cloud-config\n')).toBe(true);
-      const plan = parseJson<{ packages: string[]; groups: string[]; services: string[] }>(
-        (await kvmkit(['plan', '--root', fixture(host), '--json'])).stdout,
-      );
-      const data = parse(text) as { packages: string[]; runcmd: string[][] };
-      expect(data.packages).toEqual(plan.packages);
+      const plan = parseJson<{
+        packages: string[];
+        installRecommends: boolean;
+        groups: string[];
+        services: string[];
+      }>((await kvmkit(['plan', '--root', fixture(host), '--json'])).stdout);
+      const data = parse(text) as { packages?: string[]; runcmd: string[][] };
+      // Without apt's Recommends (the server profile on Debian), the first runcmd installs the
+      // packages: cloud-init's packages: module would take the Recommends.
+      const install = [
+        'env',
+        'DEBIAN_FRONTEND=noninteractive',
+        'apt-get',
+        'install',
+        '-y',
+        '-q',
+        '--no-install-recommends',
+        ...plan.packages,
+      ];
+      expect(plan.installRecommends).toBe(host !== 'os-debian-12');
+      expect(data.packages).toEqual(plan.installRecommends ? plan.packages : undefined);
       expect(data.runcmd).toEqual([
+        ...(plan.installRecommends ? [] : [install]),
         ...plan.services.map((s) => ['systemctl', 'enable', '--now', s]),
         ['usermod', '-a', '-G', plan.groups.join(','), 'alice'],
       ]);

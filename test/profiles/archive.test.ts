@@ -2,9 +2,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import catalog from '../../src/profiles/catalog.js';
-import { installProfileSets, packagesFor, releaseProfileFor } from '../../src/profiles/resolve.js';
+import {
+  installProfileSets,
+  installsRecommends,
+  packagesFor,
+  releaseProfileFor,
+} from '../../src/profiles/resolve.js';
 
 // Each Debian profile, checked against that suite's own package lists: a separate apt state
 // (nothing installed, nothing shared with this machine's apt), `apt-get install --simulate`.
@@ -52,8 +57,9 @@ describe.each([
   ['12', 'bookworm'],
   ['13', 'trixie'],
 ])('Debian %s (%s) against its own archive', (version, suite) => {
-  it("resolves every package of the desktop profile (which holds the server one) and every feature's needs", () => {
-    const dir = mkdtempSync(join(tmpdir(), `kvmkit-apt-${suite}-`));
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), `kvmkit-apt-${suite}-`));
     for (const sub of ['state/lists/partial', 'cache/archives/partial', 'sources.list.d', 'preferences.d'])
       mkdirSync(join(dir, sub), { recursive: true });
     writeFileSync(join(dir, 'status'), '');
@@ -63,14 +69,19 @@ describe.each([
     );
     const update = aptIn(dir, ['update', '-q']);
     expect(update.status, update.stderr).toBe(0);
+  }, 300_000);
+  afterAll(() => {
+    if (dir) execFileSync('rm', ['-rf', dir]);
+  });
+  const release = releaseProfileFor(catalog, {
+    id: 'debian',
+    name: 'Debian',
+    version,
+    codename: suite,
+    base: { id: 'debian', version, codename: suite },
+  });
 
-    const release = releaseProfileFor(catalog, {
-      id: 'debian',
-      name: 'Debian',
-      version,
-      codename: suite,
-      base: { id: 'debian', version, codename: suite },
-    });
+  it("resolves every package of the desktop profile (which holds the server one) and every feature's needs", () => {
     const { smokeVm, cloudVm, isoVm, bridge } = release.needs;
     const needs = [
       ...smokeVm,
@@ -93,6 +104,44 @@ describe.each([
     // Asking for it installs its provider, never a package of that name.
     expect(qemuKvm.stdout).toMatch(/^Inst qemu-system-x86 /m);
     expect(qemuKvm.stdout).not.toMatch(/^Inst qemu-kvm /m);
-    execFileSync('rm', ['-rf', dir]);
+  }, 300_000);
+
+  it('installs the server profile without Recommends: its headless packages, and no desktop stack', () => {
+    expect(installsRecommends(release, 'server')).toBe(false);
+    const packages = packagesFor(release, installProfileSets(catalog, 'server'));
+    const simulate = aptIn(dir, ['install', '--simulate', '-q', '--no-install-recommends', ...packages]);
+    expect(simulate.status, `${simulate.stdout}\n${simulate.stderr}`).toBe(0);
+    const installed = new Set([...simulate.stdout.matchAll(/^Inst (\S+)/gm)].map((m) => m[1]));
+    expect(packages.filter((p) => !installed.has(p))).toEqual([]);
+    for (const gui of ['qemu-system-gui', 'virt-viewer', 'libgtk-3-0', 'libgtk-3-0t64', 'virt-manager'])
+      expect(installed.has(gui), gui).toBe(false);
+    // Every headless package is one the server's packages recommend or depend on (directly or
+    // through libvirt-daemon and its drivers): named because apt would otherwise bring it.
+    const fields = aptCacheIn(dir, ['show', '--no-all-versions', ...[...installed].map(String)]);
+    const related = new Set(
+      [...fields.matchAll(/^(?:Recommends|Depends): (.*)$/gm)].flatMap((m) =>
+        m[1]!.split(/[,|]/).map((d) => d.trim().split(/[\s:]/)[0]),
+      ),
+    );
+    expect(release.packages.headless.filter((p) => !related.has(p))).toEqual([]);
   }, 300_000);
 });
+
+function aptCacheIn(dir: string, args: string[]): string {
+  const options = [
+    `Dir::State=${dir}/state`,
+    `Dir::State::status=${dir}/status`,
+    `Dir::Cache=${dir}/cache`,
+    `Dir::Etc::SourceList=${dir}/sources.list`,
+    `Dir::Etc::SourceParts=${dir}/sources.list.d`,
+    'APT::Architecture=amd64',
+    'APT::Architectures=amd64',
+  ].flatMap((o) => ['-o', o]);
+  const result = spawnSync('apt-cache', [...options, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  expect(result.status, result.stderr).toBe(0);
+  return result.stdout;
+}

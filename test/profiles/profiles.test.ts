@@ -8,6 +8,7 @@ import { compileProfiles } from '../../src/profiles/compile.js';
 import {
   featureNeeds,
   installProfileSets,
+  installsRecommends,
   packagesFor,
   releaseProfileFor,
 } from '../../src/profiles/resolve.js';
@@ -132,6 +133,7 @@ describe('install profiles', () => {
       'tools',
       'bridge',
       'cpuChecker',
+      'headless',
     ]);
     expect(installProfileSets(catalog, 'desktop')).toEqual([
       ...installProfileSets(catalog, 'server'),
@@ -189,7 +191,7 @@ describe('the schema names the file, the key and what was expected', () => {
   });
   it('overlapping release ranges', () => {
     const run = broken((d) => replaceIn(d, 'families/debian.yaml', 'from: "13"', 'from: "12"'));
-    expect(run).toThrow('families/debian.yaml: releases[2].from: expected a release after 12.0.0');
+    expect(run).toThrow('families/debian.yaml: releases[3].from: expected a release after 12.0.0');
   });
   it('not YAML at all', () => {
     const run = broken((d) => writeFileSync(join(d, 'distros.yaml'), 'ubuntu: [\n'));
@@ -350,19 +352,76 @@ describe('the schema checks the needs', () => {
       ),
     );
     expect(run).toThrow(
-      'families/debian.yaml: releases[2].keyrings./usr/share/keyrings/ubuntu-cloudimage-keyring.gpg: expected a package of needs.cloudVm (genisoimage, gpgv, qemu-utils, ubuntu-keyring)',
+      'families/debian.yaml: releases[3].keyrings./usr/share/keyrings/ubuntu-cloudimage-keyring.gpg: expected a package of needs.cloudVm (genisoimage, gpgv, qemu-utils, ubuntu-keyring)',
     );
   });
   it('a keyring that is not a file under /usr/share/keyrings', () => {
     const run = broken((t) => t.replace('/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg:', 'ubuntu.gpg:'));
     expect(run).toThrow(
-      'families/debian.yaml: releases[2].keyrings.ubuntu.gpg: expected a keyring file under /usr/share/keyrings',
+      'families/debian.yaml: releases[3].keyrings.ubuntu.gpg: expected a keyring file under /usr/share/keyrings',
     );
   });
   it('a network system left out', () => {
     const run = broken((t) => t.replace('NetworkManager: [], netplan-networkd', 'netplan-networkd'));
     expect(run).toThrow(
       'families/debian.yaml: releases[0].needs.bridge.NetworkManager: expected a list of package names',
+    );
+  });
+});
+
+describe('apt Recommends: the server profile goes without them on Debian 11-13', () => {
+  const HEADLESS = ['dnsmasq-base', 'iproute2', 'dmidecode', 'netcat-openbsd', 'qemu-utils', 'ovmf'];
+  it.each([
+    ['11', []],
+    ['12', ['swtpm', 'swtpm-tools']],
+    ['13', ['swtpm', 'swtpm-tools']],
+  ])(
+    'Debian %s: server without, desktop and workshop with; headless names what apt only recommends',
+    (version, tpm) => {
+      const release = releaseProfileFor(catalog, debian(version));
+      expect(installsRecommends(release, 'server')).toBe(false);
+      expect(installsRecommends(release, 'desktop')).toBe(true);
+      expect(installsRecommends(release, 'workshop')).toBe(true);
+      expect(release.packages.headless).toEqual([...HEADLESS, ...tpm]);
+      const server = packagesFor(release, installProfileSets(catalog, 'server'));
+      expect(server).toEqual(expect.arrayContaining(release.packages.headless));
+      // Nothing graphical is named for a headless host.
+      expect(server.filter((p) => /virt-viewer|virt-manager|qemu-system-gui|spice/.test(p))).toEqual([]);
+    },
+  );
+  it('Debian 10 and every Ubuntu release keep them (their archives could not be read to name the rest)', () => {
+    for (const release of [...catalog.families.ubuntu.releases, catalog.families.debian.releases[0]!]) {
+      expect(release.packages.headless).toEqual([]);
+      for (const profile of Object.keys(catalog.installProfiles))
+        expect(installsRecommends(release, profile)).toBe(true);
+    }
+  });
+  const broken = (edit: (text: string) => string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-profiles-'));
+    cpSync(PROFILES, dir, { recursive: true });
+    const path = join(dir, 'families/debian.yaml');
+    const before = readFileSync(path, 'utf8');
+    const after = edit(before);
+    if (after === before) throw new Error('the edit changed nothing');
+    writeFileSync(path, after);
+    return () => compileProfiles(dir);
+  };
+  it('a profile kvmkit does not know', () => {
+    const run = broken((t) => t.replace('withoutRecommends: [server]', 'withoutRecommends: [servr]'));
+    expect(run).toThrow(
+      'families/debian.yaml: releases[1].withoutRecommends[0]: expected one of server, desktop, workshop',
+    );
+  });
+  it('a release that goes without Recommends but names no headless packages', () => {
+    const run = broken((t) => t.replace(/ {6}headless:\n( {8}- .*\n)+/, '      headless: []\n'));
+    expect(run).toThrow(
+      'families/debian.yaml: releases[1].packages.headless: expected the packages a headless host needs that apt only recommends (server installs without Recommends)',
+    );
+  });
+  it('not a list of names', () => {
+    const run = broken((t) => t.replace('withoutRecommends: [server]', 'withoutRecommends: server'));
+    expect(run).toThrow(
+      'families/debian.yaml: releases[1].withoutRecommends: expected a list of install profile names',
     );
   });
 });
