@@ -6,8 +6,11 @@ import { collectBundle } from '../../src/bundle/collect.js';
 import { cloudInitUserData } from '../../src/export/cloud-init.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
+import { Executor } from '../../src/plan/executor.js';
+import { Journal, type JournalEntry } from '../../src/plan/journal.js';
 import { buildPlan, type Plan } from '../../src/plan/plan.js';
 import { planAsShell } from '../../src/plan/shell.js';
+import { packagesStep } from '../../src/steps/packages.js';
 import { renderPlan } from '../../src/ui/render-plan.js';
 import { materialize } from '../helpers/fixtures.js';
 
@@ -110,6 +113,33 @@ describe('Debian 12, server: apt-get install --no-install-recommends, with the h
     expect(runs.find((c) => c.argv.includes('--download-only'))?.argv).not.toContain(
       '--no-install-recommends',
     );
+  });
+});
+
+describe('the journal records the command as run', () => {
+  it('Debian 12, server: the apt-get install journaled has --no-install-recommends', async () => {
+    const journal: string[] = [];
+    class Recording extends FixtureHost {
+      override canRun() {
+        return true;
+      }
+      override async appendFile(_path: string, content = ''): Promise<void> {
+        journal.push(content);
+      }
+      override async run(): Promise<RunResult> {
+        return { exitCode: 0, stdout: '', stderr: '', failed: false };
+      }
+    }
+    const host = new Recording(materialize('os-debian-12'));
+    await new Executor(host, { profile: 'server' }, new Journal(host), () => {}).runStep(packagesStep);
+    const entries = journal.map((line) => JSON.parse(line) as JournalEntry);
+    const install = entries.find(
+      (e): e is Extract<JournalEntry, { type: 'cmd' }> => e.type === 'cmd' && e.argv[1] === 'install',
+    );
+    expect(install?.argv).toEqual(expect.arrayContaining(['--no-install-recommends', ...HEADLESS_12]));
+    expect(entries.find((e) => e.type === 'step:start')).toMatchObject({
+      reason: expect.stringMatching(/without apt's Recommends/),
+    });
   });
 });
 
