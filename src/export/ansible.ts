@@ -1,6 +1,19 @@
+import semver from 'semver';
 import { stringify } from 'yaml';
+import type { Distro } from '../facts/distro.js';
 import { natNetworkXml } from '../facts/libvirt-xml.js';
 import type { Plan } from '../plan/plan.js';
+import catalog from '../profiles/catalog.js';
+import {
+  featureNeeds,
+  installProfileSets,
+  installsRecommends,
+  ProfileError,
+  packagesFor,
+  releaseProfileFor,
+} from '../profiles/resolve.js';
+import type { ReleaseProfile } from '../profiles/types.js';
+import { releaseVersion } from '../profiles/version.js';
 import { POLKIT_ON_BUS, POLKITD } from '../steps/service.js';
 
 type Task = Record<string, unknown>;
@@ -129,25 +142,106 @@ function definedActiveAutostart(module: string, what: string, xml: string): Task
   ];
 }
 
+/** What the playbook takes on one release: the plan's packages (with apt's Recommends or not), groups, service. */
+interface ReleaseVars {
+  packages: string[];
+  install_recommends: boolean;
+  groups: string[];
+  service: string;
+}
+
+/** The releases of the plan's distro kvmkit knows by codename (distros.yaml), oldest first. */
+function knownReleases(d: Distro): { codename: string; baseVersion: string }[] {
+  const { distros } = catalog;
+  const baseVersion = (codename: string) =>
+    Object.entries(distros[d.base.id]).find(([, name]) => name === codename)?.[0] ?? '';
+  const entries: [string, string, string][] =
+    d.id === 'debian' || d.id === 'ubuntu'
+      ? Object.entries(distros[d.id]).map(([version, codename]) => [version, codename, version])
+      : d.id === 'linuxmint' || d.id === 'lmde'
+        ? Object.entries(distros[d.id === 'lmde' ? 'lmde' : 'mint']).map(([version, [codename, base]]) => [
+            version,
+            codename,
+            baseVersion(base),
+          ])
+        : [];
+  // Object keys that look like integers ("17") come before the others ("17.1"): order by version.
+  const order = (version: string) => releaseVersion(version)?.format() ?? '0.0.0';
+  return entries
+    .sort(([a], [b]) => semver.compare(order(a), order(b)))
+    .map(([, codename, base]) => ({ codename, baseVersion: base }));
+}
+
+/**
+ * What the plan would take on each release of its distro, by codename: the plan itself for its
+ * own release, the profile's sets (and the plan's first VM's needs) on every other release kvmkit
+ * supports. Ansible's facts pick one per host, so one playbook serves an inventory of several
+ * releases (Debian 13 has virt-install where 11 and 12 have virtinst). A distro kvmkit knows no
+ * release table for (a derivative with its own ID) gets its own release only.
+ */
+function releaseTable(plan: Plan): Record<string, ReleaseVars> {
+  const d = plan.distro;
+  const own: ReleaseVars = {
+    packages: plan.packages,
+    install_recommends: plan.installRecommends,
+    groups: plan.groups,
+    service: plan.services[0] ?? 'libvirtd',
+  };
+  // Without a codename Ansible's facts name the release by version only: this release alone.
+  if (!d.codename) return { [d.version]: own };
+  const sets = installProfileSets(catalog, plan.profile);
+  // One object per release profile (the plan's for its own): the YAML writes each list once and
+  // refers to it (&a1, *a1) from the other releases that share it.
+  const byProfile = new Map<ReleaseProfile, ReleaseVars>([[releaseProfileFor(catalog, d), own]]);
+  const table: Record<string, ReleaseVars> = {};
+  for (const { codename, baseVersion } of knownReleases(d)) {
+    let release: ReleaseProfile;
+    try {
+      release = releaseProfileFor(catalog, { ...d, base: { id: d.base.id, version: baseVersion, codename } });
+    } catch (error) {
+      if (error instanceof ProfileError) continue; // older than any release kvmkit supports
+      throw error;
+    }
+    let vars = byProfile.get(release);
+    if (!vars) {
+      // An export plans no ISO VM, so the desktop flag only follows the profile.
+      const needs = featureNeeds(release, { firstVm: plan.firstVm.kind, desktop: sets.includes('desktop') });
+      vars = {
+        packages: [...new Set([...packagesFor(release, sets), ...Object.values(needs).flat()])],
+        install_recommends: installsRecommends(release, plan.profile),
+        groups: [release.groups.access, release.groups.kvm],
+        service: release.service,
+      };
+      byProfile.set(release, vars);
+    }
+    table[codename] = vars;
+  }
+  table[d.codename] = own;
+  return table;
+}
+
 /**
  * The plan as an Ansible playbook any inventory can run: the same steps kvmkit takes (packages,
  * the KVM module, groups, the libvirt service, the default network and storage pool), each with
- * a module that checks before it changes, so a second run reports nothing changed. It is made
- * for one release (the plan's package names differ between releases) and refuses any other.
+ * a module that checks before it changes, so a second run reports nothing changed. Package names,
+ * groups and the service differ between releases: the playbook carries them for every release of
+ * the plan's distro kvmkit knows (releaseTable), each host takes its own by Ansible's facts, and a
+ * host of any other release or distro is refused.
  */
 export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string> {
   const d = plan.distro;
   const networkFile = plan.steps.find((s) => s.id === 'default-network')?.files?.[0]?.content;
   const networkXml = networkFile ?? `${await natNetworkXml('default', '192.168.122.0')}\n`;
-  const service = plan.services[0] ?? 'libvirtd';
+  const releases = releaseTable(plan);
+  const names = Object.keys(releases).join(', ');
+  // The key of a host's release: its codename, or its version where the plan's distro has none.
+  const fact = d.codename ? 'ansible_facts.distribution_release' : 'ansible_facts.distribution_version';
   const tasks: Task[] = [
     {
-      name: `This playbook is for ${d.name} ${d.version}`,
+      name: `This host runs a release of ${d.name} this playbook knows`,
       'ansible.builtin.assert': {
-        that: d.codename
-          ? [`ansible_facts.distribution_release == '${d.codename}'`]
-          : [`ansible_facts.distribution_version is version('${d.version}', '==')`],
-        fail_msg: `made for ${d.name} ${d.version}${d.codename ? ` (${d.codename})` : ''}, the package names differ elsewhere: export it again with kvmkit export ansible --root for that release`,
+        that: [`${fact} in kvmkit_releases`],
+        fail_msg: `made for ${d.name} ${names}; this host is {{ ansible_facts.distribution }} {{ ${fact} }}, whose packages kvmkit does not know here: export it again with kvmkit export ansible (--root for a recorded tree) on that release`,
         quiet: true,
       },
     },
@@ -156,6 +250,8 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
       'ansible.builtin.apt': {
         name: '{{ kvmkit_packages + kvmkit_module_packages }}',
         state: 'present',
+        // As kvmkit's own apt-get: without Recommends where the release's profile says so.
+        install_recommends: '{{ kvmkit_release.install_recommends }}',
         update_cache: true,
         // A fresh machine's lists are updated; a recent update is not repeated.
         cache_valid_time: 86400,
@@ -176,15 +272,29 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
       'ansible.builtin.user': { name: '{{ kvmkit_user }}', groups: '{{ kvmkit_groups }}', append: true },
       when: 'kvmkit_user | length > 0',
     },
+    probe(
+      'Is libvirt up under systemd (its daemon, or the socket that starts it)?',
+      ['systemctl', 'is-active', '{{ kvmkit_service }}.service', '{{ kvmkit_service }}.socket'],
+      'kvmkit_units',
+      "ansible_facts.service_mgr == 'systemd'",
+    ),
     {
-      name: `Start ${service} (systemd)`,
-      'ansible.builtin.systemd_service': { name: service, state: 'started', enabled: true },
+      // Debian 12's and 13's unit runs libvirtd with --timeout 120: idle for two minutes (no
+      // client, no guest; on Debian 12 even with its network active) it exits, and its socket
+      // starts it at the next connection. A daemon gone that way is up, not to be
+      // started (which a second run would report as a change); is-active exits 0 when either is.
+      name: 'Start the libvirt service (systemd)',
+      'ansible.builtin.systemd_service': {
+        name: '{{ kvmkit_service }}',
+        enabled: true,
+        state: "{{ omit if kvmkit_units.rc == 0 else 'started' }}",
+      },
       when: "ansible_facts.service_mgr == 'systemd'",
     },
     {
       // Nothing to enable: upstart's job starts libvirt-bin at every boot (see serviceCommand).
-      name: `Start ${service} (upstart)`,
-      'ansible.builtin.service': { name: service, state: 'started' },
+      name: 'Start the libvirt service (upstart)',
+      'ansible.builtin.service': { name: '{{ kvmkit_service }}', state: 'started' },
       when: "ansible_facts.service_mgr == 'upstart'",
     },
     {
@@ -200,20 +310,26 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
     ...definedActiveAutostart('community.libvirt.virt_pool', 'default storage pool', POOL_XML),
   ];
   const play = {
-    name: `kvmkit: KVM host, ${d.name} ${d.version}, profile ${plan.profile}`,
+    name: `kvmkit: KVM host, ${d.name}, profile ${plan.profile}`,
     hosts: 'all',
     become: true,
     vars: {
-      kvmkit_packages: plan.packages,
+      kvmkit_releases: releases,
+      kvmkit_release: `{{ kvmkit_releases[${fact}] }}`,
+      kvmkit_packages: '{{ kvmkit_release.packages }}',
       kvmkit_module_packages: MODULE_PACKAGES,
-      kvmkit_groups: plan.groups,
+      kvmkit_groups: '{{ kvmkit_release.groups }}',
+      kvmkit_service: '{{ kvmkit_release.service }}',
       kvmkit_user: user ?? '',
     },
     tasks,
   };
   const header = [
     '---',
-    `# Written by kvmkit export ansible: ${d.name} ${d.version}, profile ${plan.profile}.`,
+    `# Written by kvmkit export ansible on ${d.name} ${d.version}, profile ${plan.profile}.`,
+    `# For ${d.name} ${names}.`,
+    "# Each host takes its release's packages, groups and service from kvmkit_releases by its facts;",
+    '# a host of any other release is refused.',
     '# Run it with any inventory: ansible-playbook -i INVENTORY THIS-FILE [-e kvmkit_user=NAME]',
     '# It needs the community.general and community.libvirt collections (in the ansible package;',
     '# with ansible-core alone: ansible-galaxy collection install community.general community.libvirt).',

@@ -221,7 +221,13 @@ describe('the exports follow the release', () => {
   it('ansible: an upstart host gets the service module, and the direct start only without an init', async () => {
     const playbook = await ansiblePlaybook(await buildPlan(new FixtureHost(materialize('os-mint-17.3'))));
     expect(playbook).toContain("when: ansible_facts.service_mgr == 'upstart'");
-    expect(playbook).toMatch(/ansible\.builtin\.service:\n {8}name: libvirt-bin\n {8}state: started/);
+    expect(playbook).toMatch(
+      /ansible\.builtin\.service:\n {8}name: "\{\{ kvmkit_service \}\}"\n {8}state: started/,
+    );
+    // Mint 17.3 (rosa, on Ubuntu 14.04) names libvirt-bin; Mint 22 (on 24.04, systemd) libvirtd.
+    const [play] = parse(playbook) as [{ vars: { kvmkit_releases: Record<string, { service: string }> } }];
+    expect(play.vars.kvmkit_releases.rosa?.service).toBe('libvirt-bin');
+    expect(play.vars.kvmkit_releases.wilma?.service).toBe('libvirtd');
     expect(playbook).toContain("when: ansible_facts.service_mgr not in ['systemd', 'upstart']");
   });
 });
