@@ -115,6 +115,16 @@ export const serviceStep: Step = {
       const enabled = manager !== 'systemd' || (await systemdUnitEnabled(facts.host, service));
       if (libvirt.daemonPid !== undefined && enabled)
         return planned(this, 'ok', `libvirtd is running (pid ${libvirt.daemonPid})`);
+      // Debian 12's and 13's unit runs libvirtd with --timeout 120: idle for two minutes (no
+      // client, no guest; on Debian 12 even with its network active) it exits, and systemd, which
+      // holds its socket, starts it at the next connection. That is libvirt up
+      // (as doctor says), not a service to start again.
+      if (manager === 'systemd' && libvirt.answering && enabled)
+        return planned(
+          this,
+          'ok',
+          `${service} is socket-activated: its socket answers (it starts on first use)`,
+        );
       if (libvirt.daemonPid !== undefined)
         return planned(this, 'change', `enable ${service} (it runs, but is not started at boot)`, [start]);
       const what = manager === 'systemd' ? `enable and start ${service}` : `start ${service}`;

@@ -27,10 +27,12 @@ const virshInfo = (what: 'net-info' | 'pool-info') => ({
   stdout: what === 'net-info' ? NET_INFO : POOL_INFO,
 });
 
+/** libvirt stopped: no daemon, and nothing listens on its socket (the service and its socket stopped). */
 function stoppedLibvirt(): string {
   const dir = materialize('intel-vmx-ready');
   rmSync(join(dir, 'run/libvirtd.pid'));
   rmSync(join(dir, 'proc/1234'), { recursive: true });
+  rmSync(join(dir, 'run/libvirt/libvirt-sock'));
   return dir;
 }
 
@@ -54,6 +56,24 @@ describe('the libvirt service on a systemd host', () => {
     writeFileSync(join(wants, 'libvirtd.service'), '');
     const enabled = (await buildPlan(new FixtureHost(dir))).steps.find((s) => s.id === 'libvirt-service');
     expect(enabled?.state).toBe('ok');
+  });
+
+  it('a libvirtd gone idle is up: its socket answers, and systemd starts it on the next connection', async () => {
+    // Debian 12's and 13's unit runs it with --timeout 120: two idle minutes after any use it has
+    // exited, with its socket still held by systemd (found by ansible.containers.test.ts: a plan
+    // made then wanted to enable and start it again).
+    const dir = materialize('intel-vmx-ready');
+    rmSync(join(dir, 'run/libvirtd.pid'));
+    rmSync(join(dir, 'proc/1234'), { recursive: true });
+    const idle = (await buildPlan(new FixtureHost(dir))).steps.find((s) => s.id === 'libvirt-service');
+    expect(idle?.state).toBe('ok');
+    expect(idle?.reason).toMatch(/socket-activated/);
+    // Not enabled (neither the service nor its socket starts at boot): enable --now, as before.
+    rmSync(join(dir, 'etc/systemd/system/multi-user.target.wants'), { recursive: true, force: true });
+    rmSync(join(dir, 'etc/systemd/system/sockets.target.wants'), { recursive: true, force: true });
+    const disabled = (await buildPlan(new FixtureHost(dir))).steps.find((s) => s.id === 'libvirt-service');
+    expect(disabled?.state).toBe('change');
+    expect(disabled?.commands.map((c) => c.argv)).toEqual([['systemctl', 'enable', '--now', 'libvirtd']]);
   });
 
   it('uses libvirt-bin on Ubuntu 16.04', async () => {
@@ -81,6 +101,7 @@ describe('the libvirt service on a systemd host', () => {
         effect: (h) => {
           h.put('/run/libvirtd.pid', '2345\n');
           h.put('/proc/2345/comm', 'libvirtd\n');
+          h.put('/run/libvirt/libvirt-sock', '');
           // What enable makes (a link to the unit; a file stands for it in the recorded tree).
           h.put('/etc/systemd/system/multi-user.target.wants/libvirtd.service', '');
         },
