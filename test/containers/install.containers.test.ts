@@ -33,18 +33,24 @@ import { recordTiming } from './timings.js';
  *
  * The workshop profile on Debian 13 is proven in workshop.containers.test.ts, with the day-two
  * `vm` verbs on its first VM. KVMKIT_CONTAINER_SUITES=bookworm,trixie picks releases and
- * KVMKIT_CONTAINER_PROFILES=server,desktop profiles (default: all).
+ * KVMKIT_CONTAINER_PROFILES=server,desktop profiles (default: all);
+ * KVMKIT_CONTAINER_UNINSTALL=all takes back every case, not only those marked below.
  */
 type Profile = 'server' | 'desktop' | 'workshop';
-const CASES: { profile: Profile; suite: Suite; index: number }[] = [
-  { profile: 'server', suite: 'bookworm', index: 20 },
-  { profile: 'server', suite: 'bullseye', index: 21 },
-  { profile: 'server', suite: 'trixie', index: 22 },
-  { profile: 'desktop', suite: 'bookworm', index: 23 },
-  { profile: 'desktop', suite: 'bullseye', index: 24 },
-  { profile: 'desktop', suite: 'trixie', index: 25 },
-  { profile: 'workshop', suite: 'bookworm', index: 26 },
-  { profile: 'workshop', suite: 'bullseye', index: 27 },
+/**
+ * `uninstall`: whether the case also takes everything back and compares with the booted host.
+ * Every release does for the server profile, and Debian 12 for the others (all eight passed when
+ * run; the rest are left out of the suite's time, which must stay under CI's hour).
+ */
+const CASES: { profile: Profile; suite: Suite; index: number; uninstall: boolean }[] = [
+  { profile: 'server', suite: 'bookworm', index: 20, uninstall: true },
+  { profile: 'server', suite: 'bullseye', index: 21, uninstall: true },
+  { profile: 'server', suite: 'trixie', index: 22, uninstall: true },
+  { profile: 'desktop', suite: 'bookworm', index: 23, uninstall: true },
+  { profile: 'desktop', suite: 'bullseye', index: 24, uninstall: false },
+  { profile: 'desktop', suite: 'trixie', index: 25, uninstall: false },
+  { profile: 'workshop', suite: 'bookworm', index: 26, uninstall: true },
+  { profile: 'workshop', suite: 'bullseye', index: 27, uninstall: false },
 ];
 const pick = (variable: string, all: string[]) =>
   (process.env[variable] ?? all.join(',')).split(',').map((word) => word.trim());
@@ -145,7 +151,7 @@ async function expectProfile(box: Container, profile: Profile, summary: ReturnTy
 
 describe.each(CASES.filter((c) => suites.includes(c.suite) && profiles.includes(c.profile)))(
   'kvmkit install --profile $profile on a fresh $suite',
-  ({ profile, suite, index }) => {
+  ({ profile, suite, index, uninstall: takesBack }) => {
     const version = SUITES[suite];
     let pristine: HostSnapshot | undefined;
     const container = containerFor(
@@ -183,7 +189,7 @@ describe.each(CASES.filter((c) => suites.includes(c.suite) && profiles.includes(
       20 * MINUTE,
     );
 
-    it(
+    it.runIf(takesBack || process.env.KVMKIT_CONTAINER_UNINSTALL === 'all')(
       `uninstall on Debian ${version} gives back the host as it booted`,
       async () => {
         const box = container();
