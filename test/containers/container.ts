@@ -108,7 +108,7 @@ function kill(target: Started | undefined, signal: NodeJS.Signals): void {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(
+export async function until<T>(
   what: string,
   ms: number,
   check: () => T | undefined | Promise<T | undefined>,
@@ -176,7 +176,7 @@ async function ip(args: string[]): Promise<void> {
 }
 
 /** Whether something accepts TCP connections at host:port. */
-function accepts(host: string, port: number): Promise<boolean> {
+export function accepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (ok: boolean) => {

@@ -1,10 +1,10 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binForOtherUsers, TOP } from '../helpers/cli.js';
 import { bootContainer, type Container, type RunResult } from './container.js';
+import { aptInstall, makeTestKey, sshOptions, sshSudoer, type TestKey } from './ssh.js';
 import { recordTiming } from './timings.js';
 
 /**
@@ -18,7 +18,8 @@ import { recordTiming } from './timings.js';
  * 2. Debian 12: this machine's built bin/kvmkit installs it over ssh as a sudoer without a
  *    password, with a key made for the test; a second run changes nothing.
  *
- * Container indexes 40 and 41 (bridge.containers.test.ts holds 30 and 31; install 20-22).
+ * Container indexes 40 and 41 (bridge.containers.test.ts holds 30 and 31; install 20-22; ansible
+ * 50-52). The ssh set-up is ssh.ts's, shared with ansible.containers.test.ts.
  */
 const MINUTE = 60_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -26,23 +27,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function shown(result: RunResult | { argv: string[]; exitCode?: number; stdout: string; stderr: string }) {
   const cut = (text: string) => text.trimEnd().split('\n').slice(-60).join('\n');
   return `$ ${result.argv.join(' ')}\nexit ${result.exitCode}\n--- stdout\n${cut(result.stdout)}\n--- stderr\n${cut(result.stderr)}`;
-}
-
-/** apt-get inside, through the harness's proxy, answering nothing. */
-async function aptInstall(box: Container, packages: string[]): Promise<void> {
-  const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  await box.check(['apt-get', 'update'], { timeout: 10 * MINUTE, env });
-  await box.check(['apt-get', 'install', '-y', '--no-install-recommends', ...packages], {
-    timeout: 15 * MINUTE,
-    env,
-  });
-}
-
-/** Writes a file inside the container as root, through its own tools (the tree is not ours to chown by uid). */
-async function writeInside(box: Container, path: string, content: string, mode: string, owner = 'root') {
-  await box.check(['tee', path], { input: content });
-  await box.check(['chmod', mode, path]);
-  await box.check(['chown', `${owner}:${owner}`, path]);
 }
 
 /** What libvirt's units say: enabled/active for the service or its socket. */
@@ -239,24 +223,10 @@ describe('the README first command as a newcomer on Debian 13 (sudo asks on a re
   );
 });
 
-/** Whether something accepts TCP connections at host:port. */
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
 describe('kvmkit install --host over ssh into a fresh Debian 12, as a sudoer without a password', () => {
   const USER = 'deploy';
   let box: Container | undefined;
-  let keyDir: string | undefined;
+  let key: TestKey | undefined;
   let bin = '';
   const container = () => {
     if (!box) throw new Error('the Debian 12 container did not boot (see beforeAll)');
@@ -265,14 +235,7 @@ describe('kvmkit install --host over ssh into a fresh Debian 12, as a sudoer wit
   const sshArgs = () => [
     '--host',
     `${USER}@${container().addresses.container}`,
-    '--ssh-option',
-    'StrictHostKeyChecking=no',
-    '--ssh-option',
-    'UserKnownHostsFile=/dev/null',
-    '--ssh-option',
-    `IdentityFile=${join(keyDir!, 'id_ed25519')}`,
-    '--ssh-option',
-    'IdentitiesOnly=yes',
+    ...sshOptions(key!.file).flatMap((option) => ['--ssh-option', option]),
   ];
   const kvmkitHere = async (args: string[], timeout: number) => {
     const start = performance.now();
@@ -297,47 +260,16 @@ describe('kvmkit install --host over ssh into a fresh Debian 12, as a sudoer wit
     // This machine's build, copied so that another build of dist/ cannot change it mid-run.
     if (!existsSync(join(TOP, 'dist/kvmkit/kvmkit.js'))) throw new Error('run npm run build first');
     bin = binForOtherUsers();
-    keyDir = mkdtempSync('/var/tmp/kvmkit-ssh-key-');
-    chmodSync(keyDir, 0o700);
-    const keygen = await execa(
-      'ssh-keygen',
-      ['-q', '-t', 'ed25519', '-N', '', '-C', 'kvmkit-test', '-f', join(keyDir, 'id_ed25519')],
-      { reject: false, stdin: 'ignore' },
-    );
-    if (keygen.exitCode !== 0) throw new Error(`ssh-keygen failed: ${keygen.stderr}`);
-
+    key = await makeTestKey();
     box = await bootContainer({ suite: 'bookworm', name: 'kk-ssh', index: 41 });
-    await aptInstall(box, ['openssh-server']);
-    await box.check(['useradd', '-m', '-s', '/bin/bash', '-G', 'sudo', USER]);
-    await writeInside(
-      box,
-      `/etc/sudoers.d/kvmkit-test-${USER}`,
-      `${USER} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
-      '0440',
-    );
-    await box.check(['visudo', '-c']);
-    await box.check(['install', '-d', '-m', '0700', '-o', USER, '-g', USER, `/home/${USER}/.ssh`]);
-    await writeInside(
-      box,
-      `/home/${USER}/.ssh/authorized_keys`,
-      readFileSync(join(keyDir, 'id_ed25519.pub'), 'utf8'),
-      '0600',
-      USER,
-    );
-    await box.check(['systemctl', 'enable', '--now', 'ssh.service']);
-    const deadline = Date.now() + MINUTE;
-    while (!(await accepts(box.addresses.container, 22))) {
-      if (Date.now() > deadline)
-        throw new Error(`sshd in kk-ssh never listened on ${box.addresses.container}:22`);
-      await sleep(500);
-    }
+    await sshSudoer(box, USER, key.publicKey);
   }, 30 * MINUTE);
 
   afterAll(async () => {
     try {
       await box?.destroy();
     } finally {
-      if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+      key?.remove();
     }
   }, 5 * MINUTE);
 
