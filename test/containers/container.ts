@@ -637,6 +637,10 @@ export class Container {
             .filter(Boolean))
             await this.run(['virsh', '-c', 'qemu:///system', 'destroy', domain], { timeout: 30_000 });
         });
+      // Login sessions first, hard: a user manager (user@UID.service, left by ssh or su sessions)
+      // can hold the poweroff for its whole 90 s stop timeout (seen with the Ansible hosts). The
+      // container is thrown away; nothing in a session is waited for.
+      await this.run(['systemctl', 'kill', '--signal=SIGKILL', 'user.slice'], { timeout: 30_000 });
       await attempt('poweroff', async () => {
         await this.run(['systemctl', 'poweroff'], { timeout: 30_000 });
       });

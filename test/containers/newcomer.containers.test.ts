@@ -155,9 +155,17 @@ describe('the README first command, word for word, as a newcomer on Debian 13 (n
     await box.check(['useradd', '-m', '-s', '/bin/bash', '-G', 'sudo', USER]);
     await box.check(['chpasswd'], { input: `${USER}:${PASSWORD}\n` });
     await cloneInto(box, USER, 'kvmkit');
-    // npm's registry is reached the way apt's archive is: through the container's proxy.
+    // npm's registry is reached the way apt's archive is: through the container's proxy. Where
+    // this machine's own npm trusts another CA (a network that inspects TLS, as this one does),
+    // carol's does too: without it npm ci failed with SELF_SIGNED_CERT_IN_CHAIN.
     const proxy = `http://${box.addresses.host}:${PROXY_PORT}`;
-    await writeInside(box, `/home/${USER}/.npmrc`, `proxy=${proxy}\nhttps-proxy=${proxy}\n`, '0644', USER);
+    const settings = [`proxy=${proxy}`, `https-proxy=${proxy}`];
+    const cafile = (await execa('npm', ['config', 'get', 'cafile'], { reject: false })).stdout.trim();
+    if (cafile.startsWith('/') && existsSync(cafile)) {
+      copyFileSync(cafile, join(box.dir, 'etc/ssl/kvmkit-test-npm-ca.pem'));
+      settings.push('cafile=/etc/ssl/kvmkit-test-npm-ca.pem');
+    }
+    await writeInside(box, `/home/${USER}/.npmrc`, `${settings.join('\n')}\n`, '0644', USER);
   }, 30 * MINUTE);
 
   afterAll(async () => {
