@@ -3,15 +3,9 @@ import { stringify } from 'yaml';
 import type { Distro } from '../facts/distro.js';
 import { natNetworkXml } from '../facts/libvirt-xml.js';
 import type { Plan } from '../plan/plan.js';
+import { releaseWants } from '../plan/wanted.js';
 import catalog from '../profiles/catalog.js';
-import {
-  featureNeeds,
-  installProfileSets,
-  installsRecommends,
-  ProfileError,
-  packagesFor,
-  releaseProfileFor,
-} from '../profiles/resolve.js';
+import { installProfileSets, ProfileError, releaseProfileFor } from '../profiles/resolve.js';
 import type { ReleaseProfile } from '../profiles/types.js';
 import { releaseVersion } from '../profiles/version.js';
 import { POLKIT_ON_BUS, POLKITD } from '../steps/service.js';
@@ -205,12 +199,15 @@ function releaseTable(plan: Plan): Record<string, ReleaseVars> {
     let vars = byProfile.get(release);
     if (!vars) {
       // An export plans no ISO VM, so the desktop flag only follows the profile.
-      const needs = featureNeeds(release, { firstVm: plan.firstVm.kind, desktop: sets.includes('desktop') });
+      const wants = releaseWants(release, plan.profile, {
+        firstVm: plan.firstVm.kind,
+        desktop: sets.includes('desktop'),
+      });
       vars = {
-        packages: [...new Set([...packagesFor(release, sets), ...Object.values(needs).flat()])],
-        install_recommends: installsRecommends(release, plan.profile),
-        groups: [release.groups.access, release.groups.kvm],
-        service: release.service,
+        packages: wants.packages,
+        install_recommends: wants.installRecommends,
+        groups: wants.groups,
+        service: wants.services[0] ?? release.service,
       };
       byProfile.set(release, vars);
     }

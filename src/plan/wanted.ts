@@ -63,13 +63,13 @@ export async function wantedState(
     : features.bridgeSystem
       ? { system: features.bridgeSystem, evidence: 'as kvmkit bridge found it' }
       : await bridgeSystem(facts, release, desktop);
-  const needs = featureNeeds(release, {
+  const wants = releaseWants(release, profile, {
     firstVm: firstVm.kind,
     // An ISO VM's viewer: on a desktop profile, or a host with a desktop session.
     desktop: desktop || sets.includes('desktop'),
     bridge: bridge?.system,
+    featuresOnly: features.featuresOnly,
   });
-  const own = features.featuresOnly ? [] : packagesFor(release, sets);
   return {
     distro,
     release,
@@ -79,11 +79,29 @@ export async function wantedState(
       : desktop
         ? 'host has a desktop session'
         : 'host has no desktop session',
+    ...wants,
+    firstVm,
+    ...(bridge ? { bridge } : {}),
+  };
+}
+
+/**
+ * What one release wants for a profile and its features: packages (the profile's, then the
+ * features' needs, one apt transaction), apt's Recommends or not, groups and service. The plan of
+ * a host takes it for the host's release; the Ansible export for every release it carries.
+ */
+export function releaseWants(
+  release: ReleaseProfile,
+  profile: string,
+  features: Parameters<typeof featureNeeds>[1] & { featuresOnly?: boolean },
+): Pick<WantedState, 'packages' | 'installRecommends' | 'needs' | 'groups' | 'services'> {
+  const { featuresOnly, ...forNeeds } = features;
+  const needs = featureNeeds(release, forNeeds);
+  const own = featuresOnly ? [] : packagesFor(release, installProfileSets(catalog, profile));
+  return {
     packages: [...new Set([...own, ...Object.values(needs).flat()])],
     installRecommends: installsRecommends(release, profile),
     needs,
-    firstVm,
-    ...(bridge ? { bridge } : {}),
     groups: [release.groups.access, release.groups.kvm],
     services: [release.service],
   };
