@@ -251,6 +251,13 @@ async function runKvmkit(box: Container, args: string[], log: string, what: stri
   return result;
 }
 
+/** runKvmkit, and the run must exit 0 (a soft check: what follows still shows the host's state). */
+async function kvmkitOk(box: Container, args: string[], log: string, what: string): Promise<RunResult> {
+  const result = await runKvmkit(box, args, log, what);
+  expect.soft(result.exitCode, `kvmkit ${args.join(' ')} should exit 0\n${shown(result)}`).toBe(0);
+  return result;
+}
+
 describe('kvmkit bridge on Debian 12 with ifupdown', () => {
   const INTERFACES = '/etc/network/interfaces';
   const DNS_SEARCH = 'example.org';
@@ -298,8 +305,7 @@ describe('kvmkit bridge on Debian 12 with ifupdown', () => {
         await packageInstalled(box, 'bridge-utils'),
         'bridge-utils must not be installed before the run',
       ).toBe(false);
-      const bridge = await runKvmkit(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (ifupdown)');
-      expect.soft(bridge.exitCode, `kvmkit bridge --yes should exit 0\n${shown(bridge)}`).toBe(0);
+      const bridge = await kvmkitOk(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (ifupdown)');
       expect
         .soft(
           await packageInstalled(box, 'bridge-utils'),
@@ -335,13 +341,7 @@ describe('kvmkit bridge on Debian 12 with ifupdown', () => {
     'kvmkit bridge --remove --yes gives host0 its address back',
     async () => {
       const box = container();
-      const remove = await runKvmkit(
-        box,
-        ['bridge', '--remove', '--yes'],
-        'remove.log',
-        'bridge --remove (ifupdown)',
-      );
-      expect.soft(remove.exitCode, `kvmkit bridge --remove --yes should exit 0\n${shown(remove)}`).toBe(0);
+      await kvmkitOk(box, ['bridge', '--remove', '--yes'], 'remove.log', 'bridge --remove (ifupdown)');
       expect
         .soft(
           readFileSync(join(box.dir, INTERFACES), 'utf8'),
@@ -419,8 +419,7 @@ describe('kvmkit bridge on Debian 13 with systemd-networkd and netplan', () => {
     'kvmkit bridge --yes moves the addressing from host0 to br0',
     async () => {
       const box = container();
-      const bridge = await runKvmkit(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (netplan)');
-      expect.soft(bridge.exitCode, `kvmkit bridge --yes should exit 0\n${shown(bridge)}`).toBe(0);
+      await kvmkitOk(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (netplan)');
       await expectBridged(box, 'after kvmkit bridge');
       for (const argv of [
         ['netplan', 'get'],
@@ -453,13 +452,7 @@ describe('kvmkit bridge on Debian 13 with systemd-networkd and netplan', () => {
     'kvmkit bridge --remove --yes restores the netplan file byte for byte and host0 its address',
     async () => {
       const box = container();
-      const remove = await runKvmkit(
-        box,
-        ['bridge', '--remove', '--yes'],
-        'remove.log',
-        'bridge --remove (netplan)',
-      );
-      expect.soft(remove.exitCode, `kvmkit bridge --remove --yes should exit 0\n${shown(remove)}`).toBe(0);
+      await kvmkitOk(box, ['bridge', '--remove', '--yes'], 'remove.log', 'bridge --remove (netplan)');
       const path = join(box.dir, NETPLAN_FILE);
       expect
         .soft(readFileSync(path, 'utf8'), `${NETPLAN_FILE} should be as it was, byte for byte`)
@@ -596,8 +589,7 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
     "kvmkit bridge --yes moves host0 to br0 through NetworkManager, the profile's DNS with it",
     async () => {
       const box = container();
-      const bridge = await runKvmkit(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (NetworkManager)');
-      expect.soft(bridge.exitCode, `kvmkit bridge --yes should exit 0\n${shown(bridge)}`).toBe(0);
+      const bridge = await kvmkitOk(box, ['bridge', '--yes'], 'bridge.log', 'bridge --yes (NetworkManager)');
       expect
         .soft(bridge.stdout, `kvmkit should say NetworkManager manages ${UPLINK}\n${shown(bridge)}`)
         .toContain(`NetworkManager runs and manages ${UPLINK}`);
@@ -682,13 +674,7 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
     'kvmkit bridge --remove --yes gives host0 back to its own profile, as it was',
     async () => {
       const box = container();
-      const remove = await runKvmkit(
-        box,
-        ['bridge', '--remove', '--yes'],
-        'remove.log',
-        'bridge --remove (NetworkManager)',
-      );
-      expect.soft(remove.exitCode, `kvmkit bridge --remove --yes should exit 0\n${shown(remove)}`).toBe(0);
+      await kvmkitOk(box, ['bridge', '--remove', '--yes'], 'remove.log', 'bridge --remove (NetworkManager)');
       const connections = await nmConnections(box);
       expect
         .soft(
