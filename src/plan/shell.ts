@@ -11,6 +11,29 @@ function waitLoop(test: string, seconds: number, what: string): string {
   return `i=0; until ${test}; do i=$((i + 1)); [ "$i" -le ${seconds * 5} ] || { echo "kvmkit: gave up waiting for ${what}" >&2; exit 1; }; sleep 0.2; done`;
 }
 
+/**
+ * Text for a `#` comment or an echo: the plan's reasons and the distro's name come from files
+ * kvmkit did not write (os-release, a bundle's bundle.json), and a newline in them would start a
+ * line of the script, run as root. Line breaks and control characters (C0, DEL, C1, and Unicode's
+ * line and paragraph separators) are shown as escapes instead; every other character stays.
+ */
+export function inert(text: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** A here-document delimiter that no line of `content` equals, so the content cannot end it early. */
+function hereMarker(content: string): string {
+  const lines = new Set(content.split('\n'));
+  let marker = 'KVMKIT_EOF';
+  for (let i = 1; lines.has(marker); i++) marker = `KVMKIT_EOF_${i}`;
+  return marker;
+}
+
 function commandLine(command: Command): string {
   const env = Object.entries(command.env ?? {}).map(([k, v]) => `${k}=${quoteForShell(v)}`);
   const words = command.argv.map((word, i) =>
@@ -42,16 +65,21 @@ export function planAsShell(plan: Plan): string {
   const d = plan.distro;
   const out = [
     '#!/bin/sh',
-    `# kvmkit plan for ${d.name} ${d.version}${d.codename ? ` (${d.codename})` : ''}, profile ${plan.profile}.`,
+    `# kvmkit plan for ${inert(`${d.name} ${d.version}${d.codename ? ` (${d.codename})` : ''}, profile ${plan.profile}`)}.`,
     '# Run as root: sh -eu this-file. Made by `kvmkit plan --format sh`; steps already done were left out.',
     'set -eu',
     '[ "$(id -u)" -eq 0 ] || { echo "run this as root (sudo sh -eu $0)" >&2; exit 1; }',
   ];
   for (const step of plan.steps) {
-    out.push('', `# ${step.title}: ${step.state === 'ok' ? 'nothing to do' : step.state}, ${step.reason}`);
+    out.push(
+      '',
+      `# ${inert(`${step.title}: ${step.state === 'ok' ? 'nothing to do' : step.state}, ${step.reason}`)}`,
+    );
     if (step.state !== 'change') continue;
     for (const file of step.files ?? []) {
-      const marker = 'KVMKIT_EOF';
+      // The content is the file's bytes, so it is not made inert: a quoted here-document does no
+      // expansion, and its delimiter is one no line of the content equals.
+      const marker = hereMarker(file.content);
       out.push(`mkdir -p ${quoteForShell(dirname(file.path))}`);
       out.push(`cat > ${quoteForShell(file.path)} <<'${marker}'`, file.content.replace(/\n$/, ''), marker);
       if (file.mode !== undefined) out.push(`chmod ${file.mode.toString(8)} ${quoteForShell(file.path)}`);
