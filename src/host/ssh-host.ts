@@ -1,4 +1,3 @@
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   type Command,
@@ -9,6 +8,7 @@ import {
   type RunResult,
 } from './host.js';
 import { RealHost } from './real-host.js';
+import { sshControlDir } from './ssh-control.js';
 
 /**
  * Another machine, reached with the system's ssh client: no agent on the far side, only the
@@ -114,6 +114,8 @@ export class SshHost implements Host {
   /** sshd allows 10 sessions on one shared connection (MaxSessions): kvmkit keeps to 8. */
   private readonly slots = new Slots(8);
   private env?: Promise<Record<string, string | undefined>>;
+  /** Made on first use, not at construction: a host that is never reached leaves no directory. */
+  private controlDir?: string;
 
   constructor(
     readonly target: SshTarget,
@@ -124,7 +126,8 @@ export class SshHost implements Host {
 
   /** ssh's own arguments: batch mode (a prompt would hang an unattended run), one shared connection. */
   private sshArgs(tty = false): string[] {
-    const control = join(tmpdir(), 'kvmkit-ssh-%C');
+    this.controlDir ??= sshControlDir();
+    const control = join(this.controlDir, '%C');
     return [
       ...(tty ? ['-t'] : ['-T']),
       '-o',
