@@ -1,3 +1,4 @@
+import { networkSubnet } from '../facts/libvirt-xml.js';
 import { findInstalled } from '../facts/packages.js';
 import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
@@ -17,6 +18,13 @@ const virsh = (...args: string[]): Command => ({
  */
 /** The packages that carry libvirt's daemon (and so its run-time files under /etc/libvirt). */
 const LIBVIRT_DAEMONS = ['libvirt-daemon-system', 'libvirt-daemon', 'libvirt-bin'];
+
+const DEFINED_NETWORK = '/etc/libvirt/qemu/networks/default.xml';
+
+async function sameSubnet(xml: string | undefined, other: string): Promise<boolean> {
+  const [a, b] = await Promise.all([xml ? networkSubnet(xml) : undefined, networkSubnet(other)]);
+  return a !== undefined && b !== undefined && a.address === b.address && a.prefix === b.prefix;
+}
 
 export function undoSteps(entries: JournalEntry[]): { id: string; step: Step }[] {
   return Journal.pendingUndos(entries)
@@ -128,7 +136,19 @@ function undoStep(undo: Undo): Step {
         title: `Remove the ${undo.name} ${isNet ? 'network' : 'storage pool'} kvmkit defined`,
         async plan({ facts }) {
           const state = (await facts.libvirt())[isNet ? 'defaultNetwork' : 'defaultPool'];
+          const previous = undo.kind === 'undefine-network' ? undo.previousXml : undefined;
+          // Not defined, with a definition kvmkit replaced: the run was stopped between undefining
+          // the old network and defining its own (the record is written first). Put the old one back.
+          if (!state.defined && previous)
+            return planned(this, 'change', 'define again the network kvmkit undefined', [
+              virsh('net-define', `${STATE_DIR}/networks/previous-default.xml`),
+            ]);
           if (!state.defined) return planned(this, 'ok', 'not defined');
+          // kvmkit moved the network only off a subnet that clashed, so the subnet tells the old
+          // definition from kvmkit's: the old one in place (put back, or never undefined when the
+          // run was stopped first) is left alone.
+          if (previous && (await sameSubnet(await facts.host.readFile(DEFINED_NETWORK), previous)))
+            return planned(this, 'ok', 'the definition kvmkit replaced is in place');
           const prefix = isNet ? 'net' : 'pool';
           const commands = [
             ...(state.active ? [virsh(`${prefix}-destroy`, undo.name)] : []),

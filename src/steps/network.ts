@@ -80,19 +80,24 @@ export const defaultNetworkStep: Step = {
   async apply(context, plannedStep) {
     const redefine = plannedStep.commands.some((c) => c.argv.includes('net-undefine'));
     const previousXml = redefine ? await context.facts.host.readFile(DEFINED) : undefined;
+    // net-undefine destroys the user's definition: its XML goes into the journal first, so a run
+    // killed between the two still leaves uninstall what it needs to define it again.
+    if (redefine)
+      await context.undo({
+        kind: 'undefine-network',
+        name: 'default',
+        ...(previousXml ? { previousXml } : {}),
+      });
     for (const file of plannedStep.files ?? []) await context.writeFile(file);
     let definedHere = false;
     for (const command of plannedStep.commands) {
       const result = await context.run(command);
       if (command.argv.includes('net-define') && !result.skipped) definedHere = true;
     }
-    // Only a definition kvmkit made (or replaced) is kvmkit's to take back.
-    if (definedHere)
-      await context.undo({
-        kind: 'undefine-network',
-        name: 'default',
-        ...(previousXml ? { previousXml } : {}),
-      });
+    // Only a definition kvmkit made is kvmkit's to take back. A fresh one is recorded after the
+    // fact (its net-define may be skipped when a package defined it meanwhile): a run killed in
+    // between leaves a network behind, but loses nothing.
+    if (definedHere && !redefine) await context.undo({ kind: 'undefine-network', name: 'default' });
   },
 };
 
