@@ -5,6 +5,7 @@ import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { createIsoVm } from '../vm/iso.js';
 import { deleteVm, verifyVm } from '../vm/lifecycle.js';
+import { VmUsageError } from '../vm/names.js';
 import { consoleLogOf, createSmokeVm, smokeInitrdOf, VM_NAME, VmError } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, UsageError } from './errors.js';
@@ -19,7 +20,9 @@ async function asRoot(): Promise<number | undefined> {
   return (await ensureRoot({ guided })).reexecExitCode;
 }
 
-function mapError(error: unknown): never {
+/** A VmError as the CLI answers it: bad input (a name whose disk is there) exits 2, the rest 1. */
+export function mapError(error: unknown): never {
+  if (error instanceof VmUsageError) throw new UsageError(error.message, error.hint);
   if (error instanceof VmError) throw new CliError(error.message, EXIT.notReady, error.hint);
   throw error;
 }

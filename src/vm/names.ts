@@ -15,6 +15,14 @@ export class VmError extends Error {
   }
 }
 
+/**
+ * Input kvmkit will not act on as given (a name whose disk is in the pool already): the CLI
+ * answers it as bad input, exit 2, one line and a hint, nothing changed.
+ */
+export class VmUsageError extends VmError {
+  readonly usage = true;
+}
+
 /** Where a kvmkit-made VM's serial console is logged (the smoke VM's marker lands there). */
 export const consoleLogOf = (name: string) => `/var/log/libvirt/qemu/${name}-console.log`;
 

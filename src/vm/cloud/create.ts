@@ -1,7 +1,9 @@
+import { basename } from 'node:path';
 import type { Host } from '../../host/host.js';
 import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
-import { consoleLogOf, VM_NAME, VmError } from '../names.js';
+import { consoleLogOf, seedPathOf, VM_NAME, VmError } from '../names.js';
+import { createVolume, deleteVolume, requireFreeVolumes } from '../pool-disk.js';
 import { waitForSsh } from '../ssh.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
 import {
@@ -82,6 +84,9 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
   if ((await host.run({ argv: [...CONNECT, 'dominfo', o.name], root: true })).exitCode === 0) {
     throw new VmError(`a VM named "${o.name}" exists already`);
   }
+  const volume = `${o.name}.qcow2`;
+  const seed = seedPathOf(o.name);
+  await requireFreeVolumes(host, [volume, basename(seed)]);
   let keys = await userPublicKeys(host, o.user);
   if (keys.length === 0 && o.generateKey) {
     keys = await generateUserKey(host, o.user);
@@ -105,29 +110,11 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
       : `image: ${file} downloaded and verified (${checksum.algorithm})`,
   );
 
-  const overlay = `/var/lib/libvirt/images/${o.name}.qcow2`;
-  const seed = `/var/lib/libvirt/images/${o.name}-seed.iso`;
+  // Only what this run made is removed after a failure: the overlay by its path, the seed.
+  let overlay: string | undefined;
   const made: string[] = [];
   try {
-    const created = await host.run({
-      argv: [
-        'qemu-img',
-        'create',
-        '-q',
-        '-f',
-        'qcow2',
-        '-F',
-        'qcow2',
-        '-b',
-        cached.path,
-        overlay,
-        `${o.diskGiB}G`,
-      ],
-      root: true,
-    });
-    if (created.exitCode !== 0)
-      throw new VmError(`qemu-img could not make the overlay: ${created.stderr.trim()}`);
-    made.push(overlay);
+    overlay = await createVolume(host, { vmName: o.name, volume, sizeGiB: o.diskGiB, backing: cached.path });
     await buildSeedIso(host, seed, { hostname: o.name, user: o.user, sshKeys: keys });
     made.push(seed);
     await host.run({ argv: [...CONNECT, 'pool-refresh', 'default'], root: true });
@@ -161,7 +148,8 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
       );
   } catch (error) {
     await host.run({ argv: [...CONNECT, 'undefine', o.name], root: true });
-    await host.run({ argv: ['rm', '-f', ...made], root: true });
+    if (overlay) await deleteVolume(host, overlay);
+    if (made.length > 0) await host.run({ argv: ['rm', '-f', ...made], root: true });
     throw error;
   }
   const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs, consoleLogOf(o.name)) : undefined;
