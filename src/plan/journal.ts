@@ -13,7 +13,8 @@ export type Undo =
   | { kind: 'undefine-network'; name: string; previousXml?: string }
   | { kind: 'undefine-pool'; name: string }
   | { kind: 'stop-daemon'; name: string; pid: number }
-  | { kind: 'delete-vm'; name: string }
+  /** By `uuid` (a later VM may take the name); records from before UUIDs have the name alone. */
+  | { kind: 'delete-vm'; name: string; uuid?: string }
   | { kind: 'remove-bridge'; bridge: string };
 
 export type JournalEntry =

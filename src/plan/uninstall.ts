@@ -4,6 +4,7 @@ import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
 import { waitForPackageLock } from '../steps/packages.js';
 import { planned, type Step } from '../steps/step.js';
+import { parseDominfo } from '../vm/manage/parse.js';
 import { Journal, type JournalEntry, STATE_DIR, type Undo } from './journal.js';
 
 const virsh = (...args: string[]): Command => ({
@@ -182,17 +183,46 @@ function undoStep(undo: Undo): Step {
         id: '',
         title: `Delete the VM ${undo.name} kvmkit created, with its disks`,
         async plan({ facts }) {
-          const exists = await facts.host.run({
-            argv: ['virsh', '--connect', 'qemu:///system', 'dominfo', undo.name],
-            root: true,
-          });
-          return exists.exitCode === 0
-            ? planned(this, 'change', `delete ${undo.name}`)
+          const info = async (handle: string) => {
+            const result = await facts.host.run({ ...virsh('dominfo', handle), timeoutMs: 60_000 });
+            return result.exitCode === 0 ? parseDominfo(result.stdout) : undefined;
+          };
+          // A name is no proof: the user may have deleted or renamed kvmkit's VM and made another
+          // under its name. Only the domain with the recorded UUID is kvmkit's.
+          if (undo.uuid) {
+            const ours = await info(undo.uuid);
+            if (ours)
+              return planned(
+                this,
+                'change',
+                ours.name === undo.name
+                  ? `delete ${undo.name} (${undo.uuid})`
+                  : `delete ${ours.name}, created as ${undo.name} (${undo.uuid})`,
+              );
+            const namesake = await info(undo.name);
+            return namesake
+              ? planned(
+                  this,
+                  'ok',
+                  `kept ${undo.name}: it is not the VM kvmkit created (its UUID is ${namesake.uuid}; kvmkit's was ${undo.uuid}, which is gone)`,
+                )
+              : planned(this, 'ok', 'not defined');
+          }
+          // A journal from before UUIDs were recorded: nothing tells kvmkit's VM from a later one
+          // of the same name, and deleting the user's VM with its disks cannot be taken back.
+          // Keeping it can: the user deletes it with one command.
+          return (await info(undo.name))
+            ? planned(
+                this,
+                'ok',
+                `kept ${undo.name}: the journal has no UUID for it, so kvmkit cannot tell it from a later VM of that name; if it is the one kvmkit made, kvmkit vm delete ${undo.name} --storage deletes it`,
+              )
             : planned(this, 'ok', 'not defined');
         },
         async apply(context) {
+          if (!undo.uuid) return;
           const { deleteVm } = await import('../vm/lifecycle.js');
-          await deleteVm(context.facts.host, undo.name, { storage: true });
+          await deleteVm(context.facts.host, undo.uuid, { storage: true });
         },
       };
     case 'remove-bridge':

@@ -123,7 +123,16 @@ export function firstVmStep(first: FirstVm): Step {
           },
         });
       }
-      if (first.kind !== 'none') await context.undo({ kind: 'delete-vm', name: first.name });
+      if (first.kind === 'none') return;
+      // Uninstall deletes the domain by this UUID, never by name: the user may delete or rename
+      // this VM and make another under its name, which is theirs.
+      const uuid = await context.run(
+        { argv: ['virsh', '--connect', 'qemu:///system', 'domuuid', first.name], root: true },
+        { allowFailure: true },
+      );
+      const id = uuid.exitCode === 0 ? uuid.stdout.trim() : '';
+      if (!id) context.say(`no UUID for ${first.name}: uninstall will keep it and say so`);
+      await context.undo({ kind: 'delete-vm', name: first.name, ...(id ? { uuid: id } : {}) });
     },
   };
 }
