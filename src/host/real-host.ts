@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
 import { readBytesAt } from './read-bytes.js';
@@ -60,7 +60,15 @@ export class RealHost implements Host {
 
   async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, content, { mode });
+    // A new file is created with `mode` (narrowed by the umask, never wider); one that exists
+    // keeps its old mode on open, so it gets `mode` before the new content goes in.
+    const file = await open(path, 'w', mode);
+    try {
+      await file.chmod(mode);
+      await file.writeFile(content);
+    } finally {
+      await file.close();
+    }
   }
 
   async appendFile(path: string, content: string): Promise<void> {

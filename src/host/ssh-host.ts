@@ -304,8 +304,12 @@ export class SshHost implements Host {
   async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
     // Written beside, then renamed: a broken connection never leaves half a file in its place.
     // The bytes travel as base64: ssh's pipe is text here, and a file may be binary.
+    // The temp file is made under umask 077, never opened wider than its final mode (a 0600
+    // netplan file must not be readable for a moment); a stale one is removed, not reused with
+    // its mode, and noclobber (set -C) refuses one that appears between rm and the write.
+    // The directory is made before the umask, with the usual modes.
     const script =
-      'mkdir -p "$1" && base64 -d > "$2.kvmkit-new" && chmod "$3" "$2.kvmkit-new" && mv -f "$2.kvmkit-new" "$2"';
+      'mkdir -p "$1" && umask 077 && rm -f "$2.kvmkit-new" && (set -C; base64 -d > "$2.kvmkit-new") && chmod "$3" "$2.kvmkit-new" && mv -f "$2.kvmkit-new" "$2"';
     const result = await this.remote(
       remoteCommandLine(
         { argv: ['sh', '-c', script, 'sh', dirname(path), path, mode.toString(8)] },

@@ -6,7 +6,7 @@ import { smokeDomainXml } from '../domain-xml.js';
 import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME, VmError } from '../names.js';
 import { staticBusybox } from './busybox.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
-import { findSmokeKernel, indexModules } from './kernel.js';
+import { copyBootKernel, findSmokeKernel, indexModules } from './kernel.js';
 import { builtinModules, readModules } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
@@ -106,7 +106,7 @@ export async function createSmokeVm(
   const steps: string[] = [];
   try {
     await host.writeFile(files.initrd, smokeInitramfs({ busybox, hostname: name, modules, extraFiles }));
-    await host.writeFile(files.kernel, (await host.readBinary(kernel.vmlinuz))!);
+    await copyBootKernel(host, kernel.vmlinuz, files.kernel);
     undo.push({ argv: ['rm', '-f', files.kernel, files.initrd, ...(seed ? [seed] : [])], root: true });
     const created = await virsh('vol-create-as', 'default', volume, '64M', '--format', 'qcow2');
     if (created.exitCode !== 0)

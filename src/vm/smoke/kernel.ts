@@ -48,6 +48,16 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   return kernel;
 }
 
+/**
+ * Copies a kernel for a VM to boot with the mode its original has: Ubuntu keeps /boot/vmlinuz-*
+ * 0600 (root only), and a copy must not be readable by more. libvirt hands it to qemu itself.
+ */
+export async function copyBootKernel(host: Host, from: string, to: string): Promise<void> {
+  const bytes = await host.readBinary(from);
+  if (!bytes) throw new Error(`could not read ${from}`);
+  await host.writeFile(to, bytes, ((await host.stat(from))?.mode ?? 0o600) & 0o7777);
+}
+
 /** The package apt would install for Debian's cloud kernel (linux-image-VERSION-cloud-amd64). */
 export async function cloudKernelPackage(host: Host): Promise<string | undefined> {
   const depends = await host.run({

@@ -1,0 +1,148 @@
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyBridge } from '../../src/bridge/apply.js';
+import type { BridgeChange } from '../../src/bridge/change.js';
+import type { Command, FileStat, Host, RunResult } from '../../src/host/host.js';
+import { RealHost } from '../../src/host/real-host.js';
+import { parseSshTarget, SshHost } from '../../src/host/ssh-host.js';
+import { copyBootKernel } from '../../src/vm/smoke/kernel.js';
+
+// A file kvmkit writes must never exist, even for a moment, with a mode wider than its final one:
+// a netplan file with a Wi-Fi password is 0600, and a 0644 moment is long enough to read it.
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kvmkit-modes-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+
+describe('SshHost.writeFile, its far side run here by sh', () => {
+  /** An SshHost whose ssh runs the far side's line in a local sh, with chmod and mv watched. */
+  function localSsh(log: string): SshHost {
+    const bin = join(dir, 'bin');
+    const watch = (tool: string) =>
+      writeFileSync(
+        join(bin, tool),
+        `#!/bin/sh\nfor f; do [ -e "$f" ] && echo "${tool} $(stat -c %a "$f") $f" >> ${log}; done\nexec /bin/${tool} "$@"\n`,
+        { mode: 0o755 },
+      );
+    mkdirSync(bin);
+    watch('chmod');
+    watch('mv');
+    const host = new SshHost(parseSshTarget('root@example.org'));
+    const fake = host as unknown as {
+      local: { run(c: Command): Promise<RunResult> };
+      processIdentity(): unknown;
+    };
+    fake.processIdentity = async () => ({ uid: 0, gid: 0, groups: [0], pid: 1 });
+    fake.local = {
+      run: async (command) => {
+        const r = await execa('sh', ['-c', `umask 022; ${command.argv.at(-1)}`], {
+          input: command.input,
+          env: { PATH: `${bin}:${process.env.PATH}` },
+          reject: false,
+        });
+        return {
+          exitCode: r.exitCode ?? -1,
+          stdout: String(r.stdout),
+          stderr: String(r.stderr),
+          failed: false,
+        };
+      },
+    };
+    return host;
+  }
+
+  it('creates the file with its final mode: no moment at 0644, not even over a stale temp file', async () => {
+    const log = join(dir, 'log');
+    writeFileSync(log, '');
+    const target = join(dir, 'etc/netplan/90-kvmkit.yaml');
+    const host = localSsh(log);
+    await host.writeFile(target, 'first\n', 0o600);
+    // A temp file left by a cut connection, readable by all: it must not lend its mode.
+    writeFileSync(`${target}.kvmkit-new`, 'stale');
+    chmodSync(`${target}.kvmkit-new`, 0o666);
+    await host.writeFile(target, 'password: secret\n', 0o600);
+    expect(readFileSync(target, 'utf8')).toBe('password: secret\n');
+    expect(mode(target)).toBe('600');
+    const seen = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
+    for (const line of seen) expect(line.split(' ')[1], line).toBe('600');
+    // Its directory is not made private by the file's mode.
+    expect(mode(join(dir, 'etc/netplan'))).toBe('755');
+  });
+});
+
+describe('RealHost.writeFile', () => {
+  it('gives a file that exists already its new mode before the new content goes in', async () => {
+    const target = join(dir, 'secret.yaml');
+    writeFileSync(target, 'old\n');
+    chmodSync(target, 0o644);
+    await new RealHost().writeFile(target, 'password: secret\n', 0o600);
+    expect(mode(target)).toBe('600');
+    expect(readFileSync(target, 'utf8')).toBe('password: secret\n');
+  });
+});
+
+/** A host that answers every command with success and records what is written, and with what mode. */
+function recordingHost(files: Record<string, FileStat & { bytes?: Buffer }> = {}) {
+  const writes: { path: string; mode?: number }[] = [];
+  const host = {
+    kind: 'real',
+    description: 'recording',
+    readFile: async () => undefined,
+    readBinary: async (path: string) => files[path]?.bytes,
+    stat: async (path: string) => files[path],
+    writeFile: async (path: string, _content: unknown, mode?: number) => {
+      writes.push({ path, mode });
+    },
+    removeFile: async () => {},
+    run: async (command: Command): Promise<RunResult> => ({
+      exitCode: 0,
+      stdout:
+        command.argv[0] === 'ip'
+          ? '[{"ifname":"br0","addr_info":[{"family":"inet","local":"10.0.0.2","prefixlen":24}]}]'
+          : '',
+      stderr: '',
+      failed: false,
+    }),
+  } as unknown as Host;
+  return { host, writes };
+}
+
+describe('the bridge change', () => {
+  it('writes the netplan file with its 0600 mode, not 0644 then chmod', async () => {
+    const { host, writes } = recordingHost();
+    const change = {
+      bridge: 'br0',
+      uplink: 'eth0',
+      system: 'netplan',
+      addressing: { dhcp: true, addresses: [], dns: [] },
+      files: [{ path: '/etc/netplan/90-kvmkit-br0.yaml', content: 'network: {}\n', mode: 0o600 }],
+      down: [],
+      up: [],
+      undoDown: [],
+      undoUp: [],
+    } as unknown as BridgeChange;
+    await applyBridge(host, change, { targets: { sshPeers: [], deadlineMs: 1000 } });
+    const netplan = writes.filter((w) => w.path === '/etc/netplan/90-kvmkit-br0.yaml');
+    expect(netplan.length).toBeGreaterThan(0);
+    for (const w of netplan) expect(w.mode?.toString(8)).toBe('600');
+  });
+});
+
+describe("the smoke VM's kernel", () => {
+  it('is copied with the mode the original has (Ubuntu keeps /boot/vmlinuz-* 0600)', async () => {
+    const { host, writes } = recordingHost({
+      '/boot/vmlinuz-6.8.0': { mode: 0o600, isFile: true, bytes: Buffer.from('kernel') } as FileStat & {
+        bytes: Buffer;
+      },
+    });
+    await copyBootKernel(host, '/boot/vmlinuz-6.8.0', '/var/lib/libvirt/boot/kvmkit-smoke-vmlinuz');
+    expect(writes).toEqual([{ path: '/var/lib/libvirt/boot/kvmkit-smoke-vmlinuz', mode: 0o600 }]);
+  });
+});
