@@ -2,6 +2,7 @@ import { dirname } from 'node:path';
 import { parseGroup, parsePasswd } from '../facts/users.js';
 import type { Host } from '../host/host.js';
 import { VM_NAME, VmError } from './names.js';
+import { createVolume, deleteVolume, requireFreeVolumes } from './pool-disk.js';
 
 const CONNECT = 'qemu:///system';
 /** The user QEMU runs as under libvirt on Debian, Ubuntu and Mint (qemu.conf's default). */
@@ -78,12 +79,15 @@ export function virtInstallBase(o: {
   ];
 }
 
-/** virt-install's argv for the ISO VM: qcow2 disk in the default pool, SPICE on 127.0.0.1 only. */
-export function virtInstallArgv(o: IsoVmOptions, os: string | undefined): string[] {
+/**
+ * virt-install's argv for the ISO VM: the qcow2 disk kvmkit made in the default pool (its path),
+ * SPICE on 127.0.0.1 only.
+ */
+export function virtInstallArgv(o: IsoVmOptions, os: string | undefined, disk: string): string[] {
   return [
     ...virtInstallBase(o),
     '--disk',
-    `pool=default,size=${o.diskGiB},format=qcow2`,
+    `path=${disk},format=qcow2`,
     '--cdrom',
     o.iso,
     '--network',
@@ -117,15 +121,18 @@ export async function createIsoVm(
   ) {
     throw new VmError(`a VM named "${o.name}" exists already`);
   }
+  const volume = `${o.name}.qcow2`;
+  await requireFreeVolumes(host, [volume]);
   const os = await detectOs(host, o.iso);
-  const argv = virtInstallArgv(o, os);
+  // kvmkit makes the disk itself, so that it knows which one to remove after a failure.
+  const disk = await createVolume(host, { vmName: o.name, volume, sizeGiB: o.diskGiB });
+  const argv = virtInstallArgv(o, os, disk);
   const result = await host.run({ argv, root: true, timeoutMs: 600_000 });
   if (result.exitCode !== 0) {
-    // virt-install removes what it made when it fails; make sure of it.
-    await host.run({
-      argv: ['virsh', '--connect', CONNECT, 'undefine', o.name, '--remove-all-storage', '--nvram'],
-      root: true,
-    });
+    // Only the definition and the disk kvmkit made: --remove-all-storage would also delete the
+    // ISO when it is in the pool (where the hint for an unreadable ISO tells the user to put it).
+    await host.run({ argv: ['virsh', '--connect', CONNECT, 'undefine', o.name, '--nvram'], root: true });
+    await deleteVolume(host, disk);
     throw new VmError(
       `virt-install failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
     );

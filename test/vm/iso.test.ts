@@ -133,6 +133,7 @@ describe('kvmkit vm create --iso', () => {
         virtType: 'kvm',
       },
       'win11',
+      '/var/lib/libvirt/images/w11.qcow2',
     );
     expect(argv).toEqual(
       expect.arrayContaining([
@@ -144,6 +145,8 @@ describe('kvmkit vm create --iso', () => {
         'win11',
         '--virt-type',
         'kvm',
+        '--disk',
+        'path=/var/lib/libvirt/images/w11.qcow2,format=qcow2',
       ]),
     );
   });

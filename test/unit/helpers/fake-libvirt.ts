@@ -79,6 +79,8 @@ export class FakeLibvirt extends ReplayHost {
         this.domains.set(rest[1]!, domain); // its disks stay where they are, under the old name
         return ok();
       }
+      case 'domdisplay':
+        return ok('spice://127.0.0.1:5900\n');
       case 'destroy':
       case 'pool-refresh':
         return ok();
@@ -123,8 +125,11 @@ export class FakeLibvirt extends ReplayHost {
     args.forEach((arg, i) => {
       const next = args[i + 1] ?? '';
       if (arg === '--disk' && next.startsWith('pool=default,')) {
-        this.volumes.set(`${name}.qcow2`, 'empty disk');
-        used.push(`${name}.qcow2`);
+        // virt-install names a new volume after the VM, NAME-1 … when that name is taken.
+        let volume = `${name}.qcow2`;
+        for (let n = 1; this.volumes.has(volume); n++) volume = `${name}-${n}.qcow2`;
+        this.volumes.set(volume, 'empty disk');
+        used.push(volume);
       } else if (arg === '--disk') {
         const path = /^path=([^,]+)/.exec(next)?.[1];
         if (path?.startsWith(`${POOL_DIR}/`)) used.push(basename(path));
