@@ -13,7 +13,7 @@ import { checkProfile } from './options.js';
 
 declare const KVMKIT_VERSION: string;
 
-export interface BundleFlags extends Pick<ImageFlags, 'sha256' | 'sha512' | 'checksums'> {
+export interface BundleFlags extends Pick<ImageFlags, 'sha256' | 'sha512' | 'checksums' | 'insecureHttp'> {
   profile?: string;
   image?: string | false;
   json?: boolean;

@@ -9,6 +9,8 @@ export interface ImageFlags {
   signature?: string;
   keyring?: string;
   skipSignature?: boolean;
+  /** Let an image, checksum list or signature come over plain http (it can be swapped on the way). */
+  insecureHttp?: boolean;
 }
 
 export interface ImageSource {
@@ -35,6 +37,19 @@ export function imageSource(image: string, flags: ImageFlags): ImageSource {
       `known: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
     );
   }
+  checkHex('--sha256', flags.sha256, 64);
+  checkHex('--sha512', flags.sha512, 128);
+  const fetched: [string, string | undefined][] = [
+    ['--image', url],
+    ['--checksums', flags.checksums],
+    ['--signature', flags.signature],
+  ];
+  for (const [flag, where] of fetched)
+    if (where !== undefined && /^http:\/\//i.test(where) && !flags.insecureHttp)
+      throw new UsageError(
+        `${flag} ${where}: plain http, which anyone on the way can change`,
+        'use its https:// address, or add --insecure-http to take that risk',
+      );
   const checksum = flags.sha256
     ? { algorithm: 'sha256' as const, hex: flags.sha256.toLowerCase() }
     : flags.sha512
@@ -52,18 +67,31 @@ export function imageSource(image: string, flags: ImageFlags): ImageSource {
       'an image URL needs its checksum',
       'add --sha256 HEX, --sha512 HEX or --checksums URL-of-SHA256SUMS',
     );
-  if (flags.signature && !flags.keyring)
+  const catalogSignature = known?.signature;
+  if (flags.signature && !flags.keyring && !catalogSignature)
     throw new UsageError(
       '--signature needs the keyring to check it with',
       'add --keyring FILE (a binary .gpg keyring)',
     );
+  // A checksum given outright is the user's own word for the image; a list is checked against its
+  // signature. A catalog image's list, wherever it is fetched from (--checksums: a mirror's
+  // copy), must carry its distro's signature: only --skip-signature says not to.
   const signature =
     flags.skipSignature || flags.sha256 || flags.sha512
       ? undefined
       : flags.signature
-        ? { url: flags.signature, keyring: flags.keyring! }
-        : flags.checksums || !known?.signature
-          ? undefined
-          : { ...known.signature, keyring: flags.keyring ?? known.signature.keyring };
+        ? { ...catalogSignature, url: flags.signature, keyring: flags.keyring ?? catalogSignature!.keyring }
+        : catalogSignature
+          ? { ...catalogSignature, keyring: flags.keyring ?? catalogSignature.keyring }
+          : undefined;
   return { url, known: known !== undefined, checksum, ...(signature ? { signature } : {}) };
+}
+
+/** A checksum given outright: exactly its number of hex digits, refused before anything runs. */
+function checkHex(flag: string, value: string | undefined, digits: number): void {
+  if (value !== undefined && !new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(value))
+    throw new UsageError(
+      `${flag} ${value}: expected ${digits} hex digits`,
+      'copy it from the published checksum list',
+    );
 }

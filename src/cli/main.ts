@@ -283,6 +283,7 @@ Exit codes:
     .option('--signature <url>', "the checksum list's detached OpenPGP signature (checked with gpgv)")
     .option('--keyring <file>', 'the binary keyring the signature must come from (with --signature)')
     .option('--skip-signature', 'do not check the checksum list signature (the checksum is still checked)')
+    .option('--insecure-http', 'let the image, its checksum list or signature come over plain http')
     .option('--user <name>', 'whose SSH keys go into the cloud-init seed (default: the one who ran sudo)')
     .option(
       '--generate-key',
@@ -377,6 +378,7 @@ Exit codes:
     .option('--sha256 <hex>', 'the checksum of an --image URL')
     .option('--sha512 <hex>', 'the checksum of an --image URL, as SHA-512')
     .option('--checksums <url>', 'the published checksum list of an --image URL')
+    .option('--insecure-http', 'let the image or its checksum list come over plain http')
     .option('--json', 'print the manifest as JSON (progress goes to stderr)')
     .action(async (dir: string, flags) => {
       const { bundleCommand } = await import('./bundle-command.js');
