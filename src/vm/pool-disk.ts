@@ -58,6 +58,7 @@ export async function createVolume(
       }),
     );
     created = await virsh(host, 'vol-create', POOL, xmlFile);
+    await host.removeFile(xmlFile); // read once, by that command
   } else {
     created = await virsh(host, 'vol-create-as', POOL, o.volume, `${o.sizeGiB}G`, '--format', 'qcow2');
   }

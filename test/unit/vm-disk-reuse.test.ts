@@ -87,12 +87,14 @@ describe('vm create --image never overwrites a disk that is there', () => {
     expect(commands).toContain(
       'virsh --connect qemu:///system vol-create default /var/lib/kvmkit/vms/fresh-disk.xml',
     );
-    const xml = host.read('/var/lib/kvmkit/vms/fresh-disk.xml') ?? '';
+    expect(host.volumeXml).toHaveLength(1);
+    const xml = host.volumeXml[0] ?? '';
     expect(xml).toMatch(/<name>fresh\.qcow2<\/name>/);
     expect(xml).toMatch(/<capacity unit="G">4<\/capacity>/);
     expect(xml).toMatch(
       /<backingStore>\s*<path>\/var\/lib\/kvmkit\/images\/aaaaaaaaaaaaaaaa-debian-12-genericcloud-amd64\.qcow2<\/path>\s*<format type="qcow2"/,
     );
+    expect(await host.stat('/var/lib/kvmkit/vms/fresh-disk.xml')).toBeUndefined();
     expect(vm.overlay).toBe('/var/lib/libvirt/images/fresh.qcow2');
     expect(host.volumes.get('fresh.qcow2')).toBe('empty overlay');
   });

@@ -20,6 +20,8 @@ const DOMINFO = readFileSync(
 export class FakeLibvirt extends ReplayHost {
   readonly volumes = new Map<string, string>();
   readonly domains = new Map<string, { volumes: string[] }>();
+  /** The volume definitions handed to `virsh vol-create`, in order. */
+  readonly volumeXml: string[] = [];
   /** What virt-install does: define the domain and then fail (true), or succeed. */
   virtInstallFails = false;
 
@@ -96,6 +98,7 @@ export class FakeLibvirt extends ReplayHost {
         return this.createVolume(rest[1]!, 'empty disk');
       case 'vol-create': {
         const xml = this.read(rest[1]!);
+        this.volumeXml.push(xml);
         return this.createVolume(/<name>([^<]+)<\/name>/.exec(xml)?.[1] ?? '', 'empty overlay');
       }
       case 'vol-delete': {
