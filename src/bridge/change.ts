@@ -17,6 +17,7 @@ import {
 import { findNetplanUplink, planNetplanBridge } from './netplan.js';
 import { nmcliBridge, nmcliRemove } from './nmcli.js';
 import { BridgeRefusal } from './refusal.js';
+import { disarmCommands, planRollbackTimer, type RollbackTimer } from './rollback-timer.js';
 
 /** A file the change writes; `content: null` removes it. */
 export interface FileChange {
@@ -45,9 +46,28 @@ export interface BridgeChange {
   up: Command[];
   undoDown: Command[];
   undoUp: Command[];
+  /**
+   * The timer armed before `down` that restores the old configuration by itself unless kvmkit
+   * confirms (absent: no timer, as in state files of older runs).
+   */
+  timer?: RollbackTimer;
 }
 
 export { BridgeRefusal };
+
+/**
+ * Every command of a change in the order it runs, as the plan and the dry run show it: the timer
+ * armed, the change, then (once the checks pass) kvmkit's confirmation and the timer disarmed.
+ */
+export function changeCommands(change: BridgeChange): Command[] {
+  const { timer } = change;
+  return [
+    ...(timer ? [timer.arm] : []),
+    ...change.down,
+    ...change.up,
+    ...(timer ? [timer.confirm, ...disarmCommands(timer)] : []),
+  ];
+}
 
 const cmd = (...argv: string[]): Command => ({ argv, root: true, timeoutMs: 120_000 });
 
@@ -209,6 +229,7 @@ export async function changeForUplink(
   host: Host,
   bridge: string,
   uplink: Uplink,
+  timer?: { systemd: boolean; seconds: number },
 ): Promise<{ change: BridgeChange; evidence: string }> {
   // netplan first, read as netplan reads it (a definition found by match/set-name names no key).
   const netplan = await findNetplanUplink(host, uplink, `/etc/netplan/90-kvmkit-${bridge}.yaml`);
@@ -228,7 +249,7 @@ export async function changeForUplink(
     nmDns: nm.dns,
     nmDnsSearch: nm.dnsSearch,
   });
-  return { change, evidence };
+  return { change: timer ? { ...change, timer: planRollbackTimer(timer) } : change, evidence };
 }
 
 /** NetworkManager's active connection on a device and what its profile says about IPv4. */

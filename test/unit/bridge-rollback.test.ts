@@ -1,0 +1,435 @@
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as apply from '../../src/bridge/apply.js';
+import type { BridgeChange } from '../../src/bridge/change.js';
+import type { Command, FileStat, Host, RunResult } from '../../src/host/host.js';
+
+/**
+ * Issue 13, item 6: the bridge must not strand a remote host. These run on stand-ins (no network,
+ * no root): what kvmkit plans and runs for the rollback timer, how it writes its files, what it
+ * says of a damaged state file, and when it forgets the state.
+ */
+
+const STATE = '/var/lib/kvmkit/bridge.json';
+const cmd = (...argv: string[]): Command => ({ argv, root: true });
+
+/** A host0 with 198.51.100.2/30 and the default route, moved onto br0 by `up`, back by `undoUp`. */
+function sampleChange(): BridgeChange {
+  return {
+    bridge: 'br0',
+    uplink: 'host0',
+    system: 'ifupdown',
+    addressing: {
+      dhcp: false,
+      addresses: ['198.51.100.2/30'],
+      gateway: '198.51.100.1',
+      dns: [],
+      mtu: 1500,
+      mac: '02:00:00:00:00:02',
+    },
+    held: ['198.51.100.2/30'],
+    files: [{ path: '/etc/network/interfaces.d/kvmkit-br0', content: 'auto br0\n', mode: 0o644 }],
+    down: [cmd('ifdown', '--force', 'host0')],
+    up: [cmd('ifup', 'host0'), cmd('ifup', 'br0')],
+    undoDown: [cmd('ifdown', '--force', 'br0')],
+    undoUp: [cmd('ifup', 'host0')],
+  };
+}
+
+type Where = 'uplink' | 'bridge' | 'nowhere';
+
+/**
+ * Files in memory; `ip -j` answers from where the address is; every command recorded in order,
+ * file writes and removals too (as "write PATH" / "remove PATH").
+ */
+class StandIn implements Host {
+  readonly kind = 'real' as const;
+  readonly description = 'a stand-in';
+  files = new Map<string, { content: string; mode: number }>();
+  log: string[] = [];
+  where: Where = 'uplink';
+  /** What the restore script does when run (as the real one would, or nothing). */
+  scriptRestores = true;
+  onRun?: (argv: readonly string[]) => RunResult | undefined;
+
+  async readFile(path: string) {
+    return this.files.get(path)?.content;
+  }
+  async readBinary() {
+    return undefined;
+  }
+  async readBytes() {
+    return undefined;
+  }
+  async stat(path: string): Promise<FileStat | undefined> {
+    const file = this.files.get(path);
+    if (!file) return undefined;
+    return {
+      mode: file.mode,
+      uid: 0,
+      gid: 0,
+      size: file.content.length,
+      ino: 1,
+      mtimeMs: 0,
+      isFile: true,
+      isDirectory: false,
+      isCharDevice: false,
+    };
+  }
+  async listDir() {
+    return undefined;
+  }
+  async freeBytes() {
+    return undefined;
+  }
+  async writeFile(path: string, content: string | Buffer, mode = 0o644) {
+    this.log.push(`write ${path}`);
+    this.files.set(path, { content: String(content), mode });
+  }
+  async appendFile() {}
+  async removeFile(path: string) {
+    this.log.push(`remove ${path}`);
+    this.files.delete(path);
+  }
+  async socketAnswers() {
+    return false;
+  }
+  canRun() {
+    return true;
+  }
+  async processIdentity() {
+    return { uid: 0, gid: 0, groups: [], pid: 1 };
+  }
+  async environment() {
+    return {};
+  }
+
+  private ok(stdout = ''): RunResult {
+    return { exitCode: 0, stdout, stderr: '', failed: false };
+  }
+
+  async run(command: Command): Promise<RunResult> {
+    const argv = command.argv;
+    const line = argv.join(' ');
+    const reading = argv[0] === 'ip' && argv[1] === '-j';
+    if (!reading && argv[0] !== 'ping') this.log.push(`$ ${line}`);
+    const answer = this.onRun?.(argv);
+    if (answer) return answer;
+    const carrier = this.where === 'uplink' ? 'host0' : this.where === 'bridge' ? 'br0' : undefined;
+    const inet = [{ family: 'inet', local: '198.51.100.2', prefixlen: 30, scope: 'global' }];
+    if (reading && argv.includes('addr') && argv.includes('dev')) {
+      const dev = argv.at(-1);
+      return this.ok(JSON.stringify(dev === carrier ? [{ ifname: dev, addr_info: inet }] : []));
+    }
+    if (reading && argv.includes('link'))
+      return this.ok(
+        JSON.stringify([
+          { ifname: 'host0', ...(this.where === 'bridge' ? { master: 'br0' } : {}) },
+          ...(this.where === 'bridge' ? [{ ifname: 'br0' }] : []),
+        ]),
+      );
+    if (reading && argv.includes('addr'))
+      return this.ok(JSON.stringify(carrier ? [{ ifname: carrier, addr_info: inet }] : []));
+    if (reading && argv.includes('-4') && argv.includes('route'))
+      return this.ok(
+        JSON.stringify(carrier ? [{ dst: 'default', dev: carrier, gateway: '198.51.100.1' }] : []),
+      );
+    if (reading) return this.ok('[]');
+    if (argv[0] === 'ping') return { ...this.ok(), exitCode: this.where === 'nowhere' ? 1 : 0 };
+    if (line === 'ifup br0') this.where = 'bridge';
+    if (line === 'ifup host0' && this.where !== 'bridge') this.where = 'uplink';
+    if (argv[0] === '/bin/sh' && argv[1] === '/var/lib/kvmkit/bridge-restore.sh' && this.scriptRestores) {
+      this.where = 'uplink';
+      this.files.set('/var/lib/kvmkit/bridge-rolled-back', { content: `now by ${argv[2]}\n`, mode: 0o600 });
+    }
+    if (argv[0] === 'systemd-run') return this.ok();
+    if (argv.includes('-c') && argv.includes('kvmkit-bridge-watchdog')) return { ...this.ok(), pid: 4242 };
+    return this.ok();
+  }
+}
+
+const targets = { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 50 };
+const commands = (host: StandIn) => host.log.filter((l) => l.startsWith('$ ')).map((l) => l.slice(2));
+
+describe('the rollback timer is planned data: armed before the change, disarmed after', () => {
+  it('with systemd: a transient systemd-run unit that runs the restore script; kvmkit confirms, then stops its timer', async () => {
+    const { planRollbackTimer, disarmCommands } = await import('../../src/bridge/rollback-timer.js');
+    const timer = planRollbackTimer({ systemd: true, seconds: 20 });
+    expect(timer.kind).toBe('systemd-run');
+    expect(timer.arm.argv).toEqual([
+      'systemd-run',
+      '--unit=kvmkit-bridge-rollback',
+      '--description=kvmkit: put the network back as before the bridge, unless kvmkit confirmed it',
+      '--on-active=20',
+      '--timer-property=AccuracySec=1s',
+      '--collect',
+      '/bin/sh',
+      '/var/lib/kvmkit/bridge-restore.sh',
+      'systemd-timer',
+    ]);
+    expect(timer.confirm.argv).toEqual([
+      'flock',
+      '-w',
+      '300',
+      '/var/lib/kvmkit/bridge-rollback.lock',
+      'mkdir',
+      '/var/lib/kvmkit/bridge-rollback.claim',
+    ]);
+    // The timer, never the service: that may be the one restoring.
+    expect(disarmCommands(timer).map((c) => c.argv)).toEqual([
+      ['systemctl', 'stop', 'kvmkit-bridge-rollback.timer'],
+    ]);
+  });
+
+  it('without systemd: a detached watchdog (own session and process group), killed by its pid', async () => {
+    const { planRollbackTimer, disarmCommands } = await import('../../src/bridge/rollback-timer.js');
+    const timer = planRollbackTimer({ systemd: false, seconds: 30 });
+    expect(timer.kind).toBe('watchdog');
+    expect(timer.arm.detached).toBe(true);
+    expect(timer.arm.argv).toEqual([
+      'sh',
+      '-c',
+      'sleep "$1" && exec /bin/sh "$2" watchdog',
+      'kvmkit-bridge-watchdog',
+      '30',
+      '/var/lib/kvmkit/bridge-restore.sh',
+    ]);
+    expect(disarmCommands({ ...timer, pid: 4242 }).map((c) => c.argv)).toEqual([
+      ['kill', '-TERM', '--', '-4242'],
+    ]);
+    expect(disarmCommands(timer)[0]!.argv.at(-1)).toBe('-PID');
+  });
+
+  it('the plan lists arm, change, confirm, disarm in the order they run; the timer length comes from the environment', async () => {
+    const { planRollbackTimer, rollbackSeconds } = await import('../../src/bridge/rollback-timer.js');
+    const { changeCommands } = await import('../../src/bridge/change.js');
+    const change = { ...sampleChange(), timer: planRollbackTimer({ systemd: true, seconds: 20 }) };
+    expect(changeCommands(change).map((c) => c.argv[0])).toEqual([
+      'systemd-run',
+      'ifdown',
+      'ifup',
+      'ifup',
+      'flock',
+      'systemctl',
+    ]);
+    expect(rollbackSeconds('20')).toBe(20);
+    expect(rollbackSeconds(undefined, 60)).toBe(180);
+    expect(() => rollbackSeconds('3')).toThrow(/KVMKIT_BRIDGE_CONFIRM_TIMEOUT=3: whole seconds, at least 5/);
+    expect(() => rollbackSeconds('20s')).toThrow(RangeError);
+  });
+
+  it('applyBridge arms before the uplink moves and, once kept, confirms and disarms; the watchdog by its pid', async () => {
+    const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
+    for (const systemd of [true, false]) {
+      const host = new StandIn();
+      const change = { ...sampleChange(), timer: planRollbackTimer({ systemd, seconds: 20 }) };
+      const outcome = await apply.applyBridge(host, change, { targets });
+      expect(outcome.result).toBe('kept');
+      const ran = commands(host);
+      const arm = ran.findIndex((l) => l.startsWith(systemd ? 'systemd-run' : 'sh -c sleep'));
+      const moved = ran.indexOf('ifdown --force host0');
+      expect(arm, ran.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(arm).toBeLessThan(moved);
+      // The script and the state were on disk before the timer was armed.
+      const armedAt = host.log.findIndex((l) => l.startsWith(`$ ${ran[arm]}`));
+      expect(host.log.indexOf('write /var/lib/kvmkit/bridge-restore.sh')).toBeLessThan(armedAt);
+      expect(host.log.indexOf(`write ${STATE}`)).toBeLessThan(armedAt);
+      expect(ran.slice(moved)).toEqual([
+        'ifdown --force host0',
+        'ifup host0',
+        'ifup br0',
+        'flock -w 300 /var/lib/kvmkit/bridge-rollback.lock mkdir /var/lib/kvmkit/bridge-rollback.claim',
+        systemd ? 'systemctl stop kvmkit-bridge-rollback.timer' : 'kill -TERM -- -4242',
+        'rm -rf -- /var/lib/kvmkit/bridge-rollback.claim',
+      ]);
+      expect(JSON.parse((await host.readFile(STATE))!).phase).toBe('kept');
+      expect(await host.readFile('/var/lib/kvmkit/bridge-restore.sh')).toBeUndefined();
+    }
+  });
+
+  it('when the timer ran first (the claim is taken), kvmkit does not keep the bridge: it reports the rollback', async () => {
+    const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
+    const host = new StandIn();
+    host.onRun = (argv) =>
+      argv[0] === 'flock'
+        ? { exitCode: 1, stdout: '', stderr: 'mkdir: File exists', failed: false }
+        : undefined;
+    const change = { ...sampleChange(), timer: planRollbackTimer({ systemd: true, seconds: 20 }) };
+    const outcome = await apply.applyBridge(host, change, { targets });
+    expect(outcome.result).toBe('rolled-back');
+    expect(outcome.reason).toBe('the rollback timer (20 s) ran before kvmkit could confirm');
+    expect(outcome.restored?.address.ok).toBe(true);
+    expect(await host.readFile(STATE)).toBeUndefined();
+  });
+
+  it('the restore script undoes the change by itself: bridge down, each file back atomically with its mode, uplink up', async () => {
+    const { restoreScript } = await import('../../src/bridge/rollback-timer.js');
+    const script = restoreScript({
+      phase: 'applying',
+      change: sampleChange(),
+      backups: [
+        { path: '/etc/network/interfaces', content: "iface host0 inet static # it's\n", mode: 0o644 },
+        { path: '/etc/network/interfaces.d/kvmkit-br0', content: null, mode: 0o644 },
+      ],
+      at: '2026-01-01T00:00:00.000Z',
+    });
+    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
+    const lines = script.split('\n');
+    const at = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
+    expect(at('flock 9')).toBeLessThan(at('mkdir /var/lib/kvmkit/bridge-rollback.claim'));
+    expect(at('mkdir /var/lib/kvmkit/bridge-rollback.claim')).toBeLessThan(at('ifdown --force br0'));
+    expect(at('ifdown --force br0')).toBeLessThan(at('rm -f -- /etc/network/interfaces.d/kvmkit-br0'));
+    expect(at('rm -f -- /etc/network/interfaces.d/kvmkit-br0')).toBeLessThan(at('ifup host0'));
+    expect(script).toContain(
+      `if (umask 077 && printf '%s' 'iface host0 inet static # it'\\''s\n' >/etc/network/interfaces.kvmkit-restore) && chmod 644 /etc/network/interfaces.kvmkit-restore; then`,
+    );
+    expect(script).toContain('mv -f -- /etc/network/interfaces.kvmkit-restore /etc/network/interfaces');
+    expect(script).toContain("trap '' HUP INT TERM");
+  });
+});
+
+describe('state and config files are written atomically, with their final mode', () => {
+  const dirs: string[] = [];
+  const dir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'kvmkit-atomic-'));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    process.umask(0o022);
+  });
+
+  it('the final mode exactly, whatever the umask; old content replaced whole; no temporary file left', async () => {
+    const { writeFileAtomic } = await import('../../src/bridge/atomic.js');
+    const d = dir();
+    const path = join(d, 'bridge.json');
+    writeFileSync(path, 'old', { mode: 0o644 });
+    process.umask(0o077);
+    await writeFileAtomic(path, 'new state\n', 0o640);
+    expect(statSync(path).mode & 0o7777).toBe(0o640);
+    expect(readFileSync(path, 'utf8')).toBe('new state\n');
+    process.umask(0o000);
+    await writeFileAtomic(join(d, 'restore.sh'), '#!/bin/sh\n', 0o700);
+    expect(statSync(join(d, 'restore.sh')).mode & 0o7777).toBe(0o700);
+    expect(readdirSync(d).sort()).toEqual(['bridge.json', 'restore.sh']);
+  });
+
+  it('replaces a symlink at the path instead of writing through it', async () => {
+    const { writeFileAtomic } = await import('../../src/bridge/atomic.js');
+    const d = dir();
+    writeFileSync(join(d, 'elsewhere'), 'keep me');
+    symlinkSync(join(d, 'elsewhere'), join(d, '90-kvmkit-br0.yaml'));
+    await writeFileAtomic(join(d, '90-kvmkit-br0.yaml'), 'network: {}\n', 0o600);
+    expect(readFileSync(join(d, 'elsewhere'), 'utf8')).toBe('keep me');
+    expect(lstatSync(join(d, '90-kvmkit-br0.yaml')).isSymbolicLink()).toBe(false);
+    expect(statSync(join(d, '90-kvmkit-br0.yaml')).mode & 0o7777).toBe(0o600);
+  });
+
+  it('a write that cannot finish leaves what was there and no temporary file', async () => {
+    const { writeFileAtomic } = await import('../../src/bridge/atomic.js');
+    const d = dir();
+    mkdirSync(join(d, 'taken'));
+    writeFileSync(join(d, 'taken', 'inside'), 'x');
+    await expect(writeFileAtomic(join(d, 'taken'), 'new', 0o644)).rejects.toThrow();
+    expect(readdirSync(d)).toEqual(['taken']);
+    expect(readFileSync(join(d, 'taken', 'inside'), 'utf8')).toBe('x');
+  });
+});
+
+describe('a damaged state file is reported with what to do, not a stack trace', () => {
+  for (const [what, text] of [
+    ['cut short', '{"phase": "applying", "change": {"bridge": "br0",'],
+    ['not a state', '[1, 2, 3]\n'],
+    ['no backups', JSON.stringify({ phase: 'applying', change: sampleChange(), at: 'x' })],
+  ] as const) {
+    it(`${what}: one line naming the file, and a hint`, async () => {
+      const host = new StandIn();
+      host.files.set(STATE, { content: text, mode: 0o600 });
+      const error = await apply.readBridgeState(host).then(
+        () => undefined,
+        (e: unknown) => e as Error & { hint?: string },
+      );
+      expect(error, 'readBridgeState should refuse a damaged file').toBeDefined();
+      expect(error!.constructor.name).toBe('BridgeStateError');
+      expect(error!.message).toMatch(
+        /^\/var\/lib\/kvmkit\/bridge\.json is damaged \(.+\), so kvmkit cannot tell how to take its bridge back$/,
+      );
+      expect(error!.message).not.toContain('\n');
+      expect(error!.hint).toMatch(/sudo sh \/var\/lib\/kvmkit\/bridge-restore\.sh/);
+      expect(error!.hint).toMatch(
+        /sudo mv \/var\/lib\/kvmkit\/bridge\.json \/var\/lib\/kvmkit\/bridge\.json\.damaged/,
+      );
+    });
+  }
+});
+
+describe('the state is removed only after the rollback checks pass', () => {
+  const state = (): apply.BridgeState => ({
+    phase: 'kept',
+    change: sampleChange(),
+    backups: [{ path: '/etc/network/interfaces.d/kvmkit-br0', content: null, mode: 0o644 }],
+    at: '2026-01-01T00:00:00.000Z',
+  });
+
+  it('restore keeps the state when the uplink does not get its address back', async () => {
+    const host = new StandIn();
+    host.where = 'bridge';
+    host.files.set(STATE, { content: JSON.stringify(state()), mode: 0o600 });
+    // ifup host0 fails to bring the address back.
+    host.onRun = (argv) => {
+      if (argv.join(' ') === 'ifdown --force br0') host.where = 'nowhere';
+      if (argv[0] === 'ifup') return { exitCode: 1, stdout: '', stderr: 'ifup: failed', failed: false };
+      return undefined;
+    };
+    const restored = await apply.restore(host, state(), targets);
+    expect(restored.address.ok).toBe(false);
+    expect(host.files.has(STATE), 'the state must stay for --remove to try again').toBe(true);
+  });
+
+  it('restore removes the state once the checks see the address back, and not before', async () => {
+    const host = new StandIn();
+    host.where = 'bridge';
+    host.files.set(STATE, { content: JSON.stringify(state()), mode: 0o600 });
+    let checkedBeforeRemoval = false;
+    host.onRun = (argv) => {
+      if (argv.join(' ') === 'ifdown --force br0') host.where = 'nowhere';
+      if (argv[0] === 'ping' && host.files.has(STATE)) checkedBeforeRemoval = true;
+      return undefined;
+    };
+    const restored = await apply.restore(host, state(), targets);
+    expect(restored.address.ok).toBe(true);
+    expect(checkedBeforeRemoval, 'the gateway check ran while the state was still there').toBe(true);
+    expect(host.files.has(STATE)).toBe(false);
+  });
+
+  it('a rollback by the timer is checked, then forgotten; a failed one keeps the state', async () => {
+    const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
+    const timer = planRollbackTimer({ systemd: true, seconds: 20 });
+    const applying = { ...state(), phase: 'applying' as const, change: { ...sampleChange(), timer } };
+    for (const works of [true, false]) {
+      const host = new StandIn();
+      host.where = 'bridge';
+      host.scriptRestores = works;
+      host.files.set(STATE, { content: JSON.stringify(applying), mode: 0o600 });
+      if (!works)
+        host.onRun = (argv) =>
+          argv[0] === 'ifup' ? { exitCode: 1, stdout: '', stderr: '', failed: false } : undefined;
+      const back = await apply.rollBack(host, applying, targets);
+      expect(commands(host)).toContain('/bin/sh /var/lib/kvmkit/bridge-restore.sh kvmkit');
+      expect(commands(host)).toContain('systemctl stop kvmkit-bridge-rollback.timer');
+      expect(back.restored.address.ok).toBe(works);
+      expect(host.files.has(STATE)).toBe(!works);
+    }
+  });
+});
