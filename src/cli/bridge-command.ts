@@ -1,8 +1,19 @@
-import { applyBridge, type BridgeOutcome, readBridgeState, restore } from '../bridge/apply.js';
+import {
+  applyBridge,
+  BRIDGE_STATE,
+  type BridgeOutcome,
+  BridgeStateError,
+  readBridgeState,
+  restore,
+  restoredOk,
+  rollBack,
+} from '../bridge/apply.js';
 import { type BridgeChange, BridgeRefusal, changeForUplink } from '../bridge/change.js';
 import { checkExistingBridge, sshPeers } from '../bridge/checks.js';
 import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
+import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import { readUplink } from '../facts/network.js';
+import { readSystem } from '../facts/system.js';
 import { showCommand } from '../host/host.js';
 import { RealHost } from '../host/real-host.js';
 import type { Journal } from '../plan/journal.js';
@@ -30,6 +41,12 @@ function describe(change: BridgeChange): string {
   const lines = [
     `Bridge ${change.bridge} over ${change.uplink}, written for ${change.system}:`,
     `  addressing: ${a.dhcp ? 'DHCP' : `static ${a.addresses.join(', ')}${a.gateway ? ` via ${a.gateway}` : ''}`}, MTU ${a.mtu}, MAC ${a.mac} (kept)`,
+    ...(change.timer
+      ? [
+          `  first: save the configuration to ${BRIDGE_STATE} and a script that restores it to ${change.timer.script}, and arm the rollback timer (${change.timer.seconds} s; ${change.timer.kind === 'systemd-run' ? 'a transient systemd unit' : 'a watchdog process in a session of its own'}): unless kvmkit confirms the bridge, it puts the network back by itself`,
+          `  $ ${showCommand(change.timer.arm)}`,
+        ]
+      : []),
     ...change.files.map((f) =>
       f.content === null
         ? `  remove ${f.path}`
@@ -38,6 +55,12 @@ function describe(change: BridgeChange): string {
     // Quoted as a shell would need it: a profile named "Wired connection 1" is one word.
     ...[...change.down, ...change.up].map((c) => `  $ ${showCommand(c)}`),
     `  then: check that ${change.bridge} holds ${change.uplink}'s address${a.gateway ? ' and the default route' : ''} and ${change.uplink}, its port, none; the gateway, name resolution and SSH sessions; roll back if any of that fails.`,
+    ...(change.timer
+      ? [
+          `  to keep it: confirm (${ROLLBACK_CLAIM}, unless the timer ran first) and disarm the timer:`,
+          ...[change.timer.confirm, ...disarmCommands(change.timer)].map((c) => `  $ ${showCommand(c)}`),
+        ]
+      : []),
   ];
   return lines.join('\n');
 }
@@ -55,9 +78,11 @@ function outcomeText(o: BridgeOutcome, bridge: string): string {
       .filter(Boolean)
       .map((l) => `    ${l}`);
   if (o.result === 'kept') return [...lines, `Kept ${bridge}:`, ...seen(o.after)].join('\n');
-  return [...lines, `Rolled back (${o.reason}). After the rollback:`, ...seen(o.restored ?? o.after)].join(
-    '\n',
-  );
+  return [
+    ...lines,
+    `Rolled back (${o.reason})${o.restoredBy ? ` by ${o.restoredBy}` : ''}. After the rollback:`,
+    ...seen(o.restored ?? o.after),
+  ].join('\n');
 }
 
 /** `kvmkit bridge`: plan, back up, apply, check, keep or roll back; --remove / rollback take it back. */
@@ -72,6 +97,13 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   const confirmSeconds = Number(flags.confirmTimeout ?? 60);
   if (!Number.isInteger(confirmSeconds) || confirmSeconds < 5)
     throw new UsageError('--confirm-timeout: whole seconds, at least 5');
+  const onTerminal = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes;
+  let timerSeconds: number;
+  try {
+    timerSeconds = rollbackSeconds(process.env[TIMER_ENV], onTerminal ? confirmSeconds : 0);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const host = new RealHost();
   const out = (text: string) => process.stdout.write(`${text}\n`);
   if (!flags.dryRun) {
@@ -84,7 +116,13 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     sshPeers: await sshPeers(host),
   };
 
-  const state = await readBridgeState(host);
+  let state: Awaited<ReturnType<typeof readBridgeState>>;
+  try {
+    state = await readBridgeState(host);
+  } catch (error) {
+    if (error instanceof BridgeStateError) throw new CliError(error.message, EXIT.notReady, error.hint);
+    throw error;
+  }
   if (flags.remove || (state && state.phase === 'applying')) {
     if (!state) {
       out("No bridge of kvmkit's here: nothing to take back.");
@@ -97,18 +135,25 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       return EXIT.ok;
     }
     if (!flags.remove) out(`A bridge change was interrupted (${state.at}): rolling it back first.`);
-    const restored = await restore(host, state, {
-      ...targets,
-      gateway: state.change.addressing.gateway,
-      deadlineMs: 30_000,
-    });
-    if (flags.json) out(JSON.stringify({ result: 'removed', bridge: state.change.bridge, restored }));
+    const checkTargets = { ...targets, gateway: state.change.addressing.gateway, deadlineMs: 30_000 };
+    // An interrupted change goes back the way its timer takes it (the timer may have already).
+    const { restored, by } =
+      state.phase === 'applying'
+        ? await rollBack(host, state, checkTargets)
+        : { restored: await restore(host, state, checkTargets), by: 'kvmkit' };
+    if (flags.json)
+      out(JSON.stringify({ result: 'removed', bridge: state.change.bridge, restored, restoredBy: by }));
     else
       out(
-        `${state.change.bridge} removed; ${state.change.uplink} is back: ${restored.address.seen}${restored.placement?.ok === false ? `, but ${restored.placement.seen}` : ''}`,
+        `${state.change.bridge} removed${by === 'kvmkit' ? '' : ` (by ${by})`}; ${state.change.uplink} is back: ${restored.address.seen}${restored.placement?.ok === false ? `, but ${restored.placement.seen}` : ''}`,
       );
-    if (flags.remove)
-      return restored.address.ok && restored.placement?.ok !== false ? EXIT.ok : EXIT.notReady;
+    if (flags.remove) return restoredOk(restored) ? EXIT.ok : EXIT.notReady;
+    if (!restoredOk(restored))
+      throw new CliError(
+        `the interrupted bridge change was taken back, but ${state.change.uplink} does not hold its address as before`,
+        EXIT.notReady,
+        `${BRIDGE_STATE} is kept: look at the network configuration, then kvmkit bridge --remove`,
+      );
   }
 
   const uplink = await readUplink(host, flags.uplink);
@@ -137,7 +182,10 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   let change: BridgeChange;
   let evidence: string;
   try {
-    ({ change, evidence } = await changeForUplink(host, bridge, uplink));
+    ({ change, evidence } = await changeForUplink(host, bridge, uplink, {
+      systemd: (await readSystem(host)).systemd,
+      seconds: timerSeconds,
+    }));
   } catch (error) {
     if (error instanceof BridgeRefusal) throw new RefusalError(error.message, error.hint);
     throw error;
@@ -164,7 +212,6 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     return EXIT.ok;
   }
   if (!flags.json) out(`${evidence}\n${installFirst}${describe(change)}`);
-  const onTerminal = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes;
   if (!flags.yes && !onTerminal)
     throw new UsageError(
       'changing the network needs a yes',
@@ -210,11 +257,18 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   }
   // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.
   process.on('SIGHUP', () => {});
-  const outcome = await applyBridge(host, change, {
-    targets: { ...targets, gateway: uplink.gateway, deadlineMs: 30_000 },
-    confirm,
-    say: flags.json ? undefined : (m) => out(m),
-  });
+  let outcome: BridgeOutcome;
+  try {
+    outcome = await applyBridge(host, change, {
+      targets: { ...targets, gateway: uplink.gateway, deadlineMs: 30_000 },
+      confirm,
+      say: flags.json ? undefined : (m) => out(m),
+    });
+  } catch (error) {
+    // The timer could not be armed: nothing was changed.
+    if (error instanceof BridgeRefusal) throw new RefusalError(error.message, error.hint);
+    throw error;
+  }
   if (journal) {
     // Recorded with the packages it needs, so uninstall takes the bridge back before purging them.
     if (outcome.result === 'kept') await journal.undo('bridge', { kind: 'remove-bridge', bridge });
@@ -227,6 +281,8 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   throw new CliError(
     `the bridge was rolled back: ${outcome.reason}`,
     EXIT.notReady,
-    'the previous configuration is in place again; kvmkit bridge --dry-run shows what it would do',
+    restoredOk(outcome.restored ?? outcome.after)
+      ? 'the previous configuration is in place again; kvmkit bridge --dry-run shows what it would do'
+      : `the previous configuration was written back, but the checks do not see ${change.uplink}'s address yet; ${BRIDGE_STATE} is kept: kvmkit bridge --remove tries again`,
   );
 }
