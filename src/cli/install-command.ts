@@ -140,6 +140,8 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // As in kvmkit bridge: a dropped SSH session must not stop the bridge step halfway.
+  if (resolved.bridge) process.on('SIGHUP', () => {});
   const journal = new Journal(host);
   await journal.write({ type: 'run:start', command: 'install', argv: process.argv.slice(2) });
   let summary: RunSummary;
