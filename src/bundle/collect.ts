@@ -11,7 +11,8 @@ import { imageChecksum, imageFileOf } from '../vm/cloud/create.js';
 import { type Checksum, downloadVerified, fileDigest } from '../vm/cloud/download.js';
 import type { ListSignature } from '../vm/cloud/signature.js';
 import { cloudKernelPackage } from '../vm/smoke/kernel.js';
-import { type BundleManifest, MANIFEST } from './manifest.js';
+import { type BundleManifest, MANIFEST, MANIFEST_SIGNATURE } from './manifest.js';
+import { type Runner, sealBundle } from './sign.js';
 
 export interface BundleImage {
   name: string;
@@ -30,6 +31,8 @@ export interface BundleOptions {
   kvmkitFiles: { from: string; to: string }[];
   version: string;
   say: (message: string) => void;
+  /** The key that signs it (sign.ts): gpg run as root with kvmkit's own GNUPGHOME. */
+  signing: { run: Runner; keyDir: string; fingerprint: string };
 }
 
 export class BundleBuildError extends Error {}
@@ -50,6 +53,7 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
   ];
   await mkdir(o.dir, { recursive: true });
   await rm(join(o.dir, MANIFEST), { force: true });
+  await rm(join(o.dir, MANIFEST_SIGNATURE), { force: true });
 
   o.say(
     `resolving ${packages.join(' ')} for ${plan.distro.name} ${plan.distro.version} and fetching every dependency`,
@@ -115,9 +119,9 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
     kvmkit.push(file.to);
   }
 
-  const manifest: BundleManifest = {
+  const unsigned: BundleManifest = {
     kind: 'kvmkit-bundle',
-    format: 1,
+    format: 2,
     createdAt: new Date().toISOString(),
     kvmkitVersion: o.version,
     distro: {
@@ -133,15 +137,15 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
     ...(image ? { image } : {}),
     kvmkit,
   };
-  await writeFile(join(o.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+  o.say(`signing with key ${o.signing.fingerprint}`);
+  return sealBundle(o.signing.run, { dir: o.dir, ...o.signing, manifest: unsigned });
 }
 
 /**
- * debs/Packages for a flat repository (`deb [trusted=yes] file:DIR/debs ./`): each package's own
+ * debs/Packages for a flat repository (`deb [signed-by=…] file:DIR/debs ./`): each package's own
  * control fields, read by dpkg-deb, with its file name, size and SHA256 added, as apt expects.
  */
-async function indexDebs(host: Host, dir: string): Promise<{ count: number; bytes: number }> {
+export async function indexDebs(host: Host, dir: string): Promise<{ count: number; bytes: number }> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.deb')).sort();
   const stanzas: string[] = [];
   let bytes = 0;

@@ -13,7 +13,8 @@ import { STATE_DIR } from '../plan/journal.js';
  */
 export interface BundleManifest {
   kind: 'kvmkit-bundle';
-  format: 1;
+  /** 1: unsigned (kvmkit before signing); 2: `files` hashed, signed by `signer`. */
+  format: 1 | 2;
   createdAt: string;
   kvmkitVersion: string;
   distro: { id: string; name: string; version: string; codename?: string };
@@ -23,12 +24,27 @@ export interface BundleManifest {
   kernel?: { file: string; package: string };
   image?: { name: string; url: string; file: string; sha256: string };
   kvmkit: string[];
+  /** The SHA256 of every file the manifest names (a folder: each file in it), by path in the bundle. */
+  files?: Record<string, { sha256: string; size: number }>;
+  /** The fingerprint of the key that signed this manifest and debs/InRelease. */
+  signer?: string;
 }
 
 export const MANIFEST = 'bundle.json';
+/** bundle.json's detached, armored signature. */
+export const MANIFEST_SIGNATURE = 'bundle.json.asc';
+/** The signing key's public half, binary, as gpgv reads a keyring. */
+export const PUBLIC_KEY = 'bundle-key.gpg';
 
 /** Where an install from a bundle keeps its apt view of it (sources, lists, archives). */
 export const BUNDLE_STATE = `${STATE_DIR}/bundle`;
+/**
+ * The checked copy of the bundle's key that apt's signed-by names. Armored (.asc, apt >= 1.4
+ * reads it without gnupg) because planned files are text: the plan and its sh script carry it.
+ */
+export const BUNDLE_KEYRING = `${BUNDLE_STATE}/bundle-key.asc`;
+/** `SHA256  path-in-bundle` of the smoke kernel .deb, checked again when it is unpacked. */
+export const BUNDLE_KERNEL = `${BUNDLE_STATE}/kernel.sha256`;
 
 export class BundleError extends Error {
   constructor(
@@ -60,9 +76,28 @@ export async function readBundle(host: Host, dir: string): Promise<BundleManifes
   }
   if (manifest.kind !== 'kvmkit-bundle' || manifest.format !== 1 || !Array.isArray(manifest.packages))
     throw new BundleError(`--from ${dir}: ${MANIFEST} is not a kvmkit bundle manifest (format 1)`);
+  // The plan compares it with the host's release and prints it: a manifest without it must be
+  // refused here, not end in a stack trace halfway through planning.
+  if (!isDistro(manifest.distro))
+    throw new BundleError(
+      `--from ${dir}: ${MANIFEST} names no distro (distro.id, distro.name and distro.version as text)`,
+      'make the bundle again with kvmkit bundle DIR on a machine of the release it is for',
+    );
   if ((await host.stat(`${dir}/debs/Packages`))?.isFile !== true)
     throw new BundleError(`--from ${dir}: debs/Packages is missing: the bundle is incomplete`);
   return manifest;
+}
+
+function isDistro(value: unknown): value is BundleManifest['distro'] {
+  const d = value as Record<string, unknown> | null;
+  return (
+    typeof d === 'object' &&
+    d !== null &&
+    typeof d.id === 'string' &&
+    typeof d.name === 'string' &&
+    typeof d.version === 'string' &&
+    (d.codename === undefined || typeof d.codename === 'string')
+  );
 }
 
 /** apt options that make apt see the bundle and nothing else: its own sources, lists and archive cache. */

@@ -1,6 +1,14 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BundleBuildError, type BundleImage, collectBundle } from '../bundle/collect.js';
+import {
+  BUNDLE_KEY_DIR,
+  BundleSignError,
+  ensureGpg,
+  ensureSigningKey,
+  type Runner,
+  stopAgent,
+} from '../bundle/sign.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { RealHost } from '../host/real-host.js';
 import { ProfileError } from '../profiles/resolve.js';
@@ -62,6 +70,11 @@ export async function bundleCommand(dir: string, flags: BundleFlags): Promise<nu
     const distro = detectDistro(await readDistroSources(host), catalog.distros);
     const release = `${distro.base.id}-${distro.base.version}`;
     const image = chooseImage(flags, CLOUD_IMAGES[release] ? release : undefined);
+    // Signing first: a machine that cannot sign refuses before minutes of downloads.
+    const run: Runner = (argv, input) =>
+      host.run({ argv, root: true, timeoutMs: 300_000, ...(input === undefined ? {} : { input }) });
+    await ensureGpg(run, say);
+    const fingerprint = await ensureSigningKey(run, BUNDLE_KEY_DIR);
     const manifest = await collectBundle(host, {
       dir: target,
       profile,
@@ -69,14 +82,19 @@ export async function bundleCommand(dir: string, flags: BundleFlags): Promise<nu
       kvmkitFiles: await kvmkitFiles(),
       version: typeof KVMKIT_VERSION === 'string' ? KVMKIT_VERSION : 'dev',
       say,
-    });
-    if (flags.json) process.stdout.write(`${JSON.stringify({ dir: target, ...manifest })}\n`);
+      signing: { run, keyDir: BUNDLE_KEY_DIR, fingerprint },
+    }).finally(() => stopAgent(run, BUNDLE_KEY_DIR));
+    if (flags.json)
+      process.stdout.write(`${JSON.stringify({ dir: target, bundleKey: fingerprint, ...manifest })}\n`);
     else
       say(
-        `bundle ready in ${target} for ${manifest.distro.name} ${manifest.distro.version}: copy the folder, then run kvmkit install --from ${target} (no network needed)`,
+        `bundle ready in ${target} for ${manifest.distro.name} ${manifest.distro.version}, signed by key ${fingerprint}.\n` +
+          `Copy the folder, then run (no network needed):\n  kvmkit install --from ${target} --bundle-key ${fingerprint}\n` +
+          `Publish that fingerprint where the room can check it: every bundle made on this machine is signed by the same key (${BUNDLE_KEY_DIR}).`,
       );
     return EXIT.ok;
   } catch (error) {
+    if (error instanceof BundleSignError) throw new RefusalError(error.message, error.hint);
     if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
       throw new RefusalError(error.message, error.hint);
     if (error instanceof BundleBuildError || error instanceof DownloadError || error instanceof VmError) {

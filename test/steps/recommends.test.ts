@@ -99,8 +99,17 @@ describe('Debian 12, server: apt-get install --no-install-recommends, with the h
     }
     const host = new Recording(materialize('os-debian-12'));
     const dir = join(materialize('os-debian-12'), 'bundle-out');
+    // The fetch fails first: nothing is signed.
+    const signing = { run: () => Promise.reject(new Error('not reached')), keyDir: dir, fingerprint: '' };
     await expect(
-      collectBundle(host, { dir, profile: 'server', kvmkitFiles: [], version: 'test', say: () => {} }),
+      collectBundle(host, {
+        dir,
+        profile: 'server',
+        kvmkitFiles: [],
+        version: 'test',
+        say: () => {},
+        signing,
+      }),
     ).rejects.toThrow(/could not fetch/);
     const fetch = runs.find((c) => c.argv.includes('--download-only'))?.argv ?? [];
     expect(fetch).toContain('--no-install-recommends');
@@ -108,7 +117,14 @@ describe('Debian 12, server: apt-get install --no-install-recommends, with the h
 
     runs.length = 0;
     await expect(
-      collectBundle(host, { dir, profile: 'desktop', kvmkitFiles: [], version: 'test', say: () => {} }),
+      collectBundle(host, {
+        dir,
+        profile: 'desktop',
+        kvmkitFiles: [],
+        version: 'test',
+        say: () => {},
+        signing,
+      }),
     ).rejects.toThrow(/could not fetch/);
     expect(runs.find((c) => c.argv.includes('--download-only'))?.argv).not.toContain(
       '--no-install-recommends',
