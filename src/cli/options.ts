@@ -29,6 +29,9 @@ export function wholeNumber(
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`${what} ${value}: expected a whole number, at least ${min}`);
+    throw new UsageError(
+      `${what} ${value}: expected a whole number, at least ${min}`,
+      `digits only, such as ${what} ${min}`,
+    );
   return n;
 }

@@ -1,6 +1,6 @@
 import { RealHost } from '../host/real-host.js';
 import { Executor } from '../plan/executor.js';
-import { Journal } from '../plan/journal.js';
+import { Journal, JournalError } from '../plan/journal.js';
 import { undoSteps } from '../plan/uninstall.js';
 import { plainLine, renderSummary } from '../ui/install-render.js';
 import { ensureRoot } from './elevate.js';
@@ -14,7 +14,10 @@ export async function uninstallCommand(flags: { yes?: boolean; json?: boolean })
   const elevation = await ensureRoot({ guided });
   if (elevation.reexecExitCode !== undefined) return elevation.reexecExitCode;
 
-  const entries = await Journal.read(host);
+  const entries = await Journal.read(host).catch((error: unknown) => {
+    if (error instanceof JournalError) throw new UsageError(error.message, error.hint);
+    throw error;
+  });
   const undos = undoSteps(entries);
   const out = (text: string) => (flags.json ? process.stderr : process.stdout).write(text);
   if (undos.length === 0) {

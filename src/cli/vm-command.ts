@@ -154,6 +154,13 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
   const name = flags.name
     ? flags.name
     : (known ? flags.image : 'kvmkit-cloud').replace(/[^A-Za-z0-9_.-]/g, '-');
+  // Checked here, before the re-run through sudo: bad input is exit 2 and changes nothing.
+  if (!VM_NAME.test(name))
+    throw new UsageError(
+      `"${name}" is not a usable VM name`,
+      'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
+    );
+  const waitSshMs = (wholeNumber(flags.waitSsh ?? '300', '--wait-ssh', 0) ?? 300) * 1000;
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const host = new RealHost();
@@ -170,7 +177,7 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
       vcpus,
       diskGiB,
       virtType: await provenVirtType(host),
-      waitSshMs: Number(flags.waitSsh ?? 300) * 1000,
+      waitSshMs,
       generateKey: flags.generateKey,
       say: (m) => flags.json || process.stderr.write(`${m}\n`),
       onProgress: (p) => {

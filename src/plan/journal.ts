@@ -26,6 +26,16 @@ export type JournalEntry =
   | { type: 'step:done'; run: string; at: string; step: string; result: string; message?: string }
   | { type: 'run:done'; run: string; at: string; result: string };
 
+/** The journal cannot be read as it is; the CLI shows it as bad input (exit 2) with the hint. */
+export class JournalError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
 type Entry<T extends JournalEntry['type']> = Omit<Extract<JournalEntry, { type: T }>, 'run' | 'at'>;
 
 /**
@@ -36,6 +46,8 @@ type Entry<T extends JournalEntry['type']> = Omit<Extract<JournalEntry, { type: 
 export class Journal {
   readonly run: string;
   private sequence = 0;
+  /** Whether this run has looked at the journal's end yet (see write). */
+  private endChecked = false;
 
   constructor(
     private readonly host: Host,
@@ -46,7 +58,15 @@ export class Journal {
 
   async write<T extends JournalEntry['type']>(entry: Entry<T> & { type: T }): Promise<void> {
     const full = { ...entry, run: this.run, at: new Date().toISOString() };
-    await this.host.appendFile(this.path, `${JSON.stringify(full)}\n`);
+    // A run cut off mid-write left its last line without a newline: this run's first entry
+    // starts a line of its own, or it would be glued to that line and unreadable with it.
+    let lead = '';
+    if (!this.endChecked) {
+      const text = await this.host.readFile(this.path);
+      if (text && !text.endsWith('\n')) lead = '\n';
+      this.endChecked = true;
+    }
+    await this.host.appendFile(this.path, `${lead}${JSON.stringify(full)}\n`);
   }
 
   async undo(step: string, undo: Undo): Promise<void> {
@@ -57,12 +77,17 @@ export class Journal {
     const text = await host.readFile(path);
     if (text === undefined) return [];
     const entries: JournalEntry[] = [];
-    for (const line of text.split('\n')) {
+    for (const [i, line] of text.split('\n').entries()) {
       if (line.trim() === '') continue;
       try {
         entries.push(JSON.parse(line) as JournalEntry);
       } catch {
-        // A line cut short by power loss: the rest of the journal still counts.
+        // A line cut short (power loss, a killed run) may have been a change to take back:
+        // skipping it quietly would leave that change on the host with no word said.
+        throw new JournalError(
+          `${path} line ${i + 1} is cut short or damaged: kvmkit cannot tell what it recorded`,
+          `read that line, take back by hand what it began to record, delete line ${i + 1} (sudo nano ${path}), and run this again`,
+        );
       }
     }
     return entries;

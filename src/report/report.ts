@@ -56,7 +56,40 @@ export function parseReadiness(text: string, file: string): Readiness {
     !Array.isArray(r.missing)
   )
     throw new Error(`${file}: not a kvmkit readiness report (version 1)`);
+  // Every field the page prints, of the type it prints: a number as acceleration or an object
+  // as a check name would otherwise end in a stack trace, or in the page as "[object Object]".
+  const wrong =
+    wrongType(r, { at: 'string', ready: 'boolean', acceleration: 'string', distro: 'string|null' }) ??
+    r.missing
+      .map((m, i) =>
+        typeof m !== 'object' || m === null
+          ? `missing[${i}] is not an object`
+          : wrongType(
+              m,
+              {
+                check: 'string',
+                status: 'string',
+                summary: 'string',
+                fix: 'string|null',
+                blocking: 'boolean',
+              },
+              `missing[${i}].`,
+            ),
+      )
+      .find((w) => w !== undefined);
+  if (wrong) throw new Error(`${file}: ${wrong}`);
   return r;
+}
+
+/** The first field of `value` that is not of its type, said as "acceleration is a number, not string". */
+function wrongType(value: object, types: Record<string, string>, prefix = ''): string | undefined {
+  for (const [key, type] of Object.entries(types)) {
+    const field = (value as Record<string, unknown>)[key];
+    const actual = field === null ? 'null' : Array.isArray(field) ? 'array' : typeof field;
+    if (!type.split('|').includes(actual))
+      return `${prefix}${key} is ${actual === 'undefined' ? 'missing' : `a ${actual}`}, not ${type.replace('|', ' or ')}`;
+  }
+  return undefined;
 }
 
 const escapeHtml = (text: string) =>
