@@ -6,6 +6,7 @@ import { waitForPackageLock } from '../steps/packages.js';
 import { planned, type Step } from '../steps/step.js';
 import { parseDominfo } from '../vm/manage/parse.js';
 import { Journal, type JournalEntry, STATE_DIR, type Undo } from './journal.js';
+import { safePurge } from './safe-purge.js';
 
 const virsh = (...args: string[]): Command => ({
   argv: ['virsh', '--connect', 'qemu:///system', ...args],
@@ -28,45 +29,50 @@ async function sameSubnet(xml: string | undefined, other: string): Promise<boole
 }
 
 export function undoSteps(entries: JournalEntry[]): { id: string; step: Step }[] {
+  // Every package any kvmkit transaction added: a purge that takes only these along is kvmkit's.
+  const ours = new Set(
+    entries.flatMap((e) => (e.type === 'undo' && e.undo.kind === 'purge-packages' ? e.undo.packages : [])),
+  );
   return Journal.pendingUndos(entries)
     .reverse()
-    .map((entry) => ({ id: entry.id, step: { ...undoStep(entry.undo), id: `undo:${entry.undo.kind}` } }));
+    .map((entry) => ({
+      id: entry.id,
+      step: { ...undoStep(entry.undo, ours), id: `undo:${entry.undo.kind}` },
+    }));
 }
 
-function undoStep(undo: Undo): Step {
+function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
   switch (undo.kind) {
     case 'purge-packages':
       return {
         id: '',
         title: 'Remove the packages kvmkit installed',
         async plan({ facts }) {
-          const present = [...findInstalled((await facts.dpkgStatus()) ?? '', undo.packages).keys()];
+          const status = (await facts.dpkgStatus()) ?? '';
+          const present = [...findInstalled(status, undo.packages).keys()];
           if (present.length === 0) return planned(this, 'ok', 'none of them is installed');
+          const safe = await safePurge(facts.host, status, present, ours);
+          if ('blocked' in safe) return planned(this, 'blocked', safe.blocked);
+          if (safe.commands.length === 0) return planned(this, 'ok', safe.notes.join('; '));
           // What the daemon itself added under /etc/libvirt while it ran (autostart links to
           // definitions the purge deletes, secrets/, storage/autostart/, nwfilter/) keeps dpkg from
           // removing the folder ("not empty so not removed"). Only links left dangling and empty
           // folders go: never a file.
-          const tidy = present.some((p) => LIBVIRT_DAEMONS.includes(p))
+          const tidy = safe.removing.some((p) => LIBVIRT_DAEMONS.includes(p))
             ? [
                 { argv: ['find', '/etc/libvirt', '-xtype', 'l', '-delete'], root: true },
                 { argv: ['find', '/etc/libvirt', '-depth', '-type', 'd', '-empty', '-delete'], root: true },
               ]
             : [];
-          return planned(this, 'change', `purge ${present.length} package(s): ${present.join(' ')}`, [
-            {
-              argv: ['apt-get', 'purge', '-y', '-q', ...present],
-              root: true,
-              env: { DEBIAN_FRONTEND: 'noninteractive' },
-            },
-            ...tidy,
-          ]);
+          const what = `purge ${safe.removing.length} package(s): ${safe.removing.join(' ')}`;
+          return planned(this, 'change', [what, ...safe.notes].join('; '), [...safe.commands, ...tidy]);
         },
         async apply(context, plannedStep) {
           await waitForPackageLock(context);
-          const [purge, ...tidy] = plannedStep.commands;
-          if (purge) await context.run(purge);
-          // The folder may be gone already: nothing to tidy is no failure.
-          for (const command of tidy) await context.run(command, { allowFailure: true });
+          for (const command of plannedStep.commands) {
+            // The folder may be gone already: nothing to tidy is no failure.
+            await context.run(command, { allowFailure: command.argv[0] === 'find' });
+          }
         },
       };
     case 'reinstall-packages':

@@ -5,6 +5,7 @@ import {
   bundleSourcesList,
 } from '../bundle/manifest.js';
 import { describeLockHolder, findLockHolder, readAptLists } from '../facts/apt.js';
+import { simulate } from '../facts/apt-simulate.js';
 import type { Distro } from '../facts/distro.js';
 import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../facts/packages.js';
 import type { Command } from '../host/host.js';
@@ -183,6 +184,7 @@ export const packagesStep: Step = {
       if (result.exitCode !== 0)
         context.say('apt-get update failed; going on with the package lists there are');
     };
+    let intent: { added: Set<string>; removed: Set<string> } | undefined;
     for (const command of plannedStep.commands) {
       if (command.argv[1] === 'update') {
         // The bundle's index is all there is: a failure there is final. An online refresh that
@@ -201,6 +203,7 @@ export const packagesStep: Step = {
         await context.run(command);
         continue;
       }
+      intent ??= await journalIntent(context, command, before);
       let result = await context.run(command, { allowFailure: true });
       if (result.exitCode !== 0 && !updated && NOT_FOUND.test(result.stdout + result.stderr)) {
         context.say('a package was not found or not fetched: refreshing the package lists and trying again');
@@ -213,13 +216,33 @@ export const packagesStep: Step = {
       }
     }
     const after = installedNames((await context.facts.host.readFile('/var/lib/dpkg/status')) ?? '');
-    const added = [...after].filter((p) => !before.has(p));
-    const removed = [...before].filter((p) => !after.has(p));
+    // What the transaction did beyond what was journaled before it ran (nothing, mostly).
+    const added = [...after].filter((p) => !before.has(p) && !intent?.added.has(p));
+    const removed = [...before].filter((p) => !after.has(p) && !intent?.removed.has(p));
     // Recorded first, so uninstall (newest first) purges what came in, then puts back what it replaced.
     if (removed.length > 0) await context.undo({ kind: 'reinstall-packages', packages: removed });
     if (added.length > 0) await context.undo({ kind: 'purge-packages', packages: added });
   },
 };
+
+/**
+ * Journals what an apt-get install is about to add and remove, before it runs: a run killed (or a
+ * dpkg that dies) halfway leaves packages in that only a record written first lets uninstall find.
+ * apt's simulation names the dependencies too; the packages named on the command line are in the
+ * record even when it cannot be simulated. Uninstall purges only what is installed when it runs,
+ * so a record of what never came in costs nothing.
+ */
+async function journalIntent(context: ApplyContext, command: Command, before: Set<string>) {
+  const simulated = await simulate(context.facts.host, command);
+  const simulation = simulated && 'simulation' in simulated ? simulated.simulation : undefined;
+  const named = command.argv.slice(2).filter((a) => !a.startsWith('-') && !a.includes('='));
+  const added = new Set([...named, ...(simulation?.installed ?? [])].filter((p) => !before.has(p)));
+  const removed = new Set((simulation?.removed ?? []).filter((p) => before.has(p)));
+  // In the order uninstall needs: newest first, it purges what came in, then puts back what went.
+  if (removed.size > 0) await context.undo({ kind: 'reinstall-packages', packages: [...removed] });
+  if (added.size > 0) await context.undo({ kind: 'purge-packages', packages: [...added] });
+  return { added, removed };
+}
 
 /**
  * Waits, saying for whom, while another apt or dpkg holds the lock (unattended-upgrades holds it

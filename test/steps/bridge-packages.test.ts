@@ -87,12 +87,21 @@ describe('installBridgePackages: journaled like the installer, taken back by uni
   it('installs bridge-utils, records the purge, and the bridge kept after it is taken back first', async () => {
     const root = debianHost();
     const packages = await commandsFor(root);
-    const expected: Expected[] = packages.planned.commands.map((c) => ({
-      argv: [...c.argv],
-      ...(c.argv[1] === 'install'
-        ? { effect: (h: ReplayHost) => appendFileSync(h.resolve('/var/lib/dpkg/status'), UTILS) }
-        : {}),
-    }));
+    const expected: Expected[] = packages.planned.commands.flatMap((c) =>
+      c.argv[1] === 'install'
+        ? [
+            // Simulated first, for the journal to hold what it adds before apt runs.
+            {
+              argv: ['apt-get', '-s', ...c.argv.slice(1)],
+              stdout: 'Inst bridge-utils (1.7.1-1 Debian:12/stable [amd64])\n',
+            },
+            {
+              argv: [...c.argv],
+              effect: (h: ReplayHost) => appendFileSync(h.resolve('/var/lib/dpkg/status'), UTILS),
+            },
+          ]
+        : [{ argv: [...c.argv] }],
+    );
     const host = new ReplayHost(root, expected);
     const events: string[] = [];
     const journal = await installBridgePackages(host, packages, ['bridge', '--yes'], (e) =>
@@ -100,6 +109,11 @@ describe('installBridgePackages: journaled like the installer, taken back by uni
     );
     expect(host.left()).toEqual([]);
     expect(events).toContain('step:done');
+    // Uninstall simulates its purge: only kvmkit's package goes.
+    expected.push({
+      argv: ['apt-get', '-s', 'purge', '-y', '-q', 'bridge-utils'],
+      stdout: 'Purg bridge-utils [1.7.1-1]\n',
+    });
     // The bridge command records the kept bridge in the same run.
     await journal.undo('bridge', { kind: 'remove-bridge', bridge: 'br0' });
 

@@ -182,14 +182,21 @@ describe('installed in the packages step, journaled, purged by uninstall', () =>
     expect(install?.argv.at(-1)).toBe('busybox-static');
     const host = new ReplayHost(root, [
       { argv: [...update!.argv] },
+      // Simulated first, for the journal to hold what it adds before apt runs.
+      {
+        argv: ['apt-get', '-s', ...install!.argv.slice(1)],
+        stdout: 'Inst busybox-static (1 Debian:12/stable [amd64])\n',
+      },
       {
         argv: [...install!.argv],
         effect: (h) => appendFileSync(h.resolve('/var/lib/dpkg/status'), stanza('busybox-static')),
       },
+      // Uninstall simulates its purge: only kvmkit's package goes.
+      { argv: ['apt-get', '-s', 'purge', '-y', '-q', 'busybox-static'], stdout: 'Purg busybox-static [1]\n' },
     ]);
     const summary = await new Executor(host, options, new Journal(host), () => {}).runAll([packagesStep]);
     expect(summary.steps).toMatchObject([{ step: 'packages', result: 'changed' }]);
-    expect(host.left()).toEqual([]);
+    expect(host.left()).toEqual(['apt-get -s purge -y -q busybox-static']);
 
     const entries = await Journal.read(host);
     expect(Journal.pendingUndos(entries).map((e) => e.undo)).toEqual([
@@ -205,27 +212,40 @@ describe('installed in the packages step, journaled, purged by uninstall', () =>
 describe('a need that replaces a package (busybox-static conflicts with the dynamic busybox)', () => {
   it('uninstall purges busybox-static, then puts busybox back', async () => {
     const root = materialize('intel-vmx-ready');
-    appendFileSync(join(root, 'var/lib/dpkg/status'), stanza('busybox'));
+    // zstd in already, as above: the transaction is busybox-static's alone (the journal records
+    // all the install names before it runs, and this replay installs only busybox-static).
+    appendFileSync(join(root, 'var/lib/dpkg/status'), stanza('busybox') + stanza('zstd'));
     const options = { profile: 'server', firstVm: { kind: 'smoke' as const, name: 'kvmkit-smoke' } };
     const planned = (await buildPlan(new FixtureHost(root), options)).steps.find((s) => s.id === 'packages')!;
     const host = new ReplayHost(
       root,
-      planned.commands.map((c) => ({
-        argv: [...c.argv],
+      planned.commands.flatMap((c) => [
         ...(c.argv[1] === 'install'
-          ? {
-              // What apt does: busybox removed (Conflicts/Replaces), busybox-static installed.
-              effect: (h: ReplayHost) => {
-                const path = h.resolve('/var/lib/dpkg/status');
-                const status = readFileSync(path, 'utf8').replace(
-                  stanza('busybox'),
-                  stanza('busybox-static'),
-                );
-                writeFileSync(path, status);
+          ? [
+              {
+                argv: ['apt-get', '-s', ...c.argv.slice(1)],
+                stdout:
+                  'Inst busybox-static (1 Debian:12/stable [amd64])\nRemv busybox [1] [busybox-static ]\n',
               },
-            }
-          : {}),
-      })),
+            ]
+          : []),
+        {
+          argv: [...c.argv],
+          ...(c.argv[1] === 'install'
+            ? {
+                // What apt does: busybox removed (Conflicts/Replaces), busybox-static installed.
+                effect: (h: ReplayHost) => {
+                  const path = h.resolve('/var/lib/dpkg/status');
+                  const status = readFileSync(path, 'utf8').replace(
+                    stanza('busybox'),
+                    stanza('busybox-static'),
+                  );
+                  writeFileSync(path, status);
+                },
+              }
+            : {}),
+        },
+      ]),
     );
     await new Executor(host, options, new Journal(host), () => {}).runAll([packagesStep]);
     const entries = await Journal.read(host);
