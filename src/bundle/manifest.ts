@@ -1,4 +1,3 @@
-import type { Host } from '../host/host.js';
 import { STATE_DIR } from '../plan/journal.js';
 
 /**
@@ -46,6 +45,15 @@ export const BUNDLE_KEYRING = `${BUNDLE_STATE}/bundle-key.asc`;
 /** `SHA256  path-in-bundle` of the smoke kernel .deb, checked again when it is unpacked. */
 export const BUNDLE_KERNEL = `${BUNDLE_STATE}/kernel.sha256`;
 
+/** A bundle as install --from uses it, after verify.ts checked it. */
+export interface OpenedBundle {
+  /** The bundle's folder, resolved (symlinks too). */
+  dir: string;
+  manifest: BundleManifest;
+  /** The key apt is to trust for it (checked against --bundle-key), or none (--insecure-unsigned-bundle). */
+  trust: { fingerprint: string; key: string } | 'insecure';
+}
+
 export class BundleError extends Error {
   constructor(
     message: string,
@@ -53,51 +61,6 @@ export class BundleError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Reads and checks a bundle folder: its manifest, and the repository index it promises. */
-export async function readBundle(host: Host, dir: string): Promise<BundleManifest> {
-  if (/\s/.test(dir))
-    throw new BundleError(
-      `--from ${dir}: apt cannot use a path with spaces`,
-      'move the bundle to a path without spaces',
-    );
-  const text = await host.readFile(`${dir}/${MANIFEST}`);
-  if (text === undefined)
-    throw new BundleError(
-      `--from ${dir}: no ${MANIFEST} there (not a bundle, or one whose making did not finish)`,
-      'make one with kvmkit bundle DIR on a machine of the same release that has a network',
-    );
-  let manifest: BundleManifest;
-  try {
-    manifest = JSON.parse(text) as BundleManifest;
-  } catch {
-    throw new BundleError(`--from ${dir}: ${MANIFEST} is not JSON`);
-  }
-  if (manifest.kind !== 'kvmkit-bundle' || manifest.format !== 1 || !Array.isArray(manifest.packages))
-    throw new BundleError(`--from ${dir}: ${MANIFEST} is not a kvmkit bundle manifest (format 1)`);
-  // The plan compares it with the host's release and prints it: a manifest without it must be
-  // refused here, not end in a stack trace halfway through planning.
-  if (!isDistro(manifest.distro))
-    throw new BundleError(
-      `--from ${dir}: ${MANIFEST} names no distro (distro.id, distro.name and distro.version as text)`,
-      'make the bundle again with kvmkit bundle DIR on a machine of the release it is for',
-    );
-  if ((await host.stat(`${dir}/debs/Packages`))?.isFile !== true)
-    throw new BundleError(`--from ${dir}: debs/Packages is missing: the bundle is incomplete`);
-  return manifest;
-}
-
-function isDistro(value: unknown): value is BundleManifest['distro'] {
-  const d = value as Record<string, unknown> | null;
-  return (
-    typeof d === 'object' &&
-    d !== null &&
-    typeof d.id === 'string' &&
-    typeof d.name === 'string' &&
-    typeof d.version === 'string' &&
-    (d.codename === undefined || typeof d.codename === 'string')
-  );
 }
 
 /** apt options that make apt see the bundle and nothing else: its own sources, lists and archive cache. */
@@ -116,9 +79,35 @@ export function bundleAptOptions(): string[] {
     'Dir::Cache::pkgcache=',
     '-o',
     'Dir::Cache::srcpkgcache=',
+    // The signature and the fingerprint say the bundle is the one made; its Date says only when.
+    // A classroom clock behind the bundling machine's must not make apt refuse it as "not valid yet".
+    '-o',
+    'Acquire::Check-Date=false',
   ];
 }
 
-export function bundleSourcesList(dir: string): string {
-  return `# Written by kvmkit install --from: the offline bundle, used only with kvmkit's apt options.\ndeb [trusted=yes] file:${dir}/debs ./\n`;
+/** The one apt source: the bundle's flat repository, checked with the bundle's key (signed-by). */
+export function bundleSourcesList(bundle: Pick<OpenedBundle, 'dir' | 'trust'>): string {
+  const option = bundle.trust === 'insecure' ? 'trusted=yes' : `signed-by=${BUNDLE_KEYRING}`;
+  return `# Written by kvmkit install --from: the offline bundle, used only with kvmkit's apt options.\ndeb [${option}] file:${bundle.dir}/debs ./\n`;
+}
+
+/**
+ * What install --from writes under BUNDLE_STATE: the apt source, the checked key it names (the
+ * bytes verify.ts checked, not the bundle's file, which could change after), where the bundle is,
+ * and the hash of its smoke kernel, for what comes later from it.
+ */
+export function bundleStateFiles(bundle: OpenedBundle): { path: string; content: string; mode: number }[] {
+  const kernel = bundle.manifest.kernel;
+  const kernelSum = kernel && bundle.manifest.files?.[kernel.file]?.sha256;
+  return [
+    { path: `${BUNDLE_STATE}/sources.list`, content: bundleSourcesList(bundle), mode: 0o644 },
+    ...(bundle.trust === 'insecure'
+      ? []
+      : [{ path: BUNDLE_KEYRING, content: bundle.trust.key, mode: 0o644 }]),
+    { path: `${BUNDLE_STATE}/source`, content: `${bundle.dir}\n`, mode: 0o644 },
+    ...(kernel && kernelSum
+      ? [{ path: BUNDLE_KERNEL, content: `${kernelSum}  ${kernel.file}\n`, mode: 0o644 }]
+      : []),
+  ];
 }

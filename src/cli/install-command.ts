@@ -42,6 +42,8 @@ export interface InstallFlags {
   host?: string;
   sshOption?: string[];
   from?: string;
+  bundleKey?: string;
+  insecureUnsignedBundle?: boolean;
 }
 
 interface Resolved {
@@ -88,7 +90,11 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     diskGiB: wholeNumber(flags.firstVmDisk ?? answers.firstVmDisk, '--first-vm-disk', 1),
   };
   const generateKey = flags.generateKey ?? answers.generateKey;
-  if (flags.from !== undefined) resolved.install.bundle = await openBundle(host, flags.from);
+  if (flags.from !== undefined)
+    resolved.install.bundle = await openBundle(host, flags.from, {
+      bundleKey: flags.bundleKey,
+      insecure: flags.insecureUnsignedBundle,
+    });
   if (remote && resolved.firstVmAnswer !== undefined && resolved.firstVmAnswer !== 'none')
     throw new UsageError(
       `--first-vm ${resolved.firstVmAnswer} with --host: the first VM is built on the machine kvmkit runs on`,

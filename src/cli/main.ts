@@ -193,6 +193,11 @@ function buildProgram(): Command {
     .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
     .option('--from <dir>', 'install from an offline bundle (kvmkit bundle): no network at all')
     .option(
+      '--bundle-key <fpr>',
+      "the fingerprint of the --from bundle's signing key, as kvmkit bundle printed it",
+    )
+    .option('--insecure-unsigned-bundle', 'use a --from bundle without checking who made it (no signature)')
+    .option(
       '--host <target>',
       'install on another machine over ssh: user@host or ssh://user@host:port (root, or sudo without a password)',
     )
@@ -241,6 +246,8 @@ Exit codes:
       "include a first VM, as install --first-vm would: smoke, none, a cloud image or an .iso (default: the profile's)",
     )
     .option('--from <dir>', 'plan an install from an offline bundle, as install --from would')
+    .option('--bundle-key <fpr>', "the fingerprint of the --from bundle's signing key")
+    .option('--insecure-unsigned-bundle', 'use a --from bundle without checking its signature')
     .option('--host <target>', 'plan for another machine over ssh: user@host or ssh://user@host:port')
     .option(
       '--ssh-option <Key=value>',
@@ -379,7 +386,15 @@ Exit codes:
     .option('--sha512 <hex>', 'the checksum of an --image URL, as SHA-512')
     .option('--checksums <url>', 'the published checksum list of an --image URL')
     .option('--insecure-http', 'let the image or its checksum list come over plain http')
-    .option('--json', 'print the manifest as JSON (progress goes to stderr)')
+    .option('--json', 'print the manifest as JSON, with bundleKey (progress goes to stderr)')
+    .addHelpText(
+      'after',
+      `
+The bundle is signed with a key made once on this machine (root-only, /var/lib/kvmkit/bundle-key)
+and reused for every bundle, so one fingerprint can be published. kvmkit bundle prints it; the
+target checks the bundle against it before using anything in it:
+  kvmkit install --from DIR --bundle-key FINGERPRINT`,
+    )
     .action(async (dir: string, flags) => {
       const { bundleCommand } = await import('./bundle-command.js');
       process.exitCode = await bundleCommand(dir, flags);

@@ -21,6 +21,8 @@ export interface PlanFlags {
   host?: string;
   sshOption?: string[];
   from?: string;
+  bundleKey?: string;
+  insecureUnsignedBundle?: boolean;
 }
 
 export async function planCommand(flags: PlanFlags): Promise<number> {
@@ -36,7 +38,13 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
     );
   const firstVm = flags.firstVm === undefined ? undefined : parseFirstVm(flags.firstVm);
   const host = flags.host ? await remoteHost(flags.host, flags.sshOption ?? []) : createHost({ root });
-  const bundle = flags.from === undefined ? undefined : await openBundle(host, flags.from);
+  const bundle =
+    flags.from === undefined
+      ? undefined
+      : await openBundle(host, flags.from, {
+          bundleKey: flags.bundleKey,
+          insecure: flags.insecureUnsignedBundle,
+        });
   try {
     const plan = await buildPlan(host, {
       ...(bundle ? { install: { bundle } } : {}),

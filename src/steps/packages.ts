@@ -2,7 +2,8 @@ import {
   BUNDLE_STATE,
   type BundleManifest,
   bundleAptOptions,
-  bundleSourcesList,
+  bundleStateFiles,
+  type OpenedBundle,
 } from '../bundle/manifest.js';
 import { describeLockHolder, findLockHolder, readAptLists } from '../facts/apt.js';
 import { simulate } from '../facts/apt-simulate.js';
@@ -63,7 +64,7 @@ const install = (packages: string[], fixBroken: boolean, installRecommends: bool
  * lists and archive cache (under /var/lib/kvmkit/bundle), so it resolves and fetches from the
  * bundle alone, with no network, and the host's own apt setup is left as it was.
  */
-function fromBundle(dir: string, missing: string[], fixBroken: boolean, installRecommends: boolean) {
+function fromBundle(bundle: OpenedBundle, missing: string[], fixBroken: boolean, installRecommends: boolean) {
   const options = bundleAptOptions();
   const commands: Command[] = [
     {
@@ -91,11 +92,9 @@ function fromBundle(dir: string, missing: string[], fixBroken: boolean, installR
       env: ENV,
     },
   ];
-  const files = [
-    { path: `${BUNDLE_STATE}/sources.list`, content: bundleSourcesList(dir), mode: 0o644 },
-    // Where the bundle is, for what comes later from it (the smoke VM's kernel).
-    { path: `${BUNDLE_STATE}/source`, content: `${dir}\n`, mode: 0o644 },
-  ];
+  // The source with signed-by the checked key (its copy among them), and where the bundle is,
+  // with its kernel's hash, for what comes later from it (the smoke VM's kernel).
+  const files = bundleStateFiles(bundle);
   return { commands, files };
 }
 
@@ -142,7 +141,7 @@ export const packagesStep: Step = {
           `the bundle does not carry ${absent.join(' ')} (made for profile ${bundle.manifest.profile})`,
         );
       const { commands, files } = fromBundle(
-        bundle.dir,
+        bundle,
         missing,
         broken.length > 0,
         wanted.installRecommends,

@@ -1,4 +1,4 @@
-import type { BundleManifest } from '../bundle/manifest.js';
+import type { OpenedBundle } from '../bundle/manifest.js';
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command, RunResult } from '../host/host.js';
@@ -32,7 +32,7 @@ export interface InstallOptions {
   /** How long to wait for another apt/dpkg to let go of its lock. */
   lockTimeoutMs?: number;
   /** Install from an offline bundle (kvmkit install --from DIR): apt sees that and nothing else. */
-  bundle?: { dir: string; manifest: BundleManifest };
+  bundle?: OpenedBundle;
 }
 
 export interface StepContext {

@@ -78,7 +78,7 @@ describe('kvmkit plan: a cloud first VM whose image cannot be checked here is bl
       image: { name: 'ubuntu-24.04', file: 'image.img', sha256: '0'.repeat(64) },
     } as unknown as BundleManifest;
     const p = await plan(materialize('os-debian-12'), 'ubuntu-24.04', {
-      install: { bundle: { dir: '/media/bundle', manifest } },
+      install: { bundle: { dir: '/media/bundle', manifest, trust: 'insecure' } },
     });
     expect(firstVmStep(p)?.state).toBe('change');
   });

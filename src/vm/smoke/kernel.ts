@@ -1,4 +1,4 @@
-import { BUNDLE_STATE } from '../../bundle/manifest.js';
+import { BUNDLE_KERNEL, BUNDLE_STATE } from '../../bundle/manifest.js';
 import type { Host } from '../../host/host.js';
 import { moduleNameOf } from './modules.js';
 
@@ -83,13 +83,34 @@ async function unpackKernel(host: Host, deb: string): Promise<SmokeKernel> {
 
 /**
  * After kvmkit install --from DIR: the kernel the bundle carries, unpacked like a downloaded one,
- * so the smoke VM needs no network either.
+ * so the smoke VM needs no network either. It is copied into kvmkit's root-only cache first and
+ * that copy checked against the SHA256 the signed bundle.json gave (recorded by install --from),
+ * so what dpkg unpacks as root is what was checked, whatever the stick holds by now.
  */
 async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
   const dir = (await host.readFile(`${BUNDLE_STATE}/source`))?.trim();
-  if (!dir) return undefined;
-  const deb = (await host.listDir(`${dir}/kernel`))?.find((f) => f.endsWith('.deb'));
-  return deb ? unpackKernel(host, `${dir}/kernel/${deb}`) : undefined;
+  const record = /^([0-9a-f]{64}) {2}(\S+)$/.exec((await host.readFile(BUNDLE_KERNEL))?.trim() ?? '');
+  if (!dir || !record) return undefined;
+  const [, sha256, file] = record;
+  const copy = `${CACHE}/download/bundle-kernel.deb`;
+  await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
+  const copied = await host.run({
+    argv: ['cp', '--', `${dir}/${file}`, copy],
+    root: true,
+    timeoutMs: 300_000,
+  });
+  if (copied.exitCode !== 0)
+    throw new Error(`cannot copy the bundle's kernel ${file}: ${copied.stderr.trim()}`);
+  const sum = await host.run({ argv: ['sha256sum', '--', copy], root: true, timeoutMs: 300_000 });
+  if (sum.stdout.split(' ')[0] !== sha256) {
+    await host.removeFile(copy);
+    throw new Error(
+      `the bundle's kernel ${file} does not match the SHA256 its bundle.json gives: copy the bundle again from where it was made`,
+    );
+  }
+  const kernel = await unpackKernel(host, copy);
+  await host.removeFile(copy);
+  return kernel;
 }
 
 function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {
