@@ -140,12 +140,7 @@ export const packagesStep: Step = {
           'blocked',
           `the bundle does not carry ${absent.join(' ')} (made for profile ${bundle.manifest.profile})`,
         );
-      const { commands, files } = fromBundle(
-        bundle,
-        missing,
-        broken.length > 0,
-        wanted.installRecommends,
-      );
+      const { commands, files } = fromBundle(bundle, missing, broken.length > 0, wanted.installRecommends);
       return planned(
         this,
         'change',
