@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ function summaryOf(stdout: string): Summary {
 describe('kvmkit bundle, then install --from with no network', { timeout: 900_000 }, () => {
   let server: Server;
   let image: Buffer;
-  let manifest: BundleManifest;
+  let manifest: BundleManifest & { bundleKey: string };
 
   beforeAll(async () => {
     // A real (small) qcow2 image, served on 127.0.0.1 as a cloud image would be.
@@ -69,7 +69,16 @@ describe('kvmkit bundle, then install --from with no network', { timeout: 900_00
       '--json',
     ]);
     expect(made.exitCode, made.stderr).toBe(0);
-    manifest = parseJson<BundleManifest>(made.stdout);
+    manifest = parseJson<BundleManifest & { bundleKey: string }>(made.stdout);
+    // Signed (issue 13 item 7): the key's fingerprint is printed; InRelease, the manifest's
+    // signature and the public key are in the bundle, and bundle.json hashes what it names.
+    expect(manifest.bundleKey).toMatch(/^[0-9A-F]{40}$/);
+    expect(manifest.signer).toBe(manifest.bundleKey);
+    for (const file of ['debs/InRelease', 'debs/Release', 'bundle.json.asc', 'bundle-key.gpg'])
+      expect(existsSync(join(DIR, file)), file).toBe(true);
+    expect(Object.keys(manifest.files ?? {})).toEqual(
+      expect.arrayContaining(['debs/Packages', 'debs/InRelease', manifest.kernel!.file, 'images/tiny.qcow2']),
+    );
     expect(manifest.distro).toMatchObject({ id: 'debian', version: '12', codename: 'bookworm' });
     expect(manifest.packages).toContain('libvirt-daemon-system');
     // Every dependency, down to the C library: a fresh machine lacks nothing.
@@ -98,26 +107,55 @@ describe('kvmkit bundle, then install --from with no network', { timeout: 900_00
     // A bundle for another release is refused by the plan, before anything changes.
     const other = mkdtempSync(join(tmpdir(), 'kvmkit-other-bundle-'));
     mkdirSync(join(other, 'debs'));
-    cpSync(join(DIR, 'debs', 'Packages'), join(other, 'debs', 'Packages'));
+    // Unsigned and with no files to hash (an empty index), taken as such only when asked to.
+    writeFileSync(join(other, 'debs', 'Packages'), '');
     writeFileSync(
       join(other, 'bundle.json'),
       JSON.stringify({
         ...manifest,
+        files: undefined,
         distro: { id: 'ubuntu', name: 'Ubuntu', version: '22.04', codename: 'jammy' },
       }),
     );
+    const unsigned = await kvmkit(['plan', '--json', '--from', other], { inNamespace: true });
+    expect(unsigned.exitCode).toBe(2);
+    expect(unsigned.stderr).toMatch(/--bundle-key/);
     const wrong = parseJson<Plan>(
-      (await kvmkit(['plan', '--json', '--from', other], { inNamespace: true })).stdout,
+      (await kvmkit(['plan', '--json', '--from', other, '--insecure-unsigned-bundle'], { inNamespace: true }))
+        .stdout,
     );
     const step = wrong.steps.find((s) => s.id === 'packages');
     expect(step?.state).toBe('blocked');
     expect(step?.reason).toMatch(/the bundle is for Ubuntu 22\.04 \(jammy\); this host runs Debian 12/);
-    const none = await kvmkit(['install', '--yes', '--from', join(other, 'missing')]);
+    const none = await kvmkit([
+      'install',
+      '--yes',
+      '--from',
+      join(other, 'missing'),
+      '--bundle-key',
+      manifest.bundleKey,
+    ]);
     expect(none.exitCode).toBe(2);
     expect(none.stderr.split('\n')[0]).toMatch(/no bundle\.json there/);
 
     const install = (extra: string[] = []) =>
-      kvmkit(['install', '--yes', '--json', '--from', DIR, '--user', USER, ...extra], { inNamespace: true });
+      kvmkit(
+        [
+          'install',
+          '--yes',
+          '--json',
+          '--from',
+          DIR,
+          '--bundle-key',
+          manifest.bundleKey,
+          '--user',
+          USER,
+          ...extra,
+        ],
+        {
+          inNamespace: true,
+        },
+      );
     const first = await install();
     const summary = summaryOf(first.stdout);
     expect(first.exitCode, first.stderr).toBe(0);
@@ -126,6 +164,13 @@ describe('kvmkit bundle, then install --from with no network', { timeout: 900_00
     expect(first.stdout).toMatch(/from the bundle in \/var\/tmp\/kvmkit-test-bundle \(no network[;)]/);
     expect(dpkgInstalled('libvirt-daemon-system')).toBe(true);
     expect(groupsOf(USER)).toEqual(expect.arrayContaining(['libvirt', 'kvm']));
+    // apt checked the bundle with its key (signed-by the checked copy), not trusted=yes.
+    const sources = readFileSync('/var/lib/kvmkit/bundle/sources.list', 'utf8');
+    expect(sources).toContain(`deb [signed-by=/var/lib/kvmkit/bundle/bundle-key.asc] file:${DIR}/debs ./`);
+    expect(sources).not.toContain('trusted=yes');
+    expect(readFileSync('/var/lib/kvmkit/bundle/bundle-key.asc', 'utf8')).toMatch(
+      /BEGIN PGP PUBLIC KEY BLOCK/,
+    );
 
     // The smoke VM boots the bundle's kernel (this machine's own is not readable), unpacked with
     // no network. (The harness first turns off libvirt's per-VM /dev namespace, which cannot be
