@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResult } from '../host/host.js';
@@ -95,6 +96,17 @@ export async function stopAgent(run: Runner, keyDir: string): Promise<void> {
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
+/** SHA256 and size of a file, streamed: a cloud image is gigabytes. */
+async function fileHash(path: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
 /**
  * debs/Release with the SHA256 and size of Packages, and debs/InRelease, the same clearsigned:
  * apt checks the signature against signed-by and Packages against it, as for a real archive.
@@ -166,10 +178,7 @@ export async function sealBundle(
   await writeFile(join(o.dir, PUBLIC_KEY), dearmorPublicKey(exported));
   const files: NonNullable<BundleManifest['files']> = {};
   for (const named of namedPaths(o.manifest))
-    for (const file of await filesUnder(o.dir, named)) {
-      const content = await readFile(join(o.dir, file));
-      files[file] = { sha256: sha256(content), size: content.length };
-    }
+    for (const file of await filesUnder(o.dir, named)) files[file] = await fileHash(join(o.dir, file));
   const manifest: BundleManifest = { ...o.manifest, format: 2, files, signer: o.fingerprint };
   await writeManifest(run, o, manifest);
   return manifest;
