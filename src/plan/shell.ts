@@ -79,10 +79,19 @@ export function planAsShell(plan: Plan): string {
     for (const file of step.files ?? []) {
       // The content is the file's bytes, so it is not made inert: a quoted here-document does no
       // expansion, and its delimiter is one no line of the content equals.
+      // Written beside the file under umask 077, given its mode, then renamed over it: the
+      // content is never readable with a wider mode than the file's, even for a moment (kvmkit
+      // writes 0600 files: a netplan file with secrets), and a reader never sees half a file.
       const marker = hereMarker(file.content);
+      const path = quoteForShell(file.path);
+      const next = quoteForShell(`${file.path}.kvmkit-new`);
       out.push(`mkdir -p ${quoteForShell(dirname(file.path))}`);
-      out.push(`cat > ${quoteForShell(file.path)} <<'${marker}'`, file.content.replace(/\n$/, ''), marker);
-      if (file.mode !== undefined) out.push(`chmod ${file.mode.toString(8)} ${quoteForShell(file.path)}`);
+      out.push(
+        `(umask 077 && rm -f ${next} && cat > ${next}) <<'${marker}'`,
+        file.content.replace(/\n$/, ''),
+        marker,
+      );
+      out.push(`chmod ${(file.mode ?? 0o644).toString(8)} ${next}`, `mv -f ${next} ${path}`);
     }
     for (const command of step.commands) {
       out.push(commandLine(command));
