@@ -1,4 +1,5 @@
 import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
+import { routeDestination } from './addressing.js';
 import { writeHostFile } from './atomic.js';
 import type { BridgeChange } from './change.js';
 import {
@@ -306,10 +307,16 @@ export async function restore(
 /**
  * Where the uplink's addressing must be: bridged, on the bridge with the uplink its bare port;
  * restored, back on the uplink, which is nobody's port. The default route follows it when the
- * uplink carried it before.
+ * uplink carried it before, and so do its static routes (NetworkManager's profile names them).
  */
 export function placementOf(change: BridgeChange, where: 'bridged' | 'restored'): Placement {
-  const common = { addresses: change.held ?? [], defaultRoute: change.addressing.gateway !== undefined };
+  const a = change.addressing;
+  const routes = [...(a.routes ?? []), ...(a.ipv6?.routes ?? [])].map(routeDestination);
+  const common = {
+    addresses: change.held ?? [],
+    defaultRoute: a.gateway !== undefined,
+    ...(routes.length > 0 ? { routes } : {}),
+  };
   return where === 'bridged'
     ? { carrier: change.bridge, port: change.uplink, ...common }
     : { carrier: change.uplink, ...common };

@@ -6,7 +6,7 @@ import {
   type Uplink,
 } from '../facts/network.js';
 import type { Command, Host } from '../host/host.js';
-import { type Addressing, addressingOf } from './addressing.js';
+import { type Addressing, addressingOf, type Ipv6Addressing } from './addressing.js';
 import {
   bridgeStanza,
   isLocalResolver,
@@ -74,7 +74,9 @@ const cmd = (...argv: string[]): Command => ({ argv, root: true, timeoutMs: 120_
 /** The change for this host, in the terms of the system that manages its network. */
 export async function planBridgeChange(host: Host, o: PlanOptions): Promise<BridgeChange> {
   const change = await planForSystem(host, o);
-  return { ...change, held: o.uplink.addresses.map((a) => `${a.address}/${a.prefix}`) };
+  // The IPv6 addresses a NetworkManager profile names must end up on the bridge as well.
+  const v6 = change.addressing.ipv6?.addresses ?? [];
+  return { ...change, held: [...o.uplink.addresses.map((a) => `${a.address}/${a.prefix}`), ...v6] };
 }
 
 export interface PlanOptions {
@@ -88,6 +90,8 @@ export interface PlanOptions {
   nmDns?: string[];
   /** The profile's ipv4.dns-search. */
   nmDnsSearch?: string[];
+  /** The profile's static routes and IPv6 settings, which the bridge's profile must repeat. */
+  nmIp?: NmIp;
 }
 
 async function planForSystem(host: Host, o: PlanOptions): Promise<BridgeChange> {
@@ -190,6 +194,12 @@ async function planForSystem(host: Host, o: PlanOptions): Promise<BridgeChange> 
       if (o.nmDns !== undefined) addressing.dns = o.nmDns;
       else addressing.dns = addressing.dhcp ? [] : addressing.dns.filter((d) => !isLocalResolver(d));
       if (o.nmDnsSearch && o.nmDnsSearch.length > 0) addressing.dnsSearch = o.nmDnsSearch;
+      // Its static routes and IPv6 go down with the profile too: br0's profile names them again.
+      const ip = o.nmIp ?? {};
+      if (ip.routes && ip.routes.length > 0) addressing.routes = ip.routes;
+      if (ip.routeMetric !== undefined) addressing.routeMetric = ip.routeMetric;
+      if (ip.neverDefault) addressing.neverDefault = true;
+      if (ip.ipv6) addressing.ipv6 = ip.ipv6;
       return {
         bridge,
         uplink: uplink.name,
@@ -240,6 +250,7 @@ export async function changeForUplink(
       }
     : await detectNetworkSystem(host, uplink.name);
   const nm: NmConnection = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};
+  const { routes, routeMetric, neverDefault, ipv6 } = nm;
   const change = await planBridgeChange(host, {
     bridge,
     uplink,
@@ -248,12 +259,29 @@ export async function changeForUplink(
     nmMethod: nm.method,
     nmDns: nm.dns,
     nmDnsSearch: nm.dnsSearch,
+    nmIp: {
+      ...(routes ? { routes } : {}),
+      ...(routeMetric !== undefined ? { routeMetric } : {}),
+      ...(neverDefault ? { neverDefault } : {}),
+      ...(ipv6 ? { ipv6 } : {}),
+    },
   });
   return { change: timer ? { ...change, timer: planRollbackTimer(timer) } : change, evidence };
 }
 
-/** NetworkManager's active connection on a device and what its profile says about IPv4. */
-export interface NmConnection {
+/** What of a profile beyond its IPv4 method and DNS the bridge repeats: routes and IPv6. */
+export interface NmIp {
+  /** ipv4.routes, each in nmcli's syntax ("203.0.113.0/24 198.51.100.1 100"). */
+  routes?: string[];
+  /** ipv4.route-metric, when not NetworkManager's default (-1). */
+  routeMetric?: number;
+  /** ipv4.never-default, when yes. */
+  neverDefault?: boolean;
+  ipv6?: Ipv6Addressing;
+}
+
+/** NetworkManager's active connection on a device and what its profile says about IP. */
+export interface NmConnection extends NmIp {
   name?: string;
   method?: string;
   /** ipv4.dns; undefined when the profile could not be read. */
@@ -264,6 +292,28 @@ export interface NmConnection {
 
 /** The IPv4 settings of a profile that the bridge takes over, as nmcli prints them. */
 export const NM_PROFILE_FIELDS = 'ipv4.method,ipv4.dns,ipv4.dns-search';
+
+/**
+ * Its routes and IPv6 settings, asked for apart: nmcli refuses the whole -f list when one field
+ * is unknown to its version, and that must not cost the bridge the uplink's address and DNS.
+ */
+export const NM_IP_FIELDS = [
+  'ipv4.routes',
+  'ipv4.route-metric',
+  'ipv4.never-default',
+  'ipv6.method',
+  'ipv6.dns',
+  'ipv6.dns-search',
+  'ipv6.addresses',
+  'ipv6.gateway',
+  'ipv6.routes',
+  'ipv6.route-metric',
+  'ipv6.never-default',
+].join(',');
+
+/** `{ key: value }` when there is a value, else nothing (the state file keeps no empty keys). */
+const optional = <K extends string, V>(key: K, value: V | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
 
 /**
  * `nmcli -t -f NM_PROFILE_FIELDS connection show NAME`: one `field:value` line each, `\` escaping
@@ -283,12 +333,41 @@ export function parseNmProfile(text: string): Omit<NmConnection, 'name'> {
           .map((item) => item.trim())
           .filter(Boolean)
       : undefined;
-  const method = fields.get('ipv4.method')?.trim();
-  const dnsSearch = list('ipv4.dns-search');
+  const some = (field: string) => {
+    const items = list(field);
+    return items && items.length > 0 ? items : undefined;
+  };
+  const value = (field: string) => fields.get(field)?.trim() || undefined;
+  // -1 is "the default for the device type": nothing to repeat.
+  const metric = (field: string) => {
+    const n = Number(value(field));
+    return Number.isInteger(n) && n >= 0 && value(field) !== undefined ? n : undefined;
+  };
+  const method = value('ipv4.method');
+  const dnsSearch = some('ipv4.dns-search');
+  const routes = some('ipv4.routes');
+  const routeMetric = metric('ipv4.route-metric');
+  const v6method = value('ipv6.method');
+  const ipv6: Ipv6Addressing | undefined = v6method
+    ? {
+        method: v6method,
+        ...optional('addresses', some('ipv6.addresses')),
+        ...optional('gateway', value('ipv6.gateway')),
+        ...optional('dns', some('ipv6.dns')),
+        ...optional('dnsSearch', some('ipv6.dns-search')),
+        ...optional('routes', some('ipv6.routes')),
+        ...optional('routeMetric', metric('ipv6.route-metric')),
+        ...(value('ipv6.never-default') === 'yes' ? { neverDefault: true } : {}),
+      }
+    : undefined;
   return {
     ...(method ? { method } : {}),
     ...(fields.has('ipv4.dns') ? { dns: list('ipv4.dns')! } : {}),
-    ...(dnsSearch && dnsSearch.length > 0 ? { dnsSearch } : {}),
+    ...(dnsSearch ? { dnsSearch } : {}),
+    ...optional('routes', routes),
+    ...optional('routeMetric', routeMetric),
+    ...(value('ipv4.never-default') === 'yes' ? { neverDefault: true } : {}),
+    ...optional('ipv6', ipv6),
   };
 }
 
@@ -299,5 +378,10 @@ export async function nmConnectionOf(host: Host, device: string): Promise<NmConn
   const profile = await host.run({
     argv: ['nmcli', '-t', '-f', NM_PROFILE_FIELDS, 'connection', 'show', name],
   });
-  return { name, ...(profile.exitCode === 0 ? parseNmProfile(profile.stdout) : {}) };
+  const ip = await host.run({ argv: ['nmcli', '-t', '-f', NM_IP_FIELDS, 'connection', 'show', name] });
+  return {
+    name,
+    ...(profile.exitCode === 0 ? parseNmProfile(profile.stdout) : {}),
+    ...(ip.exitCode === 0 ? parseNmProfile(ip.stdout) : {}),
+  };
 }

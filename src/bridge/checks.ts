@@ -34,6 +34,11 @@ export interface Placement {
   addresses: string[];
   /** The IPv4 default route must go via the carrier (it went via the uplink before). */
   defaultRoute: boolean;
+  /**
+   * Destinations of the uplink's static routes (IPv4 and IPv6, as `ip -j route` names them):
+   * each must be in the main table via the carrier (absent: none to follow).
+   */
+  routes?: string[];
 }
 
 interface LinkJson {
@@ -57,10 +62,18 @@ export interface PlacementFacts {
   addrs: AddrJson[];
   routes4: RouteJson[];
   routes6: RouteJson[];
+  /** Every route of the main table, both families: read only when a placement names routes. */
+  routes?: RouteJson[];
 }
 
-/** Reads the placement facts through the Host: `ip -j link`, `ip -j addr`, `ip -j route` (both families). */
-export async function readPlacementFacts(host: Host): Promise<PlacementFacts> {
+/**
+ * Reads the placement facts through the Host: `ip -j link`, `ip -j addr`, `ip -j route` (both
+ * families); with `allRoutes`, the whole main table too (two more round trips, so only then).
+ */
+export async function readPlacementFacts(
+  host: Host,
+  o: { allRoutes?: boolean } = {},
+): Promise<PlacementFacts> {
   const json = async <T>(argv: string[]): Promise<T[]> => {
     const result = await host.run({ argv });
     try {
@@ -75,6 +88,14 @@ export async function readPlacementFacts(host: Host): Promise<PlacementFacts> {
     addrs: await json<AddrJson>(['ip', '-j', 'addr', 'show']),
     routes4: await json<RouteJson>(['ip', '-j', '-4', 'route', 'show', 'default']),
     routes6: await json<RouteJson>(['ip', '-j', '-6', 'route', 'show', 'default']),
+    ...(o.allRoutes
+      ? {
+          routes: [
+            ...(await json<RouteJson>(['ip', '-j', '-4', 'route', 'show'])),
+            ...(await json<RouteJson>(['ip', '-j', '-6', 'route', 'show'])),
+          ],
+        }
+      : {}),
   };
 }
 
@@ -120,6 +141,14 @@ export function judgePlacement(p: Placement, f: PlacementFacts): { ok: boolean; 
     if (stray.length > 0)
       problems.push(`a default route still goes via ${stray.map(via).join(', ')}, a port of ${p.carrier}`);
   }
+  // The uplink's static routes went with its configuration: each must be back, via the carrier.
+  const wanted = p.routes ?? [];
+  for (const dst of wanted) {
+    const devs = (f.routes ?? []).filter((r) => r.dst === dst).map((r) => r.dev ?? 'several devices');
+    if (devs.length === 0) problems.push(`there is no route to ${dst} (${p.carrier} should carry it)`);
+    else if (!devs.includes(p.carrier))
+      problems.push(`the route to ${dst} goes via ${devs.join(', ')}, not ${p.carrier}`);
+  }
   if (problems.length > 0) return { ok: false, seen: problems.join('; ') };
   return {
     ok: true,
@@ -127,6 +156,7 @@ export function judgePlacement(p: Placement, f: PlacementFacts): { ok: boolean; 
       `${p.carrier} holds ${held.join(', ') || 'no global address'}`,
       ...(p.port ? [`${p.port} is its port and holds no address`] : []),
       ...(p.defaultRoute ? [`the default route goes via ${p.carrier}`] : []),
+      ...(wanted.length > 0 ? [`the routes to ${wanted.join(', ')} go via ${p.carrier}`] : []),
     ].join('; '),
   };
 }
@@ -195,7 +225,12 @@ export async function checkConnectivity(host: Host, t: CheckTargets): Promise<Co
     };
   });
   const placement = t.placement
-    ? await poll(async () => judgePlacement(t.placement!, await readPlacementFacts(host)))
+    ? await poll(async () =>
+        judgePlacement(
+          t.placement!,
+          await readPlacementFacts(host, { allRoutes: (t.placement!.routes ?? []).length > 0 }),
+        ),
+      )
     : undefined;
   const gateway = t.gateway
     ? await poll(async () => {
