@@ -38,6 +38,8 @@ import { makeSigningKey as makeKey } from '../helpers/gpg.js';
 // file it names against its hash, every .deb against Packages, and every path inside the bundle.
 // The fixture is a real (tiny) bundle: .debs built with dpkg-deb, Packages as kvmkit bundle writes
 // it, signed by kvmkit's own signing code with a real gpg key in a temp GNUPGHOME.
+// A machine test (it runs in the workbench): gpg and dpkg-deb are system packages, and a fresh
+// Debian 12 has no gpg (the unit tests need none: npm run test:unit runs on any machine with Node).
 
 const host = new RealHost();
 const run: Runner = (argv, input) => host.run({ argv, ...(input === undefined ? {} : { input }) });
