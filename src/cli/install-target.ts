@@ -25,7 +25,8 @@ export async function remoteHost(spec: string, options: string[]): Promise<Host>
   try {
     const identity = await host.connect();
     if (identity.uid !== 0) {
-      const sudo = await host.run({ argv: ['sudo', '-n', 'true'] });
+      // As root: SshHost wraps it in `sudo -n`, and times this first sudo, before any long command.
+      const sudo = await host.run({ argv: ['true'], root: true });
       if (sudo.exitCode !== 0)
         throw new RefusalError(
           `${spec} logs in as uid ${identity.uid}, and sudo there asks for a password`,
@@ -41,7 +42,14 @@ export async function remoteHost(spec: string, options: string[]): Promise<Host>
       );
     throw error;
   }
+  // On stderr: stdout may be --json's. Said here, before the plan, since every step pays for it.
+  process.stderr.write(renderSshFindings(host.findings));
   return host;
+}
+
+/** The target's findings (a host name sudo cannot resolve), each with its fix. */
+export function renderSshFindings(findings: readonly { problem: string; fix: string }[]): string {
+  return findings.map((f) => `warning: ${f.problem}\n  fix: ${f.fix}\n`).join('');
 }
 
 /** How --from is to be trusted: --bundle-key FPR, or --insecure-unsigned-bundle. */

@@ -96,6 +96,42 @@ d) if [ -d "$p" ] && o=$(find "$p" -mindepth 1 -maxdepth 1 -printf '%f\\0' | bas
 *) echo - ;;
 esac; done`;
 
+/** Something about the target that the CLI should tell the user once: what is wrong, and the fix. */
+export interface SshFinding {
+  problem: string;
+  fix: string;
+}
+
+/** A sudo round trip slower than this is not sudo's own work: it waits on something, usually DNS. */
+export const SLOW_SUDO_SECONDS = 2;
+
+/**
+ * What a sudo round trip says about the target. sudo looks up the machine's own name on every
+ * run; where that name is in neither /etc/hosts nor DNS it waits for the resolver to give up
+ * (seconds) and prints "unable to resolve host NAME", and an install of hundreds of sudo calls
+ * crawls. `hostName` names the machine when sudo did not (the slow case).
+ */
+export function diagnoseSudo(o: {
+  stderr: string;
+  seconds: number;
+  hostName?: string;
+}): SshFinding | undefined {
+  const named = /unable to resolve host ([^\s:]+)/.exec(o.stderr)?.[1];
+  const name = named ?? o.hostName;
+  const fix = `add the host name to /etc/hosts on the target: echo '127.0.1.1 ${name ?? 'NAME'}' | sudo tee -a /etc/hosts${name ? '' : ' (NAME: what hostname prints there)'}`;
+  if (named)
+    return {
+      problem: `sudo on the target says "unable to resolve host ${named}": its own host name does not resolve, so every sudo waits on DNS first (${o.seconds.toFixed(1)} s for this one)`,
+      fix,
+    };
+  if (o.seconds > SLOW_SUDO_SECONDS)
+    return {
+      problem: `a sudo round trip to the target took ${o.seconds.toFixed(1)} s; sudo usually waits that long when the target's own host name${name ? ` (${name})` : ''} does not resolve, and every step of the install pays it again`,
+      fix,
+    };
+  return undefined;
+}
+
 export class SshConnectionError extends Error {
   override readonly name = 'SshConnectionError';
   constructor(
@@ -116,6 +152,11 @@ export class SshHost implements Host {
   private env?: Promise<Record<string, string | undefined>>;
   /** Made on first use, not at construction: a host that is never reached leaves no directory. */
   private controlDir?: string;
+  private readonly found: SshFinding[] = [];
+  /** Whether a sudo round trip was timed yet: only the first, before any long command, says much. */
+  private sudoTimed = false;
+  /** The clock the sudo round trip is timed on (a stand-in's in tests). */
+  private now = () => performance.now();
 
   constructor(
     readonly target: SshTarget,
@@ -146,8 +187,22 @@ export class SshHost implements Host {
     ];
   }
 
-  /** Runs one line on the far side. ssh's own failures (exit 255) are not answers: they throw. */
-  private async remote(line: string, extra: Partial<Command> = {}): Promise<RunResult> {
+  /**
+   * What kvmkit found about the target so far, for the CLI to show (at most one about sudo):
+   * the core reports, it does not print.
+   */
+  get findings(): readonly SshFinding[] {
+    return [...this.found];
+  }
+
+  /**
+   * Runs one line on the far side. ssh's own failures (exit 255) are not answers: they throw.
+   * `sudo`: the line runs through sudo, whose round trip is checked (see diagnoseSudo).
+   */
+  private async remote(line: string, extra: Partial<Command> = {}, sudo = false): Promise<RunResult> {
+    const timed = sudo && !this.sudoTimed;
+    if (timed) this.sudoTimed = true;
+    const started = this.now();
     const result = await this.slots.use(() =>
       this.local.run({
         ...extra,
@@ -163,7 +218,25 @@ export class SshHost implements Host {
       const detail = result.stderr.trim().split('\n').at(-1) || 'the connection failed';
       throw new SshConnectionError(this.target.destination, detail);
     }
+    if (sudo && this.found.length === 0)
+      await this.noteSudo(result, timed ? (this.now() - started) / 1000 : 0);
     return result;
+  }
+
+  /** One finding at most: sudo's complaint on any run, or the first round trip's slowness. */
+  private async noteSudo(result: RunResult, seconds: number): Promise<void> {
+    const complained = /unable to resolve host/.test(result.stderr);
+    if (!complained && seconds <= SLOW_SUDO_SECONDS) return;
+    // sudo named no host: ask the machine its name as the login (not through the slow sudo).
+    // A diagnosis must never fail the run it describes: no name, then the fix says NAME.
+    const hostName = complained
+      ? undefined
+      : await this.remote(remoteCommandLine({ argv: ['uname', '-n'] }, false)).then(
+          (r) => (r.exitCode === 0 && r.stdout.trim()) || undefined,
+          () => undefined,
+        );
+    const finding = diagnoseSudo({ stderr: result.stderr, seconds, ...(hostName ? { hostName } : {}) });
+    if (finding && this.found.length === 0) this.found.push(finding);
   }
 
   /** The login is not root: kvmkit's root commands and its reads and writes go through sudo -n. */
@@ -184,18 +257,23 @@ export class SshHost implements Host {
     // Far-side background: its own session, no terminal, nothing holding ssh's pipes open.
     if (command.detached)
       line = `${remoteCommandLine({ ...command, argv: ['setsid', '-f', ...command.argv] }, sudo)} </dev/null >/dev/null 2>&1`;
-    return this.remote(line, {
-      input: command.input,
-      timeoutMs: command.timeoutMs,
-      signal: command.signal,
-      onStdout: command.onStdout,
-      attached: command.attached,
-    });
+    return this.remote(
+      line,
+      {
+        input: command.input,
+        timeoutMs: command.timeoutMs,
+        signal: command.signal,
+        onStdout: command.onStdout,
+        attached: command.attached,
+      },
+      sudo,
+    );
   }
 
   /** A read-only command of kvmkit's own (cat, stat, find), as root when the login is not. */
   private async read(argv: string[], suffix = ''): Promise<RunResult> {
-    return this.remote(`${remoteCommandLine({ argv }, await this.needsSudo())}${suffix}`);
+    const sudo = await this.needsSudo();
+    return this.remote(`${remoteCommandLine({ argv }, sudo)}${suffix}`, {}, sudo);
   }
 
   /**
@@ -310,12 +388,11 @@ export class SshHost implements Host {
     // The directory is made before the umask, with the usual modes.
     const script =
       'mkdir -p "$1" && umask 077 && rm -f "$2.kvmkit-new" && (set -C; base64 -d > "$2.kvmkit-new") && chmod "$3" "$2.kvmkit-new" && mv -f "$2.kvmkit-new" "$2"';
+    const sudo = await this.needsSudo();
     const result = await this.remote(
-      remoteCommandLine(
-        { argv: ['sh', '-c', script, 'sh', dirname(path), path, mode.toString(8)] },
-        await this.needsSudo(),
-      ),
+      remoteCommandLine({ argv: ['sh', '-c', script, 'sh', dirname(path), path, mode.toString(8)] }, sudo),
       { input: (Buffer.isBuffer(content) ? content : Buffer.from(content)).toString('base64') },
+      sudo,
     );
     if (result.exitCode !== 0)
       throw new Error(`could not write ${path} on ${this.description}: ${result.stderr.trim()}`);
@@ -323,9 +400,11 @@ export class SshHost implements Host {
 
   async appendFile(path: string, content: string): Promise<void> {
     const script = 'mkdir -p "$1" && umask 077 && cat >> "$2"';
+    const sudo = await this.needsSudo();
     const result = await this.remote(
-      remoteCommandLine({ argv: ['sh', '-c', script, 'sh', dirname(path), path] }, await this.needsSudo()),
+      remoteCommandLine({ argv: ['sh', '-c', script, 'sh', dirname(path), path] }, sudo),
       { input: content },
+      sudo,
     );
     if (result.exitCode !== 0)
       throw new Error(`could not append to ${path} on ${this.description}: ${result.stderr.trim()}`);
