@@ -601,7 +601,42 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
   const CONNECTIONS = '/etc/NetworkManager/system-connections';
   const KEYFILE = `${CONNECTIONS}/${PROFILE}.nmconnection`;
   const DNS_SEARCH = 'example.org';
+  // A static route of the user's beside the default one, and a static IPv6 address (both
+  // documentation ranges): NetworkManager drops them with the uplink's profile, so br0's must
+  // carry them, and --remove must give them back to host0.
+  const EXTRA_ROUTE = '203.0.113.0/24';
+  const V6_ADDRESS = '2001:db8:0:32::2';
+  const V6 = `${V6_ADDRESS}/64`;
   let keyfile = '';
+
+  /** The device of the route to EXTRA_ROUTE and who holds V6, from `ip -j` inside. */
+  async function routeAndV6(box: Container): Promise<{ routeVia?: string; v6On: string[]; seen: string }> {
+    const routes = await ipJson<RouteJson>(box, ['-4', 'route', 'show', EXTRA_ROUTE]);
+    const addrs = await ipJson<AddrJson>(box, ['-6', 'address', 'show']);
+    const v6On = addrs
+      .filter((a) => (a.addr_info ?? []).some((i) => i.local === V6_ADDRESS && i.prefixlen === 64))
+      .map((a) => a.ifname);
+    const routeVia = routes[0]?.dev;
+    return {
+      ...(routeVia ? { routeVia } : {}),
+      v6On,
+      seen: `\nroute to ${EXTRA_ROUTE}: ${routes.map((r) => `via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}`).join(', ') || 'none'}; ${V6} on: ${v6On.join(', ') || 'nothing'}`,
+    };
+  }
+
+  /** The extra route goes via `dev` and `dev` holds the IPv6 address (polled: DAD and ports take a moment). */
+  async function expectRouteAndV6On(box: Container, dev: string, when: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    let state = await routeAndV6(box);
+    while (!(state.routeVia === dev && state.v6On.includes(dev)) && Date.now() < deadline) {
+      await sleep(500);
+      state = await routeAndV6(box);
+    }
+    expect
+      .soft(state.routeVia, `${when}: the route to ${EXTRA_ROUTE} should go via ${dev}${state.seen}`)
+      .toBe(dev);
+    expect.soft(state.v6On, `${when}: ${dev} should hold ${V6} (and only it)${state.seen}`).toEqual([dev]);
+  }
 
   /** `nmcli -g FIELD connection show NAME`, or undefined when nmcli fails. */
   async function nmField(box: Container, connection: string, field: string): Promise<string | undefined> {
@@ -673,6 +708,12 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
       gateway,
       'ipv4.dns-search',
       DNS_SEARCH,
+      'ipv4.routes',
+      `${EXTRA_ROUTE} ${gateway}`,
+      'ipv6.method',
+      'manual',
+      'ipv6.addresses',
+      V6,
     ];
     // The harness set host0 up by hand; from here on NetworkManager does it.
     await box.check(['ip', 'address', 'flush', 'dev', UPLINK]);
@@ -707,6 +748,10 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
       throw new Error(`${PROFILE} is not active on ${UPLINK}:\n${active.join('\n')}`);
     const gatewayCheck = await gatewayAnswers(box);
     if (!gatewayCheck.ok) throw new Error(`before kvmkit: ${gatewayCheck.seen}`);
+    // The test means nothing unless host0 had the route and the IPv6 address before.
+    const extra = await routeAndV6(box);
+    if (extra.routeVia !== UPLINK || !extra.v6On.includes(UPLINK))
+      throw new Error(`NetworkManager did not give ${UPLINK} its route and IPv6 address${extra.seen}`);
     keyfile = readFileSync(join(box.dir, KEYFILE), 'utf8');
   });
 
@@ -745,6 +790,14 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
       expect
         .soft(resolvConf, `NetworkManager's resolv.conf should keep the search domain\n${resolvConf}`)
         .toMatch(new RegExp(`^search ${DNS_SEARCH.replace('.', '\\.')}$`, 'm'));
+      // The profile's static route and IPv6 address move with it, in the profile and in the kernel.
+      expect
+        .soft(await nmField(box, `kvmkit-${BRIDGE}`, 'ipv4.routes'), `kvmkit-${BRIDGE}'s ipv4.routes`)
+        .toContain(EXTRA_ROUTE);
+      // nmcli -g escapes the colons of an IPv6 address (terse output).
+      const v6Field = (await nmField(box, `kvmkit-${BRIDGE}`, 'ipv6.addresses'))?.replace(/\\(.)/g, '$1');
+      expect.soft(v6Field, `kvmkit-${BRIDGE}'s ipv6.addresses`).toContain(V6);
+      await expectRouteAndV6On(box, BRIDGE, 'after kvmkit bridge');
     },
     20 * MINUTE,
   );
@@ -788,6 +841,7 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
       keep(box, 'start-networkmanager.log', start);
       expect.soft(start.exitCode, `systemctl start NetworkManager should exit 0\n${shown(start)}`).toBe(0);
       await expectBridged(box, 'after NetworkManager started afresh');
+      await expectRouteAndV6On(box, BRIDGE, 'after NetworkManager started afresh');
       expect
         .soft(await nmConnections(box), `${PROFILE} should stay inactive`)
         .toEqual(expect.arrayContaining([`${PROFILE}:`, `kvmkit-${BRIDGE}-port:${UPLINK}`]));
@@ -818,6 +872,7 @@ describe('kvmkit bridge on Debian 12 with NetworkManager', () => {
         )
         .toBe(withoutTimestamp(keyfile));
       await expectRestored(box, 'after kvmkit bridge --remove');
+      await expectRouteAndV6On(box, UPLINK, 'after kvmkit bridge --remove');
     },
     10 * MINUTE,
   );
