@@ -53,9 +53,12 @@ export function selfInvocation(
   return { command: [argv[0] ?? execPath, argv[1] ?? 'kvmkit'], args: argv.slice(2) };
 }
 
-/** Proxy settings survive sudo, which otherwise resets the environment. */
+/**
+ * Proxy settings survive sudo, which otherwise resets the environment; so does the bridge's
+ * rollback timer length (KVMKIT_BRIDGE_CONFIRM_TIMEOUT), which the root kvmkit reads.
+ */
 const KEEP_ENV =
-  '--preserve-env=http_proxy,https_proxy,no_proxy,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,NO_COLOR,KVMKIT_CONNECT';
+  '--preserve-env=http_proxy,https_proxy,no_proxy,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,NO_COLOR,KVMKIT_CONNECT,KVMKIT_BRIDGE_CONFIRM_TIMEOUT';
 
 /** Decides how a command that needs root gets it. Pure, so every branch is tested. */
 export function decideElevation(input: ElevationInput): Elevation {

@@ -340,6 +340,9 @@ Exit codes:
 Writes the bridge in the terms of what manages the network (NetworkManager, netplan, ifupdown),
 never a second system beside it; refuses Wi-Fi. Before: what works (address, gateway, name
 resolution, SSH sessions). After: the same must still work, or everything is put back.
+A rollback timer puts it back by itself unless kvmkit confirms in time (kvmkit killed, the
+session lost): KVMKIT_BRIDGE_CONFIRM_TIMEOUT=SECONDS sets it (at least 5; default 120, plus
+--confirm-timeout when asked on a terminal); sudo's re-run of kvmkit keeps it.
 
 Exit codes:
   0  the bridge is in place (or was already); with --remove, the previous configuration is back
