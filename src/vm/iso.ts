@@ -129,12 +129,23 @@ export async function createIsoVm(
   const argv = virtInstallArgv(o, os, disk);
   const result = await host.run({ argv, root: true, timeoutMs: 600_000 });
   if (result.exitCode !== 0) {
+    // Killed at the timeout, virt-install may leave the guest running: undefine would only make
+    // it transient (running on) and vol-delete would unlink a disk qemu still writes. Stop it
+    // first; it may well not be running, so destroy is allowed to fail.
+    await host.run({
+      argv: ['virsh', '--connect', CONNECT, 'destroy', o.name],
+      root: true,
+      timeoutMs: 60_000,
+    });
     // Only the definition and the disk kvmkit made: --remove-all-storage would also delete the
     // ISO when it is in the pool (where the hint for an unreadable ISO tells the user to put it).
     await host.run({ argv: ['virsh', '--connect', CONNECT, 'undefine', o.name, '--nvram'], root: true });
     await deleteVolume(host, disk);
+    const said = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ');
     throw new VmError(
-      `virt-install failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+      result.timedOut
+        ? 'virt-install did not finish within 10 minutes: the VM and its disk were removed'
+        : `virt-install failed: ${said}`,
     );
   }
   const display = (

@@ -36,6 +36,24 @@ describe('vm create --iso: the cleanup after a failed virt-install', () => {
     expect(commands.filter((c) => c.includes('--remove-all-storage'))).toEqual([]);
   });
 
+  it('after the timeout, stops the still-running guest first: destroy, then undefine, then vol-delete', async () => {
+    const host = hostWithIsoInPool();
+    host.virtInstallTimesOut = true;
+    await expect(create(host)).rejects.toThrow(/virt-install/);
+    const cleanup = host.ran
+      .map((argv) => argv.filter((a) => a !== '--connect' && a !== 'qemu:///system').join(' '))
+      .filter((c) => /^virsh (destroy|undefine|vol-delete)/.test(c));
+    expect(cleanup).toEqual([
+      'virsh destroy desk',
+      'virsh undefine desk --nvram',
+      'virsh vol-delete /var/lib/libvirt/images/desk.qcow2',
+    ]);
+    // Not left running as a transient domain, with its disk unlinked under it.
+    expect(host.domains.has('desk')).toBe(false);
+    expect(host.deletedInUse).toEqual([]);
+    expect(host.volumes.get('debian-13-netinst.iso')).toBe('the user’s ISO');
+  });
+
   it('makes its disk through the pool, and hands it to virt-install by path', async () => {
     const host = hostWithIsoInPool();
     await create(host);

@@ -19,11 +19,19 @@ const DOMINFO = readFileSync(
  */
 export class FakeLibvirt extends ReplayHost {
   readonly volumes = new Map<string, string>();
-  readonly domains = new Map<string, { volumes: string[] }>();
+  /**
+   * `running`: qemu has the disks open. `transient`: undefined while running, so libvirt keeps it
+   * until it stops (then it is gone).
+   */
+  readonly domains = new Map<string, { volumes: string[]; running?: boolean; transient?: boolean }>();
   /** The volume definitions handed to `virsh vol-create`, in order. */
   readonly volumeXml: string[] = [];
+  /** Volumes deleted while a running domain used them. */
+  readonly deletedInUse: string[] = [];
   /** What virt-install does: define the domain and then fail (true), or succeed. */
   virtInstallFails = false;
+  /** virt-install started the guest and was killed at kvmkit's timeout: the guest runs on. */
+  virtInstallTimesOut = false;
 
   constructor() {
     super(mkdtempSync(join(tmpdir(), 'kvmkit-fake-libvirt-')), []);
@@ -71,7 +79,16 @@ export class FakeLibvirt extends ReplayHost {
         if (!domain) return fail(`error: failed to get domain '${rest[0]}'`);
         // libvirt removes every pool volume the domain references, CD-ROMs included.
         if (rest.includes('--remove-all-storage')) for (const v of domain.volumes) this.volumes.delete(v);
-        this.domains.delete(rest[0]!);
+        // A running domain is only made transient: it runs on, its disks open, until destroyed.
+        if (domain.running) domain.transient = true;
+        else this.domains.delete(rest[0]!);
+        return ok();
+      }
+      case 'destroy': {
+        const domain = this.domains.get(rest[0]!);
+        if (!domain?.running) return fail(`error: Requested operation is not valid: domain is not running`);
+        domain.running = false;
+        if (domain.transient) this.domains.delete(rest[0]!);
         return ok();
       }
       case 'domrename': {
@@ -83,7 +100,6 @@ export class FakeLibvirt extends ReplayHost {
       }
       case 'domdisplay':
         return ok('spice://127.0.0.1:5900\n');
-      case 'destroy':
       case 'pool-refresh':
         return ok();
       case 'vol-path': {
@@ -103,6 +119,9 @@ export class FakeLibvirt extends ReplayHost {
       }
       case 'vol-delete': {
         const name = volumeArg();
+        // libvirt unlinks the file even while qemu writes to it: the guest goes on with a deleted disk.
+        if ([...this.domains.values()].some((d) => d.running && d.volumes.includes(name)))
+          this.deletedInUse.push(name);
         if (!this.volumes.delete(name)) return fail(`error: failed to get vol '${name}'`);
         return ok();
       }
@@ -138,7 +157,10 @@ export class FakeLibvirt extends ReplayHost {
         if (path?.startsWith(`${POOL_DIR}/`)) used.push(basename(path));
       } else if (arg === '--cdrom' && next.startsWith(`${POOL_DIR}/`)) used.push(basename(next));
     });
-    this.domains.set(name, { volumes: used });
+    // Running only after a timeout: domstate and dominfo answer "shut off" for every domain.
+    this.domains.set(name, { volumes: used, running: this.virtInstallTimesOut });
+    if (this.virtInstallTimesOut)
+      return { exitCode: -1, stdout: '', stderr: '', failed: true, timedOut: true };
     return this.virtInstallFails ? fail('ERROR    internal error: the guest could not start') : ok();
   }
 }
