@@ -1,4 +1,5 @@
 import { type Command, quoteForShell } from '../host/host.js';
+import { inert } from '../plan/shell.js';
 import type { BridgeState } from './apply.js';
 
 /**
@@ -125,6 +126,9 @@ export function rollbackSeconds(env: string | undefined, promptSeconds = 0): num
 export function restoreScript(state: BridgeState): string {
   const { change } = state;
   const q = quoteForShell;
+  // Names come from the host's configuration and the command line, and this runs as root: in a
+  // message each is one single-quoted word, its line breaks shown as escapes; never inside "…".
+  const say = (text: string) => q(inert(text));
   const step = (command: Command) => {
     const line = command.argv.map(q).join(' ');
     return `${line} || echo "kvmkit: failed (exit $?):" ${q(line)}`;
@@ -136,16 +140,16 @@ export function restoreScript(state: BridgeState): string {
       `rm -f -- ${temp}`,
       `if (umask 077 && printf '%s' ${q(backup.content)} >${temp}) && chmod ${backup.mode.toString(8)} ${temp}; then`,
       `  sync ${temp} 2>/dev/null || sync`,
-      `  mv -f -- ${temp} ${q(backup.path)} || echo "kvmkit: could not put back ${backup.path}"`,
+      `  mv -f -- ${temp} ${q(backup.path)} || echo ${say(`kvmkit: could not put back ${backup.path}`)}`,
       'else',
-      `  echo "kvmkit: could not write ${backup.path}"; rm -f -- ${temp}`,
+      `  echo ${say(`kvmkit: could not write ${backup.path}`)}; rm -f -- ${temp}`,
       'fi',
     ];
   };
   return [
     '#!/bin/sh',
-    `# Written by kvmkit bridge (${state.at}): puts the network back as it was before ${change.bridge}`,
-    `# took ${change.uplink}'s addressing (${change.system}). Run by the rollback timer unless kvmkit`,
+    `# Written by kvmkit bridge (${inert(state.at)}): puts the network back as it was before ${inert(change.bridge)}`,
+    `# took ${inert(change.uplink)}'s addressing (${inert(change.system)}). Run by the rollback timer unless kvmkit`,
     '# confirmed the bridge, and by kvmkit itself to roll back. By hand: sh THIS-FILE',
     'umask 077',
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -154,14 +158,14 @@ export function restoreScript(state: BridgeState): string {
     "trap '' HUP INT TERM",
     `exec >>${q(RESTORE_LOG)} 2>&1 9>>${q(ROLLBACK_LOCK)}`,
     'flock 9 || echo "kvmkit: no lock (flock failed): going on"',
-    `mkdir ${q(ROLLBACK_CLAIM)} 2>/dev/null || { echo "$(date) kvmkit: already decided (${ROLLBACK_CLAIM} exists): nothing to do"; exit 0; }`,
-    `echo "$(date) kvmkit: rolling back ${change.bridge} (run by \${1:-hand})"`,
+    `mkdir ${q(ROLLBACK_CLAIM)} 2>/dev/null || { echo "$(date)" ${say(`kvmkit: already decided (${ROLLBACK_CLAIM} exists): nothing to do`)}; exit 0; }`,
+    `echo "$(date)" ${say(`kvmkit: rolling back ${change.bridge}`)} "(run by \${1:-hand})"`,
     ...change.undoDown.map(step),
     ...state.backups.flatMap(file),
     ...change.undoUp.map(step),
     `printf '%s by %s\\n' "$(date)" "\${1:-hand}" >${q(ROLLED_BACK)}`,
     'sync',
-    `echo "$(date) kvmkit: ${change.uplink}'s configuration is back"`,
+    `echo "$(date)" ${say(`kvmkit: ${change.uplink}'s configuration is back`)}`,
     '',
   ].join('\n');
 }
