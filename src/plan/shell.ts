@@ -56,6 +56,23 @@ function commandLine(command: Command): string {
   return line;
 }
 
+/** bridgeStep's id (src/steps/bridge.ts): not imported, as that would pull the bridge code in here. */
+const BRIDGE_STEP = 'bridge';
+
+/**
+ * In place of the bridge step: its commands alone cannot work in a script. Moving the uplink is
+ * safe only with what kvmkit does around them on the host: the checks before and after, the
+ * restore script it writes, the watchdog's pid to disarm, a stale claim cleared, the rollback
+ * if the checks fail. So the script says so, and the person runs kvmkit bridge on the host.
+ */
+const BRIDGE_LEFT_OUT = [
+  '# Left out of this script: moving the uplink onto the bridge needs what only kvmkit does on',
+  '# the host (the checks before and after, and the rollback timer with its restore script that',
+  '# puts the network back if they fail or the session is lost). Once this script has run,',
+  '# run on the host: sudo kvmkit bridge',
+  "echo 'kvmkit: the bridge was left out of this script: once it has run, run sudo kvmkit bridge on the host' >&2",
+];
+
 /**
  * The plan as a plain POSIX shell script, for a host where kvmkit itself cannot run (Node needs a
  * newer glibc than the oldest releases have): the same commands and files, in the same order.
@@ -76,6 +93,10 @@ export function planAsShell(plan: Plan): string {
       `# ${inert(`${step.title}: ${step.state === 'ok' ? 'nothing to do' : step.state}, ${step.reason}`)}`,
     );
     if (step.state !== 'change') continue;
+    if (step.id === BRIDGE_STEP) {
+      out.push(...BRIDGE_LEFT_OUT);
+      continue;
+    }
     for (const file of step.files ?? []) {
       // The content is the file's bytes, so it is not made inert: a quoted here-document does no
       // expansion, and its delimiter is one no line of the content equals.
