@@ -22,8 +22,9 @@ function planWriting(path: string, content: string, mode: number): Plan {
     profile: 'server',
     steps: [
       {
-        id: 'bridge',
-        title: 'Bridge',
+        // Any step that writes a file (the bridge step is left out of the script: see plan-shell-bridge).
+        id: 'modules',
+        title: 'Modules',
         state: 'change',
         reason: 'test',
         commands: [],
