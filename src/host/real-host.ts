@@ -61,10 +61,11 @@ export class RealHost implements Host {
   async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     // A new file is created with `mode` (narrowed by the umask, never wider); one that exists
-    // keeps its old mode on open, so it gets `mode` before the new content goes in.
+    // keeps its old mode on open, so it gets `mode` before the new content goes in. Only when it
+    // differs: fchmod of a file another user owns is EPERM, even to the mode it has.
     const file = await open(path, 'w', mode);
     try {
-      await file.chmod(mode);
+      if (((await file.stat()).mode & 0o7777) !== mode) await file.chmod(mode);
       await file.writeFile(content);
     } finally {
       await file.close();

@@ -167,11 +167,19 @@ export class Executor {
       async writeFile(file: PlannedFile) {
         const previous = await host.readFile(file.path);
         let backup: string | null = null;
+        let mode: number | undefined;
         if (previous !== undefined) {
           backup = `${STATE_DIR}/backups/${journal.run}${file.path}`;
           await host.writeFile(backup, previous, 0o600);
+          // Its mode as well: uninstall must not give back a 0600 qemu.conf or netplan file as 0644.
+          mode = (await host.stat(file.path))?.mode;
         }
-        await journal.undo(step.id, { kind: 'restore-file', path: file.path, backup });
+        await journal.undo(step.id, {
+          kind: 'restore-file',
+          path: file.path,
+          backup,
+          ...(mode === undefined ? {} : { mode: mode & 0o7777 }),
+        });
         onEvent({
           type: 'say',
           step: step.id,

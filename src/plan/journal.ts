@@ -9,7 +9,8 @@ export type Undo =
   /** What a kvmkit transaction removed as a conflict (busybox-static replaces busybox): put back. */
   | { kind: 'reinstall-packages'; packages: string[] }
   | { kind: 'remove-from-group'; user: string; group: string }
-  | { kind: 'restore-file'; path: string; backup: string | null }
+  /** `mode`: the file's mode when backed up (records from before it: none, keep the file's own). */
+  | { kind: 'restore-file'; path: string; backup: string | null; mode?: number }
   | { kind: 'undefine-network'; name: string; previousXml?: string }
   | { kind: 'undefine-pool'; name: string }
   | { kind: 'stop-daemon'; name: string; pid: number }

@@ -119,7 +119,8 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
         async plan({ facts }) {
           const now = await facts.host.readFile(undo.path);
           const before = undo.backup ? await facts.host.readFile(undo.backup) : undefined;
-          if (undo.backup === null ? now === undefined : now === before)
+          const modeBack = undo.mode === undefined || (await facts.host.stat(undo.path))?.mode === undo.mode;
+          if (undo.backup === null ? now === undefined : now === before && modeBack)
             return planned(this, 'ok', 'as it was before kvmkit');
           return planned(
             this,
@@ -131,8 +132,14 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
         },
         async apply(context) {
           const host = context.facts.host;
-          if (undo.backup === null) await host.removeFile(undo.path);
-          else await host.writeFile(undo.path, (await host.readFile(undo.backup)) ?? '');
+          if (undo.backup === null) {
+            await host.removeFile(undo.path);
+            return;
+          }
+          // The mode it had when backed up. A record from before modes were kept: the mode it has
+          // now, which leaves a 0600 file 0600 where a fixed 0644 opened it; 0644 only when it is gone.
+          const mode = undo.mode ?? (await host.stat(undo.path))?.mode ?? 0o644;
+          await host.writeFile(undo.path, (await host.readFile(undo.backup)) ?? '', mode);
         },
       };
     case 'undefine-network':
