@@ -1,0 +1,142 @@
+import type { BridgeChange } from '../../../src/bridge/change.js';
+import type { Command, FileStat, Host, RunResult } from '../../../src/host/host.js';
+
+// A host for the bridge's unit tests (no network, no root), shared by bridge-rollback and
+// bridge-interrupt: files in memory, the uplink's address where the commands put it.
+
+export const cmd = (...argv: string[]): Command => ({ argv, root: true });
+
+/** A host0 with 198.51.100.2/30 and the default route, moved onto br0 by `up`, back by `undoUp`. */
+export function sampleChange(): BridgeChange {
+  return {
+    bridge: 'br0',
+    uplink: 'host0',
+    system: 'ifupdown',
+    addressing: {
+      dhcp: false,
+      addresses: ['198.51.100.2/30'],
+      gateway: '198.51.100.1',
+      dns: [],
+      mtu: 1500,
+      mac: '02:00:00:00:00:02',
+    },
+    held: ['198.51.100.2/30'],
+    files: [{ path: '/etc/network/interfaces.d/kvmkit-br0', content: 'auto br0\n', mode: 0o644 }],
+    down: [cmd('ifdown', '--force', 'host0')],
+    up: [cmd('ifup', 'host0'), cmd('ifup', 'br0')],
+    undoDown: [cmd('ifdown', '--force', 'br0')],
+    undoUp: [cmd('ifup', 'host0')],
+  };
+}
+
+export type Where = 'uplink' | 'bridge' | 'nowhere';
+
+/**
+ * Files in memory; `ip -j` answers from where the address is; every command recorded in order,
+ * file writes and removals too (as "write PATH" / "remove PATH").
+ */
+export class StandIn implements Host {
+  readonly kind = 'real' as const;
+  readonly description = 'a stand-in';
+  files = new Map<string, { content: string; mode: number }>();
+  log: string[] = [];
+  where: Where = 'uplink';
+  /** What the restore script does when run (as the real one would, or nothing). */
+  scriptRestores = true;
+  onRun?: (argv: readonly string[]) => RunResult | undefined;
+
+  async readFile(path: string) {
+    return this.files.get(path)?.content;
+  }
+  async readBinary() {
+    return undefined;
+  }
+  async readBytes() {
+    return undefined;
+  }
+  async stat(path: string): Promise<FileStat | undefined> {
+    const file = this.files.get(path);
+    if (!file) return undefined;
+    return {
+      mode: file.mode,
+      uid: 0,
+      gid: 0,
+      size: file.content.length,
+      ino: 1,
+      mtimeMs: 0,
+      isFile: true,
+      isDirectory: false,
+      isCharDevice: false,
+    };
+  }
+  async listDir() {
+    return undefined;
+  }
+  async freeBytes() {
+    return undefined;
+  }
+  async writeFile(path: string, content: string | Buffer, mode = 0o644) {
+    this.log.push(`write ${path}`);
+    this.files.set(path, { content: String(content), mode });
+  }
+  async appendFile() {}
+  async removeFile(path: string) {
+    this.log.push(`remove ${path}`);
+    this.files.delete(path);
+  }
+  async socketAnswers() {
+    return false;
+  }
+  canRun() {
+    return true;
+  }
+  async processIdentity() {
+    return { uid: 0, gid: 0, groups: [], pid: 1 };
+  }
+  async environment() {
+    return {};
+  }
+
+  private ok(stdout = ''): RunResult {
+    return { exitCode: 0, stdout, stderr: '', failed: false };
+  }
+
+  async run(command: Command): Promise<RunResult> {
+    const argv = command.argv;
+    const line = argv.join(' ');
+    const reading = argv[0] === 'ip' && argv[1] === '-j';
+    if (!reading && argv[0] !== 'ping') this.log.push(`$ ${line}`);
+    const answer = this.onRun?.(argv);
+    if (answer) return answer;
+    const carrier = this.where === 'uplink' ? 'host0' : this.where === 'bridge' ? 'br0' : undefined;
+    const inet = [{ family: 'inet', local: '198.51.100.2', prefixlen: 30, scope: 'global' }];
+    if (reading && argv.includes('addr') && argv.includes('dev')) {
+      const dev = argv.at(-1);
+      return this.ok(JSON.stringify(dev === carrier ? [{ ifname: dev, addr_info: inet }] : []));
+    }
+    if (reading && argv.includes('link'))
+      return this.ok(
+        JSON.stringify([
+          { ifname: 'host0', ...(this.where === 'bridge' ? { master: 'br0' } : {}) },
+          ...(this.where === 'bridge' ? [{ ifname: 'br0' }] : []),
+        ]),
+      );
+    if (reading && argv.includes('addr'))
+      return this.ok(JSON.stringify(carrier ? [{ ifname: carrier, addr_info: inet }] : []));
+    if (reading && argv.includes('-4') && argv.includes('route'))
+      return this.ok(
+        JSON.stringify(carrier ? [{ dst: 'default', dev: carrier, gateway: '198.51.100.1' }] : []),
+      );
+    if (reading) return this.ok('[]');
+    if (argv[0] === 'ping') return { ...this.ok(), exitCode: this.where === 'nowhere' ? 1 : 0 };
+    if (line === 'ifup br0') this.where = 'bridge';
+    if (line === 'ifup host0' && this.where !== 'bridge') this.where = 'uplink';
+    if (argv[0] === '/bin/sh' && argv[1] === '/var/lib/kvmkit/bridge-restore.sh' && this.scriptRestores) {
+      this.where = 'uplink';
+      this.files.set('/var/lib/kvmkit/bridge-rolled-back', { content: `now by ${argv[2]}\n`, mode: 0o600 });
+    }
+    if (argv[0] === 'systemd-run') return this.ok();
+    if (argv.includes('-c') && argv.includes('kvmkit-bridge-watchdog')) return { ...this.ok(), pid: 4242 };
+    return this.ok();
+  }
+}
