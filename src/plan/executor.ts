@@ -33,6 +33,16 @@ export interface RunSummary {
 }
 
 /**
+ * A step whose change must not stop halfway (the uplink moving onto a bridge, or back): an abort
+ * between its commands, or one that kills the command running, leaves the host off the network
+ * with its own rollback unable to run. Its commands are shown and journaled like any step's, but
+ * get no abort signal and are not cut short; the executor honours the abort once the step returns.
+ */
+export interface Uninterruptible {
+  uninterruptible?: boolean;
+}
+
+/**
  * Runs steps one at a time: each is planned again with fresh facts just before it is applied
  * (the libvirt group only exists once the package that makes it is in), applied, then planned once
  * more: a step that still wants to change something has failed ("not idempotent"), not succeeded.
@@ -60,7 +70,7 @@ export class Executor {
     return { steps: [...this.outcomes], counts };
   }
 
-  async runStep(step: Step): Promise<StepOutcome> {
+  async runStep(step: Step & Uninterruptible): Promise<StepOutcome> {
     if (this.failed || this.signal?.aborted) {
       return this.finish(step, 'skipped', this.signal?.aborted ? 'interrupted' : 'an earlier step failed');
     }
@@ -91,6 +101,8 @@ export class Executor {
       return this.finish(step, 'failed', message);
     }
     const after = await step.plan(await stepContext(this.host, this.options));
+    // Interrupted while the step could not stop: it finished first; the steps after it are skipped.
+    const held = step.uninterruptible && this.signal?.aborted ? ' (interrupted: finished first)' : '';
     if (after.state !== 'ok') {
       this.failed = true;
       return this.finish(
@@ -99,7 +111,7 @@ export class Executor {
         `applied, but it still wants to: ${after.reason} (not idempotent: a bug)`,
       );
     }
-    return this.finish(step, 'changed', plannedStep.reason);
+    return this.finish(step, 'changed', `${plannedStep.reason}${held}`);
   }
 
   private async finish(step: Step, result: StepResult, message: string): Promise<StepOutcome> {
@@ -112,9 +124,10 @@ export class Executor {
     return outcome;
   }
 
-  private async applyContext(step: Step): Promise<ApplyContext> {
+  private async applyContext(step: Step & Uninterruptible): Promise<ApplyContext> {
     const base = await stepContext(this.host, this.options);
-    const { host, journal, onEvent, signal } = this;
+    const { host, journal, onEvent } = this;
+    const signal = step.uninterruptible ? undefined : this.signal;
     return {
       ...base,
       signal,

@@ -5,6 +5,7 @@ import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
 import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
+import type { Uninterruptible } from '../plan/executor.js';
 import { planned, type Step, StepFailure } from './step.js';
 
 /** The rollback timer for this host: systemd's when PID 1 is systemd, its length from the environment. */
@@ -17,10 +18,13 @@ async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: numb
  * `kvmkit install --bridge`: the uplink onto br0 as one step of the installer, with the same
  * checks and automatic rollback as `kvmkit bridge`, recorded so `kvmkit uninstall` takes it back.
  */
-export function bridgeStep(bridge = 'br0'): Step {
+export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
   return {
     id: 'bridge',
     title: `Put the uplink on bridge ${bridge} (VMs on the LAN)`,
+    // Ctrl-C mid-change must not leave the uplink down with br0 not up: applyBridge finishes
+    // (kept or rolled back) and the install stops after it.
+    uninterruptible: true,
     async plan({ facts }) {
       const host = facts.host;
       if (!host.canRun()) return planned(this, 'change', `bridge the uplink as ${bridge}`);
