@@ -3,8 +3,9 @@ import { findInstalled } from '../facts/packages.js';
 import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
 import { waitForPackageLock } from '../steps/packages.js';
-import { planned, type Step } from '../steps/step.js';
+import { planned, type Step, StepFailure } from '../steps/step.js';
 import { parseDominfo } from '../vm/manage/parse.js';
+import type { Uninterruptible } from './executor.js';
 import { Journal, type JournalEntry, STATE_DIR, type Undo } from './journal.js';
 import { safePurge } from './safe-purge.js';
 
@@ -238,18 +239,28 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           await deleteVm(context.facts.host, undo.uuid, { storage: true });
         },
       };
-    case 'remove-bridge':
-      return {
+    case 'remove-bridge': {
+      const step: Step & Uninterruptible = {
         id: '',
         title: `Take back bridge ${undo.bridge}: the network as it was before`,
+        // Stopped halfway (br0 down, the uplink not up yet), the host would be off the network.
+        uninterruptible: true,
         async plan({ facts }) {
           const { bridgeInPlace } = await import('../steps/bridge.js');
-          return (await bridgeInPlace(facts.host))
-            ? planned(this, 'change', `restore the uplink's configuration, remove ${undo.bridge}`)
-            : planned(this, 'ok', "no bridge of kvmkit's in place");
+          const { BridgeStateError } = await import('../bridge/apply.js');
+          try {
+            return (await bridgeInPlace(facts.host))
+              ? planned(this, 'change', `restore the uplink's configuration, remove ${undo.bridge}`)
+              : planned(this, 'ok', "no bridge of kvmkit's in place");
+          } catch (error) {
+            // A damaged state file: what it is and what to do, not "could not plan" alone.
+            if (error instanceof BridgeStateError)
+              return planned(this, 'blocked', `${error.message}; ${error.hint}`);
+            throw error;
+          }
         },
         async apply(context) {
-          const { readBridgeState, restore } = await import('../bridge/apply.js');
+          const { BRIDGE_STATE, readBridgeState, restore, restoredOk } = await import('../bridge/apply.js');
           const { sshPeers } = await import('../bridge/checks.js');
           const state = await readBridgeState(context.facts.host);
           if (!state) return;
@@ -262,13 +273,30 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
             { argv: ['virsh', '--connect', 'qemu:///system', 'net-undefine', 'host-bridge'], root: true },
             { allowFailure: true },
           );
-          await restore(host, state, {
-            gateway: state.change.addressing.gateway,
-            sshPeers: await sshPeers(host),
-            deadlineMs: 30_000,
-          });
+          // Through the executor's run: shown and journaled like every command of the uninstall.
+          const restored = await restore(
+            host,
+            state,
+            {
+              gateway: state.change.addressing.gateway,
+              sshPeers: await sshPeers(host),
+              deadlineMs: 30_000,
+            },
+            [],
+            (command) => context.run(command, { allowFailure: true }),
+          );
+          // restore keeps the state when its checks fail, so the bridge still looks in place: a
+          // failure that says so, not the executor's "still wants to" (not idempotent) complaint.
+          if (!restoredOk(restored)) {
+            const seen = restored.address.ok ? restored.placement?.seen : restored.address.seen;
+            throw new StepFailure(
+              `the configuration before ${undo.bridge} is back, but the checks do not see ${state.change.uplink}'s addressing where it was (${seen}); kvmkit kept ${BRIDGE_STATE}: look at the network (ip addr, ip route), then kvmkit bridge --remove tries again`,
+            );
+          }
         },
       };
+      return step;
+    }
     case 'stop-daemon':
       return {
         id: '',
