@@ -42,7 +42,10 @@ export const BUNDLE_STATE = `${STATE_DIR}/bundle`;
  * reads it without gnupg) because planned files are text: the plan and its sh script carry it.
  */
 export const BUNDLE_KEYRING = `${BUNDLE_STATE}/bundle-key.asc`;
-/** `SHA256  path-in-bundle` of the smoke kernel .deb, checked again when it is unpacked. */
+/**
+ * `SHA256  path-in-bundle` of the smoke kernel .deb, checked again when it is unpacked; `none`
+ * when the bundle carries no kernel. Missing: installed by a kvmkit from before the record.
+ */
 export const BUNDLE_KERNEL = `${BUNDLE_STATE}/kernel.sha256`;
 
 /** A bundle as install --from uses it, after verify.ts checked it. */
@@ -52,6 +55,11 @@ export interface OpenedBundle {
   manifest: BundleManifest;
   /** The key apt is to trust for it (checked against --bundle-key), or none (--insecure-unsigned-bundle). */
   trust: { fingerprint: string; key: string } | 'insecure';
+  /**
+   * The kernel .deb's SHA256 as found when opened, for an unsigned bundle whose bundle.json hashes
+   * nothing (format 1): the user chose to trust this copy, and the smoke VM checks against it later.
+   */
+  kernelSha256?: string;
 }
 
 export class BundleError extends Error {
@@ -99,7 +107,7 @@ export function bundleSourcesList(bundle: Pick<OpenedBundle, 'dir' | 'trust'>): 
  */
 export function bundleStateFiles(bundle: OpenedBundle): { path: string; content: string; mode: number }[] {
   const kernel = bundle.manifest.kernel;
-  const kernelSum = kernel && bundle.manifest.files?.[kernel.file]?.sha256;
+  const kernelSum = kernel && (bundle.manifest.files?.[kernel.file]?.sha256 ?? bundle.kernelSha256);
   return [
     { path: `${BUNDLE_STATE}/sources.list`, content: bundleSourcesList(bundle), mode: 0o644 },
     ...(bundle.trust === 'insecure'
@@ -109,5 +117,7 @@ export function bundleStateFiles(bundle: OpenedBundle): { path: string; content:
     ...(kernel && kernelSum
       ? [{ path: BUNDLE_KERNEL, content: `${kernelSum}  ${kernel.file}\n`, mode: 0o644 }]
       : []),
+    // Said outright, so that a missing record means an install from before it (refused then).
+    ...(kernel ? [] : [{ path: BUNDLE_KERNEL, content: 'none\n', mode: 0o644 }]),
   ];
 }

@@ -148,7 +148,15 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
     if (got !== want.sha256) return fail(`${path} does not match its SHA256 in ${want.by}`);
   }
 
-  if (trust === 'insecure') return { dir: root, manifest, trust };
+  if (trust === 'insecure') {
+    // A format-1 bundle hashes nothing: the kernel .deb is hashed now, as the user trusts it, so
+    // that the smoke VM later unpacks (as root) this copy and not what the stick holds by then.
+    const kernel = manifest.kernel?.file;
+    if (!kernel || files[kernel]) return { dir: root, manifest, trust };
+    const [kernelSha256] = await hashes(host, [resolved[all.indexOf(kernel)] ?? `${root}/${kernel}`]);
+    if (!kernelSha256) return fail(`${kernel} is missing or unreadable`);
+    return { dir: root, manifest, trust, kernelSha256 };
+  }
   // What apt will check: InRelease signed by the same key, naming this Packages.
   const inRelease = await host.readBinary(`${root}/debs/InRelease`);
   if (!inRelease) return fail('debs/InRelease is missing: the bundle is not signed');
