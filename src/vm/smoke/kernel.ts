@@ -1,5 +1,6 @@
-import { BUNDLE_KERNEL, BUNDLE_STATE } from '../../bundle/manifest.js';
+import { BUNDLE_KERNEL, BUNDLE_STATE, MANIFEST } from '../../bundle/manifest.js';
 import type { Host } from '../../host/host.js';
+import { VmError } from '../names.js';
 import { moduleNameOf } from './modules.js';
 
 export interface SmokeKernel {
@@ -10,6 +11,9 @@ export interface SmokeKernel {
 }
 
 const CACHE = '/var/lib/kvmkit/smoke';
+/** What a kernel unpacked wrongly into the cache needs: it is fetched or unpacked again. */
+const CLEAR_CACHE = `sudo rm -rf ${CACHE}/kernel ${CACHE}/download, then try again`;
+const REINSTALL = 'install again from a signed bundle: kvmkit install --from DIR --bundle-key FPR';
 
 /**
  * A kernel for the smoke VM: the host's own when it is there (Ubuntu and Mint keep
@@ -28,7 +32,10 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   if (fromBundle) return fromBundle;
   const pkg = await cloudKernelPackage(host);
   if (!pkg)
-    throw new Error('no Debian cloud kernel known to apt (apt-cache depends linux-image-cloud-amd64)');
+    throw new VmError(
+      'no Debian cloud kernel known to apt (apt-cache depends linux-image-cloud-amd64)',
+      "sudo apt-get update, with Debian's main archive among apt's sources; offline, install from a bundle that carries one: kvmkit install --from DIR --bundle-key FPR",
+    );
   await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
   const download = await host.run({
     argv: ['apt-get', 'download', '-q', pkg],
@@ -40,8 +47,9 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
     (f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'),
   );
   if (!deb)
-    throw new Error(
+    throw new VmError(
       `apt-get download ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
+      'check the network and apt (sudo apt-get update); offline, install from a bundle that carries the kernel: kvmkit install --from DIR --bundle-key FPR',
     );
   const kernel = await unpackKernel(host, `${CACHE}/download/${deb}`);
   await host.removeFile(`${CACHE}/download/${deb}`);
@@ -54,7 +62,7 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
  */
 export async function copyBootKernel(host: Host, from: string, to: string): Promise<void> {
   const bytes = await host.readBinary(from);
-  if (!bytes) throw new Error(`could not read ${from}`);
+  if (!bytes) throw new VmError(`could not read ${from}`, `check that ${from} is there and readable by root`);
   await host.writeFile(to, bytes, ((await host.stat(from))?.mode ?? 0o600) & 0o7777);
 }
 
@@ -75,22 +83,36 @@ async function unpackKernel(host: Host, deb: string): Promise<SmokeKernel> {
     root: true,
     timeoutMs: 300_000,
   });
-  if (unpacked.exitCode !== 0) throw new Error(`dpkg -x ${deb} failed: ${unpacked.stderr.trim()}`);
+  if (unpacked.exitCode !== 0)
+    throw new VmError(`dpkg -x ${deb} failed: ${oneLine(unpacked.stderr)}`, CLEAR_CACHE);
   const kernel = await cachedKernel(host);
-  if (!kernel) throw new Error(`${deb} held no kernel`);
+  if (!kernel) throw new VmError(`${deb} held no kernel (no boot/vmlinuz-*)`, CLEAR_CACHE);
   return kernel;
 }
 
 /**
  * After kvmkit install --from DIR: the kernel the bundle carries, unpacked like a downloaded one,
  * so the smoke VM needs no network either. It is copied into kvmkit's root-only cache first and
- * that copy checked against the SHA256 the signed bundle.json gave (recorded by install --from),
- * so what dpkg unpacks as root is what was checked, whatever the stick holds by now.
+ * that copy checked against the SHA256 recorded by install --from (the signed bundle.json's, or
+ * for an unsigned bundle the one taken then), so what dpkg unpacks as root is what was checked,
+ * whatever the stick holds by now. Without a record the kernel is refused, not fetched instead:
+ * the room has no network, and a network message would hide why.
  */
 async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
   const dir = (await host.readFile(`${BUNDLE_STATE}/source`))?.trim();
-  const record = /^([0-9a-f]{64}) {2}(\S+)$/.exec((await host.readFile(BUNDLE_KERNEL))?.trim() ?? '');
-  if (!dir || !record) return undefined;
+  if (!dir) return undefined;
+  const text = (await host.readFile(BUNDLE_KERNEL))?.trim();
+  if (text === 'none') return undefined;
+  if (text === undefined) {
+    // Installed by a kvmkit from before the record. A bundle that names no kernel had none to give.
+    if (!(await bundleNamesKernel(host, dir))) return undefined;
+    throw new VmError(
+      `kvmkit was installed from the bundle at ${dir} without a record of its kernel's SHA256 (an older kvmkit): its kernel is not unpacked unchecked`,
+      REINSTALL,
+    );
+  }
+  const record = /^([0-9a-f]{64}) {2}(\S+)$/.exec(text);
+  if (!record) throw new VmError(`${BUNDLE_KERNEL} is damaged: it gives no SHA256 and file`, REINSTALL);
   const [, sha256, file] = record;
   const copy = `${CACHE}/download/bundle-kernel.deb`;
   await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
@@ -100,18 +122,42 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
     timeoutMs: 300_000,
   });
   if (copied.exitCode !== 0)
-    throw new Error(`cannot copy the bundle's kernel ${file}: ${copied.stderr.trim()}`);
+    throw new VmError(
+      `cannot copy the bundle's kernel ${file}: ${oneLine(copied.stderr)}`,
+      `the bundle must be at ${dir}, where it was installed from: mount or copy it there again`,
+    );
   const sum = await host.run({ argv: ['sha256sum', '--', copy], root: true, timeoutMs: 300_000 });
   if (sum.stdout.split(' ')[0] !== sha256) {
     await host.removeFile(copy);
-    throw new Error(
-      `the bundle's kernel ${file} does not match the SHA256 its bundle.json gives: copy the bundle again from where it was made`,
+    throw new VmError(
+      `the bundle's kernel ${file} does not match the SHA256 recorded when kvmkit was installed from ${dir}`,
+      `copy the bundle again from where it was made to ${dir}, and try again`,
     );
   }
   const kernel = await unpackKernel(host, copy);
   await host.removeFile(copy);
   return kernel;
 }
+
+/**
+ * Whether the bundle.json at `dir` names a kernel; unreadable counts as yes. It only decides
+ * between refusing and looking elsewhere: a changed file there can make kvmkit pass the bundle
+ * by, never use anything in it unchecked.
+ */
+async function bundleNamesKernel(host: Host, dir: string): Promise<boolean> {
+  try {
+    return Boolean(JSON.parse((await host.readFile(`${dir}/${MANIFEST}`)) ?? '').kernel);
+  } catch {
+    return true;
+  }
+}
+
+/** A command's complaint as one line: the CLI shows errors one line and a hint. */
+const oneLine = (text: string) =>
+  text
+    .trim()
+    .split(/\s*\n\s*/)
+    .join(' / ');
 
 function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {
   return unpackedKernel(host, `${CACHE}/kernel`);
