@@ -267,8 +267,11 @@ const LOCK = '/var/lib/kvmkit/bridge-rollback.lock';
  * must have armed its rollback timer before the move; the timer alone must bring the old
  * configuration back within its 20 s. So that kvmkit cannot confirm the bridge before the kill
  * (its checks pass within a second or two), the test holds the rollback lock kvmkit's
- * confirmation waits on (`flock LOCK mkdir CLAIM`); it lets go once kvmkit is dead. Each process
- * is ended by the pid it wrote, never by name.
+ * confirmation waits on (`flock LOCK mkdir CLAIM`); it lets go once kvmkit is dead. kvmkit runs in
+ * a session of its own and the whole group is killed, as a dropped terminal or an OOM-killed
+ * session ends it: killing kvmkit alone left its waiting `flock … mkdir CLAIM` child behind, which
+ * took the claim as soon as the test let go, and the timer rightly found the bridge confirmed.
+ * Each process is ended by the pid (or process group) it wrote, never by name.
  */
 async function expectTimerRestoresAfterKill(box: Container): Promise<void> {
   await box.check(['mkdir', '-p', '/var/lib/kvmkit']);
@@ -286,15 +289,19 @@ async function expectTimerRestoresAfterKill(box: Container): Promise<void> {
   };
   const lockPid = await pidOf('/run/kk-lock.pid');
   const started = Date.now();
-  const kvmkit = box.run(['sh', '-c', 'echo $$ >/run/kk-kvmkit.pid; exec kvmkit bridge --yes'], {
-    timeout: 15 * MINUTE,
-    env: { KVMKIT_BRIDGE_CONFIRM_TIMEOUT: String(TIMER_SECONDS) },
-  });
+  const kvmkit = box.run(
+    ['setsid', '--wait', 'sh', '-c', 'echo $$ >/run/kk-kvmkit.pid; exec kvmkit bridge --yes'],
+    {
+      timeout: 15 * MINUTE,
+      env: { KVMKIT_BRIDGE_CONFIRM_TIMEOUT: String(TIMER_SECONDS) },
+    },
+  );
   const kvmkitPid = await pidOf('/run/kk-kvmkit.pid');
   const moved = await viewWhen(box, (v) => link(v, UPLINK)?.master === BRIDGE, 10 * MINUTE);
   // The timer must be armed already: a transient unit of systemd's, outside kvmkit's process tree.
   const timerActive = await box.run(['systemctl', 'is-active', 'kvmkit-bridge-rollback.timer']);
-  await box.check(['kill', '-KILL', kvmkitPid]);
+  // setsid made kvmkit's pid its process group's id: the group is kvmkit and its children.
+  await box.check(['kill', '-KILL', '--', `-${kvmkitPid}`]);
   const killedAt = Date.now();
   const killed = await kvmkit;
   keep(box, 'bridge-killed.log', killed);
