@@ -14,9 +14,11 @@ import {
   SMOKE,
   shown,
   smokeConsole,
+  summaryOf,
   USER,
   until,
 } from './scenario.js';
+import { aptInstall, writeInside } from './ssh.js';
 
 /**
  * The workshop profile with its first VM, and an install killed mid-apt, each on a pristine
@@ -123,6 +125,38 @@ describe('the workshop profile on a fresh Debian 13 (trixie)', () => {
     'a second workshop install changes nothing',
     async () => {
       await expectSecondInstallChangesNothing(container(), 'workshop');
+    },
+    20 * MINUTE,
+  );
+
+  it(
+    `the single executable run by ${USER} elevates itself through sudo: refused with the command to type, then a third install through sudo -n changes nothing`,
+    async () => {
+      // Issue 13 item 13: a single executable's process.argv is [exe, exe, …]; the sudo re-run
+      // once rebuilt it as `exe exe install …` and died with "unknown command 'kvmkit'".
+      const box = container();
+      const argv = ['kvmkit', 'install', '--yes', '--profile', 'workshop', '--user', USER, '--json'];
+      await aptInstall(box, ['sudo']);
+      const refused = await asUser(box, argv);
+      keep(box, 'elevate-refused.log', refused);
+      expect.soft(refused.exitCode, `without sudo rights: exit 2\n${shown(refused)}`).toBe(2);
+      expect
+        .soft(refused.stderr, 'the hint gives the command to type, the executable once')
+        .toContain('run: sudo /usr/local/bin/kvmkit install --yes --profile workshop');
+      const sudoers = `/etc/sudoers.d/kk-${USER}`;
+      await writeInside(box, sudoers, `${USER} ALL=(ALL) NOPASSWD: ALL\n`, '0440');
+      try {
+        const elevated = await asUser(box, argv, 15 * MINUTE);
+        keep(box, 'elevate-sudo.log', elevated);
+        expect.soft(elevated.exitCode, `through sudo -n: exit 0\n${shown(elevated)}`).toBe(0);
+        const summary = summaryOf(elevated.stdout);
+        expect(summary, `no summary event through sudo\n${shown(elevated)}`).toBeDefined();
+        expect
+          .soft(summary!.counts, `through sudo, a third install changes nothing:\n${notOk(summary)}`)
+          .toMatchObject({ changed: 0, failed: 0, blocked: 0 });
+      } finally {
+        await box.run(['rm', '-f', sudoers]);
+      }
     },
     20 * MINUTE,
   );
