@@ -118,10 +118,18 @@ describe('kvmkit bridge on an ifupdown host', () => {
       state: 'change',
       reason: expect.stringMatching(/move eth0's addressing to br0 \(ifupdown\)/),
     });
-    expect(step!.commands.map((c) => c.argv.join(' '))).toEqual([
+    // The rollback timer is armed before the uplink moves, the change is confirmed and the timer
+    // disarmed after (issue 13 item 6): a transient systemd timer, or a watchdog without systemd.
+    const lines = step!.commands.map((c) => c.argv.join(' '));
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^(systemd-run --unit=kvmkit-bridge-rollback .*--on-active=\d+ |sh -c sleep "\$1" && exec \/bin\/sh "\$2" watchdog kvmkit-bridge-watchdog \d+ )/,
+      ),
       'ifdown --force eth0',
       'ifup eth0',
       'ifup br0',
+      expect.stringMatching(/^flock -w \d+ \S+bridge-rollback\.lock mkdir \S+bridge-rollback\.claim$/),
+      expect.stringMatching(/^(systemctl stop kvmkit-bridge-rollback\.timer|kill -TERM -- -PID)$/),
     ]);
     const without = parseJson<{ steps: { id: string }[] }>((await lab.kvmkit(['plan', '--json'])).stdout);
     expect(without.steps.map((s) => s.id)).not.toContain('bridge');
