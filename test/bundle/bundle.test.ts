@@ -109,13 +109,18 @@ describe('kvmkit bundle, then install --from with no network', { timeout: 900_00
     // A bundle for another release is refused by the plan, before anything changes.
     const other = mkdtempSync(join(tmpdir(), 'kvmkit-other-bundle-'));
     mkdirSync(join(other, 'debs'));
-    // Unsigned and with no files to hash (an empty index), taken as such only when asked to.
+    // Unsigned and with no files to hash (an empty index, no kernel, no image: an unsigned bundle's
+    // kernel is hashed when it is opened, so one it names must be there), taken as such only when
+    // asked to.
     writeFileSync(join(other, 'debs', 'Packages'), '');
     writeFileSync(
       join(other, 'bundle.json'),
       JSON.stringify({
         ...manifest,
         files: undefined,
+        kernel: undefined,
+        image: undefined,
+        kvmkit: [],
         distro: { id: 'ubuntu', name: 'Ubuntu', version: '22.04', codename: 'jammy' },
       }),
     );
