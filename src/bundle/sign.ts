@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResult } from '../host/host.js';
+import { fileDigest } from '../vm/cloud/download.js';
 import { type BundleManifest, MANIFEST, MANIFEST_SIGNATURE, PUBLIC_KEY } from './manifest.js';
 import { dearmorPublicKey } from './openpgp.js';
 
@@ -94,17 +94,11 @@ export async function stopAgent(run: Runner, keyDir: string): Promise<void> {
   await run(['gpgconf', '--homedir', keyDir, '--kill', 'gpg-agent']);
 }
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+/** SHA256 of bytes in memory (a file's goes through fileDigest, streamed: a cloud image is gigabytes). */
+export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-/** SHA256 and size of a file, streamed: a cloud image is gigabytes. */
 async function fileHash(path: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
+  return { sha256: await fileDigest(path, 'sha256'), size: (await stat(path)).size };
 }
 
 /**

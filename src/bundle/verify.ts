@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Host } from '../host/host.js';
 import {
   BundleError,
@@ -9,7 +8,7 @@ import {
   PUBLIC_KEY,
 } from './manifest.js';
 import { armorPublicKey, primaryFingerprints } from './openpgp.js';
-import { namedPaths } from './sign.js';
+import { namedPaths, sha256 } from './sign.js';
 
 /**
  * Checks an offline bundle on the target before anything is planned from it. The trust comes from
@@ -26,8 +25,6 @@ type Reader = Pick<Host, 'run' | 'readBinary' | 'canRun'>;
 const REMAKE = 'copy the bundle again from where it was made, or make it again with kvmkit bundle';
 /** Characters of the paths a bundle holds (Debian's file names included): nothing to quote or escape. */
 const SEGMENT = /^[A-Za-z0-9_+~%@:=-][A-Za-z0-9._+~%@:=-]*$/;
-
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust): Promise<OpenedBundle> {
   const fail = (message: string, hint = REMAKE): never => {
