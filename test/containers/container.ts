@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
+  appendFileSync,
   chmodSync,
   closeSync,
   copyFileSync,
@@ -106,6 +107,11 @@ function kill(target: Started | undefined, signal: NodeJS.Signals): void {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * How long a poweroff may take: systemd's own stop timeout (DefaultTimeoutStopSec, 90 s) ends a
+ * unit that holds the shutdown, so past it plus a margin nothing inside is going to finish.
+ */
+const POWEROFF_SECONDS = 120;
 
 /** Polls `check` until it returns a value (not undefined) or the deadline passes. */
 export async function until<T>(
@@ -607,6 +613,38 @@ export class Container {
   }
 
   /**
+   * Waits for systemd inside to finish its poweroff, recording every 5 s which stop jobs are still
+   * running (shutdown.log beside the console log), so a unit that holds the poweroff names itself.
+   * Past the deadline the container is killed by the caller; the jobs still running are the error.
+   */
+  private async waitForPoweroff(): Promise<void> {
+    const start = performance.now();
+    const record = join(this.logs, 'shutdown.log');
+    let jobs = '';
+    let stopped = false;
+    void this.nspawnExit!.then(() => {
+      stopped = true;
+    });
+    while (!stopped && since(start) < POWEROFF_SECONDS) {
+      const listed = await this.run(['systemctl', 'list-jobs', '--no-legend', '--no-pager'], {
+        timeout: 5_000,
+      });
+      if (stopped) break;
+      jobs = listed.stdout.trim();
+      appendFileSync(record, `${since(start).toFixed(1)} s after poweroff:\n${jobs || '(no jobs)'}\n\n`);
+      await Promise.race([this.nspawnExit!, sleep(5_000)]);
+    }
+    appendFileSync(
+      record,
+      `${stopped ? 'stopped' : 'still running'} ${since(start).toFixed(1)} s after poweroff\n`,
+    );
+    if (!stopped)
+      throw new Error(
+        `still running ${POWEROFF_SECONDS} s after poweroff, so killed; jobs still running:\n${jobs || '(none listed)'}`,
+      );
+  }
+
+  /**
    * Ends everything this container is: its running libvirt domains, then systemd inside
    * (poweroff), the nspawn process (SIGKILL past the deadline), its proxy, and its tree.
    * Every stage runs even when an earlier one fails; the errors are thrown together at the end.
@@ -637,20 +675,20 @@ export class Container {
             .filter(Boolean))
             await this.run(['virsh', '-c', 'qemu:///system', 'destroy', domain], { timeout: 30_000 });
         });
-      // Login sessions first, hard: a user manager (user@UID.service, left by ssh or su sessions)
+      // libvirt-guests next, while libvirtd still answers. Its unit (Debian 12) is ordered after
+      // libvirtd.socket only, so at poweroff libvirtd.service stops beside it while its stop runs
+      // virsh, which can wait for a daemon that never comes, with no limit (TimeoutStopSec=0):
+      // it held a CI poweroff past 90 s. Upstream: Red Hat bug 1964855.
+      if (existsSync(join(this.dir, 'usr/bin/virsh')))
+        await this.run(['systemctl', 'stop', 'libvirt-guests.service'], { timeout: 60_000 });
+      // Login sessions, hard: a user manager (user@UID.service, left by ssh or su sessions)
       // can hold the poweroff for its whole 90 s stop timeout (seen with the Ansible hosts). The
       // container is thrown away; nothing in a session is waited for.
       await this.run(['systemctl', 'kill', '--signal=SIGKILL', 'user.slice'], { timeout: 30_000 });
       await attempt('poweroff', async () => {
         await this.run(['systemctl', 'poweroff'], { timeout: 30_000 });
       });
-      await attempt('waiting for the container to stop', async () => {
-        const stopped = await Promise.race([
-          this.nspawnExit!.then(() => true),
-          sleep(90_000).then(() => false),
-        ]);
-        if (!stopped) throw new Error('still running 90 s after poweroff: killed');
-      });
+      await attempt('waiting for the container to stop', () => this.waitForPoweroff());
     }
     await attempt('killing systemd-nspawn', async () => {
       if (!alive(this.nspawnProcess)) return;
