@@ -14,6 +14,7 @@ export const UNIT_TESTS = [
   'test/facts/*.test.ts',
   'test/host/fixture-host.test.ts',
   'test/host/real-host.test.ts',
+  'test/host/temp-dir.test.ts',
   'test/profiles/profiles.test.ts',
   'test/steps/*.test.ts',
   'test/unit/**/*.test.ts',

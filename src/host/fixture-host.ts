@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
-import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
+import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
 import { readBytesAt } from './read-bytes.js';
 import { toFileStat } from './real-host.js';
 
@@ -122,6 +122,11 @@ export class FixtureHost implements Host {
 
   async removeFile(path: string): Promise<void> {
     throw new Error(`a fixture host is read-only: not removing ${path}`);
+  }
+
+  /** Nothing here runs a command that could read it, and the tree is not to be written. */
+  async makeTempDir(prefix: string): Promise<TempDir> {
+    throw new Error(`a fixture host is read-only: not making a temp directory ${prefix}`);
   }
 
   /** A recorded tree has no live daemons: a socket file present there stands for one answering. */

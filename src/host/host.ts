@@ -76,6 +76,14 @@ export interface Host {
   /** Appends to a file (creating it and its directory): kvmkit's journal. */
   appendFile(path: string, content: string): Promise<void>;
   removeFile(path: string): Promise<void>;
+  /**
+   * A new private directory on this host's own machine, for files a command run here must read
+   * by path (a keyring check, a guest image). A temp file made with node:fs would be on the
+   * machine kvmkit runs on, which over ssh is not the one the command runs on. Fill it with
+   * writeFile; call `remove` (in a finally) to delete it and all it holds. Refused on a fixture
+   * host, which is read-only.
+   */
+  makeTempDir(prefix: string): Promise<TempDir>;
   /** Whether something accepts connections on a unix socket (a daemon answering, not just its file). */
   socketAnswers(path: string): Promise<boolean>;
   /** Whether this host can run commands at all (a fixture host cannot). */
@@ -85,6 +93,32 @@ export interface Host {
   processIdentity(): Promise<ProcessIdentity | undefined>;
   /** kvmkit's own environment there (SUDO_USER, the desktop session variables). */
   environment(): Promise<Record<string, string | undefined>>;
+}
+
+/** A directory made by Host.makeTempDir: its path there, and how to delete it with its contents. */
+export interface TempDir {
+  readonly path: string;
+  remove(): Promise<void>;
+}
+
+/** A temp directory's name prefix: a plain word, so it is safe in a path and on a command line. */
+export function checkTempPrefix(prefix: string): string {
+  if (!/^[A-Za-z0-9._-]{1,40}$/.test(prefix)) throw new Error(`not a temp directory prefix: ${prefix}`);
+  return prefix;
+}
+
+/** Runs `use` with a temp directory made on `host`, and removes it afterwards, whatever happens. */
+export async function withTempDir<T>(
+  host: Host,
+  prefix: string,
+  use: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await host.makeTempDir(prefix);
+  try {
+    return await use(dir.path);
+  } finally {
+    await dir.remove();
+  }
 }
 
 export interface ProcessIdentity {

@@ -1,6 +1,15 @@
-import { appendFile, mkdir, open, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import type { Command, FileStat, Host, ProcessIdentity, RunResult } from './host.js';
+import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  type Command,
+  checkTempPrefix,
+  type FileStat,
+  type Host,
+  type ProcessIdentity,
+  type RunResult,
+  type TempDir,
+} from './host.js';
 import { readBytesAt } from './read-bytes.js';
 
 /** The machine kvmkit runs on. Commands go through execa (loaded on first use: it is costly to import). */
@@ -79,6 +88,12 @@ export class RealHost implements Host {
 
   async removeFile(path: string): Promise<void> {
     await rm(path, { force: true });
+  }
+
+  /** Under os.tmpdir(), mode 0700 (mkdtemp's), owned by kvmkit's own user. */
+  async makeTempDir(prefix: string): Promise<TempDir> {
+    const path = await mkdtemp(join(tmpdir(), checkTempPrefix(prefix)));
+    return { path, remove: () => rm(path, { recursive: true, force: true }) };
   }
 
   async socketAnswers(path: string): Promise<boolean> {

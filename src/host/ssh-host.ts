@@ -1,11 +1,13 @@
 import { dirname, join } from 'node:path';
 import {
   type Command,
+  checkTempPrefix,
   type FileStat,
   type Host,
   type ProcessIdentity,
   quoteForShell,
   type RunResult,
+  type TempDir,
 } from './host.js';
 import { RealHost } from './real-host.js';
 import { sshControlDir } from './ssh-control.js';
@@ -412,6 +414,25 @@ export class SshHost implements Host {
 
   async removeFile(path: string): Promise<void> {
     await this.read(['rm', '-f', '--', path]);
+  }
+
+  /**
+   * mktemp -d on the far side, as the login and not through sudo: the directory is the login's
+   * (0700), so a command run there as the login (gpgv, qemu) can read what writeFile, as root,
+   * puts in it, and a root command can too. Removed with rm -rf as root: the files are root's.
+   */
+  async makeTempDir(prefix: string): Promise<TempDir> {
+    const argv = ['mktemp', '-d', '--tmpdir', `${checkTempPrefix(prefix)}XXXXXXXXXX`];
+    const result = await this.remote(remoteCommandLine({ argv }, false));
+    const path = result.stdout.trim();
+    if (result.exitCode !== 0 || !path.startsWith('/') || path.includes('\n'))
+      throw new Error(`could not make a temp directory on ${this.description}: ${result.stderr.trim()}`);
+    return {
+      path,
+      remove: async () => {
+        await this.read(['rm', '-rf', '--', path]);
+      },
+    };
   }
 
   async socketAnswers(path: string): Promise<boolean> {

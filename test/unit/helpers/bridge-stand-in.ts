@@ -84,6 +84,17 @@ export class StandIn implements Host {
     this.log.push(`remove ${path}`);
     this.files.delete(path);
   }
+  async makeTempDir(prefix: string) {
+    const path = `/tmp/${prefix}stand-in`;
+    this.log.push(`mktemp ${path}`);
+    return {
+      path,
+      remove: async () => {
+        this.log.push(`remove ${path}`);
+        for (const file of this.files.keys()) if (file.startsWith(`${path}/`)) this.files.delete(file);
+      },
+    };
+  }
   async socketAnswers() {
     return false;
   }
