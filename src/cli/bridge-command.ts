@@ -15,13 +15,13 @@ import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../b
 import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
 import { showCommand } from '../host/host.js';
-import { RealHost } from '../host/real-host.js';
 import type { Journal } from '../plan/journal.js';
 import { bridgePackages, installBridgePackages } from '../steps/bridge-packages.js';
 import { StepFailure } from '../steps/step.js';
 import { plainLine } from '../ui/install-render.js';
 import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, RefusalError, UsageError } from './errors.js';
+import { hostFromFlags } from './target.js';
 
 export interface BridgeFlags {
   name?: string;
@@ -104,7 +104,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const host = new RealHost();
+  const host = await hostFromFlags();
   const out = (text: string) => process.stdout.write(`${text}\n`);
   if (!flags.dryRun) {
     const reexec = (await ensureRoot({ guided: process.stdin.isTTY === true })).reexecExitCode;

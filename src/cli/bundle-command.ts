@@ -10,7 +10,6 @@ import {
   stopAgent,
 } from '../bundle/sign.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
-import { RealHost } from '../host/real-host.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
@@ -18,6 +17,7 @@ import { VmError } from '../vm/names.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
 import { checkProfile } from './options.js';
+import { hostFromFlags } from './target.js';
 
 declare const KVMKIT_VERSION: string;
 
@@ -62,7 +62,7 @@ export async function bundleCommand(dir: string, flags: BundleFlags): Promise<nu
   const target = resolve(dir);
   if (/\s/.test(target)) throw new UsageError(`${target}: apt cannot use a path with spaces`);
   const profile = checkProfile(flags.profile);
-  const host = new RealHost();
+  const host = await hostFromFlags();
   const say = (message: string) => (flags.json ? process.stderr : process.stdout).write(`${message}\n`);
   try {
     const { detectDistro, readDistroSources } = await import('../facts/distro.js');

@@ -3,11 +3,11 @@ import { resolve } from 'node:path';
 import { ansiblePlaybook } from '../export/ansible.js';
 import { cloudInitUserData } from '../export/cloud-init.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
-import { createHost } from '../host/index.js';
 import { UnknownUserError } from '../plan/context.js';
 import { buildPlan } from '../plan/plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
-import { checkProfile, checkRoot } from './options.js';
+import { checkProfile } from './options.js';
+import { hostFromFlags } from './target.js';
 
 export interface ExportFlags {
   root?: string;
@@ -35,7 +35,7 @@ async function exportedPlan(flags: ExportFlags) {
     throw new UsageError(`--user ${flags.user}: not a login name`);
   try {
     // The user may not exist yet on the machine the plan is made on: groups come from the plan.
-    return await buildPlan(createHost({ root: checkRoot(flags.root) }), {
+    return await buildPlan(await hostFromFlags({ root: flags.root }), {
       profile: checkProfile(flags.profile),
     });
   } catch (error) {

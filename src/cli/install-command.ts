@@ -4,7 +4,6 @@ import { runDoctor } from '../checks/doctor.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { readNamedUser } from '../facts/users.js';
 import type { Host } from '../host/host.js';
-import { RealHost } from '../host/real-host.js';
 import { UnknownUserError } from '../plan/context.js';
 import { Executor, type InstallEvent, type RunSummary } from '../plan/executor.js';
 import { firstVmFor } from '../plan/features.js';
@@ -20,11 +19,12 @@ import { renderPlan } from '../ui/render-plan.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { userPublicKeys } from '../vm/cloud-init.js';
 import { type Answers, loadAnswers } from './answers.js';
+import { openBundle } from './bundle-option.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
-import { openBundle, remoteHost } from './install-target.js';
 import { checkProfile, wholeNumber } from './options.js';
+import { hostFromFlags } from './target.js';
 
 export interface InstallFlags {
   yes?: boolean;
@@ -62,7 +62,7 @@ interface Resolved {
  */
 export async function installCommand(flags: InstallFlags): Promise<number> {
   const remote = flags.host !== undefined;
-  const host = remote ? await remoteHost(flags.host!, flags.sshOption ?? []) : new RealHost();
+  const host = await hostFromFlags(flags);
   const guided =
     process.stdin.isTTY === true &&
     process.stdout.isTTY === true &&

@@ -1,14 +1,14 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
-import { createHost } from '../host/index.js';
 import { UnknownUserError } from '../plan/context.js';
 import { buildPlan } from '../plan/plan.js';
 import { planAsShell } from '../plan/shell.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { renderPlan } from '../ui/render-plan.js';
+import { openBundle } from './bundle-option.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
-import { openBundle, remoteHost } from './install-target.js';
-import { checkProfile, checkRoot } from './options.js';
+import { checkProfile } from './options.js';
+import { hostFromFlags } from './target.js';
 
 export interface PlanFlags {
   bridge?: boolean;
@@ -26,18 +26,16 @@ export interface PlanFlags {
 }
 
 export async function planCommand(flags: PlanFlags): Promise<number> {
-  const root = checkRoot(flags.root);
   const profile = checkProfile(flags.profile);
   const format = flags.json ? 'json' : (flags.format ?? 'text');
   if (!['text', 'json', 'sh'].includes(format))
     throw new UsageError(`--format ${format}: expected text, json or sh`);
-  if (root && flags.host) throw new UsageError('--root and --host: plan for one host at a time');
   if (flags.host && flags.firstVm !== undefined && flags.firstVm !== 'none')
     throw new UsageError(
       `--first-vm ${flags.firstVm} with --host: the first VM is built on the machine kvmkit runs on`,
     );
   const firstVm = flags.firstVm === undefined ? undefined : parseFirstVm(flags.firstVm);
-  const host = flags.host ? await remoteHost(flags.host, flags.sshOption ?? []) : createHost({ root });
+  const host = await hostFromFlags(flags);
   const bundle =
     flags.from === undefined
       ? undefined

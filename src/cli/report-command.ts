@@ -2,10 +2,9 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { runDoctor } from '../checks/doctor.js';
-import { createHost } from '../host/index.js';
 import { parseReadiness, readinessHtml, readinessOf } from '../report/report.js';
 import { EXIT, UsageError } from './errors.js';
-import { checkRoot } from './options.js';
+import { hostFromFlags } from './target.js';
 
 export interface ReportFlags {
   out?: string;
@@ -55,8 +54,8 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
     );
     return EXIT.ok;
   }
-  const root = checkRoot(flags.root);
-  const host = createHost({ root });
+  const root = flags.root;
+  const host = await hostFromFlags({ root });
   // The room needs machine names, not the doctor's "this host".
   const name = (await host.readFile('/etc/hostname'))?.trim() || (root ? basename(root) : hostname());
   const report = { ...readinessOf(await runDoctor(host)), host: name };

@@ -1,14 +1,14 @@
-import { RealHost } from '../host/real-host.js';
 import { Executor } from '../plan/executor.js';
 import { Journal, JournalError } from '../plan/journal.js';
 import { undoSteps } from '../plan/uninstall.js';
 import { plainLine, renderSummary } from '../ui/install-render.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, UsageError } from './errors.js';
+import { hostFromFlags } from './target.js';
 
 /** `kvmkit uninstall`: takes back, newest first, what the journal says kvmkit did, and nothing else. */
 export async function uninstallCommand(flags: { yes?: boolean; json?: boolean }): Promise<number> {
-  const host = new RealHost();
+  const host = await hostFromFlags();
   const guided = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes && !flags.json;
   if (!guided && !flags.yes) throw new UsageError('no terminal to ask on', 'give --yes to confirm');
   const elevation = await ensureRoot({ guided });

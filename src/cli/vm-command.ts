@@ -1,6 +1,5 @@
 import { basename, resolve } from 'node:path';
 import { provenVirtType } from '../checks/acceleration.js';
-import { RealHost } from '../host/real-host.js';
 import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { createIsoVm } from '../vm/iso.js';
@@ -11,6 +10,7 @@ import { ensureRoot } from './elevate.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
 import { wholeNumber } from './options.js';
+import { hostFromFlags } from './target.js';
 
 const print = (json: boolean | undefined, value: unknown, text: string) =>
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
@@ -63,7 +63,7 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
     throw new UsageError(`--memory ${flags.memory}: expected MiB, at least 64`);
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
-  const host = new RealHost();
+  const host = await hostFromFlags();
   try {
     const vm = await createSmokeVm(host, {
       name,
@@ -114,7 +114,7 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
   if (!VM_NAME.test(name)) throw new UsageError(`"${name}" is not a usable VM name`, 'give one with --name');
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
-  const host = new RealHost();
+  const host = await hostFromFlags();
   try {
     const virtType = await provenVirtType(host);
     const vm = await createIsoVm(host, { ...options, virtType });
@@ -163,7 +163,7 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
   const waitSshMs = (wholeNumber(flags.waitSsh ?? '300', '--wait-ssh', 0) ?? 300) * 1000;
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
-  const host = new RealHost();
+  const host = await hostFromFlags();
   try {
     let lastShown = 0;
     const vm = await createCloudVm(host, {
@@ -219,7 +219,7 @@ export async function vmDeleteCommand(
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   try {
-    const result = await deleteVm(new RealHost(), name, { storage: flags.storage });
+    const result = await deleteVm(await hostFromFlags(), name, { storage: flags.storage });
     print(flags.json, result, `${result.deleted} deleted${result.storage ? ' with its storage' : ''}`);
     return EXIT.ok;
   } catch (error) {
@@ -238,7 +238,7 @@ export async function verifyCommand(flags: {
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const name = flags.vm ?? 'kvmkit-smoke';
-  const host = new RealHost();
+  const host = await hostFromFlags();
   // Only a smoke VM (booted from kvmkit's own kernel and initramfs) prints a marker to wait for;
   // cloud VMs log their console too, which verifyVm watches for a failed boot all the same.
   const marker = (await host.stat(smokeInitrdOf(name))) !== undefined;

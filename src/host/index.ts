@@ -4,7 +4,7 @@ import { RealHost } from './real-host.js';
 
 /**
  * `--root DIR` gives a fixture host; otherwise the machine itself. (Another machine over ssh is
- * made by cli/install-target.ts, loaded only when --host is given.)
+ * made by cli/target.ts, loaded only when --host is given.)
  */
 export function createHost(options: { root?: string }): Host {
   return options.root ? new FixtureHost(options.root) : new RealHost();

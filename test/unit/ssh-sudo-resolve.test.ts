@@ -116,7 +116,7 @@ describe('SshHost names a target whose host name does not resolve', () => {
 
 describe('the CLI shows the finding', () => {
   it('as a warning line and its fix', async () => {
-    const { renderSshFindings } = await import('../../src/cli/install-target.js');
+    const { renderSshFindings } = await import('../../src/cli/target.js');
     expect(
       renderSshFindings([{ problem: 'sudo is slow', fix: "echo '127.0.1.1 kvm1' | sudo tee -a /etc/hosts" }]),
     ).toBe("warning: sudo is slow\n  fix: echo '127.0.1.1 kvm1' | sudo tee -a /etc/hosts\n");
