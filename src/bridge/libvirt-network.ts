@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Host } from '../host/host.js';
-import { buildXml } from '../vm/xml.js';
+import { buildXml } from '../lib/xml.js';
 
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 

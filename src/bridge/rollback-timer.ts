@@ -1,5 +1,5 @@
 import { type Command, quoteForShell } from '../host/host.js';
-import { inert } from '../plan/shell.js';
+import { inert } from '../lib/shell-quote.js';
 import type { BridgeState } from './apply.js';
 
 /**

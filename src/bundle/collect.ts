@@ -3,6 +3,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Host } from '../host/host.js';
+import { BUNDLE_MANIFEST } from '../lib/paths.js';
 import { buildPlan } from '../plan/plan.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
@@ -11,7 +12,7 @@ import { imageChecksum, imageFileOf } from '../vm/cloud/create.js';
 import { type Checksum, downloadVerified, fileDigest } from '../vm/cloud/download.js';
 import type { ListSignature } from '../vm/cloud/signature.js';
 import { cloudKernelPackage } from '../vm/smoke/kernel.js';
-import { type BundleManifest, MANIFEST, MANIFEST_SIGNATURE } from './manifest.js';
+import { type BundleManifest, MANIFEST_SIGNATURE } from './manifest.js';
 import { type Runner, sealBundle } from './sign.js';
 
 export interface BundleImage {
@@ -52,7 +53,7 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
     ...new Set([...plan.packages, ...release.needs.smokeVm, ...(o.image ? release.needs.cloudVm : [])]),
   ];
   await mkdir(o.dir, { recursive: true });
-  await rm(join(o.dir, MANIFEST), { force: true });
+  await rm(join(o.dir, BUNDLE_MANIFEST), { force: true });
   await rm(join(o.dir, MANIFEST_SIGNATURE), { force: true });
 
   o.say(

@@ -1,4 +1,4 @@
-import { STATE_DIR } from '../plan/journal.js';
+import { BUNDLE_KERNEL, BUNDLE_KEYRING, BUNDLE_STATE } from '../lib/paths.js';
 
 /**
  * An offline bundle: what a room without network needs for one release, in one folder that can
@@ -29,24 +29,10 @@ export interface BundleManifest {
   signer?: string;
 }
 
-export const MANIFEST = 'bundle.json';
 /** bundle.json's detached, armored signature. */
 export const MANIFEST_SIGNATURE = 'bundle.json.asc';
 /** The signing key's public half, binary, as gpgv reads a keyring. */
 export const PUBLIC_KEY = 'bundle-key.gpg';
-
-/** Where an install from a bundle keeps its apt view of it (sources, lists, archives). */
-export const BUNDLE_STATE = `${STATE_DIR}/bundle`;
-/**
- * The checked copy of the bundle's key that apt's signed-by names. Armored (.asc, apt >= 1.4
- * reads it without gnupg) because planned files are text: the plan and its sh script carry it.
- */
-export const BUNDLE_KEYRING = `${BUNDLE_STATE}/bundle-key.asc`;
-/**
- * `SHA256  path-in-bundle` of the smoke kernel .deb, checked again when it is unpacked; `none`
- * when the bundle carries no kernel. Missing: installed by a kvmkit from before the record.
- */
-export const BUNDLE_KERNEL = `${BUNDLE_STATE}/kernel.sha256`;
 
 /** A bundle as install --from uses it, after verify.ts checked it. */
 export interface OpenedBundle {

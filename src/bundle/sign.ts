@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResult } from '../host/host.js';
+import { BUNDLE_MANIFEST } from '../lib/paths.js';
 import { fileDigest } from '../vm/cloud/download.js';
-import { type BundleManifest, MANIFEST, MANIFEST_SIGNATURE, PUBLIC_KEY } from './manifest.js';
+import { type BundleManifest, MANIFEST_SIGNATURE, PUBLIC_KEY } from './manifest.js';
 import { dearmorPublicKey } from './openpgp.js';
 
 /**
@@ -186,5 +187,5 @@ export async function writeManifest(
 ): Promise<void> {
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
   await writeFile(join(o.dir, MANIFEST_SIGNATURE), await signText(run, o.keyDir, o.fingerprint, text));
-  await writeFile(join(o.dir, MANIFEST), text);
+  await writeFile(join(o.dir, BUNDLE_MANIFEST), text);
 }

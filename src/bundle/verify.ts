@@ -1,8 +1,8 @@
 import type { Host } from '../host/host.js';
+import { BUNDLE_MANIFEST } from '../lib/paths.js';
 import {
   BundleError,
   type BundleManifest,
-  MANIFEST,
   MANIFEST_SIGNATURE,
   type OpenedBundle,
   PUBLIC_KEY,
@@ -37,10 +37,10 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
     );
   const root = (await realpaths(host, [dir]))[0];
   if (!root) return fail('cannot resolve the folder');
-  const text = await host.readBinary(`${root}/${MANIFEST}`);
+  const text = await host.readBinary(`${root}/${BUNDLE_MANIFEST}`);
   if (text === undefined)
     return fail(
-      `no ${MANIFEST} there (not a bundle, or one whose making did not finish)`,
+      `no ${BUNDLE_MANIFEST} there (not a bundle, or one whose making did not finish)`,
       'make one with kvmkit bundle DIR on a machine of the same release that has a network',
     );
 
@@ -69,7 +69,10 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
       trust.fingerprint,
       text,
       `${root}/${MANIFEST_SIGNATURE}`,
-      () => fail(`${MANIFEST} has no valid signature by the bundle's key (it changed after it was signed)`),
+      () =>
+        fail(
+          `${BUNDLE_MANIFEST} has no valid signature by the bundle's key (it changed after it was signed)`,
+        ),
     );
   }
 
@@ -77,7 +80,7 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
   try {
     manifest = JSON.parse(text.toString('utf8')) as BundleManifest;
   } catch {
-    return fail(`${MANIFEST} is not JSON`);
+    return fail(`${BUNDLE_MANIFEST} is not JSON`);
   }
   if (
     manifest?.kind !== 'kvmkit-bundle' ||
@@ -85,13 +88,13 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
     !Array.isArray(manifest.packages) ||
     !Array.isArray(manifest.kvmkit)
   )
-    return fail(`${MANIFEST} is not a kvmkit bundle manifest (format 1 or 2)`);
+    return fail(`${BUNDLE_MANIFEST} is not a kvmkit bundle manifest (format 1 or 2)`);
   const distro = manifest.distro as Partial<BundleManifest['distro']> | undefined;
   if (typeof distro?.id !== 'string' || typeof distro.name !== 'string' || typeof distro.version !== 'string')
-    return fail(`${MANIFEST} names no distro (id, name and version)`);
+    return fail(`${BUNDLE_MANIFEST} names no distro (id, name and version)`);
   const files = manifest.files ?? {};
   if (trust !== 'insecure' && (manifest.format !== 2 || typeof manifest.files !== 'object'))
-    return fail(`${MANIFEST} hashes none of its files`);
+    return fail(`${BUNDLE_MANIFEST} hashes none of its files`);
 
   // Every path it names, before any is opened: relative, inside, of plain characters.
   const named = trust === 'insecure' && !manifest.files ? [] : namedPaths(manifest);
@@ -106,16 +109,16 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
     ]),
   ];
   for (const path of paths)
-    if (!inside(path)) return fail(`${MANIFEST} names ${path}, a path outside the bundle`);
+    if (!inside(path)) return fail(`${BUNDLE_MANIFEST} names ${path}, a path outside the bundle`);
   if (manifest.files)
     for (const path of named)
       if (!files[path] && !Object.keys(files).some((f) => f.startsWith(`${path}/`)))
-        return fail(`${MANIFEST} names ${path} without its hash`);
+        return fail(`${BUNDLE_MANIFEST} names ${path} without its hash`);
 
   const packages = await host.readBinary(`${root}/debs/Packages`);
   if (!packages) return fail('debs/Packages is missing: the bundle is incomplete');
   if (files['debs/Packages'] && sha256(packages) !== files['debs/Packages'].sha256)
-    return fail(`debs/Packages does not match its SHA256 in ${MANIFEST}`);
+    return fail(`debs/Packages does not match its SHA256 in ${BUNDLE_MANIFEST}`);
   const debs = debsOf(packages.toString('utf8'));
   if (typeof debs === 'string') return fail(`debs/Packages: ${debs}`);
 
@@ -133,7 +136,7 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
 
   const wanted = new Map<string, { sha256: string; by: string }>();
   for (const [path, entry] of Object.entries(files))
-    if (path !== 'debs/Packages') wanted.set(path, { sha256: entry.sha256, by: MANIFEST });
+    if (path !== 'debs/Packages') wanted.set(path, { sha256: entry.sha256, by: BUNDLE_MANIFEST });
   for (const deb of debs) wanted.set(deb.path, { sha256: deb.sha256, by: 'debs/Packages' });
   const sums = await hashes(
     host,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { quoteForShell } from '../host/host.js';
 import { RealHost } from '../host/real-host.js';
+import { xmlRoot } from '../lib/xml.js';
 import { style } from '../ui/style.js';
 import { table } from '../ui/table.js';
 import { checkUri, connectionUri } from '../vm/manage/connection.js';
@@ -9,7 +10,6 @@ import { LibvirtError } from '../vm/manage/errors.js';
 import { listVms, vmAddresses, vmInfo } from '../vm/manage/inventory.js';
 import * as ops from '../vm/manage/operations.js';
 import { Virsh } from '../vm/manage/virsh.js';
-import { xmlRoot } from '../vm/xml.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { wholeNumber } from './options.js';
 

@@ -1,12 +1,12 @@
-import { buildXml } from '../vm/xml.js';
+import { buildXml, parseXml } from '../lib/xml.js';
 import { parseAddress } from './routes.js';
 
 /** The IPv4 subnet of a libvirt network definition (<ip address=… netmask=…|prefix=…>), read with a real XML parser. */
 export async function networkSubnet(xml: string): Promise<{ address: number; prefix: number } | undefined> {
-  const { XMLParser } = await import('fast-xml-parser');
-  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml) as {
-    network?: { ip?: IpElement | IpElement[] };
-  };
+  const doc = await parseXml<{ network?: { ip?: IpElement | IpElement[] } }>(xml, {
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+  });
   const ips = [doc.network?.ip ?? []].flat();
   const ip = ips.find((e) => e.family === undefined || e.family === 'ipv4');
   const address = ip?.address === undefined ? undefined : parseAddress(String(ip.address));

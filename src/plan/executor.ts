@@ -1,4 +1,5 @@
 import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
+import { STATE_DIR } from '../lib/paths.js';
 import {
   type ApplyContext,
   applyPlanned,
@@ -8,7 +9,7 @@ import {
   StepFailure,
 } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';
-import { type Journal, STATE_DIR } from './journal.js';
+import type { Journal } from './journal.js';
 
 export type StepResult = 'ok' | 'changed' | 'failed' | 'skipped' | 'blocked';
 

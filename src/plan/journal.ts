@@ -1,7 +1,6 @@
 import type { Host } from '../host/host.js';
 
-export const STATE_DIR = '/var/lib/kvmkit';
-export const JOURNAL = `${STATE_DIR}/journal.jsonl`;
+import { JOURNAL } from '../lib/paths.js';
 
 /** How to take back one change kvmkit made; `kvmkit uninstall` applies them newest first. */
 export type Undo =

@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
 import { type Command, quoteForShell } from '../host/host.js';
+import { inert } from '../lib/shell-quote.js';
 import type { Plan } from './plan.js';
 
 const POLKIT_ON_BUS =
@@ -9,21 +10,6 @@ const POLKIT_ON_BUS =
 /** A loop that waits for `test` for up to `seconds`, as the executor's own waits do. */
 function waitLoop(test: string, seconds: number, what: string): string {
   return `i=0; until ${test}; do i=$((i + 1)); [ "$i" -le ${seconds * 5} ] || { echo "kvmkit: gave up waiting for ${what}" >&2; exit 1; }; sleep 0.2; done`;
-}
-
-/**
- * Text for a `#` comment or an echo: the plan's reasons and the distro's name come from files
- * kvmkit did not write (os-release, a bundle's bundle.json), and a newline in them would start a
- * line of the script, run as root. Line breaks and control characters (C0, DEL, C1, and Unicode's
- * line and paragraph separators) are shown as escapes instead; every other character stays.
- */
-export function inert(text: string): string {
-  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-  return text.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
-    (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }
 
 /** A here-document delimiter that no line of `content` equals, so the content cannot end it early. */

@@ -2,11 +2,12 @@ import { networkSubnet } from '../facts/libvirt-xml.js';
 import { findInstalled } from '../facts/packages.js';
 import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
+import { STATE_DIR } from '../lib/paths.js';
 import { waitForPackageLock } from '../steps/packages.js';
 import { planned, type Step, StepFailure } from '../steps/step.js';
 import { parseDominfo } from '../vm/manage/parse.js';
 import type { Uninterruptible } from './executor.js';
-import { Journal, type JournalEntry, STATE_DIR, type Undo } from './journal.js';
+import { Journal, type JournalEntry, type Undo } from './journal.js';
 import { safePurge } from './safe-purge.js';
 
 const virsh = (...args: string[]): Command => ({

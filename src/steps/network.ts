@@ -1,7 +1,7 @@
 import { natNetworkXml, networkSubnet } from '../facts/libvirt-xml.js';
 import { formatAddress, freeSubnet, overlaps, readRoutes } from '../facts/routes.js';
 import type { Command } from '../host/host.js';
-import { STATE_DIR } from '../plan/journal.js';
+import { STATE_DIR } from '../lib/paths.js';
 import { planned, type Step } from './step.js';
 
 const DEFINED = '/etc/libvirt/qemu/networks/default.xml';

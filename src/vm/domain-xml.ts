@@ -1,4 +1,4 @@
-import { buildXml } from './xml.js';
+import { buildOrderedXml, buildXml, parseOrderedXml, parseXml } from '../lib/xml.js';
 
 export interface SmokeDomain {
   name: string;
@@ -64,4 +64,42 @@ export async function smokeDomainXml(d: SmokeDomain): Promise<string> {
       },
     },
   });
+}
+
+/** Reads a domain definition's <name> with a real parser. */
+export async function domainName(xml: string): Promise<string | undefined> {
+  const parsed = await parseXml<{ domain?: { name?: unknown } }>(xml, {
+    ignoreAttributes: true,
+    parseTagValue: false,
+  });
+  const name = parsed.domain?.name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/**
+ * Changes every `<log file=…>` equal to `from` into `to` in a domain definition, through a real
+ * XML parser that keeps the document's order (so the rest comes back as libvirt wrote it).
+ */
+export async function replaceLogFile(
+  xml: string,
+  from: string,
+  to: string,
+): Promise<{ xml: string; changed: number }> {
+  const tree = await parseOrderedXml(xml);
+  let changed = 0;
+  const walk = (nodes: unknown[]) => {
+    for (const node of nodes) {
+      if (!node || typeof node !== 'object') continue;
+      const record = node as Record<string, unknown>;
+      const attributes = record[':@'] as Record<string, string> | undefined;
+      if ('log' in record && attributes?.['@file'] === from) {
+        attributes['@file'] = to;
+        changed++;
+      }
+      for (const [key, value] of Object.entries(record))
+        if (key !== ':@' && Array.isArray(value)) walk(value);
+    }
+  };
+  walk(tree);
+  return { xml: await buildOrderedXml(tree), changed };
 }

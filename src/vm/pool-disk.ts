@@ -1,6 +1,6 @@
 import type { Host } from '../host/host.js';
+import { buildXml } from '../lib/xml.js';
 import { VmError, VmUsageError } from './names.js';
-import { buildXml } from './xml.js';
 
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 /** The pool every kvmkit VM's disk lives in (kvmkit install sets it up). */

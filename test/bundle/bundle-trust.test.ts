@@ -13,13 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexDebs } from '../../src/bundle/collect.js';
-import {
-  BUNDLE_KEYRING,
-  type BundleManifest,
-  bundleSourcesList,
-  MANIFEST,
-  PUBLIC_KEY,
-} from '../../src/bundle/manifest.js';
+import { type BundleManifest, bundleSourcesList, PUBLIC_KEY } from '../../src/bundle/manifest.js';
 import { dearmorPublicKey } from '../../src/bundle/openpgp.js';
 import {
   ensureSigningKey,
@@ -31,6 +25,7 @@ import {
 import { CliError, EXIT } from '../../src/cli/errors.js';
 import { openBundle } from '../../src/cli/install-target.js';
 import { RealHost } from '../../src/host/real-host.js';
+import { BUNDLE_KEYRING, BUNDLE_MANIFEST } from '../../src/lib/paths.js';
 import { makeSigningKey as makeKey } from '../helpers/gpg.js';
 
 // Issue 13 item 7: an offline bundle is signed on the machine that made it, and install --from
@@ -110,7 +105,8 @@ function copyOfGood(name: string): string {
   return dir;
 }
 
-const readManifest = (dir: string) => JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as BundleManifest;
+const readManifest = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, BUNDLE_MANIFEST), 'utf8')) as BundleManifest;
 
 /** What install --from makes of it: the error a user sees (exit 2, one line, a hint), or none. */
 async function refusal(
@@ -278,13 +274,16 @@ describe('install --from checks the bundle before anything runs', () => {
     const dir = copyOfGood('resigned');
     const other = makeSigningKey('attacker <a@example.org>');
     cpSync(other.keyring, join(dir, PUBLIC_KEY));
-    writeFileSync(join(dir, 'bundle.json.asc'), other.sign(readFileSync(join(dir, MANIFEST), 'utf8')));
+    writeFileSync(join(dir, 'bundle.json.asc'), other.sign(readFileSync(join(dir, BUNDLE_MANIFEST), 'utf8')));
     await expectRefused(dir, /key/i);
   });
 
   it('refuses a bundle.json changed after signing', async () => {
     const dir = copyOfGood('edited');
-    writeFileSync(join(dir, MANIFEST), JSON.stringify({ ...readManifest(dir), profile: 'desktop' }, null, 2));
+    writeFileSync(
+      join(dir, BUNDLE_MANIFEST),
+      JSON.stringify({ ...readManifest(dir), profile: 'desktop' }, null, 2),
+    );
     await expectRefused(dir, /signature/i);
   });
 

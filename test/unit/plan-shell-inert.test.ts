@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { inert } from '../../src/lib/shell-quote.js';
 import type { Plan } from '../../src/plan/plan.js';
-import { inert, planAsShell } from '../../src/plan/shell.js';
+import { planAsShell } from '../../src/plan/shell.js';
 
 // `kvmkit plan --format sh` is run as root. Text from a bundle.json or an os-release (a distro
 // name, a reason built from them) must never become a line of that script, and a file's content

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { replaceLogFile } from '../../src/vm/domain-xml.js';
 import { connectionUri } from '../../src/vm/manage/connection.js';
 import { classifyVirshError, closeNames } from '../../src/vm/manage/errors.js';
 import { parseListTable } from '../../src/vm/manage/inventory.js';
@@ -15,7 +16,6 @@ import {
   parseVcpuinfo,
   parseVersion,
 } from '../../src/vm/manage/parse.js';
-import { replaceLogFile } from '../../src/vm/xml.js';
 
 // Parsers against virsh output recorded on this machine (test/fixtures/virsh/README.md).
 const recorded = (name: string) => readFileSync(join(__dirname, '../fixtures/virsh', name), 'utf8');

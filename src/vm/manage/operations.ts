@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quoteForShell } from '../../host/host.js';
+import { domainName, replaceLogFile } from '../domain-xml.js';
 import { consoleLogOf } from '../names.js';
-import { domainName, replaceLogFile } from '../xml.js';
 import { LibvirtError } from './errors.js';
 import { vmInfo } from './inventory.js';
 import {

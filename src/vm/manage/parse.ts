@@ -1,3 +1,5 @@
+import { parseXml } from '../../lib/xml.js';
+
 /**
  * Parsers for virsh's human output (recorded from libvirt 9.0 on Debian 12; the field names have
  * been stable across releases). Pure functions, unit-tested on recorded text.
@@ -237,14 +239,11 @@ const UNIT_KIB: Record<string, number> = {
 
 /** <memory> and <currentMemory> of a definition, in MiB, read with a real XML parser. */
 export async function definitionMemory(xml: string): Promise<{ maxMemoryMiB?: number; memoryMiB?: number }> {
-  const { XMLParser } = await import('fast-xml-parser');
-  const doc = new XMLParser({
+  const doc = await parseXml<{ domain?: Record<string, unknown> }>(xml, {
     ignoreAttributes: false,
     attributeNamePrefix: '@',
     parseTagValue: false,
-  }).parse(xml) as {
-    domain?: Record<string, unknown>;
-  };
+  });
   const mib = (node: unknown) => {
     if (node === undefined) return undefined;
     const value = typeof node === 'object' ? (node as Record<string, string>)['#text'] : String(node);

@@ -1,5 +1,5 @@
-import { BUNDLE_KERNEL, BUNDLE_STATE, MANIFEST } from '../../bundle/manifest.js';
 import type { Host } from '../../host/host.js';
+import { BUNDLE_KERNEL, BUNDLE_MANIFEST, BUNDLE_STATE } from '../../lib/paths.js';
 import { VmError } from '../names.js';
 import { moduleNameOf } from './modules.js';
 
@@ -146,7 +146,7 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
  */
 async function bundleNamesKernel(host: Host, dir: string): Promise<boolean> {
   try {
-    return Boolean(JSON.parse((await host.readFile(`${dir}/${MANIFEST}`)) ?? '').kernel);
+    return Boolean(JSON.parse((await host.readFile(`${dir}/${BUNDLE_MANIFEST}`)) ?? '').kernel);
   } catch {
     return true;
   }
