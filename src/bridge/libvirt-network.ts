@@ -1,7 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Host } from '../host/host.js';
+import { type Host, withTempDir } from '../host/host.js';
 import { buildXml } from '../lib/xml.js';
 
 const CONNECT = ['virsh', '--connect', 'qemu:///system'];
@@ -21,15 +19,15 @@ export async function defineHostBridgeNetwork(host: Host, bridge: string): Promi
   const info = await virsh('net-info', 'host-bridge');
   if (info.exitCode === 0) return 'libvirt network host-bridge: already defined';
   if ((await virsh('uri')).exitCode !== 0) return undefined; // libvirt is not here (yet)
-  const dir = await mkdtemp(join(tmpdir(), 'kvmkit-net-'));
-  try {
-    await writeFile(join(dir, 'host-bridge.xml'), await hostBridgeNetworkXml(bridge));
+  // The file is made where virsh runs (over ssh, the target). Not `net-define /dev/stdin`:
+  // virsh open()s the path, which fails on the socket Node hands a child as its stdin.
+  const xml = await hostBridgeNetworkXml(bridge);
+  return withTempDir(host, 'kvmkit-net-', async (dir) => {
+    await host.writeFile(join(dir, 'host-bridge.xml'), xml);
     const defined = await virsh('net-define', join(dir, 'host-bridge.xml'));
     if (defined.exitCode !== 0) return `libvirt network host-bridge: not defined (${defined.stderr.trim()})`;
     await virsh('net-start', 'host-bridge');
     await virsh('net-autostart', 'host-bridge');
     return `libvirt network host-bridge defined over ${bridge}: kvmkit vm create --network host-bridge`;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }

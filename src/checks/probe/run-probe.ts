@@ -1,7 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Host } from '../../host/host.js';
+import { type Host, withTempDir } from '../../host/host.js';
 import { PROBE_EXIT_STATUS, PROBE_STAGES, type ProbeStage, probeGuestImage } from './guest.js';
 
 export type Accel = 'kvm' | 'tcg';
@@ -53,11 +51,16 @@ const REASONS: Record<ProbeStage | 'none', string> = {
  * verdict comes only from what the guest printed and how QEMU ended, never from the host's claims.
  */
 export async function runProbe(host: Host, options: ProbeOptions): Promise<ProbeResult> {
+  // The image goes where QEMU runs (over ssh, the target), as QEMU and /dev/kvm are found there.
+  return withTempDir(host, 'kvmkit-probe-', (dir) => probeIn(host, options, join(dir, 'probe.img')));
+}
+
+async function probeIn(host: Host, options: ProbeOptions, image: string): Promise<ProbeResult> {
   const deadlineMs = options.deadlineMs ?? 20_000;
   const stallMs = options.stallMs ?? 6_000;
-  const dir = await mkdtemp(join(tmpdir(), 'kvmkit-probe-'));
-  const image = join(dir, 'probe.img');
-  await writeFile(image, probeGuestImage());
+  // QEMU opens its disk read-write. Over ssh writeFile writes as root and QEMU runs as the login,
+  // so the image is writable by all; its directory is private (0700), which keeps others out.
+  await host.writeFile(image, probeGuestImage(), 0o666);
   const stop = new AbortController();
   let output = '';
   let stall: NodeJS.Timeout | undefined;
@@ -74,6 +77,12 @@ export async function runProbe(host: Host, options: ProbeOptions): Promise<Probe
     armStall();
     const result = await host.run({
       argv: [
+        // Stopping the run kills the local process; over ssh that is the ssh client, and QEMU
+        // on the target would run on with a hung guest. timeout ends it there, a little after
+        // the local deadline so that the local one decides.
+        'timeout',
+        '--kill-after=2',
+        `${Math.ceil(deadlineMs / 1000) + 3}s`,
         options.qemu,
         '-accel',
         options.accel,
@@ -118,6 +127,5 @@ export async function runProbe(host: Host, options: ProbeOptions): Promise<Probe
     return { accel: options.accel, passed, reached, evidence: [...lines, ...qemuSaid], reason, elapsedMs };
   } finally {
     clearTimeout(stall);
-    await rm(dir, { recursive: true, force: true });
   }
 }

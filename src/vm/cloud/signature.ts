@@ -1,7 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Host } from '../../host/host.js';
+import { type Host, withTempDir } from '../../host/host.js';
 import { VmError } from '../names.js';
 import { keyringPackageOn } from './images.js';
 
@@ -65,10 +63,10 @@ export async function verifyListSignature(
   spec: ListSignature,
 ): Promise<SignatureVerdict> {
   await requireKeyring(host, spec);
-  const dir = await mkdtemp(join(tmpdir(), 'kvmkit-gpgv-'));
-  try {
-    await writeFile(join(dir, 'list'), list);
-    await writeFile(join(dir, 'list.sig'), signature);
+  // gpgv runs on the host, beside the keyring: the two files it checks must be there too.
+  return withTempDir(host, 'kvmkit-gpgv-', async (dir) => {
+    await host.writeFile(join(dir, 'list'), list);
+    await host.writeFile(join(dir, 'list.sig'), Buffer.from(signature));
     const result = await host.run({
       argv: ['gpgv', '--status-fd', '1', '--keyring', spec.keyring, join(dir, 'list.sig'), join(dir, 'list')],
     });
@@ -85,7 +83,5 @@ export async function verifyListSignature(
       );
     }
     return { verified: true, fingerprint: match.primary };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }

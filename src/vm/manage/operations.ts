@@ -1,7 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { quoteForShell } from '../../host/host.js';
+import { quoteForShell, withTempDir } from '../../host/host.js';
 import { domainName, replaceLogFile } from '../domain-xml.js';
 import { consoleLogOf } from '../names.js';
 import { LibvirtError } from './errors.js';
@@ -320,13 +318,12 @@ export async function cloneVm(virsh: Virsh, vm: string, to: string) {
   const xml = await virsh.run(['dumpxml', to, '--inactive'], { vm: to });
   const moved = await replaceLogFile(xml, consoleLogOf(vm), consoleLogOf(to));
   if (moved.changed > 0) {
-    const dir = await mkdtemp(join(tmpdir(), 'kvmkit-clone-'));
-    try {
-      await writeFile(join(dir, 'domain.xml'), moved.xml);
+    // Written where virsh runs (over ssh, the target); `define /dev/stdin` fails under Node,
+    // whose child's stdin is a socket that virsh cannot open() by path.
+    await withTempDir(virsh.host, 'kvmkit-clone-', async (dir) => {
+      await virsh.host.writeFile(join(dir, 'domain.xml'), moved.xml);
       await virsh.run(['define', join(dir, 'domain.xml')], { vm: to });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   }
   return { vm, clone: to, disks };
 }
