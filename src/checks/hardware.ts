@@ -1,4 +1,5 @@
 import type { CpuFacts } from '../facts/cpu.js';
+import type { FirmwareFacts } from '../facts/firmware.js';
 import type { Facts } from '../facts/index.js';
 import { FOREIGN_HYPERVISOR_MODULES } from '../facts/modules.js';
 import { type CheckResult, check } from './types.js';
@@ -23,6 +24,17 @@ export function firmwareHint(vendor: CpuFacts['vendor']): string {
   );
 }
 
+/** How to learn what the MSR says, when it was not read: why not, and the command that reads it. */
+export function msrHint(firmware: FirmwareFacts): string {
+  if (firmware.msrUnread?.reason === 'msr-module-not-loaded') {
+    return (
+      'the msr module is not loaded (doctor only reads, it loads nothing): run `sudo kvmkit doctor --deep`, ' +
+      'which loads it as root before it reads, or `sudo modprobe msr` and then `sudo kvmkit doctor`'
+    );
+  }
+  return "run `sudo kvmkit doctor`: reading the CPU's MSR (/dev/cpu/0/msr) needs root";
+}
+
 const NESTED_HINT =
   'enable nested virtualization on the outer host (KVM: kvm_intel/kvm_amd nested=1 and CPU mode host-passthrough; ' +
   'VirtualBox: VBoxManage modifyvm VM --nested-hw-virt on; VMware: "Virtualize Intel VT-x/EPT or AMD-V/RVI"; ' +
@@ -45,9 +57,8 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
   const flag = cpu.vendor === 'amd' ? 'svm' : 'vmx';
   const tech = cpu.vendor === 'amd' ? 'AMD-V' : 'VT-x';
   const hasFlag = cpu.vmx || cpu.svm;
-  // The MSR and the kernel log matter only on bare metal when something is missing; reading them
-  // may load the msr module or run dmesg, so a healthy host (or a VM, where the outer host decides)
-  // does not pay for it.
+  // The kernel log matters only on bare metal when something is missing; reading it may run dmesg,
+  // so a healthy host (or a VM, where the outer host decides) does not pay for it.
   const detail = !cpu.hypervisor && (!hasFlag || !(await facts.kvm()).device.present);
   const firmware = await facts.firmware(detail);
   const results: CheckResult[] = [];
@@ -97,7 +108,7 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
   } else {
     verdict = 'unknown';
     summary = `no ${flag} flag: either the CPU lacks ${tech} or the firmware disabled it (Linux 5.6+ hides the flag then)`;
-    hint = `run kvmkit doctor as root so it can read the CPU's MSR and tell which; if the CPU has ${tech}: ${firmwareHint(cpu.vendor)}`;
+    hint = `to tell which, ${msrHint(firmware)}; if the CPU has ${tech}: ${firmwareHint(cpu.vendor)}`;
   }
   const status =
     verdict === 'supported'
@@ -107,7 +118,7 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
         : 'fail';
   results.push(check('cpu-virtualization', 'hardware', status, summary, { hint, evidence }));
 
-  results.push(firmwareCheck(cpu, verdict, firmware.msr?.verdict, evidence));
+  results.push(firmwareCheck(cpu, verdict, firmware, evidence));
 
   const kvm = await facts.kvm();
   const nested = cpu.vendor === 'amd' ? kvm.nested.amd : kvm.nested.intel;
@@ -152,7 +163,7 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
 function firmwareCheck(
   cpu: CpuFacts,
   verdict: HardwareVerdict,
-  msrVerdict: string | undefined,
+  firmware: FirmwareFacts,
   evidence: string[],
 ): CheckResult {
   const tech = cpu.vendor === 'amd' ? 'AMD-V' : 'VT-x';
@@ -170,7 +181,7 @@ function firmwareCheck(
       'a virtual machine: the outer host decides what the CPU exposes',
     );
   }
-  if (msrVerdict === 'enabled') {
+  if (firmware.msr?.verdict === 'enabled') {
     return check('firmware', 'hardware', 'pass', `the firmware leaves ${tech} enabled`, { evidence });
   }
   if (cpu.vmx || cpu.svm) {
@@ -181,7 +192,13 @@ function firmwareCheck(
       `the firmware leaves ${tech} enabled (the kernel shows the flag)`,
     );
   }
-  return check('firmware', 'hardware', 'skip', `could not tell (the MSR needs root and the msr module)`, {
+  if (firmware.msrUnread) {
+    return check('firmware', 'hardware', 'skip', `unknown: ${firmware.msrUnread.why}`, {
+      hint: msrHint(firmware),
+      evidence,
+    });
+  }
+  return check('firmware', 'hardware', 'skip', 'unknown: not an Intel or AMD CPU, whose MSR kvmkit reads', {
     evidence,
   });
 }

@@ -14,9 +14,19 @@ export interface MsrReading {
   why: string;
 }
 
+/** Why the MSR was not read: the device is absent (the msr module is not loaded), or it needs root. */
+export interface MsrUnread {
+  reason: 'msr-module-not-loaded' | 'not-readable';
+  why: string;
+}
+
+export const MSR_DEVICE = '/dev/cpu/0/msr';
+
 export interface FirmwareFacts {
-  /** What the MSR says; undefined when /dev/cpu/0/msr cannot be read (module not loaded, not root). */
+  /** What the MSR says; undefined when /dev/cpu/0/msr cannot be read (see `msrUnread`). */
   msr?: MsrReading;
+  /** Why `msr` is missing, for an Intel or AMD CPU. */
+  msrUnread?: MsrUnread;
   /** The CPU's own answer (CPUID), which the kernel's flag list may hide. */
   cpuidVirtualization?: boolean;
   /** Kernel log lines such as "kvm: disabled by bios"; undefined when the log could not be read. */
@@ -65,19 +75,21 @@ export function cpuidHasVirtualization(vendor: CpuVendor, leafRegisters: Buffer)
   return vendor === 'intel' ? (ecx & (1 << 5)) !== 0 : (ecx & (1 << 2)) !== 0;
 }
 
-async function readMsr(host: Host, msr: bigint, loadModule: boolean): Promise<bigint | undefined> {
-  let bytes = await host.readBytes('/dev/cpu/0/msr', msr, 8);
-  if (
-    bytes === undefined &&
-    loadModule &&
-    host.canRun() &&
-    (await host.stat('/dev/cpu/0/msr')) === undefined
-  ) {
-    // The msr driver is a module on Debian and Ubuntu; loading it only adds the device files.
-    await host.run({ argv: ['modprobe', 'msr'], root: true, timeoutMs: 5000 });
-    bytes = await host.readBytes('/dev/cpu/0/msr', msr, 8);
+/**
+ * Reads one MSR, or says why it cannot. Only reads: the msr module is a driver that adds the
+ * device files, and loading it is a change to the host, left to `kvmkit doctor --deep` as an
+ * action of its own (checks/msr-module.ts).
+ */
+async function readMsr(host: Host, msr: bigint): Promise<bigint | MsrUnread> {
+  const bytes = await host.readBytes(MSR_DEVICE, msr, 8);
+  if (bytes !== undefined && bytes.length === 8) return bytes.readBigUInt64LE(0);
+  if ((await host.stat(MSR_DEVICE)) === undefined) {
+    return {
+      reason: 'msr-module-not-loaded',
+      why: `${MSR_DEVICE} is absent: the msr module is not loaded`,
+    };
   }
-  return bytes?.readBigUInt64LE(0);
+  return { reason: 'not-readable', why: `${MSR_DEVICE} could not be read (reading it needs root)` };
 }
 
 async function readKernelLog(host: Host): Promise<string | undefined> {
@@ -92,22 +104,19 @@ async function readKernelLog(host: Host): Promise<string | undefined> {
 export async function readFirmware(
   host: Host,
   vendor: CpuVendor,
-  options: { loadMsrModule: boolean; needKernelLog: boolean },
+  options: { needKernelLog: boolean },
 ): Promise<FirmwareFacts> {
   if (vendor === 'other') return { verdict: 'unknown' };
-  const msrValue = await readMsr(
-    host,
-    vendor === 'intel' ? MSR_IA32_FEATURE_CONTROL : MSR_AMD_VM_CR,
-    options.loadMsrModule,
-  );
+  const read = await readMsr(host, vendor === 'intel' ? MSR_IA32_FEATURE_CONTROL : MSR_AMD_VM_CR);
   const cpuid = await host.readBytes('/dev/cpu/0/cpuid', vendor === 'intel' ? 1n : 0x80000001n, 16);
   const log = options.needKernelLog ? await readKernelLog(host) : undefined;
-  const msr = msrValue === undefined ? undefined : decodeMsr(vendor, msrValue);
+  const msr = typeof read === 'bigint' ? decodeMsr(vendor, read) : undefined;
   const kernelLog = log === undefined ? undefined : findFirmwareComplaints(log);
   let verdict: FirmwareVerdict = msr?.verdict ?? 'unknown';
   if (verdict === 'unknown' && kernelLog !== undefined && kernelLog.length > 0) verdict = 'disabled';
   return {
     msr,
+    ...(typeof read === 'bigint' ? {} : { msrUnread: read }),
     cpuidVirtualization: cpuid === undefined ? undefined : cpuidHasVirtualization(vendor, cpuid),
     kernelLog,
     verdict,

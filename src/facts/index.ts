@@ -1,7 +1,8 @@
 import type { Host } from '../host/host.js';
 import catalog from '../profiles/catalog.js';
+import type { Distro } from '../profiles/types.js';
 import { type CpuFacts, readCpu } from './cpu.js';
-import { type Distro, detectDistro, readDistroSources } from './distro.js';
+import { detectDistro, readDistroSources } from './distro.js';
 import { type FirmwareFacts, readFirmware } from './firmware.js';
 import { type KvmFacts, readKvm } from './kvm.js';
 import { type LibvirtFacts, readLibvirt, readLibvirtLive } from './libvirt.js';
@@ -41,15 +42,15 @@ export class Facts {
     return this.once('kvm', async () => readKvm(this.host, await this.modules()));
   }
 
-  /** `detail`: also load the msr module if needed and read the kernel log (costs a modprobe or dmesg). */
+  /**
+   * `detail`: also read the kernel log (its files, else dmesg). Never loads the msr module: a fact
+   * only reads, so without /dev/cpu/0/msr the MSR is unread and `msrUnread` says why
+   * (`kvmkit doctor --deep` loads it as an action of its own, then reads facts afresh).
+   */
   firmware(detail: boolean): Promise<FirmwareFacts> {
-    return this.once(`firmware:${detail}`, async () => {
-      const identity = await this.host.processIdentity();
-      return readFirmware(this.host, (await this.cpu())?.vendor ?? 'other', {
-        loadMsrModule: detail && identity?.uid === 0,
-        needKernelLog: detail,
-      });
-    });
+    return this.once(`firmware:${detail}`, async () =>
+      readFirmware(this.host, (await this.cpu())?.vendor ?? 'other', { needKernelLog: detail }),
+    );
   }
 
   /** Throws UnsupportedDistroError for a distro kvmkit cannot serve. */
