@@ -157,7 +157,10 @@ function buildProgram(): Command {
   program
     .command('doctor')
     .description('check the hardware, KVM, packages, access and libvirt, and say what to fix')
-    .option('--deep', 'boot a tiny 64-bit test guest under KVM to prove acceleration works')
+    .option(
+      '--deep',
+      'boot a tiny 64-bit test guest under KVM to prove acceleration works (as root on this machine, load the msr module first to read the firmware setting)',
+    )
     .option('--json', 'print one JSON object instead of text')
     .option('--root <dir>', 'read a recorded host tree instead of this host (runs no command)')
     .option('--profile <name>', 'install profile to check packages against (default: from the host)')

@@ -22,6 +22,11 @@ const GROUP_TITLE: Record<CheckGroup, string> = {
 /** Grouped checks, one line each, the hint and evidence indented under the line they explain. */
 export function renderDoctor(report: DoctorReport, options: { verbose?: boolean } = {}): string {
   const lines: string[] = [style.bold(`kvmkit doctor: ${report.host}`)];
+  // What --deep changed to learn more, before the checks that read the host after it.
+  for (const action of report.actions ?? []) {
+    const label = action.result === 'changed' ? style.yellow('CHANGED') : style.red('FAILED');
+    lines.push(`  ${label}  ${action.title} (${action.command}): ${action.message}`);
+  }
   const width = Math.max(...report.checks.map((c) => c.id.length));
   let group: CheckGroup | undefined;
   for (const c of report.checks) {

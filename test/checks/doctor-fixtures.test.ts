@@ -67,9 +67,19 @@ describe('doctor on recorded hosts', () => {
     const dir = materialize('intel-vtx-disabled-firmware');
     rmSync(join(dir, 'dev/cpu/0'), { recursive: true });
     rmSync(join(dir, 'var/log/kern.log'));
-    const check = byId(await doctor(dir), 'cpu-virtualization');
+    const report = await doctor(dir);
+    const check = byId(report, 'cpu-virtualization');
     expect(check.summary).toMatch(/either the CPU lacks VT-x or the firmware disabled it/);
     expect(check.hint).toMatch(/as root/);
+    // Doctor loads nothing to find out: it says why the firmware state is unknown, and how to learn it.
+    const firmware = byId(report, 'firmware');
+    expect(firmware).toMatchObject({
+      status: 'skip',
+      summary: 'unknown: /dev/cpu/0/msr is absent: the msr module is not loaded',
+    });
+    expect(firmware.hint).toMatch(/`sudo kvmkit doctor --deep`/);
+    expect(firmware.hint).toMatch(/`sudo modprobe msr`/);
+    expect(report.actions).toEqual([]);
   });
 
   it('AMD with SVM disabled in firmware, read from VM_CR 3.2 GB into the msr file', async () => {
