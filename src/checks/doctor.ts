@@ -1,8 +1,8 @@
-import type { Distro } from '../facts/distro.js';
 import { Facts } from '../facts/index.js';
 import type { Host } from '../host/host.js';
 import type { Journal } from '../plan/journal.js';
 import { wantedState } from '../plan/wanted.js';
+import type { Distro } from '../profiles/types.js';
 import { type Acceleration, accelerationCheck } from './acceleration.js';
 import { hardwareChecks } from './hardware.js';
 import { kvmChecks } from './kvm.js';

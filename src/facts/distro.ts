@@ -1,14 +1,5 @@
 import type { Host } from '../host/host.js';
-import type { DistroTables } from '../profiles/types.js';
-
-export interface Distro {
-  /** ubuntu, debian, linuxmint, lmde, or a derivative's own ID (pop, neon, zorin, elementary …). */
-  id: string;
-  name: string;
-  version: string;
-  codename: string;
-  base: { id: 'ubuntu' | 'debian'; version: string; codename: string };
-}
+import type { Distro, DistroTables } from '../profiles/types.js';
 
 export class UnsupportedDistroError extends Error {
   constructor(

@@ -1,6 +1,5 @@
-import type { Distro } from '../facts/distro.js';
 import type { Host } from '../host/host.js';
-import type { Feature } from '../profiles/types.js';
+import type { Distro, Feature } from '../profiles/types.js';
 import { bridgeStep } from '../steps/bridge.js';
 import { type FirstVm, firstVmStep } from '../steps/first-vm.js';
 import { INSTALL_STEPS } from '../steps/index.js';

@@ -1,4 +1,3 @@
-import type { Distro } from '../facts/distro.js';
 import type { Facts } from '../facts/index.js';
 import catalog from '../profiles/catalog.js';
 import {
@@ -8,7 +7,7 @@ import {
   packagesFor,
   releaseProfileFor,
 } from '../profiles/resolve.js';
-import type { Feature, ReleaseProfile } from '../profiles/types.js';
+import type { Distro, Feature, ReleaseProfile } from '../profiles/types.js';
 import type { FirstVm } from '../steps/first-vm.js';
 import { bridgeSystem, firstVmFor } from './features.js';
 

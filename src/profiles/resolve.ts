@@ -1,6 +1,6 @@
 import semver from 'semver';
-import type { Distro } from '../facts/distro.js';
 import type {
+  Distro,
   Feature,
   InstallProfile,
   NetworkSystem,

@@ -79,6 +79,16 @@ export interface InstallProfile {
   report?: boolean;
 }
 
+/** A distro as its files name it (facts/distro.ts reads it), and the base release its profile is for. */
+export interface Distro {
+  /** ubuntu, debian, linuxmint, lmde, or a derivative's own ID (pop, neon, zorin, elementary …). */
+  id: string;
+  name: string;
+  version: string;
+  codename: string;
+  base: { id: 'ubuntu' | 'debian'; version: string; codename: string };
+}
+
 export interface DistroTables {
   ubuntu: Record<string, string>;
   debian: Record<string, string>;

@@ -6,10 +6,10 @@ import {
 } from '../bundle/manifest.js';
 import { describeLockHolder, findLockHolder, readAptLists } from '../facts/apt.js';
 import { simulate } from '../facts/apt-simulate.js';
-import type { Distro } from '../facts/distro.js';
 import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../facts/packages.js';
 import type { Command } from '../host/host.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
+import type { Distro } from '../profiles/types.js';
 import { type ApplyContext, planned, type Step, StepFailure, sleep } from './step.js';
 
 const ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };

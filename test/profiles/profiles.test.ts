@@ -2,7 +2,6 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Distro } from '../../src/facts/distro.js';
 import catalog from '../../src/profiles/catalog.js';
 import { compileProfiles } from '../../src/profiles/compile.js';
 import {
@@ -12,7 +11,7 @@ import {
   packagesFor,
   releaseProfileFor,
 } from '../../src/profiles/resolve.js';
-import { NETWORK_SYSTEMS } from '../../src/profiles/types.js';
+import { type Distro, NETWORK_SYSTEMS } from '../../src/profiles/types.js';
 
 const PROFILES = join(import.meta.dirname, '../../profiles');
 

@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Distro } from '../../src/facts/distro.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import catalog from '../../src/profiles/catalog.js';
 import { releaseProfileFor } from '../../src/profiles/resolve.js';
+import type { Distro } from '../../src/profiles/types.js';
 import { CLOUD_IMAGES, keyringPackage } from '../../src/vm/cloud/images.js';
 import { requireKeyring } from '../../src/vm/cloud/signature.js';
 import { materialize } from '../helpers/fixtures.js';
