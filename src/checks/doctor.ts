@@ -1,7 +1,7 @@
 import { Facts } from '../facts/index.js';
 import type { Host } from '../host/host.js';
+import { wantedState } from '../plan/context.js';
 import type { Journal } from '../plan/journal.js';
-import { wantedState } from '../plan/wanted.js';
 import type { Distro } from '../profiles/types.js';
 import { type Acceleration, accelerationCheck } from './acceleration.js';
 import { hardwareChecks } from './hardware.js';

@@ -1,8 +1,8 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
 import type { Facts } from '../facts/index.js';
 import { dpkgInterrupted, findBroken, findInstalled } from '../facts/packages.js';
-import type { WantedState } from '../plan/wanted.js';
 import { ProfileError } from '../profiles/resolve.js';
+import type { WantedState } from '../profiles/wanted.js';
 import { serviceCommand, serviceManager } from '../steps/service.js';
 import { type CheckResult, check } from './types.js';
 

@@ -15,8 +15,8 @@ import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../b
 import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
 import { showCommand } from '../host/host.js';
+import { bridgePackages, installBridgePackages } from '../plan/bridge-packages.js';
 import type { Journal } from '../plan/journal.js';
-import { bridgePackages, installBridgePackages } from '../steps/bridge-packages.js';
 import { StepFailure } from '../steps/step.js';
 import { plainLine } from '../ui/install-render.js';
 import { ensureRoot } from './elevate.js';

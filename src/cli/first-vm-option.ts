@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import type { FirstVm, FirstVmSize } from '../steps/first-vm.js';
+import type { FirstVm, FirstVmSize } from '../profiles/wanted.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { UsageError } from './errors.js';
 

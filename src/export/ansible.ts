@@ -2,11 +2,11 @@ import semver from 'semver';
 import { stringify } from 'yaml';
 import { natNetworkXml } from '../facts/libvirt-xml.js';
 import type { Plan } from '../plan/plan.js';
-import { releaseWants } from '../plan/wanted.js';
 import catalog from '../profiles/catalog.js';
 import { installProfileSets, ProfileError, releaseProfileFor } from '../profiles/resolve.js';
 import type { Distro, ReleaseProfile } from '../profiles/types.js';
 import { releaseVersion } from '../profiles/version.js';
+import { releaseWants } from '../profiles/wanted.js';
 import { POLKIT_ON_BUS, POLKITD } from '../steps/service.js';
 
 type Task = Record<string, unknown>;

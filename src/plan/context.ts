@@ -1,9 +1,18 @@
 import { Facts } from '../facts/index.js';
+import { detectNetworkSystem, ifupdownStanzas, readIfupdown, readUplink } from '../facts/network.js';
 import { readNamedUser, type UserFacts } from '../facts/users.js';
 import type { Host } from '../host/host.js';
-import type { FirstVm } from '../steps/first-vm.js';
+import catalog from '../profiles/catalog.js';
+import { installProfileSets, releaseProfileFor } from '../profiles/resolve.js';
+import type { ReleaseProfile } from '../profiles/types.js';
+import {
+  type FirstVm,
+  firstVmFor,
+  releaseWants,
+  type WantedFeatures,
+  type WantedState,
+} from '../profiles/wanted.js';
 import type { InstallOptions, StepContext } from '../steps/step.js';
-import { wantedState } from './wanted.js';
 
 export interface PlanOptions {
   profile?: string;
@@ -41,4 +50,83 @@ export async function stepContext(host: Host, options: PlanOptions): Promise<Ste
     user = invoking && invoking.uid !== 0 ? invoking : undefined;
   }
   return { facts, wanted, user, options: options.install ?? {} };
+}
+
+/** What this host should have: its release's profile data (profiles/wanted.ts) for what its facts say. */
+export async function wantedState(
+  facts: Facts,
+  profileOption?: string,
+  features: WantedFeatures = {},
+): Promise<WantedState> {
+  const distro = await facts.distro();
+  const release = releaseProfileFor(catalog, distro);
+  const desktop = (await facts.system()).desktop;
+  const profile = profileOption ?? (desktop ? 'desktop' : 'server');
+  const sets = installProfileSets(catalog, profile);
+  const firstVm = firstVmFor(profile, features.firstVm);
+  const bridge = !features.bridge
+    ? undefined
+    : features.bridgeSystem
+      ? { system: features.bridgeSystem, evidence: 'as kvmkit bridge found it' }
+      : await bridgeSystem(facts, release, desktop);
+  const wants = releaseWants(release, profile, {
+    firstVm: firstVm.kind,
+    // An ISO VM's viewer: on a desktop profile, or a host with a desktop session.
+    desktop: desktop || sets.includes('desktop'),
+    bridge: bridge?.system,
+    featuresOnly: features.featuresOnly,
+  });
+  return {
+    distro,
+    release,
+    profile,
+    profileChosenBy: profileOption
+      ? 'chosen'
+      : desktop
+        ? 'host has a desktop session'
+        : 'host has no desktop session',
+    ...wants,
+    firstVm,
+    ...(bridge ? { bridge } : {}),
+  };
+}
+
+/**
+ * The system that would carry a bridge here, as `kvmkit bridge` finds it on a live host (who
+ * manages the uplink); on a recorded tree, or with no uplink, what the files say (netplan YAML,
+ * an ifupdown stanza other than lo), else the release's default for a desktop or a server.
+ */
+async function bridgeSystem(
+  facts: Facts,
+  release: ReleaseProfile,
+  desktop: boolean,
+): Promise<{ system: string; evidence: string }> {
+  const host = facts.host;
+  if (host.canRun()) {
+    const uplink = await readUplink(host);
+    if (uplink) {
+      const found = await detectNetworkSystem(
+        host,
+        uplink.isBridge ? uplink.name : (uplink.master ?? uplink.name),
+      );
+      if (found.system !== 'unknown') return found;
+    }
+  }
+  const netplan = ((await host.listDir('/etc/netplan')) ?? []).filter((f) => /\.ya?ml$/.test(f)).sort();
+  if (netplan.length > 0) {
+    const text = (await Promise.all(netplan.map((f) => host.readFile(`/etc/netplan/${f}`)))).join('\n');
+    const nm = /^\s*renderer:\s*NetworkManager\s*$/m.test(text);
+    return {
+      system: nm ? 'netplan-NetworkManager' : 'netplan-networkd',
+      evidence: `/etc/netplan/${netplan.join(', ')}${nm ? ' (renderer NetworkManager)' : ''}`,
+    };
+  }
+  const stanzas = [...ifupdownStanzas(await readIfupdown(host)).keys()].filter((name) => name !== 'lo');
+  if (stanzas.length > 0)
+    return { system: 'ifupdown', evidence: `/etc/network/interfaces: iface ${stanzas.join(', ')}` };
+  const kind = desktop ? 'desktop' : 'server';
+  return {
+    system: release.network[kind],
+    evidence: `no network configuration read: the release's ${kind} default`,
+  };
 }

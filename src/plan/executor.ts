@@ -7,6 +7,7 @@ import {
   type PlannedStep,
   type Step,
   StepFailure,
+  type Uninterruptible,
 } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';
 import type { Journal } from './journal.js';
@@ -31,16 +32,6 @@ export interface StepOutcome {
 export interface RunSummary {
   steps: StepOutcome[];
   counts: Record<StepResult, number>;
-}
-
-/**
- * A step whose change must not stop halfway (the uplink moving onto a bridge, or back): an abort
- * between its commands, or one that kills the command running, leaves the host off the network
- * with its own rollback unable to run. Its commands are shown and journaled like any step's, but
- * get no abort signal and are not cut short; the executor honours the abort once the step returns.
- */
-export interface Uninterruptible {
-  uninterruptible?: boolean;
 }
 
 /**

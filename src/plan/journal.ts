@@ -1,21 +1,7 @@
 import type { Host } from '../host/host.js';
 
 import { JOURNAL } from '../lib/paths.js';
-
-/** How to take back one change kvmkit made; `kvmkit uninstall` applies them newest first. */
-export type Undo =
-  | { kind: 'purge-packages'; packages: string[] }
-  /** What a kvmkit transaction removed as a conflict (busybox-static replaces busybox): put back. */
-  | { kind: 'reinstall-packages'; packages: string[] }
-  | { kind: 'remove-from-group'; user: string; group: string }
-  /** `mode`: the file's mode when backed up (records from before it: none, keep the file's own). */
-  | { kind: 'restore-file'; path: string; backup: string | null; mode?: number }
-  | { kind: 'undefine-network'; name: string; previousXml?: string }
-  | { kind: 'undefine-pool'; name: string }
-  | { kind: 'stop-daemon'; name: string; pid: number }
-  /** By `uuid` (a later VM may take the name); records from before UUIDs have the name alone. */
-  | { kind: 'delete-vm'; name: string; uuid?: string }
-  | { kind: 'remove-bridge'; bridge: string };
+import type { Undo } from '../steps/step.js';
 
 export type JournalEntry =
   | { type: 'run:start'; run: string; at: string; command: string; argv: string[] }

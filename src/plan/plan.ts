@@ -1,7 +1,8 @@
 import type { Host } from '../host/host.js';
 import type { Distro, Feature } from '../profiles/types.js';
+import type { FirstVm } from '../profiles/wanted.js';
 import { bridgeStep } from '../steps/bridge.js';
-import { type FirstVm, firstVmStep } from '../steps/first-vm.js';
+import { firstVmStep } from '../steps/first-vm.js';
 import { INSTALL_STEPS } from '../steps/index.js';
 import type { PlannedStep, Step } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';

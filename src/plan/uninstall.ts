@@ -4,10 +4,9 @@ import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { waitForPackageLock } from '../steps/packages.js';
-import { planned, type Step, StepFailure } from '../steps/step.js';
+import { planned, type Step, StepFailure, type Undo, type Uninterruptible } from '../steps/step.js';
 import { parseDominfo } from '../vm/manage/parse.js';
-import type { Uninterruptible } from './executor.js';
-import { Journal, type JournalEntry, type Undo } from './journal.js';
+import { Journal, type JournalEntry } from './journal.js';
 import { safePurge } from './safe-purge.js';
 
 const virsh = (...args: string[]): Command => ({

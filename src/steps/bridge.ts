@@ -5,8 +5,7 @@ import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
 import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
-import type { Uninterruptible } from '../plan/executor.js';
-import { planned, type Step, StepFailure } from './step.js';
+import { planned, type Step, StepFailure, type Uninterruptible } from './step.js';
 
 /** The rollback timer for this host: systemd's when PID 1 is systemd, its length from the environment. */
 async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: number }> {

@@ -1,24 +1,12 @@
 import { provenVirtType } from '../checks/acceleration.js';
 import type { Host } from '../host/host.js';
+import type { FirstVm } from '../profiles/wanted.js';
 import { cachedImagePath, createCloudVm } from '../vm/cloud/create.js';
 import { CLOUD_IMAGES, imageRefusal } from '../vm/cloud/images.js';
 import { createIsoVm } from '../vm/iso.js';
 import { type VmVerification, verifyVm } from '../vm/lifecycle.js';
 import { createSmokeVm } from '../vm/smoke/create.js';
 import { planned, type Step } from './step.js';
-
-/** Memory and disk of an ISO or cloud first VM (the smoke VM's are fixed and tiny). */
-export interface FirstVmSize {
-  memoryMiB?: number;
-  diskGiB?: number;
-}
-
-/** What the installer's last step makes: the smoke VM, a VM from an ISO or a cloud image, or nothing. */
-export type FirstVm =
-  | { kind: 'none' }
-  | { kind: 'smoke'; name: string }
-  | ({ kind: 'iso'; name: string; iso: string } & FirstVmSize)
-  | ({ kind: 'cloud'; name: string; image: string; generateKey?: boolean } & FirstVmSize);
 
 /**
  * The first VM: created once, left alone when it is there already (started again if it is off),

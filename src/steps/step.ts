@@ -2,8 +2,7 @@ import type { OpenedBundle } from '../bundle/manifest.js';
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command, RunResult } from '../host/host.js';
-import type { Undo } from '../plan/journal.js';
-import type { WantedState } from '../plan/wanted.js';
+import type { WantedState } from '../profiles/wanted.js';
 
 export type PlannedState = 'ok' | 'change' | 'blocked';
 
@@ -62,6 +61,30 @@ export interface Step {
   plan(context: StepContext): Promise<PlannedStep>;
   /** Makes the change. Default: write the planned files, then run the planned commands. */
   apply?(context: ApplyContext, planned: PlannedStep): Promise<void>;
+}
+
+/** How to take back one change kvmkit made; `kvmkit uninstall` applies them newest first. */
+export type Undo =
+  | { kind: 'purge-packages'; packages: string[] }
+  /** What a kvmkit transaction removed as a conflict (busybox-static replaces busybox): put back. */
+  | { kind: 'reinstall-packages'; packages: string[] }
+  | { kind: 'remove-from-group'; user: string; group: string }
+  /** `mode`: the file's mode when backed up (records from before it: none, keep the file's own). */
+  | { kind: 'restore-file'; path: string; backup: string | null; mode?: number }
+  | { kind: 'undefine-network'; name: string; previousXml?: string }
+  | { kind: 'undefine-pool'; name: string }
+  | { kind: 'stop-daemon'; name: string; pid: number }
+  /** By `uuid` (a later VM may take the name); records from before UUIDs have the name alone. */
+  | { kind: 'delete-vm'; name: string; uuid?: string }
+  | { kind: 'remove-bridge'; bridge: string };
+/**
+ * A step whose change must not stop halfway (the uplink moving onto a bridge, or back): an abort
+ * between its commands, or one that kills the command running, leaves the host off the network
+ * with its own rollback unable to run. Its commands are shown and journaled like any step's, but
+ * get no abort signal and are not cut short; the executor honours the abort once the step returns.
+ */
+export interface Uninterruptible {
+  uninterruptible?: boolean;
 }
 
 export class StepFailure extends Error {}

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { stepContext } from '../../src/plan/context.js';
 import { Executor } from '../../src/plan/executor.js';
-import { Journal, type Undo } from '../../src/plan/journal.js';
+import { Journal } from '../../src/plan/journal.js';
 import { undoSteps } from '../../src/plan/uninstall.js';
 import { firstVmStep } from '../../src/steps/first-vm.js';
+import type { Undo } from '../../src/steps/step.js';
 import { materialize } from '../helpers/fixtures.js';
 import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 

@@ -3,10 +3,10 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAptSimulation } from '../../src/facts/apt-simulate.js';
+import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-packages.js';
 import { stepContext } from '../../src/plan/context.js';
 import { Journal } from '../../src/plan/journal.js';
 import { undoSteps } from '../../src/plan/uninstall.js';
-import { bridgePackages, installBridgePackages } from '../../src/steps/bridge-packages.js';
 import { materialize } from '../helpers/fixtures.js';
 import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { applyBridge } from '../../src/bridge/apply.js';
 import { planRollbackTimer } from '../../src/bridge/rollback-timer.js';
 import type { Command, RunResult } from '../../src/host/host.js';
-import { Executor, type InstallEvent, type Uninterruptible } from '../../src/plan/executor.js';
+import { Executor, type InstallEvent } from '../../src/plan/executor.js';
 import { Journal } from '../../src/plan/journal.js';
 import { bridgeStep } from '../../src/steps/bridge.js';
-import { planned, type Step, StepFailure } from '../../src/steps/step.js';
+import { planned, type Step, StepFailure, type Uninterruptible } from '../../src/steps/step.js';
 import { StandIn, sampleChange } from './helpers/bridge-stand-in.js';
 
 // Ctrl-C or SIGTERM during `install --bridge` must not stop the bridge change halfway: the uplink

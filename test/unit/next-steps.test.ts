@@ -5,8 +5,7 @@ import type { Facts } from '../../src/facts/index.js';
 import type { UserFacts } from '../../src/facts/users.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { buildPlan } from '../../src/plan/plan.js';
-import type { WantedState } from '../../src/plan/wanted.js';
-import type { FirstVm } from '../../src/steps/first-vm.js';
+import type { FirstVm, WantedState } from '../../src/profiles/wanted.js';
 import { nextSteps } from '../../src/ui/install-render.js';
 import { materialize } from '../helpers/fixtures.js';
 

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Executor, type InstallEvent, type Uninterruptible } from '../../src/plan/executor.js';
+import { Executor, type InstallEvent } from '../../src/plan/executor.js';
 import { Journal, type JournalEntry } from '../../src/plan/journal.js';
 import { undoSteps } from '../../src/plan/uninstall.js';
-import type { Step } from '../../src/steps/step.js';
+import type { Step, Uninterruptible } from '../../src/steps/step.js';
 import { StandIn, sampleChange } from './helpers/bridge-stand-in.js';
 
 // kvmkit uninstall takes back install --bridge: its commands go through the executor (shown,

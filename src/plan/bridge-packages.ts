@@ -1,12 +1,12 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { findInstalled } from '../facts/packages.js';
 import type { Host } from '../host/host.js';
-import { type PlanOptions, stepContext } from '../plan/context.js';
-import { Executor, type InstallEvent } from '../plan/executor.js';
-import { Journal } from '../plan/journal.js';
 import { ProfileError } from '../profiles/resolve.js';
-import { packagesStep } from './packages.js';
-import { type PlannedStep, StepFailure } from './step.js';
+import { packagesStep } from '../steps/packages.js';
+import { type PlannedStep, StepFailure } from '../steps/step.js';
+import { type PlanOptions, stepContext } from './context.js';
+import { Executor, type InstallEvent } from './executor.js';
+import { Journal } from './journal.js';
 
 /**
  * What `kvmkit bridge` on its own needs installed first, for the system that carries the bridge

@@ -1,15 +1,19 @@
-import type { Facts } from '../facts/index.js';
-import catalog from '../profiles/catalog.js';
-import {
-  featureNeeds,
-  installProfileSets,
-  installsRecommends,
-  packagesFor,
-  releaseProfileFor,
-} from '../profiles/resolve.js';
-import type { Distro, Feature, ReleaseProfile } from '../profiles/types.js';
-import type { FirstVm } from '../steps/first-vm.js';
-import { bridgeSystem, firstVmFor } from './features.js';
+import catalog from './catalog.js';
+import { featureNeeds, installProfileSets, installsRecommends, packagesFor } from './resolve.js';
+import type { Distro, Feature, ReleaseProfile } from './types.js';
+
+/** Memory and disk of an ISO or cloud first VM (the smoke VM's are fixed and tiny). */
+export interface FirstVmSize {
+  memoryMiB?: number;
+  diskGiB?: number;
+}
+
+/** What the installer's last step makes: the smoke VM, a VM from an ISO or a cloud image, or nothing. */
+export type FirstVm =
+  | { kind: 'none' }
+  | { kind: 'smoke'; name: string }
+  | ({ kind: 'iso'; name: string; iso: string } & FirstVmSize)
+  | ({ kind: 'cloud'; name: string; image: string; generateKey?: boolean } & FirstVmSize);
 
 /** What a KVM host of this release should have, for one install profile and the chosen features. */
 export interface WantedState {
@@ -46,48 +50,22 @@ export interface WantedFeatures {
   featuresOnly?: boolean;
 }
 
-export async function wantedState(
-  facts: Facts,
-  profileOption?: string,
-  features: WantedFeatures = {},
-): Promise<WantedState> {
-  const distro = await facts.distro();
-  const release = releaseProfileFor(catalog, distro);
-  const desktop = (await facts.system()).desktop;
-  const profile = profileOption ?? (desktop ? 'desktop' : 'server');
-  const sets = installProfileSets(catalog, profile);
-  const firstVm = firstVmFor(profile, features.firstVm);
-  const bridge = !features.bridge
-    ? undefined
-    : features.bridgeSystem
-      ? { system: features.bridgeSystem, evidence: 'as kvmkit bridge found it' }
-      : await bridgeSystem(facts, release, desktop);
-  const wants = releaseWants(release, profile, {
-    firstVm: firstVm.kind,
-    // An ISO VM's viewer: on a desktop profile, or a host with a desktop session.
-    desktop: desktop || sets.includes('desktop'),
-    bridge: bridge?.system,
-    featuresOnly: features.featuresOnly,
-  });
-  return {
-    distro,
-    release,
-    profile,
-    profileChosenBy: profileOption
-      ? 'chosen'
-      : desktop
-        ? 'host has a desktop session'
-        : 'host has no desktop session',
-    ...wants,
-    firstVm,
-    ...(bridge ? { bridge } : {}),
-  };
+/**
+ * The first VM of a run: the one asked for, else the install profile's own (workshop: the smoke
+ * VM), else none. Decided here alone, so the plan, the installer (its question's default, its
+ * last step) and the packages they install agree.
+ */
+export function firstVmFor(profile: string | undefined, asked?: FirstVm): FirstVm {
+  if (asked) return asked;
+  return profile !== undefined && catalog.installProfiles[profile]?.firstVm
+    ? { kind: 'smoke', name: 'kvmkit-smoke' }
+    : { kind: 'none' };
 }
 
 /**
  * What one release wants for a profile and its features: packages (the profile's, then the
  * features' needs, one apt transaction), apt's Recommends or not, groups and service. The plan of
- * a host takes it for the host's release; the Ansible export for every release it carries.
+ * a host takes it for the host's release (plan/context.ts); the Ansible export for every release it carries.
  */
 export function releaseWants(
   release: ReleaseProfile,
