@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../src/checks/doctor.js';
-import { PROBE_CACHE } from '../../src/checks/probe/cache.js';
 import { parseKeyValue } from '../../src/facts/distro.js';
+import { PROBE_CACHE } from '../../src/facts/probe-verdict.js';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { SERVER_PACKAGES } from '../helpers/host-state.js';
 import { dpkgInstalled, ensureTestUser, processRunning } from '../helpers/system.js';
@@ -35,6 +35,8 @@ describe('kvmkit doctor on this host', () => {
     const report = parseJson<DoctorReport>(stdout);
     expect(report.distro?.id).toBe(os.ID);
     expect(report.distro?.version).toBe(os.VERSION_ID);
+    // Without --deep doctor changes nothing, the msr module included.
+    expect(report.actions).toEqual([]);
   });
 
   it('agrees with dpkg-query about the packages and with virsh about libvirt', async () => {
@@ -65,8 +67,15 @@ describe('kvmkit doctor on this host', () => {
     '--deep boots the probe guest: the verdict comes from what the guest printed',
     async () => {
       rmSync(PROBE_CACHE, { force: true });
+      const msrBefore = existsSync('/dev/cpu/0/msr');
       const { stdout } = await kvmkit(['doctor', '--deep', '--json']);
       const report = parseJson<DoctorReport>(stdout);
+      // What --deep changed is listed: at most the msr module, and only while its device was absent
+      // (loaded or not, e.g. refused in a container, doctor goes on).
+      if (msrBefore) expect(report.actions).toEqual([]);
+      expect(report.actions.length).toBeLessThanOrEqual(1);
+      for (const action of report.actions)
+        expect(action).toMatchObject({ id: 'msr-module', argv: ['modprobe', 'msr'], root: true });
       const accel = check(report, 'acceleration');
       if (kvmDevice) expect(report.probe?.kvm?.evidence.join('\n')).toMatch(/KVMKIT-PROBE real-mode/);
       if (!kvmDevice) {
