@@ -1,8 +1,7 @@
-import { Facts } from '../facts/index.js';
-import { findInstalled } from '../facts/packages.js';
-import type { Host } from '../host/host.js';
+import type { Facts } from '../facts/index.js';
+import { probeKey, readCachedVerdict } from '../facts/probe-verdict.js';
 import type { HardwareVerdict } from './hardware.js';
-import { type ProbeKey, readCachedVerdict, writeCachedVerdict } from './probe/cache.js';
+import { writeCachedVerdict } from './probe/cache.js';
 import { findQemu, type ProbeResult, runProbe } from './probe/run-probe.js';
 import { type CheckResult, check } from './types.js';
 
@@ -13,13 +12,6 @@ export interface AccelerationReport {
   acceleration: Acceleration;
   result: CheckResult;
   probe?: { kvm?: ProbeResult; tcg?: ProbeResult; cached: boolean };
-}
-
-export async function probeKey(facts: Facts): Promise<ProbeKey> {
-  const [system, kvm, status] = await Promise.all([facts.system(), facts.kvm(), facts.dpkgStatus()]);
-  const qemu = status === undefined ? undefined : findInstalled(status, ['qemu-system-x86', 'qemu-kvm']);
-  const version = qemu?.get('qemu-system-x86')?.version ?? qemu?.get('qemu-kvm')?.version ?? 'none';
-  return { kernel: system.kernelRelease ?? 'unknown', modules: kvm.modules, qemu: version };
 }
 
 /**
@@ -37,7 +29,7 @@ export async function accelerationCheck(
   const key = await probeKey(facts);
 
   if (!options.deep) {
-    const cached = await readCachedVerdict(host, key);
+    const cached = await readCachedVerdict<ProbeResult>(host, key);
     if (cached) return fromProbe(cached.result, undefined, true, hardware);
   }
 
@@ -166,10 +158,4 @@ function fromProbe(
       },
     ),
   };
-}
-
-/** The libvirt domain type VMs should get: "kvm" only when the probe proved it, else "qemu" (TCG). */
-export async function provenVirtType(host: Host): Promise<'kvm' | 'qemu'> {
-  const cached = await readCachedVerdict(host, await probeKey(new Facts(host)));
-  return cached?.result.passed && cached.result.accel === 'kvm' ? 'kvm' : 'qemu';
 }

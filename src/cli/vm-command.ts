@@ -1,5 +1,5 @@
 import { basename, resolve } from 'node:path';
-import { provenVirtType } from '../checks/acceleration.js';
+import { provenVirtType } from '../facts/probe-verdict.js';
 import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { createIsoVm } from '../vm/iso.js';

@@ -1,4 +1,4 @@
-import { provenVirtType } from '../checks/acceleration.js';
+import { provenVirtType } from '../facts/probe-verdict.js';
 import type { Host } from '../host/host.js';
 import type { FirstVm } from '../profiles/wanted.js';
 import { cachedImagePath, createCloudVm } from '../vm/cloud/create.js';

@@ -1,5 +1,5 @@
-import { provenVirtType } from '../../checks/acceleration.js';
 import { Facts } from '../../facts/index.js';
+import { provenVirtType } from '../../facts/probe-verdict.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
 import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
