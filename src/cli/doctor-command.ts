@@ -1,10 +1,10 @@
 import { runDoctor } from '../checks/doctor.js';
-import { createHost } from '../host/index.js';
 import { RealHost } from '../host/real-host.js';
 import { Journal } from '../plan/journal.js';
 import { renderDoctor } from '../ui/render-doctor.js';
 import { EXIT } from './errors.js';
-import { checkProfile, checkRoot } from './options.js';
+import { checkProfile } from './options.js';
+import { hostFromFlags } from './target.js';
 
 export interface DoctorFlags {
   deep?: boolean;
@@ -15,11 +15,11 @@ export interface DoctorFlags {
 }
 
 export async function doctorCommand(flags: DoctorFlags): Promise<number> {
-  const root = checkRoot(flags.root);
+  const root = flags.root;
   const profile = checkProfile(flags.profile);
+  const host = await hostFromFlags({ root });
   if (root && flags.deep)
     process.stderr.write('kvmkit: --deep boots a guest, which a fixture tree cannot: skipped\n');
-  const host = createHost({ root });
   const deep = flags.deep === true && !root;
   // Only on this machine may --deep change anything (load the msr module), journaled as a run of
   // its own; never a fixture tree (--root) nor another machine.

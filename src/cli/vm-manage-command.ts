@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { quoteForShell } from '../host/host.js';
-import { RealHost } from '../host/real-host.js';
 import { xmlRoot } from '../lib/xml.js';
 import { style } from '../ui/style.js';
 import { table } from '../ui/table.js';
@@ -12,6 +11,7 @@ import * as ops from '../vm/manage/operations.js';
 import { Virsh } from '../vm/manage/virsh.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 import { wholeNumber } from './options.js';
+import { hostFromFlags } from './target.js';
 
 declare const KVMKIT_VERSION: string;
 
@@ -28,11 +28,11 @@ export function checkVmArgument(vm: string): string {
   return vm;
 }
 
-function virshFor(flags: ManageFlags): Virsh {
+async function virshFor(flags: ManageFlags): Promise<Virsh> {
   const uri = connectionUri(flags.connect);
   const bad = checkUri(uri);
   if (bad) throw new UsageError(bad, 'e.g. qemu:///system, qemu:///session, qemu+ssh://user@host/system');
-  return new Virsh(new RealHost(), uri);
+  return new Virsh(await hostFromFlags(), uri);
 }
 
 /**
@@ -44,7 +44,7 @@ export async function manage<T>(
   operation: (virsh: Virsh) => Promise<T>,
   render: (value: T) => string,
 ): Promise<number> {
-  const virsh = virshFor(flags);
+  const virsh = await virshFor(flags);
   try {
     const value = await operation(virsh);
     process.stdout.write(flags.json ? `${JSON.stringify(value)}\n` : `${render(value)}\n`);
@@ -350,7 +350,7 @@ export const commands = {
 
 /** `virsh console`: the VM's serial console on this terminal; Ctrl+] leaves it. */
 export async function consoleCommand(vm: string, flags: ManageFlags): Promise<number> {
-  const virsh = virshFor(flags);
+  const virsh = await virshFor(flags);
   checkVmArgument(vm);
   // Fail with a clear message before handing over the terminal.
   await manage(
@@ -372,7 +372,7 @@ export async function sshCommand(
   args: string[],
   flags: ManageFlags & { user?: string; identity?: string; option?: string[] },
 ): Promise<number> {
-  const virsh = virshFor(flags);
+  const virsh = await virshFor(flags);
   const found = await vmAddresses(virsh, checkVmArgument(vm)).catch((error: unknown) => {
     if (error instanceof LibvirtError) throw new CliError(error.message, EXIT.notReady, error.hint);
     throw error;
