@@ -1,6 +1,5 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { BundleBuildError, type BundleImage, collectBundle } from '../bundle/collect.js';
 import {
   BUNDLE_KEY_DIR,
   BundleSignError,
@@ -10,6 +9,7 @@ import {
   stopAgent,
 } from '../bundle/sign.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
+import { BundleBuildError, type BundleImage, collectBundle } from '../plan/collect-bundle.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';

@@ -12,7 +12,6 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { indexDebs } from '../../src/bundle/collect.js';
 import { type BundleManifest, bundleSourcesList, PUBLIC_KEY } from '../../src/bundle/manifest.js';
 import { dearmorPublicKey } from '../../src/bundle/openpgp.js';
 import {
@@ -22,10 +21,11 @@ import {
   stopAgent,
   writeManifest,
 } from '../../src/bundle/sign.js';
+import { openBundle } from '../../src/cli/bundle-option.js';
 import { CliError, EXIT } from '../../src/cli/errors.js';
-import { openBundle } from '../../src/cli/install-target.js';
 import { RealHost } from '../../src/host/real-host.js';
 import { BUNDLE_KEYRING, BUNDLE_MANIFEST } from '../../src/lib/paths.js';
+import { indexDebs } from '../../src/plan/collect-bundle.js';
 import { makeSigningKey as makeKey } from '../helpers/gpg.js';
 
 // Issue 13 item 7: an offline bundle is signed on the machine that made it, and install --from

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { type BundleManifest, MANIFEST_SIGNATURE } from '../bundle/manifest.js';
+import { type Runner, sealBundle } from '../bundle/sign.js';
 import type { Host } from '../host/host.js';
 import { BUNDLE_MANIFEST } from '../lib/paths.js';
-import { buildPlan } from '../plan/plan.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
 import { recommendsOptions } from '../steps/packages.js';
@@ -12,8 +13,7 @@ import { imageChecksum, imageFileOf } from '../vm/cloud/create.js';
 import { type Checksum, downloadVerified, fileDigest } from '../vm/cloud/download.js';
 import type { ListSignature } from '../vm/cloud/signature.js';
 import { cloudKernelPackage } from '../vm/smoke/kernel.js';
-import { type BundleManifest, MANIFEST_SIGNATURE } from './manifest.js';
-import { type Runner, sealBundle } from './sign.js';
+import { buildPlan } from './plan.js';
 
 export interface BundleImage {
   name: string;
