@@ -1,5 +1,5 @@
-import { type Command, quoteForShell } from '../host/host.js';
-import { inert } from '../lib/shell-quote.js';
+import type { Command } from '../host/host.js';
+import { inert, quoteForShell } from '../lib/shell-quote.js';
 import type { BridgeState } from './apply.js';
 
 /**

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { quoteForShell } from '../host/host.js';
+import { quoteForShell } from '../lib/shell-quote.js';
 import { UsageError } from './errors.js';
 
 export type Elevation =

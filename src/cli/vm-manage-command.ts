@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { quoteForShell } from '../host/host.js';
+import { quoteForShell } from '../lib/shell-quote.js';
 import { xmlRoot } from '../lib/xml.js';
 import { style } from '../ui/style.js';
 import { table } from '../ui/table.js';

@@ -4,6 +4,8 @@
  * (later) a remote host over ssh.
  */
 
+import { quoteForShell } from '../lib/shell-quote.js';
+
 /** A command is data: an argv array, never a shell string. */
 export interface Command {
   argv: readonly string[];
@@ -132,10 +134,4 @@ export interface ProcessIdentity {
 export function showCommand(command: Command): string {
   const words = command.argv.map((word, i) => (command.secret?.includes(i) ? '******' : quoteForShell(word)));
   return words.join(' ');
-}
-
-/** POSIX shell quoting: safe words stay bare, everything else goes in single quotes. */
-export function quoteForShell(word: string): string {
-  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replaceAll("'", `'\\''`)}'`;
 }

@@ -1,11 +1,11 @@
 import { dirname, join } from 'node:path';
+import { quoteForShell } from '../lib/shell-quote.js';
 import {
   type Command,
   checkTempPrefix,
   type FileStat,
   type Host,
   type ProcessIdentity,
-  quoteForShell,
   type RunResult,
   type TempDir,
 } from './host.js';

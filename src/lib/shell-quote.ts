@@ -1,3 +1,9 @@
+/** POSIX shell quoting: safe words stay bare, everything else goes in single quotes. */
+export function quoteForShell(word: string): string {
+  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
 /**
  * Text for a `#` comment or an echo: the plan's reasons and the distro's name come from files
  * kvmkit did not write (os-release, a bundle's bundle.json), and a newline in them would start a

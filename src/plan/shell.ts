@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
-import { type Command, quoteForShell } from '../host/host.js';
-import { inert } from '../lib/shell-quote.js';
+import type { Command } from '../host/host.js';
+import { inert, quoteForShell } from '../lib/shell-quote.js';
 import type { Plan } from './plan.js';
 
 const POLKIT_ON_BUS =

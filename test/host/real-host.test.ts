@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { quoteForShell, showCommand } from '../../src/host/host.js';
+import { showCommand } from '../../src/host/host.js';
 import { RealHost } from '../../src/host/real-host.js';
+import { quoteForShell } from '../../src/lib/shell-quote.js';
 
 describe('RealHost', () => {
   const host = new RealHost();

@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { quoteForShell } from '../../src/host/host.js';
 import {
   checkSshOption,
   parseSshTarget,
@@ -12,6 +11,7 @@ import {
   SshHost,
   SshTargetError,
 } from '../../src/host/ssh-host.js';
+import { quoteForShell } from '../../src/lib/shell-quote.js';
 import { kvmkit } from '../helpers/cli.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
 

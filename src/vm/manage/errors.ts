@@ -1,4 +1,4 @@
-import { quoteForShell } from '../../host/host.js';
+import { quoteForShell } from '../../lib/shell-quote.js';
 /** What went wrong in libvirt's terms, told in the user's: a message and the next step. */
 export type LibvirtErrorKind =
   | 'not-found'

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { quoteForShell, withTempDir } from '../../host/host.js';
+import { withTempDir } from '../../host/host.js';
+import { quoteForShell } from '../../lib/shell-quote.js';
 import { domainName, replaceLogFile } from '../domain-xml.js';
 import { consoleLogOf } from '../names.js';
 import { LibvirtError } from './errors.js';
