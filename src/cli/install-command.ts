@@ -323,6 +323,7 @@ async function runWithTaskList(
       if (event.type === 'output' || event.type === 'say')
         current.output = event.type === 'output' ? event.line : event.message;
       if (event.type === 'cmd') current.output = `$ ${event.command}`;
+      if (event.type === 'wait') current.output = `waiting for ${event.what}`;
     },
     signal,
   );

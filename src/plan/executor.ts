@@ -5,8 +5,11 @@ import {
   applyPlanned,
   type PlannedFile,
   type PlannedStep,
+  type PlannedWait,
+  type Probe,
   type Step,
   StepFailure,
+  sleep,
   type Uninterruptible,
 } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';
@@ -20,6 +23,7 @@ export type InstallEvent =
   | { type: 'cmd'; step: string; command: string }
   | { type: 'output'; step: string; line: string }
   | { type: 'say'; step: string; message: string }
+  | { type: 'wait'; step: string; what: string; seconds: number }
   | { type: 'step:done'; step: string; title: string; result: StepResult; message: string };
 
 export interface StepOutcome {
@@ -169,6 +173,19 @@ export class Executor {
         }
         return result;
       },
+      async wait(wait: PlannedWait) {
+        onEvent({ type: 'wait', step: step.id, what: wait.what, seconds: wait.deadlineMs / 1000 });
+        const start = Date.now();
+        let held = await probeHolds(host, wait.probe);
+        while (!held && Date.now() - start < wait.deadlineMs) {
+          await sleep(200, signal);
+          held = await probeHolds(host, wait.probe);
+        }
+        const seconds = Math.round((Date.now() - start) / 100) / 10;
+        await journal.write({ type: 'wait', step: step.id, what: wait.what, held, seconds });
+        if (!held)
+          throw new StepFailure(`gave up after ${wait.deadlineMs / 1000} s waiting for ${wait.what}`);
+      },
       async writeFile(file: PlannedFile) {
         const previous = await host.readFile(file.path);
         let backup: string | null = null;
@@ -193,5 +210,22 @@ export class Executor {
         await host.writeFile(file.path, file.content, file.mode);
       },
     };
+  }
+}
+
+/** One look at a planned wait's condition; reading only, so it is not journaled as a command. */
+async function probeHolds(host: Host, probe: Probe): Promise<boolean> {
+  switch (probe.kind) {
+    case 'command': {
+      const result = await host.run({ argv: probe.argv, timeoutMs: 5000 });
+      return (
+        result.exitCode === 0 &&
+        (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout))
+      );
+    }
+    case 'socket':
+      return host.socketAnswers(probe.path);
+    case 'gone':
+      return (await host.stat(`/proc/${probe.pid}`)) === undefined;
   }
 }

@@ -1,15 +1,13 @@
 import { dirname } from 'node:path';
 import type { Command } from '../host/host.js';
 import { inert, quoteForShell } from '../lib/shell-quote.js';
+import { actionsOf, type PlannedFile, type PlannedWait, type Probe } from '../steps/step.js';
 import type { Plan } from './plan.js';
-
-const POLKIT_ON_BUS =
-  'dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus ' +
-  'org.freedesktop.DBus.NameHasOwner string:org.freedesktop.PolicyKit1 2>/dev/null | grep -q "boolean true"';
 
 /** A loop that waits for `test` for up to `seconds`, as the executor's own waits do. */
 function waitLoop(test: string, seconds: number, what: string): string {
-  return `i=0; until ${test}; do i=$((i + 1)); [ "$i" -le ${seconds * 5} ] || { echo "kvmkit: gave up waiting for ${what}" >&2; exit 1; }; sleep 0.2; done`;
+  const giveUp = quoteForShell(inert(`kvmkit: gave up waiting for ${what}`));
+  return `i=0; until ${test}; do i=$((i + 1)); [ "$i" -le ${seconds * 5} ] || { echo ${giveUp} >&2; exit 1; }; sleep 0.2; done`;
 }
 
 /** A here-document delimiter that no line of `content` equals, so the content cannot end it early. */
@@ -34,12 +32,47 @@ function commandLine(command: Command): string {
       : `${probe} >/dev/null 2>&1`;
     return `${test} || ${line}`;
   }
-  const program = command.argv[0] ?? '';
-  if (program === 'libvirtd')
-    return `${line}\n${waitLoop('[ -S /run/libvirt/libvirt-sock ]', 30, 'libvirtd')}`;
-  if (program === 'kill')
-    return `${line}\n${waitLoop(`! kill -0 ${quoteForShell(command.argv[1] ?? '')} 2>/dev/null`, 15, 'the old libvirtd to stop')}`;
   return line;
+}
+
+/** A probe as a shell test: the same condition the executor polls. */
+function probeTest(probe: Probe): string {
+  switch (probe.kind) {
+    case 'command': {
+      const line = probe.argv.map(quoteForShell).join(' ');
+      return probe.stdoutMatches === undefined
+        ? `${line} >/dev/null 2>&1`
+        : `${line} 2>/dev/null | grep -Eq ${quoteForShell(probe.stdoutMatches)}`;
+    }
+    case 'socket':
+      // The executor connects; a script can only see that the socket is there.
+      return `[ -S ${quoteForShell(probe.path)} ]`;
+    case 'gone':
+      return `! kill -0 ${probe.pid} 2>/dev/null`;
+  }
+}
+
+function waitLines(wait: PlannedWait): string {
+  return waitLoop(probeTest(wait.probe), Math.ceil(wait.deadlineMs / 1000), wait.what);
+}
+
+function fileLines(file: PlannedFile): string[] {
+  // The content is the file's bytes, so it is not made inert: a quoted here-document does no
+  // expansion, and its delimiter is one no line of the content equals.
+  // Written beside the file under umask 077, given its mode, then renamed over it: the
+  // content is never readable with a wider mode than the file's, even for a moment (kvmkit
+  // writes 0600 files: a netplan file with secrets), and a reader never sees half a file.
+  const marker = hereMarker(file.content);
+  const path = quoteForShell(file.path);
+  const next = quoteForShell(`${file.path}.kvmkit-new`);
+  return [
+    `mkdir -p ${quoteForShell(dirname(file.path))}`,
+    `(umask 077 && rm -f ${next} && cat > ${next}) <<'${marker}'`,
+    file.content.replace(/\n$/, ''),
+    marker,
+    `chmod ${(file.mode ?? 0o644).toString(8)} ${next}`,
+    `mv -f ${next} ${path}`,
+  ];
 }
 
 /** bridgeStep's id (src/steps/bridge.ts): not imported, as that would pull the bridge code in here. */
@@ -83,27 +116,10 @@ export function planAsShell(plan: Plan): string {
       out.push(...BRIDGE_LEFT_OUT);
       continue;
     }
-    for (const file of step.files ?? []) {
-      // The content is the file's bytes, so it is not made inert: a quoted here-document does no
-      // expansion, and its delimiter is one no line of the content equals.
-      // Written beside the file under umask 077, given its mode, then renamed over it: the
-      // content is never readable with a wider mode than the file's, even for a moment (kvmkit
-      // writes 0600 files: a netplan file with secrets), and a reader never sees half a file.
-      const marker = hereMarker(file.content);
-      const path = quoteForShell(file.path);
-      const next = quoteForShell(`${file.path}.kvmkit-new`);
-      out.push(`mkdir -p ${quoteForShell(dirname(file.path))}`);
-      out.push(
-        `(umask 077 && rm -f ${next} && cat > ${next}) <<'${marker}'`,
-        file.content.replace(/\n$/, ''),
-        marker,
-      );
-      out.push(`chmod ${(file.mode ?? 0o644).toString(8)} ${next}`, `mv -f ${next} ${path}`);
-    }
-    for (const command of step.commands) {
-      out.push(commandLine(command));
-      if (command.detached && command.argv[0]?.endsWith('polkitd'))
-        out.push(waitLoop(POLKIT_ON_BUS, 15, 'polkitd'));
+    for (const action of actionsOf(step)) {
+      if (action.kind === 'write') out.push(...fileLines(action.file));
+      else if (action.kind === 'run') out.push(commandLine(action.command));
+      else out.push(waitLines(action.wait));
     }
   }
   out.push('', 'echo "kvmkit plan applied: check with virsh --connect qemu:///system list --all"', '');

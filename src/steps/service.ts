@@ -2,7 +2,7 @@ import { findProcesses } from '../facts/processes.js';
 import type { SystemFacts } from '../facts/system.js';
 import type { Command, Host } from '../host/host.js';
 import type { InitSystem } from '../profiles/types.js';
-import { planned, type Step, StepFailure, sleep } from './step.js';
+import { applyPlanned, type PlannedAction, planned, plannedActions, type Step } from './step.js';
 
 /** Where polkitd lives, newest releases first. */
 export const POLKITD = ['/usr/lib/polkit-1/polkitd', '/usr/libexec/polkitd', '/usr/lib/policykit-1/polkitd'];
@@ -150,66 +150,73 @@ export const serviceStep: Step = {
     }
     let polkitd: string | undefined;
     for (const path of POLKITD) if (!polkitd && (await facts.host.stat(path))?.isFile) polkitd = path;
-    const commands: Command[] = [];
+    const actions: PlannedAction[] = [];
+    const run = (command: Command) => actions.push({ kind: 'run', command });
     const started: string[] = [];
     if (!bus) {
       // A bus that was killed leaves its pid file, and dbus-daemon then refuses to start.
       if ((await facts.host.stat('/run/dbus/pid')) !== undefined)
-        commands.push({ argv: ['rm', '-f', '/run/dbus/pid'], root: true });
-      commands.push(
-        { argv: ['mkdir', '-p', '/run/dbus'], root: true },
-        { argv: ['dbus-daemon', '--system', '--fork'], root: true },
-      );
+        run({ argv: ['rm', '-f', '/run/dbus/pid'], root: true });
+      run({ argv: ['mkdir', '-p', '/run/dbus'], root: true });
+      run({ argv: ['dbus-daemon', '--system', '--fork'], root: true });
       started.push('the system bus');
     }
     if (!polkit) {
-      commands.push({ argv: [polkitd ?? POLKITD[0]!, '--no-debug'], root: true, detached: true });
+      run({ argv: [polkitd ?? POLKITD[0]!, '--no-debug'], root: true, detached: true });
+      // libvirt asks polkit about its group's members: polkitd must be on the bus before libvirtd.
+      actions.push({
+        kind: 'wait',
+        wait: {
+          what: 'polkitd to join the system bus',
+          probe: { kind: 'command', argv: POLKIT_ON_BUS, stdoutMatches: 'boolean true' },
+          deadlineMs: 15_000,
+        },
+      });
       started.push('polkitd');
     }
     if (!virtlogd) {
-      commands.push({ argv: ['virtlogd', '-d'], root: true });
+      run({ argv: ['virtlogd', '-d'], root: true });
       started.push('virtlogd');
     }
     if (libvirtd.length > 0 && (!bus || !reachable)) {
       // It started before the bus and will never find it, or lost its socket: start it again.
-      commands.push({ argv: ['kill', String(libvirtd[0])], root: true });
+      run({ argv: ['kill', String(libvirtd[0])], root: true });
+      actions.push({
+        kind: 'wait',
+        wait: {
+          what: 'the old libvirtd to stop',
+          probe: { kind: 'gone', pid: libvirtd[0]! },
+          deadlineMs: 15_000,
+        },
+      });
       started.push(
         `libvirtd again (${!bus ? 'it started before the system bus' : 'it does not answer on its socket'})`,
       );
     } else if (libvirtd.length === 0) {
       started.push('libvirtd');
     }
-    if (libvirtd.length === 0 || !bus || !reachable) commands.push({ argv: ['libvirtd', '-d'], root: true });
-    return planned(
+    if (libvirtd.length === 0 || !bus || !reachable) {
+      run({ argv: ['libvirtd', '-d'], root: true });
+      actions.push({
+        kind: 'wait',
+        wait: {
+          what: 'libvirtd to answer on its socket',
+          probe: { kind: 'socket', path: LIBVIRT_SOCKET },
+          deadlineMs: 30_000,
+        },
+      });
+    }
+    return plannedActions(
       this,
       'change',
       `start ${started.join(', ')} directly (PID 1 is ${system.init}, not systemd)`,
-      commands,
+      actions,
     );
   },
 
   async apply(context, plannedStep) {
     const host = context.facts.host;
-    for (const command of plannedStep.commands) {
-      const [program] = command.argv;
-      await context.run(command);
-      if (program?.endsWith('polkitd'))
-        await waitFor(() => polkitOnBus(context), 15_000, 'polkitd to join the system bus', context.signal);
-      if (program === 'kill')
-        await waitFor(
-          async () => !(await findProcesses(host, ['libvirtd'])).get('libvirtd')?.length,
-          15_000,
-          'libvirtd to stop',
-          context.signal,
-        );
-      if (program === 'libvirtd')
-        await waitFor(
-          () => host.socketAnswers(LIBVIRT_SOCKET),
-          30_000,
-          'libvirtd to answer on its socket',
-          context.signal,
-        );
-    }
+    await applyPlanned(context, plannedStep);
     // Record what now runs because of this step, so uninstall can stop it. Only the direct start
     // is recorded: a daemon systemd or upstart started is theirs (upstart would respawn a killed
     // one), and it stops with its package, which uninstall purges when kvmkit installed it.
@@ -221,17 +228,6 @@ export const serviceStep: Step = {
       const pid = running.get(name)?.[0];
       if (pid !== undefined && startedNames.has(name)) await context.undo({ kind: 'stop-daemon', name, pid });
     }
-
-    async function polkitOnBus(ctx: typeof context): Promise<boolean> {
-      const result = await ctx.run(
-        {
-          argv: POLKIT_ON_BUS,
-          timeoutMs: 5000,
-        },
-        { allowFailure: true },
-      );
-      return /boolean true/.test(result.stdout);
-    }
   },
 };
 
@@ -239,12 +235,4 @@ export const serviceStep: Step = {
 function startedBy(commands: readonly Command[]): ServiceManager {
   const program = commands[0]?.argv[0];
   return program === 'systemctl' ? 'systemd' : program === 'service' ? 'upstart' : 'direct';
-}
-
-async function waitFor(test: () => Promise<boolean>, limitMs: number, what: string, signal?: AbortSignal) {
-  const deadline = Date.now() + limitMs;
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new StepFailure(`gave up after ${limitMs / 1000} s waiting for ${what}`);
-    await sleep(200, signal);
-  }
 }

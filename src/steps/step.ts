@@ -13,6 +13,33 @@ export interface PlannedFile {
   mode?: number;
 }
 
+/**
+ * A condition the executor polls until it holds (a daemon that must be up before the next command
+ * can use it). Data, so the shell script, the journal and the task list show the same wait the
+ * executor makes, rather than each knowing which command needs which wait.
+ */
+export type Probe =
+  /** Holds when the command exits 0 and, if given, a line of its standard output matches. */
+  | { kind: 'command'; argv: readonly string[]; stdoutMatches?: string }
+  /** Holds when the Unix socket at `path` accepts a connection. */
+  | { kind: 'socket'; path: string }
+  /** Holds once process `pid` has ended. */
+  | { kind: 'gone'; pid: number };
+
+export interface PlannedWait {
+  /** What is waited for, for people: "libvirtd to answer on its socket". */
+  what: string;
+  probe: Probe;
+  /** Given up (the step fails) past this. */
+  deadlineMs: number;
+}
+
+/** One thing a change does, in the order it does them: the whole truth of a planned step. */
+export type PlannedAction =
+  | { kind: 'write'; file: PlannedFile }
+  | { kind: 'run'; command: Command }
+  | { kind: 'wait'; wait: PlannedWait };
+
 /** A step's answer to "what would you do now?", from facts alone. Planning never changes the host. */
 export interface PlannedStep {
   id: string;
@@ -23,6 +50,21 @@ export interface PlannedStep {
   /** The exact commands a change would run, in order (after writing `files`). */
   commands: Command[];
   files?: PlannedFile[];
+  /**
+   * Every action in order, waits included, when the step has more than files then commands
+   * (commands and files are then the same actions' runs and writes). See actionsOf.
+   */
+  actions?: PlannedAction[];
+}
+
+/** A planned step's actions in order: its own list, or its files written, then its commands run. */
+export function actionsOf(step: Pick<PlannedStep, 'commands' | 'files' | 'actions'>): PlannedAction[] {
+  return (
+    step.actions ?? [
+      ...(step.files ?? []).map((file) => ({ kind: 'write' as const, file })),
+      ...step.commands.map((command) => ({ kind: 'run' as const, command })),
+    ]
+  );
 }
 
 export interface InstallOptions {
@@ -48,6 +90,8 @@ export interface ApplyContext extends StepContext {
   run(command: Command, options?: { allowFailure?: boolean }): Promise<RunResult>;
   /** Writes a file, backing up what was there first (journaled for uninstall). */
   writeFile(file: PlannedFile): Promise<void>;
+  /** Polls the probe until it holds; throws StepFailure past the deadline. */
+  wait(wait: PlannedWait): Promise<void>;
   /** Records how to take a change back. */
   undo(undo: Undo): Promise<void>;
   /** A line for the person watching (waiting for a lock, retrying). */
@@ -97,9 +141,36 @@ export const planned = (
   files?: PlannedFile[],
 ): PlannedStep => ({ id: step.id, title: step.title, state, reason, commands, ...(files ? { files } : {}) });
 
+/**
+ * A step planned as a sequence of actions: its commands and files are those actions' runs and
+ * writes, so every view of the plan (text, JSON, shell script) agrees with what is carried out.
+ */
+export function plannedActions(
+  step: Pick<Step, 'id' | 'title'>,
+  state: PlannedState,
+  reason: string,
+  actions: PlannedAction[],
+): PlannedStep {
+  const files = actions.flatMap((action) => (action.kind === 'write' ? [action.file] : []));
+  return {
+    ...planned(
+      step,
+      state,
+      reason,
+      actions.flatMap((action) => (action.kind === 'run' ? [action.command] : [])),
+      files.length > 0 ? files : undefined,
+    ),
+    actions,
+  };
+}
+
+/** Carries out a planned step's actions in order: what a step without its own apply does. */
 export async function applyPlanned(context: ApplyContext, plannedStep: PlannedStep): Promise<void> {
-  for (const file of plannedStep.files ?? []) await context.writeFile(file);
-  for (const command of plannedStep.commands) await context.run(command);
+  for (const action of actionsOf(plannedStep)) {
+    if (action.kind === 'write') await context.writeFile(action.file);
+    else if (action.kind === 'run') await context.run(action.command);
+    else await context.wait(action.wait);
+  }
 }
 
 export const sleep = (ms: number, signal?: AbortSignal) =>

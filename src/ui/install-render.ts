@@ -24,6 +24,8 @@ export function plainLine(event: InstallEvent): string {
       return `[${event.step}]   ${event.line}`;
     case 'say':
       return `[${event.step}] ${event.message}`;
+    case 'wait':
+      return `[${event.step}] waiting for ${event.what} (up to ${event.seconds} s)`;
     case 'step:done':
       return `[${event.step}] ${mark(event.result)}: ${event.message}`;
   }

@@ -1,7 +1,7 @@
 import { showCommand } from '../host/host.js';
 import type { Plan } from '../plan/plan.js';
 import type { Feature } from '../profiles/types.js';
-import type { PlannedState } from '../steps/step.js';
+import { actionsOf, type PlannedState } from '../steps/step.js';
 import { style } from './style.js';
 
 const LABEL: Record<PlannedState, string> = {
@@ -39,7 +39,14 @@ export function renderPlan(plan: Plan): string {
   ];
   for (const step of plan.steps) {
     lines.push(`  ${LABEL[step.state]}  ${step.title}: ${step.reason}`);
-    for (const command of step.commands) lines.push(`            ${style.dim('$')} ${showCommand(command)}`);
+    // Files the step writes are in --json and --format sh; here, its commands and its waits.
+    for (const action of actionsOf(step)) {
+      if (action.kind === 'run') lines.push(`            ${style.dim('$')} ${showCommand(action.command)}`);
+      if (action.kind === 'wait')
+        lines.push(
+          `            ${style.dim(`… waits for ${action.wait.what} (up to ${action.wait.deadlineMs / 1000} s)`)}`,
+        );
+    }
   }
   const changes = plan.steps.filter((s) => s.state === 'change').length;
   lines.push('', changes === 0 ? 'Nothing to do.' : `${changes} step(s) would change this host.`);

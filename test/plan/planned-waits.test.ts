@@ -1,0 +1,154 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FixtureHost } from '../../src/host/fixture-host.js';
+import type { Command, RunResult } from '../../src/host/host.js';
+import { Executor, type InstallEvent } from '../../src/plan/executor.js';
+import type { Journal, JournalEntry } from '../../src/plan/journal.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { planAsShell } from '../../src/plan/shell.js';
+import { actionsOf, type PlannedAction, plannedActions, type Step } from '../../src/steps/step.js';
+import { recordingHost } from '../helpers/recording-host.js';
+
+/**
+ * Issue 14: a wait is planned data like a command. The service step plans its waits (polkitd on
+ * the bus, libvirtd's socket) as actions; the executor alone polls them, shows and journals them;
+ * the shell script renders the same actions instead of knowing which command needs which wait.
+ */
+const HOSTS = join(import.meta.dirname, '../fixtures/hosts');
+/** This machine recorded: PID 1 is not systemd, so libvirt's daemons are started directly. */
+const NO_SYSTEMD = join(HOSTS, 'this-machine-kvm-pvm');
+const DEBIAN_12 = join(HOSTS, 'os-debian-12');
+
+const ok = (stdout = ''): RunResult => ({ exitCode: 0, stdout, stderr: '', failed: false });
+
+/** A journal that keeps its entries in memory. */
+function memoryJournal() {
+  const entries: Partial<JournalEntry>[] = [];
+  const journal = {
+    run: 'test-run',
+    write: async (entry: Partial<JournalEntry>) => {
+      entries.push(entry);
+    },
+    undo: async () => {},
+  } as unknown as Journal;
+  return { journal, entries };
+}
+
+/** A step that runs `first`, waits for `probe` to print "ready", then runs `after`; ok once `after` ran. */
+function waitingStep(deadlineMs: number, done: { value: boolean }): Step {
+  const actions: PlannedAction[] = [
+    { kind: 'run', command: { argv: ['first'] } },
+    {
+      kind: 'wait',
+      wait: {
+        what: 'the probe to say ready',
+        probe: { kind: 'command', argv: ['probe'], stdoutMatches: '^ready$' },
+        deadlineMs,
+      },
+    },
+    { kind: 'run', command: { argv: ['after'] } },
+  ];
+  return {
+    id: 'waiting',
+    title: 'Wait in the middle',
+    async plan() {
+      return done.value
+        ? plannedActions(this, 'ok', 'done', [])
+        : plannedActions(this, 'change', 'wait', actions);
+    },
+  };
+}
+
+describe('planned waits', () => {
+  it('the direct start plans its waits as actions, after the commands they follow', async () => {
+    const plan = await buildPlan(new FixtureHost(NO_SYSTEMD));
+    const step = plan.steps.find((s) => s.id === 'libvirt-service');
+    expect(step?.state).toBe('change');
+    const sequence = actionsOf(step!).map((a) =>
+      a.kind === 'run'
+        ? a.command.argv[0]!.split('/').at(-1)
+        : a.kind === 'wait'
+          ? `wait:${a.wait.probe.kind}`
+          : 'write',
+    );
+    expect(sequence.indexOf('wait:command')).toBe(sequence.indexOf('polkitd') + 1);
+    expect(sequence.indexOf('wait:socket')).toBe(sequence.indexOf('libvirtd') + 1);
+    // commands are the actions' runs, nothing more or less.
+    expect(step!.commands).toEqual(actionsOf(step!).flatMap((a) => (a.kind === 'run' ? [a.command] : [])));
+  });
+
+  it('the shell script renders the waits from the plan data', async () => {
+    const plan = await buildPlan(new FixtureHost(NO_SYSTEMD));
+    const step = plan.steps.find((s) => s.id === 'libvirt-service')!;
+    const script = planAsShell(plan);
+    expect(script).toMatch(/until \[ -S \/run\/libvirt\/libvirt-sock \]; .*-le 150 \]/);
+    // Change the data: the script follows it (no wait is re-coded in the renderer).
+    for (const action of step.actions ?? [])
+      if (action.kind === 'wait' && action.wait.probe.kind === 'socket') {
+        action.wait.probe = { kind: 'gone', pid: 4321 };
+        action.wait.deadlineMs = 7000;
+        action.wait.what = "a stand-in's $(end)";
+      }
+    const changed = planAsShell(plan);
+    expect(changed).not.toMatch(/libvirt-sock/);
+    expect(changed).toMatch(
+      /until ! kill -0 4321 2>\/dev\/null; .*-le 35 \] \|\| \{ echo 'kvmkit: gave up waiting for a stand-in'\\''s \$\(end\)' >&2/,
+    );
+  });
+
+  it('a systemd start plans no wait: systemctl returns once the unit is up', async () => {
+    const plan = await buildPlan(new FixtureHost(DEBIAN_12));
+    const step = plan.steps.find((s) => s.id === 'libvirt-service')!;
+    expect(actionsOf(step).filter((a) => a.kind === 'wait')).toEqual([]);
+  });
+
+  it('the executor polls until the probe holds, between the commands, and journals the wait', async () => {
+    let probes = 0;
+    const done = { value: false };
+    const { host, runs } = recordingHost(new FixtureHost(DEBIAN_12), {
+      onRun: (command: Command) => {
+        if (command.argv[0] === 'probe') return ok(++probes < 3 ? 'not yet' : 'ready');
+        if (command.argv[0] === 'after') done.value = true;
+        return ok();
+      },
+    });
+    const { journal, entries } = memoryJournal();
+    const events: InstallEvent[] = [];
+    const outcome = await new Executor(host, {}, journal, (e) => events.push(e)).runStep(
+      waitingStep(10_000, done),
+    );
+    expect(outcome.result, outcome.message).toBe('changed');
+    expect(runs.map((c) => c.argv[0])).toEqual(['first', 'probe', 'probe', 'probe', 'after']);
+    expect(events).toContainEqual({
+      type: 'wait',
+      step: 'waiting',
+      what: 'the probe to say ready',
+      seconds: 10,
+    });
+    const waited = entries.find((e) => e.type === 'wait');
+    expect(waited).toMatchObject({
+      type: 'wait',
+      step: 'waiting',
+      what: 'the probe to say ready',
+      held: true,
+    });
+    // The probe only reads: it is not journaled as a command.
+    expect(entries.filter((e) => e.type === 'cmd').map((e) => (e as { argv: string[] }).argv[0])).toEqual([
+      'first',
+      'after',
+    ]);
+  });
+
+  it('past its deadline the step fails, says what it waited for, and runs nothing after', async () => {
+    const done = { value: false };
+    const { host, runs } = recordingHost(new FixtureHost(DEBIAN_12), {
+      onRun: (command: Command) => ok(command.argv[0] === 'probe' ? 'not yet' : ''),
+    });
+    const { journal, entries } = memoryJournal();
+    const outcome = await new Executor(host, {}, journal, () => {}).runStep(waitingStep(600, done));
+    expect(outcome.result).toBe('failed');
+    expect(outcome.message).toBe('gave up after 0.6 s waiting for the probe to say ready');
+    expect(runs.map((c) => c.argv[0])).not.toContain('after');
+    expect(entries.find((e) => e.type === 'wait')).toMatchObject({ held: false });
+  });
+});
