@@ -24,7 +24,7 @@ import { ensureRoot } from './elevate.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
 import { checkProfile, wholeNumber } from './options.js';
-import { hostFromFlags } from './target.js';
+import { checkRemoteOptions, hostFromFlags } from './target.js';
 
 export interface InstallFlags {
   yes?: boolean;
@@ -95,16 +95,7 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
       bundleKey: flags.bundleKey,
       insecure: flags.insecureUnsignedBundle,
     });
-  if (remote && resolved.firstVmAnswer !== undefined && resolved.firstVmAnswer !== 'none')
-    throw new UsageError(
-      `--first-vm ${resolved.firstVmAnswer} with --host: the first VM is built on the machine kvmkit runs on`,
-      'install with --host, then run kvmkit vm create on that host (or kvmkit vm … --connect qemu+ssh://…)',
-    );
-  if (remote && resolved.bridge)
-    throw new UsageError(
-      '--bridge with --host: moving the uplink of the machine kvmkit reaches over ssh would cut that very connection',
-      'run kvmkit bridge on that host, from its console',
-    );
+  checkRemoteOptions({ host: flags.host, firstVm: resolved.firstVmAnswer, bridge: resolved.bridge });
   if (resolved.firstVmAnswer !== undefined)
     resolved.firstVm = parseFirstVm(resolved.firstVmAnswer, size, generateKey);
   if (resolved.user !== undefined && !(await readNamedUser(host, resolved.user))) {
@@ -123,9 +114,8 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
   let plan: Plan;
   try {
     if (guided) await askGuided(host, resolved);
-    // Over ssh no first VM (it would be built here); else the plan decides (the workshop's smoke
-    // VM), and its packages are part of the plan.
-    if (remote) resolved.firstVm ??= { kind: 'none' };
+    // The plan decides the first VM (the workshop's smoke VM; none over ssh), and its packages
+    // are part of the plan.
     plan = await buildPlan(host, resolved);
     resolved.firstVm = plan.firstVm;
   } catch (error) {

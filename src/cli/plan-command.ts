@@ -8,7 +8,7 @@ import { openBundle } from './bundle-option.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
 import { checkProfile } from './options.js';
-import { hostFromFlags } from './target.js';
+import { checkRemoteOptions, hostFromFlags } from './target.js';
 
 export interface PlanFlags {
   bridge?: boolean;
@@ -30,10 +30,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   const format = flags.json ? 'json' : (flags.format ?? 'text');
   if (!['text', 'json', 'sh'].includes(format))
     throw new UsageError(`--format ${format}: expected text, json or sh`);
-  if (flags.host && flags.firstVm !== undefined && flags.firstVm !== 'none')
-    throw new UsageError(
-      `--first-vm ${flags.firstVm} with --host: the first VM is built on the machine kvmkit runs on`,
-    );
+  checkRemoteOptions(flags);
   const firstVm = flags.firstVm === undefined ? undefined : parseFirstVm(flags.firstVm);
   const host = await hostFromFlags(flags);
   const bundle =

@@ -23,6 +23,25 @@ export async function hostFromFlags(flags: TargetFlags = {}): Promise<Host> {
 }
 
 /**
+ * What cannot be asked for another machine, refused alike by plan and install before connecting:
+ * a first VM is built on the machine kvmkit runs on, and moving the uplink of the machine kvmkit
+ * reaches over ssh would cut that very connection.
+ */
+export function checkRemoteOptions(flags: { host?: string; firstVm?: string; bridge?: boolean }): void {
+  if (flags.host === undefined) return;
+  if (flags.firstVm !== undefined && flags.firstVm !== 'none')
+    throw new UsageError(
+      `--first-vm ${flags.firstVm} with --host: the first VM is built on the machine kvmkit runs on`,
+      'install with --host, then run kvmkit vm create on that host (or kvmkit vm … --connect qemu+ssh://…)',
+    );
+  if (flags.bridge)
+    throw new UsageError(
+      '--bridge with --host: moving the uplink of the machine kvmkit reaches over ssh would cut that very connection',
+      'run kvmkit bridge on that host, from its console',
+    );
+}
+
+/**
  * The far side of --host, connected before anything is read, so a refused key or a wrong name is
  * one clear error rather than facts that look like an empty machine.
  */

@@ -65,6 +65,11 @@ export interface Host {
   readonly kind: 'real' | 'fixture';
   /** Shown in reports: "this host" or the fixture directory. */
   readonly description: string;
+  /**
+   * Another machine, reached over ssh: what kvmkit builds on the machine it runs on (a first VM,
+   * a bridge of the link it talks over) is not planned for it.
+   */
+  readonly viaSsh?: boolean;
   readFile(path: string): Promise<string | undefined>;
   readBinary(path: string): Promise<Buffer | undefined>;
   /** Reads `length` bytes at `offset` (device nodes such as /dev/cpu/0/msr). */

@@ -146,6 +146,7 @@ export class SshConnectionError extends Error {
 
 export class SshHost implements Host {
   readonly kind = 'real' as const;
+  readonly viaSsh = true;
   readonly description: string;
   private readonly local = new RealHost();
   private identity?: Promise<ProcessIdentity | undefined>;

@@ -63,7 +63,9 @@ export async function wantedState(
   const desktop = (await facts.system()).desktop;
   const profile = profileOption ?? (desktop ? 'desktop' : 'server');
   const sets = installProfileSets(catalog, profile);
-  const firstVm = firstVmFor(profile, features.firstVm);
+  // Over ssh the profile's own first VM (the workshop's smoke VM) is not planned: it would be
+  // built on the machine kvmkit runs on. Decided here, so plan --host and install --host agree.
+  const firstVm = firstVmFor(profile, features.firstVm ?? (facts.host.viaSsh ? { kind: 'none' } : undefined));
   const bridge = !features.bridge
     ? undefined
     : features.bridgeSystem
