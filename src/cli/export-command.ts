@@ -14,6 +14,9 @@ export interface ExportFlags {
   profile?: string;
   user?: string;
   out?: string;
+  nested?: boolean;
+  firstVm?: string;
+  bridge?: boolean;
 }
 
 const LOGIN = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
@@ -33,10 +36,22 @@ export async function exportAnsibleCommand(flags: ExportFlags): Promise<number> 
 async function exportedPlan(flags: ExportFlags) {
   if (flags.user !== undefined && !LOGIN.test(flags.user))
     throw new UsageError(`--user ${flags.user}: not a login name`);
+  // The exports set a host up; what kvmkit builds on a host after that, it builds there itself.
+  if (flags.firstVm !== undefined && flags.firstVm !== 'none')
+    throw new UsageError(
+      `--first-vm ${flags.firstVm}: an export sets the host up, it does not carry a first VM`,
+      'once the host is set up, run kvmkit vm create on it (or kvmkit install --first-vm there)',
+    );
+  if (flags.bridge)
+    throw new UsageError(
+      '--bridge: an export does not move the uplink (that needs the checks and rollback kvmkit runs on the host)',
+      'once the host is set up, run sudo kvmkit bridge on it, from its console',
+    );
   try {
     // The user may not exist yet on the machine the plan is made on: groups come from the plan.
     return await buildPlan(await hostFromFlags({ root: flags.root }), {
       profile: checkProfile(flags.profile),
+      install: { nested: flags.nested === true },
     });
   } catch (error) {
     if (error instanceof UnsupportedDistroError) throw new RefusalError(error.message, error.hint);

@@ -244,6 +244,7 @@ Exit codes:
     .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
     .option('--user <name>', 'the user who would join the groups (default: the one who ran sudo)')
     .option('--bridge', 'include putting the uplink on br0, as install --bridge would')
+    .option('--nested', 'include allowing nested virtualization, as install --nested would')
     .option(
       '--first-vm <what>',
       "include a first VM, as install --first-vm would: smoke, none, a cloud image or an .iso (default: the profile's)",
@@ -416,6 +417,9 @@ target checks the bundle against it before using anything in it:
       )
       .option('--profile <name>', 'install profile: server, desktop or workshop')
       .option('--user <name>', user)
+      .option('--nested', 'allow nested virtualization, as install --nested does')
+      .option('--first-vm <what>', 'refused: a first VM is made by kvmkit on the host (kvmkit vm create)')
+      .option('--bridge', 'refused: the bridge is made by kvmkit on the host (kvmkit bridge)')
       .option('--out <file>', 'write it to a file instead of standard output');
   exportOptions(
     exporter

@@ -12,6 +12,7 @@ import { checkRemoteOptions, hostFromFlags } from './target.js';
 
 export interface PlanFlags {
   bridge?: boolean;
+  nested?: boolean;
   firstVm?: string;
   json?: boolean;
   format?: string;
@@ -42,7 +43,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
         });
   try {
     const plan = await buildPlan(host, {
-      ...(bundle ? { install: { bundle } } : {}),
+      install: { ...(bundle ? { bundle } : {}), nested: flags.nested === true },
       profile,
       user: flags.user,
       bridge: flags.bridge,

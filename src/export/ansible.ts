@@ -7,6 +7,7 @@ import { installProfileSets, ProfileError, releaseProfileFor } from '../profiles
 import type { Distro, ReleaseProfile } from '../profiles/types.js';
 import { releaseVersion } from '../profiles/version.js';
 import { releaseWants } from '../profiles/wanted.js';
+import { NESTED_FILE } from '../steps/modules.js';
 import { POLKIT_ON_BUS, POLKITD } from '../steps/service.js';
 
 type Task = Record<string, unknown>;
@@ -263,6 +264,20 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
       // No hardware virtualization: no module to load; VMs run under software emulation.
       when: "kvmkit_cpu_flag.stdout in ['vmx', 'svm']",
     },
+    ...(plan.nested
+      ? [
+          {
+            // The nested step's own file (the same bytes on every CPU), from the next module load on.
+            name: 'Allow nested virtualization',
+            'ansible.builtin.copy': {
+              dest: NESTED_FILE.path,
+              content: NESTED_FILE.content,
+              mode: `0${(NESTED_FILE.mode ?? 0o644).toString(8)}`,
+            },
+            when: "kvmkit_cpu_flag.stdout in ['vmx', 'svm']",
+          },
+        ]
+      : []),
     {
       name: 'Let the user manage VMs',
       'ansible.builtin.user': { name: '{{ kvmkit_user }}', groups: '{{ kvmkit_groups }}', append: true },

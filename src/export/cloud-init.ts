@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import type { Plan } from '../plan/plan.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
+import { NESTED_FILE } from '../steps/modules.js';
 import { recommendsOptions } from '../steps/packages.js';
 import { serviceCommand } from '../steps/service.js';
 
@@ -40,6 +41,18 @@ export function cloudInitUserData(plan: Plan, user?: string): string {
     package_update: true,
     ...(plan.installRecommends ? { packages: plan.packages } : {}),
     ...(runcmd.length > 0 ? { runcmd } : {}),
+    // The nested step's own file (the same bytes on every CPU).
+    ...(plan.nested
+      ? {
+          write_files: [
+            {
+              path: NESTED_FILE.path,
+              content: NESTED_FILE.content,
+              permissions: `0${(NESTED_FILE.mode ?? 0o644).toString(8)}`,
+            },
+          ],
+        }
+      : {}),
   };
   const packagesHow = plan.installRecommends
     ? 'the packages'

@@ -22,6 +22,8 @@ export interface Plan {
   firstVm: FirstVm;
   groups: string[];
   services: string[];
+  /** Nested virtualization asked for (--nested): the exports carry it too. */
+  nested: boolean;
   steps: PlannedStep[];
 }
 
@@ -52,6 +54,7 @@ export async function buildPlan(host: Host, options: PlanOptions = {}): Promise<
     firstVm: wanted.firstVm,
     groups: wanted.groups,
     services: wanted.services,
+    nested: options.install?.nested === true,
     steps,
   };
 }

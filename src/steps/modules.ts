@@ -1,4 +1,4 @@
-import { planned, type Step } from './step.js';
+import { type PlannedFile, planned, type Step } from './step.js';
 
 /** Loads kvm_intel or kvm_amd when the CPU has the extension but the module is missing. */
 export const kvmModuleStep: Step = {
@@ -27,6 +27,20 @@ export const kvmModuleStep: Step = {
 
 export const NESTED_CONF = '/etc/modprobe.d/kvmkit-nested.conf';
 
+/**
+ * The file --nested writes: the same on every host, whatever its CPU, since modprobe applies the
+ * line of the module it loads. So the exports (Ansible, cloud-init) write these very bytes, and
+ * kvmkit's plan finds nothing to do on a host one of them set up.
+ */
+export const NESTED_FILE: PlannedFile = {
+  path: NESTED_CONF,
+  content:
+    '# Written by kvmkit install --nested: guests may run VMs of their own.\n' +
+    '# modprobe applies the line of the module it loads: kvm_intel (Intel VT-x) or kvm_amd (AMD-V).\n' +
+    'options kvm_intel nested=1\noptions kvm_amd nested=1\n',
+  mode: 0o644,
+};
+
 /** With --nested: guests may run their own VMs, from the next load of the module on. */
 export const nestedStep: Step = {
   id: 'nested',
@@ -36,15 +50,14 @@ export const nestedStep: Step = {
     const cpu = await facts.cpu();
     if (!cpu || (!cpu.vmx && !cpu.svm)) return planned(this, 'blocked', 'no hardware virtualization to nest');
     const module = cpu.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel';
-    const content = `# Written by kvmkit install --nested: guests may run VMs of their own.\noptions ${module} nested=1\n`;
-    if ((await facts.host.readFile(NESTED_CONF)) === content)
+    if ((await facts.host.readFile(NESTED_CONF)) === NESTED_FILE.content)
       return planned(this, 'ok', `${NESTED_CONF} sets nested=1`);
     return planned(
       this,
       'change',
       `write ${NESTED_CONF} (effective when ${module} is next loaded)`,
       [],
-      [{ path: NESTED_CONF, content, mode: 0o644 }],
+      [NESTED_FILE],
     );
   },
 };

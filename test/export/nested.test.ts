@@ -1,0 +1,67 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { exportAnsibleCommand, exportCloudInitCommand } from '../../src/cli/export-command.js';
+import { ansiblePlaybook } from '../../src/export/ansible.js';
+import { cloudInitUserData } from '../../src/export/cloud-init.js';
+import { FixtureHost } from '../../src/host/fixture-host.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { NESTED_CONF, NESTED_FILE } from '../../src/steps/modules.js';
+import { materialize } from '../helpers/fixtures.js';
+
+/**
+ * Issue 14: --nested is taken by plan, install and both exports alike, and the exports write the
+ * nested step's own file (its planned bytes), so kvmkit finds nothing left to do on a host they
+ * set up. --first-vm and --bridge are refused by the exports with the way to get them.
+ */
+const nestedStep = async (dir: string, nested: boolean) =>
+  (await buildPlan(new FixtureHost(dir), { install: { nested } })).steps.find((s) => s.id === 'nested')!;
+
+describe('--nested', () => {
+  it('plan --nested plans the file on an Intel host; without it, nothing', async () => {
+    const dir = materialize('intel-vmx-ready');
+    expect((await nestedStep(dir, false)).state).toBe('ok');
+    const step = await nestedStep(dir, true);
+    expect(step.state).toBe('change');
+    expect(step.files).toEqual([NESTED_FILE]);
+  });
+
+  it('the exports carry exactly the step file, and only when asked', async () => {
+    const dir = materialize('os-debian-12');
+    const plan = await buildPlan(new FixtureHost(dir), { install: { nested: true } });
+    const userData = parse(cloudInitUserData(plan, 'alice').replace(/^#.*\n/gm, '')) as {
+      write_files: { path: string; content: string; permissions: string }[];
+    };
+    expect(userData.write_files).toEqual([
+      { path: NESTED_CONF, content: NESTED_FILE.content, permissions: '0644' },
+    ]);
+    const [play] = parse(await ansiblePlaybook(plan, 'alice')) as [
+      { tasks: { name: string; 'ansible.builtin.copy'?: { dest: string; content: string; mode: string } }[] },
+    ];
+    const copy = play.tasks.find((t) => t.name === 'Allow nested virtualization')?.['ansible.builtin.copy'];
+    expect(copy).toEqual({ dest: NESTED_CONF, content: NESTED_FILE.content, mode: '0644' });
+
+    const plain = await buildPlan(new FixtureHost(dir));
+    expect(cloudInitUserData(plain, 'alice')).not.toMatch(/nested/);
+    expect(await ansiblePlaybook(plain, 'alice')).not.toMatch(/nested=1/);
+  });
+
+  it('a host holding the exported bytes needs nothing more from kvmkit; other bytes are rewritten', async () => {
+    const dir = materialize('intel-vmx-ready');
+    const path = join(dir, NESTED_CONF);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, NESTED_FILE.content);
+    expect((await nestedStep(dir, true)).state).toBe('ok');
+    writeFileSync(path, 'options kvm_intel nested=1\n');
+    expect((await nestedStep(dir, true)).state).toBe('change');
+  });
+
+  it('the exports refuse --first-vm and --bridge, with where to get them', async () => {
+    const root = join(import.meta.dirname, '../fixtures/hosts/os-debian-12');
+    await expect(exportAnsibleCommand({ root, firstVm: 'smoke' })).rejects.toThrow(/--first-vm smoke/);
+    await expect(exportCloudInitCommand({ root, bridge: true })).rejects.toMatchObject({
+      hint: expect.stringMatching(/kvmkit bridge/),
+    });
+  });
+});
