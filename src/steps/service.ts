@@ -113,6 +113,16 @@ export const serviceStep: Step = {
       // Running is not enough under systemd: a unit disabled by hand would not come back at the
       // next boot, and enable --now is what brings it back.
       const enabled = manager !== 'systemd' || (await systemdUnitEnabled(facts.host, service));
+      // A daemon that runs but does not answer on its socket (its /run was cleaned) reaches no
+      // one: started again, as the direct start does (doctor judges from this plan).
+      const restart = serviceCommand(manager, service, 'restart');
+      if (libvirt.daemonPid !== undefined && !libvirt.answering && restart)
+        return planned(
+          this,
+          'change',
+          `restart ${service} (it runs, pid ${libvirt.daemonPid}, but does not answer on its socket${enabled ? '' : '; and enable it'})`,
+          [...(enabled ? [] : [start]), restart],
+        );
       if (libvirt.daemonPid !== undefined && enabled)
         return planned(this, 'ok', `libvirtd is running (pid ${libvirt.daemonPid})`);
       // Debian 12's and 13's unit runs libvirtd with --timeout 120: idle for two minutes (no
