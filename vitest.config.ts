@@ -9,6 +9,7 @@ import { compileProfiles } from './src/profiles/compile.js';
  * machine that runs `npm test`.
  */
 export const UNIT_TESTS = [
+  'test/checks/check-mode.test.ts',
   'test/checks/doctor-fixtures.test.ts',
   'test/cli/cli.test.ts',
   'test/facts/*.test.ts',

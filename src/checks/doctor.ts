@@ -4,18 +4,13 @@ import { wantedState } from '../plan/context.js';
 import type { Journal } from '../plan/journal.js';
 import type { Distro } from '../profiles/types.js';
 import { type Acceleration, accelerationCheck } from './acceleration.js';
+import { checkModeChecks } from './check-mode.js';
+import { distroCheck, initCheck } from './distro.js';
 import { hardwareChecks } from './hardware.js';
 import { kvmChecks } from './kvm.js';
 import { type DoctorAction, planMsrModule, runDoctorAction } from './msr-module.js';
 import type { ProbeResult } from './probe/run-probe.js';
-import {
-  accessChecks,
-  distroCheck,
-  initCheck,
-  libvirtChecks,
-  packageChecks,
-  resourceChecks,
-} from './system.js';
+import { resourceChecks } from './resources.js';
 import type { CheckResult } from './types.js';
 
 export interface DoctorReport {
@@ -62,23 +57,12 @@ export async function runDoctor(host: Host, options: DoctorOptions = {}): Promis
     distroCheck(() => wantedState(facts, options.profile)),
     resourceChecks(facts),
   ]);
-  const [init, packages, access, libvirt] = await Promise.all([
+  // What the installer owns, judged by its steps' own plans on these facts (check mode).
+  const [init, installer] = await Promise.all([
     initCheck(facts, distro.wanted),
-    packageChecks(facts, distro.wanted),
-    accessChecks(facts, distro.wanted),
-    libvirtChecks(facts, distro.wanted),
+    checkModeChecks(facts, distro.wanted),
   ]);
-  const checks = [
-    ...hardware.results,
-    ...kvm,
-    accel.result,
-    distro.result,
-    init,
-    ...packages,
-    ...access,
-    ...libvirt,
-    ...resources,
-  ];
+  const checks = [...hardware.results, ...kvm, accel.result, distro.result, init, ...installer, ...resources];
   return {
     ready: !checks.some((c) => c.blocking && c.status === 'fail'),
     acceleration: accel.acceleration,

@@ -10,7 +10,7 @@ import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../f
 import type { Command } from '../host/host.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
 import type { Distro } from '../profiles/types.js';
-import { type ApplyContext, planned, type Step, StepFailure, sleep } from './step.js';
+import { type ApplyContext, type PlannedStep, planned, type Step, StepFailure, sleep } from './step.js';
 
 const ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };
 /** Keep existing config files, let apt wait briefly for its own lock, and retry flaky downloads. */
@@ -36,6 +36,10 @@ const update: Command = {
   env: ENV,
 };
 const repair: Command = { argv: ['dpkg', '--configure', '-a'], root: true, env: ENV };
+
+/** Whether a planned packages step first repairs what an interrupted dpkg run left (doctor's dpkg check). */
+export const repairsFirst = (plannedStep: Pick<PlannedStep, 'commands'>): boolean =>
+  plannedStep.commands.includes(repair);
 
 /**
  * apt's Recommends as the plan says: a profile that goes without them (the server profile on

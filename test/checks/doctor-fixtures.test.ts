@@ -52,7 +52,7 @@ describe('doctor on recorded hosts', () => {
     expect(report.acceleration).toBe('emulation');
     expect(report.distro).toMatchObject({ id: 'linuxmint', base: { id: 'ubuntu', version: '22.04' } });
     // Run through sudo: the checks speak of carol, not root.
-    expect(byId(report, 'groups').summary).toMatch(/^carol is not in libvirt, kvm/);
+    expect(byId(report, 'groups').summary).toMatch(/^add carol to libvirt, kvm/);
   });
 
   it('without the MSR, the kernel log alone still tells firmware from "not supported"', async () => {

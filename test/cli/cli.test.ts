@@ -28,7 +28,7 @@ describe('kvmkit doctor --root (the real binary)', () => {
     const { exitCode, stdout } = await kvmkit(['doctor', '--root', materialize('amd-svm-fresh-desktop')]);
     expect(exitCode).toBe(1);
     expect(stdout).toMatch(/FAIL {2}packages/);
-    expect(stdout).toMatch(/fix: kvmkit install/);
+    expect(stdout).toMatch(/fix: sudo kvmkit install/);
     expect(stdout).toMatch(/^Not ready/m);
     expect(stdout.includes('\u001b[')).toBe(false); // NO_COLOR
   });

@@ -49,7 +49,11 @@ describe('kvmkit doctor on this host', () => {
       // The ground truth for "libvirt runs": virsh reaches it.
       const reachable =
         spawnSync('virsh', ['--connect', 'qemu:///system', 'uri'], { timeout: 30_000 }).status === 0;
-      expect(check(report, 'libvirt')?.status).toBe(reachable ? 'pass' : 'fail');
+      // Reachable passes, unless install would still start what libvirt needs beside it (check
+      // mode: the service step's plan, which without an init wants the bus, polkitd and virtlogd too).
+      const libvirt = check(report, 'libvirt');
+      if (!reachable) expect(libvirt?.status).toBe('fail');
+      else if (libvirt?.status !== 'pass') expect(libvirt?.summary).toMatch(/system bus|polkitd|virtlogd/);
       if (processRunning('libvirtd') && !reachable)
         expect(check(report, 'libvirt')?.summary).toMatch(/does not answer on its socket/);
     }
@@ -137,7 +141,7 @@ describe('kvmkit doctor for a user other than root', () => {
     const report = parseJson<DoctorReport>(stdout);
     const groups = check(report, 'groups');
     expect(groups?.status).toBe('fail');
-    expect(groups?.summary).toMatch(new RegExp(`^${user} is not in libvirt, kvm`));
+    expect(groups?.summary).toMatch(new RegExp(`^add ${user} to libvirt, kvm`));
     if (existsSync('/dev/kvm')) {
       const worldRw = (statSync('/dev/kvm').mode & 0o006) === 0o006;
       expect(check(report, 'kvm-access')?.status).toBe(worldRw ? 'pass' : 'warn');
@@ -146,8 +150,6 @@ describe('kvmkit doctor for a user other than root', () => {
 
   it('run through sudo (SUDO_USER): still speaks of the user, not of root', async () => {
     const { stdout } = await kvmkit(['doctor', '--json'], { env: { SUDO_USER: user } });
-    expect(check(parseJson<DoctorReport>(stdout), 'groups')?.summary).toMatch(
-      new RegExp(`^${user} is not in`),
-    );
+    expect(check(parseJson<DoctorReport>(stdout), 'groups')?.summary).toMatch(new RegExp(`^add ${user} to`));
   });
 });

@@ -1,11 +1,10 @@
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { accessChecks } from '../../src/checks/system.js';
-import type { Facts } from '../../src/facts/index.js';
+import { sessionCheck } from '../../src/checks/check-mode.js';
 import type { UserFacts } from '../../src/facts/users.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { buildPlan } from '../../src/plan/plan.js';
-import type { FirstVm, WantedState } from '../../src/profiles/wanted.js';
+import type { FirstVm } from '../../src/profiles/wanted.js';
 import { nextSteps } from '../../src/ui/install-render.js';
 import { materialize } from '../helpers/fixtures.js';
 
@@ -67,11 +66,8 @@ describe("doctor's session hint", () => {
     sessionGroups: [],
     allGroups: [],
   };
-  const facts = { user: async () => user } as unknown as Facts;
   const hint = async (packages: string[]) =>
-    (await accessChecks(facts, { groups: ['libvirt', 'kvm'], packages } as unknown as WantedState)).find(
-      (c) => c.id === 'session',
-    )?.hint;
+    sessionCheck(user, { groups: ['libvirt', 'kvm'], packages }).hint;
 
   it('names virt-manager only when the profile installs it', async () => {
     expect(await hint(['qemu-system-x86', 'libvirt-daemon-system'])).toBe(

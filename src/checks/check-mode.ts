@@ -1,0 +1,186 @@
+import type { Facts } from '../facts/index.js';
+import type { UserFacts } from '../facts/users.js';
+import type { Command } from '../host/host.js';
+import type { WantedState } from '../profiles/wanted.js';
+import { groupsStep } from '../steps/groups.js';
+import { defaultNetworkStep, defaultPoolStep } from '../steps/network.js';
+import { packagesStep, repairsFirst } from '../steps/packages.js';
+import { serviceStep } from '../steps/service.js';
+import type { PlannedStep, StepContext } from '../steps/step.js';
+import { type CheckGroup, type CheckResult, check } from './types.js';
+
+/**
+ * Doctor's verdicts on what the installer owns (packages, groups, the libvirt service, the default
+ * network and pool), in check mode: each is the installer step's own plan() on the facts doctor
+ * read, so doctor and install cannot disagree. A step planned `ok` passes; one with a change to
+ * make, or blocked, fails and blocks readiness (the installer has work left). Doctor adds only what
+ * a plan does not say: the fix a person types, and whether the user's running session has the
+ * groups (the step plans for the next login).
+ */
+
+const INSTALL = 'sudo kvmkit install';
+
+/** The context install's steps plan from, on facts doctor read already: the invoking user, no options. */
+export async function checkContext(facts: Facts, wanted: WantedState): Promise<StepContext> {
+  const invoking = await facts.user();
+  return { facts, wanted, user: invoking && invoking.uid !== 0 ? invoking : undefined, options: {} };
+}
+
+/** Commands as a person types them. */
+const typed = (commands: readonly Command[]) =>
+  commands.map((c) => `${c.root ? 'sudo ' : ''}${c.argv.join(' ')}`).join(' && ');
+
+/** The planned commands when they are a couple a person can type (no files, no waits), else install. */
+const fixFor = (step: PlannedStep, install = INSTALL) =>
+  step.files === undefined &&
+  !(step.actions ?? []).some((a) => a.kind === 'wait') &&
+  step.commands.length > 0 &&
+  step.commands.length <= 2
+    ? typed(step.commands)
+    : install;
+
+/** A planned step as a check: ok passes; a change (with its fix) or a block fails, blocking. */
+function verdict(
+  id: string,
+  group: CheckGroup,
+  step: PlannedStep,
+  summary: string = step.reason,
+  hint?: string,
+): CheckResult {
+  if (step.state === 'ok') return check(id, group, 'pass', summary);
+  return check(id, group, 'fail', summary, {
+    hint: step.state === 'change' ? (hint ?? INSTALL) : undefined,
+    blocking: true,
+  });
+}
+
+/** Every check on what the installer owns: from the steps' plans, or skipped without a release to plan for. */
+export async function checkModeChecks(facts: Facts, wanted: WantedState | undefined): Promise<CheckResult[]> {
+  const user = await facts.user();
+  if (!wanted) {
+    const none = 'no install plan for this distro';
+    return [
+      check('packages', 'packages', 'skip', 'no package set for this distro'),
+      userCheck(user) ?? check('groups', 'access', 'skip', 'no group names for this distro'),
+      check('libvirt', 'libvirt', 'skip', none),
+      check('default-network', 'libvirt', 'skip', none),
+      check('default-pool', 'libvirt', 'skip', none),
+    ];
+  }
+  const context = await checkContext(facts, wanted);
+  const [packages, groups, service, network, pool] = await Promise.all(
+    [packagesStep, groupsStep, serviceStep, defaultNetworkStep, defaultPoolStep].map((step) =>
+      step.plan(context),
+    ),
+  );
+  return [
+    ...packageChecks(packages!),
+    ...groupChecks(user, wanted, groups!),
+    await serviceCheck(facts, service!),
+    libvirtObjectCheck(
+      'default-network',
+      'the "default" NAT network',
+      network!,
+      'it defines it on a free subnet',
+    ),
+    libvirtObjectCheck(
+      'default-pool',
+      'the "default" storage pool',
+      pool!,
+      'it defines it on /var/lib/libvirt/images',
+    ),
+  ];
+}
+
+function packageChecks(step: PlannedStep): CheckResult[] {
+  return [
+    ...(repairsFirst(step)
+      ? [
+          check('dpkg', 'packages', 'fail', 'an interrupted dpkg run left packages unfinished', {
+            hint: 'sudo dpkg --configure -a (kvmkit install does this first)',
+            blocking: true,
+          }),
+        ]
+      : []),
+    verdict('packages', 'packages', step),
+  ];
+}
+
+/** Doctor's own answer where the groups step has no one to plan for. */
+function userCheck(user: UserFacts | undefined): CheckResult | undefined {
+  if (!user) return check('groups', 'access', 'skip', 'the invoking user could not be determined');
+  if (user.uid === 0)
+    return check(
+      'groups',
+      'access',
+      'pass',
+      'running as root, which needs no group (use sudo from your own account to check it)',
+    );
+  return undefined;
+}
+
+function groupChecks(user: UserFacts | undefined, wanted: WantedState, step: PlannedStep): CheckResult[] {
+  const own = userCheck(user);
+  if (own || !user) return own ? [own] : [];
+  if (step.state !== 'ok') {
+    // The usermod works once the groups exist, and counts from the next login; else the packages bring them.
+    const exist = wanted.groups.every((g) => user.allGroups.some((e) => e.name === g));
+    return [
+      verdict(
+        'groups',
+        'access',
+        step,
+        step.reason,
+        exist
+          ? `${typed(step.commands)}, then log out and in (kvmkit install does this)`
+          : `${INSTALL} (the groups come with the libvirt packages)`,
+      ),
+    ];
+  }
+  return [verdict('groups', 'access', step), sessionCheck(user, wanted)];
+}
+
+/**
+ * Whether the user's running session has the groups: the groups step plans for /etc/group (the
+ * next login), so a user added after logging in is `ok` for it and still cannot use libvirt now.
+ */
+export function sessionCheck(user: UserFacts, wanted: Pick<WantedState, 'groups' | 'packages'>): CheckResult {
+  if (user.sessionGroups === undefined)
+    return check('session', 'access', 'skip', `cannot see the groups of ${user.name}'s running session`);
+  const stale = wanted.groups.filter((g) => !user.sessionGroups?.includes(g));
+  return stale.length === 0
+    ? check('session', 'access', 'pass', `${user.name}'s session has ${wanted.groups.join(', ')}`)
+    : check(
+        'session',
+        'access',
+        'warn',
+        `${user.name} was added to ${stale.join(', ')} after this session began`,
+        {
+          hint: `log out and in again (or start a shell with \`newgrp ${stale[0]}\`) before using virsh${wanted.packages.includes('virt-manager') ? ' or virt-manager' : ''}`,
+        },
+      );
+}
+
+async function serviceCheck(facts: Facts, step: PlannedStep): Promise<CheckResult> {
+  // Not running because not installed: the packages step brings it, and that is the finding.
+  if (step.state !== 'ok' && !(await facts.libvirt()).virsh)
+    return verdict('libvirt', 'libvirt', step, 'libvirt is not installed', INSTALL);
+  return verdict(
+    'libvirt',
+    'libvirt',
+    step,
+    step.reason,
+    fixFor(step, `${INSTALL} (it starts them in order, waiting for each)`),
+  );
+}
+
+/** The default network or pool: the step's reason says what it is, or what it lacks. */
+function libvirtObjectCheck(id: string, what: string, step: PlannedStep, defines: string): CheckResult {
+  return verdict(
+    id,
+    'libvirt',
+    step,
+    step.state === 'ok' ? `${what} is ${step.reason}` : `${what}: ${step.reason}`,
+    fixFor(step, `${INSTALL} (${defines})`),
+  );
+}

@@ -1,0 +1,59 @@
+import { UnsupportedDistroError } from '../facts/distro.js';
+import type { Facts } from '../facts/index.js';
+import { ProfileError } from '../profiles/resolve.js';
+import type { WantedState } from '../profiles/wanted.js';
+import { serviceManager } from '../steps/service.js';
+import { type CheckResult, check } from './types.js';
+
+/** The distro and what the installer would want on it; undefined `wanted` when unsupported. */
+export async function distroCheck(
+  resolveWanted: () => Promise<WantedState>,
+): Promise<{ result: CheckResult; wanted?: WantedState }> {
+  try {
+    const wanted = await resolveWanted();
+    const { distro } = wanted;
+    const own = `${distro.name} ${distro.version}${distro.codename ? ` (${distro.codename})` : ''}`;
+    const base =
+      distro.id === distro.base.id
+        ? ''
+        : `, based on ${distro.base.id === 'ubuntu' ? 'Ubuntu' : 'Debian'} ${distro.base.version} ${distro.base.codename}`;
+    return {
+      wanted,
+      result: check(
+        'distro',
+        'system',
+        'pass',
+        `${own}${base}; install profile "${wanted.profile}" (${wanted.profileChosenBy})`,
+      ),
+    };
+  } catch (error) {
+    if (error instanceof UnsupportedDistroError || error instanceof ProfileError) {
+      return {
+        result: check('distro', 'system', 'fail', error.message, { hint: error.hint, blocking: true }),
+      };
+    }
+    throw error;
+  }
+}
+
+/** What starts services here, as the service step will see it (serviceManager). */
+export async function initCheck(facts: Facts, wanted: WantedState | undefined): Promise<CheckResult> {
+  const system = await facts.system();
+  const manager = serviceManager(system, wanted?.release.init);
+  if (system.systemd) return check('init', 'system', 'pass', 'systemd manages services');
+  if (system.init === 'unknown')
+    return check(
+      'init',
+      'system',
+      'pass',
+      `the tree does not say what PID 1 is: the release's init, ${manager}, is assumed`,
+    );
+  if (manager === 'upstart')
+    return check('init', 'system', 'pass', 'upstart manages services (PID 1 is its init on this release)');
+  return check(
+    'init',
+    'system',
+    'pass',
+    `PID 1 is ${system.init}, not systemd: kvmkit starts libvirt's daemons directly`,
+  );
+}
