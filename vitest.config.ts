@@ -16,6 +16,7 @@ export const UNIT_TESTS = [
   'test/host/fixture-host.test.ts',
   'test/host/real-host.test.ts',
   'test/host/temp-dir.test.ts',
+  'test/host/virsh.test.ts',
   'test/plan/**/*.test.ts',
   'test/profiles/profiles.test.ts',
   'test/steps/*.test.ts',

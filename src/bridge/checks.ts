@@ -1,5 +1,6 @@
 import { parseIpAddr } from '../facts/network.js';
 import type { Host } from '../host/host.js';
+import { sleep } from '../lib/sleep.js';
 
 /** What "the host still has its network" means, each check with what it saw. */
 export interface Connectivity {
@@ -160,8 +161,6 @@ export function judgePlacement(p: Placement, f: PlacementFacts): { ok: boolean; 
     ].join('; '),
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A bridge found in place (the uplink is one, or is its port): each port must hold no address of

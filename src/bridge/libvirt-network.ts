@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { type Host, withTempDir } from '../host/host.js';
+import { Virsh } from '../host/virsh.js';
 import { buildXml } from '../lib/xml.js';
-
-const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 
 /** libvirt's network for VMs on the LAN: forward mode bridge over the host's bridge. */
 export async function hostBridgeNetworkXml(bridge: string, name = 'host-bridge'): Promise<string> {
@@ -14,8 +13,8 @@ export async function hostBridgeNetworkXml(bridge: string, name = 'host-bridge')
  * `kvmkit vm create --network host-bridge` works. A line saying what happened, or undefined.
  */
 export async function defineHostBridgeNetwork(host: Host, bridge: string): Promise<string | undefined> {
-  const virsh = (...args: string[]) =>
-    host.run({ argv: [...CONNECT, ...args], root: true, timeoutMs: 60_000 });
+  const root = Virsh.asRoot(host);
+  const virsh = (...args: string[]) => root.exec(args, { timeoutMs: 60_000 });
   const info = await virsh('net-info', 'host-bridge');
   if (info.exitCode === 0) return 'libvirt network host-bridge: already defined';
   if ((await virsh('uri')).exitCode !== 0) return undefined; // libvirt is not here (yet)

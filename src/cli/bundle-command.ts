@@ -9,11 +9,11 @@ import {
   stopAgent,
 } from '../bundle/sign.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
+import { VmError } from '../host/vm-errors.js';
 import { BundleBuildError, type BundleImage, collectBundle } from '../plan/collect-bundle.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
-import { VmError } from '../vm/names.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
 import { checkProfile } from './options.js';

@@ -1,13 +1,15 @@
 import { basename, resolve } from 'node:path';
 import { provenVirtType } from '../facts/probe-verdict.js';
+import { showCommand } from '../host/host.js';
+import { DEFAULT_URI, virshCommand } from '../host/virsh.js';
+import { VmError } from '../host/vm-errors.js';
 import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { createIsoVm } from '../vm/iso.js';
 import { deleteVm, verifyVm } from '../vm/lifecycle.js';
-import { VmUsageError } from '../vm/names.js';
-import { consoleLogOf, createSmokeVm, smokeInitrdOf, VM_NAME, VmError } from '../vm/smoke/create.js';
+import { consoleLogOf, createSmokeVm, smokeInitrdOf, VM_NAME } from '../vm/smoke/create.js';
 import { ensureRoot } from './elevate.js';
-import { CliError, EXIT, UsageError } from './errors.js';
+import { CliError, EXIT, UsageError, vmCliError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
 import { wholeNumber } from './options.js';
 import { hostFromFlags } from './target.js';
@@ -20,10 +22,9 @@ async function asRoot(): Promise<number | undefined> {
   return (await ensureRoot({ guided })).reexecExitCode;
 }
 
-/** A VmError as the CLI answers it: bad input (a name whose disk is there) exits 2, the rest 1. */
+/** A VmError as the CLI answers it (vmCliError); anything else goes on up. */
 export function mapError(error: unknown): never {
-  if (error instanceof VmUsageError) throw new UsageError(error.message, error.hint);
-  if (error instanceof VmError) throw new CliError(error.message, EXIT.notReady, error.hint);
+  if (error instanceof VmError) throw vmCliError(error);
   throw error;
 }
 
@@ -85,7 +86,7 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
           : `NOT verified: ${verification.reason} (under ${under}, kernel: ${vm.kernelSource})`,
         ...verification.evidence,
         verification.ok
-          ? `Console: virsh --connect qemu:///system console ${name}`
+          ? `Console: ${showCommand(virshCommand(['console', name]))}`
           : `hint: ${verification.hint ?? `kvmkit vm delete ${name} --storage`}`,
       ].join('\n'),
     );
@@ -122,7 +123,7 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
     const desktop = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
     let viewer = 'no desktop session here';
     if (desktop && (await host.stat('/usr/bin/virt-viewer'))) {
-      await host.run({ argv: ['virt-viewer', '--connect', 'qemu:///system', name], detached: true });
+      await host.run({ argv: ['virt-viewer', '--connect', DEFAULT_URI, name], detached: true });
       viewer = 'virt-viewer opened';
     }
     print(

@@ -1,15 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { checkUri, connectionUri, Virsh, virshCommand } from '../host/virsh.js';
+import { LibvirtError } from '../host/vm-errors.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import { xmlRoot } from '../lib/xml.js';
 import { style } from '../ui/style.js';
 import { table } from '../ui/table.js';
-import { checkUri, connectionUri } from '../vm/manage/connection.js';
-import { LibvirtError } from '../vm/manage/errors.js';
 import { listVms, vmAddresses, vmInfo } from '../vm/manage/inventory.js';
 import * as ops from '../vm/manage/operations.js';
-import { Virsh } from '../vm/manage/virsh.js';
-import { CliError, EXIT, UsageError } from './errors.js';
+import { CliError, EXIT, UsageError, vmCliError } from './errors.js';
 import { wholeNumber } from './options.js';
 import { hostFromFlags } from './target.js';
 
@@ -55,7 +54,7 @@ export async function manage<T>(
         process.stdout.write(
           `${JSON.stringify({ error: { kind: error.kind, message: error.message, hint: error.hint ?? null, detail: error.detail ?? null } })}\n`,
         );
-      throw new CliError(error.message, EXIT.notReady, error.hint);
+      throw vmCliError(error);
     }
     throw error;
   }
@@ -359,10 +358,9 @@ export async function consoleCommand(vm: string, flags: ManageFlags): Promise<nu
     () => '',
   );
   process.stderr.write(`Connected to ${vm}'s serial console; leave with Ctrl+]\n`);
-  const result = await virsh.host.run({
-    argv: ['virsh', '--connect', virsh.uri, 'console', vm, ...(flags.force ? ['--force'] : [])],
-    attached: true,
-  });
+  const result = await virsh.host.run(
+    virshCommand(['console', vm, ...(flags.force ? ['--force'] : [])], { uri: virsh.uri, attached: true }),
+  );
   return result.exitCode === 0 ? EXIT.ok : EXIT.notReady;
 }
 
@@ -374,7 +372,7 @@ export async function sshCommand(
 ): Promise<number> {
   const virsh = await virshFor(flags);
   const found = await vmAddresses(virsh, checkVmArgument(vm)).catch((error: unknown) => {
-    if (error instanceof LibvirtError) throw new CliError(error.message, EXIT.notReady, error.hint);
+    if (error instanceof LibvirtError) throw vmCliError(error);
     throw error;
   });
   const address = found.addresses.find((a) => a.protocol === 'ipv4') ?? found.addresses[0];

@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { virshCommand } from '../host/virsh.js';
 import { findProcesses } from './processes.js';
 
 export interface LibvirtFacts {
@@ -70,11 +71,7 @@ export async function readLibvirtLive(
 ): Promise<Pick<LibvirtFacts, 'defaultNetwork' | 'defaultPool'>> {
   if (!host.canRun() || !files.answering) return files;
   const info = async (what: 'net-info' | 'pool-info') => {
-    const result = await host.run({
-      argv: ['virsh', '--connect', 'qemu:///system', what, 'default'],
-      root: true,
-      timeoutMs: 60_000,
-    });
+    const result = await host.run(virshCommand([what, 'default'], { root: true, timeoutMs: 60_000 }));
     if (result.exitCode !== 0) return { defined: false, active: false, autostart: false };
     const field = (name: string) => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(result.stdout)?.[1];
     return {

@@ -1,5 +1,6 @@
 import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
 import { STATE_DIR } from '../lib/paths.js';
+import { sleep } from '../lib/sleep.js';
 import {
   type ApplyContext,
   applyPlanned,
@@ -9,7 +10,6 @@ import {
   type Probe,
   type Step,
   StepFailure,
-  sleep,
   type Uninterruptible,
 } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';

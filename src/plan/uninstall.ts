@@ -2,17 +2,16 @@ import { networkSubnet } from '../facts/libvirt-xml.js';
 import { findInstalled } from '../facts/packages.js';
 import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
+import { virshCommand } from '../host/virsh.js';
 import { STATE_DIR } from '../lib/paths.js';
+import { sleep } from '../lib/sleep.js';
 import { waitForPackageLock } from '../steps/packages.js';
 import { planned, type Step, StepFailure, type Undo, type Uninterruptible } from '../steps/step.js';
 import { parseDominfo } from '../vm/manage/parse.js';
 import { Journal, type JournalEntry } from './journal.js';
 import { safePurge } from './safe-purge.js';
 
-const virsh = (...args: string[]): Command => ({
-  argv: ['virsh', '--connect', 'qemu:///system', ...args],
-  root: true,
-});
+const virsh = (...args: string[]): Command => virshCommand(args, { root: true });
 
 /**
  * Turns what the journal says kvmkit did into steps that take it back, newest first. Each checks
@@ -265,14 +264,8 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           const state = await readBridgeState(context.facts.host);
           if (!state) return;
           const host = context.facts.host;
-          await context.run(
-            { argv: ['virsh', '--connect', 'qemu:///system', 'net-destroy', 'host-bridge'], root: true },
-            { allowFailure: true },
-          );
-          await context.run(
-            { argv: ['virsh', '--connect', 'qemu:///system', 'net-undefine', 'host-bridge'], root: true },
-            { allowFailure: true },
-          );
+          await context.run(virsh('net-destroy', 'host-bridge'), { allowFailure: true });
+          await context.run(virsh('net-undefine', 'host-bridge'), { allowFailure: true });
           // Through the executor's run: shown and journaled like every command of the uninstall.
           const restored = await restore(
             host,
@@ -318,7 +311,7 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           for (let i = 0; i < 100; i++) {
             const alive = await Promise.all(pids.map((pid) => context.facts.host.stat(`/proc/${pid}`)));
             if (alive.every((a) => a === undefined)) return;
-            await new Promise((r) => setTimeout(r, 100));
+            await sleep(100);
           }
         },
       };

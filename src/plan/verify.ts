@@ -1,4 +1,5 @@
 import { type Command, type Host, showCommand } from '../host/host.js';
+import { virshCommand } from '../host/virsh.js';
 
 export interface Verification {
   ok: boolean;
@@ -13,7 +14,7 @@ export interface Verification {
  * a new login gets them), since root always gets in and proves nothing.
  */
 export async function verifyAccess(host: Host, user: string | undefined): Promise<Verification> {
-  const virsh = ['virsh', '--connect', 'qemu:///system', 'list', '--all'];
+  const virsh = virshCommand(['list', '--all']).argv;
   const command: Command = user
     ? { argv: ['runuser', '-u', user, '--', ...virsh], root: true, timeoutMs: 60_000 }
     : { argv: virsh, timeoutMs: 60_000 };

@@ -1,5 +1,6 @@
 import { provenVirtType } from '../facts/probe-verdict.js';
 import type { Host } from '../host/host.js';
+import { Virsh, virshCommand } from '../host/virsh.js';
 import type { FirstVm } from '../profiles/wanted.js';
 import { cachedImagePath, createCloudVm } from '../vm/cloud/create.js';
 import { CLOUD_IMAGES, imageRefusal } from '../vm/cloud/images.js';
@@ -18,18 +19,13 @@ export function firstVmStep(first: FirstVm): Step {
     title: 'Create the first VM',
     async plan({ facts, wanted, options }) {
       if (first.kind === 'none') return planned(this, 'ok', 'none asked for');
-      const virsh = ['virsh', '--connect', 'qemu:///system'];
       if (facts.host.canRun()) {
-        const state = await facts.host.run({
-          argv: [...virsh, 'domstate', first.name],
-          root: true,
-          timeoutMs: 60_000,
-        });
+        const state = await Virsh.asRoot(facts.host).exec(['domstate', first.name], { timeoutMs: 60_000 });
         if (state.exitCode === 0 && state.stdout.trim() === 'running')
           return planned(this, 'ok', `${first.name} is running`);
         if (state.exitCode === 0) {
           return planned(this, 'change', `start ${first.name} (${state.stdout.trim()})`, [
-            { argv: [...virsh, 'start', first.name], root: true },
+            virshCommand(['start', first.name], { root: true }),
           ]);
         }
       }
@@ -114,10 +110,9 @@ export function firstVmStep(first: FirstVm): Step {
       if (first.kind === 'none') return;
       // Uninstall deletes the domain by this UUID, never by name: the user may delete or rename
       // this VM and make another under its name, which is theirs.
-      const uuid = await context.run(
-        { argv: ['virsh', '--connect', 'qemu:///system', 'domuuid', first.name], root: true },
-        { allowFailure: true },
-      );
+      const uuid = await context.run(virshCommand(['domuuid', first.name], { root: true }), {
+        allowFailure: true,
+      });
       const id = uuid.exitCode === 0 ? uuid.stdout.trim() : '';
       if (!id) context.say(`no UUID for ${first.name}: uninstall will keep it and say so`);
       await context.undo({ kind: 'delete-vm', name: first.name, ...(id ? { uuid: id } : {}) });

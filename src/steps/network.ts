@@ -1,14 +1,14 @@
 import { natNetworkXml, networkSubnet } from '../facts/libvirt-xml.js';
 import { formatAddress, freeSubnet, overlaps, readRoutes } from '../facts/routes.js';
 import type { Command } from '../host/host.js';
+import { virshCommand } from '../host/virsh.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { planned, type Step } from './step.js';
 
 const DEFINED = '/etc/libvirt/qemu/networks/default.xml';
 const OUR_XML = `${STATE_DIR}/networks/default.xml`;
-const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 
-const virsh = (...args: string[]): Command => ({ argv: [...CONNECT, ...args], root: true });
+const virsh = (...args: string[]): Command => virshCommand(args, { root: true });
 /**
  * The same virsh command, left out when `info` already shows what it would do: a package
  * (libvirt-daemon-config-network) may define the network, and libvirtd may autostart it, between
@@ -16,7 +16,7 @@ const virsh = (...args: string[]): Command => ({ argv: [...CONNECT, ...args], ro
  */
 const unless = (command: Command, info: string[], stdoutMatches?: string): Command => ({
   ...command,
-  skipIf: { argv: [...CONNECT, ...info], ...(stdoutMatches ? { stdoutMatches } : {}) },
+  skipIf: { argv: virshCommand(info).argv, ...(stdoutMatches ? { stdoutMatches } : {}) },
 });
 const netDefine = () => unless(virsh('net-define', OUR_XML), ['net-info', 'default']);
 const netStart = () => unless(virsh('net-start', 'default'), ['net-info', 'default'], '^Active:\\s+yes');

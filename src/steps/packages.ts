@@ -9,8 +9,9 @@ import { simulate } from '../facts/apt-simulate.js';
 import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../facts/packages.js';
 import type { Command } from '../host/host.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
+import { sleep } from '../lib/sleep.js';
 import type { Distro } from '../profiles/types.js';
-import { type ApplyContext, type PlannedStep, planned, type Step, StepFailure, sleep } from './step.js';
+import { type ApplyContext, type PlannedStep, planned, type Step, StepFailure } from './step.js';
 
 const ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };
 /** Keep existing config files, let apt wait briefly for its own lock, and retry flaky downloads. */

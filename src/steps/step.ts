@@ -172,12 +172,3 @@ export async function applyPlanned(context: ApplyContext, plannedStep: PlannedSt
     else await context.wait(action.wait);
   }
 }
-
-export const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new StepFailure('interrupted'));
-    });
-  });

@@ -1,10 +1,11 @@
 import { dirname } from 'node:path';
 import { parseGroup, parsePasswd } from '../facts/users.js';
 import type { Host } from '../host/host.js';
-import { VM_NAME, VmError } from './names.js';
+import { DEFAULT_URI, Virsh } from '../host/virsh.js';
+import { VmError } from '../host/vm-errors.js';
+import { VM_NAME } from './names.js';
 import { createVolume, deleteVolume, requireFreeVolumes } from './pool-disk.js';
 
-const CONNECT = 'qemu:///system';
 /** The user QEMU runs as under libvirt on Debian, Ubuntu and Mint (qemu.conf's default). */
 const QEMU_USER = 'libvirt-qemu';
 
@@ -67,7 +68,7 @@ export function virtInstallBase(o: {
   return [
     'virt-install',
     '--connect',
-    CONNECT,
+    DEFAULT_URI,
     '--name',
     o.name,
     '--virt-type',
@@ -116,9 +117,7 @@ export async function createIsoVm(
       `copy it into the pool: sudo cp '${o.iso}' /var/lib/libvirt/images/, or let it through: sudo chmod o+x '${readable.blocker}'`,
     );
   }
-  if (
-    (await host.run({ argv: ['virsh', '--connect', CONNECT, 'dominfo', o.name], root: true })).exitCode === 0
-  ) {
+  if ((await Virsh.asRoot(host).exec(['dominfo', o.name])).exitCode === 0) {
     throw new VmError(`a VM named "${o.name}" exists already`);
   }
   const volume = `${o.name}.qcow2`;
@@ -132,14 +131,10 @@ export async function createIsoVm(
     // Killed at the timeout, virt-install may leave the guest running: undefine would only make
     // it transient (running on) and vol-delete would unlink a disk qemu still writes. Stop it
     // first; it may well not be running, so destroy is allowed to fail.
-    await host.run({
-      argv: ['virsh', '--connect', CONNECT, 'destroy', o.name],
-      root: true,
-      timeoutMs: 60_000,
-    });
+    await Virsh.asRoot(host).exec(['destroy', o.name], { timeoutMs: 60_000 });
     // Only the definition and the disk kvmkit made: --remove-all-storage would also delete the
     // ISO when it is in the pool (where the hint for an unreadable ISO tells the user to put it).
-    await host.run({ argv: ['virsh', '--connect', CONNECT, 'undefine', o.name, '--nvram'], root: true });
+    await Virsh.asRoot(host).exec(['undefine', o.name, '--nvram']);
     await deleteVolume(host, disk);
     const said = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ');
     throw new VmError(
@@ -148,8 +143,6 @@ export async function createIsoVm(
         : `virt-install failed: ${said}`,
     );
   }
-  const display = (
-    await host.run({ argv: ['virsh', '--connect', CONNECT, 'domdisplay', o.name], root: true })
-  ).stdout.trim();
+  const display = (await Virsh.asRoot(host).exec(['domdisplay', o.name])).stdout.trim();
   return { os: os ?? 'generic (libosinfo did not know this ISO)', display, argv };
 }

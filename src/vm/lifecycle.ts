@@ -1,17 +1,17 @@
 import type { Host } from '../host/host.js';
+import { Virsh, virshCommand } from '../host/virsh.js';
+import { VmError } from '../host/vm-errors.js';
+import { sleep } from '../lib/sleep.js';
 import { bootFailure } from './console-failure.js';
 import { parseDominfo } from './manage/parse.js';
-import { consoleLogOf, seedPathOf, VmError } from './names.js';
+import { consoleLogOf, seedPathOf } from './names.js';
 import { BUSYBOX_HINT } from './smoke/busybox.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
 import { type SshWait, waitForSsh } from './ssh.js';
 
-const CONNECT = ['virsh', '--connect', 'qemu:///system'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** The VM's name and state from any handle (name, id or UUID), or a clear error. */
 async function requireVm(host: Host, handle: string): Promise<{ name: string; state: string }> {
-  const result = await host.run({ argv: [...CONNECT, 'dominfo', handle], root: true, timeoutMs: 60_000 });
+  const result = await Virsh.asRoot(host).exec(['dominfo', handle], { timeoutMs: 60_000 });
   const info = result.exitCode === 0 ? parseDominfo(result.stdout) : undefined;
   if (!info) throw new VmError(`no VM "${handle}"`, 'kvmkit vm list shows the VMs there are');
   return info;
@@ -20,15 +20,13 @@ async function requireVm(host: Host, handle: string): Promise<{ name: string; st
 /** Undefines a VM; with `storage`, also its volumes and kvmkit's boot files for it. */
 export async function deleteVm(host: Host, handle: string, options: { storage?: boolean } = {}) {
   const { name, state } = await requireVm(host, handle);
-  if (state !== 'shut off')
-    await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
+  if (state !== 'shut off') await Virsh.asRoot(host).exec(['destroy', name], { timeoutMs: 60_000 });
   // Only its disks go with it: never a CD-ROM, whose ISO may be the user's own (even in the pool).
   const disks = options.storage ? await diskTargets(host, name) : [];
-  const undefine = await host.run({
-    argv: [...CONNECT, 'undefine', name, '--nvram', ...(disks.length ? ['--storage', disks.join(',')] : [])],
-    root: true,
-    timeoutMs: 60_000,
-  });
+  const undefine = await Virsh.asRoot(host).exec(
+    ['undefine', name, '--nvram', ...(disks.length ? ['--storage', disks.join(',')] : [])],
+    { timeoutMs: 60_000 },
+  );
   if (undefine.exitCode !== 0)
     throw new VmError(`libvirt could not delete ${name}: ${undefine.stderr.trim()}`);
   if (options.storage) {
@@ -61,11 +59,7 @@ async function definitionsOnDisk(host: Host): Promise<string[]> {
 
 /** The targets (vda, sdb …) of a domain's disk devices, CD-ROMs left out. */
 async function diskTargets(host: Host, name: string): Promise<string[]> {
-  const listed = await host.run({
-    argv: [...CONNECT, 'domblklist', name, '--details'],
-    root: true,
-    timeoutMs: 60_000,
-  });
+  const listed = await Virsh.asRoot(host).exec(['domblklist', name, '--details'], { timeoutMs: 60_000 });
   return listed.stdout
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
@@ -112,7 +106,7 @@ export async function verifyVm(
     stopIfFailed?: boolean;
   } = {},
 ): Promise<VmVerification> {
-  const list = [...CONNECT, 'list'];
+  const list = virshCommand(['list']).argv;
   const argv = options.user ? ['runuser', '-u', options.user, '--', ...list] : list;
   const listed = await host.run({ argv, root: true, timeoutMs: 60_000 });
   const rows = listed.stdout.split('\n').filter((l) => l.trim() !== '');
@@ -170,7 +164,7 @@ export async function verifyVm(
 
   let stopped: boolean | undefined;
   if (why && options.stopIfFailed) {
-    const destroyed = await host.run({ argv: [...CONNECT, 'destroy', name], root: true, timeoutMs: 60_000 });
+    const destroyed = await Virsh.asRoot(host).exec(['destroy', name], { timeoutMs: 60_000 });
     stopped = destroyed.exitCode === 0;
     const said = (destroyed.stderr || destroyed.stdout).trim().split('\n').at(-1);
     evidence.push(

@@ -6,23 +6,6 @@
 /** What kvmkit itself names a VM it creates: letters, digits, ".", "_", "-"; at most 63. */
 export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-export class VmError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * Input kvmkit will not act on as given (a name whose disk is in the pool already): the CLI
- * answers it as bad input, exit 2, one line and a hint, nothing changed.
- */
-export class VmUsageError extends VmError {
-  readonly usage = true;
-}
-
 /** Where a kvmkit-made VM's serial console is logged (the smoke VM's marker lands there). */
 export const consoleLogOf = (name: string) => `/var/log/libvirt/qemu/${name}-console.log`;
 

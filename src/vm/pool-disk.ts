@@ -1,13 +1,12 @@
 import type { Host } from '../host/host.js';
+import { Virsh } from '../host/virsh.js';
+import { VmError } from '../host/vm-errors.js';
 import { buildXml } from '../lib/xml.js';
-import { VmError, VmUsageError } from './names.js';
 
-const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 /** The pool every kvmkit VM's disk lives in (kvmkit install sets it up). */
 export const POOL = 'default';
 
-const virsh = (host: Host, ...args: string[]) =>
-  host.run({ argv: [...CONNECT, ...args], root: true, timeoutMs: 120_000 });
+const virsh = (host: Host, ...args: string[]) => Virsh.asRoot(host).exec(args, { timeoutMs: 120_000 });
 
 /** The path of a volume of the pool, or undefined when the pool has no such volume. */
 async function volumePath(host: Host, volume: string): Promise<string | undefined> {
@@ -25,9 +24,10 @@ export async function requireFreeVolumes(host: Host, volumes: readonly string[])
   for (const volume of volumes) {
     const path = await volumePath(host, volume);
     if (path)
-      throw new VmUsageError(
+      throw new VmError(
         `a disk named ${volume} is in the pool already: ${path}`,
         'give the VM another --name (that disk is kept: a deleted or renamed VM may still need it)',
+        { usage: true },
       );
   }
 }

@@ -1,8 +1,8 @@
 import { createConnection } from 'node:net';
 import type { Host } from '../host/host.js';
+import { Virsh } from '../host/virsh.js';
+import { sleep } from '../lib/sleep.js';
 import { bootFailure } from './console-failure.js';
-
-const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 
 /** The first IPv4 address in `virsh domifaddr` output. */
 export function firstIpv4(domifaddr: string): string | undefined {
@@ -11,9 +11,7 @@ export function firstIpv4(domifaddr: string): string | undefined {
 
 /** The guest's address from dnsmasq's lease on a libvirt network (no agent needed). */
 export async function leaseAddress(host: Host, name: string): Promise<string | undefined> {
-  const leases = await host.run({
-    argv: [...CONNECT, 'domifaddr', name, '--source', 'lease'],
-    root: true,
+  const leases = await Virsh.asRoot(host).exec(['domifaddr', name, '--source', 'lease'], {
     timeoutMs: 30_000,
   });
   return leases.exitCode === 0 ? firstIpv4(leases.stdout) : undefined;
@@ -71,7 +69,7 @@ export async function waitForSsh(
     address = (await leaseAddress(host, name)) ?? address;
     const banner = address ? await sshBanner(address) : undefined;
     if (address && banner) return { address, answering: true, banner };
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
   }
   return { address, answering: false };
 }

@@ -5,7 +5,7 @@ import { runProbe } from '../../src/checks/probe/run-probe.js';
 import type { Command, FileStat, Host, RunResult, TempDir } from '../../src/host/host.js';
 import { verifyListSignature } from '../../src/vm/cloud/signature.js';
 import { cloneVm } from '../../src/vm/manage/operations.js';
-import { Virsh } from '../../src/vm/manage/virsh.js';
+import { Virsh } from '../../src/host/virsh.js';
 import { consoleLogOf } from '../../src/vm/names.js';
 
 // A file a command reads by path must be made on the machine that command runs on: through the

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
-import { VmError } from '../../src/vm/names.js';
+import { VmError } from '../../src/host/vm-errors.js';
 import { BUSYBOX_HINT, staticBusybox } from '../../src/vm/smoke/busybox.js';
 import { NotElfError, readElf } from '../../src/vm/smoke/elf.js';
 import { smokeInitramfs } from '../../src/vm/smoke/initramfs.js';

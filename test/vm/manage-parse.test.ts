@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { connectionUri } from '../../src/host/virsh.js';
+import { classifyVirshError, closeNames } from '../../src/host/vm-errors.js';
 import { replaceLogFile } from '../../src/vm/domain-xml.js';
-import { connectionUri } from '../../src/vm/manage/connection.js';
-import { classifyVirshError, closeNames } from '../../src/vm/manage/errors.js';
 import { parseListTable } from '../../src/vm/manage/inventory.js';
 import {
   definitionMemory,

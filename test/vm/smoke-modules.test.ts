@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
 import { RealHost } from '../../src/host/real-host.js';
-import { VmError } from '../../src/vm/names.js';
+import { VmError } from '../../src/host/vm-errors.js';
 import { smokeInitramfs } from '../../src/vm/smoke/initramfs.js';
 import { findSmokeKernel, indexModules, unpackedKernel } from '../../src/vm/smoke/kernel.js';
 import {

@@ -1,8 +1,10 @@
 import { basename } from 'node:path';
 import type { Host } from '../../host/host.js';
+import { Virsh } from '../../host/virsh.js';
+import { VmError } from '../../host/vm-errors.js';
 import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
-import { consoleLogOf, seedPathOf, VM_NAME, VmError } from '../names.js';
+import { consoleLogOf, seedPathOf, VM_NAME } from '../names.js';
 import { createVolume, deleteVolume, requireFreeVolumes } from '../pool-disk.js';
 import { waitForSsh } from '../ssh.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
@@ -14,7 +16,6 @@ import {
 } from './signature.js';
 
 const CACHE = '/var/lib/kvmkit/images';
-const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 
 export interface CloudVmOptions {
   name: string;
@@ -81,7 +82,7 @@ export async function imageChecksum(
  */
 export async function createCloudVm(host: Host, o: CloudVmOptions) {
   if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
-  if ((await host.run({ argv: [...CONNECT, 'dominfo', o.name], root: true })).exitCode === 0) {
+  if ((await Virsh.asRoot(host).exec(['dominfo', o.name])).exitCode === 0) {
     throw new VmError(`a VM named "${o.name}" exists already`);
   }
   const volume = `${o.name}.qcow2`;
@@ -117,7 +118,7 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
     overlay = await createVolume(host, { vmName: o.name, volume, sizeGiB: o.diskGiB, backing: cached.path });
     await buildSeedIso(host, seed, { hostname: o.name, user: o.user, sshKeys: keys });
     made.push(seed);
-    await host.run({ argv: [...CONNECT, 'pool-refresh', 'default'], root: true });
+    await Virsh.asRoot(host).exec(['pool-refresh', 'default']);
     const installed = await host.run({
       argv: [
         ...virtInstallBase(o),
@@ -147,7 +148,7 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
         `virt-install failed: ${(installed.stderr || installed.stdout).trim().split('\n').at(-1)}`,
       );
   } catch (error) {
-    await host.run({ argv: [...CONNECT, 'undefine', o.name], root: true });
+    await Virsh.asRoot(host).exec(['undefine', o.name]);
     if (overlay) await deleteVolume(host, overlay);
     if (made.length > 0) await host.run({ argv: ['rm', '-f', ...made], root: true });
     throw error;
@@ -155,7 +156,6 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
   const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs, consoleLogOf(o.name)) : undefined;
   // A guest whose boot failed for good (a panic, nothing to boot) would loop or sit there: stopped,
   // its definition and console log kept for reading why.
-  if (ssh?.bootFailure)
-    await host.run({ argv: [...CONNECT, 'destroy', o.name], root: true, timeoutMs: 60_000 });
+  if (ssh?.bootFailure) await Virsh.asRoot(host).exec(['destroy', o.name], { timeoutMs: 60_000 });
   return { name: o.name, image: cached.path, cached: cached.cached, checksum, signature, overlay, seed, ssh };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { type Host, withTempDir } from '../../host/host.js';
-import { VmError } from '../names.js';
+import { VmError } from '../../host/vm-errors.js';
 import { keyringPackageOn } from './images.js';
 
 /** Where a checksum list's detached signature is and whose key must have made it. */

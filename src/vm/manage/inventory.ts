@@ -1,3 +1,4 @@
+import type { Virsh } from '../../host/virsh.js';
 import {
   type DomainInfo,
   type InterfaceAddress,
@@ -6,7 +7,6 @@ import {
   parseDomstats,
   STATE_NAMES,
 } from './parse.js';
-import type { Virsh } from './virsh.js';
 
 export interface VmSummary extends DomainInfo {
   addresses: string[];

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import { withTempDir } from '../../host/host.js';
+import type { Virsh } from '../../host/virsh.js';
+import { LibvirtError } from '../../host/vm-errors.js';
 import { quoteForShell } from '../../lib/shell-quote.js';
+import { sleep } from '../../lib/sleep.js';
 import { domainName, replaceLogFile } from '../domain-xml.js';
 import { consoleLogOf } from '../names.js';
-import { LibvirtError } from './errors.js';
 import { vmInfo } from './inventory.js';
 import {
   type DomainStats,
@@ -18,9 +20,6 @@ import {
   type Snapshot,
   type VcpuInfo,
 } from './parse.js';
-import type { Virsh } from './virsh.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function vmState(virsh: Virsh, vm: string): Promise<{ state: string; reason?: string }> {
   const line = (await virsh.run(['domstate', vm, '--reason'], { vm })).trim();

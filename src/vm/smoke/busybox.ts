@@ -1,5 +1,5 @@
 import type { Host } from '../../host/host.js';
-import { VmError } from '../names.js';
+import { VmError } from '../../host/vm-errors.js';
 import { NotElfError, readElf } from './elf.js';
 
 /**

@@ -1,18 +1,19 @@
 import { Facts } from '../../facts/index.js';
 import { provenVirtType } from '../../facts/probe-verdict.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
+import { Virsh, virshCommand } from '../../host/virsh.js';
+import { VmError } from '../../host/vm-errors.js';
 import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
-import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME, VmError } from '../names.js';
+import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME } from '../names.js';
 import { staticBusybox } from './busybox.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
 import { copyBootKernel, findSmokeKernel, indexModules } from './kernel.js';
 import { builtinModules, readModules } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
-export { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME, VmError };
+export { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME };
 
-const CONNECT = ['virsh', '--connect', 'qemu:///system'];
 const BOOT_DIR = '/var/lib/libvirt/boot';
 
 export interface SmokeVm {
@@ -46,8 +47,8 @@ export async function createSmokeVm(
       'use letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
     );
   }
-  const virsh = (...args: string[]) =>
-    host.run({ argv: [...CONNECT, ...args], root: true, timeoutMs: 120_000 });
+  const root = Virsh.asRoot(host);
+  const virsh = (...args: string[]) => root.exec(args, { timeoutMs: 120_000 });
   if ((await virsh('dominfo', name)).exitCode === 0)
     throw new VmError(
       `a VM named "${name}" exists already`,
@@ -114,7 +115,7 @@ export async function createSmokeVm(
         `could not create its disk: ${created.stderr.trim()}`,
         'kvmkit install sets up the default pool',
       );
-    undo.unshift({ argv: [...CONNECT, 'vol-delete', '--pool', 'default', volume], root: true });
+    undo.unshift(root.command(['vol-delete', '--pool', 'default', volume]));
     const disk = (await virsh('vol-path', '--pool', 'default', volume)).stdout.trim();
     const xml = await smokeDomainXml({
       name,
@@ -132,11 +133,11 @@ export async function createSmokeVm(
     await host.writeFile(xmlFile, xml);
     const defined = await virsh('define', xmlFile);
     if (defined.exitCode !== 0) throw new VmError(`libvirt refused the VM: ${defined.stderr.trim()}`);
-    undo.unshift({ argv: [...CONNECT, 'undefine', name], root: true });
-    steps.push(showCommand({ argv: [...CONNECT, 'define', xmlFile] }));
+    undo.unshift(root.command(['undefine', name]));
+    steps.push(showCommand(virshCommand(['define', xmlFile])));
     const started = await virsh('start', name);
     if (started.exitCode !== 0) throw new VmError(`the VM did not start: ${started.stderr.trim()}`);
-    steps.push(showCommand({ argv: [...CONNECT, 'start', name] }));
+    steps.push(showCommand(virshCommand(['start', name])));
   } catch (error) {
     for (const command of undo) await host.run(command);
     throw error;

@@ -1,4 +1,4 @@
-import { VmError } from '../names.js';
+import { VmError } from '../../host/vm-errors.js';
 import { BUSYBOX_HINT } from './busybox.js';
 import { type CpioEntry, cpioArchive } from './cpio.js';
 import { readElf } from './elf.js';

@@ -1,6 +1,6 @@
 import type { Host } from '../../host/host.js';
+import { VmError } from '../../host/vm-errors.js';
 import { BUNDLE_KERNEL, BUNDLE_MANIFEST, BUNDLE_STATE } from '../../lib/paths.js';
-import { VmError } from '../names.js';
 import { moduleNameOf } from './modules.js';
 
 export interface SmokeKernel {

@@ -1,6 +1,6 @@
 import * as zlib from 'node:zlib';
 import type { Host } from '../../host/host.js';
-import { VmError } from '../names.js';
+import { VmError } from '../../host/vm-errors.js';
 
 /**
  * The names a kernel module's file may have: plain, or compressed as the kernel's modules_install

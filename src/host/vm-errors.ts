@@ -1,4 +1,22 @@
-import { quoteForShell } from '../../lib/shell-quote.js';
+import { quoteForShell } from '../lib/shell-quote.js';
+
+/**
+ * The one error family of VMs: what kvmkit will not or could not do to a VM, and the next step
+ * (`hint`). The CLI answers a `usage` one as bad input (exit 2: a name whose disk is in the pool
+ * already, nothing changed), every other one as not ready (exit 1).
+ */
+export class VmError extends Error {
+  readonly usage: boolean;
+  constructor(
+    message: string,
+    readonly hint?: string,
+    options: { usage?: boolean } = {},
+  ) {
+    super(message);
+    this.usage = options.usage ?? false;
+  }
+}
+
 /** What went wrong in libvirt's terms, told in the user's: a message and the next step. */
 export type LibvirtErrorKind =
   | 'not-found'
@@ -9,15 +27,16 @@ export type LibvirtErrorKind =
   | 'exists'
   | 'refused';
 
-export class LibvirtError extends Error {
+/** A VmError that virsh answered: sorted by `kind` from its stderr, its own words kept. */
+export class LibvirtError extends VmError {
   constructor(
     readonly kind: LibvirtErrorKind,
     message: string,
-    readonly hint?: string,
+    hint?: string,
     /** virsh's own words, kept for --json and for bug reports. */
     readonly detail?: string,
   ) {
-    super(message);
+    super(message, hint);
   }
 }
 
