@@ -207,7 +207,7 @@ describe('kvmkit vm create --image', () => {
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/ubuntu-cloudimage-keyring\.gpg is missing/);
     // The workbench is Debian 12: no package of it ships Canonical's keyring, so none is named
-    // (ubuntu-cloudimage-keyring is Ubuntu's; Debian 13's ubuntu-keyring: test/unit/cloud-keyring).
+    // (ubuntu-cloudimage-keyring is Ubuntu's; Debian 13's ubuntu-keyring: test/vm/cloud-keyring).
     expect(result.stderr).toMatch(/pass --keyring FILE; --skip-signature checks the checksum alone/);
     expect(result.stderr).not.toMatch(/install ubuntu/);
     expect(virsh('dominfo', 'ubuntu-24.04').status).not.toBe(0);

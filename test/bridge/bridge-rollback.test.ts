@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as apply from '../../src/bridge/apply.js';
-import { StandIn, sampleChange } from './helpers/bridge-stand-in.js';
+import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
 
 /**
  * Issue 13, item 6: the bridge must not strand a remote host. These run on stand-ins (no network,

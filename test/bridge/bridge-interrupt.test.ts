@@ -6,7 +6,7 @@ import { Executor, type InstallEvent } from '../../src/plan/executor.js';
 import { Journal } from '../../src/plan/journal.js';
 import { bridgeStep } from '../../src/steps/bridge.js';
 import { planned, type Step, StepFailure, type Uninterruptible } from '../../src/steps/step.js';
-import { StandIn, sampleChange } from './helpers/bridge-stand-in.js';
+import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
 
 // Ctrl-C or SIGTERM during `install --bridge` must not stop the bridge change halfway: the uplink
 // down, br0 not up, and neither the rest of the change nor the rollback run (the host off the

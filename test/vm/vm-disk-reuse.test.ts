@@ -4,7 +4,7 @@ import { createCloudVm } from '../../src/vm/cloud/create.js';
 import { deleteVm } from '../../src/vm/lifecycle.js';
 import { renameVm } from '../../src/vm/manage/operations.js';
 import { Virsh } from '../../src/host/virsh.js';
-import { FakeLibvirt } from './helpers/fake-libvirt.js';
+import { FakeLibvirt } from '../helpers/fake-libvirt.js';
 
 // The image is "in the cache" already: no network, nothing written outside the fake's tree.
 vi.mock('../../src/vm/cloud/download.js', async (original) => ({

@@ -1,5 +1,5 @@
-import type { BridgeChange } from '../../../src/bridge/change.js';
-import type { Command, FileStat, Host, RunResult } from '../../../src/host/host.js';
+import type { BridgeChange } from '../../src/bridge/change.js';
+import type { Command, FileStat, Host, RunResult } from '../../src/host/host.js';
 
 // A host for the bridge's unit tests (no network, no root), shared by bridge-rollback and
 // bridge-interrupt: files in memory, the uplink's address where the commands put it.

@@ -1,12 +1,12 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { Command, RunResult } from '../../../src/host/host.js';
-import { ReplayHost } from '../../helpers/replay-host.js';
+import type { Command, RunResult } from '../../src/host/host.js';
+import { ReplayHost } from './replay-host.js';
 
 const POOL_DIR = '/var/lib/libvirt/images';
 const DOMINFO = readFileSync(
-  join(import.meta.dirname, '../../fixtures/virsh/dominfo-shut-off.txt'),
+  join(import.meta.dirname, '../fixtures/virsh/dominfo-shut-off.txt'),
   'utf8',
 ).split('\n');
 

@@ -19,7 +19,7 @@ const FLOORS: string[][] = [
   ['cli'],
 ];
 
-const SRC = resolve(import.meta.dirname, '../../src');
+const SRC = resolve(import.meta.dirname, '../src');
 
 function* sources(dir: string): Generator<string> {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

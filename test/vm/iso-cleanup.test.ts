@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mapError } from '../../src/cli/vm-command.js';
 import { createIsoVm } from '../../src/vm/iso.js';
-import { FakeLibvirt } from './helpers/fake-libvirt.js';
+import { FakeLibvirt } from '../helpers/fake-libvirt.js';
 
 // The hint for an ISO QEMU cannot read says: copy it into the pool. There it is a pool volume,
 // which `undefine --remove-all-storage` deletes with the VM.

@@ -3,7 +3,7 @@ import { Executor, type InstallEvent } from '../../src/plan/executor.js';
 import { Journal, type JournalEntry } from '../../src/plan/journal.js';
 import { undoSteps } from '../../src/plan/uninstall.js';
 import type { Step, Uninterruptible } from '../../src/steps/step.js';
-import { StandIn, sampleChange } from './helpers/bridge-stand-in.js';
+import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
 
 // kvmkit uninstall takes back install --bridge: its commands go through the executor (shown,
 // journaled, never cut short by Ctrl-C), a rollback the checks do not confirm is a failure that
