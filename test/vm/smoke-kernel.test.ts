@@ -8,8 +8,8 @@ import { verifyBundle } from '../../src/bundle/verify.js';
 import { CliError } from '../../src/cli/errors.js';
 import { mapError } from '../../src/cli/vm-command.js';
 import { RealHost } from '../../src/host/real-host.js';
-import { BUNDLE_KERNEL, BUNDLE_STATE } from '../../src/lib/paths.js';
 import { VmError } from '../../src/host/vm-errors.js';
+import { BUNDLE_KERNEL, BUNDLE_STATE } from '../../src/lib/paths.js';
 import { copyBootKernel, findSmokeKernel } from '../../src/vm/smoke/kernel.js';
 import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 

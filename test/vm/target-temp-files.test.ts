@@ -3,9 +3,9 @@ import { defineHostBridgeNetwork } from '../../src/bridge/libvirt-network.js';
 import { PROBE_EXIT_STATUS, PROBE_STAGES, probeGuestImage } from '../../src/checks/probe/guest.js';
 import { runProbe } from '../../src/checks/probe/run-probe.js';
 import type { Command, FileStat, Host, RunResult, TempDir } from '../../src/host/host.js';
+import { Virsh } from '../../src/host/virsh.js';
 import { verifyListSignature } from '../../src/vm/cloud/signature.js';
 import { cloneVm } from '../../src/vm/manage/operations.js';
-import { Virsh } from '../../src/host/virsh.js';
 import { consoleLogOf } from '../../src/vm/names.js';
 
 // A file a command reads by path must be made on the machine that command runs on: through the

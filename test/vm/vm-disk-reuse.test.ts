@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { mapError } from '../../src/cli/vm-command.js';
+import { Virsh } from '../../src/host/virsh.js';
 import { createCloudVm } from '../../src/vm/cloud/create.js';
 import { deleteVm } from '../../src/vm/lifecycle.js';
 import { renameVm } from '../../src/vm/manage/operations.js';
-import { Virsh } from '../../src/host/virsh.js';
 import { FakeLibvirt } from '../helpers/fake-libvirt.js';
 
 // The image is "in the cache" already: no network, nothing written outside the fake's tree.
