@@ -1,4 +1,5 @@
-import semver from 'semver';
+import gte from 'semver/functions/gte.js';
+import lte from 'semver/functions/lte.js';
 import type {
   Distro,
   Feature,
@@ -28,8 +29,7 @@ export function releaseProfileFor(catalog: ProfileCatalog, distro: Distro): Rele
   }
   const release = family.releases.find(
     (r) =>
-      semver.gte(version, releaseVersion(r.from)!) &&
-      (r.to === undefined || semver.lte(version, releaseVersion(r.to)!)),
+      gte(version, releaseVersion(r.from)!) && (r.to === undefined || lte(version, releaseVersion(r.to)!)),
   );
   if (!release) {
     throw new ProfileError(
