@@ -105,6 +105,35 @@ export function snapshot(project) {
   };
 }
 
+/**
+ * The daemons among `added` ("+ PID COMM" lines of the daemons section) that are still running
+ * once `deadlineMs` has passed: a daemon left behind lasts, while a process that was only passing
+ * through as the snapshot was taken (seen on CI's kind of machine: its own control process
+ * starting helpers, named memfd:sealed-NN, for a moment child of PID 1) is gone by then.
+ */
+export async function lastingDaemons(added, deadlineMs = 10_000) {
+  const alive = (line) => {
+    const [, pid, comm] = /^\+ (\d+) (.*)$/.exec(line) ?? [];
+    if (!pid) return true;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      return (
+        stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === comm && state !== 'Z' && state !== 'X'
+      );
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + deadlineMs;
+  let left = added.filter(alive);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    left = left.filter(alive);
+  }
+  return left;
+}
+
 /** Per section, what was there only before (`-`) and only after (`+`); empty when the same. */
 export function compare(before, after) {
   const differences = [];

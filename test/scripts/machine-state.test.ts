@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs module of scripts/, with no type declarations
-import { compare, snapshot, treeListing } from '../../scripts/lib/machine-state.mjs';
+import { compare, lastingDaemons, snapshot, treeListing } from '../../scripts/lib/machine-state.mjs';
 
 /** The guard `npm test` puts around the suite: it must see every kind of change it promises to. */
 describe('the machine-state guard of npm test', () => {
@@ -49,5 +50,16 @@ describe('the machine-state guard of npm test', () => {
     expect(compare(state, state)).toEqual([]);
     const moved = { ...state, links: [...state.links, 've-kk-left:'] };
     expect(compare(state, moved)).toEqual([{ section: 'links', lines: ['+ ve-kk-left:'] }]);
+  });
+
+  it('counts a new daemon only if it lasts: one passing through as the snapshot was taken is not left', async () => {
+    const passing = spawn('sleep', ['0.5'], { stdio: 'ignore' });
+    const lasting = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const lines = [`+ ${passing.pid} sleep`, `+ ${lasting.pid} sleep`, '+ 999999999 gone'];
+      expect(await lastingDaemons(lines, 2000)).toEqual([`+ ${lasting.pid} sleep`]);
+    } finally {
+      lasting.kill('SIGKILL');
+    }
   });
 });
