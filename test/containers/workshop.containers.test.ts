@@ -340,7 +340,13 @@ describe('SIGKILL in the middle of apt on a fresh Debian 12 (bookworm)', () => {
       const killed = await box.run(['kill', '-9', ...tree.map((p) => String(p.pid))]);
       const killedText = tree.map((p) => `${p.pid} ${p.comm} ${p.args.slice(0, 80)}`).join('\n');
       process.stderr.write(`[kk-sigkill] kill -9:\n${killedText}\n`);
-      expect(killed.exitCode, `kill -9 of kvmkit's tree failed\n${shown(killed)}`).toBe(0);
+      // A process of the tree may end by itself between the listing and the kill (dpkg-deb lives
+      // a moment per package): kill says "No such process" for it and exits 1. That one is gone,
+      // as the kill wants (checked below for the whole tree); any other complaint is a failure.
+      const complaints = killed.stderr
+        .split('\n')
+        .filter((l) => l.trim() !== '' && !/No such process/.test(l));
+      expect(complaints, `kill -9 of kvmkit's tree failed\n${shown(killed)}`).toEqual([]);
       const interrupted = await running;
       keep(box, 'install-killed.log', interrupted);
       expect(interrupted.exitCode, `the killed install should not exit 0\n${shown(interrupted)}`).not.toBe(0);
