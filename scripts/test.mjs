@@ -144,14 +144,12 @@ ok &&= containers.ok;
 printTimes(runs);
 
 say('checking that this machine is as it was');
-const differences = compare(before, snapshot(top));
+const after = snapshot(top);
 // A new daemon must last to count: one only passing through as the snapshot was taken is not left.
-for (const difference of differences.filter((d) => d.section === 'daemons')) {
-  const added = difference.lines.filter((l) => l.startsWith('+ '));
-  const lasting = new Set(await lastingDaemons(added));
-  difference.lines = difference.lines.filter((l) => !l.startsWith('+ ') || lasting.has(l));
-}
-differences.splice(0, differences.length, ...differences.filter((d) => d.lines.length > 0));
+const added = after.daemons.filter((d) => !before.daemons.includes(d)).map((d) => `+ ${d}`);
+const lasting = new Set(await lastingDaemons(added));
+after.daemons = after.daemons.filter((d) => before.daemons.includes(d) || lasting.has(`+ ${d}`));
+const differences = compare(before, after);
 // Files written outside /var/tmp and the project (npm's own cache and logs belong to the npm
 // command that started this, not to the tests).
 const written = spawnSync(

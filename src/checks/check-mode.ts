@@ -1,12 +1,13 @@
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command } from '../host/host.js';
+import { invokingContext } from '../plan/context.js';
 import type { WantedState } from '../profiles/wanted.js';
 import { groupsStep } from '../steps/groups.js';
 import { defaultNetworkStep, defaultPoolStep } from '../steps/network.js';
 import { packagesStep, repairsFirst } from '../steps/packages.js';
 import { serviceStep } from '../steps/service.js';
-import type { PlannedStep, StepContext } from '../steps/step.js';
+import type { PlannedStep } from '../steps/step.js';
 import { type CheckGroup, type CheckResult, check } from './types.js';
 
 /**
@@ -19,12 +20,6 @@ import { type CheckGroup, type CheckResult, check } from './types.js';
  */
 
 const INSTALL = 'sudo kvmkit install';
-
-/** The context install's steps plan from, on facts doctor read already: the invoking user, no options. */
-export async function checkContext(facts: Facts, wanted: WantedState): Promise<StepContext> {
-  const invoking = await facts.user();
-  return { facts, wanted, user: invoking && invoking.uid !== 0 ? invoking : undefined, options: {} };
-}
 
 /** Commands as a person types them. */
 const typed = (commands: readonly Command[]) =>
@@ -67,7 +62,8 @@ export async function checkModeChecks(facts: Facts, wanted: WantedState | undefi
       check('default-pool', 'libvirt', 'skip', none),
     ];
   }
-  const context = await checkContext(facts, wanted);
+  // install's own context (the invoking user, no options), on the facts doctor read already.
+  const context = await invokingContext(facts, wanted);
   const [packages, groups, service, network, pool] = await Promise.all(
     [packagesStep, groupsStep, serviceStep, defaultNetworkStep, defaultPoolStep].map((step) =>
       step.plan(context),

@@ -45,11 +45,22 @@ export async function stepContext(host: Host, options: PlanOptions): Promise<Ste
     user = await readNamedUser(host, options.user);
     if (!user) throw new UnknownUserError(`no user named "${options.user}" on this host`);
     if (user.uid === 0) user = undefined;
-  } else {
-    const invoking = await facts.user();
-    user = invoking && invoking.uid !== 0 ? invoking : undefined;
+    return { facts, wanted, user, options: options.install ?? {} };
   }
-  return { facts, wanted, user, options: options.install ?? {} };
+  return invokingContext(facts, wanted, options.install);
+}
+
+/**
+ * The context steps plan from when no --user is named: the user who invoked kvmkit (SUDO_USER,
+ * else the login), none when that is root. Doctor's check mode plans from this too.
+ */
+export async function invokingContext(
+  facts: Facts,
+  wanted: WantedState,
+  install: InstallOptions = {},
+): Promise<StepContext> {
+  const invoking = await facts.user();
+  return { facts, wanted, user: invoking && invoking.uid !== 0 ? invoking : undefined, options: install };
 }
 
 /** What this host should have: its release's profile data (profiles/wanted.ts) for what its facts say. */
