@@ -8,13 +8,11 @@ import {
   type Runner,
   stopAgent,
 } from '../bundle/sign.js';
-import { UnsupportedDistroError } from '../facts/distro.js';
 import { VmError } from '../host/vm-errors.js';
 import { BundleBuildError, type BundleImage, collectBundle } from '../plan/collect-bundle.js';
-import { ProfileError } from '../profiles/resolve.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
-import { EXIT, RefusalError, UsageError } from './errors.js';
+import { EXIT, planningCliError, RefusalError, UsageError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
 import { checkProfile } from './options.js';
 import { hostFromFlags } from './target.js';
@@ -95,8 +93,8 @@ export async function bundleCommand(dir: string, flags: BundleFlags): Promise<nu
     return EXIT.ok;
   } catch (error) {
     if (error instanceof BundleSignError) throw new RefusalError(error.message, error.hint);
-    if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
-      throw new RefusalError(error.message, error.hint);
+    const refused = planningCliError(error);
+    if (refused !== error) throw refused;
     if (error instanceof BundleBuildError || error instanceof DownloadError || error instanceof VmError) {
       process.stderr.write(
         `kvmkit: ${error.message}\nhint: the folder is unfinished (no bundle.json); run it again to complete it (--no-image leaves the cloud image out)\n`,

@@ -1,31 +1,26 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runDoctor } from '../checks/doctor.js';
-import { UnsupportedDistroError } from '../facts/distro.js';
 import { readNamedUser } from '../facts/users.js';
 import type { Host } from '../host/host.js';
-import { UnknownUserError } from '../plan/context.js';
-import { Executor, type InstallEvent, type RunSummary } from '../plan/executor.js';
-import { Journal } from '../plan/journal.js';
-import { buildPlan, installSteps, type Plan } from '../plan/plan.js';
-import { verifyAccess } from '../plan/verify.js';
+import type { InstallEvent } from '../plan/executor.js';
+import { type InstallRun, runInstall, type StepDriver } from '../plan/install.js';
+import { buildPlan, type Plan } from '../plan/plan.js';
 import catalog from '../profiles/catalog.js';
-import { ProfileError } from '../profiles/resolve.js';
 import { type FirstVm, type FirstVmSize, firstVmFor } from '../profiles/wanted.js';
-import { verifyFirstVm } from '../steps/first-vm.js';
 import type { InstallOptions } from '../steps/step.js';
 import { nextSteps, plainLine, renderSummary } from '../ui/install-render.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { userPublicKeys } from '../vm/cloud-init.js';
+import type { VmVerification } from '../vm/lifecycle.js';
 import { type Answers, loadAnswers } from './answers.js';
 import { openBundle } from './bundle-option.js';
 import { ensureRoot } from './elevate.js';
-import { EXIT, RefusalError, UsageError } from './errors.js';
+import { EXIT, planningCliError, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
 import { checkProfile, wholeNumber } from './options.js';
 import { checkRemoteOptions, hostFromFlags } from './target.js';
-
 export interface InstallFlags {
   yes?: boolean;
   answers?: string;
@@ -117,12 +112,8 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     // The plan decides the first VM (the workshop's smoke VM; none over ssh), and its packages
     // are part of the plan.
     plan = await buildPlan(host, resolved);
-    resolved.firstVm = plan.firstVm;
   } catch (error) {
-    if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
-      throw new RefusalError(error.message, error.hint);
-    if (error instanceof UnknownUserError) throw new UsageError(error.message);
-    throw error;
+    throw planningCliError(error);
   }
 
   const out = (text: string) => (flags.json ? process.stderr : process.stdout).write(text);
@@ -138,35 +129,18 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
   process.once('SIGTERM', stop);
   // As in kvmkit bridge: a dropped SSH session must not stop the bridge step halfway.
   if (resolved.bridge) process.on('SIGHUP', () => {});
-  const journal = new Journal(host);
-  await journal.write({ type: 'run:start', command: 'install', argv: process.argv.slice(2) });
-  let summary: RunSummary;
+  let run: InstallRun;
   try {
-    summary = guided
-      ? await runWithTaskList(host, resolved, journal, abort.signal)
-      : await new Executor(
-          host,
-          resolved,
-          journal,
-          (event) => emit(event, flags.json === true),
-          abort.signal,
-        ).runAll(installSteps(resolved));
+    run = await runInstall(host, plan, resolved, {
+      argv: process.argv.slice(2),
+      signal: abort.signal,
+      ...(guided ? taskList() : { onEvent: (event: InstallEvent) => emit(event, flags.json === true) }),
+    });
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-  const success = summary.counts.failed === 0 && summary.counts.blocked === 0 && !abort.signal.aborted;
-  const verification = success ? await verifyAccess(host, plan.user ?? undefined) : undefined;
-  const vm = resolved.firstVm;
-  const vmVerification =
-    success && verification?.ok && vm && vm.kind !== 'none'
-      ? await verifyFirstVm(host, vm, plan.user ?? undefined)
-      : undefined;
-  const ready = success && verification?.ok === true && (vmVerification === undefined || vmVerification.ok);
-  await journal.write({
-    type: 'run:done',
-    result: abort.signal.aborted ? 'interrupted' : ready ? 'ready' : 'failed',
-  });
+  const { summary, access, firstVm, ready } = run;
 
   if (flags.json) {
     process.stdout.write(
@@ -175,37 +149,26 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
         ready,
         counts: summary.counts,
         steps: summary.steps,
-        verification: verification ?? null,
-        firstVm: vmVerification && vm && vm.kind !== 'none' ? { name: vm.name, ...vmVerification } : null,
+        verification: access ?? null,
+        firstVm: firstVm ? { name: firstVm.vm.name, ...firstVm.verification } : null,
       })}\n`,
     );
   } else {
-    out(renderSummary(summary, verification, plan.user ?? undefined));
-    if (vmVerification && vm && vm.kind !== 'none') {
-      out(
-        [
-          vmVerification.ok
-            ? `First VM verified: ${vm.name}`
-            : `First VM NOT verified: ${vmVerification.reason ?? vm.name}`,
-          ...vmVerification.evidence.map((l: string) => `  | ${l}`),
-          ...(vmVerification.hint ? [`hint: ${vmVerification.hint}`] : []),
-          '',
-        ].join('\n'),
-      );
-    }
+    out(renderSummary(summary, access, plan.user ?? undefined));
+    if (firstVm) out(firstVmLines(firstVm.vm.name, firstVm.verification));
     const groupsChanged = summary.steps.some((s) => s.step === 'groups' && s.result === 'changed');
+    const vm = plan.firstVm;
     if (ready)
       out(
         nextSteps({
           user: plan.user ?? undefined,
           groupsChanged,
           groups: plan.groups,
-          ...(vm && vm.kind !== 'none' ? { vm: { kind: vm.kind, name: vm.name } } : {}),
+          ...(vm.kind !== 'none' ? { vm: { kind: vm.kind, name: vm.name } } : {}),
           packages: plan.packages,
         }),
       );
-    if (abort.signal.aborted)
-      out('Interrupted: run `kvmkit install` again to go on from where it stopped.\n');
+    if (run.interrupted) out('Interrupted: run `kvmkit install` again to go on from where it stopped.\n');
   }
   return ready ? EXIT.ok : EXIT.notReady;
 }
@@ -295,43 +258,50 @@ async function confirm(plan: Plan): Promise<boolean> {
   return ask({ message: `Apply these ${changes} change(s) to this host?`, default: true });
 }
 
-/** The guided run: a listr2 task per step, the step's command output folded under it. */
-async function runWithTaskList(
-  host: Host,
-  resolved: Resolved,
-  journal: Journal,
-  signal: AbortSignal,
-): Promise<RunSummary> {
-  const { Listr } = await import('listr2');
+function firstVmLines(name: string, verification: VmVerification): string {
+  return [
+    verification.ok ? `First VM verified: ${name}` : `First VM NOT verified: ${verification.reason ?? name}`,
+    ...verification.evidence.map((l: string) => `  | ${l}`),
+    ...(verification.hint ? [`hint: ${verification.hint}`] : []),
+    '',
+  ].join('\n');
+}
+
+/**
+ * The guided run: a listr2 task per step, the step's command output folded under it. It drives
+ * the run's executor step by step and renders its events; what runs is the run's own.
+ */
+function taskList(): { onEvent: (event: InstallEvent) => void; drive: StepDriver } {
   let current: { output: string } | undefined;
-  const executor = new Executor(
-    host,
-    resolved,
-    journal,
-    (event) => {
+  return {
+    onEvent(event) {
       if (!current) return;
       if (event.type === 'output' || event.type === 'say')
         current.output = event.type === 'output' ? event.line : event.message;
       if (event.type === 'cmd') current.output = `$ ${event.command}`;
       if (event.type === 'wait') current.output = `waiting for ${event.what}`;
     },
-    signal,
-  );
-  const tasks = new Listr(
-    installSteps(resolved).map((step) => ({
-      title: step.title,
-      rendererOptions: { outputBar: 4, persistentOutput: false },
-      task: async (_ctx: unknown, task: { output: string; title: string; skip: (m?: string) => void }) => {
-        current = task;
-        const outcome = await executor.runStep(step);
-        current = undefined;
-        task.title = `${step.title}: ${outcome.message}`;
-        if (outcome.result === 'failed' || outcome.result === 'blocked') throw new Error(outcome.message);
-        if (outcome.result === 'skipped') task.skip(`${step.title}: skipped (${outcome.message})`);
-      },
-    })),
-    { concurrent: false, exitOnError: false, rendererOptions: { collapseErrors: false } },
-  );
-  await tasks.run().catch(() => {});
-  return executor.summary();
+    async drive(executor, steps) {
+      const { Listr } = await import('listr2');
+      const tasks = new Listr(
+        steps.map((step) => ({
+          title: step.title,
+          rendererOptions: { outputBar: 4, persistentOutput: false },
+          task: async (
+            _ctx: unknown,
+            task: { output: string; title: string; skip: (m?: string) => void },
+          ) => {
+            current = task;
+            const outcome = await executor.runStep(step);
+            current = undefined;
+            task.title = `${step.title}: ${outcome.message}`;
+            if (outcome.result === 'failed' || outcome.result === 'blocked') throw new Error(outcome.message);
+            if (outcome.result === 'skipped') task.skip(`${step.title}: skipped (${outcome.message})`);
+          },
+        })),
+        { concurrent: false, exitOnError: false, rendererOptions: { collapseErrors: false } },
+      );
+      await tasks.run().catch(() => {});
+    },
+  };
 }

@@ -1,11 +1,8 @@
-import { UnsupportedDistroError } from '../facts/distro.js';
-import { UnknownUserError } from '../plan/context.js';
 import { buildPlan } from '../plan/plan.js';
 import { planAsShell } from '../plan/shell.js';
-import { ProfileError } from '../profiles/resolve.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { openBundle } from './bundle-option.js';
-import { EXIT, RefusalError, UsageError } from './errors.js';
+import { EXIT, planningCliError, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
 import { checkProfile } from './options.js';
 import { checkRemoteOptions, hostFromFlags } from './target.js';
@@ -58,10 +55,6 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
     process.stdout.write(text);
     return EXIT.ok;
   } catch (error) {
-    if (error instanceof UnsupportedDistroError || error instanceof ProfileError) {
-      throw new RefusalError(error.message, error.hint);
-    }
-    if (error instanceof UnknownUserError) throw new UsageError(error.message);
-    throw error;
+    throw planningCliError(error);
   }
 }
