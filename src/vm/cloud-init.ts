@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { parsePasswd } from '../facts/users.js';
 import type { Host } from '../host/host.js';
+import { runAction, type VmAction, writeAction } from './vm-actions.js';
 
 export interface SeedInput {
   hostname: string;
@@ -44,31 +45,36 @@ export async function userPublicKeys(host: Host, user: string): Promise<string[]
 
 /**
  * The seed cloud-init's NoCloud source reads: an ISO 9660 volume labelled "cidata" holding
- * user-data and meta-data (what cloud-localds makes), written with genisoimage.
+ * user-data and meta-data (what cloud-localds makes), written with genisoimage from two files
+ * beside it, which are removed after.
  */
-export async function buildSeedIso(host: Host, path: string, input: SeedInput): Promise<void> {
+export function seedIsoActions(path: string, input: SeedInput): VmAction[] {
   const { metaData, userData } = seedFiles(input);
   const dir = `${path}.d`;
-  await host.writeFile(`${dir}/meta-data`, metaData);
-  await host.writeFile(`${dir}/user-data`, userData);
-  const made = await host.run({
-    argv: [
-      'genisoimage',
-      '-quiet',
-      '-output',
-      path,
-      '-volid',
-      'cidata',
-      '-joliet',
-      '-rock',
-      `${dir}/user-data`,
-      `${dir}/meta-data`,
-    ],
-    root: true,
-    timeoutMs: 60_000,
-  });
-  await host.run({ argv: ['rm', '-rf', dir], root: true });
-  if (made.exitCode !== 0) throw new Error(`genisoimage failed: ${made.stderr.trim()}`);
+  return [
+    writeAction(`${dir}/meta-data`, metaData),
+    writeAction(`${dir}/user-data`, userData),
+    runAction(
+      {
+        argv: [
+          'genisoimage',
+          '-quiet',
+          '-output',
+          path,
+          '-volid',
+          'cidata',
+          '-joliet',
+          '-rock',
+          `${dir}/user-data`,
+          `${dir}/meta-data`,
+        ],
+        root: true,
+        timeoutMs: 60_000,
+      },
+      'genisoimage failed',
+    ),
+    runAction({ argv: ['rm', '-rf', dir], root: true }),
+  ];
 }
 
 /**

@@ -1,10 +1,11 @@
 import { dirname } from 'node:path';
 import { parseGroup, parsePasswd } from '../facts/users.js';
-import type { Host } from '../host/host.js';
-import { DEFAULT_URI, Virsh } from '../host/virsh.js';
+import type { Command, Host } from '../host/host.js';
+import { DEFAULT_URI, Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
 import { VM_NAME } from './names.js';
-import { createVolume, deleteVolume, requireFreeVolumes } from './pool-disk.js';
+import { poolDir, requireFreeVolumes, volumeActions } from './pool-disk.js';
+import { runAction, runVmActions, type VmAction } from './vm-actions.js';
 
 /** The user QEMU runs as under libvirt on Debian, Ubuntu and Mint (qemu.conf's default). */
 const QEMU_USER = 'libvirt-qemu';
@@ -105,10 +106,19 @@ export function virtInstallArgv(o: IsoVmOptions, os: string | undefined, disk: s
   ];
 }
 
-export async function createIsoVm(
-  host: Host,
-  o: IsoVmOptions,
-): Promise<{ os: string; display: string; argv: string[] }> {
+/** The ISO VM, planned: the OS libosinfo found on it, and every action that makes it. */
+export interface IsoVmPlan {
+  os: string | undefined;
+  argv: string[];
+  actions: VmAction[];
+}
+
+/**
+ * Plans the ISO VM, reading the host and changing nothing: refused when QEMU cannot read the ISO,
+ * the name is taken or its disk's name is in the pool. Its disk is made by kvmkit itself, so that
+ * it knows which one to remove after a failure.
+ */
+export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan> {
   if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
   const readable = await isoReadableByQemu(host, o.iso);
   if (!readable.ok) {
@@ -123,26 +133,40 @@ export async function createIsoVm(
   const volume = `${o.name}.qcow2`;
   await requireFreeVolumes(host, [volume]);
   const os = await detectOs(host, o.iso);
-  // kvmkit makes the disk itself, so that it knows which one to remove after a failure.
-  const disk = await createVolume(host, { vmName: o.name, volume, sizeGiB: o.diskGiB });
-  const argv = virtInstallArgv(o, os, disk);
-  const result = await host.run({ argv, root: true, timeoutMs: 600_000 });
-  if (result.exitCode !== 0) {
-    // Killed at the timeout, virt-install may leave the guest running: undefine would only make
-    // it transient (running on) and vol-delete would unlink a disk qemu still writes. Stop it
-    // first; it may well not be running, so destroy is allowed to fail.
-    await Virsh.asRoot(host).exec(['destroy', o.name], { timeoutMs: 60_000 });
-    // Only the definition and the disk kvmkit made: --remove-all-storage would also delete the
-    // ISO when it is in the pool (where the hint for an unreadable ISO tells the user to put it).
-    await Virsh.asRoot(host).exec(['undefine', o.name, '--nvram']);
-    await deleteVolume(host, disk);
-    const said = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ');
-    throw new VmError(
-      result.timedOut
-        ? 'virt-install did not finish within 10 minutes: the VM and its disk were removed'
-        : `virt-install failed: ${said}`,
-    );
-  }
+  const disk = await volumeActions({ vmName: o.name, dir: await poolDir(host), volume, sizeGiB: o.diskGiB });
+  const argv = virtInstallArgv(o, os, disk.path);
+  const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
+  const actions: VmAction[] = [
+    ...disk.make,
+    {
+      kind: 'on-failure',
+      what: `${o.name} was not made: its definition and the disk kvmkit made are removed`,
+      actions: [
+        // Killed at the timeout, virt-install may leave the guest running: undefine would only
+        // make it transient (running on) and vol-delete would unlink a disk qemu still writes.
+        // Stopped first; it may well not be running, so destroy is allowed to fail.
+        tolerated(virshCommand(['destroy', o.name], { root: true, timeoutMs: 60_000 })),
+        // Only the definition and the disk kvmkit made: --remove-all-storage would also delete the
+        // ISO when it is in the pool (where the hint for an unreadable ISO tells the user to put it).
+        tolerated(virshCommand(['undefine', o.name, '--nvram'], { root: true, timeoutMs: 60_000 })),
+        tolerated(disk.remove),
+      ],
+    },
+    runAction(
+      { argv, root: true, timeoutMs: 600_000 },
+      'virt-install failed (the VM and its disk were removed)',
+    ),
+    { kind: 'on-failure', what: '', actions: [] },
+  ];
+  return { os, argv, actions };
+}
+
+export async function createIsoVm(
+  host: Host,
+  o: IsoVmOptions,
+): Promise<{ os: string; display: string; argv: string[] }> {
+  const plan = await planIsoVm(host, o);
+  await runVmActions(host, plan.actions);
   const display = (await Virsh.asRoot(host).exec(['domdisplay', o.name])).stdout.trim();
-  return { os: os ?? 'generic (libosinfo did not know this ISO)', display, argv };
+  return { os: plan.os ?? 'generic (libosinfo did not know this ISO)', display, argv: plan.argv };
 }

@@ -1,10 +1,13 @@
-import type { Host } from '../host/host.js';
-import { Virsh } from '../host/virsh.js';
+import type { Command, Host } from '../host/host.js';
+import { Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
-import { buildXml } from '../lib/xml.js';
+import { buildXml, parseXml } from '../lib/xml.js';
+import { runAction, type VmAction, writeAction } from './vm-actions.js';
 
 /** The pool every kvmkit VM's disk lives in (kvmkit install sets it up). */
 export const POOL = 'default';
+/** Where kvmkit install defines the pool (steps/network.ts). */
+const DEFAULT_POOL_DIR = '/var/lib/libvirt/images';
 
 const virsh = (host: Host, ...args: string[]) => Virsh.asRoot(host).exec(args, { timeoutMs: 120_000 });
 
@@ -32,47 +35,72 @@ export async function requireFreeVolumes(host: Host, volumes: readonly string[])
   }
 }
 
-/**
- * Creates a VM's disk as a volume of the pool and returns its path. Through libvirt, not
- * qemu-img on a path: libvirt refuses a volume name it has instead of truncating the file.
- * `backing`: a qcow2 overlay on that image (a cloud image in kvmkit's cache, outside any pool,
- * which vol-create-as cannot name: hence the volume XML).
- */
-export async function createVolume(
-  host: Host,
-  o: { vmName: string; volume: string; sizeGiB: number; backing?: string },
-): Promise<string> {
-  let created: Awaited<ReturnType<typeof virsh>>;
-  if (o.backing) {
-    const xmlFile = `/var/lib/kvmkit/vms/${o.vmName}-disk.xml`;
-    await host.writeFile(
-      xmlFile,
-      await buildXml({
-        volume: {
-          name: o.volume,
-          capacity: { '@unit': 'G', '#text': o.sizeGiB },
-          allocation: 0,
-          target: { format: { '@type': 'qcow2' } },
-          backingStore: { path: o.backing, format: { '@type': 'qcow2' } },
-        },
-      }),
-    );
-    created = await virsh(host, 'vol-create', POOL, xmlFile);
-    await host.removeFile(xmlFile); // read once, by that command
-  } else {
-    created = await virsh(host, 'vol-create-as', POOL, o.volume, `${o.sizeGiB}G`, '--format', 'qcow2');
+/** Where the pool keeps its volumes: its target path, or where kvmkit install makes the pool. */
+export async function poolDir(host: Host): Promise<string> {
+  const dumped = await virsh(host, 'pool-dumpxml', POOL);
+  if (dumped.exitCode === 0) {
+    const parsed = await parseXml<{ pool?: { target?: { path?: unknown } } }>(dumped.stdout, {
+      ignoreAttributes: true,
+      parseTagValue: false,
+    });
+    const path = parsed.pool?.target?.path;
+    if (typeof path === 'string' && path.startsWith('/')) return path.replace(/\/+$/, '');
   }
-  if (created.exitCode !== 0)
-    throw new VmError(
-      `could not create its disk: ${created.stderr.trim().split('\n').at(-1)}`,
-      'kvmkit install sets up the default pool',
-    );
-  const path = await volumePath(host, o.volume);
-  if (!path) throw new VmError(`libvirt made the volume ${o.volume} but does not say where it is`);
-  return path;
+  return DEFAULT_POOL_DIR;
 }
 
-/** Deletes the one volume kvmkit made, by its path: never another disk or the user's ISO. */
-export async function deleteVolume(host: Host, path: string): Promise<void> {
-  await virsh(host, 'vol-delete', path);
+/**
+ * The actions that make a VM's disk as a volume of the pool, at `path` (poolDir + the volume),
+ * and what takes it back. Through libvirt, not qemu-img on a path: libvirt refuses a volume name
+ * it has instead of truncating the file. `backing`: a qcow2 overlay on that image (a cloud image
+ * in kvmkit's cache, outside any pool, which vol-create-as cannot name: hence the volume XML).
+ */
+export async function volumeActions(o: {
+  vmName: string;
+  /** The pool's folder (poolDir). */
+  dir: string;
+  volume: string;
+  sizeGiB: number | string;
+  backing?: string;
+}): Promise<{ path: string; make: VmAction[]; remove: Command }> {
+  const failure = 'could not create its disk (kvmkit install sets up the default pool)';
+  const size = typeof o.sizeGiB === 'number' ? `${o.sizeGiB}G` : o.sizeGiB;
+  const path = `${o.dir}/${o.volume}`;
+  // By its path: the one volume kvmkit made, never another disk or the user's ISO.
+  const remove = virshCommand(['vol-delete', path], { root: true, timeoutMs: 120_000 });
+  if (!o.backing) {
+    return {
+      make: [
+        runAction(
+          virshCommand(['vol-create-as', POOL, o.volume, size, '--format', 'qcow2'], {
+            root: true,
+            timeoutMs: 120_000,
+          }),
+          failure,
+        ),
+      ],
+      path,
+      remove,
+    };
+  }
+  const xmlFile = `/var/lib/kvmkit/vms/${o.vmName}-disk.xml`;
+  const xml = await buildXml({
+    volume: {
+      name: o.volume,
+      capacity: { '@unit': 'G', '#text': o.sizeGiB },
+      allocation: 0,
+      target: { format: { '@type': 'qcow2' } },
+      backingStore: { path: o.backing, format: { '@type': 'qcow2' } },
+    },
+  });
+  return {
+    make: [
+      writeAction(xmlFile, xml),
+      runAction(virshCommand(['vol-create', POOL, xmlFile], { root: true, timeoutMs: 120_000 }), failure),
+      // Read once, by that command.
+      runAction({ argv: ['rm', '-f', xmlFile], root: true }),
+    ],
+    path,
+    remove,
+  };
 }

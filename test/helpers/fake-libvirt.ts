@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Command, RunResult } from '../../src/host/host.js';
@@ -49,8 +49,10 @@ export class FakeLibvirt extends ReplayHost {
     }
     if (program === 'genisoimage') return this.write(args[args.indexOf('-output') + 1]!, 'seed');
     if (program === 'rm') {
-      for (const path of args.filter((a) => a.startsWith(`${POOL_DIR}/`)))
-        this.volumes.delete(basename(path));
+      for (const path of args.filter((a) => a.startsWith('/'))) {
+        if (path.startsWith(`${POOL_DIR}/`)) this.volumes.delete(basename(path));
+        else rmSync(this.resolve(path), { recursive: true, force: true });
+      }
       return ok();
     }
     if (program === 'osinfo-detect') return fail('osinfo-detect: no OS found');
@@ -102,6 +104,10 @@ export class FakeLibvirt extends ReplayHost {
         return ok('spice://127.0.0.1:5900\n');
       case 'pool-refresh':
         return ok();
+      case 'pool-dumpxml':
+        return ok(
+          `<pool type='dir'>\n  <name>default</name>\n  <target>\n    <path>${POOL_DIR}</path>\n  </target>\n</pool>\n`,
+        );
       case 'vol-path': {
         const name = volumeArg();
         return this.volumes.has(name)

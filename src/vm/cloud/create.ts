@@ -1,12 +1,13 @@
 import { basename } from 'node:path';
-import type { Host } from '../../host/host.js';
-import { Virsh } from '../../host/virsh.js';
+import type { Command, Host } from '../../host/host.js';
+import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
-import { buildSeedIso, generateUserKey, userPublicKeys } from '../cloud-init.js';
+import { generateUserKey, seedIsoActions, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
 import { consoleLogOf, seedPathOf, VM_NAME } from '../names.js';
-import { createVolume, deleteVolume, requireFreeVolumes } from '../pool-disk.js';
+import { poolDir, requireFreeVolumes, volumeActions } from '../pool-disk.js';
 import { waitForSsh } from '../ssh.js';
+import { runAction, runVmActions, type VmAction } from '../vm-actions.js';
 import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
 import {
   type ListSignature,
@@ -75,19 +76,84 @@ export async function imageChecksum(
   return { checksum: found, signature };
 }
 
+/** The cloud VM, planned once its image is in the cache: every action that makes it. */
+export interface CloudVmPlan {
+  overlay: string;
+  seed: string;
+  actions: VmAction[];
+}
+
 /**
- * A VM from a cloud image: the image downloaded and verified into kvmkit's cache (reused next
- * time), a qcow2 overlay on it in the default pool, and a cloud-init seed with the hostname and
- * the user's SSH keys; then, unless told not to, the wait for an address and SSH.
+ * Plans a cloud VM on an image in kvmkit's cache, reading the host and changing nothing: a qcow2
+ * overlay on the image in the default pool, a cloud-init seed with the hostname and the user's SSH
+ * keys, and virt-install importing them. Should one fail, only what this run made is removed: the
+ * definition, the overlay by its path, the seed.
  */
-export async function createCloudVm(host: Host, o: CloudVmOptions) {
+export async function planCloudVm(
+  host: Host,
+  o: Pick<CloudVmOptions, 'name' | 'user' | 'memoryMiB' | 'vcpus' | 'diskGiB' | 'virtType'>,
+  inputs: { image: string; sshKeys: string[] },
+): Promise<CloudVmPlan> {
+  const seed = seedPathOf(o.name);
+  const disk = await volumeActions({
+    vmName: o.name,
+    dir: await poolDir(host),
+    volume: `${o.name}.qcow2`,
+    sizeGiB: o.diskGiB,
+    backing: inputs.image,
+  });
+  const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
+  const argv = [
+    ...virtInstallBase(o),
+    '--import',
+    '--disk',
+    `path=${disk.path},format=qcow2,bus=virtio`,
+    '--disk',
+    `path=${seed},device=cdrom`,
+    '--network',
+    'network=default',
+    '--graphics',
+    'none',
+    // Its serial console logged where kvmkit watches every VM's boot (as the smoke VM's is).
+    '--serial',
+    `pty,log.file=${consoleLogOf(o.name)},log.append=off`,
+    '--osinfo',
+    'detect=on,require=off',
+    '--noautoconsole',
+    '--wait',
+    '0',
+  ];
+  const actions: VmAction[] = [
+    ...disk.make,
+    {
+      kind: 'on-failure',
+      what: `${o.name} was not made: its definition, overlay and seed are removed`,
+      actions: [
+        tolerated(virshCommand(['undefine', o.name], { root: true, timeoutMs: 120_000 })),
+        tolerated(disk.remove),
+        tolerated({ argv: ['rm', '-rf', seed, `${seed}.d`], root: true }),
+      ],
+    },
+    ...seedIsoActions(seed, { hostname: o.name, user: o.user, sshKeys: inputs.sshKeys }),
+    // So libvirt lists the seed it did not make as a volume of the pool; a refusal changes nothing.
+    tolerated(virshCommand(['pool-refresh', 'default'], { root: true, timeoutMs: 120_000 })),
+    runAction({ argv, root: true, timeoutMs: 600_000 }, 'virt-install failed'),
+    { kind: 'on-failure', what: '', actions: [] },
+  ];
+  return { overlay: disk.path, seed, actions };
+}
+
+/**
+ * What a cloud VM needs before its actions can be planned, done by kvmkit itself: the name and
+ * disk checked free, the user's SSH keys (made when they agreed), and the image downloaded and
+ * verified into kvmkit's cache (reused next time).
+ */
+export async function prepareCloudVm(host: Host, o: CloudVmOptions) {
   if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
   if ((await Virsh.asRoot(host).exec(['dominfo', o.name])).exitCode === 0) {
     throw new VmError(`a VM named "${o.name}" exists already`);
   }
-  const volume = `${o.name}.qcow2`;
-  const seed = seedPathOf(o.name);
-  await requireFreeVolumes(host, [volume, basename(seed)]);
+  await requireFreeVolumes(host, [`${o.name}.qcow2`, basename(seedPathOf(o.name))]);
   let keys = await userPublicKeys(host, o.user);
   if (keys.length === 0 && o.generateKey) {
     keys = await generateUserKey(host, o.user);
@@ -110,49 +176,18 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
       ? `image: ${file} from the cache`
       : `image: ${file} downloaded and verified (${checksum.algorithm})`,
   );
+  return { keys, checksum, signature, cached };
+}
 
-  // Only what this run made is removed after a failure: the overlay by its path, the seed.
-  let overlay: string | undefined;
-  const made: string[] = [];
-  try {
-    overlay = await createVolume(host, { vmName: o.name, volume, sizeGiB: o.diskGiB, backing: cached.path });
-    await buildSeedIso(host, seed, { hostname: o.name, user: o.user, sshKeys: keys });
-    made.push(seed);
-    await Virsh.asRoot(host).exec(['pool-refresh', 'default']);
-    const installed = await host.run({
-      argv: [
-        ...virtInstallBase(o),
-        '--import',
-        '--disk',
-        `path=${overlay},format=qcow2,bus=virtio`,
-        '--disk',
-        `path=${seed},device=cdrom`,
-        '--network',
-        'network=default',
-        '--graphics',
-        'none',
-        // Its serial console logged where kvmkit watches every VM's boot (as the smoke VM's is).
-        '--serial',
-        `pty,log.file=${consoleLogOf(o.name)},log.append=off`,
-        '--osinfo',
-        'detect=on,require=off',
-        '--noautoconsole',
-        '--wait',
-        '0',
-      ],
-      root: true,
-      timeoutMs: 600_000,
-    });
-    if (installed.exitCode !== 0)
-      throw new VmError(
-        `virt-install failed: ${(installed.stderr || installed.stdout).trim().split('\n').at(-1)}`,
-      );
-  } catch (error) {
-    await Virsh.asRoot(host).exec(['undefine', o.name]);
-    if (overlay) await deleteVolume(host, overlay);
-    if (made.length > 0) await host.run({ argv: ['rm', '-f', ...made], root: true });
-    throw error;
-  }
+/**
+ * A VM from a cloud image: prepared (prepareCloudVm), its planned actions carried out, then,
+ * unless told not to, the wait for an address and SSH.
+ */
+export async function createCloudVm(host: Host, o: CloudVmOptions) {
+  const { keys, checksum, signature, cached } = await prepareCloudVm(host, o);
+  const plan = await planCloudVm(host, o, { image: cached.path, sshKeys: keys });
+  await runVmActions(host, plan.actions);
+  const { overlay, seed } = plan;
   const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs, consoleLogOf(o.name)) : undefined;
   // A guest whose boot failed for good (a panic, nothing to boot) would loop or sit there: stopped,
   // its definition and console log kept for reading why.

@@ -3,12 +3,14 @@ import { provenVirtType } from '../../facts/probe-verdict.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
 import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
-import { buildSeedIso, userPublicKeys } from '../cloud-init.js';
+import { seedIsoActions, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
 import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME } from '../names.js';
+import { poolDir, volumeActions } from '../pool-disk.js';
+import { runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
 import { staticBusybox } from './busybox.js';
 import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
-import { copyBootKernel, findSmokeKernel, indexModules } from './kernel.js';
+import { findSmokeKernel, indexModules, modulesDirOf, type SmokeKernel, unpackedKernel } from './kernel.js';
 import { builtinModules, readModules } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
@@ -24,32 +26,87 @@ export interface SmokeVm {
   steps: string[];
 }
 
+/** Where kvmkit unpacks a fetched guest kernel (smoke/kernel.ts's cache). */
+const KERNEL_CACHE = '/var/lib/kvmkit/smoke/kernel';
+
 /**
- * Builds and starts the smoke VM: a kernel and a generated busybox initramfs, a small qcow2 disk
- * in the default pool, the default network. Uses KVM only when the probe proved it. After a
- * failure nothing half-made is left: the domain, its volume and its boot files are removed.
+ * A guest kernel that is here already, found without changing anything: the host's own, or one
+ * unpacked into kvmkit's cache before. Undefined when findSmokeKernel would have to fetch one
+ * (or unpack a bundle's) first.
  */
-export async function createSmokeVm(
+export async function localSmokeKernel(host: Host): Promise<SmokeKernel | undefined> {
+  const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
+  const modulesDir = release ? await modulesDirOf(host, '', release) : undefined;
+  if (release && modulesDir && (await host.stat(`/boot/vmlinuz-${release}`)))
+    return { vmlinuz: `/boot/vmlinuz-${release}`, modulesDir, source: "this host's kernel" };
+  return unpackedKernel(host, KERNEL_CACHE);
+}
+
+/** What the smoke VM is built from: a static busybox and a guest kernel. */
+export interface SmokeInputs {
+  busybox: { path: string; bytes: Buffer };
+  kernel: SmokeKernel;
+}
+
+/**
+ * The smoke VM's inputs when they are here, or what is missing, said rather than thrown: before
+ * the installer's packages are in (busybox-static), or before kvmkit has fetched a guest kernel,
+ * the VM's files cannot be computed yet.
+ */
+export async function smokeInputs(host: Host): Promise<SmokeInputs | { missing: string }> {
+  let busybox: SmokeInputs['busybox'];
+  try {
+    busybox = await staticBusybox(host);
+  } catch (error) {
+    if (error instanceof VmError) return { missing: `a static busybox (${error.message})` };
+    throw error;
+  }
+  const kernel = await localSmokeKernel(host);
+  if (!kernel)
+    return {
+      missing:
+        "a guest kernel: neither this host's own in /boot nor one unpacked by kvmkit (it fetches Debian's cloud kernel, or unpacks a bundle's, just before creating the VM)",
+    };
+  return { busybox, kernel };
+}
+
+export interface SmokeVmOptions {
+  name: string;
+  memoryMiB?: number;
+  seedUser?: string;
+  network?: string;
+}
+
+/** The smoke VM, planned: what it will be, what to tell the person, and every action that makes it. */
+export interface SmokeVmPlan {
+  name: string;
+  virtType: 'kvm' | 'qemu';
+  consoleLog: string;
+  kernelSource: string;
+  /** Lines for the person: the kernel, the drivers, SSH. */
+  notes: string[];
+  actions: VmAction[];
+}
+
+/**
+ * Plans the smoke VM: a kernel and a generated busybox initramfs (its bytes, in the plan), a
+ * small qcow2 disk in the default pool, the default network; KVM only when the probe proved it.
+ * Reads the host and changes nothing. Should an action fail, what the ones before it made (the
+ * domain, its volume, its boot files) is removed.
+ */
+export async function planSmokeVm(
   host: Host,
-  options: {
-    name: string;
-    memoryMiB?: number;
-    say?: (m: string) => void;
-    seedUser?: string;
-    network?: string;
-  },
-): Promise<SmokeVm> {
+  options: SmokeVmOptions,
+  inputs: SmokeInputs,
+): Promise<SmokeVmPlan> {
   const { name } = options;
-  const say = options.say ?? (() => {});
   if (!VM_NAME.test(name)) {
     throw new VmError(
       `"${name}" is not a usable VM name`,
       'use letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
     );
   }
-  const root = Virsh.asRoot(host);
-  const virsh = (...args: string[]) => root.exec(args, { timeoutMs: 120_000 });
-  if ((await virsh('dominfo', name)).exitCode === 0)
+  if ((await Virsh.asRoot(host).exec(['dominfo', name], { timeoutMs: 120_000 })).exitCode === 0)
     throw new VmError(
       `a VM named "${name}" exists already`,
       `choose another --name, or: kvmkit vm delete ${name} --storage`,
@@ -58,11 +115,8 @@ export async function createSmokeVm(
   const available = (await new Facts(host).system()).memory.availableBytes;
   if (available !== undefined && available < memoryMiB * 1024 * 1024)
     throw new VmError(`not enough free memory for ${memoryMiB} MiB`);
-  const staticBox = await staticBusybox(host);
-  const busybox = staticBox.bytes;
-
-  const kernel = await findSmokeKernel(host);
-  say(`kernel: ${kernel.source}`);
+  const { kernel, busybox } = inputs;
+  const notes = [`kernel: ${kernel.source}`];
   const index = await indexModules(host, kernel.modulesDir);
   const builtin = builtinModules(
     (await host.readFile(`${kernel.modulesDir.replace(/\/kernel$/, '')}/modules.builtin`)) ?? '',
@@ -74,23 +128,20 @@ export async function createSmokeVm(
       'look for .ko, .ko.xz, .ko.zst or .ko.gz files there; with the cloud kernel, sudo rm -rf /var/lib/kvmkit/smoke/kernel fetches it again',
     );
   // Plain .ko for the guest's insmod, whatever compression the tree uses.
-  const modules = await readModules(host, index, SMOKE_MODULES, { busybox: staticBox.path });
-  say(
+  const modules = await readModules(host, index, SMOKE_MODULES, { busybox: busybox.path });
+  notes.push(
     `drivers: ${[...modules.keys()].sort().join(', ')}${missing.length > 0 ? ` (not in this kernel: ${missing.join(', ')})` : ''}`,
   );
   const virtType = await provenVirtType(host);
   // SSH only matters when a seed brings a user and their keys.
   const extraFiles = options.seedUser ? await sshServerFiles(host) : undefined;
   if (options.seedUser)
-    say(
+    notes.push(
       extraFiles ? 'ssh: dropbear from this host' : 'ssh: none in this guest (install dropbear-bin for it)',
     );
-
-  const files = {
-    kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`,
-    initrd: smokeInitrdOf(name),
-  };
+  const files = { kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`, initrd: smokeInitrdOf(name) };
   let seed: string | undefined;
+  const seedActions: VmAction[] = [];
   if (options.seedUser) {
     const sshKeys = await userPublicKeys(host, options.seedUser);
     if (sshKeys.length === 0) {
@@ -100,47 +151,86 @@ export async function createSmokeVm(
       );
     }
     seed = seedPathOf(name);
-    await buildSeedIso(host, seed, { hostname: name, user: options.seedUser, sshKeys });
+    seedActions.push(...seedIsoActions(seed, { hostname: name, user: options.seedUser, sshKeys }));
   }
-  const volume = `${name}.qcow2`;
-  const undo: Command[] = [];
-  const steps: string[] = [];
-  try {
-    await host.writeFile(files.initrd, smokeInitramfs({ busybox, hostname: name, modules, extraFiles }));
-    await copyBootKernel(host, kernel.vmlinuz, files.kernel);
-    undo.push({ argv: ['rm', '-f', files.kernel, files.initrd, ...(seed ? [seed] : [])], root: true });
-    const created = await virsh('vol-create-as', 'default', volume, '64M', '--format', 'qcow2');
-    if (created.exitCode !== 0)
-      throw new VmError(
-        `could not create its disk: ${created.stderr.trim()}`,
-        'kvmkit install sets up the default pool',
-      );
-    undo.unshift(root.command(['vol-delete', '--pool', 'default', volume]));
-    const disk = (await virsh('vol-path', '--pool', 'default', volume)).stdout.trim();
-    const xml = await smokeDomainXml({
-      name,
-      virtType,
-      memoryMiB,
-      kernel: files.kernel,
-      initrd: files.initrd,
-      disk,
-      network: options.network ?? 'default',
-      consoleLog: consoleLogOf(name),
-      hostname: name,
-      ...(seed ? { seed } : {}),
-    });
-    const xmlFile = `/var/lib/kvmkit/vms/${name}.xml`;
-    await host.writeFile(xmlFile, xml);
-    const defined = await virsh('define', xmlFile);
-    if (defined.exitCode !== 0) throw new VmError(`libvirt refused the VM: ${defined.stderr.trim()}`);
-    undo.unshift(root.command(['undefine', name]));
-    steps.push(showCommand(virshCommand(['define', xmlFile])));
-    const started = await virsh('start', name);
-    if (started.exitCode !== 0) throw new VmError(`the VM did not start: ${started.stderr.trim()}`);
-    steps.push(showCommand(virshCommand(['start', name])));
-  } catch (error) {
-    for (const command of undo) await host.run(command);
-    throw error;
-  }
-  return { name, virtType, consoleLog: consoleLogOf(name), kernelSource: kernel.source, steps };
+  const disk = await volumeActions({
+    vmName: name,
+    dir: await poolDir(host),
+    volume: `${name}.qcow2`,
+    sizeGiB: '64M',
+  });
+  const xmlFile = `/var/lib/kvmkit/vms/${name}.xml`;
+  const xml = await smokeDomainXml({
+    name,
+    virtType,
+    memoryMiB,
+    kernel: files.kernel,
+    initrd: files.initrd,
+    disk: disk.path,
+    network: options.network ?? 'default',
+    consoleLog: consoleLogOf(name),
+    hostname: name,
+    ...(seed ? { seed } : {}),
+  });
+  const initramfs = smokeInitramfs({ busybox: busybox.bytes, hostname: name, modules, extraFiles });
+  const removeFiles: Command = {
+    argv: ['rm', '-rf', files.kernel, files.initrd, ...(seed ? [seed, `${seed}.d`] : [])],
+    root: true,
+  };
+  const undefine = virshCommand(['undefine', name], { root: true, timeoutMs: 120_000 });
+  const onFailure = (...commands: Command[]): VmAction => ({
+    kind: 'on-failure',
+    what: `${name} was not made: what was made of it is removed`,
+    actions: commands.map((command) => ({ kind: 'run', command, tolerate: true })),
+  });
+  const actions: VmAction[] = [
+    onFailure(removeFiles),
+    {
+      kind: 'write',
+      file: {
+        path: files.initrd,
+        content: initramfs.toString('base64'),
+        encoding: 'base64',
+        mode: 0o644,
+        ownUndo: true,
+      },
+    },
+    // The kernel's own mode comes along: Ubuntu keeps /boot/vmlinuz-* readable by root alone.
+    runAction({ argv: ['cp', '--preserve=mode', '--', kernel.vmlinuz, files.kernel], root: true }),
+    ...seedActions,
+    ...disk.make,
+    onFailure(disk.remove, removeFiles),
+    writeAction(xmlFile, xml, 0o644, false),
+    runAction(
+      virshCommand(['define', xmlFile], { root: true, timeoutMs: 120_000 }),
+      'libvirt refused the VM',
+    ),
+    onFailure(undefine, disk.remove, removeFiles),
+    runAction(virshCommand(['start', name], { root: true, timeoutMs: 120_000 }), 'the VM did not start'),
+    { kind: 'on-failure', what: '', actions: [] },
+  ];
+  return { name, virtType, consoleLog: consoleLogOf(name), kernelSource: kernel.source, notes, actions };
+}
+
+/**
+ * Builds and starts the smoke VM (kvmkit vm create --smoke): a guest kernel fetched first when
+ * none is here (findSmokeKernel), then the planned actions carried out. After a failure nothing
+ * half-made is left: the domain, its volume and its boot files are removed.
+ */
+export async function createSmokeVm(
+  host: Host,
+  options: SmokeVmOptions & { say?: (m: string) => void },
+): Promise<SmokeVm> {
+  const say = options.say ?? (() => {});
+  const busybox = await staticBusybox(host);
+  const plan = await planSmokeVm(host, options, { busybox, kernel: await findSmokeKernel(host) });
+  for (const note of plan.notes) say(note);
+  await runVmActions(host, plan.actions);
+  const steps = plan.actions.flatMap((a) =>
+    a.kind === 'run' && a.command.argv[0] === 'virsh' && /^(define|start)$/.test(a.command.argv[3] ?? '')
+      ? [showCommand(a.command)]
+      : [],
+  );
+  const { name, virtType, consoleLog, kernelSource } = plan;
+  return { name, virtType, consoleLog, kernelSource, steps };
 }

@@ -1,0 +1,89 @@
+import { type Command, type Host, showCommand } from '../host/host.js';
+import { VmError } from '../host/vm-errors.js';
+
+/**
+ * What making a VM does, as data: the files it writes and the commands it runs, in order, with
+ * what takes them back should a later one fail. The same shapes as a step's planned actions
+ * (steps/step.ts PlannedAction, which these are assignable to), written here because vm/ sits
+ * below steps/: the first-VM step hands them to the executor unchanged, and `kvmkit vm create`
+ * carries them out with runVmActions.
+ */
+export interface VmFile {
+  path: string;
+  /** Text, or with `encoding: 'base64'` the file's bytes (the smoke VM's initramfs). */
+  content: string;
+  mode?: number;
+  encoding?: 'base64';
+  /** No restore-file record: the VM's own undo (delete-vm) takes it back with the VM. */
+  ownUndo?: boolean;
+}
+
+export type VmAction =
+  | { kind: 'write'; file: VmFile }
+  /**
+   * `tolerate`: its failure does not stop the rest (a cleanup). `failure`: what its failure means,
+   * for people ("could not create its disk"), followed by what the command said.
+   */
+  | { kind: 'run'; command: Command; tolerate?: boolean; failure?: string }
+  /**
+   * From here on, should an action fail, `actions` run (each tolerated), then the failure goes on
+   * up as `what`; an empty list ends the handler. Each handler replaces the one before, so the
+   * newest names everything made so far.
+   */
+  | { kind: 'on-failure'; what: string; actions: VmAction[] };
+
+/** The bytes a planned file holds. */
+export const vmFileBytes = (file: VmFile): string | Buffer =>
+  file.encoding === 'base64' ? Buffer.from(file.content, 'base64') : file.content;
+
+/** A text file of a VM's, written by root. */
+export const writeAction = (path: string, content: string, mode = 0o644, ownUndo = true): VmAction => ({
+  kind: 'write',
+  file: { path, content, mode, ...(ownUndo ? { ownUndo } : {}) },
+});
+
+export const runAction = (command: Command, failure?: string): VmAction => ({
+  kind: 'run',
+  command,
+  ...(failure ? { failure } : {}),
+});
+
+/** The commands a VM's actions run, as people read them (the JSON's `steps`). */
+export const shownRuns = (actions: readonly VmAction[]): string[] =>
+  actions.flatMap((a) => (a.kind === 'run' ? [showCommand(a.command)] : []));
+
+/**
+ * Carries out a VM's actions on `host` without the installer's executor (`kvmkit vm create`):
+ * in order, and after a failure the current on-failure handler's commands, each allowed to fail.
+ * A command that fails throws a VmError with what it said.
+ */
+export async function runVmActions(host: Host, actions: readonly VmAction[]): Promise<void> {
+  let handler: Extract<VmAction, { kind: 'on-failure' }> | undefined;
+  const run = async (action: VmAction, tolerate: boolean) => {
+    if (action.kind === 'write')
+      return host.writeFile(action.file.path, vmFileBytes(action.file), action.file.mode);
+    if (action.kind !== 'run') return;
+    const result = await host.run(action.command);
+    if (result.exitCode !== 0 && !tolerate && !action.tolerate) {
+      const what = action.failure ?? `${showCommand(action.command)} failed`;
+      if (result.timedOut)
+        throw new VmError(
+          `${what}: it did not finish within ${(action.command.timeoutMs ?? 0) / 60_000} minutes`,
+        );
+      const said = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ');
+      throw new VmError(`${what}${said ? `: ${said}` : ''}`);
+    }
+  };
+  for (const action of actions) {
+    if (action.kind === 'on-failure') {
+      handler = action.actions.length > 0 ? action : undefined;
+      continue;
+    }
+    try {
+      await run(action, false);
+    } catch (error) {
+      for (const back of handler?.actions ?? []) await run(back, true).catch(() => {});
+      throw error;
+    }
+  }
+}
