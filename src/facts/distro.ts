@@ -103,31 +103,19 @@ export function detectDistro(sources: DistroSources, tables: DistroTables): Dist
   const name = os.NAME ?? id;
   const version = os.VERSION_ID ?? '';
   const codename = os.VERSION_CODENAME ?? '';
-  if (like.includes('ubuntu') && os.UBUNTU_CODENAME) {
-    const baseVersion = versionOf(tables.ubuntu, os.UBUNTU_CODENAME);
-    if (baseVersion) {
-      return {
-        id,
-        name,
-        version,
-        codename,
-        base: { id: 'ubuntu', version: baseVersion, codename: os.UBUNTU_CODENAME },
-      };
-    }
-  }
-  if (like.includes('debian')) {
-    const debianCodename = os.DEBIAN_CODENAME ?? os.VERSION_CODENAME ?? '';
-    const baseVersion = versionOf(tables.debian, debianCodename);
-    if (baseVersion) {
-      return {
-        id,
-        name,
-        version,
-        codename,
-        base: { id: 'debian', version: baseVersion, codename: debianCodename },
-      };
-    }
-  }
+  /** The derivative on `base`'s release named `baseCodename`, if kvmkit knows that release. */
+  const derivedFrom = (base: Distro['base']['id'], baseCodename: string): Distro | undefined => {
+    const baseVersion = versionOf(tables[base], baseCodename);
+    return baseVersion
+      ? { id, name, version, codename, base: { id: base, version: baseVersion, codename: baseCodename } }
+      : undefined;
+  };
+  const derived =
+    (like.includes('ubuntu') && os.UBUNTU_CODENAME ? derivedFrom('ubuntu', os.UBUNTU_CODENAME) : undefined) ??
+    (like.includes('debian')
+      ? derivedFrom('debian', os.DEBIAN_CODENAME ?? os.VERSION_CODENAME ?? '')
+      : undefined);
+  if (derived) return derived;
   throw new UnsupportedDistroError(
     `${os.PRETTY_NAME ?? name} is not supported: kvmkit installs with apt on Ubuntu, Linux Mint, LMDE and Debian`,
     like.includes('ubuntu') || like.includes('debian')

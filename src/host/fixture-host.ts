@@ -1,8 +1,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
+import { fileStat } from './host.js';
 import { readBytesAt } from './read-bytes.js';
-import { toFileStat } from './real-host.js';
 
 /** A device node as recorded on its host: `mode` in octal ("0660"), its owner and group by number. */
 export interface RecordedDevice {
@@ -79,7 +79,7 @@ export class FixtureHost implements Host {
 
   async stat(path: string): Promise<FileStat | undefined> {
     try {
-      const s = toFileStat(await stat(this.resolve(path)));
+      const s = fileStat(await stat(this.resolve(path)));
       // A regular file stands for a device node under /dev, with the mode and owner recorded for it.
       if (path.startsWith('/dev/') && s.isFile) {
         const recorded = (await this.fixture()).devices?.[normalize(path)];

@@ -48,16 +48,40 @@ export interface RunResult {
   pid?: number;
 }
 
-export interface FileStat {
+/** stat(2)'s numbers, as every host reads them (`mode` with its file-type bits, S_IFMT). */
+export interface StatNumbers {
   mode: number;
   uid: number;
   gid: number;
   size: number;
   ino: number;
   mtimeMs: number;
+}
+
+/** A file's stat: `mode` is its permission bits alone (0o7777), the type is told apart. */
+export interface FileStat extends StatNumbers {
   isFile: boolean;
   isDirectory: boolean;
   isCharDevice: boolean;
+}
+
+/**
+ * The one reading of stat(2)'s numbers into a FileStat, for every host: node's fs.Stats here, the
+ * fields `stat -c` prints over ssh. The file type comes from the mode's S_IFMT bits.
+ */
+export function fileStat(raw: StatNumbers): FileStat {
+  const type = raw.mode & 0o170000;
+  return {
+    mode: raw.mode & 0o7777,
+    uid: raw.uid,
+    gid: raw.gid,
+    size: raw.size,
+    ino: raw.ino,
+    mtimeMs: raw.mtimeMs,
+    isFile: type === 0o100000,
+    isDirectory: type === 0o040000,
+    isCharDevice: type === 0o020000,
+  };
 }
 
 export interface Host {

@@ -1,15 +1,8 @@
 import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  type Command,
-  checkTempPrefix,
-  type FileStat,
-  type Host,
-  type ProcessIdentity,
-  type RunResult,
-  type TempDir,
-} from './host.js';
+import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
+import { checkTempPrefix, fileStat } from './host.js';
 import { readBytesAt } from './read-bytes.js';
 
 /** The machine kvmkit runs on. Commands go through execa (loaded on first use: it is costly to import). */
@@ -39,8 +32,7 @@ export class RealHost implements Host {
 
   async stat(path: string): Promise<FileStat | undefined> {
     try {
-      const s = await stat(path);
-      return toFileStat(s);
+      return fileStat(await stat(path));
     } catch {
       return undefined;
     }
@@ -212,28 +204,4 @@ async function runPlain(file: string, args: string[], command: Command): Promise
 
 export function needsSudo(command: Command): boolean {
   return command.root === true && process.getuid?.() !== 0;
-}
-
-export function toFileStat(s: {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  ino: number;
-  mtimeMs: number;
-  isFile(): boolean;
-  isDirectory(): boolean;
-  isCharacterDevice(): boolean;
-}): FileStat {
-  return {
-    mode: s.mode & 0o7777,
-    uid: s.uid,
-    gid: s.gid,
-    size: s.size,
-    ino: s.ino,
-    mtimeMs: s.mtimeMs,
-    isFile: s.isFile(),
-    isDirectory: s.isDirectory(),
-    isCharDevice: s.isCharacterDevice(),
-  };
 }

@@ -1,14 +1,7 @@
 import { dirname, join } from 'node:path';
 import { quoteForShell } from '../lib/shell-quote.js';
-import {
-  type Command,
-  checkTempPrefix,
-  type FileStat,
-  type Host,
-  type ProcessIdentity,
-  type RunResult,
-  type TempDir,
-} from './host.js';
+import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
+import { checkTempPrefix, fileStat } from './host.js';
 import { RealHost } from './real-host.js';
 import { sshControlDir } from './ssh-control.js';
 
@@ -345,19 +338,14 @@ export class SshHost implements Host {
     const line = await this.gathered('s', path);
     if (line === undefined) return undefined;
     const [mode, uid, gid, size, ino, mtime] = line.trim().split(' ');
-    const raw = Number.parseInt(mode ?? '', 16);
-    const type = raw & 0o170000;
-    return {
-      mode: raw & 0o7777,
+    return fileStat({
+      mode: Number.parseInt(mode ?? '', 16),
       uid: Number(uid),
       gid: Number(gid),
       size: Number(size),
       ino: Number(ino),
       mtimeMs: Number(mtime) * 1000,
-      isFile: type === 0o100000,
-      isDirectory: type === 0o040000,
-      isCharDevice: type === 0o020000,
-    };
+    });
   }
 
   async listDir(path: string): Promise<string[] | undefined> {

@@ -12,9 +12,24 @@
 ;              (0x21 << 1) | 1 = 67.
 ;
 ; Assemble: nasm -f bin -o guest.img longmode-guest.asm
-; The bytes are embedded in longmode-guest.ts; test/checks/probe checks they match.
+; The bytes are embedded in guest.ts; test/checks/probe/guest.test.ts checks they match.
 bits 16
 org 0x7c00
+
+; Writes the NUL-terminated string at si (rsi in 64-bit code) to COM1. One source for both
+; modes: where it is expanded, `bits` decides the encoding (operand-size prefix, si or rsi).
+%macro PUTS 0
+    mov dx, 0x3f8
+%%next:
+    lodsb
+    test al, al
+    jz %%done
+    out dx, al
+    jmp %%next
+%%done:
+    ret
+%endmacro
+
 start:
     cli
     xor ax, ax
@@ -48,15 +63,7 @@ start:
     jmp 0x08:long_mode
 
 puts16:
-    mov dx, 0x3f8
-.next:
-    lodsb
-    test al, al
-    jz .done
-    out dx, al
-    jmp .next
-.done:
-    ret
+    PUTS
 
 bits 64
 long_mode:
@@ -98,15 +105,7 @@ long_mode:
     jmp .halt
 
 puts64:
-    mov dx, 0x3f8
-.next:
-    lodsb
-    test al, al
-    jz .done
-    out dx, al
-    jmp .next
-.done:
-    ret
+    PUTS
 
 breakpoint:
     mov rsi, msg_exc
