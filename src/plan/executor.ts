@@ -1,9 +1,11 @@
+import { writeHostFile } from '../bridge/atomic.js';
 import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { sleep } from '../lib/sleep.js';
 import {
   type ApplyContext,
   applyPlanned,
+  fileBytes,
   type PlannedFile,
   type PlannedStep,
   type PlannedWait,
@@ -187,6 +189,12 @@ export class Executor {
           throw new StepFailure(`gave up after ${wait.deadlineMs / 1000} s waiting for ${wait.what}`);
       },
       async writeFile(file: PlannedFile) {
+        if (file.ownUndo) {
+          onEvent({ type: 'say', step: step.id, message: `writing ${file.path}` });
+          return file.atomic
+            ? writeHostFile(host, file.path, file.content, file.mode ?? 0o644)
+            : host.writeFile(file.path, fileBytes(file), file.mode);
+        }
         const previous = await host.readFile(file.path);
         let backup: string | null = null;
         let mode: number | undefined;
@@ -207,7 +215,8 @@ export class Executor {
           step: step.id,
           message: `writing ${file.path}${backup ? ` (backup: ${backup})` : ''}`,
         });
-        await host.writeFile(file.path, file.content, file.mode);
+        if (file.atomic) await writeHostFile(host, file.path, file.content, file.mode ?? 0o644);
+        else await host.writeFile(file.path, fileBytes(file), file.mode);
       },
     };
   }
@@ -220,7 +229,8 @@ async function probeHolds(host: Host, probe: Probe): Promise<boolean> {
       const result = await host.run({ argv: probe.argv, timeoutMs: 5000 });
       return (
         result.exitCode === 0 &&
-        (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout))
+        (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout)) &&
+        (probe.stdoutLacks === undefined || !new RegExp(probe.stdoutLacks, 'm').test(result.stdout))
       );
     }
     case 'socket':

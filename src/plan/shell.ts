@@ -1,7 +1,13 @@
 import { dirname } from 'node:path';
 import type { Command } from '../host/host.js';
 import { inert, quoteForShell } from '../lib/shell-quote.js';
-import { actionsOf, type PlannedFile, type PlannedWait, type Probe } from '../steps/step.js';
+import {
+  actionsOf,
+  type PlannedAction,
+  type PlannedFile,
+  type PlannedWait,
+  type Probe,
+} from '../steps/step.js';
 import type { Plan } from './plan.js';
 
 /** A loop that waits for `test` for up to `seconds`, as the executor's own waits do. */
@@ -40,6 +46,15 @@ function probeTest(probe: Probe): string {
   switch (probe.kind) {
     case 'command': {
       const line = probe.argv.map(quoteForShell).join(' ');
+      if (probe.stdoutLacks !== undefined) {
+        // Its exit status, a line that must match and one that must not: its output read once.
+        const has = (pattern: string) => `printf '%s\\n' "$kvmkit_out" | grep -Eq ${quoteForShell(pattern)}`;
+        return [
+          `kvmkit_out=$(${line} 2>/dev/null)`,
+          ...(probe.stdoutMatches === undefined ? [] : [has(probe.stdoutMatches)]),
+          `! ${has(probe.stdoutLacks)}`,
+        ].join(' && ');
+      }
       return probe.stdoutMatches === undefined
         ? `${line} >/dev/null 2>&1`
         : `${line} 2>/dev/null | grep -Eq ${quoteForShell(probe.stdoutMatches)}`;
@@ -62,13 +77,15 @@ function fileLines(file: PlannedFile): string[] {
   // Written beside the file under umask 077, given its mode, then renamed over it: the
   // content is never readable with a wider mode than the file's, even for a moment (kvmkit
   // writes 0600 files: a netplan file with secrets), and a reader never sees half a file.
-  const marker = hereMarker(file.content);
+  // A binary file's bytes come as base64 (76 columns, as base64(1) writes it), decoded on the way in.
+  const body = file.encoding === 'base64' ? (file.content.match(/.{1,76}/g) ?? []).join('\n') : file.content;
+  const marker = hereMarker(body);
   const path = quoteForShell(file.path);
   const next = quoteForShell(`${file.path}.kvmkit-new`);
   return [
     `mkdir -p ${quoteForShell(dirname(file.path))}`,
-    `(umask 077 && rm -f ${next} && cat > ${next}) <<'${marker}'`,
-    file.content.replace(/\n$/, ''),
+    `(umask 077 && rm -f ${next} && ${file.encoding === 'base64' ? 'base64 -d' : 'cat'} > ${next}) <<'${marker}'`,
+    body.replace(/\n$/, ''),
     marker,
     `chmod ${(file.mode ?? 0o644).toString(8)} ${next}`,
     `mv -f ${next} ${path}`,
@@ -92,6 +109,60 @@ const BRIDGE_LEFT_OUT = [
   "echo 'kvmkit: the bridge was left out of this script: once it has run, run sudo kvmkit bridge on the host' >&2",
 ];
 
+/** A run action's line: a tolerated one may fail without stopping the script (`sh -e`). */
+function runLine(action: Extract<PlannedAction, { kind: 'run' }>): string {
+  const line = commandLine(action.command);
+  return action.tolerate && !action.command.detached ? `${line} || true` : line;
+}
+
+/**
+ * A step's actions as lines. An on-failure handler becomes a shell function trapped on EXIT: a
+ * command that fails under `sh -e` (or a wait that gives up) ends the script through it, as the
+ * executor runs the same actions when one fails; an empty handler, or the step's end, clears the
+ * trap. A script killed by a signal runs no trap: then the step's own safety net (the bridge's
+ * rollback timer, armed before the uplink moves) is what puts things back.
+ */
+function actionLines(step: Plan['steps'][number], index: number): string[] {
+  const out: string[] = [];
+  let trapped = false;
+  let handlers = 0;
+  for (const action of actionsOf(step)) {
+    if (action.kind === 'write') out.push(...fileLines(action.file));
+    else if (action.kind === 'run') out.push(runLine(action));
+    else if (action.kind === 'wait') out.push(waitLines(action.wait));
+    else if (action.actions.length === 0) {
+      if (trapped) out.push('trap - EXIT');
+      trapped = false;
+    } else {
+      const name = `kvmkit_on_failure_${index}_${++handlers}`;
+      out.push(
+        `${name}() {`,
+        '  trap - EXIT',
+        `  echo ${quoteForShell(inert(`kvmkit: a command failed: ${action.what}`))} >&2`,
+        ...action.actions.flatMap((back) =>
+          back.kind === 'run'
+            ? [`  ${runLine({ ...back, tolerate: true })}`]
+            : back.kind === 'write'
+              ? fileLines(back.file)
+              : back.kind === 'wait'
+                ? [`  ${waitLines(back.wait)}`]
+                : [],
+        ),
+        '}',
+        `trap ${name} EXIT`,
+      );
+      trapped = true;
+    }
+  }
+  if (trapped) out.push('trap - EXIT');
+  return out;
+}
+
+function leftOut(step: Plan['steps'][number]): string {
+  const why = `kvmkit: left out of this script: ${step.title}: ${step.reason}. Once it has run, kvmkit plan --format sh again gives it`;
+  return `echo ${quoteForShell(inert(why))} >&2`;
+}
+
 /**
  * The plan as a plain POSIX shell script, for a host where kvmkit itself cannot run (Node needs a
  * newer glibc than the oldest releases have): the same commands and files, in the same order.
@@ -106,7 +177,7 @@ export function planAsShell(plan: Plan): string {
     'set -eu',
     '[ "$(id -u)" -eq 0 ] || { echo "run this as root (sudo sh -eu $0)" >&2; exit 1; }',
   ];
-  for (const step of plan.steps) {
+  for (const [index, step] of plan.steps.entries()) {
     out.push(
       '',
       `# ${inert(`${step.title}: ${step.state === 'ok' ? 'nothing to do' : step.state}, ${step.reason}`)}`,
@@ -116,11 +187,10 @@ export function planAsShell(plan: Plan): string {
       out.push(...BRIDGE_LEFT_OUT);
       continue;
     }
-    for (const action of actionsOf(step)) {
-      if (action.kind === 'write') out.push(...fileLines(action.file));
-      else if (action.kind === 'run') out.push(commandLine(action.command));
-      else out.push(waitLines(action.wait));
-    }
+    // A change the plan could not compute yet (what it needs is installed by the steps before it):
+    // kvmkit plans it again just before making it; a script can only say so.
+    if (actionsOf(step).length === 0) out.push(leftOut(step));
+    out.push(...actionLines(step, index));
   }
   out.push('', 'echo "kvmkit plan applied: check with virsh --connect qemu:///system list --all"', '');
   return out.join('\n');

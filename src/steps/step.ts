@@ -11,7 +11,20 @@ export interface PlannedFile {
   path: string;
   content: string;
   mode?: number;
+  /** Written beside itself, synced and renamed over: a reader or a crash sees old or new, never part. */
+  atomic?: boolean;
+  /**
+   * No restore-file record: the step's own undo takes it back (the bridge's state file, restore
+   * script and network files go back through its restore, not file by file).
+   */
+  ownUndo?: boolean;
+  /** `content` is the file's bytes in base64 (a binary file: the smoke VM's initramfs). */
+  encoding?: 'base64';
 }
+
+/** The bytes a planned file holds: its text, or its base64 content decoded. */
+export const fileBytes = (file: PlannedFile): string | Buffer =>
+  file.encoding === 'base64' ? Buffer.from(file.content, 'base64') : file.content;
 
 /**
  * A condition the executor polls until it holds (a daemon that must be up before the next command
@@ -20,7 +33,13 @@ export interface PlannedFile {
  */
 export type Probe =
   /** Holds when the command exits 0 and, if given, a line of its standard output matches. */
-  | { kind: 'command'; argv: readonly string[]; stdoutMatches?: string }
+  | {
+      kind: 'command';
+      argv: readonly string[];
+      stdoutMatches?: string;
+      /** …and, if given, no line of its standard output matches this. */
+      stdoutLacks?: string;
+    }
   /** Holds when the Unix socket at `path` accepts a connection. */
   | { kind: 'socket'; path: string }
   /** Holds once process `pid` has ended. */
@@ -37,8 +56,15 @@ export interface PlannedWait {
 /** One thing a change does, in the order it does them: the whole truth of a planned step. */
 export type PlannedAction =
   | { kind: 'write'; file: PlannedFile }
-  | { kind: 'run'; command: Command }
-  | { kind: 'wait'; wait: PlannedWait };
+  /** `tolerate`: its failure is shown and journaled but does not stop the step (a disarm, a cleanup). */
+  | { kind: 'run'; command: Command; tolerate?: boolean }
+  | { kind: 'wait'; wait: PlannedWait }
+  /**
+   * From here on, should an action fail, `actions` run (each tolerated but a wait), then the step
+   * fails as `what` (e.g. "rolled back"); an empty list ends the handler. Data, so the shell
+   * script traps the same way back the executor takes.
+   */
+  | { kind: 'on-failure'; what: string; actions: PlannedAction[] };
 
 /** A step's answer to "what would you do now?", from facts alone. Planning never changes the host. */
 export interface PlannedStep {
@@ -164,11 +190,36 @@ export function plannedActions(
   };
 }
 
-/** Carries out a planned step's actions in order: what a step without its own apply does. */
+async function applyAction(context: ApplyContext, action: PlannedAction): Promise<void> {
+  if (action.kind === 'write') await context.writeFile(action.file);
+  else if (action.kind === 'run') await context.run(action.command, { allowFailure: action.tolerate });
+  else if (action.kind === 'wait') await context.wait(action.wait);
+}
+
+/**
+ * Carries out a planned step's actions in order: what a step without its own apply does. A
+ * failure under an on-failure handler runs the handler's actions, then fails the step as it says.
+ */
 export async function applyPlanned(context: ApplyContext, plannedStep: PlannedStep): Promise<void> {
+  let handler: Extract<PlannedAction, { kind: 'on-failure' }> | undefined;
   for (const action of actionsOf(plannedStep)) {
-    if (action.kind === 'write') await context.writeFile(action.file);
-    else if (action.kind === 'run') await context.run(action.command);
-    else await context.wait(action.wait);
+    if (action.kind === 'on-failure') {
+      handler = action.actions.length > 0 ? action : undefined;
+      continue;
+    }
+    try {
+      await applyAction(context, action);
+    } catch (error) {
+      if (!handler) throw error;
+      const why = (error as Error).message;
+      context.say(`${why}: ${handler.what}`);
+      try {
+        for (const back of handler.actions)
+          await applyAction(context, back.kind === 'run' ? { ...back, tolerate: true } : back);
+      } catch (again) {
+        throw new StepFailure(`${handler.what}: ${why}; that failed too: ${(again as Error).message}`);
+      }
+      throw new StepFailure(`${handler.what}: ${why}`);
+    }
   }
 }
