@@ -34,6 +34,7 @@ export const UNIT_TESTS = [
   'test/host/temp-dir.test.ts',
   'test/host/virsh.test.ts',
   'test/layers.test.ts',
+  'test/package-manager/*.test.ts',
   'test/plan/**/*.test.ts',
   'test/profiles/profiles.test.ts',
   'test/scripts/*.test.ts',

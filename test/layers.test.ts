@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
  */
 const FLOORS: string[][] = [
   ['lib'],
-  ['host', 'profiles'],
+  ['host', 'profiles', 'package-manager'],
   ['facts'],
   ['vm', 'bridge'],
   ['bundle'],

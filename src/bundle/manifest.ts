@@ -1,4 +1,5 @@
 import { BUNDLE_KERNEL, BUNDLE_KEYRING, BUNDLE_STATE } from '../lib/paths.js';
+import type { PackageManager } from '../package-manager/package-manager.js';
 
 /**
  * An offline bundle: what a room without network needs for one release, in one folder that can
@@ -57,33 +58,15 @@ export class BundleError extends Error {
   }
 }
 
-/** apt options that make apt see the bundle and nothing else: its own sources, lists and archive cache. */
-export function bundleAptOptions(): string[] {
-  return [
-    '-o',
-    `Dir::Etc::SourceList=${BUNDLE_STATE}/sources.list`,
-    '-o',
-    `Dir::Etc::SourceParts=${BUNDLE_STATE}/sources.list.d`,
-    '-o',
-    `Dir::State::Lists=${BUNDLE_STATE}/lists`,
-    '-o',
-    `Dir::Cache::Archives=${BUNDLE_STATE}/archives`,
-    // apt's binary caches would otherwise be rebuilt for this view and clobber the host's own.
-    '-o',
-    'Dir::Cache::pkgcache=',
-    '-o',
-    'Dir::Cache::srcpkgcache=',
-    // The signature and the fingerprint say the bundle is the one made; its Date says only when.
-    // A classroom clock behind the bundling machine's must not make apt refuse it as "not valid yet".
-    '-o',
-    'Acquire::Check-Date=false',
-  ];
-}
-
-/** The one apt source: the bundle's flat repository, checked with the bundle's key (signed-by). */
-export function bundleSourcesList(bundle: Pick<OpenedBundle, 'dir' | 'trust'>): string {
-  const option = bundle.trust === 'insecure' ? 'trusted=yes' : `signed-by=${BUNDLE_KEYRING}`;
-  return `# Written by kvmkit install --from: the offline bundle, used only with kvmkit's apt options.\ndeb [${option}] file:${bundle.dir}/debs ./\n`;
+/** The one package source: the bundle's flat repository, checked with the bundle's key. */
+export function bundleSourcesList(
+  bundle: Pick<OpenedBundle, 'dir' | 'trust'>,
+  manager: PackageManager,
+): string {
+  return manager.bundleSource(
+    `${bundle.dir}/debs`,
+    bundle.trust === 'insecure' ? 'insecure' : BUNDLE_KEYRING,
+  );
 }
 
 /**
@@ -91,11 +74,14 @@ export function bundleSourcesList(bundle: Pick<OpenedBundle, 'dir' | 'trust'>): 
  * bytes verify.ts checked, not the bundle's file, which could change after), where the bundle is,
  * and the hash of its smoke kernel, for what comes later from it.
  */
-export function bundleStateFiles(bundle: OpenedBundle): { path: string; content: string; mode: number }[] {
+export function bundleStateFiles(
+  bundle: OpenedBundle,
+  manager: PackageManager,
+): { path: string; content: string; mode: number }[] {
   const kernel = bundle.manifest.kernel;
   const kernelSum = kernel && (bundle.manifest.files?.[kernel.file]?.sha256 ?? bundle.kernelSha256);
   return [
-    { path: `${BUNDLE_STATE}/sources.list`, content: bundleSourcesList(bundle), mode: 0o644 },
+    { path: `${BUNDLE_STATE}/sources.list`, content: bundleSourcesList(bundle, manager), mode: 0o644 },
     ...(bundle.trust === 'insecure'
       ? []
       : [{ path: BUNDLE_KEYRING, content: bundle.trust.key, mode: 0o644 }]),

@@ -1,6 +1,7 @@
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command } from '../host/host.js';
+import type { PackageManager } from '../package-manager/package-manager.js';
 import { invokingContext } from '../plan/context.js';
 import type { WantedState } from '../profiles/wanted.js';
 import { groupsStep } from '../steps/groups.js';
@@ -70,7 +71,7 @@ export async function checkModeChecks(facts: Facts, wanted: WantedState | undefi
     ),
   );
   return [
-    ...packageChecks(packages!),
+    ...packageChecks(packages!, await facts.packageManager()),
     ...groupChecks(user, wanted, groups!),
     await serviceCheck(facts, service!),
     libvirtObjectCheck(
@@ -88,14 +89,21 @@ export async function checkModeChecks(facts: Facts, wanted: WantedState | undefi
   ];
 }
 
-function packageChecks(step: PlannedStep): CheckResult[] {
+function packageChecks(step: PlannedStep, manager: PackageManager): CheckResult[] {
+  // The check is named after the package database (dpkg), as doctor's output has always said.
   return [
-    ...(repairsFirst(step)
+    ...(repairsFirst(step, manager)
       ? [
-          check('dpkg', 'packages', 'fail', 'an interrupted dpkg run left packages unfinished', {
-            hint: 'sudo dpkg --configure -a (kvmkit install does this first)',
-            blocking: true,
-          }),
+          check(
+            manager.database,
+            'packages',
+            'fail',
+            `an interrupted ${manager.database} run left packages unfinished`,
+            {
+              hint: `sudo ${manager.repairHint} (kvmkit install does this first)`,
+              blocking: true,
+            },
+          ),
         ]
       : []),
     verdict('packages', 'packages', step),

@@ -1,4 +1,6 @@
 import type { Host } from '../host/host.js';
+import { packageManagerFor } from '../package-manager/index.js';
+import type { InstalledPackages, PackageManager } from '../package-manager/package-manager.js';
 import catalog from '../profiles/catalog.js';
 import type { Distro } from '../profiles/types.js';
 import { type CpuFacts, readCpu } from './cpu.js';
@@ -7,7 +9,6 @@ import { type FirmwareFacts, readFirmware } from './firmware.js';
 import { type KvmFacts, readKvm } from './kvm.js';
 import { type LibvirtFacts, readLibvirt, readLibvirtLive } from './libvirt.js';
 import { readLoadedModules } from './modules.js';
-import { readDpkgStatus } from './packages.js';
 import { readSystem, type SystemFacts } from './system.js';
 import { readUser, type UserFacts } from './users.js';
 
@@ -66,8 +67,23 @@ export class Facts {
     return this.once('user', () => readUser(this.host));
   }
 
-  dpkgStatus(): Promise<string | undefined> {
-    return this.once('dpkg', () => readDpkgStatus(this.host));
+  /** The package manager of the host's distro family (profiles), apt where the distro is unknown. */
+  packageManager(): Promise<PackageManager> {
+    return this.once('package-manager', async () =>
+      packageManagerFor(
+        await this.distro().then(
+          (d) => d.base.id,
+          () => undefined,
+        ),
+      ),
+    );
+  }
+
+  /** The installed packages, parsed once for every step and check (undefined: no package database). */
+  installedPackages(): Promise<InstalledPackages | undefined> {
+    return this.once('installed-packages', async () =>
+      (await this.packageManager()).readInstalled(this.host),
+    );
   }
 
   libvirt(): Promise<LibvirtFacts> {

@@ -1,7 +1,6 @@
 import type { Host } from '../host/host.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { Facts } from './index.js';
-import { findInstalled } from './packages.js';
 
 /**
  * The verdict `kvmkit doctor --deep` keeps after booting its probe guest (checks/acceleration.ts
@@ -33,8 +32,8 @@ export function sameKey(a: ProbeKey, b: ProbeKey): boolean {
 }
 
 export async function probeKey(facts: Facts): Promise<ProbeKey> {
-  const [system, kvm, status] = await Promise.all([facts.system(), facts.kvm(), facts.dpkgStatus()]);
-  const qemu = status === undefined ? undefined : findInstalled(status, ['qemu-system-x86', 'qemu-kvm']);
+  const [system, kvm, packages] = await Promise.all([facts.system(), facts.kvm(), facts.installedPackages()]);
+  const qemu = packages?.find(['qemu-system-x86', 'qemu-kvm']);
   const version = qemu?.get('qemu-system-x86')?.version ?? qemu?.get('qemu-kvm')?.version ?? 'none';
   return { kernel: system.kernelRelease ?? 'unknown', modules: kvm.modules, qemu: version };
 }

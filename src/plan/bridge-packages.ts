@@ -1,5 +1,4 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
-import { findInstalled } from '../facts/packages.js';
 import type { Host } from '../host/host.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { packagesStep } from '../steps/packages.js';
@@ -12,7 +11,7 @@ import { Journal } from './journal.js';
  * What `kvmkit bridge` on its own needs installed first, for the system that carries the bridge
  * (bridge-utils for ifupdown's bridge_ports; nothing for netplan or NetworkManager): nothing
  * missing; the installer's packages step, planned for those packages alone; or a refusal, with the
- * command to run by hand, where kvmkit cannot install them (no apt, a host it cannot run on).
+ * command to run by hand, where kvmkit cannot install them (no package manager, a host it cannot run on).
  */
 export type BridgePackages =
   | { state: 'ok' }
@@ -35,22 +34,24 @@ export async function bridgePackages(host: Host, system: string): Promise<Bridge
     throw error;
   }
   const needs = context.wanted.packages;
-  const status = await context.facts.dpkgStatus();
-  const installed = findInstalled(status ?? '', needs);
+  const manager = await context.facts.packageManager();
+  const database = await context.facts.installedPackages();
+  const installed = database?.find(needs) ?? new Map();
   const missing = needs.filter((p) => !installed.has(p));
   if (missing.length === 0) return { state: 'ok' };
   const refuse = (why: string): BridgePackages => ({
     state: 'refused',
     missing,
     reason: `a bridge written for ${system} needs ${missing.join(' ')}, which is not installed, and kvmkit cannot install it here: ${why}`,
-    hint: `apt-get install ${missing.join(' ')}, then run kvmkit bridge again`,
+    hint: `${manager.installHint(missing)}, then run kvmkit bridge again`,
   });
   if (!host.canRun()) return refuse(`${host.description} runs no command`);
-  if (status === undefined) return refuse('no dpkg database: not an apt-based system');
+  if (database === undefined)
+    return refuse(`no ${manager.database} database: not an ${manager.name}-based system`);
   const planned = await packagesStep.plan(context);
   if (planned.state === 'blocked') return refuse(planned.reason);
-  if (!(await host.stat('/usr/bin/apt-get')) && !(await host.stat('/bin/apt-get')))
-    return refuse('no apt-get on this host');
+  const tool = await manager.missingTool(host);
+  if (tool) return refuse(`no ${tool} on this host`);
   return { state: 'install', missing, planned, options };
 }
 

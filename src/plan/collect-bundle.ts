@@ -6,9 +6,10 @@ import { type BundleManifest, MANIFEST_SIGNATURE } from '../bundle/manifest.js';
 import { type Runner, sealBundle } from '../bundle/sign.js';
 import type { Host } from '../host/host.js';
 import { BUNDLE_MANIFEST } from '../lib/paths.js';
+import { packageManagerFor } from '../package-manager/index.js';
+import type { PackageManager } from '../package-manager/package-manager.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
-import { recommendsOptions } from '../steps/packages.js';
 import { imageChecksum, imageFileOf } from '../vm/cloud/create.js';
 import { type Checksum, downloadVerified, fileDigest } from '../vm/cloud/download.js';
 import type { ListSignature } from '../vm/cloud/signature.js';
@@ -40,12 +41,13 @@ export class BundleBuildError extends Error {}
 
 /**
  * Collects, on a machine with a network, everything an offline room needs for this machine's
- * release. The package set is resolved against an empty dpkg database, so the bundle carries every
+ * release. The package set is resolved against an empty package database, so the bundle carries every
  * dependency down to the C library: whatever a fresh target already has, nothing is missing.
  * bundle.json is written last: a folder without it is unfinished and install --from refuses it.
  */
 export async function collectBundle(host: Host, o: BundleOptions): Promise<BundleManifest> {
   const plan = await buildPlan(host, { profile: o.profile });
+  const manager = packageManagerFor(plan.distro.base.id);
   // The first VMs a bundle serves bring their packages too (install --from refuses what it lacks):
   // the smoke VM's, whose kernel it always carries, and a cloud VM's when it carries an image.
   const release = releaseProfileFor(catalog, plan.distro);
@@ -59,52 +61,40 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
   o.say(
     `resolving ${packages.join(' ')} for ${plan.distro.name} ${plan.distro.version} and fetching every dependency`,
   );
-  const update = await host.run({ argv: ['apt-get', 'update', '-q'], root: true, timeoutMs: 600_000 });
-  if (update.exitCode !== 0) o.say('apt-get update failed; going on with the package lists there are');
+  const refresh = manager.updateCommand({ from: 'plain' });
+  const update = await host.run({ ...refresh, timeoutMs: 600_000 });
+  if (update.exitCode !== 0)
+    o.say(`${refresh.argv[0]} update failed; going on with the package lists there are`);
   const debs = join(o.dir, 'debs');
   await mkdir(join(debs, 'partial'), { recursive: true });
   const scratch = await mkdtemp(join(tmpdir(), 'kvmkit-bundle-'));
   try {
     const empty = join(scratch, 'status');
     await writeFile(empty, '');
-    const fetched = await host.run({
-      argv: [
-        'apt-get',
-        'install',
-        '--download-only',
-        '-y',
-        '-q',
-        '-o',
-        `Dir::State::status=${empty}`,
-        '-o',
-        `Dir::Cache::Archives=${debs}`,
-        '-o',
-        'Debug::NoLocking=1',
-        // The set install --from will install: without Recommends where the plan goes without.
-        ...recommendsOptions(plan.installRecommends),
-        ...packages,
-      ],
-      root: true,
-      env: { DEBIAN_FRONTEND: 'noninteractive' },
-      timeoutMs: 1_800_000,
+    // The set install --from will install: without Recommends where the plan goes without.
+    const fetch = manager.downloadSetCommand(packages, {
+      emptyStatus: empty,
+      archives: debs,
+      recommends: plan.installRecommends,
     });
+    const fetched = await host.run({ ...fetch, timeoutMs: 1_800_000 });
     if (fetched.exitCode !== 0)
       throw new BundleBuildError(
-        `apt-get could not fetch the package set: ${(fetched.stderr || fetched.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+        `${fetch.argv[0]} could not fetch the package set: ${(fetched.stderr || fetched.stdout).trim().split('\n').slice(-2).join(' / ')}`,
       );
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
   await rm(join(debs, 'partial'), { recursive: true, force: true });
   await rm(join(debs, 'lock'), { force: true });
-  const index = await indexDebs(host, debs);
+  const index = await indexDebs(host, debs, manager);
   o.say(`${index.count} packages, ${(index.bytes / 1024 / 1024).toFixed(0)} MiB, indexed in debs/Packages`);
 
-  const kernel = await fetchKernel(host, join(o.dir, 'kernel'));
+  const kernel = await fetchKernel(host, join(o.dir, 'kernel'), manager);
   o.say(
     kernel
       ? `smoke VM kernel: ${kernel.package}`
-      : 'no Debian cloud kernel known to apt: the target uses its own',
+      : `no Debian cloud kernel known to ${manager.name}: the target uses its own`,
   );
 
   let image: BundleManifest['image'];
@@ -144,17 +134,23 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
 
 /**
  * debs/Packages for a flat repository (`deb [signed-by=…] file:DIR/debs ./`): each package's own
- * control fields, read by dpkg-deb, with its file name, size and SHA256 added, as apt expects.
+ * control fields, read by the package manager's tool, with its file name, size and SHA256 added,
+ * as the manager expects of a repository.
  */
-export async function indexDebs(host: Host, dir: string): Promise<{ count: number; bytes: number }> {
+export async function indexDebs(
+  host: Host,
+  dir: string,
+  manager: PackageManager,
+): Promise<{ count: number; bytes: number }> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.deb')).sort();
   const stanzas: string[] = [];
   let bytes = 0;
   for (const file of files) {
     const path = join(dir, file);
-    const control = await host.run({ argv: ['dpkg-deb', '--field', path], timeoutMs: 60_000 });
+    const fields = manager.packageFieldsCommand(path);
+    const control = await host.run({ ...fields, timeoutMs: 60_000 });
     if (control.exitCode !== 0)
-      throw new BundleBuildError(`dpkg-deb could not read ${file}: ${control.stderr.trim()}`);
+      throw new BundleBuildError(`${fields.argv[0]} could not read ${file}: ${control.stderr.trim()}`);
     const content = await readFile(path);
     bytes += content.length;
     const sha256 = createHash('sha256').update(content).digest('hex');
@@ -167,15 +163,20 @@ export async function indexDebs(host: Host, dir: string): Promise<{ count: numbe
 }
 
 /** Debian's cloud kernel, the one the smoke VM boots where the host's own is not readable. */
-async function fetchKernel(host: Host, dir: string): Promise<BundleManifest['kernel']> {
-  const pkg = await cloudKernelPackage(host);
+async function fetchKernel(
+  host: Host,
+  dir: string,
+  manager: PackageManager,
+): Promise<BundleManifest['kernel']> {
+  const pkg = await cloudKernelPackage(host, manager);
   if (!pkg) return undefined;
   await mkdir(dir, { recursive: true });
-  const download = await host.run({ argv: ['apt-get', 'download', '-q', pkg], cwd: dir, timeoutMs: 600_000 });
+  const fetch = manager.downloadCommand(pkg);
+  const download = await host.run({ ...fetch, cwd: dir, timeoutMs: 600_000 });
   const file = (await readdir(dir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
   if (!file)
     throw new BundleBuildError(
-      `apt-get download ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
+      `${fetch.argv.slice(0, 2).join(' ')} ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
     );
   return { file: `kernel/${file}`, package: pkg };
 }

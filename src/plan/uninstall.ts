@@ -1,5 +1,4 @@
 import { networkSubnet } from '../facts/libvirt-xml.js';
-import { findInstalled } from '../facts/packages.js';
 import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
 import { virshCommand } from '../host/virsh.js';
@@ -48,16 +47,16 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
         id: '',
         title: 'Remove the packages kvmkit installed',
         async plan({ facts }) {
-          const status = (await facts.dpkgStatus()) ?? '';
-          const present = [...findInstalled(status, undo.packages).keys()];
-          if (present.length === 0) return planned(this, 'ok', 'none of them is installed');
-          const safe = await safePurge(facts.host, status, present, ours);
+          const database = await facts.installedPackages();
+          const present = [...(database?.find(undo.packages).keys() ?? [])];
+          if (!database || present.length === 0) return planned(this, 'ok', 'none of them is installed');
+          const safe = await safePurge(facts.host, await facts.packageManager(), database, present, ours);
           if ('blocked' in safe) return planned(this, 'blocked', safe.blocked);
           if (safe.commands.length === 0) return planned(this, 'ok', safe.notes.join('; '));
           // What the daemon itself added under /etc/libvirt while it ran (autostart links to
-          // definitions the purge deletes, secrets/, storage/autostart/, nwfilter/) keeps dpkg from
-          // removing the folder ("not empty so not removed"). Only links left dangling and empty
-          // folders go: never a file.
+          // definitions the purge deletes, secrets/, storage/autostart/, nwfilter/) keeps the package
+          // manager from removing the folder ("not empty so not removed"). Only links left dangling
+          // and empty folders go: never a file.
           const tidy = safe.removing.some((p) => LIBVIRT_DAEMONS.includes(p))
             ? [
                 { argv: ['find', '/etc/libvirt', '-xtype', 'l', '-delete'], root: true },
@@ -80,15 +79,11 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
         id: '',
         title: 'Put back the packages a kvmkit transaction replaced',
         async plan({ facts }) {
-          const present = findInstalled((await facts.dpkgStatus()) ?? '', undo.packages);
+          const present = (await facts.installedPackages())?.find(undo.packages) ?? new Map();
           const missing = undo.packages.filter((p) => !present.has(p));
           if (missing.length === 0) return planned(this, 'ok', 'all of them are installed');
           return planned(this, 'change', `reinstall ${missing.join(' ')}`, [
-            {
-              argv: ['apt-get', 'install', '-y', '-q', ...missing],
-              root: true,
-              env: { DEBIAN_FRONTEND: 'noninteractive' },
-            },
+            (await facts.packageManager()).simpleInstallCommand(missing),
           ]);
         },
         async apply(context, plannedStep) {

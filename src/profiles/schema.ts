@@ -1,4 +1,4 @@
-import { INIT_SYSTEMS, NETWORK_SYSTEMS, PACKAGE_SETS } from './types.js';
+import { INIT_SYSTEMS, NETWORK_SYSTEMS, PACKAGE_MANAGERS, PACKAGE_SETS } from './types.js';
 
 /**
  * A small structural schema for the profile files. Errors name the file, the path inside it and
@@ -91,6 +91,7 @@ export const familySchema: Schema = {
   type: 'object',
   fields: {
     family: { type: 'string', oneOf: ['ubuntu', 'debian'] },
+    packageManager: { type: 'string', oneOf: PACKAGE_MANAGERS },
     releases: { type: 'list', of: release, what: 'a list of releases' },
   },
 };

@@ -66,8 +66,14 @@ export interface ReleaseProfile {
   keyrings?: Record<string, string>;
 }
 
+/** The package managers kvmkit drives (src/package-manager/: one implementation each). */
+export const PACKAGE_MANAGERS = ['apt'] as const;
+export type PackageManagerName = (typeof PACKAGE_MANAGERS)[number];
+
 export interface FamilyProfile {
   family: 'ubuntu' | 'debian';
+  /** What installs packages on the family's releases. */
+  packageManager: PackageManagerName;
   releases: ReleaseProfile[];
 }
 

@@ -1,76 +1,29 @@
-import {
-  type BundleManifest,
-  bundleAptOptions,
-  bundleStateFiles,
-  type OpenedBundle,
-} from '../bundle/manifest.js';
-import { describeLockHolder, findLockHolder, readAptLists } from '../facts/apt.js';
-import { simulate } from '../facts/apt-simulate.js';
-import { dpkgInterrupted, findBroken, findInstalled, installedNames } from '../facts/packages.js';
+import { type BundleManifest, bundleStateFiles, type OpenedBundle } from '../bundle/manifest.js';
 import type { Command } from '../host/host.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
-import { sleep } from '../lib/sleep.js';
+import { waitForLock } from '../package-manager/lock-wait.js';
+import type { PackageManager } from '../package-manager/package-manager.js';
 import type { Distro } from '../profiles/types.js';
 import { type ApplyContext, type PlannedStep, planned, type Step, StepFailure } from './step.js';
 
-const ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };
-/** Keep existing config files, let apt wait briefly for its own lock, and retry flaky downloads. */
-const APT_OPTIONS = [
-  '-y',
-  '-q',
-  '-o',
-  'Dpkg::Options::=--force-confdef',
-  '-o',
-  'Dpkg::Options::=--force-confold',
-  '-o',
-  'DPkg::Lock::Timeout=60',
-  '-o',
-  'Acquire::Retries=3',
-];
 const STALE_MS = 7 * 24 * 3600 * 1000;
-const NOT_FOUND =
-  /Unable to locate package|has no installation candidate|Failed to fetch|404\s+Not Found|Unable to fetch some archives/;
 
-const update: Command = {
-  argv: ['apt-get', 'update', '-q', '-o', 'Acquire::Retries=3'],
-  root: true,
-  env: ENV,
-};
-const repair: Command = { argv: ['dpkg', '--configure', '-a'], root: true, env: ENV };
-
-/** Whether a planned packages step first repairs what an interrupted dpkg run left (doctor's dpkg check). */
-export const repairsFirst = (plannedStep: Pick<PlannedStep, 'commands'>): boolean =>
-  plannedStep.commands.includes(repair);
+/** Whether a planned packages step first repairs what an interrupted run left (doctor's repair check). */
+export const repairsFirst = (plannedStep: Pick<PlannedStep, 'commands'>, manager: PackageManager): boolean =>
+  plannedStep.commands.includes(manager.repairCommand);
 
 /**
- * apt's Recommends as the plan says: a profile that goes without them (the server profile on
- * Debian 11-13) names what it needs of them itself. In the argv, so every rendering of the
- * command (the plan, the sh script, the journal) carries it.
+ * From an offline bundle: the package manager is pointed at the bundle's flat repository through
+ * its own sources, lists and archive cache (under /var/lib/kvmkit/bundle), so it resolves and
+ * fetches from the bundle alone, with no network, and the host's own setup is left as it was.
  */
-export function recommendsOptions(installRecommends: boolean): string[] {
-  return installRecommends ? [] : ['--no-install-recommends'];
-}
-
-const install = (packages: string[], fixBroken: boolean, installRecommends: boolean): Command => ({
-  argv: [
-    'apt-get',
-    'install',
-    ...APT_OPTIONS,
-    ...recommendsOptions(installRecommends),
-    ...(fixBroken ? ['--fix-broken'] : []),
-    ...packages,
-  ],
-  root: true,
-  env: ENV,
-});
-
-/**
- * From an offline bundle: apt is pointed at the bundle's flat repository through its own sources,
- * lists and archive cache (under /var/lib/kvmkit/bundle), so it resolves and fetches from the
- * bundle alone, with no network, and the host's own apt setup is left as it was.
- */
-function fromBundle(bundle: OpenedBundle, missing: string[], fixBroken: boolean, installRecommends: boolean) {
-  const options = bundleAptOptions();
+function fromBundle(
+  manager: PackageManager,
+  bundle: OpenedBundle,
+  missing: string[],
+  fixBroken: boolean,
+  recommends: boolean,
+) {
   const commands: Command[] = [
     {
       argv: [
@@ -82,24 +35,12 @@ function fromBundle(bundle: OpenedBundle, missing: string[], fixBroken: boolean,
       ],
       root: true,
     },
-    { argv: ['apt-get', 'update', '-q', ...options], root: true, env: ENV },
-    {
-      argv: [
-        'apt-get',
-        'install',
-        ...APT_OPTIONS,
-        ...options,
-        ...recommendsOptions(installRecommends),
-        ...(fixBroken ? ['--fix-broken'] : []),
-        ...missing,
-      ],
-      root: true,
-      env: ENV,
-    },
+    manager.updateCommand({ from: 'bundle' }),
+    manager.installCommand(missing, { recommends, fixBroken, bundle: true }),
   ];
   // The source with signed-by the checked key (its copy among them), and where the bundle is,
   // with its kernel's hash, for what comes later from it (the smoke VM's kernel).
-  const files = bundleStateFiles(bundle);
+  const files = bundleStateFiles(bundle, manager);
   return { commands, files };
 }
 
@@ -114,26 +55,26 @@ function bundleMismatch(manifest: BundleManifest, distro: Distro): string | unde
   return same ? undefined : `the bundle is for ${name(manifest.distro)}; this host runs ${name(distro)}`;
 }
 
-/** All missing packages in one apt transaction, without prompts. */
+/** All missing packages in one transaction of the host's package manager, without prompts. */
 export const packagesStep: Step = {
   id: 'packages',
   title: 'Install the KVM and libvirt packages',
 
   async plan({ facts, wanted, options }) {
-    let status = await facts.dpkgStatus();
-    if (status === undefined) {
-      if (facts.host.kind !== 'fixture')
-        return planned(this, 'blocked', 'no dpkg database: not an apt-based system');
-      // A tree recorded with only its release files: plan as for a host with none of them installed.
-      status = '';
-    }
-    const installed = findInstalled(status, wanted.packages);
+    const manager = await facts.packageManager();
+    const database = await facts.installedPackages();
+    if (database === undefined && facts.host.kind !== 'fixture')
+      return planned(this, 'blocked', `no ${manager.database} database: not an ${manager.name}-based system`);
+    // A tree recorded with only its release files: plan as for a host with none of them installed.
+    const installed = database?.find(wanted.packages) ?? new Map();
     const missing = wanted.packages.filter((p) => !installed.has(p));
-    const broken = findBroken(status);
-    if (await dpkgInterrupted(facts.host)) broken.push('(an unfinished dpkg run)');
+    const broken = [...(database?.broken ?? [])];
+    if (await manager.interrupted(facts.host)) broken.push(`(an unfinished ${manager.database} run)`);
     if (missing.length === 0 && broken.length === 0) {
       return planned(this, 'ok', `all ${wanted.packages.length} packages are installed`);
     }
+    const repair = broken.length > 0 ? [manager.repairCommand] : [];
+    const withoutRecommends = `without ${manager.name}'s Recommends`;
     const bundle = options.bundle;
     if (bundle && missing.length > 0) {
       const mismatch = bundleMismatch(bundle.manifest, await facts.distro());
@@ -145,26 +86,38 @@ export const packagesStep: Step = {
           'blocked',
           `the bundle does not carry ${absent.join(' ')} (made for profile ${bundle.manifest.profile})`,
         );
-      const { commands, files } = fromBundle(bundle, missing, broken.length > 0, wanted.installRecommends);
+      const { commands, files } = fromBundle(
+        manager,
+        bundle,
+        missing,
+        broken.length > 0,
+        wanted.installRecommends,
+      );
       return planned(
         this,
         'change',
-        `install ${missing.join(' ')} from the bundle in ${bundle.dir} (no network${wanted.installRecommends ? '' : "; without apt's Recommends"})`,
-        [...(broken.length > 0 ? [repair] : []), ...commands],
+        `install ${missing.join(' ')} from the bundle in ${bundle.dir} (no network${wanted.installRecommends ? '' : `; ${withoutRecommends}`})`,
+        [...repair, ...commands],
         files,
       );
     }
-    const lists = await readAptLists(facts.host);
+    const lists = await manager.readLists(facts.host);
     const stale = !lists.present || Date.now() - (lists.newestMs ?? 0) > STALE_MS;
+    const install = manager.installCommand(missing, {
+      recommends: wanted.installRecommends,
+      fixBroken: broken.length > 0,
+    });
     const commands = [
-      ...(broken.length > 0 ? [repair] : []),
-      ...(stale && missing.length > 0 ? [update] : []),
-      ...(missing.length > 0 ? [install(missing, broken.length > 0, wanted.installRecommends)] : []),
+      ...repair,
+      ...(stale && missing.length > 0 ? [manager.updateCommand()] : []),
+      ...(missing.length > 0 ? [install] : []),
     ];
     const parts = [
-      broken.length > 0 ? `repair what an interrupted dpkg left (${broken.slice(0, 4).join(', ')})` : '',
+      broken.length > 0
+        ? `repair what an interrupted ${manager.database} left (${broken.slice(0, 4).join(', ')})`
+        : '',
       missing.length > 0
-        ? `install ${missing.join(' ')}${wanted.installRecommends ? '' : " (without apt's Recommends)"}`
+        ? `install ${missing.join(' ')}${wanted.installRecommends ? '' : ` (${withoutRecommends})`}`
         : '',
     ].filter(Boolean);
     return planned(this, 'change', parts.join('; '), commands);
@@ -172,49 +125,55 @@ export const packagesStep: Step = {
 
   async apply(context, plannedStep) {
     await waitForPackageLock(context);
-    const before = installedNames((await context.facts.host.readFile('/var/lib/dpkg/status')) ?? '');
+    const manager = await context.facts.packageManager();
+    // Read afresh, not from facts: the packages as they are now, before and after the transaction.
+    const installedNow = async () =>
+      new Set((await manager.readInstalled(context.facts.host))?.installed.keys());
+    const before = await installedNow();
     for (const file of plannedStep.files ?? []) await context.writeFile(file);
     // From a bundle there is nothing to refresh: what it carries is all there is.
     let updated = context.options.bundle !== undefined;
     const refresh = async () => {
       updated = true;
       // A failed refresh (offline, a mirror down) need not stop an install from what is cached.
+      const update = manager.updateCommand();
       const result = await context.run(update, { allowFailure: true });
       if (result.exitCode !== 0)
-        context.say('apt-get update failed; going on with the package lists there are');
+        context.say(`${update.argv[0]} update failed; going on with the package lists there are`);
     };
     let intent: { added: Set<string>; removed: Set<string> } | undefined;
     for (const command of plannedStep.commands) {
-      if (command.argv[1] === 'update') {
+      const kind = manager.commandKind(command);
+      if (kind === 'update') {
         // The bundle's index is all there is: a failure there is final. An online refresh that
-        // fails is not (what apt has cached may do).
+        // fails is not (what the manager has cached may do).
         if (!context.options.bundle) await refresh();
         else {
           const result = await context.run(command, { allowFailure: true });
           if (result.exitCode !== 0)
             throw new StepFailure(
-              `apt-get update from the bundle failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+              `${command.argv[0]} update from the bundle failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
             );
         }
         continue;
       }
-      if (command.argv[1] !== 'install') {
+      if (kind !== 'install') {
         await context.run(command);
         continue;
       }
-      intent ??= await journalIntent(context, command, before);
+      intent ??= await journalIntent(context, manager, command, before);
       let result = await context.run(command, { allowFailure: true });
-      if (result.exitCode !== 0 && !updated && NOT_FOUND.test(result.stdout + result.stderr)) {
+      if (result.exitCode !== 0 && !updated && manager.notFound(result.stdout + result.stderr)) {
         context.say('a package was not found or not fetched: refreshing the package lists and trying again');
         await refresh();
         result = await context.run(command, { allowFailure: true });
       }
       if (result.exitCode !== 0) {
         const why = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
-        throw new StepFailure(`apt-get install failed (exit ${result.exitCode}): ${why}`);
+        throw new StepFailure(`${command.argv[0]} install failed (exit ${result.exitCode}): ${why}`);
       }
     }
-    const after = installedNames((await context.facts.host.readFile('/var/lib/dpkg/status')) ?? '');
+    const after = await installedNow();
     // What the transaction did beyond what was journaled before it ran (nothing, mostly).
     const added = [...after].filter((p) => !before.has(p) && !intent?.added.has(p));
     const removed = [...before].filter((p) => !after.has(p) && !intent?.removed.has(p));
@@ -225,16 +184,21 @@ export const packagesStep: Step = {
 };
 
 /**
- * Journals what an apt-get install is about to add and remove, before it runs: a run killed (or a
- * dpkg that dies) halfway leaves packages in that only a record written first lets uninstall find.
- * apt's simulation names the dependencies too; the packages named on the command line are in the
- * record even when it cannot be simulated. Uninstall purges only what is installed when it runs,
- * so a record of what never came in costs nothing.
+ * Journals what an install is about to add and remove, before it runs: a run killed (or a
+ * package tool that dies) halfway leaves packages in that only a record written first lets
+ * uninstall find. The manager's simulation names the dependencies too; the packages named on the
+ * command line are in the record even when it cannot be simulated. Uninstall purges only what is
+ * installed when it runs, so a record of what never came in costs nothing.
  */
-async function journalIntent(context: ApplyContext, command: Command, before: Set<string>) {
-  const simulated = await simulate(context.facts.host, command);
+async function journalIntent(
+  context: ApplyContext,
+  manager: PackageManager,
+  command: Command,
+  before: Set<string>,
+) {
+  const simulated = await manager.simulate(context.facts.host, command);
   const simulation = simulated && 'simulation' in simulated ? simulated.simulation : undefined;
-  const named = command.argv.slice(2).filter((a) => !a.startsWith('-') && !a.includes('='));
+  const named = manager.packagesOf(command);
   const added = new Set([...named, ...(simulation?.installed ?? [])].filter((p) => !before.has(p)));
   const removed = new Set((simulation?.removed ?? []).filter((p) => before.has(p)));
   // In the order uninstall needs: newest first, it purges what came in, then puts back what went.
@@ -244,41 +208,17 @@ async function journalIntent(context: ApplyContext, command: Command, before: Se
 }
 
 /**
- * Waits, saying for whom, while another apt or dpkg holds the lock (unattended-upgrades holds it
- * for minutes on a fresh Ubuntu), up to the limit. A holder in another PID namespace (apt in a
- * container, or the host's seen from one) is waited for the same way, though we cannot name it.
+ * Waits, saying for whom, while another run of the package manager holds its lock (the seam's
+ * waitForLock), up to --lock-timeout; a step failure when it gives up.
  */
 export async function waitForPackageLock(
   context: Pick<ApplyContext, 'facts' | 'say' | 'options' | 'signal'>,
 ) {
-  const limit = context.options.lockTimeoutMs ?? 10 * 60 * 1000;
-  const started = Date.now();
-  let lastHolder = '';
-  let lastSaid = 0;
-  for (;;) {
-    const holder = await findLockHolder(context.facts.host);
-    if (!holder) return;
-    const who = describeLockHolder(holder);
-    const waited = Date.now() - started;
-    if (waited > limit) {
-      throw new StepFailure(
-        `${who} still holds ${holder.lock} after ${Math.round(waited / 1000)} s; try again when it is done` +
-          (holder.hidden
-            ? ' (it is not visible from here: look for an apt or dpkg running in a container, or on the host, that shares this file)'
-            : ''),
-      );
-    }
-    const key = `${holder.pid} ${holder.lock}`;
-    if (key !== lastHolder || Date.now() - lastSaid > 15_000) {
-      context.say(
-        `waiting for ${who} to release ${holder.lock}` +
-          (waited > 1000
-            ? ` (${Math.round(waited / 1000)} s so far, up to ${Math.round(limit / 1000)} s)`
-            : ''),
-      );
-      lastHolder = key;
-      lastSaid = Date.now();
-    }
-    await sleep(500, context.signal);
-  }
+  const failure = await waitForLock(await context.facts.packageManager(), {
+    host: context.facts.host,
+    limitMs: context.options.lockTimeoutMs,
+    say: context.say,
+    signal: context.signal,
+  });
+  if (failure) throw new StepFailure(failure);
 }

@@ -25,6 +25,7 @@ import { openBundle } from '../../src/cli/bundle-option.js';
 import { CliError, EXIT } from '../../src/cli/errors.js';
 import { RealHost } from '../../src/host/real-host.js';
 import { BUNDLE_KEYRING, BUNDLE_MANIFEST } from '../../src/lib/paths.js';
+import { apt as aptManager } from '../../src/package-manager/apt.js';
 import { indexDebs } from '../../src/plan/collect-bundle.js';
 import { makeSigningKey as makeKey } from '../helpers/gpg.js';
 
@@ -73,7 +74,7 @@ async function makeBundle(dir: string) {
     'linux-image-fixture-cloud-amd64',
     join(dir, 'kernel/linux-image-fixture-cloud-amd64_1.0_all.deb'),
   );
-  const debs = await indexDebs(host, join(dir, 'debs'));
+  const debs = await indexDebs(host, join(dir, 'debs'), aptManager);
   writeFileSync(join(dir, 'images/tiny.qcow2'), 'not really an image\n');
   writeFileSync(join(dir, 'images/SHA256SUMS'), 'placeholder  tiny.qcow2\n');
   writeFileSync(join(dir, 'kvmkit/bin/kvmkit'), '#!/bin/sh\n');
@@ -189,7 +190,7 @@ describe('install --from checks the bundle before anything runs', () => {
     expect(opened.trust).toMatchObject({ fingerprint });
     const key = opened.trust === 'insecure' ? '' : opened.trust.key;
     expect(dearmorPublicKey(key).equals(readFileSync(join(good, PUBLIC_KEY)))).toBe(true);
-    const sources = bundleSourcesList(opened);
+    const sources = bundleSourcesList(opened, aptManager);
     expect(sources).toContain(`deb [signed-by=${BUNDLE_KEYRING}] file:${good}/debs ./`);
     expect(sources).not.toContain('trusted=yes');
   });
@@ -205,7 +206,10 @@ describe('install --from checks the bundle before anything runs', () => {
     const update = (repo: string) => {
       writeFileSync(
         join(apt, 'sources.list'),
-        bundleSourcesList({ ...opened, dir: repo }).replace(BUNDLE_KEYRING, join(apt, 'bundle-key.asc')),
+        bundleSourcesList({ ...opened, dir: repo }, aptManager).replace(
+          BUNDLE_KEYRING,
+          join(apt, 'bundle-key.asc'),
+        ),
       );
       rmSync(join(apt, 'lists'), { recursive: true, force: true });
       mkdirSync(join(apt, 'lists/partial'), { recursive: true });
@@ -334,7 +338,7 @@ describe('install --from checks the bundle before anything runs', () => {
     rmSync(join(dir, PUBLIC_KEY));
     const opened = await openBundle(host, dir, { insecure: true });
     expect(opened.trust).toBe('insecure');
-    expect(bundleSourcesList(opened)).toContain(`deb [trusted=yes] file:${dir}/debs ./`);
+    expect(bundleSourcesList(opened, aptManager)).toContain(`deb [trusted=yes] file:${dir}/debs ./`);
     await expectRefused(dir, /signature|key/i);
   });
 });

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { findBroken, findInstalled } from '../../src/facts/packages.js';
 import { parseMeminfo } from '../../src/facts/system.js';
 import { parseGroup, parsePasswd, parseProcStatus } from '../../src/facts/users.js';
 
@@ -21,22 +20,6 @@ describe('passwd, group and /proc/PID/status', () => {
   it('parses Uid, Groups and PPid', () => {
     const status = 'Name:\tbash\nPPid:\t4100\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 27 1000 \n';
     expect(parseProcStatus(status)).toEqual({ uid: 1000, groups: [4, 27, 1000], ppid: 4100 });
-  });
-});
-
-describe('dpkg status', () => {
-  const status = [
-    'Package: qemu-system-x86\nStatus: install ok installed\nVersion: 1:7.2+dfsg-7+deb12u7',
-    'Package: libvirt-clients\nStatus: install ok half-configured\nVersion: 9.0.0-4',
-    'Package: virtinst\nStatus: deinstall ok config-files\nVersion: 1:4.1.0-2',
-  ].join('\n\n');
-  it('counts only "install ok installed" as installed', () => {
-    const found = findInstalled(status, ['qemu-system-x86', 'libvirt-clients', 'virtinst', 'bridge-utils']);
-    expect([...found.keys()]).toEqual(['qemu-system-x86']);
-    expect(found.get('qemu-system-x86')?.version).toBe('1:7.2+dfsg-7+deb12u7');
-  });
-  it('finds packages an interrupted dpkg left behind', () => {
-    expect(findBroken(status)).toEqual(['libvirt-clients']);
   });
 });
 

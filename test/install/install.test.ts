@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../src/checks/doctor.js';
-import { findBroken } from '../../src/facts/packages.js';
+import { parseDpkgStatus } from '../../src/package-manager/dpkg-database.js';
 import type { InstallEvent, RunSummary } from '../../src/plan/executor.js';
 import type { Plan } from '../../src/plan/plan.js';
 import { BIN, HARNESS, kvmkit, parseJson, TEST_NETNS } from '../helpers/cli.js';
@@ -91,7 +91,7 @@ describe('kvmkit install --yes, for real', { timeout: 300_000 }, () => {
   it('repairs a package dpkg left unpacked but not configured', async () => {
     const deb = readdirDebs('bridge-utils_')[0];
     execFileSync('dpkg', ['--unpack', deb!], { stdio: 'ignore' });
-    expect(findBroken(dpkgStatus())).toContain('bridge-utils');
+    expect(parseDpkgStatus(dpkgStatus()).broken).toContain('bridge-utils');
     const doctor = parseJson<DoctorReport>((await kvmkit(['doctor', '--json'])).stdout);
     expect(doctor.checks.find((c) => c.id === 'dpkg')?.status).toBe('fail');
     const run = await install();
@@ -99,7 +99,7 @@ describe('kvmkit install --yes, for real', { timeout: 300_000 }, () => {
     expect(run.events.some((e) => e.type === 'cmd' && e.command.startsWith('dpkg --configure -a'))).toBe(
       true,
     );
-    expect(findBroken(dpkgStatus())).toEqual([]);
+    expect(parseDpkgStatus(dpkgStatus()).broken).toEqual([]);
   });
 
   it('waits for another process holding the dpkg lock, says who, and finishes once it is released', async () => {
@@ -144,11 +144,13 @@ describe('kvmkit install --yes, for real', { timeout: 300_000 }, () => {
     await new Promise((resolve) => child.once('exit', resolve));
     expect(existsSync('/var/lib/kvmkit/journal.jsonl')).toBe(true);
     const half = SERVER_PACKAGES.filter(dpkgInstalled);
-    expect(half.length < SERVER_PACKAGES.length || findBroken(dpkgStatus()).length > 0).toBe(true);
+    expect(half.length < SERVER_PACKAGES.length || parseDpkgStatus(dpkgStatus()).broken.length > 0).toBe(
+      true,
+    );
 
     const resumed = await install();
     expect(resumed.summary.ready).toBe(true);
-    expect(findBroken(dpkgStatus())).toEqual([]);
+    expect(parseDpkgStatus(dpkgStatus()).broken).toEqual([]);
     expect(SERVER_PACKAGES.filter((p) => !dpkgInstalled(p))).toEqual([]);
     const again = await install();
     expect(again.summary.counts.changed).toBe(0);

@@ -95,6 +95,8 @@ describe('installBridgePackages: journaled like the installer, taken back by uni
               argv: ['apt-get', '-s', ...c.argv.slice(1)],
               stdout: 'Inst bridge-utils (1.7.1-1 Debian:12/stable [amd64])\n',
             },
+            // Its guard: bridge-utils is not installed, so it runs.
+            { argv: [...c.skipIf!.argv], exitCode: 1 },
             {
               argv: [...c.argv],
               effect: (h: ReplayHost) => appendFileSync(h.resolve('/var/lib/dpkg/status'), UTILS),

@@ -187,6 +187,8 @@ describe('installed in the packages step, journaled, purged by uninstall', () =>
         argv: ['apt-get', '-s', ...install!.argv.slice(1)],
         stdout: 'Inst busybox-static (1 Debian:12/stable [amd64])\n',
       },
+      // Its guard: not every package is installed yet, so it runs.
+      { argv: [...install!.skipIf!.argv], exitCode: 1 },
       {
         argv: [...install!.argv],
         effect: (h) => appendFileSync(h.resolve('/var/lib/dpkg/status'), stanza('busybox-static')),
@@ -227,6 +229,7 @@ describe('a need that replaces a package (busybox-static conflicts with the dyna
                 stdout:
                   'Inst busybox-static (1 Debian:12/stable [amd64])\nRemv busybox [1] [busybox-static ]\n',
               },
+              { argv: [...c.skipIf!.argv], exitCode: 1 },
             ]
           : []),
         {

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findLockHolder } from '../../src/facts/apt.js';
 import { Facts } from '../../src/facts/index.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
+import { findAptLockHolder as findLockHolder } from '../../src/package-manager/apt-lock.js';
 import { waitForPackageLock } from '../../src/steps/packages.js';
 import { StepFailure } from '../../src/steps/step.js';
 

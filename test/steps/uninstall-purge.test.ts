@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAptSimulation } from '../../src/facts/apt-simulate.js';
+import { parseAptSimulation } from '../../src/package-manager/apt-simulate.js';
 import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-packages.js';
 import { stepContext } from '../../src/plan/context.js';
 import { Journal } from '../../src/plan/journal.js';
@@ -151,6 +151,7 @@ describe("an install's packages are journaled before apt runs", () => {
               stdout:
                 'Inst libfoo1 (2 Debian:12/stable [amd64])\nInst bridge-utils (1.7.1-1 Debian:12/stable [amd64])\n',
             },
+            { argv: [...c.skipIf!.argv], exitCode: 1 },
             {
               argv: [...c.argv],
               effect: () => {

@@ -10,6 +10,7 @@ import { mapError } from '../../src/cli/vm-command.js';
 import { RealHost } from '../../src/host/real-host.js';
 import { VmError } from '../../src/host/vm-errors.js';
 import { BUNDLE_KERNEL, BUNDLE_STATE } from '../../src/lib/paths.js';
+import { apt } from '../../src/package-manager/apt.js';
 import { copyBootKernel, findSmokeKernel } from '../../src/vm/smoke/kernel.js';
 import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 
@@ -91,7 +92,7 @@ describe('install --from --insecure-unsigned-bundle records the kernel it truste
     mkdirSync(join(bundle, 'kernel'));
     writeFileSync(join(bundle, DEB), 'the kernel package');
     const opened = await verifyBundle(new RealHost(), bundle, 'insecure');
-    const record = bundleStateFiles(opened).find((f) => f.path === BUNDLE_KERNEL);
+    const record = bundleStateFiles(opened, apt).find((f) => f.path === BUNDLE_KERNEL);
     expect(record?.content).toBe(`${sha256('the kernel package')}  ${DEB}\n`);
   });
 
@@ -101,7 +102,7 @@ describe('install --from --insecure-unsigned-bundle records the kernel it truste
     mkdirSync(join(bundle, 'debs'));
     writeFileSync(join(bundle, 'debs/Packages'), '');
     const opened = await verifyBundle(new RealHost(), bundle, 'insecure');
-    expect(bundleStateFiles(opened).find((f) => f.path === BUNDLE_KERNEL)?.content).toBe('none\n');
+    expect(bundleStateFiles(opened, apt).find((f) => f.path === BUNDLE_KERNEL)?.content).toBe('none\n');
   });
 });
 

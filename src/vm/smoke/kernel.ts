@@ -1,6 +1,8 @@
+import { Facts } from '../../facts/index.js';
 import type { Host } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
 import { BUNDLE_KERNEL, BUNDLE_MANIFEST, BUNDLE_STATE } from '../../lib/paths.js';
+import type { PackageManager } from '../../package-manager/package-manager.js';
 import { moduleNameOf } from './modules.js';
 
 export interface SmokeKernel {
@@ -17,8 +19,8 @@ const REINSTALL = 'install again from a signed bundle: kvmkit install --from DIR
 
 /**
  * A kernel for the smoke VM: the host's own when it is there (Ubuntu and Mint keep
- * /boot/vmlinuz-* readable by root), else Debian's cloud kernel, fetched with apt-get download
- * (nothing installed) and unpacked under /var/lib/kvmkit/smoke, once.
+ * /boot/vmlinuz-* readable by root), else Debian's cloud kernel, fetched by the host's package
+ * manager (nothing installed) and unpacked under /var/lib/kvmkit/smoke, once.
  */
 export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
@@ -30,28 +32,25 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   if (cached) return cached;
   const fromBundle = await bundleKernel(host);
   if (fromBundle) return fromBundle;
-  const pkg = await cloudKernelPackage(host);
+  const manager = await managerOf(host);
+  const pkg = await cloudKernelPackage(host, manager);
   if (!pkg)
     throw new VmError(
-      'no Debian cloud kernel known to apt (apt-cache depends linux-image-cloud-amd64)',
-      "sudo apt-get update, with Debian's main archive among apt's sources; offline, install from a bundle that carries one: kvmkit install --from DIR --bundle-key FPR",
+      `no Debian cloud kernel known to ${manager.name} (${manager.dependsCommand(CLOUD_KERNEL).argv.join(' ')})`,
+      `sudo ${manager.updateHint}, with Debian's main archive among ${manager.name}'s sources; offline, install from a bundle that carries one: kvmkit install --from DIR --bundle-key FPR`,
     );
   await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
-  const download = await host.run({
-    argv: ['apt-get', 'download', '-q', pkg],
-    root: true,
-    cwd: `${CACHE}/download`,
-    timeoutMs: 600_000,
-  });
+  const fetch = manager.downloadCommand(pkg);
+  const download = await host.run({ ...fetch, root: true, cwd: `${CACHE}/download`, timeoutMs: 600_000 });
   const deb = (await host.listDir(`${CACHE}/download`))?.find(
     (f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'),
   );
   if (!deb)
     throw new VmError(
-      `apt-get download ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
-      'check the network and apt (sudo apt-get update); offline, install from a bundle that carries the kernel: kvmkit install --from DIR --bundle-key FPR',
+      `${fetch.argv.slice(0, 2).join(' ')} ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
+      `check the network and ${manager.name} (sudo ${manager.updateHint}); offline, install from a bundle that carries the kernel: kvmkit install --from DIR --bundle-key FPR`,
     );
-  const kernel = await unpackKernel(host, `${CACHE}/download/${deb}`);
+  const kernel = await unpackKernel(host, manager, `${CACHE}/download/${deb}`);
   await host.removeFile(`${CACHE}/download/${deb}`);
   return kernel;
 }
@@ -66,25 +65,31 @@ export async function copyBootKernel(host: Host, from: string, to: string): Prom
   await host.writeFile(to, bytes, ((await host.stat(from))?.mode ?? 0o600) & 0o7777);
 }
 
-/** The package apt would install for Debian's cloud kernel (linux-image-VERSION-cloud-amd64). */
-export async function cloudKernelPackage(host: Host): Promise<string | undefined> {
-  const depends = await host.run({
-    argv: ['apt-cache', 'depends', 'linux-image-cloud-amd64'],
-    timeoutMs: 60_000,
-  });
-  return /Depends: (linux-image-\S+-cloud-amd64)/.exec(depends.stdout)?.[1];
+const CLOUD_KERNEL = 'linux-image-cloud-amd64';
+
+/** The host's package manager (its distro family's), which fetches and unpacks the kernel package. */
+const managerOf = (host: Host): Promise<PackageManager> => new Facts(host).packageManager();
+
+/** The package the manager would install for Debian's cloud kernel (linux-image-VERSION-cloud-amd64). */
+export async function cloudKernelPackage(host: Host, manager: PackageManager): Promise<string | undefined> {
+  const depends = await host.run({ ...manager.dependsCommand(CLOUD_KERNEL), timeoutMs: 60_000 });
+  for (const name of manager.parseDepends(depends.stdout)) {
+    const kernel = /^(linux-image-\S+-cloud-amd64)/.exec(name)?.[1];
+    if (kernel) return kernel;
+  }
+  return undefined;
 }
 
 /** A kernel package unpacked (nothing installed) into kvmkit's cache, where the smoke VM finds it. */
-async function unpackKernel(host: Host, deb: string): Promise<SmokeKernel> {
+async function unpackKernel(host: Host, manager: PackageManager, deb: string): Promise<SmokeKernel> {
   await host.run({ argv: ['mkdir', '-p', `${CACHE}/kernel`], root: true });
-  const unpacked = await host.run({
-    argv: ['dpkg', '-x', deb, `${CACHE}/kernel`],
-    root: true,
-    timeoutMs: 300_000,
-  });
+  const unpack = manager.unpackCommand(deb, `${CACHE}/kernel`);
+  const unpacked = await host.run({ ...unpack, timeoutMs: 300_000 });
   if (unpacked.exitCode !== 0)
-    throw new VmError(`dpkg -x ${deb} failed: ${oneLine(unpacked.stderr)}`, CLEAR_CACHE);
+    throw new VmError(
+      `${unpack.argv.slice(0, 2).join(' ')} ${deb} failed: ${oneLine(unpacked.stderr)}`,
+      CLEAR_CACHE,
+    );
   const kernel = await cachedKernel(host);
   if (!kernel) throw new VmError(`${deb} held no kernel (no boot/vmlinuz-*)`, CLEAR_CACHE);
   return kernel;
@@ -94,7 +99,7 @@ async function unpackKernel(host: Host, deb: string): Promise<SmokeKernel> {
  * After kvmkit install --from DIR: the kernel the bundle carries, unpacked like a downloaded one,
  * so the smoke VM needs no network either. It is copied into kvmkit's root-only cache first and
  * that copy checked against the SHA256 recorded by install --from (the signed bundle.json's, or
- * for an unsigned bundle the one taken then), so what dpkg unpacks as root is what was checked,
+ * for an unsigned bundle the one taken then), so what is unpacked as root is what was checked,
  * whatever the stick holds by now. Without a record the kernel is refused, not fetched instead:
  * the room has no network, and a network message would hide why.
  */
@@ -134,7 +139,7 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
       `copy the bundle again from where it was made to ${dir}, and try again`,
     );
   }
-  const kernel = await unpackKernel(host, copy);
+  const kernel = await unpackKernel(host, await managerOf(host), copy);
   await host.removeFile(copy);
   return kernel;
 }
@@ -164,7 +169,7 @@ function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {
 }
 
 /**
- * A kernel package as `dpkg -x` leaves it under `root`: boot/vmlinuz-VERSION and its modules,
+ * A kernel package as unpacked (unpackCommand) under `root`: boot/vmlinuz-VERSION and its modules,
  * under lib/modules (Debian 12 and before) or usr/lib/modules (Debian 13's merged /usr: `dpkg -c`
  * of linux-image-6.12.117+deb13-cloud-amd64); unpacking makes no /lib → usr/lib link.
  */

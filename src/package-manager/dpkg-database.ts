@@ -1,55 +1,56 @@
 import { createHash } from 'node:crypto';
-import type { Command, Host } from '../host/host.js';
+import type { Host } from '../host/host.js';
+import type { InstalledPackage, InstalledPackages } from './package-manager.js';
+
+export const DPKG_STATUS = '/var/lib/dpkg/status';
+const DPKG_UPDATES = '/var/lib/dpkg/updates';
+
+const UNFINISHED = /^(half-installed|unpacked|half-configured|triggers-awaited|triggers-pending)$/;
 
 /**
- * What an apt transaction would do, from `apt-get -s` (a simulation: it changes nothing and takes
- * no lock). Each action is a line: `Inst NAME (VERSION …)` for a new package, `Inst NAME [OLD] (…)`
- * for an upgrade, `Remv NAME [VERSION]` or `Purg NAME [VERSION]` for a removal.
+ * dpkg's status database, read directly (what dpkg-query reads) so that doctor spawns nothing and
+ * fixture trees need no dpkg, and parsed once: installed packages and broken ones come from the
+ * same pass. Only "install ok installed" counts: a package left half-configured or removed with
+ * its config files is not installed.
  */
-export interface AptSimulation {
-  /** Packages the transaction would install that are not installed now (upgrades left out). */
-  installed: string[];
-  /** Packages it would remove or purge. */
-  removed: string[];
-}
-
-/** A multiarch name (libfoo:i386) is kept whole: it is another package than libfoo. */
-export function parseAptSimulation(text: string): AptSimulation {
-  const installed: string[] = [];
-  const removed: string[] = [];
-  for (const line of text.split('\n')) {
-    const inst = /^Inst (\S+) \(/.exec(line);
-    if (inst) installed.push(inst[1]!);
-    const remv = /^(?:Remv|Purg) (\S+)/.exec(line);
-    if (remv) removed.push(remv[1]!);
-  }
-  return { installed, removed };
-}
-
-/**
- * Runs `command` (an apt-get install, remove or purge) as a simulation: `-s` right after apt-get.
- * Undefined when it cannot be simulated here (a recorded tree) or apt refuses (the transaction
- * would fail as well).
- */
-export async function simulate(
-  host: Host,
-  command: Command,
-): Promise<{ simulation: AptSimulation } | { error: string } | undefined> {
-  if (!host.canRun()) return undefined;
-  const [apt, ...rest] = command.argv;
-  const result = await host.run({ ...command, argv: [apt!, '-s', ...rest], timeoutMs: 120_000 });
-  if (result.exitCode !== 0)
-    return { error: (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ') };
-  return { simulation: parseAptSimulation(result.stdout) };
-}
-
-function stanzas(statusText: string): Map<string, string> {
-  const found = new Map<string, string>();
+export function parseDpkgStatus(statusText: string): InstalledPackages {
+  const stanzas = new Map<string, string>();
+  const installed = new Map<string, InstalledPackage>();
+  const broken: string[] = [];
   for (const stanza of statusText.split(/\n\n+/)) {
     const name = /^Package: (\S+)$/m.exec(stanza)?.[1];
-    if (name && /^Status: install ok installed$/m.test(stanza)) found.set(name, stanza);
+    const status = /^Status: \S+ \S+ (\S+)$/m.exec(stanza)?.[1];
+    if (status && UNFINISHED.test(status)) broken.push(name ?? '?');
+    if (name === undefined || !/^Status: install ok installed$/m.test(stanza)) continue;
+    stanzas.set(name, stanza);
+    installed.set(name, { name, version: /^Version: (\S+)$/m.exec(stanza)?.[1] ?? '' });
   }
-  return found;
+  return {
+    installed,
+    broken,
+    // In the database's order (dpkg keeps it sorted), as plans name them.
+    find(names) {
+      const wanted = new Set(names);
+      return new Map([...installed].filter(([name]) => wanted.has(name)));
+    },
+    neededBy: (from, candidates) => neededBy(stanzas, from, candidates),
+    changedConfigFiles: (host, packages) => changedConffiles(host, stanzas, packages),
+  };
+}
+
+export async function readDpkgStatus(host: Host): Promise<InstalledPackages | undefined> {
+  const text = await host.readFile(DPKG_STATUS);
+  return text === undefined ? undefined : parseDpkgStatus(text);
+}
+
+/**
+ * dpkg records each status change in /var/lib/dpkg/updates before folding it into the status
+ * file; a run killed in between leaves entries there, and apt then refuses to go on ("dpkg was
+ * interrupted") until `dpkg --configure -a` folds them in.
+ */
+export async function dpkgInterrupted(host: Host): Promise<boolean> {
+  const entries = await host.listDir(DPKG_UPDATES);
+  return (entries ?? []).some((e) => /^\d+$/.test(e));
 }
 
 /** A field of a dpkg stanza, its continuation lines joined. */
@@ -70,12 +71,11 @@ function relationNames(value: string): string[] {
  * virtual packages they Provide), and what those need in turn: removing any of them would remove
  * a package of `from`.
  */
-export function neededBy(
-  statusText: string,
+function neededBy(
+  installed: ReadonlyMap<string, string>,
   from: Iterable<string>,
   candidates: readonly string[],
 ): string[] {
-  const installed = stanzas(statusText);
   const pool = new Set(candidates);
   const providers = new Map<string, string[]>();
   for (const name of pool) {
@@ -102,12 +102,11 @@ export function neededBy(
  * `dpkg --verify` compares), by package. A file that is present but cannot be read counts as
  * changed: kvmkit cannot say it is not. One the user deleted has nothing left to lose.
  */
-export async function changedConffiles(
+async function changedConffiles(
   host: Host,
-  statusText: string,
+  installed: ReadonlyMap<string, string>,
   packages: readonly string[],
 ): Promise<Map<string, string[]>> {
-  const installed = stanzas(statusText);
   const changed = new Map<string, string[]>();
   for (const name of packages) {
     const files: string[] = [];

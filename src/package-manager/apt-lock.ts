@@ -1,15 +1,12 @@
 import type { Host } from '../host/host.js';
+import type { LockHolder, PackageLists } from './package-manager.js';
 
-/** apt's package lists: present at all, and when they were last refreshed. */
-export interface AptLists {
-  present: boolean;
-  newestMs?: number;
-}
+const LISTS = '/var/lib/apt/lists';
 
-export async function readAptLists(host: Host): Promise<AptLists> {
-  const files = ((await host.listDir('/var/lib/apt/lists')) ?? []).filter((f) => f.includes('_Packages'));
+export async function readAptLists(host: Host): Promise<PackageLists> {
+  const files = ((await host.listDir(LISTS)) ?? []).filter((f) => f.includes('_Packages'));
   if (files.length === 0) return { present: false };
-  const stats = await Promise.all(files.map((f) => host.stat(`/var/lib/apt/lists/${f}`)));
+  const stats = await Promise.all(files.map((f) => host.stat(`${LISTS}/${f}`)));
   const newest = Math.max(...stats.map((s) => s?.mtimeMs ?? 0));
   return { present: true, newestMs: newest };
 }
@@ -31,25 +28,6 @@ export const DPKG_LOCKS = [
   '/var/cache/apt/archives/lock',
 ];
 
-/** Who holds one of apt's or dpkg's locks, as far as this host's /proc shows it. */
-export interface LockHolder {
-  lock: string;
-  /** The pid /proc/locks gives (0 when the holder is in a PID namespace this /proc cannot see). */
-  pid: number;
-  /** Its command name ("unattended-upgr"), or what we know of it when it cannot be seen. */
-  name: string;
-  /**
-   * The holder lives in another PID namespace (apt in a container seen from the host, or the host's
-   * apt seen from a container): /proc/locks shows pid 0, or a pid with no /proc entry here.
-   */
-  hidden: boolean;
-}
-
-/** Who holds the lock, for messages: "python3 (pid 1234)", or the process we cannot see. */
-export function describeLockHolder(holder: LockHolder): string {
-  return holder.hidden ? holder.name : `${holder.name} (pid ${holder.pid})`;
-}
-
 const hiddenHolder = (lock: string, pid: number): LockHolder => ({
   lock,
   pid,
@@ -66,7 +44,7 @@ const hiddenHolder = (lock: string, pid: number): LockHolder => ({
  * namespace (a container's apt on a shared tree, or the host's seen from inside one) still counts:
  * /proc/locks shows it with pid 0, or with a pid that has no /proc entry here.
  */
-export async function findLockHolder(host: Host): Promise<LockHolder | undefined> {
+export async function findAptLockHolder(host: Host): Promise<LockHolder | undefined> {
   const locks = parseLocks((await host.readFile('/proc/locks')) ?? '');
   if (locks.length === 0) return undefined;
   for (const lock of DPKG_LOCKS) {
