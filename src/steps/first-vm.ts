@@ -1,113 +1,100 @@
 import { provenVirtType } from '../facts/probe-verdict.js';
 import type { Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
+import { VmError } from '../host/vm-errors.js';
 import type { FirstVm } from '../profiles/wanted.js';
-import { cachedImagePath, createCloudVm } from '../vm/cloud/create.js';
+import { cachedImagePath, planCloudVm, prepareCloudVm } from '../vm/cloud/create.js';
+import type { DownloadProgress } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES, imageRefusal } from '../vm/cloud/images.js';
-import { createIsoVm } from '../vm/iso.js';
+import { type IsoVmOptions, planIsoVm } from '../vm/iso.js';
 import { type VmVerification, verifyVm } from '../vm/lifecycle.js';
-import { createSmokeVm } from '../vm/smoke/create.js';
-import { planned, type Step } from './step.js';
+import { planSmokeVm, smokeInputs } from '../vm/smoke/create.js';
+import { findSmokeKernel } from '../vm/smoke/kernel.js';
+import {
+  type ApplyContext,
+  actionsOf,
+  applyPlanned,
+  type PlannedStep,
+  planned,
+  plannedActions,
+  type Step,
+  StepFailure,
+} from './step.js';
+
+/** What a plan of the step said, for its apply: start the VM that is there, or make it. */
+type Verdict = 'start' | 'create';
 
 /**
  * The first VM: created once, left alone when it is there already (started again if it is off),
- * and recorded so uninstall removes it with its disks.
+ * and recorded so uninstall removes it with its disks. What making it does is planned: the smoke
+ * VM's files (its initramfs, computed here), disk, definition and start, or the ISO VM's disk
+ * and virt-install, are the step's actions, which the executor runs, shows and journals. What
+ * cannot be planned before it happens is said in the plan and done by the step itself just before
+ * planning the rest: a guest kernel fetched, a cloud image downloaded and verified.
  */
 export function firstVmStep(first: FirstVm): Step {
+  const verdicts = new WeakMap<PlannedStep, Verdict>();
+  const said = (plan: PlannedStep, verdict: Verdict) => {
+    verdicts.set(plan, verdict);
+    return plan;
+  };
   return {
     id: 'first-vm',
     title: 'Create the first VM',
     async plan({ facts, wanted, options }) {
       if (first.kind === 'none') return planned(this, 'ok', 'none asked for');
-      if (facts.host.canRun()) {
-        const state = await Virsh.asRoot(facts.host).exec(['domstate', first.name], { timeoutMs: 60_000 });
+      const host = facts.host;
+      if (host.canRun()) {
+        const state = await Virsh.asRoot(host).exec(['domstate', first.name], { timeoutMs: 60_000 });
         if (state.exitCode === 0 && state.stdout.trim() === 'running')
           return planned(this, 'ok', `${first.name} is running`);
         if (state.exitCode === 0) {
-          return planned(this, 'change', `start ${first.name} (${state.stdout.trim()})`, [
-            virshCommand(['start', first.name], { root: true }),
-          ]);
+          return said(
+            planned(this, 'change', `start ${first.name} (${state.stdout.trim()})`, [
+              virshCommand(['start', first.name], { root: true }),
+            ]),
+            'start',
+          );
         }
       }
       // An image whose checksum list cannot be checked here is refused by apply: say so now, so
       // the plan and the install agree. A bundle's own copy of the image is checked by its checksum.
       if (first.kind === 'cloud' && options.bundle?.manifest.image?.name !== first.image) {
         const refusal = await imageRefusal(
-          facts.host,
+          host,
           first.image,
           wanted.release,
           `${wanted.distro.name} ${wanted.distro.version}`,
         );
         if (refusal) return planned(this, 'blocked', `${refusal.reason}; ${refusal.hint}`);
       }
-      if (!facts.host.canRun()) return planned(this, 'change', `create ${first.name} (${first.kind})`);
-      const what =
-        first.kind === 'smoke'
-          ? 'the smoke VM (a tiny guest built here, no download)'
-          : first.kind === 'iso'
-            ? `a VM installing from ${first.iso}`
-            : `a VM from the ${first.image} cloud image (downloaded and verified)`;
-      return planned(this, 'change', `create ${first.name}: ${what}`);
+      if (!host.canRun())
+        return said(planned(this, 'change', `create ${first.name} (${first.kind})`), 'create');
+      try {
+        return said(await planCreation(this, host, first), 'create');
+      } catch (error) {
+        if (!(error instanceof VmError)) throw error;
+        return planned(this, 'blocked', `${error.message}${error.hint ? `; ${error.hint}` : ''}`);
+      }
     },
     async apply(context, plannedStep) {
-      if (plannedStep.commands.length > 0) {
-        for (const command of plannedStep.commands) await context.run(command);
-        return;
-      }
-      const host = context.facts.host;
-      if (first.kind === 'smoke') await createSmokeVm(host, { name: first.name, say: (m) => context.say(m) });
-      if (first.kind === 'iso') {
-        await createIsoVm(host, {
-          name: first.name,
-          iso: first.iso,
-          memoryMiB: first.memoryMiB ?? 2048,
-          vcpus: 2,
-          diskGiB: first.diskGiB ?? 20,
-          network: 'default',
-          virtType: await provenVirtType(host),
-        });
-      }
-      if (first.kind === 'cloud') {
-        const image = CLOUD_IMAGES[first.image];
-        if (!image) throw new Error(`unknown cloud image ${first.image}`);
-        if (!context.user) throw new Error('a cloud VM needs a user whose SSH key it carries');
-        let shown = -1;
-        // From a bundle: its verified copy goes where a download would land, under its checksum,
-        // so nothing is fetched (not even the checksum list).
-        const bundle = context.options.bundle;
-        const carried = bundle?.manifest.image?.name === first.image ? bundle.manifest.image : undefined;
-        const bundled = carried && {
-          path: `${bundle!.dir}/${carried.file}`,
-          checksum: { algorithm: 'sha256' as const, hex: carried.sha256 },
-        };
-        if (bundled) {
-          await context.run({ argv: ['mkdir', '-p', '/var/lib/kvmkit/images'], root: true });
-          await context.run({
-            argv: ['cp', bundled.path, cachedImagePath(image.url, bundled.checksum)],
-            root: true,
-          });
-        }
-        await createCloudVm(host, {
-          name: first.name,
-          url: image.url,
-          checksum: bundled?.checksum ?? { listUrl: image.checksums, algorithm: image.algorithm },
-          ...(bundled ? { unsignedReason: 'unsigned' as const } : { signature: image.signature }),
-          user: context.user.name,
-          memoryMiB: first.memoryMiB ?? 2048,
-          vcpus: 2,
-          diskGiB: first.diskGiB ?? 20,
-          virtType: await provenVirtType(host),
-          waitSshMs: 0, // the installer's verification waits for SSH
-          generateKey: first.generateKey,
-          say: (m) => context.say(m),
-          onProgress: (p) => {
-            const pct = p.total ? Math.floor((p.received / p.total) * 100) : -1;
-            if (pct !== shown && pct % 5 === 0) context.say(`downloading ${first.image}: ${pct}%`);
-            shown = pct;
-          },
-        });
-      }
       if (first.kind === 'none') return;
+      if (verdicts.get(plannedStep) === 'start') return applyPlanned(context, plannedStep);
+      const host = context.facts.host;
+      let toRun = plannedStep;
+      if (actionsOf(plannedStep).length === 0) {
+        // What the plan could not compute: once this is done, the rest is planned, then run.
+        if (first.kind === 'smoke') {
+          await findSmokeKernel(host);
+          toRun = await this.plan(context);
+        }
+        if (first.kind === 'cloud') toRun = await planCloud(this, context, first);
+        if (toRun.state === 'blocked') throw new StepFailure(toRun.reason);
+        if (actionsOf(toRun).length === 0)
+          throw new StepFailure(`nothing planned to make ${first.name}: ${toRun.reason}`);
+      }
+      for (const note of notesOf.get(toRun) ?? []) context.say(note);
+      await applyPlanned(context, toRun);
       // Uninstall deletes the domain by this UUID, never by name: the user may delete or rename
       // this VM and make another under its name, which is theirs.
       const uuid = await context.run(virshCommand(['domuuid', first.name], { root: true }), {
@@ -118,6 +105,119 @@ export function firstVmStep(first: FirstVm): Step {
       await context.undo({ kind: 'delete-vm', name: first.name, ...(id ? { uuid: id } : {}) });
     },
   };
+}
+
+type Creating = Exclude<FirstVm, { kind: 'none' }>;
+
+/** What a smoke VM's plan tells the person as it is made: its kernel, its drivers. */
+const notesOf = new WeakMap<PlannedStep, string[]>();
+
+/**
+ * The actions that make the first VM, as far as they can be known on this host now: the smoke
+ * VM's whole making once busybox-static and a guest kernel are here, the ISO VM's; for a cloud VM,
+ * only what is done first (its image is downloaded and verified before the rest is planned).
+ */
+async function planCreation(
+  step: Pick<Step, 'id' | 'title'>,
+  host: Host,
+  first: Creating,
+): Promise<PlannedStep> {
+  if (first.kind === 'smoke') {
+    const what = `create ${first.name}: the smoke VM (a tiny guest built here, no download)`;
+    const inputs = await smokeInputs(host);
+    if ('missing' in inputs)
+      return planned(
+        step,
+        'change',
+        `${what}; its files and commands are planned once this host has ${inputs.missing}`,
+      );
+    const vm = await planSmokeVm(host, { name: first.name }, inputs);
+    const plan = plannedActions(
+      step,
+      'change',
+      `${what} under ${vm.virtType}, ${vm.kernelSource}`,
+      vm.actions,
+    );
+    notesOf.set(plan, vm.notes);
+    return plan;
+  }
+  if (first.kind === 'iso') {
+    const vm = await planIsoVm(host, isoOptions(first, await provenVirtType(host)));
+    return plannedActions(
+      step,
+      'change',
+      `create ${first.name}: a VM installing from ${first.iso}`,
+      vm.actions,
+    );
+  }
+  return planned(
+    step,
+    'change',
+    `create ${first.name}: a VM from the ${first.image} cloud image; kvmkit downloads and verifies the image first, then plans its disk, seed and virt-install`,
+  );
+}
+
+const isoOptions = (first: Extract<FirstVm, { kind: 'iso' }>, virtType: 'kvm' | 'qemu'): IsoVmOptions => ({
+  name: first.name,
+  iso: first.iso,
+  memoryMiB: first.memoryMiB ?? 2048,
+  vcpus: 2,
+  diskGiB: first.diskGiB ?? 20,
+  network: 'default',
+  virtType,
+});
+
+/**
+ * A cloud first VM: its image put in the cache (from a bundle's checked copy, or downloaded and
+ * verified), then its actions planned on that image.
+ */
+async function planCloud(
+  step: Pick<Step, 'id' | 'title'>,
+  context: ApplyContext,
+  first: Extract<FirstVm, { kind: 'cloud' }>,
+): Promise<PlannedStep> {
+  const host = context.facts.host;
+  const image = CLOUD_IMAGES[first.image];
+  if (!image) throw new Error(`unknown cloud image ${first.image}`);
+  if (!context.user) throw new Error('a cloud VM needs a user whose SSH key it carries');
+  let shown = -1;
+  // From a bundle: its verified copy goes where a download would land, under its checksum,
+  // so nothing is fetched (not even the checksum list).
+  const bundle = context.options.bundle;
+  const carried = bundle?.manifest.image?.name === first.image ? bundle.manifest.image : undefined;
+  const bundled = carried && {
+    path: `${bundle!.dir}/${carried.file}`,
+    checksum: { algorithm: 'sha256' as const, hex: carried.sha256 },
+  };
+  if (bundled) {
+    await context.run({ argv: ['mkdir', '-p', '/var/lib/kvmkit/images'], root: true });
+    await context.run({
+      argv: ['cp', bundled.path, cachedImagePath(image.url, bundled.checksum)],
+      root: true,
+    });
+  }
+  const options = {
+    name: first.name,
+    url: image.url,
+    checksum: bundled?.checksum ?? { listUrl: image.checksums, algorithm: image.algorithm },
+    ...(bundled ? { unsignedReason: 'unsigned' as const } : { signature: image.signature }),
+    user: context.user.name,
+    memoryMiB: first.memoryMiB ?? 2048,
+    vcpus: 2,
+    diskGiB: first.diskGiB ?? 20,
+    virtType: await provenVirtType(host),
+    waitSshMs: 0, // the installer's verification waits for SSH
+    generateKey: first.generateKey,
+    say: (m: string) => context.say(m),
+    onProgress: (p: DownloadProgress) => {
+      const pct = p.total ? Math.floor((p.received / p.total) * 100) : -1;
+      if (pct !== shown && pct % 5 === 0) context.say(`downloading ${first.image}: ${pct}%`);
+      shown = pct;
+    },
+  };
+  const prepared = await prepareCloudVm(host, options);
+  const vm = await planCloudVm(host, options, { image: prepared.cached.path, sshKeys: prepared.keys });
+  return plannedActions(step, 'change', `create ${first.name} from ${prepared.cached.path}`, vm.actions);
 }
 
 /**

@@ -1,0 +1,217 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FixtureHost } from '../../src/host/fixture-host.js';
+import type { Command, RunResult } from '../../src/host/host.js';
+import { stepContext } from '../../src/plan/context.js';
+import { Executor } from '../../src/plan/executor.js';
+import { Journal } from '../../src/plan/journal.js';
+import type { Plan } from '../../src/plan/plan.js';
+import { planAsShell } from '../../src/plan/shell.js';
+import { firstVmStep } from '../../src/steps/first-vm.js';
+import { actionsOf, type PlannedStep } from '../../src/steps/step.js';
+import { materialize } from '../helpers/fixtures.js';
+import { recordingHost } from '../helpers/recording-host.js';
+import { type Expected, ReplayHost } from '../helpers/replay-host.js';
+
+// The first VM's plan is the whole truth of what making it does: the smoke VM's initramfs (built
+// here, its bytes in the plan), its kernel copied, disk, definition and start, and what is removed
+// should one of them fail. The executor carries out exactly those actions, and the sh plan shows
+// them. Where the plan cannot know them yet (no static busybox before the packages are in), it
+// says so, and the sh says it left the VM out.
+
+const NAME = 'kvmkit-smoke';
+const RELEASE = '6.1.0-test-amd64';
+const VIRSH = ['virsh', '--connect', 'qemu:///system'];
+const POOL_XML =
+  "<pool type='dir'>\n  <name>default</name>\n  <target>\n    <path>/srv/pool</path>\n  </target>\n</pool>\n";
+const BUSYBOX = readFileSync(join(import.meta.dirname, '../fixtures/elf/tiny64.elf'));
+const INITRD = `/var/lib/libvirt/boot/kvmkit-${NAME}-initrd.img`;
+const KERNEL = `/var/lib/libvirt/boot/kvmkit-${NAME}-vmlinuz`;
+const XML_FILE = `/var/lib/kvmkit/vms/${NAME}.xml`;
+const DISK = `/srv/pool/${NAME}.qcow2`;
+
+/** A Debian 12 host with its own kernel and two modules, and (unless told) a static busybox. */
+function smokeTree(options: { busybox?: boolean } = {}): string {
+  const root = materialize('os-debian-12');
+  const put = (path: string, content: string | Buffer) => {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), content);
+  };
+  put('/proc/sys/kernel/osrelease', `${RELEASE}\n`);
+  put(`/boot/vmlinuz-${RELEASE}`, 'a kernel');
+  put(`/lib/modules/${RELEASE}/modules.builtin`, 'kernel/drivers/virtio/virtio_pci.ko\n');
+  put(`/lib/modules/${RELEASE}/kernel/drivers/block/virtio_blk.ko`, '\x7fELF\0depends=virtio_ring\0');
+  put(`/lib/modules/${RELEASE}/kernel/drivers/virtio/virtio_ring.ko`, '\x7fELF\0depends=\0');
+  if (options.busybox !== false) put('/bin/busybox', BUSYBOX);
+  return root;
+}
+
+const ok = (stdout = ''): RunResult => ({ exitCode: 0, stdout, stderr: '', failed: false });
+const noDomain = (verb: string): Expected => ({
+  argv: [...VIRSH, verb, NAME],
+  exitCode: 1,
+  stderr: `error: failed to get domain '${NAME}'`,
+});
+
+/** What the step plans on a host that can run commands, answering libvirt as a fresh host does. */
+async function planOn(root: string) {
+  const { host, runs } = recordingHost(new FixtureHost(root), {
+    onRun: (command: Command) =>
+      command.argv.includes('pool-dumpxml')
+        ? ok(POOL_XML)
+        : { ...ok(), exitCode: 1, stderr: 'error: no domain' },
+  });
+  const step = firstVmStep({ kind: 'smoke', name: NAME });
+  return { plan: await step.plan(await stepContext(host, {})), runs };
+}
+
+const shown = (plan: PlannedStep) =>
+  actionsOf(plan).map((a) =>
+    a.kind === 'write'
+      ? `write ${a.file.path}`
+      : a.kind === 'run'
+        ? `run ${a.command.argv.join(' ')}`
+        : a.kind === 'wait'
+          ? `wait ${a.wait.what}`
+          : `on-failure ${a.actions.map((b) => (b.kind === 'run' ? b.command.argv.slice(-2).join(' ') : b.kind)).join('; ')}`,
+  );
+
+/** The sh plan of one step, as plan --format sh renders a plan. */
+const shOf = (step: PlannedStep) =>
+  planAsShell({
+    distro: { name: 'Debian GNU/Linux', version: '12', codename: 'bookworm' },
+    profile: 'workshop',
+    steps: [step],
+  } as unknown as Plan);
+
+describe('the smoke first VM, planned where its inputs are here', () => {
+  it('plans every action that makes it, in order, with what each failure removes; planning changes nothing', async () => {
+    const { plan, runs } = await planOn(smokeTree());
+    expect(plan.state).toBe('change');
+    expect(plan.reason).toMatch(/^create kvmkit-smoke: the smoke VM .* under qemu, this host's kernel$/);
+    expect(shown(plan)).toEqual([
+      `on-failure ${KERNEL} ${INITRD}`,
+      `write ${INITRD}`,
+      `run cp --preserve=mode -- /boot/vmlinuz-${RELEASE} ${KERNEL}`,
+      `run ${VIRSH.join(' ')} vol-create-as default ${NAME}.qcow2 64M --format qcow2`,
+      `on-failure vol-delete ${DISK}; ${KERNEL} ${INITRD}`,
+      `write ${XML_FILE}`,
+      `run ${VIRSH.join(' ')} define ${XML_FILE}`,
+      `on-failure undefine ${NAME}; vol-delete ${DISK}; ${KERNEL} ${INITRD}`,
+      `run ${VIRSH.join(' ')} start ${NAME}`,
+      'on-failure ',
+    ]);
+    // Read-only: whether the VM is there, where the pool keeps its volumes.
+    expect(runs.map((c) => c.argv.slice(3).join(' '))).toEqual([
+      `domstate ${NAME}`,
+      `dominfo ${NAME}`,
+      'pool-dumpxml default',
+    ]);
+  });
+
+  it('holds the initramfs as its bytes (base64): a newc cpio with the busybox and the hostname; the XML names the pool volume', async () => {
+    const { plan } = await planOn(smokeTree());
+    const initrd = plan.files?.find((f) => f.path === INITRD);
+    expect(initrd).toMatchObject({ encoding: 'base64', mode: 0o644, ownUndo: true });
+    const bytes = Buffer.from(initrd!.content, 'base64');
+    expect(bytes.subarray(0, 6).toString()).toBe('070701');
+    expect(bytes.includes(BUSYBOX)).toBe(true);
+    expect(bytes.includes(Buffer.from(`${NAME}\n`))).toBe(true);
+    expect(bytes.includes(Buffer.from('virtio_ring\nvirtio_blk\n'))).toBe(true);
+    const xml = plan.files?.find((f) => f.path === XML_FILE)?.content ?? '';
+    expect(xml).toContain(`<source file="${DISK}"`);
+    expect(xml).toContain(`<initrd>${INITRD}</initrd>`);
+  });
+
+  it('plan --format sh shows the first VM: the initramfs decoded from base64, the commands, the trap that removes what was made', async () => {
+    const { plan } = await planOn(smokeTree());
+    const sh = shOf(plan);
+    expect(sh).toContain(`base64 -d > ${INITRD}.kvmkit-new)`);
+    expect(sh).toContain(`cp --preserve=mode -- /boot/vmlinuz-${RELEASE} ${KERNEL}`);
+    expect(sh).toContain(`virsh --connect qemu:///system define ${XML_FILE}`);
+    expect(sh).toContain(`virsh --connect qemu:///system start ${NAME}`);
+    expect(sh).toMatch(/trap kvmkit_on_failure_0_\d+ EXIT/);
+    expect(sh).not.toContain('left out of this script');
+    // The script's base64 decodes to the plan's bytes.
+    const lines = sh.split('\n');
+    const start = lines.findIndex((l) => l.includes('base64 -d')) + 1;
+    const end = lines.indexOf('KVMKIT_EOF', start);
+    expect(Buffer.from(lines.slice(start, end).join(''), 'base64')).toEqual(
+      Buffer.from(plan.files!.find((f) => f.path === INITRD)!.content, 'base64'),
+    );
+  });
+});
+
+describe('the smoke first VM, planned before its packages are in', () => {
+  it('says what it cannot compute yet; the sh says it left the VM out, and why', async () => {
+    const { plan } = await planOn(smokeTree({ busybox: false }));
+    expect(plan.state).toBe('change');
+    expect(actionsOf(plan)).toEqual([]);
+    expect(plan.reason).toMatch(/its files and commands are planned once this host has a static busybox/);
+    const sh = shOf(plan);
+    expect(sh).toMatch(
+      /echo 'kvmkit: left out of this script: Create the first VM: create kvmkit-smoke: .*static busybox/,
+    );
+  });
+});
+
+describe('the executor makes the smoke VM from the planned actions', () => {
+  const planReads = [
+    noDomain('domstate'),
+    noDomain('dominfo'),
+    { argv: [...VIRSH, 'pool-dumpxml', 'default'], stdout: POOL_XML },
+  ];
+  const makes: Expected[] = [
+    { argv: ['cp', '--preserve=mode', '--', `/boot/vmlinuz-${RELEASE}`, KERNEL] },
+    { argv: [...VIRSH, 'vol-create-as', 'default', `${NAME}.qcow2`, '64M', '--format', 'qcow2'] },
+    { argv: [...VIRSH, 'define', XML_FILE] },
+  ];
+
+  it('writes the initramfs bytes, runs the commands, and journals the definition file and the VM by UUID', async () => {
+    const host = new ReplayHost(smokeTree(), [
+      ...planReads,
+      ...makes,
+      { argv: [...VIRSH, 'start', NAME] },
+      { argv: [...VIRSH, 'domuuid', NAME], stdout: '410c41b4-5a9c-4d79-b1f6-5e3120124348\n' },
+      { argv: [...VIRSH, 'domstate', NAME], stdout: 'running\n' },
+    ]);
+    const events: string[] = [];
+    const outcome = await new Executor(host, {}, new Journal(host), (e) => {
+      if (e.type === 'cmd') events.push(e.command);
+      if (e.type === 'say') events.push(e.message);
+    }).runStep(firstVmStep({ kind: 'smoke', name: NAME }));
+    expect(outcome.result, outcome.message).toBe('changed');
+    expect(host.left()).toEqual([]);
+    expect(readFileSync(host.resolve(INITRD)).subarray(0, 6).toString()).toBe('070701');
+    expect(readFileSync(host.resolve(INITRD)).includes(BUSYBOX)).toBe(true);
+    expect(events).toContain(`virsh --connect qemu:///system define ${XML_FILE}`);
+    expect(events).toContain("kernel: this host's kernel");
+    expect(events).toContain(
+      'drivers: virtio_blk, virtio_ring (not in this kernel: virtio_net, virtio_balloon, button, evdev, isofs)',
+    );
+    const undos = Journal.pendingUndos(await Journal.read(host)).map((e) => e.undo);
+    // The boot files go with the VM (delete-vm): no record of their own.
+    expect(undos).toEqual([
+      { kind: 'restore-file', path: XML_FILE, backup: null },
+      { kind: 'delete-vm', name: NAME, uuid: '410c41b4-5a9c-4d79-b1f6-5e3120124348' },
+    ]);
+  });
+
+  it('a start that fails removes the definition, the disk and the boot files, and the step fails', async () => {
+    const host = new ReplayHost(smokeTree(), [
+      ...planReads,
+      ...makes,
+      { argv: [...VIRSH, 'start', NAME], exitCode: 1, stderr: 'error: Failed to start domain' },
+      { argv: [...VIRSH, 'undefine', NAME] },
+      { argv: [...VIRSH, 'vol-delete', DISK] },
+      { argv: ['rm', '-rf', KERNEL, INITRD] },
+    ]);
+    const outcome = await new Executor(host, {}, new Journal(host), () => {}).runStep(
+      firstVmStep({ kind: 'smoke', name: NAME }),
+    );
+    expect(outcome.result).toBe('failed');
+    expect(outcome.message).toMatch(/Failed to start domain/);
+    expect(host.left()).toEqual([]);
+  });
+});
