@@ -24,6 +24,7 @@ export const UNIT_TESTS = [
   'test/cli/host-from-flags.test.ts',
   'test/cli/image-source-trust.test.ts',
   'test/export/ansible-releases.test.ts',
+  'test/export/ansible-matches-sh.test.ts',
   'test/export/nested.test.ts',
   'test/facts/*.test.ts',
   'test/host/file-modes.test.ts',

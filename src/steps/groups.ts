@@ -1,4 +1,25 @@
+import type { Command } from '../host/host.js';
 import { planned, type Step } from './step.js';
+
+/**
+ * Appends the user to the groups, left out when the user is in all of them by then (a plan
+ * carried out later, as the sh script or an export is). The probe is a constant script: the user
+ * and the groups are its arguments.
+ */
+const addToGroups = (user: string, groups: string[]): Command => ({
+  argv: ['usermod', '-a', '-G', groups.join(','), user],
+  root: true,
+  skipIf: {
+    argv: [
+      'sh',
+      '-c',
+      'have=" $(id -nG "$1") " || exit 1; shift; for g; do case "$have" in *" $g "*) ;; *) exit 1 ;; esac; done',
+      'sh',
+      user,
+      ...groups,
+    ],
+  },
+});
 
 /** Appends the user to the access and kvm groups: `-a`, never replacing their other groups. */
 export const groupsStep: Step = {
@@ -16,14 +37,14 @@ export const groupsStep: Step = {
         this,
         'change',
         `add ${user.name} to ${missing.join(', ')} (${absent.join(', ')} will exist once libvirt is installed)`,
-        [{ argv: ['usermod', '-a', '-G', missing.join(','), user.name], root: true }],
+        [addToGroups(user.name, missing)],
       );
     }
     return planned(
       this,
       'change',
       `add ${user.name} to ${missing.join(', ')} (effective at ${user.name}'s next login)`,
-      [{ argv: ['usermod', '-a', '-G', missing.join(','), user.name], root: true }],
+      [addToGroups(user.name, missing)],
     );
   },
   async apply(context, plannedStep) {

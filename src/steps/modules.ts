@@ -1,4 +1,19 @@
+import type { Command } from '../host/host.js';
 import { type PlannedFile, planned, type Step } from './step.js';
+
+/**
+ * The module for a CPU not read when planning (a recorded tree with its release files only: the
+ * plan for a host of that release, such as an export's): loaded where it runs, if the CPU's flags
+ * name its extension and it is not loaded yet. A constant script; the flag and module are its
+ * arguments.
+ */
+const loadIfFlagged = (flag: string, module: string): Command => ({
+  argv: ['modprobe', module],
+  root: true,
+  skipIf: {
+    argv: ['sh', '-c', '! grep -qw "$1" /proc/cpuinfo || grep -q "^$2 " /proc/modules', 'sh', flag, module],
+  },
+});
 
 /** Loads kvm_intel or kvm_amd when the CPU has the extension but the module is missing. */
 export const kvmModuleStep: Step = {
@@ -6,6 +21,13 @@ export const kvmModuleStep: Step = {
   title: 'Load the KVM kernel module',
   async plan({ facts }) {
     const [cpu, kvm] = await Promise.all([facts.cpu(), facts.kvm()]);
+    if (!cpu && facts.host.kind === 'fixture')
+      return planned(
+        this,
+        'change',
+        'load kvm_intel or kvm_amd, as the CPU has VT-x or AMD-V (not read here)',
+        [loadIfFlagged('vmx', 'kvm_intel'), loadIfFlagged('svm', 'kvm_amd')],
+      );
     if (!cpu) return planned(this, 'blocked', 'the CPU could not be read');
     if (kvm.modules.includes('kvm_intel') || kvm.modules.includes('kvm_amd')) {
       return planned(this, 'ok', `${kvm.modules.join(', ')} loaded`);
@@ -48,8 +70,12 @@ export const nestedStep: Step = {
   async plan({ facts, options }) {
     if (!options.nested) return planned(this, 'ok', 'not asked for (--nested)');
     const cpu = await facts.cpu();
-    if (!cpu || (!cpu.vmx && !cpu.svm)) return planned(this, 'blocked', 'no hardware virtualization to nest');
-    const module = cpu.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel';
+    // A CPU not read (a recorded tree: the plan for a host of its release) gets the file, which
+    // is the same on every CPU and applies only where a KVM module loads.
+    const unread = !cpu && facts.host.kind === 'fixture';
+    if (!unread && (!cpu || (!cpu.vmx && !cpu.svm)))
+      return planned(this, 'blocked', 'no hardware virtualization to nest');
+    const module = unread ? 'kvm_intel or kvm_amd' : cpu?.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel';
     if ((await facts.host.readFile(NESTED_CONF)) === NESTED_FILE.content)
       return planned(this, 'ok', `${NESTED_CONF} sets nested=1`);
     return planned(

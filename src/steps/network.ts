@@ -102,6 +102,7 @@ export const defaultNetworkStep: Step = {
 };
 
 const poolInfo = ['pool-info', 'default'];
+const POOL_DIR = '/var/lib/libvirt/images';
 
 /** The "default" storage pool, a directory pool on /var/lib/libvirt/images, as virt-manager expects. */
 export const defaultPoolStep: Step = {
@@ -116,11 +117,9 @@ export const defaultPoolStep: Step = {
       ...(pool.defined
         ? []
         : [
-            unless(
-              virsh('pool-define-as', 'default', 'dir', '--target', '/var/lib/libvirt/images'),
-              poolInfo,
-            ),
-            virsh('pool-build', 'default'),
+            unless(virsh('pool-define-as', 'default', 'dir', '--target', POOL_DIR), poolInfo),
+            // Makes the pool's directory: left out where it is there by then (libvirt's package makes it).
+            { ...virsh('pool-build', 'default'), skipIf: { argv: ['test', '-d', POOL_DIR] } },
           ]),
       ...(pool.active ? [] : [unless(virsh('pool-start', 'default'), poolInfo, '^State:\\s+running')]),
       ...(pool.autostart ? [] : [unless(virsh('pool-autostart', 'default'), poolInfo, '^Autostart:\\s+yes')]),

@@ -19,6 +19,14 @@ export const POLKIT_ON_BUS = [
   'string:org.freedesktop.PolicyKit1',
 ];
 
+/**
+ * Holds unless a libvirtd runs without the system bus (it started before the bus, and will never
+ * find it). A constant script.
+ */
+const NO_EARLY_LIBVIRTD = ['sh', '-c', 'pgrep -x dbus-daemon >/dev/null || ! pgrep -x libvirtd >/dev/null'];
+/** Holds when the system bus is up: its daemon runs and its socket is there. */
+const BUS_UP = ['sh', '-c', `pgrep -x dbus-daemon >/dev/null && [ -S ${BUS_SOCKET} ]`];
+
 /** Who starts libvirt's daemon: systemd, upstart, or kvmkit itself (directly, without an init). */
 export type ServiceManager = InitSystem | 'direct';
 
@@ -66,6 +74,21 @@ export function serviceCommand(
         argv:
           action === 'start' ? ['systemctl', 'enable', '--now', service] : ['systemctl', 'restart', service],
         root: true,
+        // A plan carried out later (the sh script, an export) leaves out a start already made:
+        // enabled, and active (the daemon, or the socket that starts it: is-active holds for either).
+        ...(action === 'start'
+          ? {
+              skipIf: {
+                argv: [
+                  'sh',
+                  '-c',
+                  'systemctl is-enabled --quiet "$1.service" && systemctl is-active --quiet "$1.service" "$1.socket"',
+                  'sh',
+                  service,
+                ],
+              },
+            }
+          : {}),
       };
     case 'upstart':
       return {
@@ -147,12 +170,12 @@ export const serviceStep: Step = {
       return planned(this, 'change', `${what}${how}`, [start]);
     }
 
-    const running = await findProcesses(facts.host, ['dbus-daemon', 'polkitd', 'virtlogd', 'libvirtd']);
+    const runs = await findProcesses(facts.host, ['dbus-daemon', 'polkitd', 'virtlogd', 'libvirtd']);
     const bus =
-      (running.get('dbus-daemon')?.length ?? 0) > 0 && (await facts.host.stat(BUS_SOCKET)) !== undefined;
-    const polkit = (running.get('polkitd')?.length ?? 0) > 0;
-    const virtlogd = (running.get('virtlogd')?.length ?? 0) > 0;
-    const libvirtd = running.get('libvirtd') ?? [];
+      (runs.get('dbus-daemon')?.length ?? 0) > 0 && (await facts.host.stat(BUS_SOCKET)) !== undefined;
+    const polkit = (runs.get('polkitd')?.length ?? 0) > 0;
+    const virtlogd = (runs.get('virtlogd')?.length ?? 0) > 0;
+    const libvirtd = runs.get('libvirtd') ?? [];
     // A libvirtd that does not answer on its socket (its /run was cleaned) cannot be reached: start it again.
     const reachable = libvirtd.length > 0 && (await facts.host.socketAnswers(LIBVIRT_SOCKET));
     if (bus && polkit && virtlogd && reachable) {
@@ -161,18 +184,48 @@ export const serviceStep: Step = {
     let polkitd: string | undefined;
     for (const path of POLKITD) if (!polkitd && (await facts.host.stat(path))?.isFile) polkitd = path;
     const actions: PlannedAction[] = [];
-    const run = (command: Command) => actions.push({ kind: 'run', command });
+    // Each start is left out when what it starts runs by then: a plan carried out later (the sh
+    // script, an export) does not start a second daemon, and a second run changes nothing.
+    const run = (command: Command, upWhen?: readonly string[]) =>
+      actions.push({ kind: 'run', command: upWhen ? { ...command, skipIf: { argv: upWhen } } : command });
+    const running = (name: string) => ['pgrep', '-x', name];
     const started: string[] = [];
+    if (!bus && libvirtd.length === 0) {
+      // Nothing of libvirt runs yet, but a package installed before this step (its postinst)
+      // may start libvirtd before the bus is up, and it would never find the bus: stopped then,
+      // to be started again below.
+      run({ argv: ['pkill', '-x', 'libvirtd'], root: true }, NO_EARLY_LIBVIRTD);
+      actions.push({
+        kind: 'wait',
+        wait: {
+          what: 'a libvirtd started before the system bus to stop',
+          probe: { kind: 'command', argv: NO_EARLY_LIBVIRTD },
+          deadlineMs: 15_000,
+        },
+      });
+    }
     if (!bus) {
       // A bus that was killed leaves its pid file, and dbus-daemon then refuses to start.
       if ((await facts.host.stat('/run/dbus/pid')) !== undefined)
-        run({ argv: ['rm', '-f', '/run/dbus/pid'], root: true });
-      run({ argv: ['mkdir', '-p', '/run/dbus'], root: true });
-      run({ argv: ['dbus-daemon', '--system', '--fork'], root: true });
+        run({ argv: ['rm', '-f', '/run/dbus/pid'], root: true }, BUS_UP);
+      run({ argv: ['mkdir', '-p', '/run/dbus'], root: true }, BUS_UP);
+      run({ argv: ['dbus-daemon', '--system', '--fork'], root: true }, BUS_UP);
       started.push('the system bus');
     }
+    if (!polkit && polkitd)
+      run({ argv: [polkitd, '--no-debug'], root: true, detached: true }, running('polkitd'));
+    else if (!polkit)
+      // Not installed yet: where the packages will put it differs by release (polkitd moved), so
+      // the one there by then is started (each is left out once one runs, or where it is absent).
+      for (const path of POLKITD)
+        run({ argv: [path, '--no-debug'], root: true, detached: true }, [
+          'sh',
+          '-c',
+          'pgrep -x polkitd >/dev/null || ! [ -x "$1" ]',
+          'sh',
+          path,
+        ]);
     if (!polkit) {
-      run({ argv: [polkitd ?? POLKITD[0]!, '--no-debug'], root: true, detached: true });
       // libvirt asks polkit about its group's members: polkitd must be on the bus before libvirtd.
       actions.push({
         kind: 'wait',
@@ -185,7 +238,7 @@ export const serviceStep: Step = {
       started.push('polkitd');
     }
     if (!virtlogd) {
-      run({ argv: ['virtlogd', '-d'], root: true });
+      run({ argv: ['virtlogd', '-d'], root: true }, running('virtlogd'));
       started.push('virtlogd');
     }
     if (libvirtd.length > 0 && (!bus || !reachable)) {
@@ -206,7 +259,7 @@ export const serviceStep: Step = {
       started.push('libvirtd');
     }
     if (libvirtd.length === 0 || !bus || !reachable) {
-      run({ argv: ['libvirtd', '-d'], root: true });
+      run({ argv: ['libvirtd', '-d'], root: true }, running('libvirtd'));
       actions.push({
         kind: 'wait',
         wait: {

@@ -5,17 +5,19 @@ import { FixtureHost } from '../../src/host/fixture-host.js';
 import { buildPlan } from '../../src/plan/plan.js';
 import { materialize } from '../helpers/fixtures.js';
 
-// One exported playbook serves every release of its distro kvmkit knows: each host takes its
-// release's packages, groups and service by Ansible's facts (Debian 13 names virt-install where
-// 11 and 12 name virtinst), and a host of another release is refused by the first task.
+// One exported playbook serves every release of its distro kvmkit knows: each host takes the tasks
+// of its release's plan (made from nothing installed) by Ansible's facts (Debian 13 names
+// virt-install where 11 and 12 name virtinst), and a host of another release is refused first.
+interface Task {
+  name: string;
+  when?: string;
+  block?: Task[];
+  'ansible.builtin.command'?: { argv: string[] };
+  'ansible.builtin.assert'?: { that: string[] };
+}
 interface Play {
-  vars: Record<string, unknown> & {
-    kvmkit_releases: Record<
-      string,
-      { packages: string[]; install_recommends: boolean; groups: string[]; service: string }
-    >;
-  };
-  tasks: { name: string; 'ansible.builtin.assert'?: { that: string[] } }[];
+  vars: { kvmkit_releases: string[] };
+  tasks: Task[];
 }
 
 async function exported(fixture: string, profile = 'server') {
@@ -24,50 +26,61 @@ async function exported(fixture: string, profile = 'server') {
   return { plan, play };
 }
 
+/** The apt-get install a host of `release` runs (its block's), as argv. */
+function installFor(play: Play, release: string): string[] | undefined {
+  const block = play.tasks.find(
+    (t) => t.name === 'Install the KVM and libvirt packages' && t.when?.includes(`"${release}"`),
+  );
+  return block?.block
+    ?.map((t) => t['ansible.builtin.command']?.argv)
+    .find((argv) => argv?.[0] === 'apt-get' && argv[1] === 'install');
+}
+
 describe('kvmkit export ansible: the releases of the distro', () => {
-  it('Debian 12: its own plan for bookworm, virtinst on 11, virt-install on 13, by the host facts', async () => {
+  it('Debian 12: its plan for bookworm, virtinst on 11, virt-install on 13, by the host facts', async () => {
     const { plan, play } = await exported('os-debian-12');
-    const releases = play.vars.kvmkit_releases;
-    expect(Object.keys(releases)).toEqual(['buster', 'bullseye', 'bookworm', 'trixie', 'forky']);
-    expect(releases.bookworm).toEqual({
-      packages: plan.packages,
-      install_recommends: plan.installRecommends,
-      groups: plan.groups,
-      service: 'libvirtd',
-    });
-    expect(releases.bullseye?.packages).toContain('virtinst');
-    expect(releases.trixie?.packages).toContain('virt-install');
-    expect(releases.trixie?.packages).not.toContain('virtinst');
-    expect(releases.trixie?.groups).toEqual(['libvirt', 'kvm']);
-    expect(play.vars.kvmkit_release).toBe('{{ kvmkit_releases[ansible_facts.distribution_release] }}');
-    expect(play.vars.kvmkit_packages).toBe('{{ kvmkit_release.packages }}');
+    expect(play.vars.kvmkit_releases).toEqual(['buster', 'bullseye', 'bookworm', 'trixie', 'forky']);
+    // Bookworm's tasks carry the plan's own packages (it was made from nothing installed, too).
+    expect(installFor(play, 'bookworm')).toEqual(plan.steps[0]?.commands.at(-1)?.argv);
+    expect(installFor(play, 'bullseye')).toContain('virtinst');
+    expect(installFor(play, 'trixie')).toContain('virt-install');
+    expect(installFor(play, 'trixie')).not.toContain('virtinst');
     // The server profile goes without apt's Recommends on Debian 11 to 13, as kvmkit's own apt-get.
-    expect([releases.bullseye, releases.bookworm, releases.trixie].map((r) => r?.install_recommends)).toEqual(
-      [false, false, false],
-    );
-    expect(releases.buster?.install_recommends).toBe(true);
+    for (const release of ['bullseye', 'bookworm', 'trixie'])
+      expect(installFor(play, release)).toContain('--no-install-recommends');
+    expect(installFor(play, 'buster')).not.toContain('--no-install-recommends');
     const [first] = play.tasks;
     expect(first?.['ansible.builtin.assert']?.that).toEqual([
       'ansible_facts.distribution_release in kvmkit_releases',
+    ]);
+    // The user joins the groups, once the packages have made them.
+    const usermod = play.tasks.find((t) => t['ansible.builtin.command']?.argv[0] === 'usermod');
+    expect(usermod?.['ansible.builtin.command']?.argv).toEqual([
+      'usermod',
+      '-a',
+      '-G',
+      'libvirt,kvm',
+      'alice',
     ]);
   });
 
   it("a profile with a first VM takes that VM's needs on every release (xz-utils from Debian 13 on)", async () => {
     const { play } = await exported('os-debian-12', 'workshop');
-    const releases = play.vars.kvmkit_releases;
-    expect(releases.bookworm?.packages).toEqual(expect.arrayContaining(['virt-manager', 'busybox-static']));
-    expect(releases.bookworm?.packages).not.toContain('xz-utils');
-    expect(releases.trixie?.packages).toEqual(
+    expect(installFor(play, 'bookworm')).toEqual(expect.arrayContaining(['virt-manager', 'busybox-static']));
+    expect(installFor(play, 'bookworm')).not.toContain('xz-utils');
+    expect(installFor(play, 'trixie')).toEqual(
       expect.arrayContaining(['virt-manager', 'busybox-static', 'xz-utils']),
     );
-    expect(releases.trixie?.install_recommends).toBe(true);
+    expect(installFor(play, 'trixie')).not.toContain('--no-install-recommends');
   });
 
   it("Linux Mint: its releases by their own codenames, each with its Ubuntu base's packages", async () => {
-    const mint = (await exported('os-mint-21')).play.vars.kvmkit_releases;
-    const jammy = (await exported('os-ubuntu-22.04')).play.vars.kvmkit_releases.jammy;
-    expect(mint.vanessa).toEqual(jammy);
-    expect(mint.jammy).toBeUndefined();
-    expect(mint.rosa?.service).toBe('libvirt-bin');
+    const mint = (await exported('os-mint-21')).play;
+    const ubuntu = (await exported('os-ubuntu-22.04')).play;
+    const packages = (argv: string[] | undefined) =>
+      argv?.filter((w) => !w.startsWith('-') && !w.includes('='));
+    expect(packages(installFor(mint, 'vanessa'))).toEqual(packages(installFor(ubuntu, 'jammy')));
+    expect(mint.vars.kvmkit_releases).not.toContain('jammy');
+    expect(installFor(mint, 'rosa')).toContain('libvirt-bin');
   });
 });

@@ -15,6 +15,18 @@ const ENABLE_OUTPUT =
   'Synchronizing state of libvirtd.service with SysV service script with /lib/systemd/systemd-sysv-install.\n' +
   'Executing: /lib/systemd/systemd-sysv-install enable libvirtd\n';
 
+// The start's guard (a plan carried out later leaves out a start already made): not so here.
+const NOT_STARTED = {
+  argv: [
+    'sh',
+    '-c',
+    'systemctl is-enabled --quiet "$1.service" && systemctl is-active --quiet "$1.service" "$1.socket"',
+    'sh',
+    'libvirtd',
+  ],
+  exitCode: 1,
+};
+
 // What virsh prints for libvirt's default network and pool once they run (libvirt 8, Ubuntu 22.04).
 const NET_INFO =
   'Name:           default\nUUID:           5c1ba9a6-4c3c-4d8c-8f4b-5d0d3d2a6a11\nActive:         yes\n' +
@@ -95,6 +107,7 @@ describe('the libvirt service on a systemd host', () => {
   it('runs exactly the recorded commands, then sees libvirtd running and calls the step changed', async () => {
     const dir = stoppedLibvirt();
     const host = new ReplayHost(dir, [
+      NOT_STARTED,
       {
         argv: ['systemctl', 'enable', '--now', 'libvirtd'],
         stderr: ENABLE_OUTPUT,
@@ -125,7 +138,10 @@ describe('the libvirt service on a systemd host', () => {
   });
 
   it('calls it failed when systemctl succeeds but libvirtd does not run (not idempotent)', async () => {
-    const host = new ReplayHost(stoppedLibvirt(), [{ argv: ['systemctl', 'enable', '--now', 'libvirtd'] }]);
+    const host = new ReplayHost(stoppedLibvirt(), [
+      NOT_STARTED,
+      { argv: ['systemctl', 'enable', '--now', 'libvirtd'] },
+    ]);
     const summary = await new Executor(host, {}, new Journal(host), () => {}).runAll(INSTALL_STEPS);
     const service = summary.steps.find((s) => s.step === 'libvirt-service');
     expect(service?.result).toBe('failed');
@@ -135,6 +151,7 @@ describe('the libvirt service on a systemd host', () => {
 
   it('stops at a failing systemctl with its message', async () => {
     const host = new ReplayHost(stoppedLibvirt(), [
+      NOT_STARTED,
       {
         argv: ['systemctl', 'enable', '--now', 'libvirtd'],
         exitCode: 1,

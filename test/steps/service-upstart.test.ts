@@ -218,16 +218,34 @@ describe('the exports follow the release', () => {
     ]);
   });
 
-  it('ansible: an upstart host gets the service module, and the direct start only without an init', async () => {
+  it("ansible: an upstart host runs the plan's service start, and the direct start only without an init", async () => {
     const playbook = await ansiblePlaybook(await buildPlan(new FixtureHost(materialize('os-mint-17.3'))));
-    expect(playbook).toContain("when: ansible_facts.service_mgr == 'upstart'");
-    expect(playbook).toMatch(
-      /ansible\.builtin\.service:\n {8}name: "\{\{ kvmkit_service \}\}"\n {8}state: started/,
+    type Task = {
+      name: string;
+      when?: string;
+      block?: Task[];
+      'ansible.builtin.command'?: { argv: string[] };
+    };
+    const [play] = parse(playbook) as [{ tasks: Task[] }];
+    const starts = play.tasks.filter((t) => t.name === 'Start libvirt');
+    const argvs = (block: Task | undefined) =>
+      (block?.block ?? []).flatMap((t) =>
+        t.when?.startsWith('not (') ? [t['ansible.builtin.command']!.argv] : [],
+      );
+    // Mint 17.3 (rosa, on Ubuntu 14.04) and every upstart release: the job, started unless it runs.
+    expect(argvs(starts.find((t) => t.when === "ansible_facts.service_mgr == 'upstart'"))).toEqual([
+      ['service', 'libvirt-bin', 'start'],
+    ]);
+    // Mint 22 (wilma, on 24.04): systemd's unit, libvirtd.
+    const wilma = starts.find((t) => t.when?.includes('"wilma"') && t.when.includes("== 'systemd'"));
+    expect(argvs(wilma)).toEqual([['systemctl', 'enable', '--now', 'libvirtd']]);
+    // Without an init: the direct start, the same on every release.
+    const direct = starts.find((t) => t.when === "ansible_facts.service_mgr not in ['systemd', 'upstart']");
+    expect(argvs(direct)).toEqual(
+      expect.arrayContaining([
+        ['dbus-daemon', '--system', '--fork'],
+        ['libvirtd', '-d'],
+      ]),
     );
-    // Mint 17.3 (rosa, on Ubuntu 14.04) names libvirt-bin; Mint 22 (on 24.04, systemd) libvirtd.
-    const [play] = parse(playbook) as [{ vars: { kvmkit_releases: Record<string, { service: string }> } }];
-    expect(play.vars.kvmkit_releases.rosa?.service).toBe('libvirt-bin');
-    expect(play.vars.kvmkit_releases.wilma?.service).toBe('libvirtd');
-    expect(playbook).toContain("when: ansible_facts.service_mgr not in ['systemd', 'upstart']");
   });
 });
