@@ -89,16 +89,10 @@ export interface SmokeVmPlan {
 }
 
 /**
- * Plans the smoke VM: a kernel and a generated busybox initramfs (its bytes, in the plan), a
- * small qcow2 disk in the default pool, the default network; KVM only when the probe proved it.
- * Reads the host and changes nothing. Should an action fail, what the ones before it made (the
- * domain, its volume, its boot files) is removed.
+ * Refuses, before anything is read or fetched for it, a smoke VM that cannot be made: a name
+ * libvirt would refuse or that a VM has, too little free memory. Its memory, in MiB.
  */
-export async function planSmokeVm(
-  host: Host,
-  options: SmokeVmOptions,
-  inputs: SmokeInputs,
-): Promise<SmokeVmPlan> {
+async function smokePreflight(host: Host, options: SmokeVmOptions): Promise<number> {
   const { name } = options;
   if (!VM_NAME.test(name)) {
     throw new VmError(
@@ -115,6 +109,22 @@ export async function planSmokeVm(
   const available = (await new Facts(host).system()).memory.availableBytes;
   if (available !== undefined && available < memoryMiB * 1024 * 1024)
     throw new VmError(`not enough free memory for ${memoryMiB} MiB`);
+  return memoryMiB;
+}
+
+/**
+ * Plans the smoke VM: a kernel and a generated busybox initramfs (its bytes, in the plan), a
+ * small qcow2 disk in the default pool, the default network; KVM only when the probe proved it.
+ * Reads the host and changes nothing. Should an action fail, what the ones before it made (the
+ * domain, its volume, its boot files) is removed.
+ */
+export async function planSmokeVm(
+  host: Host,
+  options: SmokeVmOptions,
+  inputs: SmokeInputs,
+): Promise<SmokeVmPlan> {
+  const { name } = options;
+  const memoryMiB = await smokePreflight(host, options);
   const { kernel, busybox } = inputs;
   const notes = [`kernel: ${kernel.source}`];
   const index = await indexModules(host, kernel.modulesDir);
@@ -222,6 +232,7 @@ export async function createSmokeVm(
   options: SmokeVmOptions & { say?: (m: string) => void },
 ): Promise<SmokeVm> {
   const say = options.say ?? (() => {});
+  await smokePreflight(host, options);
   const busybox = await staticBusybox(host);
   const plan = await planSmokeVm(host, options, { busybox, kernel: await findSmokeKernel(host) });
   for (const note of plan.notes) say(note);
