@@ -3,6 +3,8 @@ import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResult } from '../host/host.js';
 import { BUNDLE_MANIFEST } from '../lib/paths.js';
+import { packageManagerFor } from '../package-manager/index.js';
+import type { PackageManager } from '../package-manager/package-manager.js';
 import { fileDigest } from '../vm/cloud/download.js';
 import { type BundleManifest, MANIFEST_SIGNATURE, PUBLIC_KEY } from './manifest.js';
 import { dearmorPublicKey } from './openpgp.js';
@@ -45,15 +47,22 @@ async function must(run: Runner, argv: string[], input?: string): Promise<string
   return result.stdout;
 }
 
-/** gpg is on the bundling machine, which has a network: install it there if it is missing. */
-export async function ensureGpg(run: Runner, say: (message: string) => void): Promise<void> {
+/**
+ * gpg is on the bundling machine, which has a network: install it there if it is missing, with
+ * that machine's package manager (the caller's to name; else the first one's, apt).
+ */
+export async function ensureGpg(
+  run: Runner,
+  say: (message: string) => void,
+  manager: PackageManager = packageManagerFor(undefined),
+): Promise<void> {
   if ((await run(['gpg', '--version'])).exitCode === 0) return;
   say('gpg is not installed: installing gnupg to sign the bundle');
-  const installed = await run(['apt-get', 'install', '-y', '-q', 'gnupg']);
+  const installed = await run([...manager.simpleInstallCommand(['gnupg']).argv]);
   if (installed.exitCode !== 0 || (await run(['gpg', '--version'])).exitCode !== 0)
     throw new BundleSignError(
       'gpg (package gnupg) is needed to sign the bundle, and installing it failed',
-      'sudo apt-get install gnupg, then run kvmkit bundle again',
+      `sudo ${manager.installHint(['gnupg'])}, then run kvmkit bundle again`,
     );
 }
 

@@ -90,7 +90,7 @@ export async function checkModeChecks(facts: Facts, wanted: WantedState | undefi
 }
 
 function packageChecks(step: PlannedStep, manager: PackageManager): CheckResult[] {
-  // The check is named after the package database (dpkg), as doctor's output has always said.
+  // The check is named after the package database, as doctor's output has always said.
   return [
     ...(repairsFirst(step, manager)
       ? [

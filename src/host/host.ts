@@ -11,7 +11,7 @@ export interface Command {
   argv: readonly string[];
   /** Needs root: run through `sudo -n` when kvmkit itself is not root. */
   root?: boolean;
-  /** Working directory (apt-get download writes there). */
+  /** Working directory (a package download writes there). */
   cwd?: string;
   /** Extra environment for this command only. */
   env?: Record<string, string>;

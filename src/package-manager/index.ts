@@ -7,8 +7,9 @@ const MANAGERS: Record<PackageManagerName, PackageManager> = { apt };
 
 /**
  * The package manager of a distro family, as profiles/families/<family>.yaml names it. A family
- * the catalog does not know (a host kvmkit cannot place) is read with apt, the first manager: its
- * missing database then says the host is not an apt-based system, as the steps have always said.
+ * the catalog does not know (a host kvmkit cannot place), or none at hand (a hint written before
+ * any host is read), gets apt, the first manager: on a host, its missing database then says the
+ * host is not an apt-based system, as the steps have always said.
  */
 export function packageManagerFor(family: string | undefined): PackageManager {
   const known = family === undefined ? undefined : catalog.families[family as keyof typeof catalog.families];

@@ -50,9 +50,9 @@ export interface ReleaseProfile {
   groups: { access: string; kvm: string };
   service: string;
   /**
-   * The install profiles that install with `apt-get --no-install-recommends` on this release (the
-   * server profile, where the release's Recommends were read and what a headless host needs is in
-   * its `headless` set); every other profile installs with apt's Recommends.
+   * The install profiles that install without Recommends (`--no-install-recommends`) on this
+   * release (the server profile, where the release's Recommends were read and what a headless host
+   * needs is in its `headless` set); every other profile installs with apt's Recommends.
    */
   withoutRecommends?: string[];
   /** The release's own init; a live host's PID 1 can still say otherwise (a container). */

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ensureGpg } from '../../src/bundle/sign.js';
 import { Facts } from '../../src/facts/index.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { apt } from '../../src/package-manager/apt.js';
@@ -10,6 +11,7 @@ import { packageManagerFor } from '../../src/package-manager/index.js';
 import { waitForLock } from '../../src/package-manager/lock-wait.js';
 import type { LockHolder, PackageManager } from '../../src/package-manager/package-manager.js';
 import catalog from '../../src/profiles/catalog.js';
+import { BUSYBOX_HINT } from '../../src/vm/smoke/busybox.js';
 import { materialize } from '../helpers/fixtures.js';
 
 const STATUS = [
@@ -171,5 +173,29 @@ describe('waitForLock', () => {
     });
     expect(failure).toMatch(/^a process still holds \/var\/lib\/dpkg\/lock-frontend after 0 s/);
     expect(failure).toMatch(/look for an apt or dpkg running in a container/);
+  });
+});
+
+describe('callers ask the seam and keep their words', () => {
+  it('the smoke VM hint and the bundle signer install as before', async () => {
+    expect(BUSYBOX_HINT).toBe(
+      'sudo apt-get install busybox-static (it replaces the dynamic busybox package)',
+    );
+    const ran: string[][] = [];
+    const run = async (argv: string[]) => {
+      ran.push(argv);
+      return {
+        exitCode: argv[0] === 'gpg' && ran.length === 1 ? 2 : 0,
+        stdout: '',
+        stderr: '',
+        failed: false,
+      };
+    };
+    await ensureGpg(run, () => {});
+    expect(ran).toEqual([
+      ['gpg', '--version'],
+      ['apt-get', 'install', '-y', '-q', 'gnupg'],
+      ['gpg', '--version'],
+    ]);
   });
 });

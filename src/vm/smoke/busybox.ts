@@ -1,17 +1,19 @@
 import type { Host } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
+import { packageManagerFor } from '../../package-manager/index.js';
 import { NotElfError, readElf } from './elf.js';
 
 /**
- * Where busybox lives. busybox-static installs /bin/busybox up to Debian 12 (`dpkg -L
- * busybox-static` on bookworm) and /usr/bin/busybox on Debian 13 (`dpkg -c` of trixie's
+ * Where busybox lives. busybox-static installs /bin/busybox up to Debian 12 (its installed file
+ * list on bookworm) and /usr/bin/busybox on Debian 13 (the file list of trixie's
  * busybox-static_1.37.0-6+b9); the dynamic busybox package, which it conflicts with and replaces,
  * uses the same paths. On a merged-/usr host both names are one file; on an older host either may
  * be a leftover, so each is looked at.
  */
 export const BUSYBOX_PATHS = ['/bin/busybox', '/usr/bin/busybox'];
 
-export const BUSYBOX_HINT = 'sudo apt-get install busybox-static (it replaces the dynamic busybox package)';
+/** What to install, said for the package manager of Debian and Ubuntu, whose package this is. */
+export const BUSYBOX_HINT = `sudo ${packageManagerFor(undefined).installHint(['busybox-static'])} (it replaces the dynamic busybox package)`;
 
 /**
  * A statically linked busybox for the smoke VM's initramfs, which holds no loader and no libc: a

@@ -170,8 +170,8 @@ function cachedKernel(host: Host): Promise<SmokeKernel | undefined> {
 
 /**
  * A kernel package as unpacked (unpackCommand) under `root`: boot/vmlinuz-VERSION and its modules,
- * under lib/modules (Debian 12 and before) or usr/lib/modules (Debian 13's merged /usr: `dpkg -c`
- * of linux-image-6.12.117+deb13-cloud-amd64); unpacking makes no /lib → usr/lib link.
+ * under lib/modules (Debian 12 and before) or usr/lib/modules (Debian 13's merged /usr: the file
+ * list of linux-image-6.12.117+deb13-cloud-amd64); unpacking makes no /lib → usr/lib link.
  */
 export async function unpackedKernel(host: Host, root: string): Promise<SmokeKernel | undefined> {
   const boot = (await host.listDir(`${root}/boot`)) ?? [];

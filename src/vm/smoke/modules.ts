@@ -1,10 +1,11 @@
 import * as zlib from 'node:zlib';
 import type { Host } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
+import { packageManagerFor } from '../../package-manager/index.js';
 
 /**
  * The names a kernel module's file may have: plain, or compressed as the kernel's modules_install
- * leaves it (CONFIG_MODULE_COMPRESS_*): Debian 13 ships .ko.xz (`dpkg -c` of trixie's
+ * leaves it (CONFIG_MODULE_COMPRESS_*): Debian 13 ships .ko.xz (the file list of trixie's
  * linux-image-6.12.117+deb13-cloud-amd64), Ubuntu .ko.zst from 23.10 on, some kernels .ko.gz.
  */
 export const MODULE_SUFFIXES = ['.ko', '.ko.xz', '.ko.zst', '.ko.gz'] as const;
@@ -61,9 +62,10 @@ export function compressionOf(bytes: Buffer): Compression | undefined {
 /** Node 22.15+ and 23.8+ decompress zstd themselves; Node 20 does not (zstd, the tool, then). */
 const zstdInNode = (zlib as { zstdDecompressSync?: (data: Buffer) => Buffer }).zstdDecompressSync;
 
+/** What to install, said for the package manager of Debian and Ubuntu, whose package names these are. */
 const HINTS: Record<'xz' | 'zstd', string> = {
-  xz: 'sudo apt-get install xz-utils',
-  zstd: 'sudo apt-get install zstd',
+  xz: `sudo ${packageManagerFor(undefined).installHint(['xz-utils'])}`,
+  zstd: `sudo ${packageManagerFor(undefined).installHint(['zstd'])}`,
 };
 
 export interface ModuleReaderOptions {
