@@ -51,6 +51,7 @@ export const UNIT_TESTS = [
   'test/vm/target-temp-files.test.ts',
   'test/vm/verify-console.test.ts',
   'test/vm/vm-disk-reuse.test.ts',
+  'test/vm/vm-plans.test.ts',
 ];
 /** Pristine Debian hosts booted with systemd in throwaway containers (test/containers). */
 const CONTAINER_TESTS = ['test/containers/**/*.containers.test.ts'];

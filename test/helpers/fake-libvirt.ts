@@ -51,7 +51,7 @@ export class FakeLibvirt extends ReplayHost {
     if (program === 'rm') {
       for (const path of args.filter((a) => a.startsWith('/'))) {
         if (path.startsWith(`${POOL_DIR}/`)) this.volumes.delete(basename(path));
-        else rmSync(this.resolve(path), { recursive: true, force: true });
+        rmSync(this.resolve(path), { recursive: true, force: true });
       }
       return ok();
     }
