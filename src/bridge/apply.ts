@@ -16,6 +16,7 @@ import {
   ROLLBACK_CLAIM,
   ROLLED_BACK,
   restoreScript,
+  WATCHDOG_PID,
 } from './rollback-timer.js';
 
 /** Where kvmkit remembers a bridge change: enough to take it back exactly. */
@@ -134,6 +135,7 @@ async function forget(host: Host, run: Runner, o: { state: boolean; timer: boole
   if (!o.timer) return;
   await host.removeFile(RESTORE_SCRIPT);
   await host.removeFile(ROLLED_BACK);
+  await host.removeFile(WATCHDOG_PID);
   await run({ argv: ['rm', '-rf', '--', ROLLBACK_CLAIM], root: true, timeoutMs: 60_000 });
 }
 
@@ -185,10 +187,6 @@ export async function applyBridge(
           ? 'systemd-run needs the system manager on D-Bus (systemctl status); fix that, then try again'
           : 'try again; kvmkit changes the uplink only with a timer that undoes it by itself',
       );
-    }
-    if (timer.kind === 'watchdog') {
-      state.change = { ...change, timer: { ...timer, pid: armed.pid } };
-      await writeState(host, state);
     }
     say(
       `rollback timer armed (${timer.kind}, ${timer.seconds} s): without kvmkit's confirmation it runs ${timer.script}`,

@@ -31,6 +31,12 @@ export const ROLLBACK_CLAIM = `${ROLLBACK_DIR}/bridge-rollback.claim`;
 /** Written by the script once the old configuration is back: when, and who ran it. */
 export const ROLLED_BACK = `${ROLLBACK_DIR}/bridge-rolled-back`;
 export const RESTORE_LOG = `${ROLLBACK_DIR}/bridge-restore.log`;
+/**
+ * The watchdog writes its own pid here (it leads a session of its own, so it is also its process
+ * group): the disarm reads it, in kvmkit as in the plan's shell script, where no run result
+ * carries a pid from one command to the next.
+ */
+export const WATCHDOG_PID = `${ROLLBACK_DIR}/bridge-watchdog.pid`;
 export const ROLLBACK_UNIT = 'kvmkit-bridge-rollback';
 /** The environment variable that sets the timer (whole seconds, at least 5): tests make it short. */
 export const TIMER_ENV = 'KVMKIT_BRIDGE_CONFIRM_TIMEOUT';
@@ -48,7 +54,10 @@ export interface RollbackTimer {
   arm: Command;
   /** Run once the checks passed: takes the claim, so the script will not restore (fails when it did). */
   confirm: Command;
-  /** The watchdog's process group (its pid: it leads a session of its own), once armed. */
+  /**
+   * The watchdog's process group, as an older kvmkit recorded it in its state once armed; now
+   * the watchdog writes it to WATCHDOG_PID itself.
+   */
   pid?: number;
 }
 
@@ -73,14 +82,18 @@ export function planRollbackTimer(o: { systemd: boolean; seconds: number }): Rol
         'systemd-timer',
       )
     : {
-        // detached: started in a new session (setsid), its own process group, not waited for.
+        // detached: not waited for. setsid: a session and process group of its own, so neither
+        // kvmkit's end nor a Ctrl-C to the shell script that armed it (`&`) reaches it; it writes
+        // its pid, the group's, for the disarm.
         argv: [
+          'setsid',
           'sh',
           '-c',
-          'sleep "$1" && exec /bin/sh "$2" watchdog',
+          'echo "$$" >"$3" && sleep "$1" && exec /bin/sh "$2" watchdog',
           'kvmkit-bridge-watchdog',
           String(o.seconds),
           RESTORE_SCRIPT,
+          WATCHDOG_PID,
         ],
         root: true,
         detached: true,
@@ -99,12 +112,13 @@ export function planRollbackTimer(o: { systemd: boolean; seconds: number }): Rol
 
 /**
  * What stops the timer once kvmkit has decided: the timer unit (never the service: it may be the
- * one restoring), or the watchdog's process group by its pid (never by name). Before the watchdog
- * is armed its pid is unknown: shown as PID.
+ * one restoring), or the watchdog's process group by the pid it wrote (never by name); a state of
+ * an older kvmkit names the pid itself.
  */
 export function disarmCommands(timer: RollbackTimer): Command[] {
   if (timer.kind === 'systemd-run') return [root('systemctl', 'stop', `${ROLLBACK_UNIT}.timer`)];
-  return [root('kill', '-TERM', '--', `-${timer.pid ?? 'PID'}`)];
+  if (timer.pid !== undefined) return [root('kill', '-TERM', '--', `-${timer.pid}`)];
+  return [root('sh', '-c', 'kill -TERM -- "-$(cat "$1")"', 'kvmkit-bridge-disarm', WATCHDOG_PID)];
 }
 
 /** The timer's length: the environment's when set, else the prompt's deadline and the checks'. */

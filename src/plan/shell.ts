@@ -92,23 +92,6 @@ function fileLines(file: PlannedFile): string[] {
   ];
 }
 
-/** bridgeStep's id (src/steps/bridge.ts): not imported, as that would pull the bridge code in here. */
-const BRIDGE_STEP = 'bridge';
-
-/**
- * In place of the bridge step: its commands alone cannot work in a script. Moving the uplink is
- * safe only with what kvmkit does around them on the host: the checks before and after, the
- * restore script it writes, the watchdog's pid to disarm, a stale claim cleared, the rollback
- * if the checks fail. So the script says so, and the person runs kvmkit bridge on the host.
- */
-const BRIDGE_LEFT_OUT = [
-  '# Left out of this script: moving the uplink onto the bridge needs what only kvmkit does on',
-  '# the host (the checks before and after, and the rollback timer with its restore script that',
-  '# puts the network back if they fail or the session is lost). Once this script has run,',
-  '# run on the host: sudo kvmkit bridge',
-  "echo 'kvmkit: the bridge was left out of this script: once it has run, run sudo kvmkit bridge on the host' >&2",
-];
-
 /** A run action's line: a tolerated one may fail without stopping the script (`sh -e`). */
 function runLine(action: Extract<PlannedAction, { kind: 'run' }>): string {
   const line = commandLine(action.command);
@@ -183,10 +166,6 @@ export function planAsShell(plan: Plan): string {
       `# ${inert(`${step.title}: ${step.state === 'ok' ? 'nothing to do' : step.state}, ${step.reason}`)}`,
     );
     if (step.state !== 'change') continue;
-    if (step.id === BRIDGE_STEP) {
-      out.push(...BRIDGE_LEFT_OUT);
-      continue;
-    }
     // A change the plan could not compute yet (what it needs is installed by the steps before it):
     // kvmkit plans it again just before making it; a script can only say so.
     if (actionsOf(step).length === 0) out.push(leftOut(step));

@@ -1,11 +1,12 @@
-import { applyBridge, readBridgeState } from '../bridge/apply.js';
-import { BridgeRefusal, changeCommands, changeForUplink } from '../bridge/change.js';
-import { checkExistingBridge, sshPeers } from '../bridge/checks.js';
+import { readBridgeState } from '../bridge/apply.js';
+import { BridgeRefusal, changeForUplink } from '../bridge/change.js';
+import { checkConnectivity, checkExistingBridge, sshPeers } from '../bridge/checks.js';
 import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
 import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
-import { planned, type Step, StepFailure, type Uninterruptible } from './step.js';
+import { bridgePlanActions, bridgePlanParts, reachableFrom, readBackups } from './bridge-actions.js';
+import { applyPlanned, planned, plannedActions, type Step, type Uninterruptible } from './step.js';
 
 /** The rollback timer for this host: systemd's when PID 1 is systemd, its length from the environment. */
 async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: number }> {
@@ -16,12 +17,14 @@ async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: numb
 /**
  * `kvmkit install --bridge`: the uplink onto br0 as one step of the installer, with the same
  * checks and automatic rollback as `kvmkit bridge`, recorded so `kvmkit uninstall` takes it back.
+ * Its plan is all it does (bridge-actions.ts): the backups are read and what answers now (the
+ * gateway, SSH peers) is asked when it is planned, which the executor does just before applying.
  */
 export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
   return {
     id: 'bridge',
     title: `Put the uplink on bridge ${bridge} (VMs on the LAN)`,
-    // Ctrl-C mid-change must not leave the uplink down with br0 not up: applyBridge finishes
+    // Ctrl-C mid-change must not leave the uplink down with br0 not up: its actions finish
     // (kept or rolled back) and the install stops after it.
     uninterruptible: true,
     async plan({ facts }) {
@@ -42,11 +45,20 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
       }
       try {
         const { change } = await changeForUplink(host, bridge, uplink, await timerFor(facts));
-        return planned(
+        const timed = { ...change, timer: change.timer! };
+        const targets = { gateway: uplink.gateway, sshPeers: await sshPeers(host) };
+        const before = await checkConnectivity(host, { ...targets, iface: uplink.name, deadlineMs: 3000 });
+        const parts = bridgePlanParts(
+          timed,
+          await readBackups(host, change),
+          reachableFrom(before, targets),
+          new Date().toISOString(),
+        );
+        return plannedActions(
           this,
           'change',
-          `move ${uplink.name}'s addressing to ${bridge} (${change.system}), checked and rolled back if it breaks, by a timer (${change.timer!.seconds} s) should kvmkit not confirm; writes ${change.files.map((f) => f.path).join(', ') || 'no file'} (kvmkit bridge --dry-run shows them)`,
-          changeCommands(change),
+          `move ${uplink.name}'s addressing to ${bridge} (${change.system}), checked and rolled back if it breaks, by a timer (${timed.timer.seconds} s) should kvmkit not confirm; writes ${change.files.map((f) => f.path).join(', ') || 'no file'}`,
+          bridgePlanActions(parts),
         );
       } catch (error) {
         if (error instanceof BridgeRefusal)
@@ -55,23 +67,11 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
         throw error;
       }
     },
-    async apply(context) {
-      const host = context.facts.host;
-      const uplink = await readUplink(host);
-      if (!uplink) throw new StepFailure('no default route: no uplink to bridge');
-      const { change } = await changeForUplink(host, bridge, uplink, await timerFor(context.facts));
-      // Every command through the executor: shown and journaled, the timer's arming and disarming too.
-      const outcome = await applyBridge(host, change, {
-        targets: { gateway: uplink.gateway, sshPeers: await sshPeers(host), deadlineMs: 30_000 },
-        say: (m) => context.say(m),
-        run: (command) => context.run(command, { allowFailure: true }),
-      }).catch((error: unknown) => {
-        if (error instanceof BridgeRefusal) throw new StepFailure(`${error.message}; ${error.hint}`);
-        throw error;
-      });
-      if (outcome.result !== 'kept') throw new StepFailure(`rolled back: ${outcome.reason}`);
+    async apply(context, plannedStep) {
+      // The planned actions, through the executor: shown and journaled; a failure rolls back.
+      await applyPlanned(context, plannedStep);
       await context.undo({ kind: 'remove-bridge', bridge });
-      const network = await defineHostBridgeNetwork(host, bridge);
+      const network = await defineHostBridgeNetwork(context.facts.host, bridge);
       if (network) context.say(network);
     },
   };

@@ -1,19 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { applyBridge } from '../../src/bridge/apply.js';
 import { planRollbackTimer } from '../../src/bridge/rollback-timer.js';
 import type { Command, RunResult } from '../../src/host/host.js';
 import { Executor, type InstallEvent } from '../../src/plan/executor.js';
 import { Journal } from '../../src/plan/journal.js';
 import { bridgeStep } from '../../src/steps/bridge.js';
-import { planned, type Step, StepFailure, type Uninterruptible } from '../../src/steps/step.js';
+import { bridgePlanActions, bridgePlanParts, readBackups } from '../../src/steps/bridge-actions.js';
+import {
+  applyPlanned,
+  planned,
+  plannedActions,
+  type Step,
+  type Uninterruptible,
+} from '../../src/steps/step.js';
 import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
 
 // Ctrl-C or SIGTERM during `install --bridge` must not stop the bridge change halfway: the uplink
 // down, br0 not up, and neither the rest of the change nor the rollback run (the host off the
 // network until the timer fires). The bridge step's commands are shown and journaled as any
 // step's, but not given the abort signal nor cut short; the executor stops after the step.
-
-const targets = { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 50 };
 
 /** The stand-in host, noting which commands were handed an abort signal. */
 class Watched extends StandIn {
@@ -33,8 +37,9 @@ class Watched extends StandIn {
 }
 
 /**
- * A step that moves host0 onto br0 as bridgeStep does (applyBridge through the executor's run),
- * marked as bridgeStep is; the facts bridgeStep reads (uplink, network system) are the stand-in's.
+ * A step that moves host0 onto br0 as bridgeStep does (its planned actions, applied by the
+ * executor), marked as bridgeStep is; the facts bridgeStep reads (uplink, network system, what
+ * answers now) are the stand-in's, given here.
  */
 function bridgeLike(host: StandIn): Step & Uninterruptible {
   let done = false;
@@ -43,16 +48,23 @@ function bridgeLike(host: StandIn): Step & Uninterruptible {
     title: 'Bridge',
     uninterruptible: bridgeStep().uninterruptible,
     async plan() {
-      return planned(this, done ? 'ok' : 'change', 'move host0 onto br0');
-    },
-    async apply(context) {
+      if (done) return planned(this, 'ok', 'host0 is on br0');
       const change = { ...sampleChange(), timer: planRollbackTimer({ systemd: true, seconds: 20 }) };
-      const outcome = await applyBridge(host, change, {
-        targets,
-        run: (command) => context.run(command, { allowFailure: true }),
-      });
-      done = true;
-      if (outcome.result !== 'kept') throw new StepFailure(`rolled back: ${outcome.reason}`);
+      const parts = bridgePlanParts(
+        change,
+        await readBackups(host, change),
+        { gateway: '198.51.100.1', sshPeers: [] },
+        'now',
+        300,
+      );
+      return plannedActions(this, 'change', 'move host0 onto br0', bridgePlanActions(parts));
+    },
+    async apply(context, plannedStep) {
+      try {
+        await applyPlanned(context, plannedStep);
+      } finally {
+        done = true;
+      }
     },
   };
 }
@@ -98,7 +110,7 @@ describe('an abort during the bridge change lets the change finish or roll back'
       'ifup br0',
       'flock -w 300 /var/lib/kvmkit/bridge-rollback.lock mkdir /var/lib/kvmkit/bridge-rollback.claim',
       'systemctl stop kvmkit-bridge-rollback.timer',
-      'rm -rf -- /var/lib/kvmkit/bridge-rollback.claim',
+      'rm -rf -- /var/lib/kvmkit/bridge-restore.sh /var/lib/kvmkit/bridge-rolled-back /var/lib/kvmkit/bridge-rollback.claim /var/lib/kvmkit/bridge-watchdog.pid',
     ]);
     expect(host.signalled).toEqual([]);
     expect(host.where).toBe('bridge');

@@ -119,18 +119,31 @@ describe('kvmkit bridge on an ifupdown host', () => {
       reason: expect.stringMatching(/move eth0's addressing to br0 \(ifupdown\)/),
     });
     // The rollback timer is armed before the uplink moves, the change is confirmed and the timer
-    // disarmed after (issue 13 item 6): a transient systemd timer, or a watchdog without systemd.
+    // disarmed after (issue 13 item 6): a transient systemd timer, or a watchdog without systemd;
+    // kvmkit's own files cleared before and after (issue 14: the plan is all the step does).
     const lines = step!.commands.map((c) => c.argv.join(' '));
+    const forget = expect.stringMatching(/^rm -rf -- \S+bridge-restore\.sh .*bridge-rollback\.claim/);
     expect(lines).toEqual([
+      forget,
       expect.stringMatching(
-        /^(systemd-run --unit=kvmkit-bridge-rollback .*--on-active=\d+ |sh -c sleep "\$1" && exec \/bin\/sh "\$2" watchdog kvmkit-bridge-watchdog \d+ )/,
+        /^(systemd-run --unit=kvmkit-bridge-rollback .*--on-active=\d+ |setsid sh -c echo "\$\$" >"\$3" && sleep "\$1" && exec \/bin\/sh "\$2" watchdog kvmkit-bridge-watchdog \d+ )/,
       ),
       'ifdown --force eth0',
       'ifup eth0',
       'ifup br0',
       expect.stringMatching(/^flock -w \d+ \S+bridge-rollback\.lock mkdir \S+bridge-rollback\.claim$/),
-      expect.stringMatching(/^(systemctl stop kvmkit-bridge-rollback\.timer|kill -TERM -- -PID)$/),
+      expect.stringMatching(
+        /^(systemctl stop kvmkit-bridge-rollback\.timer|sh -c kill -TERM -- "-\$\(cat "\$1"\)" kvmkit-bridge-disarm \S+bridge-watchdog\.pid)$/,
+      ),
+      forget,
     ]);
+    // The checks after are planned waits: br0 holds eth0's address, eth0 is its port.
+    const actions = parseJson<{
+      steps: { id: string; actions?: { kind: string; wait?: { what: string } }[] }[];
+    }>(plan.stdout).steps.find((s) => s.id === 'bridge')!.actions!;
+    expect(actions.filter((a) => a.kind === 'wait').map((a) => a.wait!.what)).toEqual(
+      expect.arrayContaining(['br0 to hold 198.51.100.10/24', "eth0 to be br0's port"]),
+    );
     const without = parseJson<{ steps: { id: string }[] }>((await lab.kvmkit(['plan', '--json'])).stdout);
     expect(without.steps.map((s) => s.id)).not.toContain('bridge');
   });

@@ -54,23 +54,34 @@ describe('the rollback timer is planned data: armed before the change, disarmed 
     ]);
   });
 
-  it('without systemd: a detached watchdog (own session and process group), killed by its pid', async () => {
+  it('without systemd: a detached watchdog (own session and process group), killed by the pid it wrote', async () => {
     const { planRollbackTimer, disarmCommands } = await import('../../src/bridge/rollback-timer.js');
     const timer = planRollbackTimer({ systemd: false, seconds: 30 });
     expect(timer.kind).toBe('watchdog');
     expect(timer.arm.detached).toBe(true);
     expect(timer.arm.argv).toEqual([
+      'setsid',
       'sh',
       '-c',
-      'sleep "$1" && exec /bin/sh "$2" watchdog',
+      'echo "$$" >"$3" && sleep "$1" && exec /bin/sh "$2" watchdog',
       'kvmkit-bridge-watchdog',
       '30',
       '/var/lib/kvmkit/bridge-restore.sh',
+      '/var/lib/kvmkit/bridge-watchdog.pid',
+    ]);
+    // By the pid file, in kvmkit as in the shell script; an older kvmkit's state names the pid.
+    expect(disarmCommands(timer).map((c) => c.argv)).toEqual([
+      [
+        'sh',
+        '-c',
+        'kill -TERM -- "-$(cat "$1")"',
+        'kvmkit-bridge-disarm',
+        '/var/lib/kvmkit/bridge-watchdog.pid',
+      ],
     ]);
     expect(disarmCommands({ ...timer, pid: 4242 }).map((c) => c.argv)).toEqual([
       ['kill', '-TERM', '--', '-4242'],
     ]);
-    expect(disarmCommands(timer)[0]!.argv.at(-1)).toBe('-PID');
   });
 
   it('the plan lists arm, change, confirm, disarm in the order they run; the timer length comes from the environment', async () => {
@@ -91,7 +102,7 @@ describe('the rollback timer is planned data: armed before the change, disarmed 
     expect(() => rollbackSeconds('20s')).toThrow(RangeError);
   });
 
-  it('applyBridge arms before the uplink moves and, once kept, confirms and disarms; the watchdog by its pid', async () => {
+  it('applyBridge arms before the uplink moves and, once kept, confirms and disarms; the watchdog by the pid it wrote', async () => {
     const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
     for (const systemd of [true, false]) {
       const host = new StandIn();
@@ -99,7 +110,7 @@ describe('the rollback timer is planned data: armed before the change, disarmed 
       const outcome = await apply.applyBridge(host, change, { targets });
       expect(outcome.result).toBe('kept');
       const ran = commands(host);
-      const arm = ran.findIndex((l) => l.startsWith(systemd ? 'systemd-run' : 'sh -c sleep'));
+      const arm = ran.findIndex((l) => l.startsWith(systemd ? 'systemd-run' : 'setsid sh -c'));
       const moved = ran.indexOf('ifdown --force host0');
       expect(arm, ran.join('\n')).toBeGreaterThanOrEqual(0);
       expect(arm).toBeLessThan(moved);
@@ -112,7 +123,9 @@ describe('the rollback timer is planned data: armed before the change, disarmed 
         'ifup host0',
         'ifup br0',
         'flock -w 300 /var/lib/kvmkit/bridge-rollback.lock mkdir /var/lib/kvmkit/bridge-rollback.claim',
-        systemd ? 'systemctl stop kvmkit-bridge-rollback.timer' : 'kill -TERM -- -4242',
+        systemd
+          ? 'systemctl stop kvmkit-bridge-rollback.timer'
+          : 'sh -c kill -TERM -- "-$(cat "$1")" kvmkit-bridge-disarm /var/lib/kvmkit/bridge-watchdog.pid',
         'rm -rf -- /var/lib/kvmkit/bridge-rollback.claim',
       ]);
       expect(JSON.parse((await host.readFile(STATE))!).phase).toBe('kept');

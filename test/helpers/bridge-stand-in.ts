@@ -115,12 +115,32 @@ export class StandIn implements Host {
   async run(command: Command): Promise<RunResult> {
     const argv = command.argv;
     const line = argv.join(' ');
-    const reading = argv[0] === 'ip' && argv[1] === '-j';
+    const reading = argv[0] === 'ip' && argv.includes('show');
     if (!reading && argv[0] !== 'ping') this.log.push(`$ ${line}`);
     const answer = this.onRun?.(argv);
     if (answer) return answer;
     const carrier = this.where === 'uplink' ? 'host0' : this.where === 'bridge' ? 'br0' : undefined;
     const inet = [{ family: 'inet', local: '198.51.100.2', prefixlen: 30, scope: 'global' }];
+    // `ip -o` and `ip route show` lines, as the planned checks (waits) read them.
+    if (reading && argv[1] === '-o' && argv[2] === 'addr') {
+      const dev = argv[5];
+      return this.ok(
+        dev === carrier
+          ? `5: ${dev}    inet 198.51.100.2/30 brd 198.51.100.3 scope global ${dev}       valid_lft forever\n`
+          : '',
+      );
+    }
+    if (reading && argv[1] === '-o' && argv[2] === 'link') {
+      const dev = argv[5];
+      if (dev === 'br0' && this.where !== 'bridge')
+        return { exitCode: 1, stdout: '', stderr: 'Device "br0" does not exist.', failed: false };
+      const master = dev === 'host0' && this.where === 'bridge' ? 'master br0 ' : '';
+      return this.ok(`2: ${dev}: <UP> mtu 1500 qdisc noqueue ${master}state UP mode DEFAULT\n`);
+    }
+    if (reading && !argv.includes('-j') && argv.includes('route'))
+      return this.ok(
+        argv.includes('-4') && carrier ? `default via 198.51.100.1 dev ${carrier} proto static \n` : '',
+      );
     if (reading && argv.includes('addr') && argv.includes('dev')) {
       const dev = argv.at(-1);
       return this.ok(JSON.stringify(dev === carrier ? [{ ifname: dev, addr_info: inet }] : []));
@@ -146,8 +166,14 @@ export class StandIn implements Host {
       this.where = 'uplink';
       this.files.set('/var/lib/kvmkit/bridge-rolled-back', { content: `now by ${argv[2]}\n`, mode: 0o600 });
     }
+    // kvmkit's own files, removed as the planned cleanups remove them.
+    if (argv[0] === 'rm') for (const path of argv.filter((a) => a.startsWith('/'))) this.files.delete(path);
     if (argv[0] === 'systemd-run') return this.ok();
-    if (argv.includes('-c') && argv.includes('kvmkit-bridge-watchdog')) return { ...this.ok(), pid: 4242 };
+    if (argv.includes('-c') && argv.includes('kvmkit-bridge-watchdog')) {
+      // The watchdog writes its pid (its process group's) for the disarm.
+      this.files.set(argv.at(-1)!, { content: '4242\n', mode: 0o644 });
+      return { ...this.ok(), pid: 4243 };
+    }
     return this.ok();
   }
 }

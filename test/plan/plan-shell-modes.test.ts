@@ -22,7 +22,7 @@ function planWriting(path: string, content: string, mode: number): Plan {
     profile: 'server',
     steps: [
       {
-        // Any step that writes a file (the bridge step is left out of the script: see plan-shell-bridge).
+        // Any step that writes a file.
         id: 'modules',
         title: 'Modules',
         state: 'change',

@@ -1,0 +1,288 @@
+import { BRIDGE_STATE, type BridgeState, placementOf } from '../bridge/apply.js';
+import type { BridgeChange } from '../bridge/change.js';
+import type { Connectivity, Placement } from '../bridge/checks.js';
+import {
+  disarmCommands,
+  RESTORE_SCRIPT,
+  ROLLBACK_CLAIM,
+  ROLLED_BACK,
+  type RollbackTimer,
+  restoreScript,
+  WATCHDOG_PID,
+} from '../bridge/rollback-timer.js';
+import type { Command, Host } from '../host/host.js';
+import type { PlannedAction, PlannedFile, PlannedWait } from './step.js';
+
+/**
+ * The bridge change as planned actions: everything `kvmkit bridge` does around the network
+ * commands (the state with its backups, the restore script, the rollback timer armed, the checks
+ * after as waits, kvmkit's confirmation, the disarm) and the way back when any of it fails. The
+ * executor runs them; `plan --format sh` renders the same ones, so a script stopped halfway (set -e)
+ * takes the same way back, and one killed outright is put back by the timer it armed.
+ */
+
+/** How long each check after the change may take to hold (DHCP on the bridge, its ports). */
+export const CHECK_DEADLINE_MS = 30_000;
+
+/** Every file the change writes, as it is now: its text (null: absent) and mode. */
+export async function readBackups(host: Host, change: BridgeChange): Promise<BridgeState['backups']> {
+  const backups: BridgeState['backups'] = [];
+  for (const file of change.files) {
+    const content = (await host.readFile(file.path)) ?? null;
+    const mode = content === null ? undefined : (await host.stat(file.path))?.mode;
+    backups.push({ path: file.path, content, mode: mode === undefined ? file.mode : mode & 0o7777 });
+  }
+  return backups;
+}
+
+/** What answered before the change: only that must answer after it (see lostSince). */
+export interface Reachable {
+  gateway?: string;
+  sshPeers: string[];
+  dnsName?: string;
+}
+
+export function reachableFrom(before: Connectivity, targets: Reachable): Reachable {
+  return {
+    ...(targets.gateway && before.gateway?.ok ? { gateway: targets.gateway } : {}),
+    sshPeers: before.ssh.filter((s) => s.ok).map((s) => s.peer),
+    ...(targets.dnsName && before.dns?.ok ? { dnsName: targets.dnsName } : {}),
+  };
+}
+
+const root = (...argv: string[]): Command => ({ argv, root: true, timeoutMs: 60_000 });
+const run = (command: Command, tolerate = false): PlannedAction => ({
+  kind: 'run',
+  command,
+  ...(tolerate ? { tolerate } : {}),
+});
+const waitFor =
+  (deadlineMs: number) =>
+  (what: string, probe: PlannedWait['probe']): PlannedAction => ({
+    kind: 'wait',
+    wait: { what, probe, deadlineMs },
+  });
+/** A literal in a regular expression both JavaScript and grep -E read alike. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const onDev = (dev: string) => `dev ${literal(dev)}( |$)`;
+
+/**
+ * Where the addressing must sit (judgePlacement's rules), as probes on `ip -o`'s lines: each
+ * address on the carrier, which is nobody's port; the port (if any) the carrier's, holding no
+ * global address and no default route; the default route and the static routes via the carrier.
+ */
+export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): PlannedAction[] {
+  const wait = waitFor(deadlineMs);
+  const addrOf = (dev: string) => ['ip', '-o', 'addr', 'show', 'dev', dev, 'scope', 'global'];
+  const waits: PlannedAction[] = [];
+  for (const address of p.addresses)
+    waits.push(
+      wait(`${p.carrier} to hold ${address}`, {
+        kind: 'command',
+        argv: addrOf(p.carrier),
+        stdoutMatches: ` inet6? ${literal(address)} `,
+      }),
+    );
+  if (p.addresses.length === 0)
+    waits.push(
+      wait(`${p.carrier} to hold an IPv4 address`, {
+        kind: 'command',
+        argv: addrOf(p.carrier),
+        stdoutMatches: ' inet ',
+      }),
+    );
+  waits.push(
+    wait(`${p.carrier} to be nobody's port`, {
+      kind: 'command',
+      argv: ['ip', '-o', 'link', 'show', 'dev', p.carrier],
+      stdoutLacks: ' master ',
+    }),
+  );
+  if (p.port) {
+    waits.push(
+      wait(`${p.port} to be ${p.carrier}'s port`, {
+        kind: 'command',
+        argv: ['ip', '-o', 'link', 'show', 'dev', p.port],
+        stdoutMatches: ` master ${literal(p.carrier)} `,
+      }),
+      wait(`${p.port} to hold no address (a port of ${p.carrier})`, {
+        kind: 'command',
+        argv: addrOf(p.port),
+        stdoutLacks: ' inet',
+      }),
+    );
+    for (const family of ['-4', '-6'])
+      if (family === '-6' || !p.defaultRoute)
+        waits.push(
+          wait(`no ${family === '-4' ? 'IPv4' : 'IPv6'} default route via ${p.port}`, {
+            kind: 'command',
+            argv: ['ip', family, 'route', 'show', 'default'],
+            stdoutLacks: onDev(p.port),
+          }),
+        );
+  }
+  if (p.defaultRoute)
+    waits.push(
+      wait(`the default route via ${p.carrier}`, {
+        kind: 'command',
+        argv: ['ip', '-4', 'route', 'show', 'default'],
+        stdoutMatches: `^default .*${onDev(p.carrier)}`,
+        ...(p.port ? { stdoutLacks: onDev(p.port) } : {}),
+      }),
+    );
+  for (const dst of p.routes ?? [])
+    waits.push(
+      wait(`the route to ${dst} via ${p.carrier}`, {
+        kind: 'command',
+        argv: ['ip', dst.includes(':') ? '-6' : '-4', 'route', 'show', dst],
+        stdoutMatches: onDev(p.carrier),
+      }),
+    );
+  return waits;
+}
+
+/** What worked before must work after: the gateway, the SSH peers, the name (by ping, getent). */
+export function reachableWaits(r: Reachable, deadlineMs = CHECK_DEADLINE_MS): PlannedAction[] {
+  const wait = waitFor(deadlineMs);
+  const ping = (address: string) => ['ping', '-n', '-c', '1', '-W', '1', address];
+  return [
+    ...(r.gateway
+      ? [wait(`gateway ${r.gateway} to answer ping`, { kind: 'command', argv: ping(r.gateway) })]
+      : []),
+    ...r.sshPeers.map((peer) =>
+      wait(`SSH peer ${peer} to answer ping`, { kind: 'command', argv: ping(peer) }),
+    ),
+    ...(r.dnsName
+      ? [wait(`${r.dnsName} to resolve`, { kind: 'command', argv: ['getent', 'ahostsv4', r.dnsName] })]
+      : []),
+  ];
+}
+
+/** kvmkit's own files of a change: removed once it is decided (and, for the state, checked). */
+const forget = (state: boolean): Command =>
+  root(
+    'rm',
+    '-rf',
+    '--',
+    ...(state ? [BRIDGE_STATE] : []),
+    RESTORE_SCRIPT,
+    ROLLED_BACK,
+    ROLLBACK_CLAIM,
+    WATCHDOG_PID,
+  );
+
+const kvmkitFile = (path: string, content: string, mode: number): PlannedFile => ({
+  path,
+  content,
+  mode,
+  atomic: true,
+  ownUndo: true,
+});
+
+/**
+ * The way back once the timer is armed: the restore script (which does nothing when the timer's
+ * run of it restored first); if kvmkit's claim was taken yet nothing restored (it confirmed, then
+ * failed to record the bridge as kept), that claim never counted: the script again without it;
+ * the timer disarmed; the uplink's addressing back where it was; only then kvmkit forgets the
+ * change (else its state stays, for `kvmkit bridge --remove`).
+ */
+export function rollbackActions(
+  change: BridgeChange & { timer: RollbackTimer },
+  deadlineMs = CHECK_DEADLINE_MS,
+): PlannedAction[] {
+  const script = change.timer.script;
+  return [
+    run(root('/bin/sh', script, 'kvmkit'), true),
+    run(
+      root(
+        'sh',
+        '-c',
+        'test -e "$1" || { rm -rf -- "$2" && exec /bin/sh "$3" kvmkit; }',
+        'kvmkit-bridge-rollback',
+        ROLLED_BACK,
+        ROLLBACK_CLAIM,
+        script,
+      ),
+      true,
+    ),
+    ...disarmCommands(change.timer).map((c) => run(c, true)),
+    ...placementWaits(placementOf(change, 'restored'), deadlineMs),
+    run(forget(true), true),
+  ];
+}
+
+export interface BridgePlanParts {
+  /** From the state written to the timer armed: nothing of the network changed yet. */
+  prepare: PlannedAction[];
+  /** The change itself and the checks after it, under the rollback. */
+  change: PlannedAction[];
+  /** kvmkit's confirmation (the claim: fails when the timer ran first), under the rollback. */
+  confirm: PlannedAction[];
+  /** Once confirmed: the state kept, the timer disarmed, kvmkit's files gone. */
+  keep: PlannedAction[];
+  /** When any of it fails once the timer is armed. */
+  rollback: PlannedAction[];
+}
+
+/**
+ * The parts in order; `bridgePlanActions` joins them with their on-failure handlers. Apart so
+ * `kvmkit bridge` can ask a person between the checks and the confirmation.
+ */
+export function bridgePlanParts(
+  change: BridgeChange & { timer: RollbackTimer },
+  backups: BridgeState['backups'],
+  reachable: Reachable,
+  at: string,
+  deadlineMs = CHECK_DEADLINE_MS,
+): BridgePlanParts {
+  const state: BridgeState = { phase: 'applying', change, backups, at };
+  const json = (s: BridgeState) => `${JSON.stringify(s, null, 2)}\n`;
+  return {
+    prepare: [
+      // A claim left by an earlier change would make this timer do nothing.
+      run(forget(false)),
+      { kind: 'write', file: kvmkitFile(BRIDGE_STATE, json(state), 0o600) },
+      { kind: 'write', file: kvmkitFile(change.timer.script, restoreScript(state), 0o700) },
+      run(change.timer.arm),
+    ],
+    change: [
+      ...change.down.map((c) => run(c)),
+      ...change.files.map(
+        (f): PlannedAction =>
+          f.content === null
+            ? run(root('rm', '-f', '--', f.path))
+            : { kind: 'write', file: kvmkitFile(f.path, f.content, f.mode) },
+      ),
+      ...change.up.map((c) => run(c)),
+      ...placementWaits(placementOf(change, 'bridged'), deadlineMs),
+      ...reachableWaits(reachable, deadlineMs),
+    ],
+    confirm: [run(change.timer.confirm)],
+    keep: [
+      { kind: 'write', file: kvmkitFile(BRIDGE_STATE, json({ ...state, phase: 'kept' }), 0o600) },
+      ...disarmCommands(change.timer).map((c) => run(c, true)),
+      run(forget(false), true),
+    ],
+    rollback: rollbackActions(change, deadlineMs),
+  };
+}
+
+/** Every action of the change in order, with its ways back. */
+export function bridgePlanActions(parts: BridgePlanParts): PlannedAction[] {
+  return [
+    ...parts.prepare.slice(0, 1),
+    // Until the timer is armed nothing of the network changed: only kvmkit's files go.
+    {
+      kind: 'on-failure',
+      what: 'the network was not changed (the rollback timer was not armed)',
+      actions: [run(root('rm', '-f', '--', BRIDGE_STATE, RESTORE_SCRIPT, WATCHDOG_PID), true)],
+    },
+    ...parts.prepare.slice(1),
+    { kind: 'on-failure', what: 'rolled back', actions: parts.rollback },
+    ...parts.change,
+    ...parts.confirm,
+    // Confirmed: the bridge is kept; should recording that fail, the next run finds it applying.
+    { kind: 'on-failure', what: 'kept', actions: [] },
+    ...parts.keep,
+  ];
+}
