@@ -36,15 +36,17 @@ export async function exportAnsibleCommand(flags: ExportFlags): Promise<number> 
 async function exportedPlan(flags: ExportFlags) {
   if (flags.user !== undefined && !LOGIN.test(flags.user))
     throw new UsageError(`--user ${flags.user}: not a login name`);
-  // The exports set a host up; what kvmkit builds on a host after that, it builds there itself.
+  // An export renders the plan for hosts with nothing installed yet. The first VM's actions
+  // cannot be planned there (its kernel and busybox come with the packages), nor the bridge's
+  // (the uplink is the target's own): the plan would leave them out, so they are refused.
   if (flags.firstVm !== undefined && flags.firstVm !== 'none')
     throw new UsageError(
-      `--first-vm ${flags.firstVm}: an export sets the host up, it does not carry a first VM`,
+      `--first-vm ${flags.firstVm}: an export plans for hosts with nothing installed, where the first VM's actions cannot be planned yet (its kernel and busybox come with the packages)`,
       'once the host is set up, run kvmkit vm create on it (or kvmkit install --first-vm there)',
     );
   if (flags.bridge)
     throw new UsageError(
-      '--bridge: an export does not move the uplink (that needs the checks and rollback kvmkit runs on the host)',
+      "--bridge: an export plans for hosts it has not read, and moving the uplink is planned from the host's own network (with the checks and rollback kvmkit runs there)",
       'once the host is set up, run sudo kvmkit bridge on it, from its console',
     );
   try {
