@@ -70,7 +70,7 @@ export async function runVmActions(host: Host, actions: readonly VmAction[]): Pr
         throw new VmError(
           `${what}: it did not finish within ${(action.command.timeoutMs ?? 0) / 60_000} minutes`,
         );
-      const said = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ');
+      const said = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
       throw new VmError(`${what}${said ? `: ${said}` : ''}`);
     }
   };
