@@ -54,14 +54,14 @@ export class ReplayHost extends FixtureHost {
     return this.expected.map((e) => e.argv.join(' '));
   }
 
-  put(path: string, content: string): void {
+  put(path: string, content: string | Buffer): void {
     const file = this.resolve(path);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, content);
   }
 
   override async writeFile(path: string, content: string | Buffer): Promise<void> {
-    this.put(path, content.toString());
+    this.put(path, content);
   }
 
   override async appendFile(path: string, content: string): Promise<void> {

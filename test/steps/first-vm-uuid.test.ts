@@ -14,7 +14,17 @@ import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 // name (after deleting kvmkit's, or renaming it) is not kvmkit's to delete, and uninstall says so.
 
 // Building a real smoke VM is the smoke tests' business: here only what the step records matters.
-vi.mock('../../src/vm/smoke/create.js', () => ({ createSmokeVm: vi.fn(async () => {}) }));
+// (first-vm-actions.test.ts holds the planned actions to the host.) Its plan here: one command.
+vi.mock('../../src/vm/smoke/create.js', () => ({
+  smokeInputs: vi.fn(async () => ({})),
+  planSmokeVm: vi.fn(async () => ({
+    virtType: 'qemu',
+    kernelSource: "this host's kernel",
+    actions: [
+      { kind: 'run', command: { argv: ['virsh', '--connect', 'qemu:///system', 'start', 'kvmkit-smoke'] } },
+    ],
+  })),
+}));
 
 const VIRSH = ['virsh', '--connect', 'qemu:///system'];
 const NAME = 'kvmkit-smoke';
@@ -43,6 +53,7 @@ describe('the first VM step records the UUID of the domain it made', () => {
   it('delete-vm carries the name and the UUID virsh gives for it', async () => {
     const host = new ReplayHost(materialize('intel-vmx-ready'), [
       { argv: [...VIRSH, 'domstate', NAME], exitCode: 1, stderr: `error: failed to get domain '${NAME}'` },
+      { argv: [...VIRSH, 'start', NAME] },
       { argv: [...VIRSH, 'domuuid', NAME], stdout: `${OURS}\n\n` },
       { argv: [...VIRSH, 'domstate', NAME], stdout: 'running\n' },
     ]);
