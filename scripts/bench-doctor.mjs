@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark: `kvmkit doctor --json` (no --deep), whole process, against `node -e 0`, side by side
-// in one run, medians of several rounds. Target: at most 2x. The probe verdict kept under
-// /var/lib/kvmkit is moved away for the run, so every round does all of doctor's work.
+// in one run, medians of several rounds. Target: at most 1.8x (issue 14). The probe verdict kept
+// under /var/lib/kvmkit is moved away for the run, so every round does all of doctor's work.
 //
 // Usage: npm run bench:doctor [-- --rounds N]
 import { existsSync, renameSync } from 'node:fs';
@@ -14,6 +14,8 @@ const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'kvmkit')
 const cache = '/var/lib/kvmkit/probe-verdict.json';
 const aside = `${cache}.bench-aside`;
 const rounds = Number(argv.rounds ?? 21);
+/** doctor's median over node's, at most (issue 14). */
+const TARGET = 1.8;
 
 if (existsSync(cache)) renameSync(cache, aside);
 try {
@@ -26,8 +28,10 @@ try {
   const ratio = doctor / base;
   console.log(`node -e 0              median ${base.toFixed(1)} ms (${rounds} runs)`);
   console.log(`kvmkit doctor --json   median ${doctor.toFixed(1)} ms (${rounds} runs)`);
-  console.log(`ratio ${ratio.toFixed(2)}x (target <= 2.00x): ${ratio <= 2 ? 'OK' : 'OVER'}`);
-  process.exitCode = ratio <= 2 ? 0 : 1;
+  console.log(
+    `ratio ${ratio.toFixed(2)}x (target <= ${TARGET.toFixed(2)}x): ${ratio <= TARGET ? 'OK' : 'OVER'}`,
+  );
+  process.exitCode = ratio <= TARGET ? 0 : 1;
 } finally {
   if (existsSync(aside)) renameSync(aside, cache);
 }

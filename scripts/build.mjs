@@ -55,9 +55,19 @@ await esbuild.build({
   target: 'node20',
   chunkNames: 'chunks/[name]-[hash]',
   define: { KVMKIT_VERSION: JSON.stringify(pkg.version) },
-  // CommonJS dependencies (commander) call require() for node built-ins.
+  // CommonJS dependencies (commander) call require() for node built-ins. Every chunk gets this
+  // banner, so the real require is made on first call, not in each chunk as it loads; and
+  // node:child_process (with net, dgram, streams: 5-10 ms), which commander requires at its top
+  // but only uses to run an executable subcommand (kvmkit has none), loads on first property use.
   banner: {
-    js: "import { createRequire as __kvmkitRequire } from 'node:module'; const require = __kvmkitRequire(import.meta.url);",
+    js: [
+      "import { createRequire as __kvmkitRequire } from 'node:module';",
+      'let __kvmkitLoad;',
+      'const require = (id) => {',
+      '  __kvmkitLoad ??= __kvmkitRequire(import.meta.url);',
+      "  return id === 'node:child_process' ? new Proxy({}, { get: (_, key) => __kvmkitLoad(id)[key] }) : __kvmkitLoad(id);",
+      '};',
+    ].join('\n'),
   },
   plugins: [profilesPlugin],
   // Start-up is a feature (doctor, vm state): smaller chunks parse faster. Names are kept so

@@ -1,6 +1,5 @@
 import { runDoctor } from '../checks/doctor.js';
 import { RealHost } from '../host/real-host.js';
-import { Journal } from '../plan/journal.js';
 import { renderDoctor } from '../ui/render-doctor.js';
 import { EXIT } from './errors.js';
 import { checkProfile } from './options.js';
@@ -23,9 +22,10 @@ export async function doctorCommand(flags: DoctorFlags): Promise<number> {
   const deep = flags.deep === true && !root;
   // Only on this machine may --deep change anything (load the msr module), journaled as a run of
   // its own; never a fixture tree (--root) nor another machine.
+  // The journal's module loads only then: a doctor run without --deep does not pay for it.
   const actions =
     deep && host instanceof RealHost
-      ? { journal: new Journal(host), argv: process.argv.slice(2) }
+      ? { journal: new (await import('../plan/journal.js')).Journal(host), argv: process.argv.slice(2) }
       : undefined;
   const report = await runDoctor(host, { deep, profile, actions });
   process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderDoctor(report, flags));

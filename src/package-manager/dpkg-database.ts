@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Host } from '../host/host.js';
 import type { InstalledPackage, InstalledPackages } from './package-manager.js';
 
@@ -107,6 +106,8 @@ async function changedConffiles(
   installed: ReadonlyMap<string, string>,
   packages: readonly string[],
 ): Promise<Map<string, string[]>> {
+  // node:crypto loads here, on first use: doctor reads this module and never compares conffiles.
+  const { createHash } = await import('node:crypto');
   const changed = new Map<string, string[]>();
   for (const name of packages) {
     const files: string[] = [];
