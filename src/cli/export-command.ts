@@ -24,7 +24,7 @@ const LOGIN = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
 /** `kvmkit export cloud-init`: the plan for a host profile as first-boot user-data. */
 export async function exportCloudInitCommand(flags: ExportFlags): Promise<number> {
   const plan = await exportedPlan(flags);
-  return write(flags, cloudInitUserData(plan, flags.user), 'cloud-init schema --config-file');
+  return write(flags, await cloudInitUserData(plan, flags.user), 'cloud-init schema --config-file');
 }
 
 /** `kvmkit export ansible`: the plan for a host profile as a playbook for any inventory. */

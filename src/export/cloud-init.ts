@@ -1,53 +1,39 @@
 import { stringify } from 'yaml';
-import { packageManagerFor } from '../package-manager/index.js';
+import { STATE_DIR } from '../lib/paths.js';
 import type { Plan } from '../plan/plan.js';
+import { planAsShell } from '../plan/shell.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
-import { NESTED_FILE } from '../steps/modules.js';
-import { serviceCommand } from '../steps/service.js';
+import { removedStatePlan } from './removed-state.js';
+
+/** Where the first boot finds the plan's script (write_files makes the directory). */
+export const FIRST_BOOT_SCRIPT = `${STATE_DIR}/first-boot-plan.sh`;
 
 /**
- * The plan as cloud-init user-data: a fresh machine installs the profile's packages at first boot,
- * enables the libvirt service, and gives the user its groups. A cloud image boots its release's
- * own init, so the release decides: with systemd the service is enabled the systemd way; with
- * upstart (Ubuntu 14.04's images) nothing is added, since libvirt-bin starts its daemon when it is
- * installed and its job starts it at every boot (see serviceCommand), and an unguarded
- * `service libvirt-bin start` would fail on the running job. Every command is an argv list
- * (cloud-init runs a list without a shell). A plan without Recommends (the server profile on
- * Debian 11-13) cannot go through `packages:`, whose package manager takes them: its packages are
- * installed by the first runcmd instead (the package manager's plain install without Recommends)
- * after package_update's refresh (which runs before runcmd), before the service is started.
+ * The plan as cloud-init user-data: at first boot, the plan's own actions for a host of the
+ * plan's release with nothing installed, as `kvmkit plan --format sh` renders them (the same
+ * commands with their guards, files and waits), written by write_files and run by runcmd. A cloud
+ * image boots its release's own init, so the plan is made for it (systemd, or upstart on Ubuntu
+ * 14.04's images). Nothing of kvmkit's steps is known here: only where the script goes.
  */
-export function cloudInitUserData(plan: Plan, user?: string): string {
+export async function cloudInitUserData(plan: Plan, user?: string): Promise<string> {
   const init = releaseProfileFor(catalog, plan.distro).init;
-  // The release's own package manager, with its environment as `env` (a runcmd list has no shell).
-  const manager = packageManagerFor(plan.distro.base.id);
-  const install = manager.simpleInstallCommand(plan.packages, { recommends: false });
-  const env = Object.entries(install.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  const runcmd: string[][] = plan.installRecommends ? [] : [['env', ...env, ...install.argv]];
-  if (init === 'systemd')
-    runcmd.push(...plan.services.map((service) => [...serviceCommand(init, service, 'start')!.argv]));
-  if (user) runcmd.push(['usermod', '-a', '-G', plan.groups.join(','), user]);
-  const doc: Record<string, unknown> = {
-    package_update: true,
-    ...(plan.installRecommends ? { packages: plan.packages } : {}),
-    ...(runcmd.length > 0 ? { runcmd } : {}),
-    // The nested step's own file (the same bytes on every CPU).
-    ...(plan.nested
-      ? {
-          write_files: [
-            {
-              path: NESTED_FILE.path,
-              content: NESTED_FILE.content,
-              permissions: `0${(NESTED_FILE.mode ?? 0o644).toString(8)}`,
-            },
-          ],
-        }
-      : {}),
+  const target = await removedStatePlan(plan.distro, init, {
+    profile: plan.profile,
+    ...(user ? { user } : {}),
+    nested: plan.nested,
+    firstVm: plan.firstVm,
+  });
+  const doc = {
+    write_files: [{ path: FIRST_BOOT_SCRIPT, content: planAsShell(target), permissions: '0700' }],
+    runcmd: [['sh', '-eu', FIRST_BOOT_SCRIPT]],
   };
-  const packagesHow = plan.installRecommends
-    ? 'the packages'
-    : `the packages (without ${manager.name}'s Recommends: the first runcmd installs them)`;
-  const header = `#cloud-config\n# Written by kvmkit export cloud-init: ${plan.distro.name} ${plan.distro.version}, profile ${plan.profile}.\n# At first boot: ${packagesHow}, the libvirt service, ${user ? `and ${user} in ${plan.groups.join(', ')}` : 'no user (give one with --user)'}.\n`;
+  const header = [
+    '#cloud-config',
+    `# Written by kvmkit export cloud-init: ${plan.distro.name} ${plan.distro.version}, profile ${plan.profile}.`,
+    `# At first boot: kvmkit's plan for this release from nothing installed (${init}), as a script;`,
+    `# ${user ? `${user} joins the libvirt groups (the user must exist by then)` : 'no user joins the libvirt groups (give one with --user)'}.`,
+    '',
+  ].join('\n');
   return `${header}${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -93,7 +93,8 @@ function removedStateTree(d: Distro, init: InitVariant, user: string | undefined
   return dir;
 }
 
-async function removedStatePlan(d: Distro, init: InitVariant, options: ExportOptions): Promise<Plan> {
+/** The plan for a host of release `d` whose daemons `init` starts, from nothing installed. */
+export async function removedStatePlan(d: Distro, init: InitVariant, options: ExportOptions): Promise<Plan> {
   const dir = removedStateTree(d, init, options.user);
   try {
     const plan = await buildPlan(new FixtureHost(dir), {

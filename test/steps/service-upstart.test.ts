@@ -207,15 +207,21 @@ describe('a running Ubuntu 14.04 host (PID 1 is upstart)', () => {
 });
 
 describe('the exports follow the release', () => {
-  it('cloud-init: nothing to start on upstart (the package starts its job), systemctl on systemd', async () => {
-    const trusty = cloudInitUserData(await buildPlan(new FixtureHost(materialize('os-mint-17.3'))), 'alice');
-    expect((parse(trusty) as { runcmd: string[][] }).runcmd).toEqual([
-      ['usermod', '-a', '-G', 'libvirtd,kvm', 'alice'],
-    ]);
-    const jammy = cloudInitUserData(await buildPlan(new FixtureHost(materialize('os-ubuntu-22.04'))));
-    expect((parse(jammy) as { runcmd: string[][] }).runcmd).toEqual([
-      ['systemctl', 'enable', '--now', 'libvirtd'],
-    ]);
+  it('cloud-init: the plan for the release at first boot: the guarded job start on upstart, systemctl on systemd', async () => {
+    const script = async (tree: string, user?: string) =>
+      (
+        parse(await cloudInitUserData(await buildPlan(new FixtureHost(materialize(tree))), user)) as {
+          write_files: { content: string }[];
+        }
+      ).write_files[0]!.content;
+    const trusty = await script('os-mint-17.3', 'alice');
+    // libvirt-bin's job runs once its package is in: started only when its status says it does not.
+    expect(trusty).toMatch(/^service libvirt-bin status .*\|\| service libvirt-bin start$/m);
+    expect(trusty).toMatch(/\|\| usermod -a -G libvirtd,kvm alice$/m);
+    expect(trusty).not.toMatch(/systemctl/);
+    const jammy = await script('os-ubuntu-22.04');
+    expect(jammy).toMatch(/\|\| systemctl enable --now libvirtd$/m);
+    expect(jammy).not.toMatch(/usermod/);
   });
 
   it("ansible: an upstart host runs the plan's service start, and the direct start only without an init", async () => {
