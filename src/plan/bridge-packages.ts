@@ -15,7 +15,14 @@ import { Journal } from './journal.js';
  */
 export type BridgePackages =
   | { state: 'ok' }
-  | { state: 'install'; missing: string[]; planned: PlannedStep; options: PlanOptions }
+  | {
+      state: 'install';
+      missing: string[];
+      planned: PlannedStep;
+      options: PlanOptions;
+      /** What to type if the install fails, in the host's package manager's words. */
+      hint: string;
+    }
   | { state: 'refused'; missing: string[]; reason: string; hint: string };
 
 export async function bridgePackages(host: Host, system: string): Promise<BridgePackages> {
@@ -39,11 +46,12 @@ export async function bridgePackages(host: Host, system: string): Promise<Bridge
   const installed = database?.find(needs) ?? new Map();
   const missing = needs.filter((p) => !installed.has(p));
   if (missing.length === 0) return { state: 'ok' };
+  const hint = `${manager.installHint(missing)}, then run kvmkit bridge again`;
   const refuse = (why: string): BridgePackages => ({
     state: 'refused',
     missing,
     reason: `a bridge written for ${system} needs ${missing.join(' ')}, which is not installed, and kvmkit cannot install it here: ${why}`,
-    hint: `${manager.installHint(missing)}, then run kvmkit bridge again`,
+    hint,
   });
   if (!host.canRun()) return refuse(`${host.description} runs no command`);
   if (database === undefined)
@@ -52,7 +60,7 @@ export async function bridgePackages(host: Host, system: string): Promise<Bridge
   if (planned.state === 'blocked') return refuse(planned.reason);
   const tool = await manager.missingTool(host);
   if (tool) return refuse(`no ${tool} on this host`);
-  return { state: 'install', missing, planned, options };
+  return { state: 'install', missing, planned, options, hint };
 }
 
 /**

@@ -36,6 +36,7 @@ describe('bridgePackages: what a bridge written for this system needs first', ()
     expect(result.state).toBe('install');
     if (result.state !== 'install') return;
     expect(result.missing).toEqual(['bridge-utils']);
+    expect(result.hint).toBe('apt-get install bridge-utils, then run kvmkit bridge again');
     const install = result.planned.commands.find((c) => c.argv[1] === 'install');
     // Only what the bridge needs: not the profile's hypervisor and libvirt.
     expect(install?.argv.filter((a) => !a.startsWith('-') && !a.includes('='))).toEqual([
