@@ -3,7 +3,7 @@
 // modules costs far more than one bundle. The profiles/ YAML is validated and compiled to JSON
 // here, so a bad profile fails the build and the running tool never parses YAML to start.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -48,6 +48,8 @@ const out = join(top, 'dist', 'kvmkit');
 
 // What both builds below share.
 const common = {
+  // The metafile's paths are relative to this (vendorChunk below).
+  absWorkingDir: top,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -77,13 +79,15 @@ const common = {
 };
 
 /**
- * `kvmkit doctor` is also built apart, dist/kvmkit/doctor/, from main.ts: entry.ts runs that build
- * when argv[2] is doctor. In the main build doctor's modules, shared in different ways with every
- * other command, came in 23 files, and Node's ESM loader pays for each module it fetches (async
- * reads, resolution, linking): the same code in a few files loads in a third less time (measured).
- * main.ts registers only doctor for that argv (programFor), so the other commands' modules are
- * never imported there: they are left out of that build. A doctor run loads nothing of the main
- * build but its entry, so no module (no error class) exists twice in one process.
+ * `kvmkit doctor` is also built apart, one file, dist/kvmkit/doctor/main.js, from main.ts: entry.ts
+ * runs it when argv[2] is doctor. In the main build doctor's modules, shared in different ways
+ * with every other command, came in 23 files, and Node's ESM loader pays for each module it
+ * fetches (async reads, resolution, linking): the same code in one file loads in a third less time
+ * (measured). main.ts registers only doctor for that argv (programFor), so the other commands'
+ * modules are never imported there: they are left out of that build. What doctor loads on first
+ * use is in the file too (not evaluated until then), but execa and fast-xml-parser, large, are the
+ * main build's chunks of them. So a doctor run loads nothing of kvmkit's own from the main build
+ * but its entry: no module (no error class) exists twice in one process.
  */
 const otherCommandsLeftOut = {
   name: 'kvmkit-doctor-alone',
@@ -97,17 +101,45 @@ const otherCommandsLeftOut = {
 };
 
 rmSync(out, { recursive: true, force: true });
-await esbuild.build({
+const mainBuild = await esbuild.build({
   ...common,
   entryPoints: { kvmkit: join(top, 'src/cli/entry.ts') },
   outdir: out,
   chunkNames: 'chunks/[name]-[hash]',
   plugins: [profilesPlugin],
+  metafile: true,
 });
+/**
+ * The main build's chunk that a dependency loaded on first use (import('execa')) starts from,
+ * checked to load no module of kvmkit's own (which would then exist twice in a doctor run).
+ */
+const vendorChunk = (name) => {
+  const outputs = mainBuild.metafile.outputs;
+  const file = Object.keys(outputs).find((f) => outputs[f].entryPoint?.includes(`node_modules/${name}/`));
+  if (!file) throw new Error(`build: no chunk for ${name}`);
+  const seen = new Set();
+  const visit = (f) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    const own = Object.keys(outputs[f].inputs).filter((i) => !i.includes('node_modules/'));
+    if (own.length > 0) throw new Error(`build: ${name}'s chunks hold kvmkit's own ${own.join(', ')}`);
+    for (const i of outputs[f].imports) if (i.kind === 'import-statement' && outputs[i.path]) visit(i.path);
+  };
+  visit(file);
+  return `../${relative(out, join(top, file))}`;
+};
+const vendorShared = {
+  name: 'kvmkit-vendor-shared',
+  setup(build) {
+    build.onResolve({ filter: /^(execa|fast-xml-parser)$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: vendorChunk(args.path), external: true } : undefined,
+    );
+  },
+};
 await esbuild.build({
   ...common,
+  splitting: false,
   entryPoints: { main: join(top, 'src/cli/main.ts') },
   outdir: join(out, 'doctor'),
-  chunkNames: '[name]-[hash]',
-  plugins: [profilesPlugin, otherCommandsLeftOut],
+  plugins: [profilesPlugin, otherCommandsLeftOut, vendorShared],
 });
