@@ -12,9 +12,10 @@ import { VmError } from '../host/vm-errors.js';
 import { BundleBuildError, type BundleImage, collectBundle } from '../plan/collect-bundle.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
-import { EXIT, planningCliError, RefusalError, UsageError } from './errors.js';
+import { EXIT, RefusalError, UsageError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
 import { checkProfile } from './options.js';
+import { planningCliError } from './planning-errors.js';
 import { hostFromFlags } from './target.js';
 
 declare const KVMKIT_VERSION: string;

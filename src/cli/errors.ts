@@ -1,7 +1,4 @@
-import { UnsupportedDistroError } from '../facts/distro.js';
 import type { VmError } from '../host/vm-errors.js';
-import { UnknownUserError } from '../plan/context.js';
-import { ProfileError } from '../profiles/resolve.js';
 
 /**
  * The one place that maps failures to exit codes. Commands throw; main() prints one line (and a
@@ -41,16 +38,4 @@ export function vmCliError(error: VmError): CliError {
   return error.usage
     ? new UsageError(error.message, error.hint)
     : new CliError(error.message, EXIT.notReady, error.hint);
-}
-
-/**
- * What planning can refuse, as every planning command answers it: a host kvmkit cannot serve
- * (an unknown distro or release, a profile it lacks) is refused, an unknown user is bad input;
- * anything else is returned as it was.
- */
-export function planningCliError(error: unknown): unknown {
-  if (error instanceof UnsupportedDistroError || error instanceof ProfileError)
-    return new RefusalError(error.message, error.hint);
-  if (error instanceof UnknownUserError) return new UsageError(error.message);
-  return error;
 }

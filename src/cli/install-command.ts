@@ -17,9 +17,10 @@ import type { VmVerification } from '../vm/lifecycle.js';
 import { type Answers, loadAnswers } from './answers.js';
 import { openBundle } from './bundle-option.js';
 import { ensureRoot } from './elevate.js';
-import { EXIT, planningCliError, UsageError } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
 import { checkProfile, wholeNumber } from './options.js';
+import { planningCliError } from './planning-errors.js';
 import { checkRemoteOptions, hostFromFlags } from './target.js';
 export interface InstallFlags {
   yes?: boolean;

@@ -2,9 +2,10 @@ import { buildPlan } from '../plan/plan.js';
 import { planAsShell } from '../plan/shell.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { openBundle } from './bundle-option.js';
-import { EXIT, planningCliError, UsageError } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
 import { checkProfile } from './options.js';
+import { planningCliError } from './planning-errors.js';
 import { checkRemoteOptions, hostFromFlags } from './target.js';
 
 export interface PlanFlags {
