@@ -29,8 +29,10 @@ function commandLine(command: Command): string {
   const words = command.argv.map((word, i) =>
     command.secret?.includes(i) ? '"$SECRET"' : quoteForShell(word),
   );
-  const line = [...(env.length ? ['env', ...env] : []), ...words].join(' ');
-  if (command.detached) return `${line} >/dev/null 2>&1 &`;
+  const run = [...(env.length ? ['env', ...env] : []), ...words].join(' ');
+  // A daemon started in the background is guarded like any command: `probe || daemon &` starts
+  // it only when the probe fails, as the executor and the Ansible export do.
+  const line = command.detached ? `${run} >/dev/null 2>&1 &` : run;
   if (command.skipIf) {
     const probe = command.skipIf.argv.map(quoteForShell).join(' ');
     const test = command.skipIf.stdoutMatches

@@ -153,15 +153,9 @@ function fromAnsible(tasks: Task[]): Done[] {
   return done;
 }
 
-/**
- * Side by side, what both do. The sh script renders a detached command (a daemon started in the
- * background with `&`) without its probe: that probe is compared nowhere (plan/shell.ts's
- * commandLine returns before it; a gap of the sh renderer, reported).
- */
+/** Side by side, what both do: every command with its probe, daemons started in the background too. */
 function compared(plan: Plan) {
-  const strip = (list: Done[]) =>
-    list.map((d) => (d.kind === 'run' && d.detached ? { ...d, probe: undefined } : d));
-  return { sh: strip(fromShell(planAsShell(plan))), ansible: strip(fromAnsible(planTasks(plan))) };
+  return { sh: fromShell(planAsShell(plan)), ansible: fromAnsible(planTasks(plan)) };
 }
 
 /** A host of Debian 12 with nothing installed, `user` in no group of libvirt's, and PID 1 `init`. */
