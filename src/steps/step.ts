@@ -2,6 +2,7 @@ import type { OpenedBundle } from '../bundle/manifest.js';
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command, RunResult } from '../host/host.js';
+import { carryOut, type OnFailure } from '../lib/on-failure.js';
 import type { WantedState } from '../profiles/wanted.js';
 
 export type PlannedState = 'ok' | 'change' | 'blocked';
@@ -64,7 +65,7 @@ export type PlannedAction =
    * fails as `what` (e.g. "rolled back"); an empty list ends the handler. Data, so the shell
    * script traps the same way back the executor takes.
    */
-  | { kind: 'on-failure'; what: string; actions: PlannedAction[] };
+  | OnFailure<PlannedAction>;
 
 /** A step's answer to "what would you do now?", from facts alone. Planning never changes the host. */
 export interface PlannedStep {
@@ -201,16 +202,10 @@ async function applyAction(context: ApplyContext, action: PlannedAction): Promis
  * failure under an on-failure handler runs the handler's actions, then fails the step as it says.
  */
 export async function applyPlanned(context: ApplyContext, plannedStep: PlannedStep): Promise<void> {
-  let handler: Extract<PlannedAction, { kind: 'on-failure' }> | undefined;
-  for (const action of actionsOf(plannedStep)) {
-    if (action.kind === 'on-failure') {
-      handler = action.actions.length > 0 ? action : undefined;
-      continue;
-    }
-    try {
-      await applyAction(context, action);
-    } catch (error) {
-      if (!handler) throw error;
+  await carryOut(
+    actionsOf(plannedStep),
+    (action) => applyAction(context, action),
+    async (handler, error) => {
       const why = (error as Error).message;
       context.say(`${why}: ${handler.what}`);
       try {
@@ -220,6 +215,6 @@ export async function applyPlanned(context: ApplyContext, plannedStep: PlannedSt
         throw new StepFailure(`${handler.what}: ${why}; that failed too: ${(again as Error).message}`);
       }
       throw new StepFailure(`${handler.what}: ${why}`);
-    }
-  }
+    },
+  );
 }

@@ -1,5 +1,6 @@
 import { type Command, type Host, showCommand } from '../host/host.js';
 import { VmError } from '../host/vm-errors.js';
+import { carryOut, type OnFailure } from '../lib/on-failure.js';
 
 /**
  * What making a VM does, as data: the files it writes and the commands it runs, in order, with
@@ -30,7 +31,7 @@ export type VmAction =
    * up as `what`; an empty list ends the handler. Each handler replaces the one before, so the
    * newest names everything made so far.
    */
-  | { kind: 'on-failure'; what: string; actions: VmAction[] };
+  | OnFailure<VmAction>;
 
 /** The bytes a planned file holds. */
 export const vmFileBytes = (file: VmFile): string | Buffer =>
@@ -58,7 +59,6 @@ export const shownRuns = (actions: readonly VmAction[]): string[] =>
  * A command that fails throws a VmError with what it said.
  */
 export async function runVmActions(host: Host, actions: readonly VmAction[]): Promise<void> {
-  let handler: Extract<VmAction, { kind: 'on-failure' }> | undefined;
   const run = async (action: VmAction, tolerate: boolean) => {
     if (action.kind === 'write')
       return host.writeFile(action.file.path, vmFileBytes(action.file), action.file.mode);
@@ -74,16 +74,12 @@ export async function runVmActions(host: Host, actions: readonly VmAction[]): Pr
       throw new VmError(`${what}${said ? `: ${said}` : ''}`);
     }
   };
-  for (const action of actions) {
-    if (action.kind === 'on-failure') {
-      handler = action.actions.length > 0 ? action : undefined;
-      continue;
-    }
-    try {
-      await run(action, false);
-    } catch (error) {
-      for (const back of handler?.actions ?? []) await run(back, true).catch(() => {});
+  await carryOut(
+    actions,
+    (action) => run(action, false),
+    async (handler, error) => {
+      for (const back of handler.actions) await run(back, true).catch(() => {});
       throw error;
-    }
-  }
+    },
+  );
 }
