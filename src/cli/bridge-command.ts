@@ -248,11 +248,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       );
     } catch (error) {
       if (!(error instanceof StepFailure)) throw error;
-      throw new CliError(
-        `${error.message}; the network was not changed`,
-        EXIT.notReady,
-        `apt-get install ${install.missing.join(' ')}, then run kvmkit bridge again`,
-      );
+      throw new CliError(`${error.message}; the network was not changed`, EXIT.notReady, install.hint);
     }
   }
   // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.

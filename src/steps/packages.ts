@@ -109,7 +109,11 @@ export const packagesStep: Step = {
     });
     const commands = [
       ...repair,
-      ...(stale && missing.length > 0 ? [manager.updateCommand()] : []),
+      // Refreshed only for an install that will run: a plan carried out later (the sh script, an
+      // export) leaves both out where everything is installed by then.
+      ...(stale && missing.length > 0
+        ? [{ ...manager.updateCommand(), ...(install.skipIf ? { skipIf: install.skipIf } : {}) }]
+        : []),
       ...(missing.length > 0 ? [install] : []),
     ];
     const parts = [
