@@ -59,7 +59,7 @@ function mergedTasks(plans: ReleasePlan[], fact: string): { tasks: Task[]; leftO
     const groups = new Map<string, { step: Plan['steps'][number]; plans: ReleasePlan[] }>();
     for (const variant of plans) {
       const step = variant.plan.steps.find((s) => s.id === id);
-      if (!step || step.state !== 'change') continue;
+      if (step?.state !== 'change') continue;
       // A change with nothing to carry out (a step that does its work in code of its own) cannot be rendered.
       if (actionsOf(step).length === 0) {
         leftOut.add(step.title);
