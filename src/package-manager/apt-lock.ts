@@ -1,12 +1,12 @@
 import type { Host } from '../host/host.js';
 import type { LockHolder, PackageLists } from './package-manager.js';
 
-const LISTS = '/var/lib/apt/lists';
+export const APT_LISTS = '/var/lib/apt/lists';
 
 export async function readAptLists(host: Host): Promise<PackageLists> {
-  const files = ((await host.listDir(LISTS)) ?? []).filter((f) => f.includes('_Packages'));
+  const files = ((await host.listDir(APT_LISTS)) ?? []).filter((f) => f.includes('_Packages'));
   if (files.length === 0) return { present: false };
-  const stats = await Promise.all(files.map((f) => host.stat(`${LISTS}/${f}`)));
+  const stats = await Promise.all(files.map((f) => host.stat(`${APT_LISTS}/${f}`)));
   const newest = Math.max(...stats.map((s) => s?.mtimeMs ?? 0));
   return { present: true, newestMs: newest };
 }

@@ -1,6 +1,6 @@
 import type { Command } from '../host/host.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
-import { findAptLockHolder, readAptLists } from './apt-lock.js';
+import { APT_LISTS, findAptLockHolder, readAptLists } from './apt-lock.js';
 import { simulateApt } from './apt-simulate.js';
 import { dpkgInterrupted, readDpkgStatus } from './dpkg-database.js';
 import type { InstallOptions, PackageManager } from './package-manager.js';
@@ -68,6 +68,16 @@ const allInstalled = (packages: readonly string[]): NonNullable<Command['skipIf'
   stdoutMatches: `^(install ok installed;){${packages.length}}$`,
 });
 
+/**
+ * `allInstalled`, or package lists (readAptLists's `_Packages` files) changed within the minutes
+ * given: a constant script, its inputs as arguments.
+ */
+const REFRESH_NOT_NEEDED = [
+  'n=$1; m=$2; shift 2',
+  `dpkg-query -W --showformat='\${Status};' "$@" 2>/dev/null | grep -Eq "^(install ok installed;){$n}$" && exit 0`,
+  `find ${APT_LISTS} -maxdepth 1 -type f -name '*_Packages*' -mmin "-$m" | grep -q .`,
+].join('\n');
+
 const install = (packages: readonly string[], o: InstallOptions): Command => ({
   argv: [
     'apt-get',
@@ -106,6 +116,17 @@ export const apt: PackageManager = {
     const options = from === 'bundle' ? bundleOptions() : ['-o', 'Acquire::Retries=3'];
     return { argv: ['apt-get', 'update', '-q', ...options], root: true, env: ENV };
   },
+  refreshNotNeeded: (packages, maxAgeMs) => ({
+    argv: [
+      'sh',
+      '-c',
+      REFRESH_NOT_NEEDED,
+      'kvmkit-refresh-not-needed',
+      String(packages.length),
+      String(Math.ceil(maxAgeMs / 60_000)),
+      ...packages,
+    ],
+  }),
   installCommand: install,
   simpleInstallCommand: (packages, { recommends = true } = {}) => ({
     argv: ['apt-get', 'install', '-y', '-q', ...recommendsOptions(recommends), ...packages],

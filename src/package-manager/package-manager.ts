@@ -29,6 +29,12 @@ export interface PackageManager {
   readonly repairCommand: Command;
   /** Refreshes the package lists: online (with retries), plainly, or from a bundle's repository. */
   updateCommand(options?: { from?: 'online' | 'plain' | 'bundle' }): Command;
+  /**
+   * Holds when a refresh before installing `packages` is not needed: every one is installed, or
+   * the package lists are younger than `maxAgeMs` (the rule the packages step plans by), so a
+   * plan carried out later (the sh script, the Ansible export) refreshes as kvmkit itself would.
+   */
+  refreshNotNeeded(packages: readonly string[], maxAgeMs: number): NonNullable<Command['skipIf']>;
   /** The installer's one transaction, without prompts, keeping changed configuration files. */
   installCommand(packages: readonly string[], options: InstallOptions): Command;
   /** A plain install without prompts (putting packages back, gnupg for signing, a first boot). */

@@ -10,11 +10,18 @@ import {
 } from '../steps/step.js';
 import type { Plan } from './plan.js';
 
-/** A loop that waits for `test` for up to `seconds`, as the executor's own waits do. */
+/**
+ * A loop that waits for `test` for up to `seconds` by the clock, as the executor's own waits do:
+ * counting rounds would stretch the deadline by however long each test takes (a ping that waits
+ * a second for its answer made a 30 s wait last 180 s).
+ */
 function waitLoop(test: string, seconds: number, what: string): string {
   const giveUp = quoteForShell(inert(`kvmkit: gave up waiting for ${what}`));
-  return `i=0; until ${test}; do i=$((i + 1)); [ "$i" -le ${seconds * 5} ] || { echo ${giveUp} >&2; exit 1; }; sleep 0.2; done`;
+  return `${WAIT_START}${seconds})); until ${test}; do [ "$(date +%s)" -lt "$kvmkit_until" ] || { echo ${giveUp} >&2; exit 1; }; sleep 0.2; done`;
 }
+
+/** How every wait's line begins: its deadline, from the clock (the seconds and the test follow). */
+export const WAIT_START = 'kvmkit_until=$(($(date +%s) + ';
 
 /** A here-document delimiter that no line of `content` equals, so the content cannot end it early. */
 function hereMarker(content: string): string {

@@ -4,7 +4,15 @@ import { BUNDLE_STATE } from '../lib/paths.js';
 import { waitForLock } from '../package-manager/lock-wait.js';
 import type { PackageManager } from '../package-manager/package-manager.js';
 import type { Distro } from '../profiles/types.js';
-import { type ApplyContext, type PlannedStep, planned, type Step, StepFailure } from './step.js';
+import {
+  type ApplyContext,
+  type PlannedAction,
+  type PlannedStep,
+  planned,
+  plannedActions,
+  type Step,
+  StepFailure,
+} from './step.js';
 
 const STALE_MS = 7 * 24 * 3600 * 1000;
 
@@ -107,14 +115,24 @@ export const packagesStep: Step = {
       recommends: wanted.installRecommends,
       fixBroken: broken.length > 0,
     });
-    const commands = [
-      ...repair,
-      // Refreshed only for an install that will run: a plan carried out later (the sh script, an
-      // export) leaves both out where everything is installed by then.
-      ...(stale && missing.length > 0
-        ? [{ ...manager.updateCommand(), ...(install.skipIf ? { skipIf: install.skipIf } : {}) }]
-        : []),
-      ...(missing.length > 0 ? [install] : []),
+    // The refresh is guarded as the plan decides it (lists older than STALE_MS, something to
+    // install), so a plan carried out later (the sh script, an export) refreshes only where kvmkit
+    // would; and tolerated, as apply runs it: a failed refresh (offline, a mirror down) need not
+    // stop an install from what is cached.
+    const refresh: PlannedAction[] =
+      stale && missing.length > 0
+        ? [
+            {
+              kind: 'run',
+              command: { ...manager.updateCommand(), skipIf: manager.refreshNotNeeded(missing, STALE_MS) },
+              tolerate: true,
+            },
+          ]
+        : [];
+    const actions: PlannedAction[] = [
+      ...repair.map((command) => ({ kind: 'run' as const, command })),
+      ...refresh,
+      ...(missing.length > 0 ? [{ kind: 'run' as const, command: install }] : []),
     ];
     const parts = [
       broken.length > 0
@@ -124,7 +142,7 @@ export const packagesStep: Step = {
         ? `install ${missing.join(' ')}${wanted.installRecommends ? '' : ` (${withoutRecommends})`}`
         : '',
     ].filter(Boolean);
-    return planned(this, 'change', parts.join('; '), commands);
+    return plannedActions(this, 'change', parts.join('; '), actions);
   },
 
   async apply(context, plannedStep) {

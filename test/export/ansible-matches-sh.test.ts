@@ -65,7 +65,7 @@ function fromShell(script: string): Done[] {
       i = end + 2;
       continue;
     }
-    const wait = /^i=0; until (.*); do i=/.exec(line);
+    const wait = /^\s*kvmkit_until=\$\(\(\$\(date \+%s\) \+ \d+\)\); until (.*); do \[ "\$\(date/.exec(line);
     if (wait) {
       const test = words(wait[1]!);
       done.push({

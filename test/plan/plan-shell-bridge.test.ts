@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planRollbackTimer } from '../../src/bridge/rollback-timer.js';
 import type { Plan } from '../../src/plan/plan.js';
-import { planAsShell } from '../../src/plan/shell.js';
+import { planAsShell, WAIT_START } from '../../src/plan/shell.js';
 import { bridgePlanActions, bridgePlanParts } from '../../src/steps/bridge-actions.js';
 import { plannedActions } from '../../src/steps/step.js';
 import { sampleChange } from '../helpers/bridge-stand-in.js';
@@ -44,6 +44,14 @@ function planWithBridge(systemd: boolean): Plan {
 
 /** The script's lines that run something (not comments, not blank). */
 const code = (script: string) => script.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+/** A wait's line: its clock deadline, then `until` and the test. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const waitOn = (test: string) => new RegExp(`^\\s*${literal(WAIT_START)}\\d+\\)\\); until ${literal(test)}`);
+const atWait = (lines: string[], test: string) => {
+  const i = lines.findIndex((l) => waitOn(test).test(l));
+  expect(i, `no wait on ${test}`).toBeGreaterThanOrEqual(0);
+  return i;
+};
 const at = (lines: string[], start: string) => {
   const i = lines.findIndex((l) => l.startsWith(start));
   expect(i, `no line starts with ${start}`).toBeGreaterThanOrEqual(0);
@@ -76,9 +84,9 @@ describe('plan --format sh carries the bridge change with its safety net', () =>
         at(lines, 'ifdown --force host0'),
         at(lines, '(umask 077 && rm -f /etc/network/interfaces.d/kvmkit-br0.kvmkit-new'),
         at(lines, 'ifup br0'),
-        at(lines, 'i=0; until ip -o addr show dev br0 scope global'),
-        at(lines, 'i=0; until ping -n -c 1 -W 1 198.51.100.1 >/dev/null 2>&1'),
-        at(lines, 'i=0; until ping -n -c 1 -W 1 203.0.113.9 >/dev/null 2>&1'),
+        atWait(lines, 'ip -o addr show dev br0 scope global'),
+        atWait(lines, 'ping -n -c 1 -W 1 198.51.100.1 >/dev/null 2>&1'),
+        atWait(lines, 'ping -n -c 1 -W 1 203.0.113.9 >/dev/null 2>&1'),
         at(
           lines,
           'flock -w 300 /var/lib/kvmkit/bridge-rollback.lock mkdir /var/lib/kvmkit/bridge-rollback.claim',
@@ -105,7 +113,7 @@ describe('plan --format sh carries the bridge change with its safety net', () =>
     expect(lines[0]).toBe('trap - EXIT');
     expect(lines).toContain('/bin/sh /var/lib/kvmkit/bridge-restore.sh kvmkit || true');
     expect(lines).toContain('systemctl stop kvmkit-bridge-rollback.timer || true');
-    const back = lines.findIndex((l) => l.startsWith('i=0; until ip -o addr show dev host0 scope global'));
+    const back = lines.findIndex((l) => waitOn('ip -o addr show dev host0 scope global').test(l));
     expect(back).toBeGreaterThan(lines.indexOf('systemctl stop kvmkit-bridge-rollback.timer || true'));
     expect(lines.at(-1)).toMatch(/^rm -rf -- \/var\/lib\/kvmkit\/bridge\.json .* \|\| true$/);
     // Before the timer is armed a failure takes back kvmkit's files alone, never the network.

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
@@ -84,7 +85,7 @@ describe('planned waits', () => {
     const plan = await buildPlan(new FixtureHost(NO_SYSTEMD));
     const step = plan.steps.find((s) => s.id === 'libvirt-service')!;
     const script = planAsShell(plan);
-    expect(script).toMatch(/until \[ -S \/run\/libvirt\/libvirt-sock \]; .*-le 150 \]/);
+    expect(script).toMatch(/\+ 30\)\); until \[ -S \/run\/libvirt\/libvirt-sock \]; /);
     // Change the data: the script follows it (no wait is re-coded in the renderer).
     for (const action of step.actions ?? [])
       if (action.kind === 'wait' && action.wait.probe.kind === 'socket') {
@@ -95,7 +96,7 @@ describe('planned waits', () => {
     const changed = planAsShell(plan);
     expect(changed).not.toMatch(/libvirt-sock/);
     expect(changed).toMatch(
-      /until ! kill -0 4321 2>\/dev\/null; .*-le 35 \] \|\| \{ echo 'kvmkit: gave up waiting for a stand-in'\\''s \$\(end\)' >&2/,
+      /\+ 7\)\); until ! kill -0 4321 2>\/dev\/null; .*\] \|\| \{ echo 'kvmkit: gave up waiting for a stand-in'\\''s \$\(end\)' >&2/,
     );
   });
 
@@ -153,5 +154,28 @@ describe('planned waits', () => {
     expect(outcome.message).toBe('gave up after 0.6 s waiting for the probe to say ready');
     expect(runs.map((c) => c.argv[0])).not.toContain('after');
     expect(entries.find((e) => e.type === 'wait')).toMatchObject({ held: false });
+  });
+
+  it("the script's wait gives up by the clock, however long each test takes", async () => {
+    // A test that takes a second to fail (a ping waiting for its answer): a 2 s deadline counted
+    // in rounds of 0.2 s would last 10 rounds of 1.2 s; by the clock it ends after about 2 s.
+    const plan = await buildPlan(new FixtureHost(DEBIAN_12));
+    const slow: PlannedAction = {
+      kind: 'wait',
+      wait: {
+        what: 'a slow test',
+        probe: { kind: 'command', argv: ['sh', '-c', 'sleep 1; exit 1'] },
+        deadlineMs: 2000,
+      },
+    };
+    plan.steps = [plannedActions({ id: 'slow', title: 'Slow' }, 'change', 'wait', [slow])];
+    const script = planAsShell(plan).replace(/^\[ "\$\(id -u\)" -eq 0 \].*$/m, ''); // not as root
+    const started = Date.now();
+    const ran = spawnSync('sh', ['-eu', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+    const seconds = (Date.now() - started) / 1000;
+    expect(ran.status).toBe(1);
+    expect(ran.stderr).toMatch(/gave up waiting for a slow test/);
+    expect(seconds).toBeGreaterThanOrEqual(2);
+    expect(seconds).toBeLessThan(6);
   });
 });
