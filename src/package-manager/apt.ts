@@ -76,7 +76,7 @@ const REFRESH_NOT_NEEDED = [
   'n=$1; m=$2; shift 2',
   `dpkg-query -W --showformat='\${Status};' "$@" 2>/dev/null | grep -Eq "^(install ok installed;){$n}$" && exit 0`,
   `find ${APT_LISTS} -maxdepth 1 -type f -name '*_Packages*' -mmin "-$m" | grep -q .`,
-].join('\n');
+].join('; ');
 
 const install = (packages: readonly string[], o: InstallOptions): Command => ({
   argv: [

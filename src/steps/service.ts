@@ -205,9 +205,10 @@ export const serviceStep: Step = {
       });
     }
     if (!bus) {
-      // A bus that was killed leaves its pid file, and dbus-daemon then refuses to start.
-      if ((await facts.host.stat('/run/dbus/pid')) !== undefined)
-        run({ argv: ['rm', '-f', '/run/dbus/pid'], root: true }, BUS_UP);
+      // A bus that was killed leaves its pid file, and dbus-daemon then refuses to start. Always
+      // planned (guarded: only while no bus is up), not only when the file is seen now: a plan
+      // carried out elsewhere or later (the sh script, the Ansible export) cannot know it.
+      run({ argv: ['rm', '-f', '/run/dbus/pid'], root: true }, BUS_UP);
       run({ argv: ['mkdir', '-p', '/run/dbus'], root: true }, BUS_UP);
       run({ argv: ['dbus-daemon', '--system', '--fork'], root: true }, BUS_UP);
       started.push('the system bus');

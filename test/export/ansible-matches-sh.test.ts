@@ -16,7 +16,15 @@ import { materialize } from '../helpers/fixtures.js';
  * their probe.
  */
 type Done =
-  | { kind: 'run'; env: Record<string, string>; argv: string[]; probe?: Probed; detached: boolean }
+  | {
+      kind: 'run';
+      env: Record<string, string>;
+      argv: string[];
+      probe?: Probed;
+      detached: boolean;
+      /** Its failure does not stop the rest (sh: `|| true`; Ansible: failed_when false). */
+      tolerated: boolean;
+    }
   | { kind: 'write'; path: string; content: string; mode: number }
   | { kind: 'wait'; probe: Probed | { socket: string } };
 type Probed = { argv: string[]; matches?: string };
@@ -74,7 +82,9 @@ function fromShell(script: string): Done[] {
       });
       continue;
     }
-    const all = words(line);
+    let all = words(line);
+    const tolerated = all.length > 2 && all.at(-2) === '||' && all.at(-1) === 'true';
+    if (tolerated) all = all.slice(0, -2);
     const or = all.indexOf('||');
     const probe = or >= 0 ? shProbe(all.slice(0, or)) : undefined;
     let command = or >= 0 ? all.slice(or + 1) : all;
@@ -88,7 +98,7 @@ function fromShell(script: string): Done[] {
         env[name!] = value.join('=');
       }
     }
-    done.push({ kind: 'run', env, argv: command, ...(probe ? { probe } : {}), detached });
+    done.push({ kind: 'run', env, argv: command, ...(probe ? { probe } : {}), detached, tolerated });
   }
   return done;
 }
@@ -145,6 +155,7 @@ function fromAnsible(tasks: Task[]): Done[] {
           argv,
           ...(guard ? { probe: { argv: probes.get(guard)!, ...(matches ? { matches } : {}) } } : {}),
           detached,
+          tolerated: task.failed_when === false,
         });
       }
     }
