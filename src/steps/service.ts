@@ -23,6 +23,8 @@ export const POLKIT_ON_BUS = [
  * Holds unless a libvirtd runs without the system bus (it started before the bus, and will never
  * find it). A constant script.
  */
+/** Where libvirtd run as root records its pid. */
+const LIBVIRTD_PID = '/run/libvirtd.pid';
 const NO_EARLY_LIBVIRTD = ['sh', '-c', 'pgrep -x dbus-daemon >/dev/null || ! pgrep -x libvirtd >/dev/null'];
 /** Holds when the system bus is up: its daemon runs and its socket is there. */
 const BUS_UP = ['sh', '-c', `pgrep -x dbus-daemon >/dev/null && [ -S ${BUS_SOCKET} ]`];
@@ -194,7 +196,12 @@ export const serviceStep: Step = {
       // Nothing of libvirt runs yet, but a package installed before this step (its postinst)
       // may start libvirtd before the bus is up, and it would never find the bus: stopped then,
       // to be started again below.
-      run({ argv: ['pkill', '-x', 'libvirtd'], root: true }, NO_EARLY_LIBVIRTD);
+      // By the pid libvirtd recorded for itself, never by name: a name would end every libvirtd
+      // the machine runs (another test's, a container's).
+      run(
+        { argv: ['sh', '-c', 'kill "$(cat "$1")"', 'kvmkit-stop-early-libvirtd', LIBVIRTD_PID], root: true },
+        NO_EARLY_LIBVIRTD,
+      );
       actions.push({
         kind: 'wait',
         wait: {

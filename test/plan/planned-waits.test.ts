@@ -75,7 +75,10 @@ describe('planned waits', () => {
     // polkitd (each place it may be, not installed yet here) is waited for on the bus; a libvirtd
     // a package started before the bus, for its end.
     expect(sequence.lastIndexOf('wait:command')).toBe(sequence.lastIndexOf('polkitd') + 1);
-    expect(sequence.indexOf('wait:command')).toBe(sequence.indexOf('pkill') + 1);
+    const stopEarly = actionsOf(step!).findIndex(
+      (a) => a.kind === 'run' && a.command.argv.includes('kvmkit-stop-early-libvirtd'),
+    );
+    expect(sequence.indexOf('wait:command')).toBe(stopEarly + 1);
     expect(sequence.indexOf('wait:socket')).toBe(sequence.indexOf('libvirtd') + 1);
     // commands are the actions' runs, nothing more or less.
     expect(step!.commands).toEqual(actionsOf(step!).flatMap((a) => (a.kind === 'run' ? [a.command] : [])));
