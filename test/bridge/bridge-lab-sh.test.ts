@@ -108,10 +108,15 @@ describe('the bridge part of plan --format sh, run on an ifupdown host', () => {
     await until(() => (l.addresses().br0 ?? []).length > 0, 60_000, 'br0 to take the address');
     child.kill('SIGKILL');
     await ended;
+    // The restore script writes its mark after it brings the network back: wait for both (the CI
+    // run of 0ac4fde read the mark in between and found none).
     await until(
-      () => (l.addresses().eth0 ?? []).includes('198.51.100.10/24') && l.addresses().br0 === undefined,
+      () =>
+        (l.addresses().eth0 ?? []).includes('198.51.100.10/24') &&
+        l.addresses().br0 === undefined &&
+        l.file('var-lib-kvmkit/bridge-rolled-back') !== undefined,
       60_000,
-      'the rollback timer to give eth0 its address back',
+      'the rollback timer to give eth0 its address back and mark the rollback',
     );
     expect(l.file('var-lib-kvmkit/bridge-rolled-back')).toMatch(/ by watchdog$/m);
     expect(l.reachesGateway()).toBe(true);
