@@ -9,6 +9,7 @@ import { type FirmwareFacts, readFirmware } from './firmware.js';
 import { type KvmFacts, readKvm } from './kvm.js';
 import { type LibvirtFacts, readLibvirt, readLibvirtLive } from './libvirt.js';
 import { readLoadedModules } from './modules.js';
+import { scanProcesses } from './processes.js';
 import { readSystem, type SystemFacts } from './system.js';
 import { readUser, type UserFacts } from './users.js';
 
@@ -87,7 +88,12 @@ export class Facts {
   }
 
   libvirt(): Promise<LibvirtFacts> {
-    return this.once('libvirt', () => readLibvirt(this.host));
+    return this.once('libvirt', () => readLibvirt(this.host, () => this.processes()));
+  }
+
+  /** Running processes' pids by command name: /proc scanned once for every fact and step. */
+  processes(): Promise<Map<string, number[]>> {
+    return this.once('processes', () => scanProcesses(this.host));
   }
 
   /** The default network and pool as libvirtd reports them (the steps plan from this). */

@@ -1,6 +1,6 @@
 import type { Host } from '../host/host.js';
 import { virshCommand } from '../host/virsh.js';
-import { findProcesses } from './processes.js';
+import { scanProcesses } from './processes.js';
 
 export interface LibvirtFacts {
   /** virsh is installed. */
@@ -21,11 +21,14 @@ const SOCKETS = ['/run/libvirt/libvirt-sock', '/var/run/libvirt/libvirt-sock'];
  * libvirt's state from the files it keeps, so doctor needs no daemon round-trip: the process, the
  * socket, and the network and pool definitions (config in /etc/libvirt, live status in /run/libvirt).
  */
-export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
+export async function readLibvirt(
+  host: Host,
+  processes: () => Promise<Map<string, number[]>> = () => scanProcesses(host),
+): Promise<LibvirtFacts> {
   const exists = async (path: string) => (await host.stat(path)) !== undefined;
   const [virsh, daemonPid, sockets, defined, active, autostart, pool] = await Promise.all([
     host.stat('/usr/bin/virsh'),
-    findLibvirtd(host),
+    findLibvirtd(host, processes),
     Promise.all(SOCKETS.map((f) => host.stat(f))),
     exists('/etc/libvirt/qemu/networks/default.xml'),
     exists('/run/libvirt/network/default.xml'),
@@ -51,13 +54,16 @@ export async function readLibvirt(host: Host): Promise<LibvirtFacts> {
 }
 
 /** The pid file is the quick way; when it is missing or stale, look for the process by name. */
-async function findLibvirtd(host: Host): Promise<number | undefined> {
+async function findLibvirtd(
+  host: Host,
+  processes: () => Promise<Map<string, number[]>>,
+): Promise<number | undefined> {
   for (const file of ['/run/libvirtd.pid', '/var/run/libvirtd.pid']) {
     const pid = Number((await host.readFile(file))?.trim());
     if (Number.isInteger(pid) && pid > 0 && (await host.readFile(`/proc/${pid}/comm`))?.trim() === 'libvirtd')
       return pid;
   }
-  return (await findProcesses(host, ['libvirtd'])).get('libvirtd')?.[0];
+  return (await processes()).get('libvirtd')?.[0];
 }
 
 /**

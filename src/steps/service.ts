@@ -172,7 +172,11 @@ export const serviceStep: Step = {
       return planned(this, 'change', `${what}${how}`, [start]);
     }
 
-    const runs = await findProcesses(facts.host, ['dbus-daemon', 'polkitd', 'virtlogd', 'libvirtd']);
+    const runs = await findProcesses(
+      facts.host,
+      ['dbus-daemon', 'polkitd', 'virtlogd', 'libvirtd'],
+      await facts.processes(),
+    );
     const bus =
       (runs.get('dbus-daemon')?.length ?? 0) > 0 && (await facts.host.stat(BUS_SOCKET)) !== undefined;
     const polkit = (runs.get('polkitd')?.length ?? 0) > 0;
