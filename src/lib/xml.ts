@@ -3,12 +3,14 @@ import type { X2jOptions } from 'fast-xml-parser';
 /**
  * XML, built and read with a real XML library (loaded on first use, so a command that reads no
  * XML does not pay for it): names and paths are escaped, never pasted. The one module that names
- * fast-xml-parser; what libvirt's documents mean is read where they are used (facts/, vm/).
+ * fast-xml-parser and its builder, fast-xml-builder (the parser's own XMLBuilder, which it
+ * re-exports: loaded alone, a plan that only writes XML, as doctor's does, skips the parser).
+ * What libvirt's documents mean is read where they are used (facts/, vm/).
  */
 
 /** Attributes are keys starting with "@", text is "#text". */
 export async function buildXml(document: Record<string, unknown>): Promise<string> {
-  const { XMLBuilder } = await import('fast-xml-parser');
+  const { default: XMLBuilder } = await import('fast-xml-builder');
   return new XMLBuilder({
     ignoreAttributes: false,
     attributeNamePrefix: '@',
@@ -43,7 +45,7 @@ export async function parseOrderedXml(text: string): Promise<unknown[]> {
 
 /** Writes back a tree parseOrderedXml read. */
 export async function buildOrderedXml(tree: unknown[]): Promise<string> {
-  const { XMLBuilder } = await import('fast-xml-parser');
+  const { default: XMLBuilder } = await import('fast-xml-builder');
   return new XMLBuilder({ ...ORDERED, suppressEmptyNode: true }).build(tree) as string;
 }
 
