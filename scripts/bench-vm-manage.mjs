@@ -5,17 +5,29 @@
 // counts the virsh processes `kvmkit vm list` starts, at 20 and at 200 VMs, through a virsh shim
 // on PATH that logs each start: the count must not grow with the number of VMs.
 // Needs libvirt running, as after `kvmkit install` (root). Interleaved rounds, medians.
+// --vs DIR: another kvmkit checkout (built), whose bin/kvmkit is measured in the same rounds, so a
+// change is judged against the build before it under the same machine noise; the targets are still
+// checked for this checkout only.
 //
-// Usage: node scripts/bench-vm-manage.mjs [--vms 200] [--rounds 15]
+// Usage: node scripts/bench-vm-manage.mjs [--vms 200] [--rounds 15] [--vs DIR]
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { argv } from 'zx';
 import { sideBySide } from './bench-lib.mjs';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'kvmkit');
+// The other checkout's launcher, or none.
+const vsDir = argv.vs === undefined ? undefined : resolve(String(argv.vs));
+const vsBin = vsDir && join(vsDir, 'bin', 'kvmkit');
+if (vsDir && !existsSync(join(vsDir, 'dist', 'kvmkit', 'kvmkit.js'))) {
+  console.error(
+    `--vs ${vsDir}: no built kvmkit there (no dist/kvmkit/kvmkit.js: run node scripts/build.mjs in it)`,
+  );
+  process.exit(2);
+}
 const count = Number(argv.vms ?? 200);
 const rounds = Number(argv.rounds ?? 15);
 const names = Array.from({ length: count }, (_, i) => `bench-list-${String(i).padStart(3, '0')}`);
@@ -45,7 +57,7 @@ const undefineAll = () =>
   });
 
 /** How many virsh processes one `kvmkit vm list` starts: a shim first on PATH logs each. */
-function virshStarts() {
+function virshStarts(launcher = bin) {
   const shimDir = join(dir, 'shim');
   const logFile = join(dir, 'virsh-starts.log');
   spawnSync('mkdir', ['-p', shimDir]);
@@ -53,7 +65,7 @@ function virshStarts() {
   writeFileSync(join(shimDir, 'virsh'), `#!/bin/sh\necho "$*" >> ${logFile}\nexec ${real} "$@"\n`);
   chmodSync(join(shimDir, 'virsh'), 0o755);
   rmSync(logFile, { force: true });
-  const listed = spawnSync(bin, ['vm', 'list', '--json'], {
+  const listed = spawnSync(launcher, ['vm', 'list', '--json'], {
     encoding: 'utf8',
     env: { ...process.env, PATH: `${shimDir}:${process.env.PATH}` },
   });
@@ -64,26 +76,43 @@ function virshStarts() {
 undefineAll();
 defineAll(names.slice(0, 20));
 const at20 = virshStarts();
+const vsAt20 = vsBin && virshStarts(vsBin);
 defineAll(names.slice(20));
 const atAll = virshStarts();
-console.log(
-  `virsh processes per \`kvmkit vm list\`: ${at20.starts} with ${at20.vms} VMs, ${atAll.starts} with ${atAll.vms} VMs`,
-);
+const vsAtAll = vsBin && virshStarts(vsBin);
+const startsLine = (label, small, all) =>
+  console.log(
+    `virsh processes per \`kvmkit vm list\`${label}: ${small.starts} with ${small.vms} VMs, ${all.starts} with ${all.vms} VMs`,
+  );
+startsLine('', at20, atAll);
+if (vsBin) startsLine(` (--vs ${vsDir})`, vsAt20, vsAtAll);
 
+// The other build, when given, is one more case of the same rounds (measured right after this one).
+const withVs = (cases, args) => {
+  if (!vsBin) return cases;
+  const [kvmkit, ...rest] = Object.entries(cases);
+  return Object.fromEntries([kvmkit, ['vs', [vsBin, ...args]], ...rest]);
+};
 const list = sideBySide(
-  {
-    kvmkit: [bin, 'vm', 'list', '--json'],
-    node: [process.execPath, '-e', '0'],
-    virsh: ['virsh', '--connect', 'qemu:///system', 'list', '--all'],
-  },
+  withVs(
+    {
+      kvmkit: [bin, 'vm', 'list', '--json'],
+      node: [process.execPath, '-e', '0'],
+      virsh: ['virsh', '--connect', 'qemu:///system', 'list', '--all'],
+    },
+    ['vm', 'list', '--json'],
+  ),
   { rounds },
 );
 const state = sideBySide(
-  {
-    kvmkit: [bin, 'vm', 'state', names[0]],
-    node: [process.execPath, '-e', '0'],
-    virsh: ['virsh', '--connect', 'qemu:///system', 'domstate', names[0]],
-  },
+  withVs(
+    {
+      kvmkit: [bin, 'vm', 'state', names[0]],
+      node: [process.execPath, '-e', '0'],
+      virsh: ['virsh', '--connect', 'qemu:///system', 'domstate', names[0]],
+    },
+    ['vm', 'state', names[0]],
+  ),
   { rounds },
 );
 undefineAll();
@@ -95,6 +124,12 @@ const report = (label, r, target) => {
   console.log(
     `${label}: kvmkit ${r.kvmkit.median.toFixed(1)} ms; node -e 0 ${r.node.median.toFixed(1)} ms + virsh ${r.virsh.median.toFixed(1)} ms = ${base.toFixed(1)} ms; ratio ${ratio.toFixed(2)}x (target at most ${target}x, medians of ${r.kvmkit.runs})`,
   );
+  if (r.vs) {
+    const vsRatio = r.vs.median / base;
+    console.log(
+      `${label}, --vs ${vsDir}: kvmkit ${r.vs.median.toFixed(1)} ms; ratio ${vsRatio.toFixed(2)}x; this/vs ${(r.kvmkit.median / r.vs.median).toFixed(2)}x (${ratio.toFixed(2)}x here against ${vsRatio.toFixed(2)}x there)`,
+    );
+  }
   return ratio <= target;
 };
 const ok =
