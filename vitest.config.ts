@@ -23,6 +23,7 @@ export const UNIT_TESTS = [
   'test/cli/elevate-sea.test.ts',
   'test/cli/host-from-flags.test.ts',
   'test/cli/image-source-trust.test.ts',
+  'test/cli/vm-create-xml-cli.test.ts',
   'test/export/ansible-releases.test.ts',
   'test/export/ansible-matches-sh.test.ts',
   'test/export/nested.test.ts',
@@ -52,6 +53,7 @@ export const UNIT_TESTS = [
   'test/vm/verify-console.test.ts',
   'test/vm/vm-disk-reuse.test.ts',
   'test/vm/vm-plans.test.ts',
+  'test/vm/xml-vm.test.ts',
 ];
 /** Pristine Debian hosts booted with systemd in throwaway containers (test/containers). */
 const CONTAINER_TESTS = ['test/containers/**/*.containers.test.ts'];

@@ -329,6 +329,11 @@ function buildProgram(only?: string): Command {
       .option('--tpm', 'add an emulated TPM (swtpm)')
       .option('--memory <MiB>', 'memory in MiB (default: smoke 256, ISO and cloud 2048)')
       .option(
+        '--xml <file>',
+        'a VM from your own libvirt domain XML, checked first, then defined and started (virsh define + start)',
+      )
+      .option('--transient', 'with --xml: start it without defining it (virsh create); gone once it stops')
+      .option(
         '--cloud-init-user <user>',
         "attach a cloud-init NoCloud seed with the VM name as hostname and this user's SSH keys",
       )
