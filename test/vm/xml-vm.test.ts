@@ -39,6 +39,7 @@ class FakeTarget {
   /** What the XML handed to define/create said, read from the target at that moment. */
   readonly handed: string[] = [];
   startFails = false;
+  defineFails = false;
 
   constructor(files: Record<string, string> = {}) {
     for (const [path, text] of Object.entries(files)) this.files.set(path, text);
@@ -59,6 +60,11 @@ class FakeTarget {
       case 'create': {
         const xml = this.files.get(target!);
         if (xml === undefined) return { exitCode: 1, stderr: `error: Failed to open file '${target}'` };
+        if (this.defineFails)
+          return {
+            exitCode: 1,
+            stderr: `error: Failed to define domain from ${target}\nerror: unsupported configuration: Emulator '/nope' does not support virt type 'qemu'`,
+          };
         this.handed.push(xml);
         this.defined.set(nameIn(target!), verb === 'create');
         if (verb === 'create') this.transient.add(nameIn(target!));
@@ -324,6 +330,26 @@ describe('making it', () => {
     expect(target.defined.has('xml-t1')).toBe(false);
     target.expectTempRemoved();
   });
+
+  it.each([
+    ['define', false],
+    ['create', true],
+  ])(
+    'libvirt refusing the %s: its words said, nothing to undo, the file removed',
+    async (_verb, transient) => {
+      const target = new FakeTarget({ '/vm.xml': DOMAIN() });
+      target.defineFails = true;
+      const error = await refusal(create(target, { file: '/vm.xml', transient }));
+      expect(error.message).toMatch(
+        transient
+          ? /libvirt did not start xml-t1 from \/vm\.xml: .*does not support virt type/
+          : /libvirt refused the definition in \/vm\.xml: .*does not support virt type/,
+      );
+      expect(target.verbs().filter((v) => /^(start|destroy|undefine)/.test(v))).toEqual([]);
+      expect(target.defined.size).toBe(0);
+      target.expectTempRemoved();
+    },
+  );
 
   it("a definition that names its own NVRAM keeps the user's file when the start is undone", async () => {
     const target = new FakeTarget({ '/vm.xml': DOMAIN('xml-t1', '<nvram>/home/me/vars.fd</nvram>') });
