@@ -1,7 +1,12 @@
 import { join } from 'node:path';
+import type { Command } from '../host/host.js';
 import { type Host, withTempDir } from '../host/host.js';
-import { Virsh } from '../host/virsh.js';
+import { Virsh, virshCommand } from '../host/virsh.js';
+import { STATE_DIR } from '../lib/paths.js';
 import { buildXml } from '../lib/xml.js';
+
+/** Where the install's bridge step writes host-bridge's definition for virsh net-define. */
+export const HOST_BRIDGE_XML = `${STATE_DIR}/networks/host-bridge.xml`;
 
 /** libvirt's network for VMs on the LAN: forward mode bridge over the host's bridge. */
 export async function hostBridgeNetworkXml(bridge: string, name = 'host-bridge'): Promise<string> {
@@ -9,7 +14,22 @@ export async function hostBridgeNetworkXml(bridge: string, name = 'host-bridge')
 }
 
 /**
- * Defines, starts and autostarts `host-bridge` when libvirt answers and it is not there yet, so
+ * virsh's define, start and autostart of `host-bridge` from `xmlPath`, each left out when
+ * `virsh net-info host-bridge` already shows it done (a second run, or a network made by hand).
+ */
+export function hostBridgeNetworkCommands(xmlPath: string): Command[] {
+  const info = virshCommand(['net-info', 'host-bridge']).argv;
+  const virsh = (...args: string[]) => virshCommand(args, { root: true, timeoutMs: 60_000 });
+  return [
+    { ...virsh('net-define', xmlPath), skipIf: { argv: info } },
+    { ...virsh('net-start', 'host-bridge'), skipIf: { argv: info, stdoutMatches: '^Active:\\s+yes' } },
+    { ...virsh('net-autostart', 'host-bridge'), skipIf: { argv: info, stdoutMatches: '^Autostart:\\s+yes' } },
+  ];
+}
+
+/**
+ * `kvmkit bridge`'s way (the install's bridge step plans hostBridgeNetworkCommands instead):
+ * defines, starts and autostarts `host-bridge` when libvirt answers and it is not there yet, so
  * `kvmkit vm create --network host-bridge` works. A line saying what happened, or undefined.
  */
 export async function defineHostBridgeNetwork(host: Host, bridge: string): Promise<string | undefined> {

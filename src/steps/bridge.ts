@@ -1,12 +1,23 @@
 import { readBridgeState } from '../bridge/apply.js';
 import { BridgeRefusal, changeForUplink } from '../bridge/change.js';
 import { checkConnectivity, checkExistingBridge, sshPeers } from '../bridge/checks.js';
-import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
+import {
+  HOST_BRIDGE_XML,
+  hostBridgeNetworkCommands,
+  hostBridgeNetworkXml,
+} from '../bridge/libvirt-network.js';
 import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
 import { bridgePlanActions, bridgePlanParts, reachableFrom, readBackups } from './bridge-actions.js';
-import { applyPlanned, planned, plannedActions, type Step, type Uninterruptible } from './step.js';
+import {
+  applyPlanned,
+  type PlannedAction,
+  planned,
+  plannedActions,
+  type Step,
+  type Uninterruptible,
+} from './step.js';
 
 /** The rollback timer for this host: systemd's when PID 1 is systemd, its length from the environment. */
 async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: number }> {
@@ -58,7 +69,7 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
           this,
           'change',
           `move ${uplink.name}'s addressing to ${bridge} (${change.system}), checked and rolled back if it breaks, by a timer (${timed.timer.seconds} s) should kvmkit not confirm; writes ${change.files.map((f) => f.path).join(', ') || 'no file'}`,
-          bridgePlanActions(parts),
+          [...bridgePlanActions(parts), ...(await hostBridgeNetworkActions(bridge))],
         );
       } catch (error) {
         if (error instanceof BridgeRefusal)
@@ -71,10 +82,25 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
       // The planned actions, through the executor: shown and journaled; a failure rolls back.
       await applyPlanned(context, plannedStep);
       await context.undo({ kind: 'remove-bridge', bridge });
-      const network = await defineHostBridgeNetwork(context.facts.host, bridge);
-      if (network) context.say(network);
     },
   };
+}
+
+/**
+ * libvirt's `host-bridge` network over the bridge, once it is kept, so `kvmkit vm create --network
+ * host-bridge` works: its XML written, then virsh's define, start and autostart, each tolerated
+ * (the bridge stands without it: its failure is shown and journaled, the step is not failed).
+ */
+async function hostBridgeNetworkActions(bridge: string): Promise<PlannedAction[]> {
+  const xml = { path: HOST_BRIDGE_XML, content: `${await hostBridgeNetworkXml(bridge)}\n`, mode: 0o644 };
+  return [
+    { kind: 'write', file: xml },
+    ...hostBridgeNetworkCommands(HOST_BRIDGE_XML).map((command) => ({
+      kind: 'run' as const,
+      command,
+      tolerate: true,
+    })),
+  ];
 }
 
 /** Whether kvmkit's bridge is still in place (for uninstall's plan). */

@@ -136,6 +136,10 @@ describe('kvmkit bridge on an ifupdown host', () => {
         /^(systemctl stop kvmkit-bridge-rollback\.timer|sh -c kill -TERM -- "-\$\(cat "\$1"\)" kvmkit-bridge-disarm \S+bridge-watchdog\.pid)$/,
       ),
       forget,
+      // Then libvirt's host-bridge network over br0 (kvmkit vm create --network host-bridge).
+      'virsh --connect qemu:///system net-define /var/lib/kvmkit/networks/host-bridge.xml',
+      'virsh --connect qemu:///system net-start host-bridge',
+      'virsh --connect qemu:///system net-autostart host-bridge',
     ]);
     // The checks after are planned waits: br0 holds eth0's address, eth0 is its port.
     const actions = parseJson<{
