@@ -4,6 +4,7 @@ import { checkUri, connectionUri, Virsh, virshCommand } from '../host/virsh.js';
 import { LibvirtError } from '../host/vm-errors.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import { xmlRoot } from '../lib/xml.js';
+import { spinnerWaiting } from '../ui/spinner.js';
 import { style } from '../ui/style.js';
 import { table } from '../ui/table.js';
 import { listVms, vmAddresses, vmInfo } from '../vm/manage/inventory.js';
@@ -123,7 +124,12 @@ export const commands = {
       throw new UsageError(`--timeout ${flags.timeout}: whole seconds`);
     return manage(
       flags,
-      (v) => ops.shutdownVm(v, checkVmArgument(vm), { timeoutMs: seconds * 1000, force: flags.force }),
+      (v) =>
+        ops.shutdownVm(v, checkVmArgument(vm), {
+          timeoutMs: seconds * 1000,
+          force: flags.force,
+          waiting: spinnerWaiting({ json: flags.json }),
+        }),
       (r) =>
         r.forced
           ? `${r.vm}: did not power off in time, stopped hard (now ${r.state})`

@@ -2,6 +2,7 @@ import type { Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
 import { sleep } from '../lib/sleep.js';
+import { type Waiting, waitQuietly } from '../lib/waiting.js';
 import { bootFailure } from './console-failure.js';
 import { parseDominfo } from './manage/parse.js';
 import { consoleLogOf, seedPathOf } from './names.js';
@@ -104,8 +105,11 @@ export async function verifyVm(
     marker?: boolean;
     ssh?: boolean;
     stopIfFailed?: boolean;
+    /** Told of each wait (the marker, SSH): the UI's spinner. */
+    waiting?: Waiting;
   } = {},
 ): Promise<VmVerification> {
+  const waiting = options.waiting ?? waitQuietly;
   const list = virshCommand(['list']).argv;
   const argv = options.user ? ['runuser', '-u', options.user, '--', ...list] : list;
   const listed = await host.run({ argv, root: true, timeoutMs: 60_000 });
@@ -122,15 +126,18 @@ export async function verifyVm(
   let failure: string | undefined;
   if (options.marker !== false) {
     let seen: string[] = [];
-    for (;;) {
+    const lookAtConsole = async () => {
       const log = await readConsole();
       seen = log.split(/\r?\n/).filter((l) => l.startsWith('KVMKIT-SMOKE'));
       markerSeen = seen.some((l) => l.startsWith(SMOKE_MARKER));
       failure = bootFailure(log);
       // Not running (or not to this user): the verdict is in, waiting would only delay it.
-      if (markerSeen || failure || !listedRunning || Date.now() >= deadline) break;
-      await sleep(250);
-    }
+      return markerSeen || failure !== undefined || !listedRunning || Date.now() >= deadline;
+    };
+    if (!(await lookAtConsole()))
+      await waiting(`waiting for ${name}'s console to show the smoke marker`, async () => {
+        while (!(await lookAtConsole())) await sleep(250);
+      });
     if (seen.length > 0) evidence.push(`console ${consoleLog}:`, ...seen.map((l) => `  ${l}`));
     else if (!failure) evidence.push(`console ${consoleLog}: no KVMKIT-SMOKE line`);
   } else if (!options.ssh) {
@@ -140,7 +147,7 @@ export async function verifyVm(
 
   let ssh: SshWait | undefined;
   if (options.ssh && listedRunning && !failure) {
-    ssh = await waitForSsh(host, name, Math.max(deadline - Date.now(), 1000), consoleLog);
+    ssh = await waitForSsh(host, name, Math.max(deadline - Date.now(), 1000), consoleLog, waiting);
     failure = ssh.bootFailure;
     evidence.push(
       ssh.answering

@@ -2,6 +2,7 @@ import { createConnection } from 'node:net';
 import type { Host } from '../host/host.js';
 import { Virsh } from '../host/virsh.js';
 import { sleep } from '../lib/sleep.js';
+import { type Waiting, waitQuietly } from '../lib/waiting.js';
 import { bootFailure } from './console-failure.js';
 
 /** The first IPv4 address in `virsh domifaddr` output. */
@@ -60,16 +61,19 @@ export async function waitForSsh(
   name: string,
   limitMs: number,
   consoleLog?: string,
+  waiting: Waiting = waitQuietly,
 ): Promise<SshWait> {
   const deadline = Date.now() + limitMs;
   let address: string | undefined;
-  while (Date.now() < deadline) {
-    const failure = consoleLog ? bootFailure((await host.readFile(consoleLog)) ?? '') : undefined;
-    if (failure) return { address, answering: false, bootFailure: failure };
-    address = (await leaseAddress(host, name)) ?? address;
-    const banner = address ? await sshBanner(address) : undefined;
-    if (address && banner) return { address, answering: true, banner };
-    await sleep(1000);
-  }
-  return { address, answering: false };
+  return waiting(`waiting for ${name} to answer on SSH`, async () => {
+    while (Date.now() < deadline) {
+      const failure = consoleLog ? bootFailure((await host.readFile(consoleLog)) ?? '') : undefined;
+      if (failure) return { address, answering: false, bootFailure: failure };
+      address = (await leaseAddress(host, name)) ?? address;
+      const banner = address ? await sshBanner(address) : undefined;
+      if (address && banner) return { address, answering: true, banner };
+      await sleep(1000);
+    }
+    return { address, answering: false };
+  });
 }

@@ -231,6 +231,39 @@ describe('kvmkit vm: lifecycle', () => {
     const forced = await json<{ forced: boolean; state: string }>('shutdown', A, '--timeout', '2', '--force');
     expect(forced).toMatchObject({ forced: true, state: 'shut off' });
   });
+
+  it('shutdown on a terminal shows a spinner for its wait; off a terminal nothing of it', async () => {
+    // Issue 15 item 6. The paused guest makes the wait last its whole 2 s.
+    expect((await json('start', A)).state).toBe('running');
+    await json('suspend', A);
+    const terminal = Terminal.start([
+      'env',
+      '-u',
+      'NO_COLOR',
+      'TERM=xterm',
+      BIN,
+      'vm',
+      'shutdown',
+      A,
+      '--timeout',
+      '2',
+      '--force',
+    ]);
+    try {
+      const screen = await terminal.waitFor(/KVMKIT-EXIT=\d+/, 120_000);
+      expect(screen).toMatch(/KVMKIT-EXIT=0/);
+      expect(screen).toMatch(new RegExp(`· waiting for ${A} to shut down: \\d+\\.\\d s`));
+      expect(screen).toMatch(/did not power off in time, stopped hard/);
+    } finally {
+      terminal.close();
+    }
+    expect((await json('start', A)).state).toBe('running');
+    await json('suspend', A);
+    const piped = await vm('shutdown', A, '--timeout', '2', '--force');
+    expect(piped.exitCode, piped.stderr).toBe(0);
+    expect(`${piped.stdout}${piped.stderr}`).not.toMatch(/waiting for/);
+    expect(virsh('domstate', A).stdout.trim()).toBe('shut off');
+  });
 });
 
 describe('kvmkit vm: definitions', () => {

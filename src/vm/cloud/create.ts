@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import type { Command, Host } from '../../host/host.js';
 import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
+import type { Waiting } from '../../lib/waiting.js';
 import { generateUserKey, seedIsoActions, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
 import { consoleLogOf, seedPathOf, VM_NAME } from '../names.js';
@@ -35,6 +36,8 @@ export interface CloudVmOptions {
   /** How long to wait for an address and SSH; 0: do not wait. */
   waitSshMs: number;
   onProgress?: (p: DownloadProgress) => void;
+  /** Told of each wait (SSH; a download without a size): the UI's spinner. */
+  waiting?: Waiting;
   say?: (message: string) => void;
   /** The user agreed to a new SSH key when they have none. */
   generateKey?: boolean;
@@ -170,6 +173,7 @@ export async function prepareCloudVm(host: Host, o: CloudVmOptions) {
   const { checksum, signature } = await imageChecksum(host, o);
   const cached = await downloadVerified(o.url, cachedImagePath(o.url, checksum), checksum, {
     onProgress: o.onProgress,
+    waiting: o.waiting,
   });
   o.say?.(
     cached.cached
@@ -188,7 +192,10 @@ export async function createCloudVm(host: Host, o: CloudVmOptions) {
   const plan = await planCloudVm(host, o, { image: cached.path, sshKeys: keys });
   await runVmActions(host, plan.actions);
   const { overlay, seed } = plan;
-  const ssh = o.waitSshMs > 0 ? await waitForSsh(host, o.name, o.waitSshMs, consoleLogOf(o.name)) : undefined;
+  const ssh =
+    o.waitSshMs > 0
+      ? await waitForSsh(host, o.name, o.waitSshMs, consoleLogOf(o.name), o.waiting)
+      : undefined;
   // A guest whose boot failed for good (a panic, nothing to boot) would loop or sit there: stopped,
   // its definition and console log kept for reading why.
   if (ssh?.bootFailure) await Virsh.asRoot(host).exec(['destroy', o.name], { timeoutMs: 60_000 });

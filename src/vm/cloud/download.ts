@@ -3,7 +3,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
+import { type Waiting, waitQuietly } from '../../lib/waiting.js';
 
 export type Algorithm = 'sha256' | 'sha512';
 
@@ -56,7 +57,12 @@ export async function downloadVerified(
   url: string,
   target: string,
   checksum: Checksum,
-  options: { onProgress?: (p: DownloadProgress) => void; attempts?: number } = {},
+  options: {
+    onProgress?: (p: DownloadProgress) => void;
+    attempts?: number;
+    /** Told of a transfer whose size the server does not give (no progress to show): a spinner. */
+    waiting?: Waiting;
+  } = {},
 ): Promise<{ path: string; cached: boolean; resumed: boolean }> {
   await mkdir(dirname(target), { recursive: true });
   if (
@@ -71,7 +77,7 @@ export async function downloadVerified(
   for (let attempt = 1; ; attempt++) {
     const have = (await stat(part).catch(() => undefined))?.size ?? 0;
     try {
-      await fetchInto(url, part, have, options.onProgress);
+      await fetchInto(url, part, have, options.onProgress, options.waiting);
       break;
     } catch (error) {
       if (attempt >= attempts)
@@ -95,6 +101,7 @@ async function fetchInto(
   part: string,
   have: number,
   onProgress?: (p: DownloadProgress) => void,
+  waiting: Waiting = waitQuietly,
 ): Promise<void> {
   const response = await request(url, have > 0 ? { Range: `bytes=${have}-` } : {});
   if (response.statusCode === 416) return; // already complete
@@ -108,19 +115,24 @@ async function fetchInto(
   const total = Number.isFinite(length) ? from + length : undefined;
   const out = createWriteStream(part, { flags: ranged ? 'a' : 'w' });
   let received = from;
-  await new Promise<void>((resolve, reject) => {
-    response.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      onProgress?.({ received, total, resumedFrom: from });
+  const transfer = () =>
+    new Promise<void>((resolve, reject) => {
+      response.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        onProgress?.({ received, total, resumedFrom: from });
+      });
+      response.on('aborted', () => reject(new Error('the connection was cut')));
+      response.on('error', reject);
+      out.on('error', reject);
+      response.pipe(out);
+      out.on('finish', () => {
+        if (total !== undefined && received < total)
+          reject(new Error(`the connection was cut at ${received} of ${total} bytes`));
+        else resolve();
+      });
     });
-    response.on('aborted', () => reject(new Error('the connection was cut')));
-    response.on('error', reject);
-    out.on('error', reject);
-    response.pipe(out);
-    out.on('finish', () => {
-      if (total !== undefined && received < total)
-        reject(new Error(`the connection was cut at ${received} of ${total} bytes`));
-      else resolve();
-    });
-  });
+  // With a size, onProgress shows how far it is; without one, all there is to show is that it goes on.
+  if (total === undefined)
+    await waiting(`downloading ${basename(new URL(url).pathname)} (the server gives no size)`, transfer);
+  else await transfer();
 }

@@ -4,6 +4,7 @@ import type { Virsh } from '../../host/virsh.js';
 import { LibvirtError } from '../../host/vm-errors.js';
 import { quoteForShell } from '../../lib/shell-quote.js';
 import { sleep } from '../../lib/sleep.js';
+import { type Waiting, waitQuietly } from '../../lib/waiting.js';
 import { domainName, replaceLogFile } from '../domain-xml.js';
 import { consoleLogOf } from '../names.js';
 import { vmInfo } from './inventory.js';
@@ -54,7 +55,7 @@ export async function startVm(virsh: Virsh, vm: string) {
 export async function shutdownVm(
   virsh: Virsh,
   vm: string,
-  options: { timeoutMs?: number; force?: boolean } = {},
+  options: { timeoutMs?: number; force?: boolean; waiting?: Waiting } = {},
 ) {
   if ((await vmState(virsh, vm)).state === 'shut off')
     return { vm, state: 'shut off', changed: false, forced: false };
@@ -63,7 +64,10 @@ export async function shutdownVm(
   } catch (error) {
     if (!(error instanceof LibvirtError && error.kind === 'not-running')) throw error;
   }
-  const state = await waitForState(virsh, vm, (s) => s === 'shut off', options.timeoutMs ?? 60_000);
+  const waiting = options.waiting ?? waitQuietly;
+  const state = await waiting(`waiting for ${vm} to shut down`, () =>
+    waitForState(virsh, vm, (s) => s === 'shut off', options.timeoutMs ?? 60_000),
+  );
   if (state === 'shut off') return { vm, state, changed: true, forced: false };
   if (!options.force)
     throw new LibvirtError(
