@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../src/checks/doctor.js';
 import type { Plan } from '../../src/plan/plan.js';
@@ -198,6 +200,53 @@ describe("kvmkit plan --root: apt's Recommends as the profile says", () => {
     const plan = parseJson<Plan>(json.stdout);
     expect(plan.installRecommends).toBe(true);
     expect(aptInstall(plan)).not.toContain('--no-install-recommends');
+  });
+});
+
+/** The guide's SPICE packages (seed-kvm-guide.vi.md, 3.2, on Mint 17.3), less spice-vdagent: a guest tool. */
+const GUIDE_SPICE_ON_HOST = [
+  'gir1.2-spice-client-glib-2.0',
+  'gir1.2-spice-client-gtk-2.0',
+  'gir1.2-spice-client-gtk-3.0',
+  'libspice-client-glib-2.0-8',
+  'libspice-client-gtk-2.0-4',
+  'libspice-client-gtk-3.0-4',
+  'libspice-server1',
+  'python-spice-client-gtk',
+  'spice-client-glib-usb-acl-helper',
+  'spice-client-gtk',
+];
+
+describe("kvmkit plan --root on the guide's own release (Mint 17.3)", () => {
+  const spiceOf = (plan: Plan) => plan.packages.filter((p) => /spice/.test(p)).sort();
+
+  it('--profile desktop plans exactly the guide SPICE packages, virt-manager and virt-viewer', async () => {
+    const json = await kvmkit([
+      'plan',
+      '--root',
+      materialize('os-mint-17.3'),
+      '--profile',
+      'desktop',
+      '--json',
+    ]);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const plan = parseJson<Plan>(json.stdout);
+    expect(spiceOf(plan)).toEqual(GUIDE_SPICE_ON_HOST);
+    expect(plan.packages).toEqual(expect.arrayContaining(['virt-manager', 'virt-viewer']));
+    expect(plan.packages).not.toContain('spice-vdagent');
+  });
+
+  it('a desktop session chooses the desktop profile, with the same packages', async () => {
+    const root = materialize('os-mint-17.3');
+    // Mint 17.3's Cinnamon runs on X11: the session a reader of the guide installs from.
+    const path = join(root, 'fixture.json');
+    const recorded = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
+    writeFileSync(path, JSON.stringify({ ...recorded, env: { DISPLAY: ':0', XDG_SESSION_TYPE: 'x11' } }));
+    const json = await kvmkit(['plan', '--root', root, '--json']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const plan = parseJson<Plan>(json.stdout);
+    expect(plan.profile).toBe('desktop');
+    expect(spiceOf(plan)).toEqual(GUIDE_SPICE_ON_HOST);
   });
 });
 

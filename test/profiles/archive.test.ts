@@ -106,6 +106,38 @@ describe.each([
     expect(qemuKvm.stdout).not.toMatch(/^Inst qemu-kvm /m);
   }, 300_000);
 
+  it("names the SPICE server where this release's QEMU gets it, and the guide's other SPICE roles", () => {
+    const spice = release.packages.spice;
+    // The guide's GTK client, GLib client and USB redirection, under this suite's names.
+    expect(spice).toEqual(
+      expect.arrayContaining([
+        'spice-client-gtk',
+        'gir1.2-spiceclientgtk-3.0',
+        'gir1.2-spiceclientglib-2.0',
+        'libspice-client-glib-2.0-8',
+        'spice-client-glib-usb-acl-helper',
+      ]),
+    );
+    expect(spice).not.toContain('spice-vdagent');
+    expect(release.packages.desktop).toEqual(['virt-manager', 'virt-viewer']);
+    const server = spice.filter((p) => p === 'libspice-server1' || p === 'qemu-system-modules-spice');
+    expect(server).toHaveLength(1);
+    // The named server package is the one QEMU itself brings: a dependency of qemu-system-x86
+    // (11, 12), or the module package it recommends once SPICE is split out of it (13).
+    const qemu = aptIn(dir, ['install', '--simulate', '-q', '--no-install-recommends', 'qemu-system-x86']);
+    expect(qemu.status, qemu.stderr).toBe(0);
+    const pulled = new Set([...qemu.stdout.matchAll(/^Inst (\S+)/gm)].map((m) => m[1]));
+    const recommends =
+      aptCacheIn(dir, ['show', '--no-all-versions', 'qemu-system-x86']).match(/^Recommends: (.*)$/m)?.[1] ??
+      '';
+    const recommended = new Set(recommends.split(/[,|]/).map((d) => d.trim().split(/[\s:]/)[0]));
+    if (pulled.has('libspice-server1')) expect(server).toEqual(['libspice-server1']);
+    else {
+      expect(recommended.has('qemu-system-modules-spice')).toBe(true);
+      expect(server).toEqual(['qemu-system-modules-spice']);
+    }
+  }, 300_000);
+
   it('installs the server profile without Recommends: its headless packages, and no desktop stack', () => {
     expect(installsRecommends(release, 'server')).toBe(false);
     const packages = packagesFor(release, installProfileSets(catalog, 'server'));

@@ -62,7 +62,7 @@ describe('every Ubuntu release 9.10 → 25.10 resolves as the reference says', (
       want.spiceGir.length ? expect.arrayContaining(want.spiceGir) : [],
     );
     expect(release.packages.bridge).toEqual(['bridge-utils']);
-    expect(release.packages.desktop).toEqual(['virt-manager']);
+    expect(release.packages.desktop).toEqual(['virt-manager', 'virt-viewer']);
   });
 
   it('has every Ubuntu release from 9.10 to 25.10 in its table', () => {
@@ -93,6 +93,65 @@ describe('Debian 10 → 13', () => {
 
   it('refuses a Debian older than 10 with the supported range', () => {
     expect(() => releaseProfileFor(catalog, debian('9'))).toThrow(/older than any release kvmkit supports/);
+  });
+});
+
+/** The guide's 11 SPICE packages as it lists them on Mint 17.3 (seed-kvm-guide.vi.md, 3.2), arch suffixes dropped. */
+const GUIDE_SPICE = [
+  'gir1.2-spice-client-glib-2.0',
+  'gir1.2-spice-client-gtk-2.0',
+  'gir1.2-spice-client-gtk-3.0',
+  'libspice-client-glib-2.0-8',
+  'libspice-client-gtk-2.0-4',
+  'libspice-client-gtk-3.0-4',
+  'libspice-server1',
+  'python-spice-client-gtk',
+  'spice-client-glib-usb-acl-helper',
+  'spice-client-gtk',
+  'spice-vdagent',
+];
+
+describe("the desktop's SPICE set gives what the guide's 11 packages give", () => {
+  it('on the guide own release (Ubuntu 14.04, Mint 17.x) it is the guide list, less the guest tool spice-vdagent', () => {
+    const spice = releaseProfileFor(catalog, ubuntu('14.04')).packages.spice;
+    expect([...spice].sort()).toEqual(GUIDE_SPICE.filter((p) => p !== 'spice-vdagent'));
+  });
+
+  /** The four things the guide's list gives, each as one of the release's names. */
+  const roles = (spice: string[]) => ({
+    gtkClient:
+      spice.includes('spice-client-gtk') && spice.some((p) => /^gir1\.2-spice-?client-?gtk-3\.0$/.test(p)),
+    glibClient:
+      spice.includes('libspice-client-glib-2.0-8') &&
+      spice.some((p) => /^gir1\.2-spice-?client-?glib-2\.0$/.test(p)),
+    usbRedirection: spice.includes('spice-client-glib-usb-acl-helper'),
+    server: spice.includes('libspice-server1') || spice.includes('qemu-system-modules-spice'),
+  });
+  const all = { gtkClient: true, glibClient: true, usbRedirection: true, server: true };
+
+  it.each(Object.keys(catalog.distros.ubuntu).filter((v) => Number(v) >= 14.04))('Ubuntu %s', (version) => {
+    const release = releaseProfileFor(catalog, ubuntu(version));
+    expect(roles(release.packages.spice)).toEqual(all);
+    expect(release.packages.spice).not.toContain('spice-vdagent');
+    expect(release.packages.desktop).toContain('virt-viewer');
+  });
+  it.each(['10', '11', '12', '13'])('Debian %s', (version) => {
+    const release = releaseProfileFor(catalog, debian(version));
+    expect(roles(release.packages.spice)).toEqual(all);
+    expect(release.packages.spice).not.toContain('spice-vdagent');
+    expect(release.packages.desktop).toEqual(['virt-manager', 'virt-viewer']);
+  });
+  it("names QEMU's SPICE module where it is a package of its own (Debian 13, Ubuntu 24.04 on), libspice-server1 before", () => {
+    const server = (distro: Distro) =>
+      releaseProfileFor(catalog, distro).packages.spice.filter((p) =>
+        /libspice-server1|qemu-system-modules-spice/.test(p),
+      );
+    for (const v of ['10', '11', '12']) expect(server(debian(v))).toEqual(['libspice-server1']);
+    expect(server(debian('13'))).toEqual(['qemu-system-modules-spice']);
+    for (const v of ['14.04', '16.04', '18.04', '20.04', '22.04', '23.10'])
+      expect(server(ubuntu(v))).toEqual(['libspice-server1']);
+    for (const v of ['24.04', '24.10', '25.04', '25.10'])
+      expect(server(ubuntu(v))).toEqual(['qemu-system-modules-spice']);
   });
 });
 
