@@ -7,9 +7,22 @@ export interface SeedInput {
   hostname: string;
   user: string;
   sshKeys: string[];
+  /** Packages the guest installs from its own archive on first boot (cloud-init's `packages`). */
+  packages?: string[];
 }
 
-/** NoCloud meta-data and user-data: the hostname, and the invoking user with their SSH keys. */
+/**
+ * The guest tools the guide installs, which belong inside a guest, not on the host: the QEMU guest
+ * agent (libvirt's shutdown, fs-freeze and address queries through virt-install's channel) and
+ * spice-vdagent (clipboard and resolution once the VM has a SPICE display, e.g. added in
+ * virt-manager). Names shared by Debian's and Ubuntu's archives.
+ */
+export const GUEST_TOOLS = ['qemu-guest-agent', 'spice-vdagent'];
+
+/**
+ * NoCloud meta-data and user-data: the hostname, the invoking user with their SSH keys, and the
+ * packages to install, if any (a guest without a network logs their failure and boots on).
+ */
 export function seedFiles(input: SeedInput): { metaData: string; userData: string } {
   // lineWidth 0: never fold a long value (an SSH key) over lines.
   const metaData = stringify(
@@ -27,6 +40,7 @@ export function seedFiles(input: SeedInput): { metaData: string; userData: strin
           ssh_authorized_keys: input.sshKeys,
         },
       ],
+      ...(input.packages?.length ? { packages: input.packages } : {}),
     },
     { lineWidth: 0 },
   )}`;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { planCloudVm } from '../../src/vm/cloud/create.js';
 import { planIsoVm } from '../../src/vm/iso.js';
 import { runVmActions, type VmAction } from '../../src/vm/vm-actions.js';
@@ -92,6 +93,11 @@ describe('the cloud VM, planned on its cached image', () => {
     expect(lines.slice(10)).toEqual(['on-failure []']);
     const disk = plan.actions[0];
     expect(disk?.kind === 'write' && disk.file.content).toContain(`<path>${IMAGE}</path>`);
+    // The guide's guest tools go into the guest through cloud-init, not onto the host.
+    const userData = plan.actions.find((a) => a.kind === 'write' && a.file.path.endsWith('/user-data'));
+    const cloudConfig = parse(userData?.kind === 'write' ? userData.file.content : '');
+    expect(cloudConfig.packages).toEqual(['qemu-guest-agent', 'spice-vdagent']);
+    expect(cloudConfig.users[0].ssh_authorized_keys).toEqual(['ssh-ed25519 AAAA alice@test']);
     readsOnly(host);
     expect(host.volumes.size).toBe(0);
   });

@@ -3,7 +3,7 @@ import type { Command, Host } from '../../host/host.js';
 import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
 import type { Waiting } from '../../lib/waiting.js';
-import { generateUserKey, seedIsoActions, userPublicKeys } from '../cloud-init.js';
+import { GUEST_TOOLS, generateUserKey, seedIsoActions, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
 import { consoleLogOf, seedPathOf, VM_NAME } from '../names.js';
 import { poolDir, requireFreeVolumes, volumeActions } from '../pool-disk.js';
@@ -137,7 +137,13 @@ export async function planCloudVm(
         tolerated({ argv: ['rm', '-rf', seed, `${seed}.d`], root: true }),
       ],
     },
-    ...seedIsoActions(seed, { hostname: o.name, user: o.user, sshKeys: inputs.sshKeys }),
+    // The guest tools go into the guest (the guide put spice-vdagent on the host).
+    ...seedIsoActions(seed, {
+      hostname: o.name,
+      user: o.user,
+      sshKeys: inputs.sshKeys,
+      packages: GUEST_TOOLS,
+    }),
     // So libvirt lists the seed it did not make as a volume of the pool; a refusal changes nothing.
     tolerated(virshCommand(['pool-refresh', 'default'], { root: true, timeoutMs: 120_000 })),
     runAction({ argv, root: true, timeoutMs: 600_000 }, 'virt-install failed'),
