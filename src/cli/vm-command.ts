@@ -4,6 +4,7 @@ import { showCommand } from '../host/host.js';
 import { DEFAULT_URI, Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
 import { quoteForShell } from '../lib/shell-quote.js';
+import { spinnerAllowed, spinnerWaiting } from '../ui/spinner.js';
 import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { createIsoVm } from '../vm/iso.js';
@@ -83,7 +84,10 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
     });
     // A smoke VM that fails (no marker, a panic) is stopped, not left running: a panicking guest
     // reboots and panics again, forever. Its definition and console log stay for reading why.
-    const verification = await verifyVm(host, name, { stopIfFailed: true });
+    const verification = await verifyVm(host, name, {
+      stopIfFailed: true,
+      waiting: spinnerWaiting({ json: flags.json }),
+    });
     const under = vm.virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)';
     print(
       flags.json,
@@ -237,6 +241,8 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
   const host = await hostFromFlags();
   try {
     let lastShown = 0;
+    // A download's size, when known, is shown as it goes; off a terminal or with --json, nothing.
+    const showProgress = spinnerAllowed({ json: flags.json });
     const vm = await createCloudVm(host, {
       name,
       url,
@@ -251,11 +257,12 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
       waitSshMs,
       generateKey: flags.generateKey,
       say: (m) => flags.json || process.stderr.write(`${m}\n`),
+      waiting: spinnerWaiting({ json: flags.json }),
       onProgress: (p) => {
-        if (flags.json || Date.now() - lastShown < 200) return;
+        if (!showProgress || p.total === undefined || Date.now() - lastShown < 200) return;
         lastShown = Date.now();
-        const pct = p.total ? ` ${Math.floor((p.received / p.total) * 100)}%` : '';
-        process.stderr.write(`\rdownloading${pct} (${(p.received / 1048576).toFixed(1)} MiB)`);
+        const pct = Math.floor((p.received / p.total) * 100);
+        process.stderr.write(`\rdownloading ${pct}% (${(p.received / 1048576).toFixed(1)} MiB)`);
       },
     });
     const sshLine = vm.ssh?.answering
@@ -318,6 +325,7 @@ export async function verifyCommand(flags: {
     marker,
     ssh: flags.ssh === true,
     deadlineMs,
+    waiting: spinnerWaiting({ json: flags.json }),
   });
   print(
     flags.json,
