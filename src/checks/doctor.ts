@@ -6,6 +6,7 @@ import type { Distro } from '../profiles/types.js';
 import { type Acceleration, accelerationCheck } from './acceleration.js';
 import { checkModeChecks } from './check-mode.js';
 import { distroCheck, initCheck } from './distro.js';
+import { guestToolsCheck } from './guest-tools.js';
 import { hardwareChecks } from './hardware.js';
 import { kvmChecks } from './kvm.js';
 import { type DoctorAction, planMsrModule, runDoctorAction } from './msr-module.js';
@@ -58,11 +59,21 @@ export async function runDoctor(host: Host, options: DoctorOptions = {}): Promis
     resourceChecks(facts),
   ]);
   // What the installer owns, judged by its steps' own plans on these facts (check mode).
-  const [init, installer] = await Promise.all([
+  const [init, installer, guestTools] = await Promise.all([
     initCheck(facts, distro.wanted),
     checkModeChecks(facts, distro.wanted),
+    guestToolsCheck(facts),
   ]);
-  const checks = [...hardware.results, ...kvm, accel.result, distro.result, init, ...installer, ...resources];
+  const checks = [
+    ...hardware.results,
+    ...kvm,
+    accel.result,
+    distro.result,
+    init,
+    ...installer,
+    ...guestTools,
+    ...resources,
+  ];
   return {
     ready: !checks.some((c) => c.blocking && c.status === 'fail'),
     acceleration: accel.acceleration,

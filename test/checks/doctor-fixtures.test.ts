@@ -12,6 +12,33 @@ const byId = (report: DoctorReport, id: string) => {
   return found;
 };
 
+describe('doctor on a host the guide set up: spice-vdagent is a guest tool', () => {
+  // A dpkg status stanza as dpkg writes it (Ubuntu 14.04's spice-vdagent, the guide's release).
+  const VDAGENT = [
+    'Package: spice-vdagent',
+    'Status: install ok installed',
+    'Priority: optional',
+    'Section: x11',
+    'Architecture: amd64',
+    'Version: 0.15.0-1.2ubuntu1',
+    'Description: Spice agent for Linux',
+  ].join('\n');
+
+  it('says so as an information line (pass, not blocking) where it is installed, and nothing where it is not', async () => {
+    const without = await doctor(materialize('intel-vmx-ready'));
+    expect(without.checks.find((c) => c.id === 'guest-tools')).toBeUndefined();
+    const dir = materialize('intel-vmx-ready');
+    const status = join(dir, 'var/lib/dpkg/status');
+    writeFileSync(status, `${readFileSync(status, 'utf8').trimEnd()}\n\n${VDAGENT}\n`);
+    const report = await doctor(dir);
+    expect(byId(report, 'guest-tools')).toMatchObject({ status: 'pass', blocking: false, group: 'packages' });
+    expect(byId(report, 'guest-tools').summary).toMatch(/spice-vdagent .*guide.*guest tool.*inside VMs/);
+    expect(byId(report, 'guest-tools').hint).toMatch(/inside VMs/);
+    // An information line changes no verdict: the host is as ready as without it.
+    expect(report.ready).toBe(without.ready);
+  });
+});
+
 describe('doctor on recorded hosts', () => {
   it('intel-vmx-ready: everything passes and the host is ready, acceleration not proven', async () => {
     const report = await doctor(materialize('intel-vmx-ready'));
