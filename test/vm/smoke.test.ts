@@ -4,8 +4,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cpioArchive } from '../../src/vm/smoke/cpio.js';
 import { loadOrder, moduleDepends } from '../../src/vm/smoke/modules.js';
 import { lddPaths } from '../../src/vm/smoke/ssh-server.js';
-import { kvmkit, parseJson } from '../helpers/cli.js';
+import { BIN, kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
+import { Terminal } from '../helpers/tmux.js';
 import { installedForVms } from '../helpers/vm-harness.js';
 
 // The smoke VM for real: built on the spot, defined and started in the test harness's libvirtd
@@ -23,7 +24,7 @@ const until = async (test: () => boolean, ms: number, what: string) => {
 
 beforeAll(async () => {
   await installedForVms(USER);
-  for (const name of ['kvmkit-smoke-t1', 'kvmkit-smoke-t2', 'kvmkit-smoke-t3']) {
+  for (const name of ['kvmkit-smoke-t1', 'kvmkit-smoke-t2', 'kvmkit-smoke-t3', 'kvmkit-smoke-t4']) {
     if (virsh('dominfo', name).status === 0) await kvmkit(['vm', 'delete', name, '--storage', '--yes']);
   }
 }, 600_000);
@@ -32,6 +33,7 @@ describe('the smoke VM', () => {
   it('is created, runs under TCG, prints its marker, takes a DHCP lease, shuts down, and is deleted with its storage', async () => {
     const created = await kvmkit(['vm', 'create', '--smoke', '--name', 'kvmkit-smoke-t1', '--json']);
     expect(created.exitCode, created.stderr).toBe(0);
+    expect(created.stderr).not.toMatch(/waiting for/); // --json, off a terminal: no spinner
     const vm = parseJson<{ virtType: string; verification: { ok: boolean; evidence: string[] } }>(
       created.stdout,
     );
@@ -59,6 +61,31 @@ describe('the smoke VM', () => {
     expect(virsh('dominfo', 'kvmkit-smoke-t1').status).not.toBe(0);
     expect(virsh('vol-list', 'default').stdout).not.toMatch(/kvmkit-smoke-t1/);
     expect(existsSync('/var/lib/libvirt/boot/kvmkit-kvmkit-smoke-t1-vmlinuz')).toBe(false);
+  });
+
+  it('on a terminal, the wait for the marker is a spinner that ends in a line with its length', async () => {
+    // Issue 15 item 6; off a terminal (the --json run above) nothing of it is written.
+    const terminal = Terminal.start([
+      'env',
+      '-u',
+      'NO_COLOR',
+      'TERM=xterm',
+      BIN,
+      'vm',
+      'create',
+      '--smoke',
+      '--name',
+      'kvmkit-smoke-t4',
+    ]);
+    try {
+      const screen = await terminal.waitFor(/KVMKIT-EXIT=\d+/, 300_000);
+      expect(screen).toMatch(/KVMKIT-EXIT=0/);
+      expect(screen).toMatch(/· waiting for kvmkit-smoke-t4's console to show the smoke marker: \d+\.\d s/);
+      expect(screen).toMatch(/kvmkit-smoke-t4 is running under/);
+    } finally {
+      terminal.close();
+    }
+    expect((await kvmkit(['vm', 'delete', 'kvmkit-smoke-t4', '--storage', '--yes'])).exitCode).toBe(0);
   });
 
   it('reads a cloud-init NoCloud seed (hostname and key on its console) and lets that user in over real SSH', async () => {
