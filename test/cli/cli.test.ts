@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../src/checks/doctor.js';
 import type { Plan } from '../../src/plan/plan.js';
+import { GUIDE_SPICE_ON_HOST } from '../helpers/guide-spice.js';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { materialize } from '../helpers/fixtures.js';
 
@@ -202,20 +203,6 @@ describe("kvmkit plan --root: apt's Recommends as the profile says", () => {
     expect(aptInstall(plan)).not.toContain('--no-install-recommends');
   });
 });
-
-/** The guide's SPICE packages (seed-kvm-guide.vi.md, 3.2, on Mint 17.3), less spice-vdagent: a guest tool. */
-const GUIDE_SPICE_ON_HOST = [
-  'gir1.2-spice-client-glib-2.0',
-  'gir1.2-spice-client-gtk-2.0',
-  'gir1.2-spice-client-gtk-3.0',
-  'libspice-client-glib-2.0-8',
-  'libspice-client-gtk-2.0-4',
-  'libspice-client-gtk-3.0-4',
-  'libspice-server1',
-  'python-spice-client-gtk',
-  'spice-client-glib-usb-acl-helper',
-  'spice-client-gtk',
-];
 
 describe("kvmkit plan --root on the guide's own release (Mint 17.3)", () => {
   const spiceOf = (plan: Plan) => plan.packages.filter((p) => /spice/.test(p)).sort();

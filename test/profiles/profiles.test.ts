@@ -12,6 +12,7 @@ import {
   releaseProfileFor,
 } from '../../src/profiles/resolve.js';
 import { type Distro, NETWORK_SYSTEMS } from '../../src/profiles/types.js';
+import { GUIDE_SPICE } from '../helpers/guide-spice.js';
 
 const PROFILES = join(import.meta.dirname, '../../profiles');
 
@@ -95,21 +96,6 @@ describe('Debian 10 → 13', () => {
     expect(() => releaseProfileFor(catalog, debian('9'))).toThrow(/older than any release kvmkit supports/);
   });
 });
-
-/** The guide's 11 SPICE packages as it lists them on Mint 17.3 (seed-kvm-guide.vi.md, 3.2), arch suffixes dropped. */
-const GUIDE_SPICE = [
-  'gir1.2-spice-client-glib-2.0',
-  'gir1.2-spice-client-gtk-2.0',
-  'gir1.2-spice-client-gtk-3.0',
-  'libspice-client-glib-2.0-8',
-  'libspice-client-gtk-2.0-4',
-  'libspice-client-gtk-3.0-4',
-  'libspice-server1',
-  'python-spice-client-gtk',
-  'spice-client-glib-usb-acl-helper',
-  'spice-client-gtk',
-  'spice-vdagent',
-];
 
 describe("the desktop's SPICE set gives what the guide's 11 packages give", () => {
   it('on the guide own release (Ubuntu 14.04, Mint 17.x) it is the guide list, less the guest tool spice-vdagent', () => {
