@@ -1,6 +1,4 @@
-import { join } from 'node:path';
-import type { Command } from '../host/host.js';
-import { type Host, withTempDir } from '../host/host.js';
+import type { Command, Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { buildXml } from '../lib/xml.js';
@@ -28,7 +26,7 @@ export function hostBridgeNetworkCommands(xmlPath: string): Command[] {
 }
 
 /**
- * `kvmkit bridge`'s way (the install's bridge step plans hostBridgeNetworkCommands instead):
+ * `kvmkit bridge`'s way (the install's bridge step plans the same file and commands as actions):
  * defines, starts and autostarts `host-bridge` when libvirt answers and it is not there yet, so
  * `kvmkit vm create --network host-bridge` works. A line saying what happened, or undefined.
  */
@@ -38,15 +36,16 @@ export async function defineHostBridgeNetwork(host: Host, bridge: string): Promi
   const info = await virsh('net-info', 'host-bridge');
   if (info.exitCode === 0) return 'libvirt network host-bridge: already defined';
   if ((await virsh('uri')).exitCode !== 0) return undefined; // libvirt is not here (yet)
-  // The file is made where virsh runs (over ssh, the target). Not `net-define /dev/stdin`:
-  // virsh open()s the path, which fails on the socket Node hands a child as its stdin.
-  const xml = await hostBridgeNetworkXml(bridge);
-  return withTempDir(host, 'kvmkit-net-', async (dir) => {
-    await host.writeFile(join(dir, 'host-bridge.xml'), xml);
-    const defined = await virsh('net-define', join(dir, 'host-bridge.xml'));
-    if (defined.exitCode !== 0) return `libvirt network host-bridge: not defined (${defined.stderr.trim()})`;
-    await virsh('net-start', 'host-bridge');
-    await virsh('net-autostart', 'host-bridge');
-    return `libvirt network host-bridge defined over ${bridge}: kvmkit vm create --network host-bridge`;
-  });
+  // The file is written where virsh runs (over ssh, the target), where the install step writes it.
+  // Not `net-define /dev/stdin`: virsh open()s the path, which fails on the socket Node hands a
+  // child as its stdin. Its guards are not needed: net-info just said it is not there.
+  await host.writeFile(HOST_BRIDGE_XML, `${await hostBridgeNetworkXml(bridge)}\n`, 0o644);
+  const [define, start, autostart] = hostBridgeNetworkCommands(HOST_BRIDGE_XML).map(
+    ({ skipIf: _, ...command }) => command,
+  );
+  const defined = await host.run(define!);
+  if (defined.exitCode !== 0) return `libvirt network host-bridge: not defined (${defined.stderr.trim()})`;
+  await host.run(start!);
+  await host.run(autostart!);
+  return `libvirt network host-bridge defined over ${bridge}: kvmkit vm create --network host-bridge`;
 }
