@@ -1,3 +1,5 @@
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Container, RunResult } from './container.js';
 import {
@@ -13,12 +15,26 @@ import {
   notOk,
   SMOKE,
   shown,
+  sleep,
   smokeConsole,
   summaryOf,
   USER,
   until,
 } from './scenario.js';
 import { aptInstall, writeInside } from './ssh.js';
+import { recordTiming, since } from './timings.js';
+import {
+  DISPLAY,
+  endUnit,
+  listed,
+  screenshot,
+  startUnit,
+  startXvfb,
+  unitPids,
+  unitState,
+  windows,
+  type XWindow,
+} from './xdisplay.js';
 
 /**
  * The workshop profile with its first VM, and an install killed mid-apt, each on a pristine
@@ -27,7 +43,9 @@ import { aptInstall, writeInside } from './ssh.js';
  * 1. Debian 13, `--profile workshop`: the desktop packages and the smoke first VM (kvmkit installs
  *    busybox-static itself and fetches Debian's cloud kernel with apt-get download through the
  *    proxy); the VM proven running as alice, `kvmkit verify`, a second install that changes
- *    nothing, then the day-two `kvmkit vm` verbs as alice, each read back through virsh.
+ *    nothing, virt-manager run by alice in a fresh login under Xvfb (the VM in its connection,
+ *    no authentication dialog, a screenshot kept as virt-manager.png in the logs), then the
+ *    day-two `kvmkit vm` verbs as alice, each read back through virsh.
  * 2. Debian 12, `--profile server` SIGKILLed while dpkg unpacks (kvmkit and every process under
  *    it, by pid): the next install must repair dpkg and finish.
  *
@@ -159,6 +177,139 @@ describe('the workshop profile on a fresh Debian 13 (trixie)', () => {
       }
     },
     20 * MINUTE,
+  );
+
+  it(
+    `virt-manager run by ${USER} in a fresh login, under Xvfb, lists ${SMOKE} from qemu:///system with no authentication dialog`,
+    async () => {
+      // Issue 15 item 3: what a workshop user sees after the re-login. runuser -l logs alice in
+      // afresh (her groups read again from /etc/group, as a new desktop session would), and no
+      // polkit agent runs here: a connection that needed a password could only fail or show a
+      // dialog, so the connection going Active with no other window up is the proof.
+      const box = container();
+      const started = performance.now();
+      const vmmUnit = 'kk-virt-manager';
+      const xvfbUnit = 'kk-xvfb';
+      const vmmLog = '/var/log/kk-virt-manager.log';
+      // The test's own tools, not kvmkit's: the X server and a window lister.
+      await aptInstall(box, ['xvfb', 'xdotool']);
+      const logText = () => {
+        try {
+          return readFileSync(join(box.dir, vmmLog), 'utf8');
+        } catch {
+          return '';
+        }
+      };
+      const logTail = () =>
+        `--- ${vmmLog} (last 30 lines)\n${logText().trimEnd().split('\n').slice(-30).join('\n')}`;
+      const MAIN = 'Virtual Machine Manager';
+      // A polkit agent's dialog (polkit-gnome, mate, lxpolkit, KDE), or any other window up beside the main one
+      // (virt-manager's connection-failure dialog is one).
+      const unwanted = (w: XWindow) =>
+        /authenticat/i.test(w.name) || (w.visible && w.topLevel && w.name !== MAIN);
+      try {
+        await startXvfb(box, xvfbUnit, '/var/log/kk-xvfb.log');
+        await startUnit(
+          box,
+          vmmUnit,
+          [
+            'runuser',
+            '-l',
+            USER,
+            '--whitelist-environment=DISPLAY,NO_AT_BRIDGE',
+            '-c',
+            'exec virt-manager --connect qemu:///system --no-fork --debug',
+          ],
+          vmmLog,
+          // No AT-SPI registry runs here (the checks read X and the log): GTK's bridge would only warn.
+          { DISPLAY, NO_AT_BRIDGE: '1' },
+        );
+        // virt-manager's debug log says when its connection is up and each VM it adds to the
+        // manager's list (connection.py: "conn=URI changed to state=Active", "domain=NAME status=S added").
+        await until(`virt-manager's main window with ${SMOKE} in its connection`, 2 * MINUTE, async () => {
+          const text = logText();
+          if ((await unitPids(box, vmmUnit)).length === 0)
+            throw new Error(`virt-manager ended (${await unitState(box, vmmUnit)})\n${logTail()}`);
+          const active = text.includes('conn=qemu:///system changed to state=Active');
+          const added = new RegExp(`domain=${SMOKE} status=\\S+ added`).test(text);
+          const found = await windows(box);
+          const main = found.some((w) => w.visible && w.topLevel && w.name === MAIN);
+          return {
+            done: active && added && main,
+            value: found,
+            said: `connection active: ${active}, ${SMOKE} added: ${added}, main window: ${main}\nwindows:\n${listed(found)}\n${logTail()}`,
+          };
+        });
+        // Then 5 s with the connection up: no authentication or error window may appear.
+        const watchUntil = Date.now() + 5000;
+        const seen = new Map<string, XWindow>();
+        let last: XWindow[] = [];
+        while (Date.now() < watchUntil) {
+          last = await windows(box);
+          for (const w of last.filter(unwanted)) seen.set(w.id, w);
+          await sleep(500);
+        }
+        const shot = await screenshot(box, 'virt-manager.png');
+        process.stderr.write(`[kk-workshop] virt-manager screenshot: ${shot}\n`);
+        expect
+          .soft(
+            [...seen.values()],
+            `no authentication dialog nor any other window beside "${MAIN}" (screenshot ${shot}); windows now:\n${listed(last)}\n${logTail()}`,
+          )
+          .toEqual([]);
+        expect
+          .soft(
+            last.filter((w) => w.visible && w.topLevel).map((w) => w.name),
+            `exactly virt-manager's main window is up (screenshot ${shot})\n${listed(last)}`,
+          )
+          .toEqual([MAIN]);
+        expect
+          .soft(logText(), `virt-manager's connection should stay up\n${logTail()}`)
+          .not.toMatch(/conn=qemu:\/\/\/system changed to state=Disconnected/);
+
+        // The virt-manager process itself: alice's, with libvirt among its groups.
+        const pids = await unitPids(box, vmmUnit);
+        const ps = await box.run(['ps', '-o', 'user=,supgrp=,args=', '-p', pids.join(',')]);
+        // python3 running /usr/bin/virt-manager (runuser's own line names it only in its -c).
+        const vmmLine = ps.stdout
+          .split('\n')
+          .find((line) => /^\S+\s+\S+\s+\S*python3\S* \S*virt-manager /.test(line));
+        const [owner, groups] = vmmLine?.trim().split(/\s+/) ?? [];
+        expect.soft(owner, `virt-manager should run as ${USER}\n${shown(ps)}`).toBe(USER);
+        expect
+          .soft(groups?.split(','), `virt-manager's groups should include libvirt\n${shown(ps)}`)
+          .toContain('libvirt');
+
+        // And the same user, logged in afresh, sees the VM through virsh.
+        const virsh = await box.run([
+          'runuser',
+          '-l',
+          USER,
+          '-c',
+          'virsh -c qemu:///system list --all --name',
+        ]);
+        expect
+          .soft(
+            virsh.stdout.split('\n').map((line) => line.trim()),
+            `virsh list --all as ${USER} in a fresh login should list ${SMOKE}\n${shown(virsh)}`,
+          )
+          .toContain(SMOKE);
+      } finally {
+        await endUnit(box, vmmUnit);
+        await endUnit(box, xvfbUnit);
+        try {
+          copyFileSync(join(box.dir, vmmLog), join(box.logs, 'virt-manager.log'));
+        } catch {
+          // virt-manager never started: the failure above says why.
+        }
+        recordTiming({
+          what: 'virt-manager under Xvfb as alice (tools, start, checks)',
+          suite: box.suite,
+          seconds: since(started),
+        });
+      }
+    },
+    10 * MINUTE,
   );
 
   it(
