@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { runDoctor } from '../checks/doctor.js';
 import { readNamedUser } from '../facts/users.js';
 import type { Host } from '../host/host.js';
@@ -218,13 +216,17 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
         { name: 'none', value: 'none' },
       ],
     });
-    let answer: string = kind;
     if (kind === 'iso') {
-      answer = await input({
-        message: 'Path of the ISO',
-        validate: (p) => (/\.iso$/i.test(p) && existsSync(resolve(p))) || 'an existing .iso file',
-      });
+      // The guided ISO VM: virt-manager's screens (media, OS, memory and CPUs, storage, name and
+      // network, summary); declining the summary asks the first VM again.
+      const { askIsoVm } = await import('./iso-wizard.js');
+      const chosen = await askIsoVm(host);
+      if (chosen === undefined) return askGuided(host, resolved);
+      const { iso, os, memoryMiB, vcpus, diskGiB, name, network } = chosen;
+      resolved.firstVm = { kind: 'iso', iso, os, memoryMiB, vcpus, diskGiB, name, network };
+      return;
     }
+    let answer: string = kind;
     if (kind === 'cloud') {
       answer = await select({
         message: 'Cloud image',
@@ -232,7 +234,7 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
       });
     }
     const size: FirstVmSize = {};
-    if (kind === 'iso' || kind === 'cloud') {
+    if (kind === 'cloud') {
       const whole = (min: number) => (v: string) =>
         (Number.isInteger(Number(v)) && Number(v) >= min) || `a whole number, at least ${min}`;
       size.memoryMiB = Number(

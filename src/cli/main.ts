@@ -322,6 +322,10 @@ function buildProgram(only?: string): Command {
         'make an SSH key for the user when they have none (with their consent: this flag)',
       )
       .option('--wait-ssh <seconds>', 'how long to wait for an address and SSH (0: do not wait)', '300')
+      .option(
+        '--os <short-id>',
+        'with --iso: the OS as libosinfo names it (e.g. debian12; osinfo-query os), else detected from the ISO',
+      )
       .option('--vcpus <n>', 'virtual CPUs (ISO and cloud VMs; default 2)')
       .option('--disk-size <GiB>', 'disk size in GiB (ISO and cloud VMs; default 20)')
       .option('--network <name>', 'libvirt network (default: default)')

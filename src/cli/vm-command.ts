@@ -7,8 +7,9 @@ import { quoteForShell } from '../lib/shell-quote.js';
 import { spinnerAllowed, spinnerWaiting } from '../ui/spinner.js';
 import { createCloudVm } from '../vm/cloud/create.js';
 import { DownloadError } from '../vm/cloud/download.js';
-import { createIsoVm } from '../vm/iso.js';
+import { createIsoVm, type IsoVmOptions } from '../vm/iso.js';
 import { deleteVm, verifyVm } from '../vm/lifecycle.js';
+import { checkOsId, listOsinfo } from '../vm/osinfo.js';
 import { consoleLogOf, createSmokeVm, smokeInitrdOf, VM_NAME } from '../vm/smoke/create.js';
 import { createXmlVm, readDomainFile } from '../vm/xml-vm.js';
 import { ensureRoot } from './elevate.js';
@@ -50,6 +51,8 @@ export interface VmCreateFlags extends ImageFlags {
   generateKey?: boolean;
   xml?: string;
   transient?: boolean;
+  /** The ISO VM's OS as an osinfo short id (virt-install's --osinfo), checked against osinfo-query. */
+  os?: string;
 }
 
 export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
@@ -176,7 +179,7 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
     : basename(flags.iso)
         .replace(/\.iso$/i, '')
         .replace(/[^A-Za-z0-9_.-]/g, '-');
-  const options = {
+  let options: Omit<IsoVmOptions, 'virtType'> = {
     name,
     iso: resolve(flags.iso),
     memoryMiB: wholeNumber(flags.memory, '--memory', 256) ?? 2048,
@@ -185,26 +188,62 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
     network: flags.network ?? 'default',
     uefi: flags.uefi,
     tpm: flags.tpm,
+    os: flags.os,
   };
-  if (!VM_NAME.test(name)) throw new UsageError(`"${name}" is not a usable VM name`, 'give one with --name');
+  // On a terminal the guided screens ask, the flags given being their defaults; with --json or
+  // without a terminal (scripts, tests) the flags alone decide.
+  const guided = !flags.json && process.stdin.isTTY === true && process.stdout.isTTY === true;
+  if (!guided && !VM_NAME.test(name))
+    throw new UsageError(`"${name}" is not a usable VM name`, 'give one with --name');
+  if (flags.os !== undefined && !/^[a-z][a-z0-9._-]*$/.test(flags.os))
+    throw new UsageError(
+      `--os ${flags.os}: not an osinfo short id`,
+      'e.g. --os debian12; all of them: osinfo-query os',
+    );
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const host = await hostFromFlags();
   try {
+    if (guided) {
+      const { askIsoVm } = await import('./iso-wizard.js');
+      const answers = await askIsoVm(host, {
+        iso: options.iso,
+        name: flags.name,
+        os: flags.os,
+        memoryMiB: wholeNumber(flags.memory, '--memory', 256),
+        vcpus: wholeNumber(flags.vcpus, '--vcpus', 1),
+        diskGiB: wholeNumber(flags.diskSize, '--disk-size', 1),
+        network: flags.network,
+      });
+      if (answers === undefined) {
+        process.stdout.write('Nothing created.\n');
+        return EXIT.ok;
+      }
+      options = { ...options, ...answers };
+    } else if (flags.os !== undefined) {
+      const known = await listOsinfo(host);
+      if (known === undefined)
+        throw new UsageError(
+          `--os ${flags.os}: osinfo-query cannot list the OSes libosinfo knows here`,
+          'install libosinfo-bin (kvmkit install does, for an ISO first VM)',
+        );
+      const checked = checkOsId(known, flags.os);
+      if (!checked.ok) throw new UsageError(checked.error, checked.hint);
+    }
     const virtType = await provenVirtType(host);
     const vm = await createIsoVm(host, { ...options, virtType });
     const env = await host.environment();
     const desktop = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
     let viewer = 'no desktop session here';
     if (desktop && (await host.stat('/usr/bin/virt-viewer'))) {
-      await host.run({ argv: ['virt-viewer', '--connect', DEFAULT_URI, name], detached: true });
+      await host.run({ argv: ['virt-viewer', '--connect', DEFAULT_URI, options.name], detached: true });
       viewer = 'virt-viewer opened';
     }
     print(
       flags.json,
-      { name, virtType, ...vm, viewer },
+      { name: options.name, virtType, ...vm, viewer },
       [
-        `${name} is installing from ${options.iso} (OS: ${vm.os}) under ${virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)'}.`,
+        `${options.name} is installing from ${options.iso} (OS: ${vm.os}) under ${virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)'}.`,
         `Display: ${vm.display} (listening on 127.0.0.1 only; ${viewer}).`,
         desktop
           ? ''

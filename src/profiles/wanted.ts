@@ -12,7 +12,7 @@ export interface FirstVmSize {
 export type FirstVm =
   | { kind: 'none' }
   | { kind: 'smoke'; name: string }
-  | ({ kind: 'iso'; name: string; iso: string } & FirstVmSize)
+  | ({ kind: 'iso'; name: string; iso: string; vcpus?: number; os?: string; network?: string } & FirstVmSize)
   | ({ kind: 'cloud'; name: string; image: string; generateKey?: boolean } & FirstVmSize);
 
 /** What a KVM host of this release should have, for one install profile and the chosen features. */

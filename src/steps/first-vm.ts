@@ -161,9 +161,10 @@ const isoOptions = (first: Extract<FirstVm, { kind: 'iso' }>, virtType: 'kvm' | 
   name: first.name,
   iso: first.iso,
   memoryMiB: first.memoryMiB ?? 2048,
-  vcpus: 2,
+  vcpus: first.vcpus ?? 2,
   diskGiB: first.diskGiB ?? 20,
-  network: 'default',
+  network: first.network ?? 'default',
+  os: first.os,
   virtType,
 });
 

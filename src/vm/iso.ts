@@ -20,6 +20,16 @@ export interface IsoVmOptions {
   uefi?: boolean;
   tpm?: boolean;
   virtType: 'kvm' | 'qemu';
+  /** The OS's osinfo short id, chosen or given (--os); else libosinfo detects it from the ISO. */
+  os?: string;
+}
+
+/** Why QEMU cannot read the ISO, and the two ways out: one wording for the wizard and the plan. */
+export function unreadableIso(iso: string, blocker: string): { message: string; hint: string } {
+  return {
+    message: `${QEMU_USER}, the user QEMU runs as, cannot read ${iso} (stopped at ${blocker})`,
+    hint: `copy it into the pool: sudo cp '${iso}' /var/lib/libvirt/images/, or let it through: sudo chmod o+x '${blocker}'`,
+  };
 }
 
 /**
@@ -122,17 +132,15 @@ export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan>
   if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
   const readable = await isoReadableByQemu(host, o.iso);
   if (!readable.ok) {
-    throw new VmError(
-      `${QEMU_USER}, the user QEMU runs as, cannot read ${o.iso} (stopped at ${readable.blocker})`,
-      `copy it into the pool: sudo cp '${o.iso}' /var/lib/libvirt/images/, or let it through: sudo chmod o+x '${readable.blocker}'`,
-    );
+    const { message, hint } = unreadableIso(o.iso, readable.blocker);
+    throw new VmError(message, hint);
   }
   if ((await Virsh.asRoot(host).exec(['dominfo', o.name])).exitCode === 0) {
     throw new VmError(`a VM named "${o.name}" exists already`);
   }
   const volume = `${o.name}.qcow2`;
   await requireFreeVolumes(host, [volume]);
-  const os = await detectOs(host, o.iso);
+  const os = o.os ?? (await detectOs(host, o.iso));
   const disk = await volumeActions({ vmName: o.name, dir: await poolDir(host), volume, sizeGiB: o.diskGiB });
   const argv = virtInstallArgv(o, os, disk.path);
   const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });

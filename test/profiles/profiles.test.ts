@@ -275,7 +275,10 @@ describe('each release says what each feature needs', () => {
     expect(needs.smokeVm).toEqual(['busybox-static', ...decompressor]);
     // A cloud VM's seed ISO (genisoimage) and its checksum list's signature (gpgv).
     expect(needs.cloudVm).toEqual(expect.arrayContaining(['genisoimage', 'gpgv']));
-    expect(needs.isoVm).toEqual({ server: [], desktop: ['virt-viewer'] });
+    // osinfo-query and osinfo-detect (libosinfo-bin) for the ISO VM's OS screen and --os, where
+    // the archive has them (Ubuntu from 14.04, the guide's Mint 17.x base; every Debian listed).
+    const osinfo = id === 'ubuntu' && Number(version) < 14.04 ? [] : ['libosinfo-bin'];
+    expect(needs.isoVm).toEqual({ server: osinfo, desktop: [...osinfo, 'virt-viewer'] });
     // ifupdown's bridge_ports comes from bridge-utils; netplan and NetworkManager make bridges themselves.
     expect(Object.keys(needs.bridge).sort()).toEqual([...NETWORK_SYSTEMS].sort());
     expect(needs.bridge).toEqual({
@@ -345,8 +348,10 @@ describe('featureNeeds: only the chosen features, by feature', () => {
     expect(featureNeeds(bookworm, { firstVm: 'cloud' })).toEqual({
       cloudVm: ['genisoimage', 'gpgv', 'qemu-utils'],
     });
-    expect(featureNeeds(bookworm, { firstVm: 'iso', desktop: true })).toEqual({ isoVm: ['virt-viewer'] });
-    expect(featureNeeds(bookworm, { firstVm: 'iso', desktop: false })).toEqual({ isoVm: [] });
+    expect(featureNeeds(bookworm, { firstVm: 'iso', desktop: true })).toEqual({
+      isoVm: ['libosinfo-bin', 'virt-viewer'],
+    });
+    expect(featureNeeds(bookworm, { firstVm: 'iso', desktop: false })).toEqual({ isoVm: ['libosinfo-bin'] });
   });
   it('the bridge by the system that carries it; one kvmkit writes no bridge for needs nothing', () => {
     expect(featureNeeds(bookworm, { bridge: 'ifupdown' })).toEqual({ bridge: ['bridge-utils'] });

@@ -73,7 +73,7 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
     );
   });
 
-  it('an ISO first VM on a desktop lists virt-viewer; on a server (no desktop session) it does not', async () => {
+  it('an ISO first VM lists libosinfo-bin (its OS screen, --os); on a desktop virt-viewer too, on a server not', async () => {
     const iso = join(mkdtempSync(join(tmpdir(), 'kvmkit-iso-')), 'installer.iso');
     writeFileSync(iso, '');
     const desktop = await plan([
@@ -84,8 +84,8 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
       '--first-vm',
       iso,
     ]);
-    expect(desktop.needs).toEqual({ isoVm: ['virt-viewer'] });
-    expect(installArgv(desktop)).toContain('virt-viewer');
+    expect(desktop.needs).toEqual({ isoVm: ['libosinfo-bin', 'virt-viewer'] });
+    expect(installArgv(desktop)).toEqual(expect.arrayContaining(['libosinfo-bin', 'virt-viewer']));
     const server = await plan([
       '--root',
       materialize('os-debian-12'),
@@ -94,7 +94,8 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
       '--first-vm',
       iso,
     ]);
-    expect(server.needs).toEqual({ isoVm: [] });
+    expect(server.needs).toEqual({ isoVm: ['libosinfo-bin'] });
+    expect(installArgv(server)).toContain('libosinfo-bin');
     expect(server.packages).not.toContain('virt-viewer');
   });
 
