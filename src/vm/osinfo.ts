@@ -177,7 +177,7 @@ export async function osRecommendation(host: Host, shortId: string): Promise<OsR
 /**
  * The OS type list for a search term, as the searchable screen shows it: the detected OS first
  * (so Enter on an empty search takes it, as virt-manager pre-selects it), then every OS whose id,
- * name or version holds each word of the term, newest first within a family.
+ * name or version holds each word of the term: families A to Z, newest first within each.
  */
 export function searchOs(
   entries: readonly OsinfoEntry[],
@@ -191,8 +191,13 @@ export function searchOs(
     return words.every((w) => text.includes(w));
   });
   const first = matches.filter((e) => e.id === detected);
+  // Families A to Z (the name before its version), each newest first.
+  const family = (e: OsinfoEntry) => e.name.replace(/\s*\d.*$/, '');
   const rest = matches
     .filter((e) => e.id !== detected)
-    .sort((a, b) => b.name.localeCompare(a.name, 'en', { numeric: true }));
+    .sort(
+      (a, b) =>
+        family(a).localeCompare(family(b), 'en') || b.name.localeCompare(a.name, 'en', { numeric: true }),
+    );
   return [...first, ...rest].slice(0, limit);
 }

@@ -69,6 +69,16 @@ describe('osinfo-query os', () => {
     expect(searchOs(entries, '', 'debian12')).toHaveLength(7);
     expect(searchOs(entries, 'ubuntu lts').map((e) => e.id)).toEqual(['ubuntu24.04', 'ubuntu22.04']);
     expect(searchOs(entries, 'WINDOWS').map((e) => e.id)).toEqual(['win11']);
+    // Families A to Z, newest first within each.
+    expect(searchOs(entries, '').map((e) => e.id)).toEqual([
+      'debian13',
+      'debian12',
+      'debian11',
+      'fedora39',
+      'win11',
+      'ubuntu24.04',
+      'ubuntu22.04',
+    ]);
     expect(searchOs(entries, 'debian', 'ubuntu22.04').map((e) => e.id)).toEqual([
       'debian13',
       'debian12',
