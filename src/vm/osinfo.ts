@@ -201,3 +201,18 @@ export function searchOs(
     );
   return [...first, ...rest].slice(0, limit);
 }
+
+/** The OS id (a URL) in `osinfo-detect --format=env`: the installer's, else the live system's. */
+export function detectedOsUrl(text: string): string | undefined {
+  const value = (key: string) => new RegExp(`^${key}=(\\S+)\\s*$`, 'm').exec(text)?.[1];
+  return value('OSINFO_INSTALLER') ?? value('OSINFO_LIVE');
+}
+
+/** The short id of the OS with this id (URL), from `osinfo-query os --fields short-id,id`. */
+export function shortIdOf(queryText: string, url: string): string | undefined {
+  for (const line of queryText.split('\n')) {
+    const [shortId = '', id = ''] = line.split('|').map((c) => c.trim());
+    if (id === url && shortId !== '') return shortId;
+  }
+  return undefined;
+}

@@ -3,10 +3,12 @@ import type { Host, RunResult } from '../../src/host/host.js';
 import {
   checkOsId,
   closeOsIds,
+  detectedOsUrl,
   osRecommendation,
   parseOsinfoQuery,
   parseOsResources,
   searchOs,
+  shortIdOf,
 } from '../../src/vm/osinfo.js';
 
 // As osinfo-query 1.10 prints it (`osinfo-query os --fields short-id,name,version`).
@@ -112,5 +114,26 @@ describe('osinfo-db recommended resources', () => {
     } as unknown as Host;
     expect(await osRecommendation(host, 'child1')).toEqual({ memoryMiB: 2048, vcpus: 2, diskGiB: 20 });
     expect(await osRecommendation(host, 'nothing')).toEqual({});
+  });
+});
+
+describe('osinfo-detect', () => {
+  it("the detected OS: its id from the env format, its short id from osinfo-query's table", () => {
+    // As osinfo-detect 1.10 prints it for a Debian 11 netinst (its plain text says "Debian 11 (x86_64)").
+    const env =
+      'OSINFO_BOOTABLE=1\nOSINFO_INSTALLER=http://debian.org/debian/11\nOSINFO_MEDIA=http://debian.org/debian/11:1\n';
+    const url = detectedOsUrl(env);
+    expect(url).toBe('http://debian.org/debian/11');
+    expect(detectedOsUrl('OSINFO_BOOTABLE=1\nOSINFO_LIVE=http://ubuntu.com/ubuntu/22.04\n')).toBe(
+      'http://ubuntu.com/ubuntu/22.04',
+    );
+    expect(detectedOsUrl('OSINFO_BOOTABLE=1\n')).toBeUndefined();
+    const table = ` Short ID | ID
+----------+------------------------------
+ debian10 | http://debian.org/debian/10
+ debian11 | http://debian.org/debian/11
+`;
+    expect(shortIdOf(table, 'http://debian.org/debian/11')).toBe('debian11');
+    expect(shortIdOf(table, 'http://debian.org/debian/1')).toBeUndefined();
   });
 });
