@@ -4,7 +4,7 @@ import type { Command, Host } from '../host/host.js';
 import { DEFAULT_URI, Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
 import { VM_NAME } from './names.js';
-import { detectedOsUrl, shortIdOf } from './osinfo.js';
+import { detectedShortId, listOsinfo } from './osinfo.js';
 import { poolDir, requireFreeVolumes, volumeActions } from './pool-disk.js';
 import { runAction, runVmActions, type VmAction } from './vm-actions.js';
 
@@ -66,18 +66,14 @@ export async function isoReadableByQemu(
 
 /**
  * The OS on the ISO as libosinfo knows it (its short id, e.g. "ubuntu22.04"), or undefined: never
- * a failure. osinfo-detect names the OS by its id (a URL) in its env format (its plain text says
- * the name and architecture, "Debian 11 (x86_64)"); osinfo-query gives that id's short id.
+ * a failure. osinfo-detect 1.10 prints only plain text, naming the OS and its architecture
+ * ("Debian 11 (x86_64)"); osinfo-query's list gives the short id of that name.
  */
 export async function detectOs(host: Host, iso: string): Promise<string | undefined> {
-  const detected = await host.run({ argv: ['osinfo-detect', '--format=env', iso], timeoutMs: 60_000 });
-  const url = detectedOsUrl(detected.stdout);
-  if (!url) return undefined;
-  const query = await host.run({
-    argv: ['osinfo-query', 'os', '--fields', 'short-id,id'],
-    timeoutMs: 60_000,
-  });
-  return shortIdOf(query.stdout, url);
+  const detected = await host.run({ argv: ['osinfo-detect', iso], timeoutMs: 60_000 });
+  if (!/for OS '/.test(detected.stdout)) return undefined;
+  const entries = await listOsinfo(host);
+  return entries ? detectedShortId(detected.stdout, entries) : undefined;
 }
 
 /** The part of virt-install's argv every kvmkit VM shares: who, where, how big. */

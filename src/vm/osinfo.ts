@@ -202,17 +202,16 @@ export function searchOs(
   return [...first, ...rest].slice(0, limit);
 }
 
-/** The OS id (a URL) in `osinfo-detect --format=env`: the installer's, else the live system's. */
-export function detectedOsUrl(text: string): string | undefined {
-  const value = (key: string) => new RegExp(`^${key}=(\\S+)\\s*$`, 'm').exec(text)?.[1];
-  return value('OSINFO_INSTALLER') ?? value('OSINFO_LIVE');
-}
-
-/** The short id of the OS with this id (URL), from `osinfo-query os --fields short-id,id`. */
-export function shortIdOf(queryText: string, url: string): string | undefined {
-  for (const line of queryText.split('\n')) {
-    const [shortId = '', id = ''] = line.split('|').map((c) => c.trim());
-    if (id === url && shortId !== '') return shortId;
-  }
-  return undefined;
+/**
+ * The short id of the OS osinfo-detect names ("Media is an installer for OS 'Debian 11 (x86_64)'"):
+ * the name with its architecture taken off, looked up in osinfo-query's list; a short id in the
+ * parentheses is taken as it is.
+ */
+export function detectedShortId(plain: string, entries: readonly OsinfoEntry[]): string | undefined {
+  const said = /for OS '(.+)'\s*$/m.exec(plain)?.[1]?.trim();
+  if (!said) return undefined;
+  const inParentheses = /\(([^()]+)\)$/.exec(said)?.[1];
+  if (inParentheses && entries.some((e) => e.id === inParentheses)) return inParentheses;
+  const name = said.replace(/\s*\([^()]+\)$/, '');
+  return entries.find((e) => e.name === name || e.name === said)?.id;
 }

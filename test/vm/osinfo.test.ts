@@ -3,12 +3,11 @@ import type { Host, RunResult } from '../../src/host/host.js';
 import {
   checkOsId,
   closeOsIds,
-  detectedOsUrl,
+  detectedShortId,
   osRecommendation,
   parseOsinfoQuery,
   parseOsResources,
   searchOs,
-  shortIdOf,
 } from '../../src/vm/osinfo.js';
 
 // As osinfo-query 1.10 prints it (`osinfo-query os --fields short-id,name,version`).
@@ -118,22 +117,13 @@ describe('osinfo-db recommended resources', () => {
 });
 
 describe('osinfo-detect', () => {
-  it("the detected OS: its id from the env format, its short id from osinfo-query's table", () => {
-    // As osinfo-detect 1.10 prints it for a Debian 11 netinst (its plain text says "Debian 11 (x86_64)").
-    const env =
-      'OSINFO_BOOTABLE=1\nOSINFO_INSTALLER=http://debian.org/debian/11\nOSINFO_MEDIA=http://debian.org/debian/11:1\n';
-    const url = detectedOsUrl(env);
-    expect(url).toBe('http://debian.org/debian/11');
-    expect(detectedOsUrl('OSINFO_BOOTABLE=1\nOSINFO_LIVE=http://ubuntu.com/ubuntu/22.04\n')).toBe(
-      'http://ubuntu.com/ubuntu/22.04',
-    );
-    expect(detectedOsUrl('OSINFO_BOOTABLE=1\n')).toBeUndefined();
-    const table = ` Short ID | ID
-----------+------------------------------
- debian10 | http://debian.org/debian/10
- debian11 | http://debian.org/debian/11
-`;
-    expect(shortIdOf(table, 'http://debian.org/debian/11')).toBe('debian11');
-    expect(shortIdOf(table, 'http://debian.org/debian/1')).toBeUndefined();
+  it('the detected OS: the name osinfo-detect says, without its architecture, found in the list', () => {
+    // As osinfo-detect 1.10 (Debian 12) prints it for a Debian netinst.
+    const plain = "Media is bootable.\nMedia is an installer for OS 'Debian 12 (x86_64)'\n";
+    expect(detectedShortId(plain, entries)).toBe('debian12');
+    expect(detectedShortId("Media is a live media for OS 'Ubuntu 24.04 LTS'\n", entries)).toBe('ubuntu24.04');
+    expect(detectedShortId("Media is an installer for OS 'Fedora (fedora39)'\n", entries)).toBe('fedora39');
+    expect(detectedShortId("Media is an installer for OS 'Plan 9 (x86_64)'\n", entries)).toBeUndefined();
+    expect(detectedShortId('Media is bootable.\n', entries)).toBeUndefined();
   });
 });
