@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../src/checks/doctor.js';
 import type { Plan } from '../../src/plan/plan.js';
-import { GUIDE_SPICE_ON_HOST } from '../helpers/guide-spice.js';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { materialize } from '../helpers/fixtures.js';
+import { GUIDE_SPICE_ON_HOST } from '../helpers/guide-spice.js';
 
 describe('kvmkit doctor --root (the real binary)', () => {
   it('exits 0 and prints the documented JSON keys for a ready host', async () => {
