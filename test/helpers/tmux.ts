@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { BIN } from './cli.js';
 
 /** A program on a real terminal (tmux), driven by keys and read from the screen, as a person would. */
 export class Terminal {
@@ -22,6 +23,14 @@ export class Terminal {
     ]);
     execFileSync('tmux', ['set-option', '-t', session, 'history-limit', '5000']);
     return new Terminal(session);
+  }
+
+  /**
+   * kvmkit (bin/kvmkit) as a person runs it on a terminal: a plain xterm, NO_COLOR unset whatever
+   * the test's environment says, so what only a terminal shows (spinners, prompts) is drawn.
+   */
+  static kvmkit(args: string[], size?: { width: number; height: number }): Terminal {
+    return Terminal.start(['env', '-u', 'NO_COLOR', 'TERM=xterm', BIN, ...args], size);
   }
 
   /** The whole screen and its scrollback, as text. */

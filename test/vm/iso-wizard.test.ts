@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, kvmkit } from '../helpers/cli.js';
+import { kvmkit } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
 import { installedForVms } from '../helpers/vm-harness.js';
@@ -102,17 +102,7 @@ describe('kvmkit vm create --iso on a terminal', () => {
     dirs.push(pooled);
     const iso = debianLookingIso(pooled);
 
-    const terminal = Terminal.start([
-      'env',
-      '-u',
-      'NO_COLOR',
-      'TERM=xterm',
-      BIN,
-      'vm',
-      'create',
-      '--iso',
-      unreadable,
-    ]);
+    const terminal = Terminal.kvmkit(['vm', 'create', '--iso', unreadable]);
     const order: string[] = [];
     const step = async (pattern: RegExp, timeoutMs = 60_000) => {
       const screen = await terminal.waitFor(pattern, timeoutMs);

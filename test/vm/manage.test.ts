@@ -236,19 +236,7 @@ describe('kvmkit vm: lifecycle', () => {
     // Issue 15 item 6. The paused guest makes the wait last its whole 2 s.
     expect((await json('start', A)).state).toBe('running');
     await json('suspend', A);
-    const terminal = Terminal.start([
-      'env',
-      '-u',
-      'NO_COLOR',
-      'TERM=xterm',
-      BIN,
-      'vm',
-      'shutdown',
-      A,
-      '--timeout',
-      '2',
-      '--force',
-    ]);
+    const terminal = Terminal.kvmkit(['vm', 'shutdown', A, '--timeout', '2', '--force']);
     try {
       const screen = await terminal.waitFor(/KVMKIT-EXIT=\d+/, 120_000);
       expect(screen).toMatch(/KVMKIT-EXIT=0/);

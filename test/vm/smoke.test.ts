@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cpioArchive } from '../../src/vm/smoke/cpio.js';
 import { loadOrder, moduleDepends } from '../../src/vm/smoke/modules.js';
 import { lddPaths } from '../../src/vm/smoke/ssh-server.js';
-import { BIN, kvmkit, parseJson } from '../helpers/cli.js';
+import { kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
 import { installedForVms } from '../helpers/vm-harness.js';
@@ -65,18 +65,7 @@ describe('the smoke VM', () => {
 
   it('on a terminal, the wait for the marker is a spinner that ends in a line with its length', async () => {
     // Issue 15 item 6; off a terminal (the --json run above) nothing of it is written.
-    const terminal = Terminal.start([
-      'env',
-      '-u',
-      'NO_COLOR',
-      'TERM=xterm',
-      BIN,
-      'vm',
-      'create',
-      '--smoke',
-      '--name',
-      'kvmkit-smoke-t4',
-    ]);
+    const terminal = Terminal.kvmkit(['vm', 'create', '--smoke', '--name', 'kvmkit-smoke-t4']);
     try {
       const screen = await terminal.waitFor(/KVMKIT-EXIT=\d+/, 300_000);
       expect(screen).toMatch(/KVMKIT-EXIT=0/);
