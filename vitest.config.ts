@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { readCatalogue } from './scripts/locales.mjs';
 import { compileProfiles } from './src/profiles/compile.js';
 
 /**
@@ -22,6 +23,7 @@ export const UNIT_TESTS = [
   'test/cli/elevate-bridge-env.test.ts',
   'test/cli/elevate-sea.test.ts',
   'test/cli/host-from-flags.test.ts',
+  'test/cli/language.test.ts',
   'test/cli/image-source-trust.test.ts',
   'test/cli/vm-create-xml-cli.test.ts',
   'test/export/ansible-releases.test.ts',
@@ -36,6 +38,7 @@ export const UNIT_TESTS = [
   'test/host/temp-dir.test.ts',
   'test/host/virsh.test.ts',
   'test/layers.test.ts',
+  'test/lib/*.test.ts',
   'test/package-manager/*.test.ts',
   'test/plan/**/*.test.ts',
   'test/profiles/profiles.test.ts',
@@ -71,8 +74,20 @@ export default defineConfig({
           ? `export default ${JSON.stringify(compileProfiles('profiles'))};`
           : undefined,
     },
+    {
+      // The merged message catalogues, as the build makes them (scripts/locales.mjs).
+      name: 'kvmkit-locales',
+      resolveId: (id) => (/^kvmkit:locales\/[a-z]+$/.test(id) ? `\0${id}` : undefined),
+      load: (id) =>
+        id.startsWith('\0kvmkit:locales/')
+          ? `export default ${JSON.stringify(readCatalogue('.', id.slice('\0kvmkit:locales/'.length)))};`
+          : undefined,
+    },
   ],
   test: {
+    // Tests read kvmkit's English: a contributor's own locale (LANG=vi_VN.UTF-8) must not change
+    // what they see. Tests of Vietnamese ask for it (--lang vi, or LANG in a child's env).
+    env: { LC_ALL: '', LC_MESSAGES: '', LANG: 'C.UTF-8' },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Integration tests share one real libvirtd and one apt database: run files one at a time.

@@ -6,6 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { LANGUAGES, readCatalogue } from './locales.mjs';
 
 const top = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'));
@@ -39,6 +40,23 @@ const profilesPlugin = {
     build.onResolve({ filter: /^kvmkit:profiles$/ }, () => ({ path: 'profiles', namespace: 'kvmkit' }));
     build.onLoad({ filter: /.*/, namespace: 'kvmkit' }, () => ({
       contents: JSON.stringify(catalog),
+      loader: 'json',
+    }));
+  },
+};
+
+// The message catalogues, one merged JSON per language (scripts/locales.mjs): English is in every
+// build, another language is a chunk of its own, loaded only when it is spoken (src/lib/i18n.ts).
+const catalogues = Object.fromEntries(LANGUAGES.map((language) => [language, readCatalogue(top, language)]));
+const localesPlugin = {
+  name: 'kvmkit-locales',
+  setup(build) {
+    build.onResolve({ filter: /^kvmkit:locales\/[a-z]+$/ }, (args) => ({
+      path: args.path.slice('kvmkit:locales/'.length),
+      namespace: 'kvmkit-locales',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'kvmkit-locales' }, (args) => ({
+      contents: JSON.stringify(catalogues[args.path]),
       loader: 'json',
     }));
   },
@@ -126,7 +144,7 @@ const mainBuild = await esbuild.build({
   entryPoints: { kvmkit: join(top, 'src/cli/entry.ts') },
   outdir: out,
   chunkNames: 'chunks/[name]-[hash]',
-  plugins: [profilesPlugin, builtinsWithoutFacade],
+  plugins: [profilesPlugin, localesPlugin, builtinsWithoutFacade],
   metafile: true,
 });
 /**
@@ -153,7 +171,7 @@ const vendorChunk = (name) => {
 const vendorShared = {
   name: 'kvmkit-vendor-shared',
   setup(build) {
-    build.onResolve({ filter: /^(execa|fast-xml-parser|fast-xml-builder)$/ }, (args) =>
+    build.onResolve({ filter: /^(execa|fast-xml-parser|fast-xml-builder|i18next)$/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: vendorChunk(args.path), external: true } : undefined,
     );
   },
@@ -163,5 +181,5 @@ await esbuild.build({
   splitting: false,
   entryPoints: { main: join(top, 'src/cli/main.ts') },
   outdir: join(out, 'doctor'),
-  plugins: [profilesPlugin, otherCommandsLeftOut, vendorShared, builtinsWithoutFacade],
+  plugins: [profilesPlugin, localesPlugin, otherCommandsLeftOut, vendorShared, builtinsWithoutFacade],
 });

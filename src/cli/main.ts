@@ -1,5 +1,7 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { LANGUAGES, useLanguage } from '../lib/i18n.js';
 import { CliError, EXIT } from './errors.js';
+import { languageOfRun } from './language.js';
 
 declare const KVMKIT_VERSION: string;
 
@@ -159,6 +161,11 @@ function buildProgram(only?: string): Command {
   const program = new Command('kvmkit')
     .description('Turn this Ubuntu, Linux Mint or Debian host into a KVM host, then run its VMs.')
     .version(typeof KVMKIT_VERSION === 'string' ? KVMKIT_VERSION : 'dev')
+    .addOption(
+      new Option('--lang <language>', 'the language kvmkit speaks: vi or en (default: from LANG)').choices(
+        LANGUAGES,
+      ),
+    )
     .showSuggestionAfterError(true)
     .exitOverride();
 
@@ -518,6 +525,7 @@ function programFor(argv: string[]): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  await useLanguage(languageOfRun(argv));
   const program = programFor(argv);
   try {
     await program.parseAsync(argv);

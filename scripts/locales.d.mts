@@ -1,0 +1,2 @@
+export declare const LANGUAGES: string[];
+export declare function readCatalogue(top: string, language: string): Record<string, unknown>;
