@@ -55,9 +55,10 @@ const localesPlugin = {
       path: args.path.slice('kvmkit:locales/'.length),
       namespace: 'kvmkit-locales',
     }));
+    // JSON.parse of a string, not an object literal: V8 reads JSON faster than it parses JS.
     build.onLoad({ filter: /.*/, namespace: 'kvmkit-locales' }, (args) => ({
-      contents: JSON.stringify(catalogues[args.path]),
-      loader: 'json',
+      contents: `export default JSON.parse(${JSON.stringify(JSON.stringify(catalogues[args.path]))});`,
+      loader: 'js',
     }));
   },
 };
