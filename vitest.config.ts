@@ -21,6 +21,7 @@ export const UNIT_TESTS = [
   'test/cli/bad-input-cli.test.ts',
   'test/cli/cli.test.ts',
   'test/cli/elevate-bridge-env.test.ts',
+  'test/cli/entry-builds.test.ts',
   'test/cli/elevate-sea.test.ts',
   'test/cli/host-from-flags.test.ts',
   'test/cli/language.test.ts',
