@@ -1,8 +1,9 @@
 import type { Facts } from '../facts/index.js';
 import { probeKey, readCachedVerdict } from '../facts/probe-verdict.js';
+import { t } from '../lib/i18n.js';
 import type { HardwareVerdict } from './hardware.js';
 import { writeCachedVerdict } from './probe/cache.js';
-import { findQemu, type ProbeResult, runProbe } from './probe/run-probe.js';
+import { findQemu, type ProbeResult, probeReason, runProbe } from './probe/run-probe.js';
 import { type CheckResult, check } from './types.js';
 
 /** "kvm": proven by the probe; "unverified": /dev/kvm present, not probed; "emulation": no usable KVM. */
@@ -49,7 +50,9 @@ export async function accelerationCheck(
         'acceleration',
         'kvm',
         tcgRun.passed ? 'warn' : 'fail',
-        `no /dev/kvm: ${tcgRun.passed ? 'software emulation works (TCG probe passed)' : `even software emulation failed: ${tcgRun.reason}`}`,
+        tcgRun.passed
+          ? t('doctor.acceleration.noDeviceTcgWorks')
+          : t('doctor.acceleration.noDeviceTcgFailed', { reason: probeReason(tcgRun) }),
         {
           evidence: tcgRun.evidence,
           blocking: !tcgRun.passed,
@@ -59,14 +62,14 @@ export async function accelerationCheck(
   }
 
   const why = !host.canRun()
-    ? 'not probed (fixture host)'
+    ? t('doctor.acceleration.notProbedFixture')
     : !qemu
-      ? 'not probed: QEMU is not installed yet'
-      : 'not probed: run kvmkit doctor --deep to boot a test guest';
+      ? t('doctor.acceleration.notProbedNoQemu')
+      : t('doctor.acceleration.notProbedDeep');
   if (!kvm.device.present) {
     return {
       acceleration: 'emulation',
-      result: check('acceleration', 'kvm', 'warn', 'software emulation only: there is no /dev/kvm', {
+      result: check('acceleration', 'kvm', 'warn', t('doctor.acceleration.noDevice'), {
         hint: hintFor(hardware),
       }),
     };
@@ -74,15 +77,9 @@ export async function accelerationCheck(
   if (hardware === 'paravirtual') {
     return {
       acceleration: 'emulation',
-      result: check(
-        'acceleration',
-        'kvm',
-        'warn',
-        `software emulation only: /dev/kvm belongs to kvm_pvm, which ordinary guests cannot use (${why})`,
-        {
-          hint: hintFor(hardware),
-        },
-      ),
+      result: check('acceleration', 'kvm', 'warn', t('doctor.acceleration.paravirtual', { why }), {
+        hint: hintFor(hardware),
+      }),
     };
   }
   return {
@@ -91,7 +88,7 @@ export async function accelerationCheck(
       'acceleration',
       'kvm',
       hardware === 'supported' ? 'pass' : 'warn',
-      `/dev/kvm is present; acceleration ${why}`,
+      t('doctor.acceleration.unverified', { why }),
     ),
   };
 }
@@ -99,12 +96,12 @@ export async function accelerationCheck(
 function hintFor(hardware: HardwareVerdict): string {
   switch (hardware) {
     case 'firmware-disabled':
-      return 'enable virtualization in the firmware (see the firmware check); until then VMs run, slowly';
+      return t('doctor.acceleration.hint.firmware');
     case 'paravirtual':
     case 'nested-off':
-      return 'VMs run under software emulation (TCG), slowly; see the cpu-virtualization check for nested virtualization';
+      return t('doctor.acceleration.hint.nested');
     default:
-      return 'VMs run under software emulation (TCG), slowly';
+      return t('doctor.acceleration.hint.emulation');
   }
 }
 
@@ -114,7 +111,7 @@ function fromProbe(
   cached: boolean,
   hardware: HardwareVerdict,
 ): AccelerationReport {
-  const from = cached ? ' (kept verdict; --deep probes again)' : '';
+  const kept = cached ? t('doctor.acceleration.kept') : '';
   if (kvmRun.passed) {
     return {
       acceleration: 'kvm',
@@ -123,23 +120,20 @@ function fromProbe(
         'acceleration',
         'kvm',
         'pass',
-        `KVM works: a 64-bit test guest ran under KVM in ${kvmRun.elapsedMs} ms${from}`,
+        t('doctor.acceleration.proven', { ms: kvmRun.elapsedMs, kept }),
         {
           evidence: kvmRun.evidence,
         },
       ),
     };
   }
-  const cause =
-    hardware === 'paravirtual'
-      ? '; /dev/kvm belongs to kvm_pvm, a paravirtual KVM that standard guests cannot use'
-      : '';
+  const cause = hardware === 'paravirtual' ? t('doctor.acceleration.probeFailed.paravirtual') : '';
   const emulation =
     tcgRun === undefined
       ? ''
       : tcgRun.passed
-        ? '; software emulation works (TCG probe passed)'
-        : '; software emulation failed too';
+        ? t('doctor.acceleration.probeFailed.tcgWorks')
+        : t('doctor.acceleration.probeFailed.tcgFailed');
   return {
     acceleration: 'emulation',
     probe: { kvm: kvmRun, tcg: tcgRun, cached },
@@ -147,9 +141,9 @@ function fromProbe(
       'acceleration',
       'kvm',
       tcgRun && !tcgRun.passed ? 'fail' : 'warn',
-      `software emulation only: under KVM ${kvmRun.reason}${cause}${emulation}${from}`,
+      t('doctor.acceleration.probeFailed.summary', { reason: probeReason(kvmRun), cause, emulation, kept }),
       {
-        hint: 'VMs run under software emulation (TCG), slowly',
+        hint: t('doctor.acceleration.hint.emulation'),
         evidence: [
           ...kvmRun.evidence.map((l) => `kvm: ${l}`),
           ...(tcgRun?.evidence ?? []).map((l) => `tcg: ${l}`),

@@ -1,6 +1,7 @@
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { PackageManager } from '../package-manager/package-manager.js';
 import { invokingContext } from '../plan/context.js';
 import type { WantedState } from '../profiles/wanted.js';
@@ -20,6 +21,7 @@ import { type CheckGroup, type CheckResult, check } from './types.js';
  * groups (the step plans for the next login).
  */
 
+// i18n: machine — a command, typed as it is
 const INSTALL = 'sudo kvmkit install';
 
 /** Commands as a person types them. */
@@ -54,10 +56,10 @@ function verdict(
 export async function checkModeChecks(facts: Facts, wanted: WantedState | undefined): Promise<CheckResult[]> {
   const user = await facts.user();
   if (!wanted) {
-    const none = 'no install plan for this distro';
+    const none = t('doctor.installer.noPlan');
     return [
-      check('packages', 'packages', 'skip', 'no package set for this distro'),
-      userCheck(user) ?? check('groups', 'access', 'skip', 'no group names for this distro'),
+      check('packages', 'packages', 'skip', t('doctor.installer.noPackages')),
+      userCheck(user) ?? check('groups', 'access', 'skip', t('doctor.installer.noGroups')),
       check('libvirt', 'libvirt', 'skip', none),
       check('default-network', 'libvirt', 'skip', none),
       check('default-pool', 'libvirt', 'skip', none),
@@ -76,15 +78,15 @@ export async function checkModeChecks(facts: Facts, wanted: WantedState | undefi
     await serviceCheck(facts, service!),
     libvirtObjectCheck(
       'default-network',
-      'the "default" NAT network',
+      t('doctor.installer.defaultNetwork'),
       network!,
-      'it defines it on a free subnet',
+      t('doctor.installer.definesNetwork'),
     ),
     libvirtObjectCheck(
       'default-pool',
-      'the "default" storage pool',
+      t('doctor.installer.defaultPool'),
       pool!,
-      'it defines it on /var/lib/libvirt/images',
+      t('doctor.installer.definesPool'),
     ),
   ];
 }
@@ -98,9 +100,9 @@ function packageChecks(step: PlannedStep, manager: PackageManager): CheckResult[
             manager.database,
             'packages',
             'fail',
-            `an interrupted ${manager.database} run left packages unfinished`,
+            t('doctor.installer.interrupted', { database: manager.database }),
             {
-              hint: `sudo ${manager.repairHint} (kvmkit install does this first)`,
+              hint: t('doctor.installer.repair', { command: `sudo ${manager.repairHint}` }),
               blocking: true,
             },
           ),
@@ -112,14 +114,8 @@ function packageChecks(step: PlannedStep, manager: PackageManager): CheckResult[
 
 /** Doctor's own answer where the groups step has no one to plan for. */
 function userCheck(user: UserFacts | undefined): CheckResult | undefined {
-  if (!user) return check('groups', 'access', 'skip', 'the invoking user could not be determined');
-  if (user.uid === 0)
-    return check(
-      'groups',
-      'access',
-      'pass',
-      'running as root, which needs no group (use sudo from your own account to check it)',
-    );
+  if (!user) return check('groups', 'access', 'skip', t('doctor.user.unknown'));
+  if (user.uid === 0) return check('groups', 'access', 'pass', t('doctor.user.root'));
   return undefined;
 }
 
@@ -136,8 +132,8 @@ function groupChecks(user: UserFacts | undefined, wanted: WantedState, step: Pla
         step,
         step.reason,
         exist
-          ? `${typed(step.commands)}, then log out and in (kvmkit install does this)`
-          : `${INSTALL} (the groups come with the libvirt packages)`,
+          ? t('doctor.groups.addUser', { command: typed(step.commands) })
+          : t('doctor.groups.withPackages', { command: INSTALL }),
       ),
     ];
   }
@@ -150,17 +146,24 @@ function groupChecks(user: UserFacts | undefined, wanted: WantedState, step: Pla
  */
 export function sessionCheck(user: UserFacts, wanted: Pick<WantedState, 'groups' | 'packages'>): CheckResult {
   if (user.sessionGroups === undefined)
-    return check('session', 'access', 'skip', `cannot see the groups of ${user.name}'s running session`);
+    return check('session', 'access', 'skip', t('doctor.session.unseen', { user: user.name }));
   const stale = wanted.groups.filter((g) => !user.sessionGroups?.includes(g));
   return stale.length === 0
-    ? check('session', 'access', 'pass', `${user.name}'s session has ${wanted.groups.join(', ')}`)
+    ? check(
+        'session',
+        'access',
+        'pass',
+        t('doctor.session.has', { user: user.name, groups: wanted.groups.join(', ') }),
+      )
     : check(
         'session',
         'access',
         'warn',
-        `${user.name} was added to ${stale.join(', ')} after this session began`,
+        t('doctor.session.stale', { user: user.name, groups: stale.join(', ') }),
         {
-          hint: `log out and in again (or start a shell with \`newgrp ${stale[0]}\`) before using virsh${wanted.packages.includes('virt-manager') ? ' or virt-manager' : ''}`,
+          hint: wanted.packages.includes('virt-manager')
+            ? t('doctor.session.relogVirtManager', { group: stale[0] ?? '' })
+            : t('doctor.session.relog', { group: stale[0] ?? '' }),
         },
       );
 }
@@ -168,13 +171,13 @@ export function sessionCheck(user: UserFacts, wanted: Pick<WantedState, 'groups'
 async function serviceCheck(facts: Facts, step: PlannedStep): Promise<CheckResult> {
   // Not running because not installed: the packages step brings it, and that is the finding.
   if (step.state !== 'ok' && !(await facts.libvirt()).virsh)
-    return verdict('libvirt', 'libvirt', step, 'libvirt is not installed', INSTALL);
+    return verdict('libvirt', 'libvirt', step, t('doctor.installer.noLibvirt'), INSTALL);
   return verdict(
     'libvirt',
     'libvirt',
     step,
     step.reason,
-    fixFor(step, `${INSTALL} (it starts them in order, waiting for each)`),
+    fixFor(step, t('doctor.installer.startsServices', { command: INSTALL })),
   );
 }
 
@@ -184,7 +187,9 @@ function libvirtObjectCheck(id: string, what: string, step: PlannedStep, defines
     id,
     'libvirt',
     step,
-    step.state === 'ok' ? `${what} is ${step.reason}` : `${what}: ${step.reason}`,
-    fixFor(step, `${INSTALL} (${defines})`),
+    step.state === 'ok'
+      ? t('doctor.installer.objectOk', { what, reason: step.reason })
+      : t('doctor.installer.objectChange', { what, reason: step.reason }),
+    fixFor(step, t('doctor.installer.defines', { command: INSTALL, defines })),
   );
 }

@@ -1,5 +1,6 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
 import type { Facts } from '../facts/index.js';
+import { t } from '../lib/i18n.js';
 import { ProfileError } from '../profiles/resolve.js';
 import type { WantedState } from '../profiles/wanted.js';
 import { serviceManager } from '../steps/service.js';
@@ -16,14 +17,20 @@ export async function distroCheck(
     const base =
       distro.id === distro.base.id
         ? ''
-        : `, based on ${distro.base.id === 'ubuntu' ? 'Ubuntu' : 'Debian'} ${distro.base.version} ${distro.base.codename}`;
+        : t('doctor.distro.basedOn', {
+            base: `${distro.base.id === 'ubuntu' ? 'Ubuntu' : 'Debian'} ${distro.base.version} ${distro.base.codename}`,
+          });
     return {
       wanted,
       result: check(
         'distro',
         'system',
         'pass',
-        `${own}${base}; install profile "${wanted.profile}" (${wanted.profileChosenBy})`,
+        t('doctor.distro.found', {
+          distro: `${own}${base}`,
+          profile: wanted.profile,
+          chosenBy: wanted.profileChosenBy,
+        }),
       ),
     };
   } catch (error) {
@@ -40,20 +47,9 @@ export async function distroCheck(
 export async function initCheck(facts: Facts, wanted: WantedState | undefined): Promise<CheckResult> {
   const system = await facts.system();
   const manager = serviceManager(system, wanted?.release.init);
-  if (system.systemd) return check('init', 'system', 'pass', 'systemd manages services');
+  if (system.systemd) return check('init', 'system', 'pass', t('doctor.init.systemd'));
   if (system.init === 'unknown')
-    return check(
-      'init',
-      'system',
-      'pass',
-      `the tree does not say what PID 1 is: the release's init, ${manager}, is assumed`,
-    );
-  if (manager === 'upstart')
-    return check('init', 'system', 'pass', 'upstart manages services (PID 1 is its init on this release)');
-  return check(
-    'init',
-    'system',
-    'pass',
-    `PID 1 is ${system.init}, not systemd: kvmkit starts libvirt's daemons directly`,
-  );
+    return check('init', 'system', 'pass', t('doctor.init.assumed', { manager }));
+  if (manager === 'upstart') return check('init', 'system', 'pass', t('doctor.init.upstart'));
+  return check('init', 'system', 'pass', t('doctor.init.other', { init: system.init }));
 }

@@ -1,4 +1,5 @@
 import type { Facts } from '../facts/index.js';
+import { t } from '../lib/i18n.js';
 import { type CheckResult, check } from './types.js';
 
 /**
@@ -11,14 +12,8 @@ export async function guestToolsCheck(facts: Facts): Promise<CheckResult[]> {
   const installed = await facts.installedPackages();
   if (!installed?.installed.has('spice-vdagent')) return [];
   return [
-    check(
-      'guest-tools',
-      'packages',
-      'pass',
-      "spice-vdagent is installed here: the guide puts it on the host, but it is a guest tool that works inside VMs (kvmkit's cloud VMs get it through cloud-init)",
-      {
-        hint: 'install it inside VMs that have a SPICE display; on the host it does nothing for them, and can stay or go',
-      },
-    ),
+    check('guest-tools', 'packages', 'pass', t('doctor.guestTools.summary'), {
+      hint: t('doctor.guestTools.hint'),
+    }),
   ];
 }

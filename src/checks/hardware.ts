@@ -2,6 +2,7 @@ import type { CpuFacts } from '../facts/cpu.js';
 import type { FirmwareFacts } from '../facts/firmware.js';
 import type { Facts } from '../facts/index.js';
 import { FOREIGN_HYPERVISOR_MODULES } from '../facts/modules.js';
+import { t } from '../lib/i18n.js';
 import { type CheckResult, check } from './types.js';
 
 /** Why hardware virtualization is or is not available, decided once and shared by the checks. */
@@ -14,31 +15,20 @@ export type HardwareVerdict =
   | 'unknown';
 
 export function firmwareHint(vendor: CpuFacts['vendor']): string {
-  const setting =
-    vendor === 'amd'
-      ? '"SVM Mode" (AMD-V), usually under Advanced → CPU Configuration'
-      : '"Intel Virtualization Technology" (VT-x), usually under Advanced → CPU Configuration or Security';
-  return (
-    `enter the firmware setup (F2, F10, F12 or Del at power-on), enable ${setting}, save, ` +
-    'then power the machine off completely and start it again: a reboot alone does not apply it'
-  );
+  const setting = vendor === 'amd' ? t('doctor.firmware.settingAmd') : t('doctor.firmware.settingIntel');
+  return t('doctor.firmware.enable', { setting });
 }
 
 /** How to learn what the MSR says, when it was not read: why not, and the command that reads it. */
 export function msrHint(firmware: FirmwareFacts): string {
   if (firmware.msrUnread?.reason === 'msr-module-not-loaded') {
-    return (
-      'the msr module is not loaded (doctor only reads, it loads nothing): run `sudo kvmkit doctor --deep`, ' +
-      'which loads it as root before it reads, or `sudo modprobe msr` and then `sudo kvmkit doctor`'
-    );
+    return t('doctor.firmware.msrNotLoaded');
   }
-  return "run `sudo kvmkit doctor`: reading the CPU's MSR (/dev/cpu/0/msr) needs root";
+  return t('doctor.firmware.msrNeedsRoot');
 }
 
-const NESTED_HINT =
-  'enable nested virtualization on the outer host (KVM: kvm_intel/kvm_amd nested=1 and CPU mode host-passthrough; ' +
-  'VirtualBox: VBoxManage modifyvm VM --nested-hw-virt on; VMware: "Virtualize Intel VT-x/EPT or AMD-V/RVI"; ' +
-  'Hyper-V: Set-VMProcessor -ExposeVirtualizationExtensions $true), or accept software emulation';
+/** How to give a VM's guest hardware virtualization, for each hypervisor it may run under. */
+const nestedHint = () => t('doctor.cpu.nestedHint');
 
 export interface HardwareReport {
   verdict: HardwareVerdict;
@@ -50,7 +40,7 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
   if (!cpu) {
     return {
       verdict: 'unknown',
-      results: [check('cpu', 'hardware', 'skip', '/proc/cpuinfo could not be read')],
+      results: [check('cpu', 'hardware', 'skip', t('doctor.cpu.unreadable'))],
     };
   }
   const modules = await facts.modules();
@@ -65,10 +55,13 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
 
   results.push(
     cpu.lm
-      ? check('cpu', 'hardware', 'pass', `${cpu.model} (${cpu.vendorId}, ${cpu.logicalCpus} CPUs, 64-bit)`)
-      : check('cpu', 'hardware', 'fail', `${cpu.model} is not 64-bit: current QEMU and libvirt need x86-64`, {
-          blocking: true,
-        }),
+      ? check(
+          'cpu',
+          'hardware',
+          'pass',
+          t('doctor.cpu.model', { model: cpu.model, vendor: cpu.vendorId, cpus: cpu.logicalCpus }),
+        )
+      : check('cpu', 'hardware', 'fail', t('doctor.cpu.not64', { model: cpu.model }), { blocking: true }),
   );
 
   let verdict: HardwareVerdict;
@@ -77,38 +70,40 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
   const evidence: string[] = [];
   if (firmware.msr) evidence.push(`${firmware.msr.msr} = ${firmware.msr.value}: ${firmware.msr.why}`);
   if (firmware.cpuidVirtualization !== undefined) {
-    evidence.push(`CPUID says the CPU ${firmware.cpuidVirtualization ? 'has' : 'lacks'} ${tech}`);
+    evidence.push(
+      firmware.cpuidVirtualization
+        ? t('doctor.cpu.cpuidHas', { tech })
+        : t('doctor.cpu.cpuidLacks', { tech }),
+    );
   }
   evidence.push(...(firmware.kernelLog ?? []));
 
   if (hasFlag && firmware.verdict !== 'disabled') {
     verdict = 'supported';
-    summary = `${tech} present (${flag} flag)`;
+    summary = t('doctor.cpu.present', { tech, flag });
   } else if (modules.has('kvm_pvm') && !hasFlag) {
     verdict = 'paravirtual';
-    summary =
-      `no ${flag} flag: this host is a virtual machine without nested ${tech}; its kernel offers kvm_pvm, ` +
-      'a paravirtual KVM that only PVM-enabled guest kernels can use';
-    hint = `standard guests run under software emulation (TCG) here; for acceleration, ${NESTED_HINT}`;
+    summary = t('doctor.cpu.paravirtual', { tech, flag });
+    hint = t('doctor.cpu.paravirtualHint', { nested: nestedHint() });
   } else if (
     firmware.verdict === 'disabled' ||
     (firmware.cpuidVirtualization === true && !hasFlag && !cpu.hypervisor)
   ) {
     verdict = 'firmware-disabled';
-    summary = `the CPU supports ${tech} but the firmware (BIOS/UEFI) has it disabled`;
+    summary = t('doctor.cpu.firmwareDisabled', { tech });
     hint = firmwareHint(cpu.vendor);
   } else if (cpu.hypervisor) {
     verdict = 'nested-off';
-    summary = `no ${flag} flag: this host is a virtual machine whose hypervisor does not pass ${tech} through`;
-    hint = NESTED_HINT;
+    summary = t('doctor.cpu.nestedOff', { tech, flag });
+    hint = nestedHint();
   } else if (firmware.cpuidVirtualization === false) {
     verdict = 'unsupported';
-    summary = `${cpu.model} has no hardware virtualization (${tech})`;
-    hint = 'VMs can still run under software emulation (TCG), slowly';
+    summary = t('doctor.cpu.unsupported', { model: cpu.model, tech });
+    hint = t('doctor.cpu.unsupportedHint');
   } else {
     verdict = 'unknown';
-    summary = `no ${flag} flag: either the CPU lacks ${tech} or the firmware disabled it (Linux 5.6+ hides the flag then)`;
-    hint = `to tell which, ${msrHint(firmware)}; if the CPU has ${tech}: ${firmwareHint(cpu.vendor)}`;
+    summary = t('doctor.cpu.unknown', { tech, flag });
+    hint = t('doctor.cpu.unknownHint', { msr: msrHint(firmware), tech, firmware: firmwareHint(cpu.vendor) });
   }
   const status =
     verdict === 'supported'
@@ -129,14 +124,8 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
         'nested',
         'hardware',
         'pass',
-        nested === 'on'
-          ? 'nested virtualization is on'
-          : 'nested virtualization is off (guests cannot run VMs)',
-        nested === 'off'
-          ? {
-              hint: `to allow it: echo "options ${module} nested=1" | sudo tee /etc/modprobe.d/kvm-nested.conf, then reload ${module}`,
-            }
-          : {},
+        nested === 'on' ? t('doctor.nested.on') : t('doctor.nested.off'),
+        nested === 'off' ? { hint: t('doctor.nested.hint', { module }) } : {},
       ),
     );
   }
@@ -148,11 +137,13 @@ export async function hardwareChecks(facts: Facts): Promise<HardwareReport> {
         'other-hypervisor',
         'hardware',
         'warn',
-        `${product} (${module}) is loaded: it and KVM cannot use ${tech} at the same time`,
+        t('doctor.otherHypervisor.summary', { product, module, tech }),
         {
-          hint:
-            `run VMs of one of them at a time; to switch to KVM stop ${product}'s VMs and \`sudo modprobe -r ${module}\`, ` +
-            `to switch back \`sudo modprobe -r ${cpu.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel'}\``,
+          hint: t('doctor.otherHypervisor.hint', {
+            product,
+            module,
+            kvmModule: cpu.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel',
+          }),
         },
       ),
     );
@@ -168,37 +159,33 @@ function firmwareCheck(
 ): CheckResult {
   const tech = cpu.vendor === 'amd' ? 'AMD-V' : 'VT-x';
   if (verdict === 'firmware-disabled') {
-    return check('firmware', 'hardware', 'fail', `${tech} is disabled in the firmware`, {
+    return check('firmware', 'hardware', 'fail', t('doctor.firmware.disabled', { tech }), {
       hint: firmwareHint(cpu.vendor),
       evidence,
     });
   }
   if (cpu.hypervisor) {
+    return check('firmware', 'hardware', 'skip', t('doctor.firmware.virtualMachine'));
+  }
+  if (firmware.msr?.verdict === 'enabled') {
+    return check('firmware', 'hardware', 'pass', t('doctor.firmware.enabled', { tech }), { evidence });
+  }
+  if (cpu.vmx || cpu.svm) {
+    return check('firmware', 'hardware', 'pass', t('doctor.firmware.enabledFlag', { tech }));
+  }
+  if (firmware.msrUnread) {
     return check(
       'firmware',
       'hardware',
       'skip',
-      'a virtual machine: the outer host decides what the CPU exposes',
+      t('doctor.firmware.unread', { why: firmware.msrUnread.why }),
+      {
+        hint: msrHint(firmware),
+        evidence,
+      },
     );
   }
-  if (firmware.msr?.verdict === 'enabled') {
-    return check('firmware', 'hardware', 'pass', `the firmware leaves ${tech} enabled`, { evidence });
-  }
-  if (cpu.vmx || cpu.svm) {
-    return check(
-      'firmware',
-      'hardware',
-      'pass',
-      `the firmware leaves ${tech} enabled (the kernel shows the flag)`,
-    );
-  }
-  if (firmware.msrUnread) {
-    return check('firmware', 'hardware', 'skip', `unknown: ${firmware.msrUnread.why}`, {
-      hint: msrHint(firmware),
-      evidence,
-    });
-  }
-  return check('firmware', 'hardware', 'skip', 'unknown: not an Intel or AMD CPU, whose MSR kvmkit reads', {
+  return check('firmware', 'hardware', 'skip', t('doctor.firmware.otherVendor'), {
     evidence,
   });
 }

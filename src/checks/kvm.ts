@@ -1,5 +1,6 @@
 import type { Facts } from '../facts/index.js';
 import { canReadWrite } from '../facts/kvm.js';
+import { t } from '../lib/i18n.js';
 import type { HardwareVerdict } from './hardware.js';
 import { type CheckResult, check } from './types.js';
 
@@ -9,40 +10,33 @@ export async function kvmChecks(facts: Facts, hardware: HardwareVerdict): Promis
   const results: CheckResult[] = [];
 
   if (kvm.modules.includes('kvm_intel') || kvm.modules.includes('kvm_amd')) {
-    results.push(check('kvm-modules', 'kvm', 'pass', `loaded: ${kvm.modules.join(', ')}`));
+    results.push(
+      check('kvm-modules', 'kvm', 'pass', t('doctor.kvm.loaded', { modules: kvm.modules.join(', ') })),
+    );
   } else if (kvm.modules.includes('kvm_pvm')) {
     results.push(
       check(
         'kvm-modules',
         'kvm',
         'warn',
-        `loaded: ${kvm.modules.join(', ')}; kvm_pvm is a paravirtual KVM, not ${vendorModule}`,
-        {
-          hint: 'kvm_pvm runs only guests whose kernel is built for PVM; ordinary guests need software emulation here',
-        },
+        t('doctor.kvm.loadedPvm', { modules: kvm.modules.join(', '), module: vendorModule }),
+        { hint: t('doctor.kvm.pvmHint') },
       ),
     );
   } else if (hardware === 'supported') {
     results.push(
-      check('kvm-modules', 'kvm', 'fail', `the CPU supports it but ${vendorModule} is not loaded`, {
-        hint: `sudo modprobe ${vendorModule} (kvmkit install loads it); if that fails, see \`sudo dmesg | grep -i kvm\``,
+      check('kvm-modules', 'kvm', 'fail', t('doctor.kvm.notLoaded', { module: vendorModule }), {
+        hint: t('doctor.kvm.notLoadedHint', { module: vendorModule }),
       }),
     );
   } else {
-    results.push(
-      check(
-        'kvm-modules',
-        'kvm',
-        'skip',
-        'no KVM module loaded, and no hardware virtualization to load one for',
-      ),
-    );
+    results.push(check('kvm-modules', 'kvm', 'skip', t('doctor.kvm.noModule')));
   }
 
   if (!kvm.device.present) {
     results.push(
-      check('kvm-device', 'kvm', hardware === 'supported' ? 'fail' : 'skip', '/dev/kvm does not exist', {
-        hint: hardware === 'supported' ? `load the module: sudo modprobe ${vendorModule}` : undefined,
+      check('kvm-device', 'kvm', hardware === 'supported' ? 'fail' : 'skip', t('doctor.kvm.noDevice'), {
+        hint: hardware === 'supported' ? t('doctor.kvm.noDeviceHint', { module: vendorModule }) : undefined,
       }),
     );
     return results;
@@ -52,19 +46,19 @@ export async function kvmChecks(facts: Facts, hardware: HardwareVerdict): Promis
       'kvm-device',
       'kvm',
       'pass',
-      `/dev/kvm exists (mode ${kvm.device.mode?.toString(8).padStart(4, '0')})`,
+      t('doctor.kvm.device', { mode: kvm.device.mode?.toString(8).padStart(4, '0') ?? '' }),
     ),
   );
 
   const user = await facts.user();
   if (!user) {
-    results.push(check('kvm-access', 'kvm', 'skip', 'the invoking user could not be determined'));
+    results.push(check('kvm-access', 'kvm', 'skip', t('doctor.user.unknown')));
   } else {
     const gids = user.allGroups.filter((g) => user.groups.includes(g.name)).map((g) => g.gid);
     const device = { mode: kvm.device.mode ?? 0, uid: kvm.device.uid ?? 0, gid: kvm.device.gid ?? 0 };
     const group = user.allGroups.find((g) => g.gid === device.gid)?.name ?? String(device.gid);
     if (canReadWrite(device, user.uid, gids)) {
-      results.push(check('kvm-access', 'kvm', 'pass', `${user.name} can open /dev/kvm`));
+      results.push(check('kvm-access', 'kvm', 'pass', t('doctor.kvm.access', { user: user.name })));
     } else {
       const groupOpen = (device.mode & 0o060) === 0o060 && device.gid !== 0;
       results.push(
@@ -72,11 +66,16 @@ export async function kvmChecks(facts: Facts, hardware: HardwareVerdict): Promis
           'kvm-access',
           'kvm',
           'warn',
-          `${user.name} cannot open /dev/kvm (owner ${device.uid === 0 ? 'root' : device.uid}, group ${group}, mode ${device.mode.toString(8).padStart(4, '0')})`,
+          t('doctor.kvm.noAccess', {
+            user: user.name,
+            owner: device.uid === 0 ? 'root' : device.uid,
+            group,
+            mode: device.mode.toString(8).padStart(4, '0'),
+          }),
           {
             hint: groupOpen
-              ? `sudo usermod -aG ${group} ${user.name}, then log out and in (kvmkit install does this); libvirt's own VMs do not need it`
-              : 'the device is open to root only; libvirt runs QEMU with its own rights, so VMs under libvirt still work',
+              ? t('doctor.kvm.noAccessGroupHint', { group, user: user.name })
+              : t('doctor.kvm.noAccessRootHint'),
           },
         ),
       );

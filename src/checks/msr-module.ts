@@ -1,6 +1,7 @@
 import { MSR_DEVICE } from '../facts/firmware.js';
 import type { Facts } from '../facts/index.js';
 import { type Command, type Host, showCommand } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { Journal } from '../plan/journal.js';
 
 /** A change doctor means to make to learn more: planned data, like an install step's command. */
@@ -45,8 +46,11 @@ export async function planMsrModule(facts: Facts): Promise<PlannedAction | undef
   if ((await host.stat(MSR_DEVICE)) !== undefined) return undefined;
   return {
     id: 'msr-module',
-    title: 'Load the msr module',
-    reason: `${MSR_DEVICE} is absent: load the msr module so the CPU's MSR tells whether the firmware disabled ${cpu.vendor === 'amd' ? 'AMD-V' : 'VT-x'}`,
+    title: t('doctor.msrModule.title'),
+    reason: t('doctor.msrModule.reason', {
+      device: MSR_DEVICE,
+      tech: cpu.vendor === 'amd' ? 'AMD-V' : 'VT-x',
+    }),
     command: LOAD_MSR_MODULE,
     makes: MSR_DEVICE,
   };
@@ -79,7 +83,7 @@ export async function runDoctorAction(
       ...base,
       exitCode: -1,
       result: 'failed',
-      message: `not run: the journal ${journal.path} could not be written (${(error as Error).message})`,
+      message: t('doctor.msrModule.noJournal', { journal: journal.path, error: (error as Error).message }),
     };
   }
   const result = await host.run(action.command);
@@ -90,21 +94,23 @@ export async function runDoctorAction(
       ...base,
       exitCode: result.exitCode,
       result: 'failed',
-      message: `${base.command} failed (exit ${result.exitCode})${why ? `: ${why}` : ''}`,
+      message: why
+        ? t('doctor.msrModule.failedWhy', { command: base.command, code: result.exitCode, why })
+        : t('doctor.msrModule.failed', { command: base.command, code: result.exitCode }),
     };
   } else if ((await host.stat(action.makes)) === undefined) {
     outcome = {
       ...base,
       exitCode: result.exitCode,
       result: 'failed',
-      message: `${base.command} succeeded but ${action.makes} is still absent`,
+      message: t('doctor.msrModule.stillAbsent', { command: base.command, path: action.makes }),
     };
   } else {
     outcome = {
       ...base,
       exitCode: 0,
       result: 'changed',
-      message: `ran ${base.command}: ${action.makes} is there`,
+      message: t('doctor.msrModule.done', { command: base.command, path: action.makes }),
     };
   }
   await journal

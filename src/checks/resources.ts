@@ -1,4 +1,5 @@
 import type { Facts } from '../facts/index.js';
+import { t } from '../lib/i18n.js';
 import { type CheckResult, check } from './types.js';
 
 const GiB = 1024 ** 3;
@@ -10,7 +11,7 @@ export async function resourceChecks(facts: Facts): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const { totalBytes, availableBytes } = system.memory;
   if (totalBytes === undefined) {
-    results.push(check('memory', 'resources', 'skip', '/proc/meminfo could not be read'));
+    results.push(check('memory', 'resources', 'skip', t('doctor.resources.meminfoUnreadable')));
   } else {
     const low = totalBytes < 2 * GiB || (availableBytes !== undefined && availableBytes < 0.5 * GiB);
     results.push(
@@ -18,31 +19,25 @@ export async function resourceChecks(facts: Facts): Promise<CheckResult[]> {
         'memory',
         'resources',
         low ? 'warn' : 'pass',
-        `${gib(totalBytes)} memory, ${availableBytes === undefined ? '?' : gib(availableBytes)} available`,
-        {
-          hint: low
-            ? 'a small VM wants 512 MiB to 2 GiB of its own; close programs or give the host more memory'
-            : undefined,
-        },
+        t('doctor.resources.memory', {
+          total: gib(totalBytes),
+          available: availableBytes === undefined ? '?' : gib(availableBytes),
+        }),
+        { hint: low ? t('doctor.resources.memoryHint') : undefined },
       ),
     );
   }
   const free = system.imagesFreeBytes;
   if (free === undefined) {
-    results.push(check('disk', 'resources', 'skip', 'free space under /var/lib/libvirt/images is unknown'));
+    results.push(check('disk', 'resources', 'skip', t('doctor.resources.diskUnknown')));
   } else {
     results.push(
       check(
         'disk',
         'resources',
         free < 10 * GiB ? 'warn' : 'pass',
-        `${gib(free)} free under /var/lib/libvirt/images`,
-        {
-          hint:
-            free < 10 * GiB
-              ? 'a VM disk usually wants 10-20 GiB: free some space or use another storage pool'
-              : undefined,
-        },
+        t('doctor.resources.disk', { free: gib(free) }),
+        { hint: free < 10 * GiB ? t('doctor.resources.diskHint') : undefined },
       ),
     );
   }

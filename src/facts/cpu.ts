@@ -38,6 +38,7 @@ export function parseCpuinfo(text: string): CpuFacts | undefined {
   return {
     vendor,
     vendorId,
+    // i18n: machine — /proc/cpuinfo's field name
     model: fields.get('model name') ?? 'unknown',
     logicalCpus: blocks.filter((b) => /^processor\s*:/m.test(b)).length || 1,
     vmx: flags.has('vmx'),

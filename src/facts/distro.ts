@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { Distro, DistroTables } from '../profiles/types.js';
 
 export class UnsupportedDistroError extends Error {
@@ -58,10 +59,7 @@ export function detectDistro(sources: DistroSources, tables: DistroTables): Dist
 
   const id = os.ID ?? lsb.DISTRIB_ID?.toLowerCase();
   if (id === undefined) {
-    throw new UnsupportedDistroError(
-      'cannot tell which distribution this is: no /etc/os-release or /etc/lsb-release',
-      'kvmkit supports Ubuntu, Linux Mint, LMDE, Debian and their derivatives',
-    );
+    throw new UnsupportedDistroError(t('doctor.distro.unknown'), t('doctor.distro.unknownHint'));
   }
 
   if (id === 'linuxmint' && like.includes('debian') && !like.includes('ubuntu')) {
@@ -87,8 +85,8 @@ export function detectDistro(sources: DistroSources, tables: DistroTables): Dist
     const resolved = version || versionOf(tables.debian, codename) || '';
     if (!resolved) {
       throw new UnsupportedDistroError(
-        `Debian ${codename || 'testing/unstable'} has no release number kvmkit knows`,
-        `kvmkit knows Debian ${Object.keys(tables.debian).join(', ')}`,
+        t('doctor.distro.debianNoNumber', { codename: codename || 'testing/unstable' }),
+        t('doctor.distro.knowsDebian', { versions: Object.keys(tables.debian).join(', ') }),
       );
     }
     return {
@@ -117,10 +115,12 @@ export function detectDistro(sources: DistroSources, tables: DistroTables): Dist
       : undefined);
   if (derived) return derived;
   throw new UnsupportedDistroError(
-    `${os.PRETTY_NAME ?? name} is not supported: kvmkit installs with apt on Ubuntu, Linux Mint, LMDE and Debian`,
+    t('doctor.distro.unsupported', { name: os.PRETTY_NAME ?? name }),
     like.includes('ubuntu') || like.includes('debian')
-      ? `its base release (${os.UBUNTU_CODENAME ?? os.DEBIAN_CODENAME ?? 'unknown'}) is not one kvmkit knows`
-      : 'on other distributions install qemu and libvirt with the system package manager',
+      ? t('doctor.distro.unknownBase', {
+          codename: os.UBUNTU_CODENAME ?? os.DEBIAN_CODENAME ?? t('doctor.distro.unknownCodename'),
+        })
+      : t('doctor.distro.otherDistros'),
   );
 }
 
@@ -135,13 +135,16 @@ function mintDistro(
   const baseVersion = baseCodename ? versionOf(tables.ubuntu, baseCodename) : undefined;
   if (!baseCodename || !baseVersion) {
     throw new UnsupportedDistroError(
-      `Linux Mint ${version} is not a release kvmkit knows`,
-      `kvmkit knows Linux Mint ${Object.keys(tables.mint)[0]} to ${Object.keys(tables.mint).at(-1)}`,
+      t('doctor.distro.mintUnknown', { version }),
+      t('doctor.distro.knowsMint', {
+        first: Object.keys(tables.mint)[0] ?? '',
+        last: Object.keys(tables.mint).at(-1) ?? '',
+      }),
     );
   }
   return {
     id: 'linuxmint',
-    name: 'Linux Mint',
+    name: 'Linux Mint', // i18n: machine — the distribution's name
     version,
     codename: codename ?? entry?.[0] ?? '',
     base: { id: 'ubuntu', version: baseVersion, codename: baseCodename },
@@ -155,8 +158,8 @@ function lmdeDistro(os: Record<string, string>, tables: DistroTables): Distro {
   const baseVersion = versionOf(tables.debian, baseCodename);
   if (!baseVersion) {
     throw new UnsupportedDistroError(
-      `LMDE ${version} is based on a Debian release kvmkit does not know (${baseCodename || 'none given'})`,
-      `kvmkit knows Debian ${Object.keys(tables.debian).join(', ')}`,
+      t('doctor.distro.lmdeUnknown', { version, codename: baseCodename || t('doctor.distro.noCodename') }),
+      t('doctor.distro.knowsDebian', { versions: Object.keys(tables.debian).join(', ') }),
     );
   }
   return {

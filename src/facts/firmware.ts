@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { CpuVendor } from './cpu.js';
 
 /** IA32_FEATURE_CONTROL (Intel) and VM_CR (AMD): where firmware records that it switched VT off. */
@@ -47,9 +48,9 @@ export function decodeMsr(vendor: CpuVendor, value: bigint): MsrReading {
     const verdict: FirmwareVerdict = locked && !outsideSmx ? 'disabled' : 'enabled';
     const why = locked
       ? outsideSmx
-        ? 'IA32_FEATURE_CONTROL is locked with VMXON outside SMX allowed'
-        : 'IA32_FEATURE_CONTROL is locked with VMXON outside SMX forbidden'
-      : 'IA32_FEATURE_CONTROL is unlocked: the kernel can enable VT-x itself';
+        ? t('doctor.msr.intelAllowed')
+        : t('doctor.msr.intelForbidden')
+      : t('doctor.msr.intelUnlocked');
     return { msr: 'IA32_FEATURE_CONTROL (0x3a)', value: hex, verdict, why };
   }
   const disabled = (value & 0x10n) === 0x10n;
@@ -57,7 +58,7 @@ export function decodeMsr(vendor: CpuVendor, value: bigint): MsrReading {
     msr: 'VM_CR (0xc0010114)',
     value: hex,
     verdict: disabled ? 'disabled' : 'enabled',
-    why: disabled ? 'VM_CR.SVMDIS (bit 4) is set' : 'VM_CR.SVMDIS (bit 4) is clear',
+    why: disabled ? t('doctor.msr.amdSet') : t('doctor.msr.amdClear'),
   };
 }
 
@@ -86,10 +87,10 @@ async function readMsr(host: Host, msr: bigint): Promise<bigint | MsrUnread> {
   if ((await host.stat(MSR_DEVICE)) === undefined) {
     return {
       reason: 'msr-module-not-loaded',
-      why: `${MSR_DEVICE} is absent: the msr module is not loaded`,
+      why: t('doctor.msr.absent', { device: MSR_DEVICE }),
     };
   }
-  return { reason: 'not-readable', why: `${MSR_DEVICE} could not be read (reading it needs root)` };
+  return { reason: 'not-readable', why: t('doctor.msr.unreadable', { device: MSR_DEVICE }) };
 }
 
 async function readKernelLog(host: Host): Promise<string | undefined> {

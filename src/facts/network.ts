@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { findProcesses } from './processes.js';
 
 /** One IPv4 address on an interface; `dynamic` when it came from a DHCP lease (it expires). */
@@ -125,7 +126,9 @@ export async function detectNetworkSystem(
     const nm = /^\s*renderer:\s*NetworkManager\s*$/m.test(netplanText);
     return {
       system: nm ? 'netplan-NetworkManager' : 'netplan-networkd',
-      evidence: `/etc/netplan/${netplanFiles.join(', ')} names ${uplink}${nm ? ' (renderer NetworkManager)' : ''}`,
+      evidence: nm
+        ? t('doctor.network.netplanNm', { files: `/etc/netplan/${netplanFiles.join(', ')}`, uplink })
+        : t('doctor.network.netplan', { files: `/etc/netplan/${netplanFiles.join(', ')}`, uplink }),
     };
   }
   const running = await findProcesses(host, ['NetworkManager', 'systemd-networkd']);
@@ -136,7 +139,7 @@ export async function detectNetworkSystem(
       .map((l) => l.split(':'))
       .find(([device]) => device === uplink)?.[1];
     if (state && state !== 'unmanaged')
-      return { system: 'NetworkManager', evidence: `NetworkManager runs and manages ${uplink} (${state})` };
+      return { system: 'NetworkManager', evidence: t('doctor.network.networkManager', { uplink, state }) };
   }
   const stanzas = ifupdownStanzas(await readIfupdown(host));
   if (stanzas.has(uplink))
@@ -145,8 +148,8 @@ export async function detectNetworkSystem(
       evidence: `/etc/network/interfaces: iface ${uplink} inet ${stanzas.get(uplink)}`,
     };
   if ((running.get('systemd-networkd') ?? []).length > 0)
-    return { system: 'networkd', evidence: 'systemd-networkd runs' };
-  return { system: 'unknown', evidence: `nothing here says who configures ${uplink}` };
+    return { system: 'networkd', evidence: t('doctor.network.networkd') };
+  return { system: 'unknown', evidence: t('doctor.network.unknown', { uplink }) };
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

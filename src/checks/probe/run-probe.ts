@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type Host, withTempDir } from '../../host/host.js';
+import { englishText, t } from '../../lib/i18n.js';
 import { PROBE_EXIT_STATUS, PROBE_STAGES, type ProbeStage, probeGuestImage } from './guest.js';
 
 export type Accel = 'kvm' | 'tcg';
@@ -12,6 +13,10 @@ export interface ProbeResult {
   reached: ProbeStage | 'none';
   /** What the guest printed (its serial lines), then anything QEMU said on stderr. */
   evidence: string[];
+  /**
+   * Why it passed or failed, in English whatever the run's language: the verdict is kept in the
+   * probe cache and printed by `doctor --json`. probeReason() gives it in the run's language.
+   */
   reason: string;
   elapsedMs: number;
 }
@@ -37,14 +42,47 @@ export function stagesIn(output: string): ProbeStage[] {
   return PROBE_STAGES.filter(({ marker }) => output.includes(marker)).map(({ stage }) => stage);
 }
 
-const REASONS: Record<ProbeStage | 'none', string> = {
-  none: 'the guest printed nothing: QEMU could not run it',
-  'real-mode': 'the guest ran 16-bit code but never reached 64-bit (long) mode',
-  'long-mode':
-    'the guest reached 64-bit mode but an exception was never delivered: no ordinary OS kernel can run',
-  exception: 'the guest handled an exception but did not finish',
-  done: 'the guest ran to the end',
-};
+/** What reaching `stage` (and no further) means, read with `read`: t, or englishText for the kept reason. */
+function stageReason(stage: ProbeStage | 'none', read: typeof t): string {
+  switch (stage) {
+    case 'none':
+      return read('doctor.probe.reached.none');
+    case 'real-mode':
+      return read('doctor.probe.reached.real-mode');
+    case 'long-mode':
+      return read('doctor.probe.reached.long-mode');
+    case 'exception':
+      return read('doctor.probe.reached.exception');
+    case 'done':
+      return read('doctor.probe.reached.done');
+  }
+}
+
+/** What stands for `{{name}}` in `text`, read as englishText(key) fills it; undefined when `text` is not that. */
+function filledIn(key: string, name: string, text: string): string | undefined {
+  const [before = '', after = ''] = englishText(key, { [name]: '\0' }).split('\0');
+  if (text.length < before.length + after.length || !text.startsWith(before) || !text.endsWith(after))
+    return undefined;
+  return text.slice(before.length, text.length - after.length);
+}
+
+/**
+ * A probe's reason in the run's language. The result keeps it in English (runProbe), as kvmkit
+ * has always kept it in the cache, so it is read back into its parts: the stage reached and the
+ * stall, or what QEMU said. A reason in no known shape is shown as it is.
+ */
+export function probeReason(result: Pick<ProbeResult, 'reached' | 'reason'>): string {
+  const qemu = filledIn('doctor.probe.qemuFailed', 'error', result.reason);
+  if (qemu !== undefined) return t('doctor.probe.qemuFailed', { error: qemu });
+  const stage = stageReason(result.reached, englishText);
+  if (!result.reason.startsWith(stage)) return result.reason;
+  const rest = result.reason.slice(stage.length);
+  if (rest === '') return stageReason(result.reached, t);
+  const seconds = filledIn('doctor.probe.stalled', 'seconds', rest);
+  return seconds === undefined
+    ? result.reason
+    : `${stageReason(result.reached, t)}${t('doctor.probe.stalled', { seconds })}`;
+}
 
 /**
  * Boots the probe guest under QEMU with the given accelerator and reads its serial port. The
@@ -120,10 +158,12 @@ async function probeIn(host: Host, options: ProbeOptions, image: string): Promis
     const passed = reached === 'done' && result.exitCode === PROBE_EXIT_STATUS;
     const lines = (output || result.stdout).split(/\r?\n/).filter((l) => l.trim() !== '');
     const qemuSaid = result.stderr.split('\n').filter((l) => l.trim() !== '');
-    let reason = REASONS[reached];
+    // In English: see ProbeResult.reason.
+    let reason = stageReason(reached, englishText);
     if (!passed && (stalled || result.timedOut))
-      reason += ` (no progress within ${Math.round(stallMs / 1000)} s)`;
-    if (reached === 'none' && qemuSaid[0]) reason = `QEMU could not run the guest: ${qemuSaid[0]}`;
+      reason += englishText('doctor.probe.stalled', { seconds: Math.round(stallMs / 1000) });
+    if (reached === 'none' && qemuSaid[0])
+      reason = englishText('doctor.probe.qemuFailed', { error: qemuSaid[0] });
     return { accel: options.accel, passed, reached, evidence: [...lines, ...qemuSaid], reason, elapsedMs };
   } finally {
     clearTimeout(stall);
