@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 
 /**
@@ -47,7 +48,7 @@ export function virshErrorText(stderr: string): string {
     .map((l) => l.trim())
     .filter((l) => l !== '');
   const errors = lines.filter((l) => l.startsWith('error:')).map((l) => l.replace(/^error:\s*/, ''));
-  return (errors.length > 0 ? errors.join(': ') : lines.at(-1)) ?? 'virsh failed';
+  return (errors.length > 0 ? errors.join(': ') : lines.at(-1)) ?? t('vm.errors.virshFailed');
 }
 
 /**
@@ -56,7 +57,9 @@ export function virshErrorText(stderr: string): string {
  */
 export function classifyVirshError(stderr: string, context: { vm?: string; uri: string }): LibvirtError {
   const text = virshErrorText(stderr);
-  const vm = context.vm ? `"${context.vm}"` : 'the VM';
+  const vm = context.vm ? `"${context.vm}"` : t('vm.errors.theVm');
+  const handle = context.vm ? quoteForShell(context.vm) : 'NAME';
+  const uri = context.uri;
   if (
     /failed to connect socket to '[^']*': No such file or directory|Failed to connect socket.*Connection refused/i.test(
       text,
@@ -64,8 +67,8 @@ export function classifyVirshError(stderr: string, context: { vm?: string; uri: 
   )
     return new LibvirtError(
       'daemon-down',
-      `libvirt is not running (${context.uri})`,
-      'start it: sudo systemctl start libvirtd (without systemd: sudo libvirtd -d), or run kvmkit install',
+      t('vm.errors.daemonDown', { uri }),
+      t('vm.errors.daemonDownHint'),
       text,
     );
   if (
@@ -76,21 +79,21 @@ export function classifyVirshError(stderr: string, context: { vm?: string; uri: 
   )
     return new LibvirtError(
       'permission',
-      `permission denied on libvirt's socket (${context.uri})`,
-      'join the libvirt group (sudo kvmkit install --user $USER), then log out and in again (or run: newgrp libvirt)',
+      t('vm.errors.permission', { uri }),
+      t('vm.errors.permissionHint'),
       text,
     );
   if (/failed to get domain|Domain not found|no domain with matching/i.test(text))
-    return new LibvirtError('not-found', `no VM ${vm} (${context.uri})`, undefined, text);
+    return new LibvirtError('not-found', t('vm.errors.notFound', { vm, uri }), undefined, text);
   if (/domain is not running|is not running/i.test(text))
     return new LibvirtError(
       'not-running',
-      `${vm} is not running`,
-      `start it: kvmkit vm start ${context.vm ? quoteForShell(context.vm) : 'NAME'}`,
+      t('vm.errors.notRunning', { vm }),
+      t('vm.errors.notRunningHint', { handle }),
       text,
     );
   if (/domain is already running|already active/i.test(text))
-    return new LibvirtError('refused', `${vm} is already running`, undefined, text);
+    return new LibvirtError('refused', t('vm.errors.alreadyRunning', { vm }), undefined, text);
   if (
     /must be shut off|domain is not in shut off state|only for inactive|cannot .* active domain|not supported .* live|domain must be inactive/i.test(
       text,
@@ -98,27 +101,27 @@ export function classifyVirshError(stderr: string, context: { vm?: string; uri: 
   )
     return new LibvirtError(
       'must-be-off',
-      `${vm} must be shut off for that`,
-      `kvmkit vm shutdown ${context.vm ? quoteForShell(context.vm) : 'NAME'}, then try again (or use --config to change the next boot)`,
+      t('vm.errors.mustBeOff', { vm }),
+      t('vm.errors.mustBeOffHint', { handle }),
       text,
     );
   if (/cannot set memory higher than max memory/i.test(text))
     return new LibvirtError(
       'refused',
-      `that is more than ${vm}'s max memory`,
-      `raise the ceiling first: kvmkit vm set-max-memory ${context.vm ? quoteForShell(context.vm) : 'NAME'} MiB --config (a running VM keeps its own until it boots again)`,
+      t('vm.errors.maxMemory', { vm }),
+      t('vm.errors.maxMemoryHint', { handle }),
       text,
     );
   if (/requested vcpus is greater than max allowable|vcpus .* exceeds|more than maximum/i.test(text))
     return new LibvirtError(
       'refused',
-      `that is more vCPUs than ${vm} may have`,
-      `raise the maximum first: kvmkit vm set-vcpus ${context.vm ? quoteForShell(context.vm) : 'NAME'} N --maximum (then boot it again)`,
+      t('vm.errors.maxVcpus', { vm }),
+      t('vm.errors.maxVcpusHint', { handle }),
       text,
     );
   if (/already exists|domain .* already defined/i.test(text))
     return new LibvirtError('exists', text, undefined, text);
-  return new LibvirtError('refused', `libvirt refused: ${text}`, undefined, text);
+  return new LibvirtError('refused', t('vm.errors.refused', { text }), undefined, text);
 }
 
 /** Levenshtein distance, for "did you mean" on a VM name. */

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { parsePasswd } from '../facts/users.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { runAction, type VmAction, writeAction } from './vm-actions.js';
 
 export interface SeedInput {
@@ -85,7 +86,7 @@ export function seedIsoActions(path: string, input: SeedInput): VmAction[] {
         root: true,
         timeoutMs: 60_000,
       },
-      'genisoimage failed',
+      t('vm.cloudInit.genisoimageFailed'),
     ),
     runAction({ argv: ['rm', '-rf', dir], root: true }),
   ];
@@ -97,7 +98,7 @@ export function seedIsoActions(path: string, input: SeedInput): VmAction[] {
  */
 export async function generateUserKey(host: Host, user: string): Promise<string[]> {
   const entry = parsePasswd((await host.readFile('/etc/passwd')) ?? '').find((p) => p.name === user);
-  if (!entry) throw new Error(`no user named "${user}"`);
+  if (!entry) throw new Error(t('vm.cloudInit.noUser', { user }));
   const as = (...argv: string[]) =>
     host.run({ argv: ['runuser', '-u', user, '--', ...argv], root: true, timeoutMs: 60_000 });
   await as('mkdir', '-p', '-m', '700', `${entry.home}/.ssh`);
@@ -113,6 +114,7 @@ export async function generateUserKey(host: Host, user: string): Promise<string[
     '-f',
     `${entry.home}/.ssh/id_ed25519`,
   );
-  if (made.exitCode !== 0) throw new Error(`ssh-keygen as ${user} failed: ${made.stderr.trim()}`);
+  if (made.exitCode !== 0)
+    throw new Error(t('vm.cloudInit.keygenFailed', { user, said: made.stderr.trim() }));
   return userPublicKeys(host, user);
 }

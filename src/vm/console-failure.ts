@@ -54,7 +54,7 @@ export function bootFailure(consoleText: string): string | undefined {
   let attempts: string[] = [];
   for (const line of consoleLines(consoleText)) {
     // The kernel's closing "---[ end Kernel panic - not syncing: … ]---" repeats the panic line.
-    if (line.includes('---[ end Kernel panic')) continue;
+    if (line.includes('---[ end Kernel panic')) continue; // i18n: machine (the kernel's words)
     const hits = PATTERNS.map(({ kind, re }) => ({ kind, at: line.search(re) })).filter((h) => h.at >= 0);
     if (hits.length === 0) continue;
     const text = line.slice(Math.min(...hits.map((h) => h.at))).replace(/\s+/g, ' ');

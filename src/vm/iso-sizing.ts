@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import type { OsRecommendation } from './osinfo.js';
 
 /**
@@ -58,9 +59,9 @@ export function sizeDefaults(
 /** An answer checked against a limit: true, or what is wrong, for the prompt to show. */
 export function checkWhole(text: string, limit: { min: number; max?: number }, unit: string): true | string {
   const n = Number(text.trim());
-  if (text.trim() === '' || !Number.isInteger(n)) return `a whole number of ${unit}`;
-  if (n < limit.min) return `at least ${limit.min} ${unit}`;
-  if (limit.max !== undefined && n > limit.max) return `at most ${limit.max} ${unit} (what this host has)`;
+  if (text.trim() === '' || !Number.isInteger(n)) return t('vm.sizing.whole', { unit });
+  if (n < limit.min) return t('vm.sizing.atLeast', { min: limit.min, unit });
+  if (limit.max !== undefined && n > limit.max) return t('vm.sizing.atMost', { max: limit.max, unit });
   return true;
 }
 
@@ -70,7 +71,7 @@ export function checkWhole(text: string, limit: { min: number; max?: number }, u
  */
 export function diskNote(sizeGiB: number, poolFreeBytes: number | undefined): string | undefined {
   if (poolFreeBytes === undefined || sizeGiB * 1024 ** 3 <= poolFreeBytes) return undefined;
-  return `larger than the ${formatGiB(poolFreeBytes)} free in the pool: the guest can fill it before its disk`;
+  return t('vm.sizing.diskNote', { free: formatGiB(poolFreeBytes) });
 }
 
 export function formatGiB(bytes: number): string {

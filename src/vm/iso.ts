@@ -3,6 +3,7 @@ import { parseGroup, parsePasswd } from '../facts/users.js';
 import type { Command, Host } from '../host/host.js';
 import { DEFAULT_URI, Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { VM_NAME } from './names.js';
 import { detectedShortId, listOsinfo } from './osinfo.js';
 import { poolDir, requireFreeVolumes, volumeActions } from './pool-disk.js';
@@ -28,8 +29,8 @@ export interface IsoVmOptions {
 /** Why QEMU cannot read the ISO, and the two ways out: one wording for the wizard and the plan. */
 export function unreadableIso(iso: string, blocker: string): { message: string; hint: string } {
   return {
-    message: `${QEMU_USER}, the user QEMU runs as, cannot read ${iso} (stopped at ${blocker})`,
-    hint: `copy it into the pool: sudo cp '${iso}' /var/lib/libvirt/images/, or let it through: sudo chmod o+x '${blocker}'`,
+    message: t('vm.iso.unreadable', { user: QEMU_USER, iso, blocker }),
+    hint: t('vm.iso.unreadableHint', { iso, blocker }),
   };
 }
 
@@ -55,7 +56,7 @@ export async function isoReadableByQemu(
         ? (mode & (bit << 3)) !== 0
         : (mode & bit) !== 0;
   const file = await host.stat(iso);
-  if (!file?.isFile) return { ok: false, blocker: `${iso} is not a file` };
+  if (!file?.isFile) return { ok: false, blocker: t('vm.iso.notFile', { iso }) };
   for (let dir = dirname(iso); ; dir = dirname(dir)) {
     const s = await host.stat(dir);
     if (s && !allowed(s.mode, s.uid, s.gid, 1)) return { ok: false, blocker: dir };
@@ -136,14 +137,14 @@ export interface IsoVmPlan {
  * it knows which one to remove after a failure.
  */
 export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan> {
-  if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
+  if (!VM_NAME.test(o.name)) throw new VmError(t('vm.badName', { name: o.name }));
   const readable = await isoReadableByQemu(host, o.iso);
   if (!readable.ok) {
     const { message, hint } = unreadableIso(o.iso, readable.blocker);
     throw new VmError(message, hint);
   }
   if ((await Virsh.asRoot(host).exec(['dominfo', o.name])).exitCode === 0) {
-    throw new VmError(`a VM named "${o.name}" exists already`);
+    throw new VmError(t('vm.exists', { name: o.name }));
   }
   const volume = `${o.name}.qcow2`;
   await requireFreeVolumes(host, [volume]);
@@ -155,7 +156,7 @@ export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan>
     ...disk.make,
     {
       kind: 'on-failure',
-      what: `${o.name} was not made: its definition and the disk kvmkit made are removed`,
+      what: t('vm.iso.undo', { name: o.name }),
       actions: [
         // Killed at the timeout, virt-install may leave the guest running: undefine would only
         // make it transient (running on) and vol-delete would unlink a disk qemu still writes.
@@ -167,10 +168,7 @@ export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan>
         tolerated(disk.remove),
       ],
     },
-    runAction(
-      { argv, root: true, timeoutMs: 600_000 },
-      'virt-install failed (the VM and its disk were removed)',
-    ),
+    runAction({ argv, root: true, timeoutMs: 600_000 }, t('vm.iso.virtInstallFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
   return { os, argv, actions };
@@ -183,5 +181,5 @@ export async function createIsoVm(
   const plan = await planIsoVm(host, o);
   await runVmActions(host, plan.actions);
   const display = (await Virsh.asRoot(host).exec(['domdisplay', o.name])).stdout.trim();
-  return { os: plan.os ?? 'generic (libosinfo did not know this ISO)', display, argv: plan.argv };
+  return { os: plan.os ?? t('vm.iso.genericOs'), display, argv: plan.argv };
 }

@@ -1,12 +1,13 @@
 import type { Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { sleep } from '../lib/sleep.js';
 import { type Waiting, waitQuietly } from '../lib/waiting.js';
 import { bootFailure } from './console-failure.js';
 import { parseDominfo } from './manage/parse.js';
 import { consoleLogOf, seedPathOf } from './names.js';
-import { BUSYBOX_HINT } from './smoke/busybox.js';
+import { busyboxHint } from './smoke/busybox.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
 import { type SshWait, waitForSsh } from './ssh.js';
 
@@ -14,7 +15,7 @@ import { type SshWait, waitForSsh } from './ssh.js';
 async function requireVm(host: Host, handle: string): Promise<{ name: string; state: string }> {
   const result = await Virsh.asRoot(host).exec(['dominfo', handle], { timeoutMs: 60_000 });
   const info = result.exitCode === 0 ? parseDominfo(result.stdout) : undefined;
-  if (!info) throw new VmError(`no VM "${handle}"`, 'kvmkit vm list shows the VMs there are');
+  if (!info) throw new VmError(t('vm.lifecycle.noVm', { handle }), t('vm.lifecycle.noVmHint'));
   return info;
 }
 
@@ -29,7 +30,7 @@ export async function deleteVm(host: Host, handle: string, options: { storage?: 
     { timeoutMs: 60_000 },
   );
   if (undefine.exitCode !== 0)
-    throw new VmError(`libvirt could not delete ${name}: ${undefine.stderr.trim()}`);
+    throw new VmError(t('vm.lifecycle.deleteFailed', { name, said: undefine.stderr.trim() }));
   if (options.storage) {
     // A clone (virt-clone) boots from the same kernel and initramfs: they stay while it does.
     const others = await definitionsOnDisk(host);
@@ -135,11 +136,12 @@ export async function verifyVm(
       return markerSeen || failure !== undefined || !listedRunning || Date.now() >= deadline;
     };
     if (!(await lookAtConsole()))
-      await waiting(`waiting for ${name}'s console to show the smoke marker`, async () => {
+      await waiting(t('vm.lifecycle.waitMarker', { name }), async () => {
         while (!(await lookAtConsole())) await sleep(250);
       });
-    if (seen.length > 0) evidence.push(`console ${consoleLog}:`, ...seen.map((l) => `  ${l}`));
-    else if (!failure) evidence.push(`console ${consoleLog}: no KVMKIT-SMOKE line`);
+    if (seen.length > 0)
+      evidence.push(t('vm.lifecycle.console', { log: consoleLog }), ...seen.map((l) => `  ${l}`));
+    else if (!failure) evidence.push(t('vm.lifecycle.noMarkerLine', { log: consoleLog }));
   } else if (!options.ssh) {
     // Nothing to wait for: one look at the console all the same.
     failure = bootFailure(await readConsole());
@@ -151,11 +153,11 @@ export async function verifyVm(
     failure = ssh.bootFailure;
     evidence.push(
       ssh.answering
-        ? `ssh ${ssh.address}:22 answers: ${ssh.banner}`
-        : `ssh: no answer on port 22 (address: ${ssh.address ?? 'no lease yet'})`,
+        ? t('vm.lifecycle.sshAnswers', { address: ssh.address ?? '', banner: ssh.banner ?? '' })
+        : t('vm.lifecycle.sshNoAnswer', { address: ssh.address ?? t('vm.lifecycle.noLease') }),
     );
   }
-  if (failure) evidence.push(`console ${consoleLog}: ${failure}`);
+  if (failure) evidence.push(t('vm.lifecycle.consoleFailure', { log: consoleLog, failure }));
 
   const as = options.user ?? 'root';
   const why = unverified({
@@ -176,10 +178,10 @@ export async function verifyVm(
     const said = (destroyed.stderr || destroyed.stdout).trim().split('\n').at(-1);
     evidence.push(
       stopped
-        ? `stopped: virsh destroy ${name} (its definition and console log are kept; virsh start tries it again)`
+        ? t('vm.lifecycle.stopped', { name })
         : /not running/.test(said ?? '')
-          ? `not stopped: ${name} is not running`
-          : `virsh destroy ${name} failed: ${said || `exit ${destroyed.exitCode}`}`,
+          ? t('vm.lifecycle.notStopped', { name })
+          : t('vm.lifecycle.destroyFailed', { name, said: said || `exit ${destroyed.exitCode}` }),
     );
   }
   return {
@@ -207,23 +209,28 @@ function unverified(v: {
   /** false: SSH not asked for; undefined: asked for but not tried. */
   ssh: SshWait | undefined | false;
 }): { reason: string; hint?: string } | undefined {
-  const consoleHint = `the whole console: sudo less ${consoleLogOf(v.name)}`;
+  const consoleHint = t('vm.lifecycle.consoleHint', { log: consoleLogOf(v.name) });
   if (v.failure) {
     // error -2 (ENOENT) on the smoke VM's /init: its interpreter, busybox, or busybox's loader is missing.
     const noInit = v.smoke && /Failed to execute \/init \(error -2\)/.test(v.failure);
     return {
-      reason: `${v.name} failed to boot: ${v.failure}`,
-      hint: noInit
-        ? `its initramfs's /init could not run (a dynamically linked busybox?): ${BUSYBOX_HINT}, then kvmkit vm delete ${v.name} --storage and create it again`
-        : consoleHint,
+      reason: t('vm.lifecycle.bootFailed', { name: v.name, failure: v.failure }),
+      hint: noInit ? t('vm.lifecycle.noInitHint', { busybox: busyboxHint(), name: v.name }) : consoleHint,
     };
   }
-  if (!v.listedRunning) return { reason: `${v.name} is not listed running by virsh list as ${v.as}` };
+  if (!v.listedRunning) return { reason: t('vm.lifecycle.notListed', { name: v.name, as: v.as }) };
   if (v.smoke && !v.markerSeen)
-    return { reason: `no ${SMOKE_MARKER} on ${v.name}'s console within ${v.seconds} s`, hint: consoleHint };
+    return {
+      reason: t('vm.lifecycle.noMarker', { marker: SMOKE_MARKER, name: v.name, seconds: v.seconds }),
+      hint: consoleHint,
+    };
   if (v.ssh !== false && !v.ssh?.answering)
     return {
-      reason: `SSH on ${v.name} did not answer within ${v.seconds} s (address: ${v.ssh?.address ?? 'no lease yet'})`,
+      reason: t('vm.lifecycle.sshTimeout', {
+        name: v.name,
+        seconds: v.seconds,
+        address: v.ssh?.address ?? t('vm.lifecycle.noLease'),
+      }),
       hint: consoleHint,
     };
   return undefined;

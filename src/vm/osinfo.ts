@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { parseXml } from '../lib/xml.js';
 
 /**
@@ -88,8 +89,8 @@ export function checkOsId(
   );
   return {
     ok: false,
-    error: `--os ${id}: libosinfo knows no OS with that short id`,
-    hint: `${close.length > 0 ? `close: ${close.join(', ')}; ` : ''}all of them: osinfo-query os --fields short-id,name`,
+    error: t('vm.osinfo.unknown', { id }),
+    hint: close.length > 0 ? t('vm.osinfo.closeHint', { close: close.join(', ') }) : t('vm.osinfo.allHint'),
   };
 }
 

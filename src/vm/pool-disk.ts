@@ -1,6 +1,7 @@
 import type { Command, Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { buildXml, parseXml } from '../lib/xml.js';
 import { runAction, type VmAction, writeAction } from './vm-actions.js';
 
@@ -27,11 +28,7 @@ export async function requireFreeVolumes(host: Host, volumes: readonly string[])
   for (const volume of volumes) {
     const path = await volumePath(host, volume);
     if (path)
-      throw new VmError(
-        `a disk named ${volume} is in the pool already: ${path}`,
-        'give the VM another --name (that disk is kept: a deleted or renamed VM may still need it)',
-        { usage: true },
-      );
+      throw new VmError(t('vm.pool.taken', { volume, path }), t('vm.pool.takenHint'), { usage: true });
   }
 }
 
@@ -63,7 +60,7 @@ export async function volumeActions(o: {
   sizeGiB: number | string;
   backing?: string;
 }): Promise<{ path: string; make: VmAction[]; remove: Command }> {
-  const failure = 'could not create its disk (kvmkit install sets up the default pool)';
+  const failure = t('vm.pool.createFailed');
   const size = typeof o.sizeGiB === 'number' ? `${o.sizeGiB}G` : o.sizeGiB;
   const path = `${o.dir}/${o.volume}`;
   // By its path: the one volume kvmkit made, never another disk or the user's ISO.

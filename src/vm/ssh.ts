@@ -1,6 +1,7 @@
 import { createConnection } from 'node:net';
 import type { Host } from '../host/host.js';
 import { Virsh } from '../host/virsh.js';
+import { t } from '../lib/i18n.js';
 import { sleep } from '../lib/sleep.js';
 import { type Waiting, waitQuietly } from '../lib/waiting.js';
 import { bootFailure } from './console-failure.js';
@@ -65,7 +66,7 @@ export async function waitForSsh(
 ): Promise<SshWait> {
   const deadline = Date.now() + limitMs;
   let address: string | undefined;
-  return waiting(`waiting for ${name} to answer on SSH`, async () => {
+  return waiting(t('vm.ssh.wait', { name }), async () => {
     while (Date.now() < deadline) {
       const failure = consoleLog ? bootFailure((await host.readFile(consoleLog)) ?? '') : undefined;
       if (failure) return { address, answering: false, bootFailure: failure };

@@ -1,5 +1,6 @@
 import { type Command, type Host, showCommand } from '../host/host.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { carryOut, type OnFailure } from '../lib/on-failure.js';
 
 /**
@@ -65,10 +66,10 @@ export async function runVmActions(host: Host, actions: readonly VmAction[]): Pr
     if (action.kind !== 'run') return;
     const result = await host.run(action.command);
     if (result.exitCode !== 0 && !tolerate && !action.tolerate) {
-      const what = action.failure ?? `${showCommand(action.command)} failed`;
+      const what = action.failure ?? t('vm.actions.failed', { command: showCommand(action.command) });
       if (result.timedOut)
         throw new VmError(
-          `${what}: it did not finish within ${(action.command.timeoutMs ?? 0) / 60_000} minutes`,
+          t('vm.actions.timedOut', { what, minutes: (action.command.timeoutMs ?? 0) / 60_000 }),
         );
       const said = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
       throw new VmError(`${what}${said ? `: ${said}` : ''}`);

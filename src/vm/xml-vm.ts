@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { type Host, withTempDir } from '../host/host.js';
 import type { Virsh } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import { parseXml, xmlRoot } from '../lib/xml.js';
 import { VM_NAME } from './names.js';
@@ -46,8 +47,7 @@ const MEMORY_UNITS = new Set(
   ),
 );
 
-const HINT = (file: string) =>
-  `check it with: xmllint --noout ${quoteForShell(file)}; kvmkit vm xml NAME prints a definition to start from`;
+const HINT = (file: string) => t('vm.xml.checkHint', { file: quoteForShell(file) });
 
 /** A refusal of the file: bad input, nothing changed (exit 2). */
 const refuse = (file: string, what: string, hint = HINT(file)) =>
@@ -70,7 +70,7 @@ function textOf(value: unknown): string | undefined {
 function single(domain: Element, tag: string, file: string): unknown {
   const all = domain[tag] as unknown[] | undefined;
   if (all === undefined || all.length === 0) return undefined;
-  if (all.length > 1) throw refuse(file, `<domain> has ${all.length} <${tag}> elements, libvirt takes one`);
+  if (all.length > 1) throw refuse(file, t('vm.xml.repeated', { n: all.length, tag }));
   return all[0];
 }
 
@@ -82,9 +82,8 @@ function single(domain: Element, tag: string, file: string): unknown {
  */
 export async function checkDomainDefinition(xml: string, file: string): Promise<CheckedDomain> {
   const { root, error } = await xmlRoot(xml);
-  if (error) throw refuse(file, `not well-formed XML: ${error}`);
-  if (root !== 'domain')
-    throw refuse(file, `not a libvirt domain definition (root <${root ?? ''}>, expected <domain>)`);
+  if (error) throw refuse(file, t('vm.xml.notWellFormed', { error }));
+  if (root !== 'domain') throw refuse(file, t('vm.xml.notDomain', { root: root ?? '' }));
   // Every child of <domain> as a list, so a repeated one is seen; values as written (no trimming,
   // no numbers): a name with a space in it is refused, not quietly trimmed.
   const parsed = await parseXml<Record<string, unknown>>(xml, {
@@ -101,52 +100,28 @@ export async function checkDomainDefinition(xml: string, file: string): Promise<
   // The validator lets a second root element through; libvirt would read the first alone.
   const roots = Object.keys(parsed).filter((k) => !k.startsWith('?') && !k.startsWith('#'));
   if (roots.length !== 1 || Array.isArray(parsed.domain))
-    throw refuse(file, 'not well-formed XML: more than one root element');
+    throw refuse(file, t('vm.xml.notWellFormed', { error: t('vm.xml.twoRoots') }));
   const domain: Element =
     typeof parsed.domain === 'object' && parsed.domain ? (parsed.domain as Element) : {};
   const type = domain['@type'];
-  if (typeof type !== 'string' || type === '')
-    throw refuse(
-      file,
-      '<domain> has no type attribute',
-      'write <domain type="kvm"> (or type="qemu" without KVM)',
-    );
+  if (typeof type !== 'string' || type === '') throw refuse(file, t('vm.xml.noType'), t('vm.xml.typeHint'));
   if (type !== 'kvm' && type !== 'qemu')
-    throw refuse(
-      file,
-      `<domain type="${type}">: kvmkit's libvirt (QEMU) runs type "kvm" or "qemu"`,
-      'write <domain type="kvm"> (or type="qemu" without KVM)',
-    );
+    throw refuse(file, t('vm.xml.badType', { type }), t('vm.xml.typeHint'));
   const nameElement = single(domain, 'name', file);
   const name = textOf(nameElement);
   if (nameElement === undefined || name === undefined || name === '')
-    throw refuse(file, '<domain> has no <name>', 'add one: <name>my-vm</name>');
-  if (!VM_NAME.test(name))
-    throw refuse(
-      file,
-      `<name>${name}</name> is not a usable VM name`,
-      'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
-    );
+    throw refuse(file, t('vm.xml.noName'), t('vm.xml.noNameHint'));
+  if (!VM_NAME.test(name)) throw refuse(file, t('vm.xml.badName', { name }), t('vm.xml.badNameHint'));
   const memory = single(domain, 'memory', file);
   const amount = textOf(memory)?.trim();
-  if (memory === undefined)
-    throw refuse(file, '<domain> has no <memory>', 'add one: <memory unit="MiB">1024</memory>');
+  if (memory === undefined) throw refuse(file, t('vm.xml.noMemory'), t('vm.xml.noMemoryHint'));
   if (amount === undefined || !/^[0-9]+$/.test(amount) || /^0+$/.test(amount))
-    throw refuse(
-      file,
-      `<memory> is not an amount: "${amount ?? '…'}"`,
-      'e.g. <memory unit="MiB">1024</memory>',
-    );
+    throw refuse(file, t('vm.xml.badAmount', { amount: amount ?? '…' }), t('vm.xml.badAmountHint'));
   const unit = (memory as Element)['@unit'];
   if (typeof unit === 'string' && !MEMORY_UNITS.has(unit.toLowerCase()))
-    throw refuse(file, `<memory unit="${unit}">: not a unit libvirt knows`, 'KiB, MiB or GiB');
+    throw refuse(file, t('vm.xml.badUnit', { unit }), t('vm.xml.badUnitHint'));
   const os = single(domain, 'os', file);
-  if (os === undefined)
-    throw refuse(
-      file,
-      '<domain> has no <os>',
-      'add one: <os><type arch="x86_64" machine="pc">hvm</type></os>',
-    );
+  if (os === undefined) throw refuse(file, t('vm.xml.noOs'), t('vm.xml.noOsHint'));
   const ownNvram = typeof os === 'object' && os !== null && 'nvram' in (os as Element);
   return { file, name, type, ownNvram, xml };
 }
@@ -154,10 +129,10 @@ export async function checkDomainDefinition(xml: string, file: string): Promise<
 /** Reads FILE through `host` (the machine the VM is made on) and checks it (checkDomainDefinition). */
 export async function readDomainFile(host: Host, file: string): Promise<CheckedDomain> {
   const stat = await host.stat(file);
-  if (!stat) throw refuse(file, 'no such file', 'give the path of a libvirt domain XML file');
-  if (!stat.isFile) throw refuse(file, 'not a file', 'give the path of a libvirt domain XML file');
+  if (!stat) throw refuse(file, t('vm.xml.noFile'), t('vm.xml.pathHint'));
+  if (!stat.isFile) throw refuse(file, t('vm.xml.notFile'), t('vm.xml.pathHint'));
   const xml = await host.readFile(file);
-  if (xml === undefined) throw refuse(file, 'cannot read it', 'is it readable by root?');
+  if (xml === undefined) throw refuse(file, t('vm.xml.unreadable'), t('vm.xml.unreadableHint'));
   return checkDomainDefinition(xml, file);
 }
 
@@ -171,8 +146,8 @@ export async function requireNameFree(virsh: Virsh, name: string): Promise<void>
   if (!(await virsh.names()).includes(name)) return;
   const running = (await virsh.run(['list', '--name'])).split('\n').includes(name);
   throw new VmError(
-    `a VM named "${name}" exists already (${running ? 'running' : 'defined, shut off'})`,
-    `kvmkit vm list shows the VMs there are; give the XML another <name>, or remove that one: kvmkit vm delete ${quoteForShell(name)}`,
+    running ? t('vm.xml.existsRunning', { name }) : t('vm.xml.existsDefined', { name }),
+    t('vm.xml.existsHint', { handle: quoteForShell(name) }),
     { usage: true },
   );
 }
@@ -196,7 +171,7 @@ export function xmlVmActions(
       write,
       runAction(
         virsh.command(['create', path], timeout),
-        `libvirt did not start ${domain.name} from ${domain.file}`,
+        t('vm.xml.createFailed', { name: domain.name, file: domain.file }),
       ),
     ];
   const tolerated = (args: string[]): VmAction => ({
@@ -206,10 +181,10 @@ export function xmlVmActions(
   });
   return [
     write,
-    runAction(virsh.command(['define', path], timeout), `libvirt refused the definition in ${domain.file}`),
+    runAction(virsh.command(['define', path], timeout), t('vm.xml.defineFailed', { file: domain.file })),
     {
       kind: 'on-failure',
-      what: `${domain.name} did not start: its definition is removed`,
+      what: t('vm.xml.undoDefine', { name: domain.name }),
       actions: [
         // A start killed at its timeout may leave the guest running: undefine would only make it
         // transient. Stopped first, which fails when it is not running (allowed).
@@ -218,10 +193,7 @@ export function xmlVmActions(
         tolerated(['undefine', domain.name, domain.ownNvram ? '--keep-nvram' : '--nvram']),
       ],
     },
-    runAction(
-      virsh.command(['start', domain.name], timeout),
-      `${domain.name} did not start (its definition was removed again)`,
-    ),
+    runAction(virsh.command(['start', domain.name], timeout), t('vm.xml.startFailed', { name: domain.name })),
     { kind: 'on-failure', what: '', actions: [] },
   ];
 }
@@ -249,7 +221,7 @@ export async function createXmlVm(
     domstate.exitCode === 0
       ? (domstate.stdout.trim().split('\n')[0] ?? 'unknown')
       : transient
-        ? 'gone (it stopped already)'
+        ? t('vm.xml.gone')
         : 'unknown';
   return { name: domain.name, file: options.file, persistent: !transient, state, steps };
 }

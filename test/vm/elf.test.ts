@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { VmError } from '../../src/host/vm-errors.js';
-import { BUSYBOX_HINT, staticBusybox } from '../../src/vm/smoke/busybox.js';
+import { busyboxHint, staticBusybox } from '../../src/vm/smoke/busybox.js';
 import { NotElfError, readElf } from '../../src/vm/smoke/elf.js';
 import { smokeInitramfs } from '../../src/vm/smoke/initramfs.js';
 
@@ -169,7 +169,7 @@ describe('the busybox the smoke VM packs', () => {
   });
 
   it('says so when there is none, or only something else under its name', async () => {
-    expect(await refusal(tree({}))).toEqual({ message: 'busybox is not installed', hint: BUSYBOX_HINT });
+    expect(await refusal(tree({}))).toEqual({ message: 'busybox is not installed', hint: busyboxHint() });
     expect((await refusal(tree({ '/bin/busybox': '#!/bin/sh\n' }))).message).toBe(
       '/bin/busybox is not an ELF executable (no \\x7fELF header)',
     );

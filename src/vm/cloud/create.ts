@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import type { Command, Host } from '../../host/host.js';
 import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
+import { t } from '../../lib/i18n.js';
 import type { Waiting } from '../../lib/waiting.js';
 import { GUEST_TOOLS, generateUserKey, seedIsoActions, userPublicKeys } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
@@ -45,9 +46,9 @@ export interface CloudVmOptions {
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
   const response = await fetch(url).catch((error: Error) => {
-    throw new VmError(`could not fetch ${url}: ${error.message}`);
+    throw new VmError(t('vm.cloud.fetchFailed', { url, why: error.message }));
   });
-  if (!response.ok) throw new VmError(`could not fetch ${url}: HTTP ${response.status}`);
+  if (!response.ok) throw new VmError(t('vm.cloud.fetchFailed', { url, why: `HTTP ${response.status}` }));
   return new Uint8Array(await response.arrayBuffer());
 }
 
@@ -71,11 +72,11 @@ export async function imageChecksum(
   const list = new TextDecoder().decode(await fetchBytes(o.checksum.listUrl));
   if (o.signature) {
     signature = await verifyListSignature(host, list, await fetchBytes(o.signature.url), o.signature);
-    o.say?.(`checksum list signed by ${signature.fingerprint}`);
+    o.say?.(t('vm.cloud.listSigned', { fingerprint: signature.fingerprint ?? '' }));
   }
   const file = imageFileOf(o.url);
   const found = checksumFor(list, file, o.checksum.algorithm);
-  if (!found) throw new VmError(`${o.checksum.listUrl} has no entry for ${file}`);
+  if (!found) throw new VmError(t('vm.cloud.noEntry', { list: o.checksum.listUrl, file }));
   return { checksum: found, signature };
 }
 
@@ -130,7 +131,7 @@ export async function planCloudVm(
     ...disk.make,
     {
       kind: 'on-failure',
-      what: `${o.name} was not made: its definition, overlay and seed are removed`,
+      what: t('vm.cloud.undo', { name: o.name }),
       actions: [
         tolerated(virshCommand(['undefine', o.name], { root: true, timeoutMs: 120_000 })),
         tolerated(disk.remove),
@@ -146,7 +147,7 @@ export async function planCloudVm(
     }),
     // So libvirt lists the seed it did not make as a volume of the pool; a refusal changes nothing.
     tolerated(virshCommand(['pool-refresh', 'default'], { root: true, timeoutMs: 120_000 })),
-    runAction({ argv, root: true, timeoutMs: 600_000 }, 'virt-install failed'),
+    runAction({ argv, root: true, timeoutMs: 600_000 }, t('vm.cloud.virtInstallFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
   return { overlay: disk.path, seed, actions };
@@ -158,21 +159,18 @@ export async function planCloudVm(
  * verified into kvmkit's cache (reused next time).
  */
 export async function prepareCloudVm(host: Host, o: CloudVmOptions) {
-  if (!VM_NAME.test(o.name)) throw new VmError(`"${o.name}" is not a usable VM name`);
+  if (!VM_NAME.test(o.name)) throw new VmError(t('vm.badName', { name: o.name }));
   if ((await Virsh.asRoot(host).exec(['dominfo', o.name])).exitCode === 0) {
-    throw new VmError(`a VM named "${o.name}" exists already`);
+    throw new VmError(t('vm.exists', { name: o.name }));
   }
   await requireFreeVolumes(host, [`${o.name}.qcow2`, basename(seedPathOf(o.name))]);
   let keys = await userPublicKeys(host, o.user);
   if (keys.length === 0 && o.generateKey) {
     keys = await generateUserKey(host, o.user);
-    o.say?.(`made an SSH key for ${o.user}: ~/.ssh/id_ed25519`);
+    o.say?.(t('vm.cloud.keyMade', { user: o.user }));
   }
   if (keys.length === 0) {
-    throw new VmError(
-      `${o.user} has no SSH public key (~/.ssh/*.pub)`,
-      `add --generate-key to make one, or as ${o.user}: ssh-keygen -t ed25519`,
-    );
+    throw new VmError(t('vm.noSshKey', { user: o.user }), t('vm.cloud.noSshKeyHint', { user: o.user }));
   }
   if (o.signature) await requireKeyring(host, o.signature);
   const file = imageFileOf(o.url);
@@ -183,8 +181,8 @@ export async function prepareCloudVm(host: Host, o: CloudVmOptions) {
   });
   o.say?.(
     cached.cached
-      ? `image: ${file} from the cache`
-      : `image: ${file} downloaded and verified (${checksum.algorithm})`,
+      ? t('vm.cloud.imageCached', { file })
+      : t('vm.cloud.imageDownloaded', { file, algorithm: checksum.algorithm }),
   );
   return { keys, checksum, signature, cached };
 }

@@ -4,6 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { basename, dirname } from 'node:path';
+import { t } from '../../lib/i18n.js';
 import { type Waiting, waitQuietly } from '../../lib/waiting.js';
 
 export type Algorithm = 'sha256' | 'sha512';
@@ -81,7 +82,7 @@ export async function downloadVerified(
       break;
     } catch (error) {
       if (attempt >= attempts)
-        throw new DownloadError(`downloading ${url} failed: ${(error as Error).message}`);
+        throw new DownloadError(t('vm.download.failed', { url, why: (error as Error).message }));
       resumed = true;
     }
   }
@@ -89,7 +90,12 @@ export async function downloadVerified(
   if (digest !== checksum.hex) {
     await rm(part, { force: true });
     throw new DownloadError(
-      `${url} does not match its ${checksum.algorithm} checksum (got ${digest.slice(0, 16)}…, expected ${checksum.hex.slice(0, 16)}…): refused and removed`,
+      t('vm.download.mismatch', {
+        url,
+        algorithm: checksum.algorithm,
+        got: digest.slice(0, 16),
+        expected: checksum.hex.slice(0, 16),
+      }),
     );
   }
   await rename(part, target);
@@ -121,18 +127,18 @@ async function fetchInto(
         received += chunk.length;
         onProgress?.({ received, total, resumedFrom: from });
       });
-      response.on('aborted', () => reject(new Error('the connection was cut')));
+      response.on('aborted', () => reject(new Error(t('vm.download.cut'))));
       response.on('error', reject);
       out.on('error', reject);
       response.pipe(out);
       out.on('finish', () => {
         if (total !== undefined && received < total)
-          reject(new Error(`the connection was cut at ${received} of ${total} bytes`));
+          reject(new Error(t('vm.download.cutAt', { received, total })));
         else resolve();
       });
     });
   // With a size, onProgress shows how far it is; without one, all there is to show is that it goes on.
   if (total === undefined)
-    await waiting(`downloading ${basename(new URL(url).pathname)} (the server gives no size)`, transfer);
+    await waiting(t('vm.download.noSize', { file: basename(new URL(url).pathname) }), transfer);
   else await transfer();
 }

@@ -1,5 +1,6 @@
 import { Facts } from '../../facts/index.js';
 import type { Host } from '../../host/host.js';
+import { t } from '../../lib/i18n.js';
 import catalog from '../../profiles/catalog.js';
 import { releaseProfileFor } from '../../profiles/resolve.js';
 import type { ReleaseProfile } from '../../profiles/types.js';
@@ -90,7 +91,11 @@ export async function imageRefusal(
     .filter(([, other]) => !other.signature || keyringPackage(release, other.signature.keyring) !== undefined)
     .map(([name]) => name);
   return {
-    reason: `${image}'s checksum list is signed with a key no package of ${releaseName} ships (the keyring ${signature.keyring} is missing)`,
-    hint: `choose the smoke VM or a cloud image this release can check (--first-vm ${['smoke', ...others].join(', ')}), or put the keyring at ${signature.keyring} (after install, kvmkit vm create --image ${image} --keyring FILE takes it from elsewhere)`,
+    reason: t('vm.cloud.keyringMissing', { image, release: releaseName, keyring: signature.keyring }),
+    hint: t('vm.cloud.keyringMissingHint', {
+      choices: ['smoke', ...others].join(', '),
+      keyring: signature.keyring,
+      image,
+    }),
   };
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { type Host, withTempDir } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
+import { t } from '../../lib/i18n.js';
 import { keyringPackageOn } from './images.js';
 
 /** Where a checksum list's detached signature is and whose key must have made it. */
@@ -44,10 +45,10 @@ export async function requireKeyring(host: Host, spec: ListSignature): Promise<v
   if (!(await host.stat(spec.keyring))) {
     const keyringPackage = spec.keyringPackage ?? (await keyringPackageOn(host, spec.keyring));
     throw new VmError(
-      `cannot check the checksum list's signature: the keyring ${spec.keyring} is missing`,
+      t('vm.signature.noKeyring', { keyring: spec.keyring }),
       keyringPackage
-        ? `install ${keyringPackage}, or pass --keyring FILE; --skip-signature checks the checksum alone`
-        : 'pass --keyring FILE; --skip-signature checks the checksum alone',
+        ? t('vm.signature.noKeyringInstall', { package: keyringPackage })
+        : t('vm.signature.noKeyringHint'),
     );
   }
 }
@@ -74,12 +75,17 @@ export async function verifyListSignature(
     const wanted = spec.fingerprint?.replace(/\s+/g, '').toUpperCase();
     const match = valid.find((v) => !wanted || v.signer === wanted || v.primary === wanted);
     if (result.exitCode !== 0 || !match) {
-      const why = result.stderr.trim().split('\n').at(-1) ?? `gpgv exited ${result.exitCode}`;
+      const why =
+        result.stderr.trim().split('\n').at(-1) ?? t('vm.signature.gpgvExit', { code: result.exitCode });
       throw new VmError(
-        `the checksum list's signature does not verify against ${spec.keyring}: ${
-          valid.length > 0 && wanted ? `signed by ${valid[0]!.primary}, expected ${wanted}` : why
-        }`,
-        'the list or its signature was changed on the way, or the key is not the one expected: nothing was downloaded',
+        t('vm.signature.bad', {
+          keyring: spec.keyring,
+          why:
+            valid.length > 0 && wanted
+              ? t('vm.signature.otherSigner', { signer: valid[0]!.primary, wanted })
+              : why,
+        }),
+        t('vm.signature.badHint'),
       );
     }
     return { verified: true, fingerprint: match.primary };

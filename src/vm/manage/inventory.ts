@@ -1,4 +1,5 @@
 import type { Virsh } from '../../host/virsh.js';
+import { t } from '../../lib/i18n.js';
 import {
   type DomainInfo,
   type InterfaceAddress,
@@ -64,7 +65,7 @@ export async function listVms(virsh: Virsh): Promise<VmSummary[]> {
 
 export async function vmInfo(virsh: Virsh, vm: string): Promise<DomainInfo> {
   const info = parseDominfo(await virsh.run(['dominfo', vm], { vm }));
-  if (!info) throw new Error(`virsh dominfo ${vm} printed nothing kvmkit can read`);
+  if (!info) throw new Error(t('vm.manage.unreadable', { command: `virsh dominfo ${vm}` })); // i18n: machine (a command)
   return info;
 }
 

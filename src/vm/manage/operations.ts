@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { withTempDir } from '../../host/host.js';
 import type { Virsh } from '../../host/virsh.js';
 import { LibvirtError } from '../../host/vm-errors.js';
+import { t } from '../../lib/i18n.js';
 import { quoteForShell } from '../../lib/shell-quote.js';
 import { sleep } from '../../lib/sleep.js';
 import { type Waiting, waitQuietly } from '../../lib/waiting.js';
@@ -43,7 +44,11 @@ export async function startVm(virsh: Virsh, vm: string) {
   const { state } = await vmState(virsh, vm);
   if (state === 'running') return { vm, state, changed: false };
   if (state === 'paused')
-    throw new LibvirtError('refused', `"${vm}" is paused`, `kvmkit vm resume ${quoteForShell(vm)}`);
+    throw new LibvirtError(
+      'refused',
+      t('vm.manage.paused', { vm }),
+      `kvmkit vm resume ${quoteForShell(vm)}`, // i18n: machine (a command)
+    );
   await virsh.run(['start', vm], { vm });
   return { vm, state: (await vmState(virsh, vm)).state, changed: true };
 }
@@ -57,29 +62,36 @@ export async function shutdownVm(
   vm: string,
   options: { timeoutMs?: number; force?: boolean; waiting?: Waiting } = {},
 ) {
+  // i18n: machine (virsh's state words, in the JSON too)
   if ((await vmState(virsh, vm)).state === 'shut off')
-    return { vm, state: 'shut off', changed: false, forced: false };
+    return { vm, state: 'shut off', changed: false, forced: false }; // i18n: machine
   try {
     await virsh.run(['shutdown', vm], { vm });
   } catch (error) {
     if (!(error instanceof LibvirtError && error.kind === 'not-running')) throw error;
   }
   const waiting = options.waiting ?? waitQuietly;
-  const state = await waiting(`waiting for ${vm} to shut down`, () =>
+  const state = await waiting(t('vm.manage.waitShutdown', { vm }), () =>
+    // i18n: machine (virsh's state word)
     waitForState(virsh, vm, (s) => s === 'shut off', options.timeoutMs ?? 60_000),
   );
-  if (state === 'shut off') return { vm, state, changed: true, forced: false };
+  if (state === 'shut off') return { vm, state, changed: true, forced: false }; // i18n: machine
   if (!options.force)
     throw new LibvirtError(
       'refused',
-      `"${vm}" did not shut down within ${Math.round((options.timeoutMs ?? 60_000) / 1000)} s (it is ${state})`,
-      `kvmkit vm shutdown ${quoteForShell(vm)} --force stops it hard after the wait; kvmkit vm stop ${quoteForShell(vm)} --hard at once`,
+      t('vm.manage.shutdownTimeout', {
+        vm,
+        seconds: Math.round((options.timeoutMs ?? 60_000) / 1000),
+        state,
+      }),
+      t('vm.manage.shutdownTimeoutHint', { handle: quoteForShell(vm) }),
     );
   return { ...(await stopVm(virsh, vm)), forced: true };
 }
 
 /** Hard stop (virsh destroy): like pulling the plug. */
 export async function stopVm(virsh: Virsh, vm: string) {
+  // i18n: machine (virsh's state words, in the JSON too)
   if ((await vmState(virsh, vm)).state === 'shut off') return { vm, state: 'shut off', changed: false };
   try {
     await virsh.run(['destroy', vm], { vm });
@@ -100,8 +112,8 @@ export async function suspendVm(virsh: Virsh, vm: string) {
   if (state !== 'running')
     throw new LibvirtError(
       'not-running',
-      `"${vm}" is not running (${state})`,
-      `kvmkit vm start ${quoteForShell(vm)}`,
+      t('vm.manage.notRunning', { vm, state }),
+      `kvmkit vm start ${quoteForShell(vm)}`, // i18n: machine (a command)
     );
   await virsh.run(['suspend', vm], { vm });
   return { vm, state: (await vmState(virsh, vm)).state, changed: true };
@@ -113,8 +125,8 @@ export async function resumeVm(virsh: Virsh, vm: string) {
   if (state !== 'paused')
     throw new LibvirtError(
       'refused',
-      `"${vm}" is not paused (${state})`,
-      `kvmkit vm start ${quoteForShell(vm)}`,
+      t('vm.manage.notPaused', { vm, state }),
+      `kvmkit vm start ${quoteForShell(vm)}`, // i18n: machine (a command)
     );
   await virsh.run(['resume', vm], { vm });
   return { vm, state: (await vmState(virsh, vm)).state, changed: true };
@@ -151,8 +163,8 @@ export async function renameVm(virsh: Virsh, vm: string, to: string) {
   if (state !== 'shut off')
     throw new LibvirtError(
       'must-be-off',
-      `"${vm}" must be shut off to be renamed (it is ${state})`,
-      `kvmkit vm shutdown ${quoteForShell(vm)}`,
+      t('vm.manage.renameOff', { vm, state }),
+      `kvmkit vm shutdown ${quoteForShell(vm)}`, // i18n: machine (a command)
     );
   await virsh.run(['domrename', vm, to], { vm });
   return { vm: to, was: vm };
@@ -235,7 +247,7 @@ export async function pinVcpu(virsh: Virsh, vm: string, vcpu: number, cpulist: s
 export async function vmStats(virsh: Virsh, vm: string): Promise<DomainStats> {
   const stats = parseDomstats(await virsh.run(['domstats', vm, '--raw'], { vm }));
   const raw = [...stats.values()][0];
-  if (!raw) throw new Error(`virsh domstats ${vm} printed nothing kvmkit can read`);
+  if (!raw) throw new Error(t('vm.manage.unreadable', { command: `virsh domstats ${vm}` })); // i18n: machine (a command)
   return groupStats(raw);
 }
 
@@ -282,11 +294,13 @@ export async function hostInfo(virsh: Virsh, kvmkitVersion: string) {
     cpus: n('CPU(s)'),
     cpuMHz: n('CPU frequency'),
     sockets: n('CPU socket(s)'),
+    // i18n: machine (virsh nodeinfo's keys)
     coresPerSocket: n('Core(s) per socket'),
+    // i18n: machine
     threadsPerCore: n('Thread(s) per core'),
     numaCells: n('NUMA cell(s)'),
     memoryMiB: (() => {
-      const kib = /^(\d+) KiB$/.exec(kv.get('Memory size') ?? '');
+      const kib = /^(\d+) KiB$/.exec(kv.get('Memory size') ?? ''); // i18n: machine
       return kib ? Math.round(Number(kib[1]) / 1024) : null;
     })(),
     versions: { kvmkit: kvmkitVersion, ...parseVersion(version!.output) },
@@ -302,18 +316,18 @@ export async function cloneVm(virsh: Virsh, vm: string, to: string) {
   if (state !== 'shut off' && state !== 'paused')
     throw new LibvirtError(
       'must-be-off',
-      `"${vm}" must be shut off (or paused) to be cloned (it is ${state})`,
-      `kvmkit vm shutdown ${quoteForShell(vm)}`,
+      t('vm.manage.cloneOff', { vm, state }),
+      `kvmkit vm shutdown ${quoteForShell(vm)}`, // i18n: machine (a command)
     );
   const result = await virsh.host.run({
     argv: ['virt-clone', '--connect', virsh.uri, '--original', vm, '--name', to, '--auto-clone'],
     timeoutMs: 1_800_000,
   });
   if (result.exitCode !== 0) {
-    const why = (result.stderr || result.stdout).trim().split('\n').at(-1) ?? 'virt-clone failed';
+    const why = (result.stderr || result.stdout).trim().split('\n').at(-1) ?? t('vm.manage.cloneFailed');
     throw new LibvirtError(
       /already in use|already exists/i.test(why) ? 'exists' : 'refused',
-      `clone refused: ${why.replace(/^ERROR\s*/, '')}`,
+      t('vm.manage.cloneRefused', { why: why.replace(/^ERROR\s*/, '') }),
     );
   }
   const disks = [...result.stdout.matchAll(/Allocating '([^']+)'/g)].map((m) => m[1]!);

@@ -1,3 +1,4 @@
+// i18n: machine file — virsh's output as virsh prints it (keys, state words), parsed; nothing here is said to people
 import { parseXml } from '../../lib/xml.js';
 
 /**

@@ -1,5 +1,6 @@
 import type { Host } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
+import { t } from '../../lib/i18n.js';
 import { packageManagerFor } from '../../package-manager/index.js';
 import { NotElfError, readElf } from './elf.js';
 
@@ -13,7 +14,10 @@ import { NotElfError, readElf } from './elf.js';
 export const BUSYBOX_PATHS = ['/bin/busybox', '/usr/bin/busybox'];
 
 /** What to install, said for the package manager of Debian and Ubuntu, whose package this is. */
-export const BUSYBOX_HINT = `sudo ${packageManagerFor(undefined).installHint(['busybox-static'])} (it replaces the dynamic busybox package)`;
+export const busyboxHint = () =>
+  t('vm.smoke.busyboxHint', {
+    command: `sudo ${packageManagerFor(undefined).installHint(['busybox-static'])}`,
+  });
 
 /**
  * A statically linked busybox for the smoke VM's initramfs, which holds no loader and no libc: a
@@ -31,11 +35,10 @@ export async function staticBusybox(host: Host): Promise<{ path: string; bytes: 
       dynamic ??= path;
     } catch (error) {
       if (!(error instanceof NotElfError)) throw error;
-      unreadable ??= `${path} is ${error.message}`;
+      unreadable ??= t('vm.smoke.notElf', { path, what: error.message });
     }
   }
-  if (dynamic)
-    throw new VmError(`${dynamic} is dynamically linked; the smoke VM needs a static busybox`, BUSYBOX_HINT);
-  if (unreadable) throw new VmError(unreadable, BUSYBOX_HINT);
-  throw new VmError('busybox is not installed', BUSYBOX_HINT);
+  if (dynamic) throw new VmError(t('vm.smoke.dynamicBusybox', { path: dynamic }), busyboxHint());
+  if (unreadable) throw new VmError(unreadable, busyboxHint());
+  throw new VmError(t('vm.smoke.noBusybox'), busyboxHint());
 }

@@ -3,6 +3,7 @@ import { provenVirtType } from '../../facts/probe-verdict.js';
 import { type Command, type Host, showCommand } from '../../host/host.js';
 import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
+import { t } from '../../lib/i18n.js';
 import { seedIsoActions, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
 import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME } from '../names.js';
@@ -38,7 +39,7 @@ export async function localSmokeKernel(host: Host): Promise<SmokeKernel | undefi
   const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
   const modulesDir = release ? await modulesDirOf(host, '', release) : undefined;
   if (release && modulesDir && (await host.stat(`/boot/vmlinuz-${release}`)))
-    return { vmlinuz: `/boot/vmlinuz-${release}`, modulesDir, source: "this host's kernel" };
+    return { vmlinuz: `/boot/vmlinuz-${release}`, modulesDir, source: t('vm.smoke.hostKernel') };
   return unpackedKernel(host, KERNEL_CACHE);
 }
 
@@ -58,15 +59,11 @@ export async function smokeInputs(host: Host): Promise<SmokeInputs | { missing: 
   try {
     busybox = await staticBusybox(host);
   } catch (error) {
-    if (error instanceof VmError) return { missing: `a static busybox (${error.message})` };
+    if (error instanceof VmError) return { missing: t('vm.smoke.missingBusybox', { why: error.message }) };
     throw error;
   }
   const kernel = await localSmokeKernel(host);
-  if (!kernel)
-    return {
-      missing:
-        "a guest kernel: neither this host's own in /boot nor one unpacked by kvmkit (it fetches Debian's cloud kernel, or unpacks a bundle's, just before creating the VM)",
-    };
+  if (!kernel) return { missing: t('vm.smoke.missingKernel') };
   return { busybox, kernel };
 }
 
@@ -95,20 +92,14 @@ export interface SmokeVmPlan {
 async function smokePreflight(host: Host, options: SmokeVmOptions): Promise<number> {
   const { name } = options;
   if (!VM_NAME.test(name)) {
-    throw new VmError(
-      `"${name}" is not a usable VM name`,
-      'use letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
-    );
+    throw new VmError(t('vm.badName', { name }), t('vm.smoke.nameHint'));
   }
   if ((await Virsh.asRoot(host).exec(['dominfo', name], { timeoutMs: 120_000 })).exitCode === 0)
-    throw new VmError(
-      `a VM named "${name}" exists already`,
-      `choose another --name, or: kvmkit vm delete ${name} --storage`,
-    );
+    throw new VmError(t('vm.exists', { name }), t('vm.smoke.existsHint', { name }));
   const memoryMiB = options.memoryMiB ?? 256;
   const available = (await new Facts(host).system()).memory.availableBytes;
   if (available !== undefined && available < memoryMiB * 1024 * 1024)
-    throw new VmError(`not enough free memory for ${memoryMiB} MiB`);
+    throw new VmError(t('vm.smoke.noMemory', { mib: memoryMiB }));
   return memoryMiB;
 }
 
@@ -126,7 +117,7 @@ export async function planSmokeVm(
   const { name } = options;
   const memoryMiB = await smokePreflight(host, options);
   const { kernel, busybox } = inputs;
-  const notes = [`kernel: ${kernel.source}`];
+  const notes = [t('vm.smoke.noteKernel', { source: kernel.source })];
   const index = await indexModules(host, kernel.modulesDir);
   const builtin = builtinModules(
     (await host.readFile(`${kernel.modulesDir.replace(/\/kernel$/, '')}/modules.builtin`)) ?? '',
@@ -134,31 +125,28 @@ export async function planSmokeVm(
   const missing = SMOKE_MODULES.filter((m) => !index.has(m) && !builtin.has(m));
   if (index.size === 0 && missing.length > 0)
     throw new VmError(
-      `no kernel module found under ${kernel.modulesDir} (${kernel.source}): the guest would have no ${missing.join(', ')}`,
-      'look for .ko, .ko.xz, .ko.zst or .ko.gz files there; with the cloud kernel, sudo rm -rf /var/lib/kvmkit/smoke/kernel fetches it again',
+      t('vm.smoke.noModules', { dir: kernel.modulesDir, source: kernel.source, missing: missing.join(', ') }),
+      t('vm.smoke.noModulesHint'),
     );
   // Plain .ko for the guest's insmod, whatever compression the tree uses.
   const modules = await readModules(host, index, SMOKE_MODULES, { busybox: busybox.path });
+  const drivers = [...modules.keys()].sort().join(', ');
   notes.push(
-    `drivers: ${[...modules.keys()].sort().join(', ')}${missing.length > 0 ? ` (not in this kernel: ${missing.join(', ')})` : ''}`,
+    missing.length > 0
+      ? t('vm.smoke.noteDriversMissing', { drivers, missing: missing.join(', ') })
+      : t('vm.smoke.noteDrivers', { drivers }),
   );
   const virtType = await provenVirtType(host);
   // SSH only matters when a seed brings a user and their keys.
   const extraFiles = options.seedUser ? await sshServerFiles(host) : undefined;
-  if (options.seedUser)
-    notes.push(
-      extraFiles ? 'ssh: dropbear from this host' : 'ssh: none in this guest (install dropbear-bin for it)',
-    );
+  if (options.seedUser) notes.push(extraFiles ? t('vm.smoke.noteDropbear') : t('vm.smoke.noteNoSsh'));
   const files = { kernel: `${BOOT_DIR}/kvmkit-${name}-vmlinuz`, initrd: smokeInitrdOf(name) };
   let seed: string | undefined;
   const seedActions: VmAction[] = [];
   if (options.seedUser) {
     const sshKeys = await userPublicKeys(host, options.seedUser);
     if (sshKeys.length === 0) {
-      throw new VmError(
-        `${options.seedUser} has no SSH public key (~/.ssh/*.pub)`,
-        'ssh-keygen -t ed25519, as that user',
-      );
+      throw new VmError(t('vm.noSshKey', { user: options.seedUser }), t('vm.smoke.noSshKeyHint'));
     }
     seed = seedPathOf(name);
     seedActions.push(...seedIsoActions(seed, { hostname: name, user: options.seedUser, sshKeys }));
@@ -190,7 +178,7 @@ export async function planSmokeVm(
   const undefine = virshCommand(['undefine', name], { root: true, timeoutMs: 120_000 });
   const onFailure = (...commands: Command[]): VmAction => ({
     kind: 'on-failure',
-    what: `${name} was not made: what was made of it is removed`,
+    what: t('vm.smoke.undo', { name }),
     actions: commands.map((command) => ({ kind: 'run', command, tolerate: true })),
   });
   const actions: VmAction[] = [
@@ -213,10 +201,10 @@ export async function planSmokeVm(
     writeAction(xmlFile, xml, 0o644, false),
     runAction(
       virshCommand(['define', xmlFile], { root: true, timeoutMs: 120_000 }),
-      'libvirt refused the VM',
+      t('vm.smoke.defineFailed'),
     ),
     onFailure(undefine, disk.remove, removeFiles),
-    runAction(virshCommand(['start', name], { root: true, timeoutMs: 120_000 }), 'the VM did not start'),
+    runAction(virshCommand(['start', name], { root: true, timeoutMs: 120_000 }), t('vm.smoke.startFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
   return { name, virtType, consoleLog: consoleLogOf(name), kernelSource: kernel.source, notes, actions };

@@ -4,6 +4,8 @@
  * cannot run, and the guest panics at once ("Failed to execute /init (error -2)").
  */
 
+import { t } from '../../lib/i18n.js';
+
 export interface ElfInfo {
   bits: 32 | 64;
   /** It names a program interpreter (PT_INTERP): the kernel runs that loader first. */
@@ -26,14 +28,15 @@ export function readElf(bytes: Uint8Array): ElfInfo {
   const data = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const has = (offset: number, length: number) => offset >= 0 && offset + length <= bytes.byteLength;
   if (!has(0, 16) || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46)
-    throw new NotElfError('not an ELF executable (no \\x7fELF header)');
+    throw new NotElfError(t('vm.elf.notElf'));
   const elfClass = bytes[4];
   const byteOrder = bytes[5];
-  if (elfClass !== 1 && elfClass !== 2) throw new NotElfError(`an ELF file of unknown class ${elfClass}`);
+  if (elfClass !== 1 && elfClass !== 2)
+    throw new NotElfError(t('vm.elf.unknownClass', { value: String(elfClass) }));
   // The hosts kvmkit serves (amd64) are little-endian: a big-endian ELF file is no program of theirs.
   if (byteOrder !== 1)
     throw new NotElfError(
-      byteOrder === 2 ? 'a big-endian ELF file' : `an ELF file of unknown byte order ${byteOrder}`,
+      byteOrder === 2 ? t('vm.elf.bigEndian') : t('vm.elf.unknownOrder', { value: String(byteOrder) }),
     );
   const bits = elfClass === 1 ? 32 : 64;
   const u16 = (at: number) => data.getUint16(at, true);
@@ -45,18 +48,17 @@ export function readElf(bytes: Uint8Array): ElfInfo {
     bits === 64
       ? { phoff: 0x20, phentsize: 0x36, phnum: 0x38, size: 0x40 }
       : { phoff: 0x1c, phentsize: 0x2a, phnum: 0x2c, size: 0x34 };
-  if (!has(0, header.size)) throw new NotElfError('an ELF file cut short in its header');
+  if (!has(0, header.size)) throw new NotElfError(t('vm.elf.shortHeader'));
   const phoff = word(header.phoff);
   const phentsize = u16(header.phentsize);
   const phnum = u16(header.phnum);
   // Each program header: p_type first; p_offset and p_filesz where the class puts them.
   const entry =
     bits === 64 ? { offset: 0x08, filesz: 0x20, size: 0x38 } : { offset: 0x04, filesz: 0x10, size: 0x20 };
-  if (phnum > 0 && phentsize < entry.size)
-    throw new NotElfError(`an ELF file with ${phentsize}-byte program headers`);
+  if (phnum > 0 && phentsize < entry.size) throw new NotElfError(t('vm.elf.headerSize', { size: phentsize }));
   for (let i = 0; i < phnum; i++) {
     const at = phoff + i * phentsize;
-    if (!has(at, entry.size)) throw new NotElfError('an ELF file cut short in its program headers');
+    if (!has(at, entry.size)) throw new NotElfError(t('vm.elf.shortProgramHeaders'));
     if (u32(at) !== PT_INTERP) continue;
     const offset = word(at + entry.offset);
     const size = word(at + entry.filesz);

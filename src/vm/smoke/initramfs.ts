@@ -1,5 +1,6 @@
 import { VmError } from '../../host/vm-errors.js';
-import { BUSYBOX_HINT } from './busybox.js';
+import { t } from '../../lib/i18n.js';
+import { busyboxHint } from './busybox.js';
 import { type CpioEntry, cpioArchive } from './cpio.js';
 import { readElf } from './elf.js';
 import { loadOrder, moduleDepends } from './modules.js';
@@ -107,8 +108,8 @@ export function smokeInitramfs(input: InitramfsInput): Buffer {
   const elf = readElf(input.busybox);
   if (elf.dynamic)
     throw new VmError(
-      `this busybox is dynamically linked (it needs ${elf.interpreter ?? 'a loader'}); the smoke VM needs a static busybox`,
-      BUSYBOX_HINT,
+      t('vm.smoke.initramfsDynamic', { loader: elf.interpreter ?? t('vm.smoke.aLoader') }),
+      busyboxHint(),
     );
   const order = loadOrder(
     SMOKE_MODULES.filter((m) => input.modules.has(m)),

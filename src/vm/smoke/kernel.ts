@@ -1,6 +1,7 @@
 import { Facts } from '../../facts/index.js';
 import type { Host } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
+import { t } from '../../lib/i18n.js';
 import { BUNDLE_KERNEL, BUNDLE_MANIFEST, BUNDLE_STATE } from '../../lib/paths.js';
 import type { PackageManager } from '../../package-manager/package-manager.js';
 import { moduleNameOf } from './modules.js';
@@ -14,8 +15,9 @@ export interface SmokeKernel {
 
 const CACHE = '/var/lib/kvmkit/smoke';
 /** What a kernel unpacked wrongly into the cache needs: it is fetched or unpacked again. */
-const CLEAR_CACHE = `sudo rm -rf ${CACHE}/kernel ${CACHE}/download, then try again`;
-const REINSTALL = 'install again from a signed bundle: kvmkit install --from DIR --bundle-key FPR';
+const clearCache = () =>
+  t('vm.kernel.clearCache', { command: `sudo rm -rf ${CACHE}/kernel ${CACHE}/download` });
+const reinstall = () => t('vm.kernel.reinstall');
 
 /**
  * A kernel for the smoke VM: the host's own when it is there (Ubuntu and Mint keep
@@ -26,7 +28,7 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
   const modulesDir = release ? await modulesDirOf(host, '', release) : undefined;
   if (release && modulesDir && (await host.stat(`/boot/vmlinuz-${release}`))) {
-    return { vmlinuz: `/boot/vmlinuz-${release}`, modulesDir, source: "this host's kernel" };
+    return { vmlinuz: `/boot/vmlinuz-${release}`, modulesDir, source: t('vm.smoke.hostKernel') };
   }
   const cached = await cachedKernel(host);
   if (cached) return cached;
@@ -36,8 +38,11 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   const pkg = await cloudKernelPackage(host, manager);
   if (!pkg)
     throw new VmError(
-      `no Debian cloud kernel known to ${manager.name} (${manager.dependsCommand(CLOUD_KERNEL).argv.join(' ')})`,
-      `sudo ${manager.updateHint}, with Debian's main archive among ${manager.name}'s sources; offline, install from a bundle that carries one: kvmkit install --from DIR --bundle-key FPR`,
+      t('vm.kernel.noCloudKernel', {
+        manager: manager.name,
+        command: manager.dependsCommand(CLOUD_KERNEL).argv.join(' '),
+      }),
+      t('vm.kernel.noCloudKernelHint', { update: `sudo ${manager.updateHint}`, manager: manager.name }),
     );
   await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
   const fetch = manager.downloadCommand(pkg);
@@ -47,8 +52,11 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   );
   if (!deb)
     throw new VmError(
-      `${fetch.argv.slice(0, 2).join(' ')} ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
-      `check the network and ${manager.name} (sudo ${manager.updateHint}); offline, install from a bundle that carries the kernel: kvmkit install --from DIR --bundle-key FPR`,
+      t('vm.kernel.commandFailed', {
+        command: `${fetch.argv.slice(0, 2).join(' ')} ${pkg}`,
+        said: (download.stderr || download.stdout).trim().split('\n').at(-1) ?? '',
+      }),
+      t('vm.kernel.downloadHint', { manager: manager.name, update: `sudo ${manager.updateHint}` }),
     );
   const kernel = await unpackKernel(host, manager, `${CACHE}/download/${deb}`);
   await host.removeFile(`${CACHE}/download/${deb}`);
@@ -61,7 +69,11 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
  */
 export async function copyBootKernel(host: Host, from: string, to: string): Promise<void> {
   const bytes = await host.readBinary(from);
-  if (!bytes) throw new VmError(`could not read ${from}`, `check that ${from} is there and readable by root`);
+  if (!bytes)
+    throw new VmError(
+      t('vm.kernel.unreadable', { path: from }),
+      t('vm.kernel.unreadableHint', { path: from }),
+    );
   await host.writeFile(to, bytes, ((await host.stat(from))?.mode ?? 0o600) & 0o7777);
 }
 
@@ -87,11 +99,14 @@ async function unpackKernel(host: Host, manager: PackageManager, deb: string): P
   const unpacked = await host.run({ ...unpack, timeoutMs: 300_000 });
   if (unpacked.exitCode !== 0)
     throw new VmError(
-      `${unpack.argv.slice(0, 2).join(' ')} ${deb} failed: ${oneLine(unpacked.stderr)}`,
-      CLEAR_CACHE,
+      t('vm.kernel.commandFailed', {
+        command: `${unpack.argv.slice(0, 2).join(' ')} ${deb}`,
+        said: oneLine(unpacked.stderr),
+      }),
+      clearCache(),
     );
   const kernel = await cachedKernel(host);
-  if (!kernel) throw new VmError(`${deb} held no kernel (no boot/vmlinuz-*)`, CLEAR_CACHE);
+  if (!kernel) throw new VmError(t('vm.kernel.noKernel', { deb }), clearCache());
   return kernel;
 }
 
@@ -111,13 +126,10 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
   if (text === undefined) {
     // Installed by a kvmkit from before the record. A bundle that names no kernel had none to give.
     if (!(await bundleNamesKernel(host, dir))) return undefined;
-    throw new VmError(
-      `kvmkit was installed from the bundle at ${dir} without a record of its kernel's SHA256 (an older kvmkit): its kernel is not unpacked unchecked`,
-      REINSTALL,
-    );
+    throw new VmError(t('vm.kernel.noRecord', { dir }), reinstall());
   }
   const record = /^([0-9a-f]{64}) {2}(\S+)$/.exec(text);
-  if (!record) throw new VmError(`${BUNDLE_KERNEL} is damaged: it gives no SHA256 and file`, REINSTALL);
+  if (!record) throw new VmError(t('vm.kernel.damaged', { file: BUNDLE_KERNEL }), reinstall());
   const [, sha256, file] = record;
   const copy = `${CACHE}/download/bundle-kernel.deb`;
   await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
@@ -128,15 +140,15 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
   });
   if (copied.exitCode !== 0)
     throw new VmError(
-      `cannot copy the bundle's kernel ${file}: ${oneLine(copied.stderr)}`,
-      `the bundle must be at ${dir}, where it was installed from: mount or copy it there again`,
+      t('vm.kernel.copyFailed', { file: file ?? '', said: oneLine(copied.stderr) }),
+      t('vm.kernel.copyFailedHint', { dir }),
     );
   const sum = await host.run({ argv: ['sha256sum', '--', copy], root: true, timeoutMs: 300_000 });
   if (sum.stdout.split(' ')[0] !== sha256) {
     await host.removeFile(copy);
     throw new VmError(
-      `the bundle's kernel ${file} does not match the SHA256 recorded when kvmkit was installed from ${dir}`,
-      `copy the bundle again from where it was made to ${dir}, and try again`,
+      t('vm.kernel.mismatch', { file: file ?? '', dir }),
+      t('vm.kernel.mismatchHint', { dir }),
     );
   }
   const kernel = await unpackKernel(host, await managerOf(host), copy);
@@ -182,7 +194,7 @@ export async function unpackedKernel(host: Host, root: string): Promise<SmokeKer
     vmlinuz: `${root}/boot/${vmlinuz}`,
     // Neither there: the caller finds no module and says so.
     modulesDir: (await modulesDirOf(host, root, version)) ?? `${root}/usr/lib/modules/${version}/kernel`,
-    source: `Debian's cloud kernel ${version}`,
+    source: t('vm.kernel.debianCloud', { version }),
   };
 }
 

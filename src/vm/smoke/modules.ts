@@ -1,6 +1,7 @@
 import * as zlib from 'node:zlib';
 import type { Host } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
+import { t } from '../../lib/i18n.js';
 import { packageManagerFor } from '../../package-manager/index.js';
 
 /**
@@ -112,10 +113,9 @@ export class ModuleReader {
         plain = await this.withTool(path, bytes, 'xz');
         break;
       default:
-        throw new VmError(`${path} is not a kernel module (neither ELF nor xz, zstd or gzip)`);
+        throw new VmError(t('vm.modules.notModule', { path }));
     }
-    if (compressionOf(plain) !== 'none')
-      throw new VmError(`${path} did not decompress to a kernel module (no ELF header)`);
+    if (compressionOf(plain) !== 'none') throw new VmError(t('vm.modules.badDecompress', { path }));
     return plain;
   }
 
@@ -127,14 +127,14 @@ export class ModuleReader {
 
   private async withTool(path: string, bytes: Buffer, format: 'xz' | 'zstd'): Promise<Buffer> {
     if (!this.host.canRun())
-      throw new VmError(`${path} is ${format}-compressed and ${this.host.description} runs no command`);
+      throw new VmError(t('vm.modules.noCommands', { path, format, host: this.host.description }));
     if (!this.scratch) {
       const made = await this.host.run({
         argv: ['mktemp', '-d', '-t', 'kvmkit-modules.XXXXXX'],
         timeoutMs: 30_000,
       });
       if (made.exitCode !== 0 || made.failed)
-        throw new VmError(`could not make a scratch folder to decompress modules: ${lastLine(made)}`);
+        throw new VmError(t('vm.modules.noScratch', { said: lastLine(made) }));
       this.scratch = made.stdout.trim();
     }
     const base = (path.split('/').at(-1) ?? 'module').replace(/\.(xz|zst)$/, '');
@@ -152,14 +152,17 @@ export class ModuleReader {
       const result = await this.host.run({ argv, timeoutMs: 60_000 });
       if (notInstalled(result)) continue; // the next way
       if (result.exitCode !== 0)
-        throw new VmError(`${argv[0]} could not decompress ${path}: ${lastLine(result)}`, HINTS[format]);
+        throw new VmError(
+          t('vm.modules.decompressFailed', { tool: argv[0] ?? format, path, said: lastLine(result) }),
+          HINTS[format],
+        );
       const out = await this.host.readBinary(plain);
       await this.host.removeFile(plain);
-      if (!out) throw new VmError(`${argv.join(' ')} left no ${plain}`);
+      if (!out) throw new VmError(t('vm.modules.leftNothing', { command: argv.join(' '), plain }));
       return out;
     }
     throw new VmError(
-      `${path} is ${format}-compressed and ${format === 'xz' ? 'neither xz nor busybox unxz is' : 'zstd is not'} installed to decompress it`,
+      format === 'xz' ? t('vm.modules.noXz', { path }) : t('vm.modules.noZstd', { path }),
       HINTS[format],
     );
   }
