@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { t } from '../lib/i18n.js';
 import { type Schema, SchemaError, validate } from '../profiles/schema.js';
 import { UsageError } from './errors.js';
 
@@ -20,20 +21,21 @@ export interface Answers {
   bridge?: boolean;
 }
 
-const answersSchema: Schema = {
+/** A function, not a constant: its words are read in the language the CLI chose. */
+const answersSchema = (): Schema => ({
   type: 'object',
   fields: {
     profile: { type: 'string' },
     user: { type: 'string' },
     nested: { type: 'boolean' },
     firstVm: { type: 'string' },
-    firstVmMemory: { type: 'integer', min: 256, what: 'MiB of memory, at least 256' },
-    firstVmDisk: { type: 'integer', min: 1, what: 'GiB of disk, at least 1' },
+    firstVmMemory: { type: 'integer', min: 256, what: t('cli.answers.memory') },
+    firstVmDisk: { type: 'integer', min: 1, what: t('cli.answers.disk') },
     generateKey: { type: 'boolean' },
     bridge: { type: 'boolean' },
   },
   optional: ['profile', 'user', 'nested', 'firstVm', 'firstVmMemory', 'firstVmDisk', 'generateKey', 'bridge'],
-};
+});
 
 export const REQUIRED_ANSWERS = ['profile', 'user'] as const;
 
@@ -43,7 +45,7 @@ export async function loadAnswers(path: string): Promise<Answers> {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new UsageError(
-      `--answers ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      `--answers ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? t('cli.answers.noSuchFile') : (error as Error).message}`,
     );
   }
   let value: unknown;
@@ -51,20 +53,23 @@ export async function loadAnswers(path: string): Promise<Answers> {
     value = parse(text);
   } catch (error) {
     throw new UsageError(
-      `--answers ${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`,
-      'see README: "Answers file"',
+      t('cli.answers.notYaml', { path, error: (error as Error).message.split('\n')[0] ?? '' }),
+      t('cli.answers.notYamlHint'),
     );
   }
   if (value && typeof value === 'object' && 'user' in value && (value as { user: unknown }).user === null) {
     (value as { user?: string }).user = 'root';
   }
   try {
-    validate(value ?? {}, answersSchema, path);
+    validate(value ?? {}, answersSchema(), path);
   } catch (error) {
     if (error instanceof SchemaError)
       throw new UsageError(
         error.message,
-        'keys: profile, user, nested, firstVm, firstVmMemory, firstVmDisk, generateKey, bridge',
+        t('cli.answers.keysHint', {
+          // i18n: machine — the answers file's keys, as written in it
+          keys: 'profile, user, nested, firstVm, firstVmMemory, firstVmDisk, generateKey, bridge',
+        }),
       );
     throw error;
   }
@@ -72,8 +77,8 @@ export async function loadAnswers(path: string): Promise<Answers> {
   const missing = REQUIRED_ANSWERS.filter((k) => answers[k] === undefined);
   if (missing.length > 0) {
     throw new UsageError(
-      `--answers ${path}: no answer for ${missing.join(', ')}`,
-      'every question needs an answer in an unattended run (or add --yes to take the defaults)',
+      t('cli.answers.noAnswer', { path, keys: missing.join(', ') }),
+      t('cli.answers.noAnswerHint'),
     );
   }
   return answers;

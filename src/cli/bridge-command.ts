@@ -15,6 +15,7 @@ import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../b
 import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
 import { showCommand } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { bridgePackages, installBridgePackages } from '../plan/bridge-packages.js';
 import type { Journal } from '../plan/journal.js';
 import { StepFailure } from '../steps/step.js';
@@ -38,26 +39,47 @@ const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 function describe(change: BridgeChange): string {
   const a = change.addressing;
+  const addresses = a.addresses.join(', ');
   const lines = [
-    `Bridge ${change.bridge} over ${change.uplink}, written for ${change.system}:`,
-    `  addressing: ${a.dhcp ? 'DHCP' : `static ${a.addresses.join(', ')}${a.gateway ? ` via ${a.gateway}` : ''}`}, MTU ${a.mtu}, MAC ${a.mac} (kept)`,
+    t('cli.bridge.heading', { bridge: change.bridge, uplink: change.uplink, system: change.system }),
+    `  ${t('cli.bridge.addressing', {
+      addressing: a.dhcp
+        ? 'DHCP'
+        : a.gateway
+          ? t('cli.bridge.staticVia', { addresses, gateway: a.gateway })
+          : t('cli.bridge.static', { addresses }),
+      mtu: a.mtu,
+      mac: a.mac,
+    })}`,
     ...(change.timer
       ? [
-          `  first: save the configuration to ${BRIDGE_STATE} and a script that restores it to ${change.timer.script}, and arm the rollback timer (${change.timer.seconds} s; ${change.timer.kind === 'systemd-run' ? 'a transient systemd unit' : 'a watchdog process in a session of its own'}): unless kvmkit confirms the bridge, it puts the network back by itself`,
+          `  ${t('cli.bridge.first', {
+            state: BRIDGE_STATE,
+            script: change.timer.script,
+            seconds: change.timer.seconds,
+            kind:
+              change.timer.kind === 'systemd-run'
+                ? t('cli.bridge.timerSystemd')
+                : t('cli.bridge.timerWatchdog'),
+          })}`,
           `  $ ${showCommand(change.timer.arm)}`,
         ]
       : []),
     ...change.files.map((f) =>
       f.content === null
-        ? `  remove ${f.path}`
-        : `  write ${f.path} (mode ${f.mode.toString(8)}):\n${f.content.replace(/^/gm, '    | ')}`,
+        ? `  ${t('cli.bridge.removeFile', { path: f.path })}`
+        : `  ${t('cli.bridge.writeFile', { path: f.path, mode: f.mode.toString(8) })}\n${f.content.replace(/^/gm, '    | ')}`,
     ),
     // Quoted as a shell would need it: a profile named "Wired connection 1" is one word.
     ...[...change.down, ...change.up].map((c) => `  $ ${showCommand(c)}`),
-    `  then: check that ${change.bridge} holds ${change.uplink}'s address${a.gateway ? ' and the default route' : ''} and ${change.uplink}, its port, none; the gateway, name resolution and SSH sessions; roll back if any of that fails.`,
+    `  ${
+      a.gateway
+        ? t('cli.bridge.thenWithRoute', { bridge: change.bridge, uplink: change.uplink })
+        : t('cli.bridge.then', { bridge: change.bridge, uplink: change.uplink })
+    }`,
     ...(change.timer
       ? [
-          `  to keep it: confirm (${ROLLBACK_CLAIM}, unless the timer ran first) and disarm the timer:`,
+          `  ${t('cli.bridge.toKeep', { claim: ROLLBACK_CLAIM })}`,
           ...[change.timer.confirm, ...disarmCommands(change.timer)].map((c) => `  $ ${showCommand(c)}`),
         ]
       : []),
@@ -73,14 +95,20 @@ function outcomeText(o: BridgeOutcome, bridge: string): string {
       c.placement?.seen,
       c.gateway?.seen,
       c.dns?.seen,
-      ...c.ssh.map((s) => `SSH peer ${s.peer} ${s.ok ? 'reachable' : 'unreachable'}`),
+      ...c.ssh.map((s) =>
+        s.ok
+          ? t('cli.bridge.peerReachable', { peer: s.peer })
+          : t('cli.bridge.peerUnreachable', { peer: s.peer }),
+      ),
     ]
       .filter(Boolean)
       .map((l) => `    ${l}`);
-  if (o.result === 'kept') return [...lines, `Kept ${bridge}:`, ...seen(o.after)].join('\n');
+  if (o.result === 'kept') return [...lines, t('cli.bridge.kept', { bridge }), ...seen(o.after)].join('\n');
   return [
     ...lines,
-    `Rolled back (${o.reason})${o.restoredBy ? ` by ${o.restoredBy}` : ''}. After the rollback:`,
+    o.restoredBy
+      ? t('cli.bridge.rolledBackBy', { reason: String(o.reason), by: o.restoredBy })
+      : t('cli.bridge.rolledBack', { reason: String(o.reason) }),
     ...seen(o.restored ?? o.after),
   ].join('\n');
 }
@@ -88,15 +116,12 @@ function outcomeText(o: BridgeOutcome, bridge: string): string {
 /** `kvmkit bridge`: plan, back up, apply, check, keep or roll back; --remove / rollback take it back. */
 export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   const bridge = flags.name ?? 'br0';
-  if (!IFNAME.test(bridge))
-    throw new UsageError(
-      `--name ${bridge}: not an interface name (at most 15 letters, digits, ".", "_", "-")`,
-    );
+  if (!IFNAME.test(bridge)) throw new UsageError(t('cli.bridge.badName', { name: bridge }));
   if (flags.uplink !== undefined && !IFNAME.test(flags.uplink))
-    throw new UsageError(`--uplink ${flags.uplink}: not an interface name`);
+    throw new UsageError(t('cli.bridge.badUplink', { uplink: flags.uplink }));
   const confirmSeconds = Number(flags.confirmTimeout ?? 60);
   if (!Number.isInteger(confirmSeconds) || confirmSeconds < 5)
-    throw new UsageError('--confirm-timeout: whole seconds, at least 5');
+    throw new UsageError(t('cli.bridge.badConfirmTimeout'));
   const onTerminal = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes;
   let timerSeconds: number;
   try {
@@ -125,16 +150,19 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   }
   if (flags.remove || (state && state.phase === 'applying')) {
     if (!state) {
-      out("No bridge of kvmkit's here: nothing to take back.");
+      out(t('cli.bridge.nothingToRemove'));
       return EXIT.ok;
     }
     if (flags.dryRun) {
       out(
-        `Would take back ${state.change.bridge}: ${[...state.change.undoDown, ...state.change.undoUp].map((c) => showCommand(c)).join('; ')}`,
+        t('cli.bridge.wouldRemove', {
+          bridge: state.change.bridge,
+          commands: [...state.change.undoDown, ...state.change.undoUp].map((c) => showCommand(c)).join('; '),
+        }),
       );
       return EXIT.ok;
     }
-    if (!flags.remove) out(`A bridge change was interrupted (${state.at}): rolling it back first.`);
+    if (!flags.remove) out(t('cli.bridge.interrupted', { at: state.at }));
     const checkTargets = { ...targets, gateway: state.change.addressing.gateway, deadlineMs: 30_000 };
     // An interrupted change goes back the way its timer takes it (the timer may have already).
     const { restored, by } =
@@ -143,40 +171,46 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
         : { restored: await restore(host, state, checkTargets), by: 'kvmkit' };
     if (flags.json)
       out(JSON.stringify({ result: 'removed', bridge: state.change.bridge, restored, restoredBy: by }));
-    else
-      out(
-        `${state.change.bridge} removed${by === 'kvmkit' ? '' : ` (by ${by})`}; ${state.change.uplink} is back: ${restored.address.seen}${restored.placement?.ok === false ? `, but ${restored.placement.seen}` : ''}`,
-      );
+    else {
+      const removed = {
+        bridge: state.change.bridge,
+        by,
+        uplink: state.change.uplink,
+        seen:
+          restored.placement?.ok === false
+            ? t('cli.bridge.seenBut', { seen: restored.address.seen, but: restored.placement.seen })
+            : restored.address.seen,
+      };
+      out(by === 'kvmkit' ? t('cli.bridge.removed', removed) : t('cli.bridge.removedBy', removed));
+    }
     if (flags.remove) return restoredOk(restored) ? EXIT.ok : EXIT.notReady;
     if (!restoredOk(restored))
       throw new CliError(
-        `the interrupted bridge change was taken back, but ${state.change.uplink} does not hold its address as before`,
+        t('cli.bridge.interruptedNotRestored', { uplink: state.change.uplink }),
         EXIT.notReady,
-        `${BRIDGE_STATE} is kept: look at the network configuration, then kvmkit bridge --remove`,
+        t('cli.bridge.stateKeptHint', { state: BRIDGE_STATE }),
       );
   }
 
   const uplink = await readUplink(host, flags.uplink);
-  if (!uplink)
-    throw new RefusalError(
-      'no default route: kvmkit cannot tell which interface is the uplink',
-      'name it: kvmkit bridge --uplink eth0',
-    );
+  if (!uplink) throw new RefusalError(t('cli.bridge.noDefaultRoute'), t('cli.bridge.noDefaultRouteHint'));
   if (uplink.isBridge || uplink.master) {
     const current = uplink.isBridge ? uplink.name : uplink.master!;
     const inPlace = await checkExistingBridge(host, current);
     if (!inPlace.ok)
       throw new CliError(
-        `${current} carries the uplink, but not as a bridge must: ${inPlace.seen}`,
+        t('cli.bridge.notABridge', { bridge: current, seen: inPlace.seen }),
         EXIT.notReady,
         state
-          ? 'kvmkit bridge --remove puts the network back as it was before kvmkit; then kvmkit bridge makes the bridge afresh'
-          : `give ${current} the addressing of ${uplink.master ? uplink.name : 'its ports'} in the network configuration, then try again`,
+          ? t('cli.bridge.removeAfreshHint')
+          : uplink.master
+            ? t('cli.bridge.addressingOfHint', { bridge: current, port: uplink.name })
+            : t('cli.bridge.addressingOfPortsHint', { bridge: current }),
       );
     const network = flags.dryRun ? undefined : await defineHostBridgeNetwork(host, current);
     if (flags.json)
       out(JSON.stringify({ result: 'already', bridge: current, libvirtNetwork: network ?? null }));
-    else out(`${current} already carries the uplink: nothing to change.${network ? ` ${network}` : ''}`);
+    else out(`${t('cli.bridge.already', { bridge: current })}${network ? ` ${network}` : ''}`);
     return EXIT.ok;
   }
   let change: BridgeChange;
@@ -196,7 +230,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   if (packages.state === 'refused') throw new RefusalError(packages.reason, packages.hint);
   const install = packages.state === 'install' ? packages : undefined;
   const installFirst = install
-    ? `First install ${install.missing.join(' ')} (kvmkit uninstall takes it back):\n${install.planned.commands.map((c) => `  $ ${showCommand(c)}`).join('\n')}\n`
+    ? `${t('cli.bridge.installFirst', { packages: install.missing.join(' ') })}\n${install.planned.commands.map((c) => `  $ ${showCommand(c)}`).join('\n')}\n`
     : '';
   if (flags.dryRun) {
     if (flags.json)
@@ -212,15 +246,11 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     return EXIT.ok;
   }
   if (!flags.json) out(`${evidence}\n${installFirst}${describe(change)}`);
-  if (!flags.yes && !onTerminal)
-    throw new UsageError(
-      'changing the network needs a yes',
-      'add --yes (the checks still roll it back if anything breaks)',
-    );
+  if (!flags.yes && !onTerminal) throw new UsageError(t('cli.bridge.needsYes'), t('cli.bridge.needsYesHint'));
   if (onTerminal) {
     const { confirm: ask } = await import('@inquirer/prompts');
-    if (!(await ask({ message: 'Apply these changes to the network?', default: true }))) {
-      out('Nothing was changed.');
+    if (!(await ask({ message: t('cli.bridge.applyPrompt'), default: true }))) {
+      out(t('cli.common.nothingChanged'));
       return EXIT.ok;
     }
   }
@@ -230,7 +260,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
         try {
           return await ask(
             {
-              message: `The network still works through ${bridge}. Keep it? (rolled back in ${confirmSeconds} s without an answer)`,
+              message: t('cli.bridge.keepPrompt', { bridge, seconds: confirmSeconds }),
               default: true,
             },
             { signal: AbortSignal.timeout(confirmSeconds * 1000) },
@@ -248,7 +278,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       );
     } catch (error) {
       if (!(error instanceof StepFailure)) throw error;
-      throw new CliError(`${error.message}; the network was not changed`, EXIT.notReady, install.hint);
+      throw new CliError(t('cli.bridge.notChanged', { message: error.message }), EXIT.notReady, install.hint);
     }
   }
   // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.
@@ -275,10 +305,10 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   else out(`${outcomeText(outcome, bridge)}${network ? `\n${network}` : ''}`);
   if (outcome.result === 'kept') return EXIT.ok;
   throw new CliError(
-    `the bridge was rolled back: ${outcome.reason}`,
+    t('cli.bridge.rolledBackError', { reason: String(outcome.reason) }),
     EXIT.notReady,
     restoredOk(outcome.restored ?? outcome.after)
-      ? 'the previous configuration is in place again; kvmkit bridge --dry-run shows what it would do'
-      : `the previous configuration was written back, but the checks do not see ${change.uplink}'s address yet; ${BRIDGE_STATE} is kept: kvmkit bridge --remove tries again`,
+      ? t('cli.bridge.restoredHint')
+      : t('cli.bridge.notRestoredHint', { uplink: change.uplink, state: BRIDGE_STATE }),
   );
 }

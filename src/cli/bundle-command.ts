@@ -9,6 +9,7 @@ import {
   stopAgent,
 } from '../bundle/sign.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { BundleBuildError, type BundleImage, collectBundle } from '../plan/collect-bundle.js';
 import { DownloadError } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
@@ -36,7 +37,7 @@ function chooseImage(flags: BundleFlags, release: string | undefined): BundleIma
   const name = flags.image ?? release;
   if (name === undefined) return undefined;
   if (flags.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(flags.sha256))
-    throw new UsageError(`--sha256 ${flags.sha256}: not 64 hex digits`);
+    throw new UsageError(t('cli.bundle.badSha256', { value: flags.sha256 }));
   const { url, checksum, signature } = imageSource(name, flags);
   return { name, url, checksum, ...(signature ? { signature } : {}) };
 }
@@ -59,7 +60,7 @@ async function kvmkitFiles(): Promise<{ from: string; to: string }[]> {
 /** `kvmkit bundle DIR`: everything an offline room needs for this machine's release. */
 export async function bundleCommand(dir: string, flags: BundleFlags): Promise<number> {
   const target = resolve(dir);
-  if (/\s/.test(target)) throw new UsageError(`${target}: apt cannot use a path with spaces`);
+  if (/\s/.test(target)) throw new UsageError(t('cli.bundle.spaces', { path: target }));
   const profile = checkProfile(flags.profile);
   const host = await hostFromFlags();
   const say = (message: string) => (flags.json ? process.stderr : process.stdout).write(`${message}\n`);
@@ -87,9 +88,16 @@ export async function bundleCommand(dir: string, flags: BundleFlags): Promise<nu
       process.stdout.write(`${JSON.stringify({ dir: target, bundleKey: fingerprint, ...manifest })}\n`);
     else
       say(
-        `bundle ready in ${target} for ${manifest.distro.name} ${manifest.distro.version}, signed by key ${fingerprint}.\n` +
-          `Copy the folder, then run (no network needed):\n  kvmkit install --from ${target} --bundle-key ${fingerprint}\n` +
-          `Publish that fingerprint where the room can check it: every bundle made on this machine is signed by the same key (${BUNDLE_KEY_DIR}).`,
+        [
+          t('cli.bundle.ready', {
+            dir: target,
+            distro: `${manifest.distro.name} ${manifest.distro.version}`,
+            fingerprint,
+          }),
+          t('cli.bundle.copy'),
+          `  kvmkit install --from ${target} --bundle-key ${fingerprint}`,
+          t('cli.bundle.publish', { keyDir: BUNDLE_KEY_DIR }),
+        ].join('\n'),
       );
     return EXIT.ok;
   } catch (error) {
@@ -98,7 +106,7 @@ export async function bundleCommand(dir: string, flags: BundleFlags): Promise<nu
     if (refused !== error) throw refused;
     if (error instanceof BundleBuildError || error instanceof DownloadError || error instanceof VmError) {
       process.stderr.write(
-        `kvmkit: ${error.message}\nhint: the folder is unfinished (no bundle.json); run it again to complete it (--no-image leaves the cloud image out)\n`,
+        `kvmkit: ${error.message}\n${t('cli.common.hintLine', { hint: t('cli.bundle.unfinishedHint') })}\n`,
       );
       return EXIT.failed;
     }

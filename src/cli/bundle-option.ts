@@ -5,6 +5,7 @@ import { BundleError, type OpenedBundle } from '../bundle/manifest.js';
 import { normalizeFingerprint } from '../bundle/openpgp.js';
 import { verifyBundle } from '../bundle/verify.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { UsageError } from './errors.js';
 
 /** How --from is to be trusted: --bundle-key FPR, or --insecure-unsigned-bundle. */
@@ -20,22 +21,15 @@ export interface BundleTrustFlags {
 export async function openBundle(host: Host, dir: string, flags: BundleTrustFlags): Promise<OpenedBundle> {
   const path = resolve(dir);
   if (/\s/.test(path))
-    throw new UsageError(
-      `--from ${path}: apt cannot use a path with spaces`,
-      'move the bundle to a path without spaces',
-    );
-  if (flags.bundleKey !== undefined && flags.insecure)
-    throw new UsageError('--bundle-key and --insecure-unsigned-bundle: give one of them');
+    throw new UsageError(t('cli.bundleOption.spaces', { path }), t('cli.bundleOption.spacesHint'));
+  if (flags.bundleKey !== undefined && flags.insecure) throw new UsageError(t('cli.bundleOption.both'));
   if (flags.bundleKey === undefined && !flags.insecure)
-    throw new UsageError(
-      `--from ${path}: which key signed the bundle?`,
-      'give --bundle-key FPR, the fingerprint kvmkit bundle printed where it was made (or --insecure-unsigned-bundle to trust the folder as it is)',
-    );
+    throw new UsageError(t('cli.bundleOption.whichKey', { path }), t('cli.bundleOption.whichKeyHint'));
   const fingerprint = flags.bundleKey === undefined ? undefined : normalizeFingerprint(flags.bundleKey);
   if (flags.bundleKey !== undefined && !fingerprint)
     throw new UsageError(
-      `--bundle-key ${flags.bundleKey}: not a key fingerprint (40 hex digits)`,
-      'give the fingerprint kvmkit bundle printed at its end',
+      t('cli.bundleOption.badKey', { key: flags.bundleKey }),
+      t('cli.bundleOption.badKeyHint'),
     );
   try {
     return await verifyBundle(host, path, fingerprint ? { fingerprint } : 'insecure');

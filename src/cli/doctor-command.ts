@@ -1,5 +1,6 @@
 import { runDoctor } from '../checks/doctor.js';
 import { RealHost } from '../host/real-host.js';
+import { t } from '../lib/i18n.js';
 import { renderDoctor } from '../ui/render-doctor.js';
 import { EXIT } from './errors.js';
 import { checkProfile } from './options.js';
@@ -17,8 +18,7 @@ export async function doctorCommand(flags: DoctorFlags): Promise<number> {
   const root = flags.root;
   const profile = checkProfile(flags.profile);
   const host = await hostFromFlags({ root });
-  if (root && flags.deep)
-    process.stderr.write('kvmkit: --deep boots a guest, which a fixture tree cannot: skipped\n');
+  if (root && flags.deep) process.stderr.write(`${t('cli.doctor.deepSkipped')}\n`);
   const deep = flags.deep === true && !root;
   // Only on this machine may --deep change anything (load the msr module), journaled as a run of
   // its own; never a fixture tree (--root) nor another machine.

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { t } from '../lib/i18n.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import { UsageError } from './errors.js';
 
@@ -99,8 +100,8 @@ export async function ensureRoot(options: { guided: boolean }): Promise<{ reexec
     }
     case 'refused':
       throw new UsageError(
-        'this needs root, and sudo wants a password that an unattended run cannot type',
-        `run: ${decision.command}`,
+        t('cli.elevate.needsPassword'),
+        t('cli.elevate.runHint', { command: decision.command }),
       );
   }
 }

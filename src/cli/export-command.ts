@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ansiblePlaybook } from '../export/ansible.js';
 import { cloudInitUserData } from '../export/cloud-init.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
+import { t } from '../lib/i18n.js';
 import { UnknownUserError } from '../plan/context.js';
 import { buildPlan } from '../plan/plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
@@ -35,20 +36,13 @@ export async function exportAnsibleCommand(flags: ExportFlags): Promise<number> 
 
 async function exportedPlan(flags: ExportFlags) {
   if (flags.user !== undefined && !LOGIN.test(flags.user))
-    throw new UsageError(`--user ${flags.user}: not a login name`);
+    throw new UsageError(t('cli.export.badUser', { user: flags.user }));
   // An export renders the plan for hosts with nothing installed yet. The first VM's actions
   // cannot be planned there (its kernel and busybox come with the packages), nor the bridge's
   // (the uplink is the target's own): the plan would leave them out, so they are refused.
   if (flags.firstVm !== undefined && flags.firstVm !== 'none')
-    throw new UsageError(
-      `--first-vm ${flags.firstVm}: an export plans for hosts with nothing installed, where the first VM's actions cannot be planned yet (its kernel and busybox come with the packages)`,
-      'once the host is set up, run kvmkit vm create on it (or kvmkit install --first-vm there)',
-    );
-  if (flags.bridge)
-    throw new UsageError(
-      "--bridge: an export plans for hosts it has not read, and moving the uplink is planned from the host's own network (with the checks and rollback kvmkit runs there)",
-      'once the host is set up, run sudo kvmkit bridge on it, from its console',
-    );
+    throw new UsageError(t('cli.export.firstVm', { firstVm: flags.firstVm }), t('cli.export.firstVmHint'));
+  if (flags.bridge) throw new UsageError(t('cli.export.bridge'), t('cli.export.bridgeHint'));
   try {
     // The user may not exist yet on the machine the plan is made on: groups come from the plan.
     return await buildPlan(await hostFromFlags({ root: flags.root }), {
@@ -65,7 +59,7 @@ async function exportedPlan(flags: ExportFlags) {
 async function write(flags: ExportFlags, text: string, check: string): Promise<number> {
   if (flags.out) {
     await writeFile(resolve(flags.out), text);
-    process.stdout.write(`wrote ${resolve(flags.out)}: check it with ${check} ${resolve(flags.out)}\n`);
+    process.stdout.write(`${t('cli.export.wrote', { path: resolve(flags.out), check })}\n`);
   } else process.stdout.write(text);
   return EXIT.ok;
 }

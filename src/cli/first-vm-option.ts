@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import { t } from '../lib/i18n.js';
 import type { FirstVm, FirstVmSize } from '../profiles/wanted.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { UsageError } from './errors.js';
@@ -11,7 +12,7 @@ export function parseFirstVm(answer: string, size: FirstVmSize = {}, generateKey
   if (CLOUD_IMAGES[answer]) return { kind: 'cloud', name: answer, image: answer, generateKey, ...size };
   if (/\.iso$/i.test(answer)) {
     const iso = resolve(answer);
-    if (!existsSync(iso)) throw new UsageError(`first VM: no ISO at ${iso}`);
+    if (!existsSync(iso)) throw new UsageError(t('cli.firstVm.noIso', { iso }));
     return {
       kind: 'iso',
       name: basename(iso)
@@ -22,7 +23,7 @@ export function parseFirstVm(answer: string, size: FirstVmSize = {}, generateKey
     };
   }
   throw new UsageError(
-    `first VM "${answer}": expected smoke, none, a cloud image or the path of an .iso`,
-    `cloud images: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
+    t('cli.firstVm.badAnswer', { answer }),
+    t('cli.firstVm.cloudImages', { images: Object.keys(CLOUD_IMAGES).join(', ') }),
   );
 }

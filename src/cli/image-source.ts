@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import type { ListSignature } from '../vm/cloud/signature.js';
 import { UsageError } from './errors.js';
@@ -33,8 +34,8 @@ export function imageSource(image: string, flags: ImageFlags): ImageSource {
   const url = known?.url ?? image;
   if (!known && !/^https?:\/\//.test(url)) {
     throw new UsageError(
-      `--image ${image}: not a known image or an http(s) URL`,
-      `known: ${Object.keys(CLOUD_IMAGES).join(', ')}`,
+      t('cli.image.unknown', { image }),
+      t('cli.image.known', { images: Object.keys(CLOUD_IMAGES).join(', ') }),
     );
   }
   checkHex('--sha256', flags.sha256, 64);
@@ -46,10 +47,7 @@ export function imageSource(image: string, flags: ImageFlags): ImageSource {
   ];
   for (const [flag, where] of fetched)
     if (where !== undefined && /^http:\/\//i.test(where) && !flags.insecureHttp)
-      throw new UsageError(
-        `${flag} ${where}: plain http, which anyone on the way can change`,
-        'use its https:// address, or add --insecure-http to take that risk',
-      );
+      throw new UsageError(t('cli.image.plainHttp', { flag, url: where }), t('cli.image.plainHttpHint'));
   const checksum = flags.sha256
     ? { algorithm: 'sha256' as const, hex: flags.sha256.toLowerCase() }
     : flags.sha512
@@ -62,17 +60,10 @@ export function imageSource(image: string, flags: ImageFlags): ImageSource {
         : known
           ? { listUrl: known.checksums, algorithm: known.algorithm }
           : undefined;
-  if (!checksum)
-    throw new UsageError(
-      'an image URL needs its checksum',
-      'add --sha256 HEX, --sha512 HEX or --checksums URL-of-SHA256SUMS',
-    );
+  if (!checksum) throw new UsageError(t('cli.image.needsChecksum'), t('cli.image.needsChecksumHint'));
   const catalogSignature = known?.signature;
   if (flags.signature && !flags.keyring && !catalogSignature)
-    throw new UsageError(
-      '--signature needs the keyring to check it with',
-      'add --keyring FILE (a binary .gpg keyring)',
-    );
+    throw new UsageError(t('cli.image.needsKeyring'), t('cli.image.needsKeyringHint'));
   // A checksum given outright is the user's own word for the image; a list is checked against its
   // signature. A catalog image's list, wherever it is fetched from (--checksums: a mirror's
   // copy), must carry its distro's signature: only --skip-signature says not to.
@@ -90,8 +81,5 @@ export function imageSource(image: string, flags: ImageFlags): ImageSource {
 /** A checksum given outright: exactly its number of hex digits, refused before anything runs. */
 function checkHex(flag: string, value: string | undefined, digits: number): void {
   if (value !== undefined && !new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(value))
-    throw new UsageError(
-      `${flag} ${value}: expected ${digits} hex digits`,
-      'copy it from the published checksum list',
-    );
+    throw new UsageError(t('cli.image.hexDigits', { flag, value, digits }), t('cli.image.hexDigitsHint'));
 }

@@ -1,6 +1,7 @@
 import { runDoctor } from '../checks/doctor.js';
 import { readNamedUser } from '../facts/users.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { InstallEvent } from '../plan/executor.js';
 import { type InstallRun, runInstall, type StepDriver } from '../plan/install.js';
 import { buildPlan, type Plan } from '../plan/plan.js';
@@ -64,12 +65,12 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     !flags.answers &&
     !flags.json;
   if (!guided && !flags.yes && !flags.answers) {
-    throw new UsageError('no terminal to ask on', 'give --yes to take every default, or --answers FILE');
+    throw new UsageError(t('cli.common.noTerminal'), t('cli.install.noTerminalHint'));
   }
   const answers: Answers = flags.answers ? await loadAnswers(flags.answers) : {};
   const lockTimeoutMs = flags.lockTimeout === undefined ? undefined : Number(flags.lockTimeout) * 1000;
   if (lockTimeoutMs !== undefined && !(lockTimeoutMs >= 0)) {
-    throw new UsageError(`--lock-timeout ${flags.lockTimeout}: not a number of seconds`);
+    throw new UsageError(t('cli.install.lockTimeout', { value: String(flags.lockTimeout) }));
   }
   // Precedence: defaults < answers file < command-line flags.
   const resolved: Resolved = {
@@ -94,8 +95,11 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
     resolved.firstVm = parseFirstVm(resolved.firstVmAnswer, size, generateKey);
   if (resolved.user !== undefined && !(await readNamedUser(host, resolved.user))) {
     throw new UsageError(
-      `no user named "${resolved.user}" on ${remote ? host.description : 'this host'}`,
-      'give an existing login name (see /etc/passwd)',
+      t('cli.install.noUserOn', {
+        user: resolved.user,
+        host: remote ? host.description : t('cli.common.thisHost'),
+      }),
+      t('cli.install.noUserHint'),
     );
   }
 
@@ -118,7 +122,7 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
   const out = (text: string) => (flags.json ? process.stderr : process.stdout).write(text);
   if (!flags.json) out(renderPlan(plan));
   if (guided && !(await confirm(plan))) {
-    out('Nothing was changed.\n');
+    out(`${t('cli.common.nothingChanged')}\n`);
     return EXIT.ok;
   }
 
@@ -167,7 +171,7 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
           packages: plan.packages,
         }),
       );
-    if (run.interrupted) out('Interrupted: run `kvmkit install` again to go on from where it stopped.\n');
+    if (run.interrupted) out(`${t('cli.install.interrupted')}\n`);
   }
   return ready ? EXIT.ok : EXIT.notReady;
 }
@@ -180,12 +184,20 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
   const report = await runDoctor(host, { profile: resolved.profile });
   const problems = report.checks.filter((c) => c.status === 'fail' || c.status === 'warn');
   process.stdout.write(
-    `kvmkit install: ${report.distro ? `${report.distro.name} ${report.distro.version}` : 'unknown distro'}, acceleration: ${report.acceleration}\n`,
+    `${t('cli.install.heading', {
+      distro: report.distro
+        ? `${report.distro.name} ${report.distro.version}`
+        : t('cli.install.unknownDistro'),
+      acceleration: report.acceleration,
+    })}\n`,
   );
-  for (const c of problems) process.stdout.write(`  ${c.status.toUpperCase()}  ${c.id}: ${c.summary}\n`);
+  for (const c of problems)
+    process.stdout.write(
+      `  ${c.status === 'fail' ? t('cli.install.fail') : t('cli.install.warn')}  ${c.id}: ${c.summary}\n`,
+    );
   const { select, input } = await import('@inquirer/prompts');
   resolved.profile ??= await select({
-    message: 'Install profile',
+    message: t('cli.install.profilePrompt'),
     default: report.profile ?? 'server',
     choices: Object.entries(catalog.installProfiles).map(([name, p]) => ({
       name: `${name}: ${p.description}`,
@@ -195,25 +207,24 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
   if (resolved.user === undefined) {
     const sudoUser = process.env.SUDO_USER && process.env.SUDO_USER !== 'root' ? process.env.SUDO_USER : '';
     const answer = await input({
-      message: 'User who will manage VMs (joins the libvirt and kvm groups; empty for none)',
+      message: t('cli.install.userPrompt'),
       default: sudoUser,
       validate: async (name) =>
-        name === '' || (await readNamedUser(host, name)) !== undefined || `no user named "${name}"`,
+        name === '' ||
+        (await readNamedUser(host, name)) !== undefined ||
+        t('cli.install.noUser', { user: name }),
     });
     resolved.user = answer === '' ? undefined : answer;
   }
   if (resolved.firstVm === undefined) {
     const kind = await select({
-      message: 'First VM',
+      message: t('cli.install.firstVmPrompt'),
       default: firstVmFor(resolved.profile).kind,
       choices: [
-        { name: 'smoke: a tiny guest built here in seconds, no download (proves VMs run)', value: 'smoke' },
-        {
-          name: 'cloud: an official Ubuntu or Debian cloud image, downloaded and verified, with SSH',
-          value: 'cloud',
-        },
-        { name: 'iso: install an OS from an ISO file, like virt-manager', value: 'iso' },
-        { name: 'none', value: 'none' },
+        { name: t('cli.install.firstVmSmoke'), value: 'smoke' },
+        { name: t('cli.install.firstVmCloud'), value: 'cloud' },
+        { name: t('cli.install.firstVmIso'), value: 'iso' },
+        { name: t('cli.install.firstVmNone'), value: 'none' },
       ],
     });
     if (kind === 'iso') {
@@ -229,24 +240,26 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
     let answer: string = kind;
     if (kind === 'cloud') {
       answer = await select({
-        message: 'Cloud image',
+        message: t('cli.install.cloudImagePrompt'),
         choices: Object.keys(CLOUD_IMAGES).map((name) => ({ name, value: name })),
       });
     }
     const size: FirstVmSize = {};
     if (kind === 'cloud') {
       const whole = (min: number) => (v: string) =>
-        (Number.isInteger(Number(v)) && Number(v) >= min) || `a whole number, at least ${min}`;
+        (Number.isInteger(Number(v)) && Number(v) >= min) || t('cli.install.wholeNumber', { min });
       size.memoryMiB = Number(
-        await input({ message: 'Memory (MiB)', default: '2048', validate: whole(256) }),
+        await input({ message: t('cli.install.memoryPrompt'), default: '2048', validate: whole(256) }),
       );
-      size.diskGiB = Number(await input({ message: 'Disk (GiB)', default: '20', validate: whole(1) }));
+      size.diskGiB = Number(
+        await input({ message: t('cli.install.diskPrompt'), default: '20', validate: whole(1) }),
+      );
     }
     let generateKey: boolean | undefined;
     if (kind === 'cloud' && resolved.user && (await userPublicKeys(host, resolved.user)).length === 0) {
       const { confirm: ask } = await import('@inquirer/prompts');
       generateKey = await ask({
-        message: `${resolved.user} has no SSH key; make one (~/.ssh/id_ed25519) to log in to the VM?`,
+        message: t('cli.install.makeKey', { user: resolved.user }),
         default: true,
       });
     }
@@ -258,14 +271,16 @@ async function confirm(plan: Plan): Promise<boolean> {
   const changes = plan.steps.filter((s) => s.state === 'change').length;
   if (changes === 0) return true;
   const { confirm: ask } = await import('@inquirer/prompts');
-  return ask({ message: `Apply these ${changes} change(s) to this host?`, default: true });
+  return ask({ message: t('cli.install.applyChanges', { changes }), default: true });
 }
 
 function firstVmLines(name: string, verification: VmVerification): string {
   return [
-    verification.ok ? `First VM verified: ${name}` : `First VM NOT verified: ${verification.reason ?? name}`,
+    verification.ok
+      ? t('cli.install.firstVmVerified', { name })
+      : t('cli.install.firstVmNotVerified', { reason: verification.reason ?? name }),
     ...verification.evidence.map((l: string) => `  | ${l}`),
-    ...(verification.hint ? [`hint: ${verification.hint}`] : []),
+    ...(verification.hint ? [t('cli.common.hintLine', { hint: verification.hint })] : []),
     '',
   ].join('\n');
 }
@@ -282,7 +297,7 @@ function taskList(): { onEvent: (event: InstallEvent) => void; drive: StepDriver
       if (event.type === 'output' || event.type === 'say')
         current.output = event.type === 'output' ? event.line : event.message;
       if (event.type === 'cmd') current.output = `$ ${event.command}`;
-      if (event.type === 'wait') current.output = `waiting for ${event.what}`;
+      if (event.type === 'wait') current.output = t('cli.install.waitingFor', { what: event.what });
     },
     async drive(executor, steps) {
       const { Listr } = await import('listr2');
@@ -299,7 +314,8 @@ function taskList(): { onEvent: (event: InstallEvent) => void; drive: StepDriver
             current = undefined;
             task.title = `${step.title}: ${outcome.message}`;
             if (outcome.result === 'failed' || outcome.result === 'blocked') throw new Error(outcome.message);
-            if (outcome.result === 'skipped') task.skip(`${step.title}: skipped (${outcome.message})`);
+            if (outcome.result === 'skipped')
+              task.skip(t('cli.install.skipped', { title: step.title, message: outcome.message }));
           },
         })),
         { concurrent: false, exitOnError: false, rendererOptions: { collapseErrors: false } },

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { t } from '../lib/i18n.js';
 import catalog from '../profiles/catalog.js';
 import { UsageError } from './errors.js';
 
@@ -8,15 +9,16 @@ export function checkRoot(root: string | undefined): string | undefined {
   try {
     isDir = statSync(root).isDirectory();
   } catch {}
-  if (!isDir) throw new UsageError(`--root ${root}: not a directory`, 'give the top of a recorded host tree');
+  if (!isDir)
+    throw new UsageError(t('cli.options.notDirectory', { root }), t('cli.options.notDirectoryHint'));
   return root;
 }
 
 export function checkProfile(profile: string | undefined): string | undefined {
   if (profile === undefined || profile in catalog.installProfiles) return profile;
   throw new UsageError(
-    `unknown install profile "${profile}"`,
-    `choose one of: ${Object.keys(catalog.installProfiles).join(', ')}`,
+    t('cli.options.unknownProfile', { profile }),
+    t('cli.options.chooseOneOf', { choices: Object.keys(catalog.installProfiles).join(', ') }),
   );
 }
 
@@ -30,8 +32,8 @@ export function wholeNumber(
   const n = Number(value);
   if (!Number.isInteger(n) || n < min)
     throw new UsageError(
-      `${what} ${value}: expected a whole number, at least ${min}`,
-      `digits only, such as ${what} ${min}`,
+      t('cli.options.wholeNumber', { what, value, min }),
+      t('cli.options.wholeNumberHint', { what, min }),
     );
   return n;
 }

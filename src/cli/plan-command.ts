@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import { buildPlan } from '../plan/plan.js';
 import { planAsShell } from '../plan/shell.js';
 import { renderPlan } from '../ui/render-plan.js';
@@ -27,8 +28,7 @@ export interface PlanFlags {
 export async function planCommand(flags: PlanFlags): Promise<number> {
   const profile = checkProfile(flags.profile);
   const format = flags.json ? 'json' : (flags.format ?? 'text');
-  if (!['text', 'json', 'sh'].includes(format))
-    throw new UsageError(`--format ${format}: expected text, json or sh`);
+  if (!['text', 'json', 'sh'].includes(format)) throw new UsageError(t('cli.plan.badFormat', { format }));
   checkRemoteOptions(flags);
   const firstVm = flags.firstVm === undefined ? undefined : parseFirstVm(flags.firstVm);
   const host = await hostFromFlags(flags);

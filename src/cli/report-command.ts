@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { runDoctor } from '../checks/doctor.js';
+import { t } from '../lib/i18n.js';
 import { parseReadiness, readinessHtml, readinessOf } from '../report/report.js';
 import { EXIT, UsageError } from './errors.js';
 import { hostFromFlags } from './target.js';
@@ -25,32 +26,29 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
     const dir = resolve(flags.merge);
     const files = (
       await readdir(dir).catch(() => {
-        throw new UsageError(`--merge ${dir}: no such folder`);
+        throw new UsageError(t('cli.report.noFolder', { dir }));
       })
     )
       .filter((f) => f.endsWith('.json'))
       .sort();
     if (files.length === 0)
-      throw new UsageError(
-        `--merge ${dir}: no .json reports in it`,
-        'each machine writes one with: kvmkit report --out DIR',
-      );
+      throw new UsageError(t('cli.report.noReports', { dir }), t('cli.report.noReportsHint'));
     const reports = [];
     for (const file of files) {
       try {
         reports.push(parseReadiness(await readFile(join(dir, file), 'utf8'), file));
       } catch (error) {
-        throw new UsageError((error as Error).message, 'only kvmkit report files belong in that folder');
+        throw new UsageError((error as Error).message, t('cli.report.onlyReports'));
       }
     }
     await mkdir(out, { recursive: true });
     const page = join(out, 'kvmkit-room.html');
-    await writeFile(page, readinessHtml(reports, `kvmkit readiness: ${reports.length} machines`));
+    await writeFile(page, readinessHtml(reports, t('cli.report.roomTitle', { machines: reports.length })));
     const ready = reports.filter((r) => r.ready).length;
     process.stdout.write(
       flags.json
         ? `${JSON.stringify({ page, machines: reports.length, ready })}\n`
-        : `${ready} of ${reports.length} machines ready: ${page}\n`,
+        : `${t('cli.report.merged', { ready, machines: reports.length, page })}\n`,
     );
     return EXIT.ok;
   }
@@ -62,11 +60,15 @@ export async function reportCommand(flags: ReportFlags): Promise<number> {
   await mkdir(out, { recursive: true });
   const base = join(out, `kvmkit-report-${safeName(report.host)}`);
   await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(`${base}.html`, readinessHtml([report], `kvmkit readiness: ${report.host}`));
+  await writeFile(`${base}.html`, readinessHtml([report], t('cli.report.hostTitle', { host: report.host })));
   process.stdout.write(
     flags.json
       ? `${JSON.stringify({ ...report, files: [`${base}.json`, `${base}.html`] })}\n`
-      : `${report.host}: ${report.ready ? 'ready' : 'not ready'} (${report.acceleration}); ${base}.json and ${base}.html\n`,
+      : `${
+          report.ready
+            ? t('cli.report.ready', { host: report.host, acceleration: report.acceleration, base })
+            : t('cli.report.notReady', { host: report.host, acceleration: report.acceleration, base })
+        }\n`,
   );
   return report.ready ? EXIT.ok : EXIT.notReady;
 }

@@ -4,6 +4,7 @@
 
 import type { Host } from '../host/host.js';
 import { createHost } from '../host/index.js';
+import { t } from '../lib/i18n.js';
 import { CliError, EXIT, RefusalError, UsageError } from './errors.js';
 import { checkRoot } from './options.js';
 
@@ -17,7 +18,7 @@ export interface TargetFlags {
 /** The Host a command acts on, from its flags. */
 export async function hostFromFlags(flags: TargetFlags = {}): Promise<Host> {
   if (flags.root !== undefined && flags.host !== undefined)
-    throw new UsageError('--root and --host: one host at a time', 'give one of them');
+    throw new UsageError(t('cli.target.rootAndHost'), t('cli.target.rootAndHostHint'));
   if (flags.host !== undefined) return remoteHost(flags.host, flags.sshOption ?? []);
   return createHost({ root: checkRoot(flags.root) });
 }
@@ -30,15 +31,8 @@ export async function hostFromFlags(flags: TargetFlags = {}): Promise<Host> {
 export function checkRemoteOptions(flags: { host?: string; firstVm?: string; bridge?: boolean }): void {
   if (flags.host === undefined) return;
   if (flags.firstVm !== undefined && flags.firstVm !== 'none')
-    throw new UsageError(
-      `--first-vm ${flags.firstVm} with --host: the first VM is built on the machine kvmkit runs on`,
-      'install with --host, then run kvmkit vm create on that host (or kvmkit vm … --connect qemu+ssh://…)',
-    );
-  if (flags.bridge)
-    throw new UsageError(
-      '--bridge with --host: moving the uplink of the machine kvmkit reaches over ssh would cut that very connection',
-      'run kvmkit bridge on that host, from its console',
-    );
+    throw new UsageError(t('cli.target.firstVm', { firstVm: flags.firstVm }), t('cli.target.firstVmHint'));
+  if (flags.bridge) throw new UsageError(t('cli.target.bridge'), t('cli.target.bridgeHint'));
 }
 
 /**
@@ -63,17 +57,13 @@ export async function remoteHost(spec: string, options: string[]): Promise<Host>
       const sudo = await host.run({ argv: ['true'], root: true });
       if (sudo.exitCode !== 0)
         throw new RefusalError(
-          `${spec} logs in as uid ${identity.uid}, and sudo there asks for a password`,
-          'log in as root, or allow that user sudo without a password (NOPASSWD) for the install',
+          t('cli.target.sudoPassword', { spec, uid: identity.uid }),
+          t('cli.target.sudoPasswordHint'),
         );
     }
   } catch (error) {
     if (error instanceof SshConnectionError)
-      throw new CliError(
-        error.message,
-        EXIT.failed,
-        'kvmkit uses ssh in batch mode: the key must be accepted without a prompt (ssh-copy-id), and the host key known',
-      );
+      throw new CliError(error.message, EXIT.failed, t('cli.target.batchModeHint'));
     throw error;
   }
   // On stderr: stdout may be --json's. Said here, before the plan, since every step pays for it.
@@ -83,5 +73,9 @@ export async function remoteHost(spec: string, options: string[]): Promise<Host>
 
 /** The target's findings (a host name sudo cannot resolve), each with its fix. */
 export function renderSshFindings(findings: readonly { problem: string; fix: string }[]): string {
-  return findings.map((f) => `warning: ${f.problem}\n  fix: ${f.fix}\n`).join('');
+  return findings
+    .map(
+      (f) => `${t('cli.target.warning', { problem: f.problem })}\n  ${t('cli.target.fix', { fix: f.fix })}\n`,
+    )
+    .join('');
 }

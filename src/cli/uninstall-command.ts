@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import { Executor } from '../plan/executor.js';
 import { Journal, JournalError } from '../plan/journal.js';
 import { undoSteps } from '../plan/uninstall.js';
@@ -10,7 +11,8 @@ import { hostFromFlags } from './target.js';
 export async function uninstallCommand(flags: { yes?: boolean; json?: boolean }): Promise<number> {
   const host = await hostFromFlags();
   const guided = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes && !flags.json;
-  if (!guided && !flags.yes) throw new UsageError('no terminal to ask on', 'give --yes to confirm');
+  if (!guided && !flags.yes)
+    throw new UsageError(t('cli.common.noTerminal'), t('cli.uninstall.noTerminalHint'));
   const elevation = await ensureRoot({ guided });
   if (elevation.reexecExitCode !== undefined) return elevation.reexecExitCode;
 
@@ -21,14 +23,14 @@ export async function uninstallCommand(flags: { yes?: boolean; json?: boolean })
   const undos = undoSteps(entries);
   const out = (text: string) => (flags.json ? process.stderr : process.stdout).write(text);
   if (undos.length === 0) {
-    out('kvmkit has changed nothing on this host that is not already undone.\n');
+    out(`${t('cli.uninstall.nothing')}\n`);
     if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'summary', counts: {}, steps: [] })}\n`);
     return EXIT.ok;
   }
-  out(`kvmkit uninstall: ${undos.length} change(s) to take back, newest first.\n`);
+  out(`${t('cli.uninstall.heading', { changes: undos.length })}\n`);
   if (guided) {
     const { confirm } = await import('@inquirer/prompts');
-    if (!(await confirm({ message: 'Take them back?', default: false }))) return EXIT.ok;
+    if (!(await confirm({ message: t('cli.uninstall.prompt'), default: false }))) return EXIT.ok;
   }
   const journal = new Journal(host);
   await journal.write({ type: 'run:start', command: 'uninstall', argv: process.argv.slice(2) });
