@@ -1,3 +1,4 @@
+// i18n: machine file — Ansible tasks, in English as every export (cli/language.ts)
 import { basename, dirname } from 'node:path';
 import type { Command } from '../host/host.js';
 import { actionsOf, type PlannedAction, type PlannedStep, type Probe } from '../steps/step.js';

@@ -1,3 +1,4 @@
+// i18n: machine file — an Ansible playbook: export always runs in English (cli/language.ts)
 import { stringify } from 'yaml';
 import type { Plan } from '../plan/plan.js';
 import type { Distro } from '../profiles/types.js';

@@ -1,3 +1,4 @@
+// i18n: machine file — cloud-init user-data: export always runs in English (cli/language.ts)
 import { stringify } from 'yaml';
 import { STATE_DIR } from '../lib/paths.js';
 import type { Plan } from '../plan/plan.js';

@@ -58,6 +58,7 @@ export function knownReleases(d: Distro): Distro[] {
 /** An os-release that kvmkit's own detection reads back as `d` (checked by the caller). */
 function osRelease(d: Distro): string {
   const id = d.id === 'lmde' ? 'linuxmint' : d.id;
+  // i18n: machine — os-release's ID_LIKE
   const like = d.id === 'lmde' ? 'debian' : d.id === 'linuxmint' ? '"ubuntu debian"' : undefined;
   return [
     `NAME="${d.name}"`,

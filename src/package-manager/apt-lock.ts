@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { LockHolder, PackageLists } from './package-manager.js';
 
 export const APT_LISTS = '/var/lib/apt/lists';
@@ -31,10 +32,7 @@ export const DPKG_LOCKS = [
 const hiddenHolder = (lock: string, pid: number): LockHolder => ({
   lock,
   pid,
-  name:
-    pid === 0
-      ? 'a process in another PID namespace (container?)'
-      : `a process in another PID namespace (container?; /proc/locks gives pid ${pid}, which does not exist here)`,
+  name: pid === 0 ? t('steps.lock.hiddenHolder') : t('steps.lock.hiddenHolderPid', { pid }),
   hidden: true,
 });
 

@@ -189,6 +189,7 @@ export const apt: PackageManager = {
   bundleOptions,
   bundleSource(repository, keyring) {
     const option = keyring === 'insecure' ? 'trusted=yes' : `signed-by=${keyring}`;
+    // i18n: machine — a sources file's comment, the same in every language
     return `# Written by kvmkit install --from: the offline bundle, used only with kvmkit's apt options.\ndeb [${option}] file:${repository} ./\n`;
   },
 };

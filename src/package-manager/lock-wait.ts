@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { sleep } from '../lib/sleep.js';
 import type { LockHolder, PackageManager } from './package-manager.js';
 
@@ -32,20 +33,22 @@ export async function waitForLock(manager: PackageManager, o: LockWait): Promise
     const who = describeLockHolder(holder);
     const waited = Date.now() - started;
     if (waited > limit) {
-      return (
-        `${who} still holds ${holder.lock} after ${Math.round(waited / 1000)} s; try again when it is done` +
-        (holder.hidden
-          ? ` (it is not visible from here: look for an ${manager.name} or ${manager.database} running in a container, or on the host, that shares this file)`
-          : '')
-      );
+      const still = { who, lock: holder.lock, seconds: Math.round(waited / 1000) };
+      return holder.hidden
+        ? t('steps.lock.gaveUpHidden', { ...still, manager: manager.name, database: manager.database })
+        : t('steps.lock.gaveUp', still);
     }
     const key = `${holder.pid} ${holder.lock}`;
     if (key !== lastHolder || Date.now() - lastSaid > 15_000) {
       o.say(
-        `waiting for ${who} to release ${holder.lock}` +
-          (waited > 1000
-            ? ` (${Math.round(waited / 1000)} s so far, up to ${Math.round(limit / 1000)} s)`
-            : ''),
+        waited > 1000
+          ? t('steps.lock.waitingFor', {
+              who,
+              lock: holder.lock,
+              seconds: Math.round(waited / 1000),
+              limit: Math.round(limit / 1000),
+            })
+          : t('steps.lock.waiting', { who, lock: holder.lock }),
       );
       lastHolder = key;
       lastSaid = Date.now();

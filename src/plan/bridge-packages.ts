@@ -1,5 +1,6 @@
 import { UnsupportedDistroError } from '../facts/distro.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { packagesStep } from '../steps/packages.js';
 import { type PlannedStep, StepFailure } from '../steps/step.js';
@@ -46,20 +47,20 @@ export async function bridgePackages(host: Host, system: string): Promise<Bridge
   const installed = database?.find(needs) ?? new Map();
   const missing = needs.filter((p) => !installed.has(p));
   if (missing.length === 0) return { state: 'ok' };
-  const hint = `${manager.installHint(missing)}, then run kvmkit bridge again`;
+  const hint = t('plan.bridgePackages.hint', { command: manager.installHint(missing) });
   const refuse = (why: string): BridgePackages => ({
     state: 'refused',
     missing,
-    reason: `a bridge written for ${system} needs ${missing.join(' ')}, which is not installed, and kvmkit cannot install it here: ${why}`,
+    reason: t('plan.bridgePackages.refused', { system, packages: missing.join(' '), why }),
     hint,
   });
-  if (!host.canRun()) return refuse(`${host.description} runs no command`);
+  if (!host.canRun()) return refuse(t('plan.bridgePackages.runsNothing', { host: host.description }));
   if (database === undefined)
-    return refuse(`no ${manager.database} database: not an ${manager.name}-based system`);
+    return refuse(t('steps.packages.noDatabase', { database: manager.database, manager: manager.name }));
   const planned = await packagesStep.plan(context);
   if (planned.state === 'blocked') return refuse(planned.reason);
   const tool = await manager.missingTool(host);
-  if (tool) return refuse(`no ${tool} on this host`);
+  if (tool) return refuse(t('plan.bridgePackages.noTool', { tool }));
   return { state: 'install', missing, planned, options, hint };
 }
 
@@ -80,7 +81,9 @@ export async function installBridgePackages(
   const outcome = await new Executor(host, packages.options, journal, onEvent).runStep(packagesStep);
   if (outcome.result !== 'changed' && outcome.result !== 'ok') {
     await journal.write({ type: 'run:done', result: 'failed' });
-    throw new StepFailure(`installing ${packages.missing.join(' ')} failed: ${outcome.message}`);
+    throw new StepFailure(
+      t('plan.bridgePackages.failed', { packages: packages.missing.join(' '), why: outcome.message }),
+    );
   }
   return journal;
 }

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { type BundleManifest, MANIFEST_SIGNATURE } from '../bundle/manifest.js';
 import { type Runner, sealBundle } from '../bundle/sign.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { BUNDLE_MANIFEST } from '../lib/paths.js';
 import { packageManagerFor } from '../package-manager/index.js';
 import type { PackageManager } from '../package-manager/package-manager.js';
@@ -59,12 +60,14 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
   await rm(join(o.dir, MANIFEST_SIGNATURE), { force: true });
 
   o.say(
-    `resolving ${packages.join(' ')} for ${plan.distro.name} ${plan.distro.version} and fetching every dependency`,
+    t('plan.bundle.resolving', {
+      packages: packages.join(' '),
+      distro: `${plan.distro.name} ${plan.distro.version}`,
+    }),
   );
   const refresh = manager.updateCommand({ from: 'plain' });
   const update = await host.run({ ...refresh, timeoutMs: 600_000 });
-  if (update.exitCode !== 0)
-    o.say(`${refresh.argv[0]} update failed; going on with the package lists there are`);
+  if (update.exitCode !== 0) o.say(t('steps.packages.updateFailed', { tool: refresh.argv[0]! }));
   const debs = join(o.dir, 'debs');
   await mkdir(join(debs, 'partial'), { recursive: true });
   const scratch = await mkdtemp(join(tmpdir(), 'kvmkit-bundle-'));
@@ -80,7 +83,10 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
     const fetched = await host.run({ ...fetch, timeoutMs: 1_800_000 });
     if (fetched.exitCode !== 0)
       throw new BundleBuildError(
-        `${fetch.argv[0]} could not fetch the package set: ${(fetched.stderr || fetched.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+        t('plan.bundle.fetchFailed', {
+          tool: fetch.argv[0]!,
+          why: (fetched.stderr || fetched.stdout).trim().split('\n').slice(-2).join(' / '),
+        }),
       );
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -88,19 +94,19 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
   await rm(join(debs, 'partial'), { recursive: true, force: true });
   await rm(join(debs, 'lock'), { force: true });
   const index = await indexDebs(host, debs, manager);
-  o.say(`${index.count} packages, ${(index.bytes / 1024 / 1024).toFixed(0)} MiB, indexed in debs/Packages`);
+  o.say(t('plan.bundle.indexed', { n: index.count, mib: (index.bytes / 1024 / 1024).toFixed(0) }));
 
   const kernel = await fetchKernel(host, join(o.dir, 'kernel'), manager);
   o.say(
     kernel
-      ? `smoke VM kernel: ${kernel.package}`
-      : `no Debian cloud kernel known to ${manager.name}: the target uses its own`,
+      ? t('plan.bundle.kernel', { package: kernel.package })
+      : t('plan.bundle.noKernel', { manager: manager.name }),
   );
 
   let image: BundleManifest['image'];
   if (o.image) {
     image = await fetchImage(host, o.image, join(o.dir, 'images'));
-    o.say(`cloud image: ${image.file} (sha256 ${image.sha256.slice(0, 16)}…)`);
+    o.say(t('plan.bundle.image', { file: image.file, sha256: image.sha256.slice(0, 16) }));
   }
 
   const kvmkit: string[] = [];
@@ -128,7 +134,7 @@ export async function collectBundle(host: Host, o: BundleOptions): Promise<Bundl
     ...(image ? { image } : {}),
     kvmkit,
   };
-  o.say(`signing with key ${o.signing.fingerprint}`);
+  o.say(t('plan.bundle.signing', { fingerprint: o.signing.fingerprint }));
   return sealBundle(o.signing.run, { dir: o.dir, ...o.signing, manifest: unsigned });
 }
 
@@ -150,7 +156,9 @@ export async function indexDebs(
     const fields = manager.packageFieldsCommand(path);
     const control = await host.run({ ...fields, timeoutMs: 60_000 });
     if (control.exitCode !== 0)
-      throw new BundleBuildError(`${fields.argv[0]} could not read ${file}: ${control.stderr.trim()}`);
+      throw new BundleBuildError(
+        t('plan.bundle.readFailed', { tool: fields.argv[0]!, file, why: control.stderr.trim() }),
+      );
     const content = await readFile(path);
     bytes += content.length;
     const sha256 = createHash('sha256').update(content).digest('hex');
@@ -176,7 +184,10 @@ async function fetchKernel(
   const file = (await readdir(dir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
   if (!file)
     throw new BundleBuildError(
-      `${fetch.argv.slice(0, 2).join(' ')} ${pkg} failed: ${(download.stderr || download.stdout).trim().split('\n').at(-1)}`,
+      t('plan.bundle.downloadFailed', {
+        command: `${fetch.argv.slice(0, 2).join(' ')} ${pkg}`,
+        why: String((download.stderr || download.stdout).trim().split('\n').at(-1)),
+      }),
     );
   return { file: `kernel/${file}`, package: pkg };
 }

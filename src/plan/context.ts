@@ -2,6 +2,7 @@ import { Facts } from '../facts/index.js';
 import { detectNetworkSystem, ifupdownStanzas, readIfupdown, readUplink } from '../facts/network.js';
 import { readNamedUser, type UserFacts } from '../facts/users.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import catalog from '../profiles/catalog.js';
 import { installProfileSets, releaseProfileFor } from '../profiles/resolve.js';
 import type { ReleaseProfile } from '../profiles/types.js';
@@ -43,7 +44,7 @@ export async function stepContext(host: Host, options: PlanOptions): Promise<Ste
   let user: UserFacts | undefined;
   if (options.user !== undefined) {
     user = await readNamedUser(host, options.user);
-    if (!user) throw new UnknownUserError(`no user named "${options.user}" on this host`);
+    if (!user) throw new UnknownUserError(t('plan.context.noUser', { user: options.user }));
     if (user.uid === 0) user = undefined;
     return { facts, wanted, user, options: options.install ?? {} };
   }
@@ -80,7 +81,7 @@ export async function wantedState(
   const bridge = !features.bridge
     ? undefined
     : features.bridgeSystem
-      ? { system: features.bridgeSystem, evidence: 'as kvmkit bridge found it' }
+      ? { system: features.bridgeSystem, evidence: t('plan.context.bridgeFound') }
       : await bridgeSystem(facts, release, desktop);
   const wants = releaseWants(release, profile, {
     firstVm: firstVm.kind,
@@ -96,8 +97,10 @@ export async function wantedState(
     profileChosenBy: profileOption
       ? 'chosen'
       : desktop
-        ? 'host has a desktop session'
-        : 'host has no desktop session',
+        ? // i18n: machine — a value of the plan's JSON, typed in profiles/wanted.ts (the renderer words it)
+          'host has a desktop session'
+        : // i18n: machine — as above
+          'host has no desktop session',
     ...wants,
     firstVm,
     ...(bridge ? { bridge } : {}),
@@ -140,6 +143,6 @@ async function bridgeSystem(
   const kind = desktop ? 'desktop' : 'server';
   return {
     system: release.network[kind],
-    evidence: `no network configuration read: the release's ${kind} default`,
+    evidence: t('plan.context.releaseDefault', { kind }),
   };
 }

@@ -1,5 +1,6 @@
 import { writeHostFile } from '../bridge/atomic.js';
 import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { sleep } from '../lib/sleep.js';
 import {
@@ -70,14 +71,18 @@ export class Executor {
 
   async runStep(step: Step & Uninterruptible): Promise<StepOutcome> {
     if (this.failed || this.signal?.aborted) {
-      return this.finish(step, 'skipped', this.signal?.aborted ? 'interrupted' : 'an earlier step failed');
+      return this.finish(
+        step,
+        'skipped',
+        this.signal?.aborted ? t('plan.executor.interrupted') : t('plan.executor.earlierFailed'),
+      );
     }
     let plannedStep: PlannedStep;
     try {
       plannedStep = await step.plan(await stepContext(this.host, this.options));
     } catch (error) {
       this.failed = true;
-      return this.finish(step, 'failed', `could not plan: ${(error as Error).message}`);
+      return this.finish(step, 'failed', t('plan.executor.couldNotPlan', { why: (error as Error).message }));
     }
     if (plannedStep.state === 'ok') return this.finish(step, 'ok', plannedStep.reason);
     if (plannedStep.state === 'blocked') return this.finish(step, 'blocked', plannedStep.reason);
@@ -100,16 +105,16 @@ export class Executor {
     }
     const after = await step.plan(await stepContext(this.host, this.options));
     // Interrupted while the step could not stop: it finished first; the steps after it are skipped.
-    const held = step.uninterruptible && this.signal?.aborted ? ' (interrupted: finished first)' : '';
+    const held = step.uninterruptible && this.signal?.aborted;
     if (after.state !== 'ok') {
       this.failed = true;
-      return this.finish(
-        step,
-        'failed',
-        `applied, but it still wants to: ${after.reason} (not idempotent: a bug)`,
-      );
+      return this.finish(step, 'failed', t('plan.executor.notIdempotent', { reason: after.reason }));
     }
-    return this.finish(step, 'changed', `${plannedStep.reason}${held}`);
+    return this.finish(
+      step,
+      'changed',
+      held ? t('plan.executor.finishedFirst', { reason: plannedStep.reason }) : plannedStep.reason,
+    );
   }
 
   private async finish(step: Step, result: StepResult, message: string): Promise<StepOutcome> {
@@ -141,7 +146,7 @@ export class Executor {
             onEvent({
               type: 'say',
               step: step.id,
-              message: `already so, not running: ${showCommand(command)}`,
+              message: t('plan.executor.alreadySo', { command: showCommand(command) }),
             });
             return { exitCode: 0, stdout: '', stderr: '', failed: false, skipped: true };
           }
@@ -166,11 +171,14 @@ export class Executor {
           argv: [...command.argv],
           exitCode: result.exitCode,
         });
-        if (signal?.aborted) throw new StepFailure('interrupted');
+        if (signal?.aborted) throw new StepFailure(t('plan.executor.interrupted'));
         if (result.exitCode !== 0 && !options.allowFailure) {
           const why = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
+          const failed = { command: showCommand(command), code: result.exitCode };
           throw new StepFailure(
-            `${showCommand(command)} failed (exit ${result.exitCode})${why ? `: ${why}` : ''}`,
+            why
+              ? t('plan.executor.commandFailedWhy', { ...failed, why })
+              : t('plan.executor.commandFailed', failed),
           );
         }
         return result;
@@ -186,11 +194,13 @@ export class Executor {
         const seconds = Math.round((Date.now() - start) / 100) / 10;
         await journal.write({ type: 'wait', step: step.id, what: wait.what, held, seconds });
         if (!held)
-          throw new StepFailure(`gave up after ${wait.deadlineMs / 1000} s waiting for ${wait.what}`);
+          throw new StepFailure(
+            t('plan.executor.gaveUp', { seconds: wait.deadlineMs / 1000, what: wait.what }),
+          );
       },
       async writeFile(file: PlannedFile) {
         if (file.ownUndo) {
-          onEvent({ type: 'say', step: step.id, message: `writing ${file.path}` });
+          onEvent({ type: 'say', step: step.id, message: t('plan.executor.writing', { path: file.path }) });
           return file.atomic
             ? writeHostFile(host, file.path, file.content, file.mode ?? 0o644)
             : host.writeFile(file.path, fileBytes(file), file.mode);
@@ -213,7 +223,9 @@ export class Executor {
         onEvent({
           type: 'say',
           step: step.id,
-          message: `writing ${file.path}${backup ? ` (backup: ${backup})` : ''}`,
+          message: backup
+            ? t('plan.executor.writingBackup', { path: file.path, backup })
+            : t('plan.executor.writing', { path: file.path }),
         });
         if (file.atomic) await writeHostFile(host, file.path, file.content, file.mode ?? 0o644);
         else await host.writeFile(file.path, fileBytes(file), file.mode);

@@ -1,5 +1,6 @@
 import type { Host } from '../host/host.js';
 
+import { t } from '../lib/i18n.js';
 import { JOURNAL } from '../lib/paths.js';
 import type { Undo } from '../steps/step.js';
 
@@ -72,8 +73,8 @@ export class Journal {
         // A line cut short (power loss, a killed run) may have been a change to take back:
         // skipping it quietly would leave that change on the host with no word said.
         throw new JournalError(
-          `${path} line ${i + 1} is cut short or damaged: kvmkit cannot tell what it recorded`,
-          `read that line, take back by hand what it began to record, delete line ${i + 1} (sudo nano ${path}), and run this again`,
+          t('plan.journal.damaged', { path, line: i + 1 }),
+          t('plan.journal.damagedHint', { path, line: i + 1 }),
         );
       }
     }

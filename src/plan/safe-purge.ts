@@ -1,4 +1,5 @@
 import type { Command, Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { InstalledPackages, PackageManager } from '../package-manager/package-manager.js';
 
 /** How uninstall takes kvmkit's packages out without taking anything of the user's with them. */
@@ -38,7 +39,12 @@ export async function safePurge(
     const result = await manager.simulate(host, command);
     if (result === undefined) break;
     if ('error' in result)
-      return { blocked: `${manager.simulationHint(command)} fails (${result.error}): nothing purged` };
+      return {
+        blocked: t('plan.safePurge.simulationFails', {
+          command: manager.simulationHint(command),
+          error: result.error,
+        }),
+      };
     const others = result.simulation.removed.filter((p) => !ours.has(p));
     removed = result.simulation.removed;
     if (others.length === 0) break;
@@ -46,7 +52,10 @@ export async function safePurge(
     // The manager would remove them for a reason the installed packages' fields do not show: ask a person.
     if (needed.length === 0)
       return {
-        blocked: `purging ${purge.join(' ')} would also remove ${others.join(' ')}, which kvmkit did not install: nothing purged`,
+        blocked: t('plan.safePurge.wouldRemoveOthers', {
+          packages: purge.join(' '),
+          others: others.join(' '),
+        }),
       };
     for (const p of others) theirs.add(p);
     for (const p of needed) kept.add(p);
@@ -57,7 +66,12 @@ export async function safePurge(
   if (kept.size > 0) {
     const users = [...theirs];
     notes.push(
-      `kept ${[...kept].join(', ')}: ${users.join(', ')}, which kvmkit did not install, ${users.length > 1 ? 'depend' : 'depends'} on ${kept.size > 1 ? 'them' : 'it'}`,
+      t('plan.safePurge.kept', {
+        count: users.length,
+        kept: [...kept].join(', '),
+        users: users.join(', '),
+        it: t('plan.safePurge.them', { count: kept.size }),
+      }),
     );
   }
   if (purge.length === 0) return { commands: [], removing: [], notes };
@@ -65,7 +79,7 @@ export async function safePurge(
   const changed = await database.changedConfigFiles(host, removed);
   for (const [name, files] of changed)
     notes.push(
-      `kept the configuration of ${name}, which you changed: ${files.join(', ')} (${manager.purgeHint([name])} removes it)`,
+      t('plan.safePurge.keptConfig', { name, files: files.join(', '), command: manager.purgeHint([name]) }),
     );
   if (changed.size === 0) return { commands: [manager.purgeCommand(purge)], removing: purge, notes };
   // Remove all (one transaction, as simulated), then purge the configuration of the unchanged.

@@ -1,3 +1,4 @@
+// i18n: machine file — the sh plan is a script for machines; `plan --format sh` always runs in English
 import { dirname } from 'node:path';
 import type { Command } from '../host/host.js';
 import { inert, quoteForShell } from '../lib/shell-quote.js';

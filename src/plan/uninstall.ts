@@ -2,6 +2,7 @@ import { networkSubnet } from '../facts/libvirt-xml.js';
 import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
 import { virshCommand } from '../host/virsh.js';
+import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { sleep } from '../lib/sleep.js';
 import { waitForPackageLock } from '../steps/packages.js';
@@ -45,11 +46,11 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
     case 'purge-packages':
       return {
         id: '',
-        title: 'Remove the packages kvmkit installed',
+        title: t('plan.uninstall.purge.title'),
         async plan({ facts }) {
           const database = await facts.installedPackages();
           const present = [...(database?.find(undo.packages).keys() ?? [])];
-          if (!database || present.length === 0) return planned(this, 'ok', 'none of them is installed');
+          if (!database || present.length === 0) return planned(this, 'ok', t('plan.uninstall.purge.none'));
           const safe = await safePurge(facts.host, await facts.packageManager(), database, present, ours);
           if ('blocked' in safe) return planned(this, 'blocked', safe.blocked);
           if (safe.commands.length === 0) return planned(this, 'ok', safe.notes.join('; '));
@@ -63,7 +64,10 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
                 { argv: ['find', '/etc/libvirt', '-depth', '-type', 'd', '-empty', '-delete'], root: true },
               ]
             : [];
-          const what = `purge ${safe.removing.length} package(s): ${safe.removing.join(' ')}`;
+          const what = t('plan.uninstall.purge.what', {
+            n: safe.removing.length,
+            packages: safe.removing.join(' '),
+          });
           return planned(this, 'change', [what, ...safe.notes].join('; '), [...safe.commands, ...tidy]);
         },
         async apply(context, plannedStep) {
@@ -77,14 +81,17 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
     case 'reinstall-packages':
       return {
         id: '',
-        title: 'Put back the packages a kvmkit transaction replaced',
+        title: t('plan.uninstall.reinstall.title'),
         async plan({ facts }) {
           const present = (await facts.installedPackages())?.find(undo.packages) ?? new Map();
           const missing = undo.packages.filter((p) => !present.has(p));
-          if (missing.length === 0) return planned(this, 'ok', 'all of them are installed');
-          return planned(this, 'change', `reinstall ${missing.join(' ')}`, [
-            (await facts.packageManager()).simpleInstallCommand(missing),
-          ]);
+          if (missing.length === 0) return planned(this, 'ok', t('plan.uninstall.reinstall.none'));
+          return planned(
+            this,
+            'change',
+            t('plan.uninstall.reinstall.what', { packages: missing.join(' ') }),
+            [(await facts.packageManager()).simpleInstallCommand(missing)],
+          );
         },
         async apply(context, plannedStep) {
           await waitForPackageLock(context);
@@ -94,14 +101,21 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
     case 'remove-from-group':
       return {
         id: '',
-        title: `Take ${undo.user} out of ${undo.group}`,
+        title: t('plan.uninstall.group.title', { user: undo.user, group: undo.group }),
         async plan({ facts }) {
           const group = (await facts.user())?.allGroups.find((g) => g.name === undo.group);
           if (!group?.members.includes(undo.user))
-            return planned(this, 'ok', `${undo.user} is not in ${undo.group}`);
-          return planned(this, 'change', `remove ${undo.user} from ${undo.group}`, [
-            { argv: ['gpasswd', '-d', undo.user, undo.group], root: true },
-          ]);
+            return planned(
+              this,
+              'ok',
+              t('plan.uninstall.group.none', { user: undo.user, group: undo.group }),
+            );
+          return planned(
+            this,
+            'change',
+            t('plan.uninstall.group.what', { user: undo.user, group: undo.group }),
+            [{ argv: ['gpasswd', '-d', undo.user, undo.group], root: true }],
+          );
         },
         async apply(context, plannedStep) {
           for (const command of plannedStep.commands) await context.run(command);
@@ -110,19 +124,19 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
     case 'restore-file':
       return {
         id: '',
-        title: `Restore ${undo.path}`,
+        title: t('plan.uninstall.file.title', { path: undo.path }),
         async plan({ facts }) {
           const now = await facts.host.readFile(undo.path);
           const before = undo.backup ? await facts.host.readFile(undo.backup) : undefined;
           const modeBack = undo.mode === undefined || (await facts.host.stat(undo.path))?.mode === undo.mode;
           if (undo.backup === null ? now === undefined : now === before && modeBack)
-            return planned(this, 'ok', 'as it was before kvmkit');
+            return planned(this, 'ok', t('plan.uninstall.file.none'));
           return planned(
             this,
             'change',
             undo.backup
-              ? `put back ${undo.path} from ${undo.backup}`
-              : `remove ${undo.path}, which kvmkit created`,
+              ? t('plan.uninstall.file.restore', { path: undo.path, backup: undo.backup })
+              : t('plan.uninstall.file.remove', { path: undo.path }),
           );
         },
         async apply(context) {
@@ -142,22 +156,24 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
       const isNet = undo.kind === 'undefine-network';
       return {
         id: '',
-        title: `Remove the ${undo.name} ${isNet ? 'network' : 'storage pool'} kvmkit defined`,
+        title: isNet
+          ? t('plan.uninstall.network.title', { name: undo.name })
+          : t('plan.uninstall.pool.title', { name: undo.name }),
         async plan({ facts }) {
           const state = (await facts.libvirt())[isNet ? 'defaultNetwork' : 'defaultPool'];
           const previous = undo.kind === 'undefine-network' ? undo.previousXml : undefined;
           // Not defined, with a definition kvmkit replaced: the run was stopped between undefining
           // the old network and defining its own (the record is written first). Put the old one back.
           if (!state.defined && previous)
-            return planned(this, 'change', 'define again the network kvmkit undefined', [
+            return planned(this, 'change', t('plan.uninstall.network.defineAgain'), [
               virsh('net-define', `${STATE_DIR}/networks/previous-default.xml`),
             ]);
-          if (!state.defined) return planned(this, 'ok', 'not defined');
+          if (!state.defined) return planned(this, 'ok', t('plan.uninstall.notDefined'));
           // kvmkit moved the network only off a subnet that clashed, so the subnet tells the old
           // definition from kvmkit's: the old one in place (put back, or never undefined when the
           // run was stopped first) is left alone.
           if (previous && (await sameSubnet(await facts.host.readFile(DEFINED_NETWORK), previous)))
-            return planned(this, 'ok', 'the definition kvmkit replaced is in place');
+            return planned(this, 'ok', t('plan.uninstall.network.replacedInPlace'));
           const prefix = isNet ? 'net' : 'pool';
           const commands = [
             ...(state.active ? [virsh(`${prefix}-destroy`, undo.name)] : []),
@@ -170,8 +186,8 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
             this,
             'change',
             undo.kind === 'undefine-network' && undo.previousXml
-              ? 'undefine it and put back the definition it replaced'
-              : 'stop and undefine it',
+              ? t('plan.uninstall.network.putBack')
+              : t('plan.uninstall.undefine'),
             commands,
           );
         },
@@ -189,7 +205,7 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
     case 'delete-vm':
       return {
         id: '',
-        title: `Delete the VM ${undo.name} kvmkit created, with its disks`,
+        title: t('plan.uninstall.vm.title', { name: undo.name }),
         async plan({ facts }) {
           const info = async (handle: string) => {
             const result = await facts.host.run({ ...virsh('dominfo', handle), timeoutMs: 60_000 });
@@ -204,28 +220,32 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
                 this,
                 'change',
                 ours.name === undo.name
-                  ? `delete ${undo.name} (${undo.uuid})`
-                  : `delete ${ours.name}, created as ${undo.name} (${undo.uuid})`,
+                  ? t('plan.uninstall.vm.delete', { name: undo.name, uuid: undo.uuid })
+                  : t('plan.uninstall.vm.deleteRenamed', {
+                      name: ours.name,
+                      was: undo.name,
+                      uuid: undo.uuid,
+                    }),
               );
             const namesake = await info(undo.name);
             return namesake
               ? planned(
                   this,
                   'ok',
-                  `kept ${undo.name}: it is not the VM kvmkit created (its UUID is ${namesake.uuid}; kvmkit's was ${undo.uuid}, which is gone)`,
+                  t('plan.uninstall.vm.keptNamesake', {
+                    name: undo.name,
+                    uuid: namesake.uuid,
+                    ours: undo.uuid,
+                  }),
                 )
-              : planned(this, 'ok', 'not defined');
+              : planned(this, 'ok', t('plan.uninstall.notDefined'));
           }
           // A journal from before UUIDs were recorded: nothing tells kvmkit's VM from a later one
           // of the same name, and deleting the user's VM with its disks cannot be taken back.
           // Keeping it can: the user deletes it with one command.
           return (await info(undo.name))
-            ? planned(
-                this,
-                'ok',
-                `kept ${undo.name}: the journal has no UUID for it, so kvmkit cannot tell it from a later VM of that name; if it is the one kvmkit made, kvmkit vm delete ${undo.name} --storage deletes it`,
-              )
-            : planned(this, 'ok', 'not defined');
+            ? planned(this, 'ok', t('plan.uninstall.vm.keptNoUuid', { name: undo.name }))
+            : planned(this, 'ok', t('plan.uninstall.notDefined'));
         },
         async apply(context) {
           if (!undo.uuid) return;
@@ -236,7 +256,7 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
     case 'remove-bridge': {
       const step: Step & Uninterruptible = {
         id: '',
-        title: `Take back bridge ${undo.bridge}: the network as it was before`,
+        title: t('plan.uninstall.bridge.title', { bridge: undo.bridge }),
         // Stopped halfway (br0 down, the uplink not up yet), the host would be off the network.
         uninterruptible: true,
         async plan({ facts }) {
@@ -244,8 +264,8 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           const { BridgeStateError } = await import('../bridge/apply.js');
           try {
             return (await bridgeInPlace(facts.host))
-              ? planned(this, 'change', `restore the uplink's configuration, remove ${undo.bridge}`)
-              : planned(this, 'ok', "no bridge of kvmkit's in place");
+              ? planned(this, 'change', t('plan.uninstall.bridge.what', { bridge: undo.bridge }))
+              : planned(this, 'ok', t('plan.uninstall.bridge.none'));
           } catch (error) {
             // A damaged state file: what it is and what to do, not "could not plan" alone.
             if (error instanceof BridgeStateError)
@@ -278,7 +298,12 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           if (!restoredOk(restored)) {
             const seen = restored.address.ok ? restored.placement?.seen : restored.address.seen;
             throw new StepFailure(
-              `the configuration before ${undo.bridge} is back, but the checks do not see ${state.change.uplink}'s addressing where it was (${seen}); kvmkit kept ${BRIDGE_STATE}: look at the network (ip addr, ip route), then kvmkit bridge --remove tries again`,
+              t('plan.uninstall.bridge.notBack', {
+                bridge: undo.bridge,
+                uplink: state.change.uplink,
+                seen: String(seen),
+                state: BRIDGE_STATE,
+              }),
             );
           }
         },
@@ -288,17 +313,17 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
     case 'stop-daemon':
       return {
         id: '',
-        title: `Stop ${undo.name} (pid ${undo.pid})`,
+        title: t('plan.uninstall.daemon.title', { name: undo.name, pid: undo.pid }),
         async plan({ facts }) {
           const running = (await findProcesses(facts.host, [undo.name])).get(undo.name) ?? [];
           // libvirtd leaves the dnsmasq of its networks running; they go with it.
           const dnsmasq = undo.name === 'libvirtd' ? await libvirtDnsmasqPids(facts.host) : [];
           const pids = [...(running.includes(undo.pid) ? [undo.pid] : []), ...dnsmasq];
-          if (pids.length === 0) return planned(this, 'ok', 'not running');
-          const what = dnsmasq.length ? ` and libvirt's dnsmasq (${dnsmasq.join(', ')})` : '';
-          return planned(this, 'change', `stop pid ${undo.pid}${what}`, [
-            { argv: ['kill', ...pids.map(String)], root: true },
-          ]);
+          if (pids.length === 0) return planned(this, 'ok', t('plan.uninstall.daemon.none'));
+          const what = dnsmasq.length
+            ? t('plan.uninstall.daemon.stopDnsmasq', { pid: undo.pid, dnsmasq: dnsmasq.join(', ') })
+            : t('plan.uninstall.daemon.stop', { pid: undo.pid });
+          return planned(this, 'change', what, [{ argv: ['kill', ...pids.map(String)], root: true }]);
         },
         async apply(context, plannedStep) {
           for (const command of plannedStep.commands) await context.run(command);

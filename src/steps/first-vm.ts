@@ -2,6 +2,7 @@ import { provenVirtType } from '../facts/probe-verdict.js';
 import type { Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import type { FirstVm } from '../profiles/wanted.js';
 import { cachedImagePath, planCloudVm, prepareCloudVm } from '../vm/cloud/create.js';
 import type { DownloadProgress } from '../vm/cloud/download.js';
@@ -40,19 +41,24 @@ export function firstVmStep(first: FirstVm): Step {
   };
   return {
     id: 'first-vm',
-    title: 'Create the first VM',
+    get title() {
+      return t('steps.firstVm.title');
+    },
     async plan({ facts, wanted, options }) {
-      if (first.kind === 'none') return planned(this, 'ok', 'none asked for');
+      if (first.kind === 'none') return planned(this, 'ok', t('steps.firstVm.none'));
       const host = facts.host;
       if (host.canRun()) {
         const state = await Virsh.asRoot(host).exec(['domstate', first.name], { timeoutMs: 60_000 });
         if (state.exitCode === 0 && state.stdout.trim() === 'running')
-          return planned(this, 'ok', `${first.name} is running`);
+          return planned(this, 'ok', t('steps.firstVm.running', { name: first.name }));
         if (state.exitCode === 0) {
           return said(
-            planned(this, 'change', `start ${first.name} (${state.stdout.trim()})`, [
-              virshCommand(['start', first.name], { root: true }),
-            ]),
+            planned(
+              this,
+              'change',
+              t('steps.firstVm.start', { name: first.name, state: state.stdout.trim() }),
+              [virshCommand(['start', first.name], { root: true })],
+            ),
             'start',
           );
         }
@@ -69,7 +75,10 @@ export function firstVmStep(first: FirstVm): Step {
         if (refusal) return planned(this, 'blocked', `${refusal.reason}; ${refusal.hint}`);
       }
       if (!host.canRun())
-        return said(planned(this, 'change', `create ${first.name} (${first.kind})`), 'create');
+        return said(
+          planned(this, 'change', t('steps.firstVm.create', { name: first.name, kind: first.kind })),
+          'create',
+        );
       try {
         return said(await planCreation(this, host, first), 'create');
       } catch (error) {
@@ -91,7 +100,9 @@ export function firstVmStep(first: FirstVm): Step {
         if (first.kind === 'cloud') toRun = await planCloud(this, context, first);
         if (toRun.state === 'blocked') throw new StepFailure(toRun.reason);
         if (actionsOf(toRun).length === 0)
-          throw new StepFailure(`nothing planned to make ${first.name}: ${toRun.reason}`);
+          throw new StepFailure(
+            t('steps.firstVm.nothingPlanned', { name: first.name, reason: toRun.reason }),
+          );
       }
       for (const note of notesOf.get(toRun) ?? []) context.say(note);
       await applyPlanned(context, toRun);
@@ -101,7 +112,7 @@ export function firstVmStep(first: FirstVm): Step {
         allowFailure: true,
       });
       const id = uuid.exitCode === 0 ? uuid.stdout.trim() : '';
-      if (!id) context.say(`no UUID for ${first.name}: uninstall will keep it and say so`);
+      if (!id) context.say(t('steps.firstVm.noUuid', { name: first.name }));
       await context.undo({ kind: 'delete-vm', name: first.name, ...(id ? { uuid: id } : {}) });
     },
   };
@@ -123,19 +134,18 @@ async function planCreation(
   first: Creating,
 ): Promise<PlannedStep> {
   if (first.kind === 'smoke') {
-    const what = `create ${first.name}: the smoke VM (a tiny guest built here, no download)`;
     const inputs = await smokeInputs(host);
     if ('missing' in inputs)
       return planned(
         step,
         'change',
-        `${what}; its files and commands are planned once this host has ${inputs.missing}`,
+        t('steps.firstVm.smokeLater', { name: first.name, missing: inputs.missing }),
       );
     const vm = await planSmokeVm(host, { name: first.name }, inputs);
     const plan = plannedActions(
       step,
       'change',
-      `${what} under ${vm.virtType}, ${vm.kernelSource}`,
+      t('steps.firstVm.smoke', { name: first.name, virtType: vm.virtType, kernel: vm.kernelSource }),
       vm.actions,
     );
     notesOf.set(plan, vm.notes);
@@ -146,15 +156,11 @@ async function planCreation(
     return plannedActions(
       step,
       'change',
-      `create ${first.name}: a VM installing from ${first.iso}`,
+      t('steps.firstVm.iso', { name: first.name, iso: first.iso }),
       vm.actions,
     );
   }
-  return planned(
-    step,
-    'change',
-    `create ${first.name}: a VM from the ${first.image} cloud image; kvmkit downloads and verifies the image first, then plans its disk, seed and virt-install`,
-  );
+  return planned(step, 'change', t('steps.firstVm.cloud', { name: first.name, image: first.image }));
 }
 
 const isoOptions = (first: Extract<FirstVm, { kind: 'iso' }>, virtType: 'kvm' | 'qemu'): IsoVmOptions => ({
@@ -179,8 +185,8 @@ async function planCloud(
 ): Promise<PlannedStep> {
   const host = context.facts.host;
   const image = CLOUD_IMAGES[first.image];
-  if (!image) throw new Error(`unknown cloud image ${first.image}`);
-  if (!context.user) throw new Error('a cloud VM needs a user whose SSH key it carries');
+  if (!image) throw new Error(t('steps.firstVm.unknownImage', { image: first.image }));
+  if (!context.user) throw new Error(t('steps.firstVm.cloudNeedsUser'));
   let shown = -1;
   // From a bundle: its verified copy goes where a download would land, under its checksum,
   // so nothing is fetched (not even the checksum list).
@@ -212,13 +218,19 @@ async function planCloud(
     say: (m: string) => context.say(m),
     onProgress: (p: DownloadProgress) => {
       const pct = p.total ? Math.floor((p.received / p.total) * 100) : -1;
-      if (pct !== shown && pct % 5 === 0) context.say(`downloading ${first.image}: ${pct}%`);
+      if (pct !== shown && pct % 5 === 0)
+        context.say(t('steps.firstVm.downloading', { image: first.image, pct }));
       shown = pct;
     },
   };
   const prepared = await prepareCloudVm(host, options);
   const vm = await planCloudVm(host, options, { image: prepared.cached.path, sshKeys: prepared.keys });
-  return plannedActions(step, 'change', `create ${first.name} from ${prepared.cached.path}`, vm.actions);
+  return plannedActions(
+    step,
+    'change',
+    t('steps.firstVm.fromImage', { name: first.name, image: prepared.cached.path }),
+    vm.actions,
+  );
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Command } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { planned, type Step } from './step.js';
 
 /**
@@ -24,28 +25,35 @@ const addToGroups = (user: string, groups: string[]): Command => ({
 /** Appends the user to the access and kvm groups: `-a`, never replacing their other groups. */
 export const groupsStep: Step = {
   id: 'groups',
-  title: 'Let the user manage VMs',
+  get title() {
+    return t('steps.groups.title');
+  },
   async plan({ wanted, user }) {
-    if (!user)
-      return planned(this, 'ok', 'run as root with no SUDO_USER or --user: no user to add to the groups');
+    if (!user) return planned(this, 'ok', t('steps.groups.noUser'));
     const missing = wanted.groups.filter((g) => !user.groups.includes(g));
-    if (missing.length === 0) return planned(this, 'ok', `${user.name} is in ${wanted.groups.join(', ')}`);
+    if (missing.length === 0)
+      return planned(
+        this,
+        'ok',
+        t('steps.groups.isIn', { user: user.name, groups: wanted.groups.join(', ') }),
+      );
     const absent = missing.filter((g) => !user.allGroups.some((e) => e.name === g));
     if (absent.length > 0) {
       // The groups come with the packages; a plan made before they are installed says so.
       return planned(
         this,
         'change',
-        `add ${user.name} to ${missing.join(', ')} (${absent.join(', ')} will exist once libvirt is installed)`,
+        t('steps.groups.addBeforeInstall', {
+          user: user.name,
+          groups: missing.join(', '),
+          absent: absent.join(', '),
+        }),
         [addToGroups(user.name, missing)],
       );
     }
-    return planned(
-      this,
-      'change',
-      `add ${user.name} to ${missing.join(', ')} (effective at ${user.name}'s next login)`,
-      [addToGroups(user.name, missing)],
-    );
+    return planned(this, 'change', t('steps.groups.add', { user: user.name, groups: missing.join(', ') }), [
+      addToGroups(user.name, missing),
+    ]);
   },
   async apply(context, plannedStep) {
     const user = context.user!;

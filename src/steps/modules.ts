@@ -1,4 +1,5 @@
 import type { Command } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { type PlannedFile, planned, type Step } from './step.js';
 
 /**
@@ -18,32 +19,30 @@ const loadIfFlagged = (flag: string, module: string): Command => ({
 /** Loads kvm_intel or kvm_amd when the CPU has the extension but the module is missing. */
 export const kvmModuleStep: Step = {
   id: 'kvm-module',
-  title: 'Load the KVM kernel module',
+  get title() {
+    return t('steps.modules.title');
+  },
   async plan({ facts }) {
     const [cpu, kvm] = await Promise.all([facts.cpu(), facts.kvm()]);
     if (!cpu && facts.host.kind === 'fixture')
-      return planned(
-        this,
-        'change',
-        'load kvm_intel or kvm_amd, as the CPU has VT-x or AMD-V (not read here)',
-        [loadIfFlagged('vmx', 'kvm_intel'), loadIfFlagged('svm', 'kvm_amd')],
-      );
-    if (!cpu) return planned(this, 'blocked', 'the CPU could not be read');
+      return planned(this, 'change', t('steps.modules.loadUnread'), [
+        loadIfFlagged('vmx', 'kvm_intel'),
+        loadIfFlagged('svm', 'kvm_amd'),
+      ]);
+    if (!cpu) return planned(this, 'blocked', t('steps.modules.cpuUnread'));
     if (kvm.modules.includes('kvm_intel') || kvm.modules.includes('kvm_amd')) {
-      return planned(this, 'ok', `${kvm.modules.join(', ')} loaded`);
+      return planned(this, 'ok', t('steps.modules.loaded', { modules: kvm.modules.join(', ') }));
     }
     if (kvm.modules.includes('kvm_pvm')) {
-      return planned(this, 'ok', 'kvm_pvm is loaded (paravirtual); VMs will use software emulation');
+      return planned(this, 'ok', t('steps.modules.pvm'));
     }
     if (!cpu.vmx && !cpu.svm) {
-      return planned(
-        this,
-        'ok',
-        'no hardware virtualization to load a module for: VMs will use software emulation',
-      );
+      return planned(this, 'ok', t('steps.modules.noHardware'));
     }
     const module = cpu.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel';
-    return planned(this, 'change', `load ${module}`, [{ argv: ['modprobe', module], root: true }]);
+    return planned(this, 'change', t('steps.modules.load', { module }), [
+      { argv: ['modprobe', module], root: true },
+    ]);
   },
 };
 
@@ -56,8 +55,11 @@ export const NESTED_CONF = '/etc/modprobe.d/kvmkit-nested.conf';
  */
 export const NESTED_FILE: PlannedFile = {
   path: NESTED_CONF,
+  // i18n: machine — the file's bytes, the same whatever the language (the exports write them too)
   content:
+    // i18n: machine
     '# Written by kvmkit install --nested: guests may run VMs of their own.\n' +
+    // i18n: machine
     '# modprobe applies the line of the module it loads: kvm_intel (Intel VT-x) or kvm_amd (AMD-V).\n' +
     'options kvm_intel nested=1\noptions kvm_amd nested=1\n',
   mode: 0o644,
@@ -66,24 +68,20 @@ export const NESTED_FILE: PlannedFile = {
 /** With --nested: guests may run their own VMs, from the next load of the module on. */
 export const nestedStep: Step = {
   id: 'nested',
-  title: 'Allow nested virtualization',
+  get title() {
+    return t('steps.nested.title');
+  },
   async plan({ facts, options }) {
-    if (!options.nested) return planned(this, 'ok', 'not asked for (--nested)');
+    if (!options.nested) return planned(this, 'ok', t('steps.nested.notAsked'));
     const cpu = await facts.cpu();
     // A CPU not read (a recorded tree: the plan for a host of its release) gets the file, which
     // is the same on every CPU and applies only where a KVM module loads.
     const unread = !cpu && facts.host.kind === 'fixture';
     if (!unread && (!cpu || (!cpu.vmx && !cpu.svm)))
-      return planned(this, 'blocked', 'no hardware virtualization to nest');
-    const module = unread ? 'kvm_intel or kvm_amd' : cpu?.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel';
+      return planned(this, 'blocked', t('steps.nested.noHardware'));
+    const module = unread ? t('steps.nested.eitherModule') : cpu?.vendor === 'amd' ? 'kvm_amd' : 'kvm_intel';
     if ((await facts.host.readFile(NESTED_CONF)) === NESTED_FILE.content)
-      return planned(this, 'ok', `${NESTED_CONF} sets nested=1`);
-    return planned(
-      this,
-      'change',
-      `write ${NESTED_CONF} (effective when ${module} is next loaded)`,
-      [],
-      [NESTED_FILE],
-    );
+      return planned(this, 'ok', t('steps.nested.set', { path: NESTED_CONF }));
+    return planned(this, 'change', t('steps.nested.write', { path: NESTED_CONF, module }), [], [NESTED_FILE]);
   },
 };

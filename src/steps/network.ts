@@ -2,6 +2,7 @@ import { natNetworkXml, networkSubnet } from '../facts/libvirt-xml.js';
 import { formatAddress, freeSubnet, overlaps, readRoutes } from '../facts/routes.js';
 import type { Command } from '../host/host.js';
 import { virshCommand } from '../host/virsh.js';
+import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { planned, type Step } from './step.js';
 
@@ -29,11 +30,13 @@ const netAutostart = () =>
  */
 export const defaultNetworkStep: Step = {
   id: 'default-network',
-  title: 'Activate the default NAT network',
+  get title() {
+    return t('steps.network.title');
+  },
 
   async plan({ facts }) {
     const { defaultNetwork: net } = await facts.libvirtLive();
-    if (net.defined && net.active && net.autostart) return planned(this, 'ok', 'active and set to autostart');
+    if (net.defined && net.active && net.autostart) return planned(this, 'ok', t('steps.network.ok'));
     const routes = (await readRoutes(facts.host)).filter((r) => r.iface !== 'virbr0');
     const currentXml = net.defined ? await facts.host.readFile(DEFINED) : undefined;
     const current = currentXml ? await networkSubnet(currentXml) : undefined;
@@ -44,20 +47,23 @@ export const defaultNetworkStep: Step = {
       return planned(
         this,
         'change',
-        net.active ? 'set it to autostart' : 'start it and set it to autostart',
+        net.active ? t('steps.network.autostart') : t('steps.network.startAutostart'),
         commands,
       );
     }
     const free = freeSubnet(routes);
-    if (free === undefined)
-      return planned(this, 'blocked', 'every 192.168.122-254.0/24 is in use on this host');
+    if (free === undefined) return planned(this, 'blocked', t('steps.network.noSubnet'));
     const subnet = formatAddress(free);
     const file = { path: OUR_XML, content: `${await natNetworkXml('default', subnet)}\n`, mode: 0o644 };
     if (clash && current) {
       return planned(
         this,
         'change',
-        `its subnet ${formatAddress(current.address)}/${current.prefix} is already used on ${clash.iface}: move it to ${subnet}/24`,
+        t('steps.network.move', {
+          subnet: `${formatAddress(current.address)}/${current.prefix}`,
+          iface: clash.iface,
+          free: `${subnet}/24`,
+        }),
         [
           virsh('net-undefine', 'default'),
           virsh('net-define', OUR_XML),
@@ -67,11 +73,12 @@ export const defaultNetworkStep: Step = {
         [file],
       );
     }
-    const note = subnet === '192.168.122.0' ? '' : ' (192.168.122.0/24 is taken on this host)';
     return planned(
       this,
       'change',
-      `define it on ${subnet}/24${note}, start it and set it to autostart`,
+      subnet === '192.168.122.0'
+        ? t('steps.network.define', { subnet: `${subnet}/24` })
+        : t('steps.network.defineElsewhere', { subnet: `${subnet}/24` }),
       [netDefine(), netStart(), netAutostart()],
       [file],
     );
@@ -107,11 +114,13 @@ const POOL_DIR = '/var/lib/libvirt/images';
 /** The "default" storage pool, a directory pool on /var/lib/libvirt/images, as virt-manager expects. */
 export const defaultPoolStep: Step = {
   id: 'default-pool',
-  title: 'Activate the default storage pool',
+  get title() {
+    return t('steps.pool.title');
+  },
   async plan({ facts }) {
     const { defaultPool: pool } = await facts.libvirtLive();
     if (pool.defined && pool.active && pool.autostart) {
-      return planned(this, 'ok', 'active on /var/lib/libvirt/images and set to autostart');
+      return planned(this, 'ok', t('steps.pool.ok'));
     }
     const commands = [
       ...(pool.defined
@@ -124,9 +133,7 @@ export const defaultPoolStep: Step = {
       ...(pool.active ? [] : [unless(virsh('pool-start', 'default'), poolInfo, '^State:\\s+running')]),
       ...(pool.autostart ? [] : [unless(virsh('pool-autostart', 'default'), poolInfo, '^Autostart:\\s+yes')]),
     ];
-    const reason = pool.defined
-      ? 'start it and set it to autostart'
-      : 'define it on /var/lib/libvirt/images, start it, set autostart';
+    const reason = pool.defined ? t('steps.pool.startAutostart') : t('steps.pool.define');
     return planned(this, 'change', reason, commands);
   },
   async apply(context, plannedStep) {

@@ -1,5 +1,6 @@
 import { type BundleManifest, bundleStateFiles, type OpenedBundle } from '../bundle/manifest.js';
 import type { Command } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
 import { waitForLock } from '../package-manager/lock-wait.js';
 import type { PackageManager } from '../package-manager/package-manager.js';
@@ -60,29 +61,38 @@ function bundleMismatch(manifest: BundleManifest, distro: Distro): string | unde
     (manifest.distro.codename ?? '') === (distro.codename ?? '');
   const name = (d: { name: string; version: string; codename?: string }) =>
     `${d.name} ${d.version}${d.codename ? ` (${d.codename})` : ''}`;
-  return same ? undefined : `the bundle is for ${name(manifest.distro)}; this host runs ${name(distro)}`;
+  return same
+    ? undefined
+    : t('steps.packages.bundleMismatch', { bundle: name(manifest.distro), host: name(distro) });
 }
 
 /** All missing packages in one transaction of the host's package manager, without prompts. */
 export const packagesStep: Step = {
   id: 'packages',
-  title: 'Install the KVM and libvirt packages',
+  get title() {
+    return t('steps.packages.title');
+  },
 
   async plan({ facts, wanted, options }) {
     const manager = await facts.packageManager();
     const database = await facts.installedPackages();
     if (database === undefined && facts.host.kind !== 'fixture')
-      return planned(this, 'blocked', `no ${manager.database} database: not an ${manager.name}-based system`);
+      return planned(
+        this,
+        'blocked',
+        t('steps.packages.noDatabase', { database: manager.database, manager: manager.name }),
+      );
     // A tree recorded with only its release files: plan as for a host with none of them installed.
     const installed = database?.find(wanted.packages) ?? new Map();
     const missing = wanted.packages.filter((p) => !installed.has(p));
     const broken = [...(database?.broken ?? [])];
-    if (await manager.interrupted(facts.host)) broken.push(`(an unfinished ${manager.database} run)`);
+    if (await manager.interrupted(facts.host))
+      broken.push(t('steps.packages.unfinished', { database: manager.database }));
     if (missing.length === 0 && broken.length === 0) {
-      return planned(this, 'ok', `all ${wanted.packages.length} packages are installed`);
+      return planned(this, 'ok', t('steps.packages.allInstalled', { n: wanted.packages.length }));
     }
     const repair = broken.length > 0 ? [manager.repairCommand] : [];
-    const withoutRecommends = `without ${manager.name}'s Recommends`;
+    const withoutRecommends = t('steps.packages.withoutRecommends', { manager: manager.name });
     const bundle = options.bundle;
     if (bundle && missing.length > 0) {
       const mismatch = bundleMismatch(bundle.manifest, await facts.distro());
@@ -92,7 +102,10 @@ export const packagesStep: Step = {
         return planned(
           this,
           'blocked',
-          `the bundle does not carry ${absent.join(' ')} (made for profile ${bundle.manifest.profile})`,
+          t('steps.packages.bundleLacks', {
+            packages: absent.join(' '),
+            profile: bundle.manifest.profile,
+          }),
         );
       const { commands, files } = fromBundle(
         manager,
@@ -104,7 +117,13 @@ export const packagesStep: Step = {
       return planned(
         this,
         'change',
-        `install ${missing.join(' ')} from the bundle in ${bundle.dir} (no network${wanted.installRecommends ? '' : `; ${withoutRecommends}`})`,
+        wanted.installRecommends
+          ? t('steps.packages.installFromBundle', { packages: missing.join(' '), dir: bundle.dir })
+          : t('steps.packages.installFromBundleWithout', {
+              packages: missing.join(' '),
+              dir: bundle.dir,
+              without: withoutRecommends,
+            }),
         [...repair, ...commands],
         files,
       );
@@ -136,10 +155,12 @@ export const packagesStep: Step = {
     ];
     const parts = [
       broken.length > 0
-        ? `repair what an interrupted ${manager.database} left (${broken.slice(0, 4).join(', ')})`
+        ? t('steps.packages.repair', { database: manager.database, broken: broken.slice(0, 4).join(', ') })
         : '',
       missing.length > 0
-        ? `install ${missing.join(' ')}${wanted.installRecommends ? '' : ` (${withoutRecommends})`}`
+        ? wanted.installRecommends
+          ? t('steps.packages.install', { packages: missing.join(' ') })
+          : t('steps.packages.installWithout', { packages: missing.join(' '), without: withoutRecommends })
         : '',
     ].filter(Boolean);
     return plannedActions(this, 'change', parts.join('; '), actions);
@@ -160,8 +181,7 @@ export const packagesStep: Step = {
       // A failed refresh (offline, a mirror down) need not stop an install from what is cached.
       const update = manager.updateCommand();
       const result = await context.run(update, { allowFailure: true });
-      if (result.exitCode !== 0)
-        context.say(`${update.argv[0]} update failed; going on with the package lists there are`);
+      if (result.exitCode !== 0) context.say(t('steps.packages.updateFailed', { tool: update.argv[0]! }));
     };
     let intent: { added: Set<string>; removed: Set<string> } | undefined;
     for (const command of plannedStep.commands) {
@@ -174,7 +194,10 @@ export const packagesStep: Step = {
           const result = await context.run(command, { allowFailure: true });
           if (result.exitCode !== 0)
             throw new StepFailure(
-              `${command.argv[0]} update from the bundle failed: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')}`,
+              t('steps.packages.bundleUpdateFailed', {
+                tool: command.argv[0]!,
+                why: (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / '),
+              }),
             );
         }
         continue;
@@ -186,13 +209,15 @@ export const packagesStep: Step = {
       intent ??= await journalIntent(context, manager, command, before);
       let result = await context.run(command, { allowFailure: true });
       if (result.exitCode !== 0 && !updated && manager.notFound(result.stdout + result.stderr)) {
-        context.say('a package was not found or not fetched: refreshing the package lists and trying again');
+        context.say(t('steps.packages.retry'));
         await refresh();
         result = await context.run(command, { allowFailure: true });
       }
       if (result.exitCode !== 0) {
         const why = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
-        throw new StepFailure(`${command.argv[0]} install failed (exit ${result.exitCode}): ${why}`);
+        throw new StepFailure(
+          t('steps.packages.installFailed', { tool: command.argv[0]!, code: result.exitCode, why }),
+        );
       }
     }
     const after = await installedNow();

@@ -1,6 +1,7 @@
 import { findProcesses } from '../facts/processes.js';
 import type { SystemFacts } from '../facts/system.js';
 import type { Command, Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { InitSystem } from '../profiles/types.js';
 import { applyPlanned, type PlannedAction, planned, plannedActions, type Step } from './step.js';
 
@@ -127,7 +128,9 @@ async function systemdUnitEnabled(host: Host, service: string): Promise<boolean>
  */
 export const serviceStep: Step = {
   id: 'libvirt-service',
-  title: 'Start libvirt',
+  get title() {
+    return t('steps.service.title');
+  },
 
   async plan({ facts, wanted }) {
     const [libvirt, system] = await Promise.all([facts.libvirt(), facts.system()]);
@@ -145,27 +148,28 @@ export const serviceStep: Step = {
         return planned(
           this,
           'change',
-          `restart ${service} (it runs, pid ${libvirt.daemonPid}, but does not answer on its socket${enabled ? '' : '; and enable it'})`,
+          enabled
+            ? t('steps.service.restart', { service, pid: libvirt.daemonPid })
+            : t('steps.service.restartEnable', { service, pid: libvirt.daemonPid }),
           [...(enabled ? [] : [start]), restart],
         );
       if (libvirt.daemonPid !== undefined && enabled)
-        return planned(this, 'ok', `libvirtd is running (pid ${libvirt.daemonPid})`);
+        return planned(this, 'ok', t('steps.service.running', { pid: libvirt.daemonPid }));
       // Debian 12's and 13's unit runs libvirtd with --timeout 120: idle for two minutes (no
       // client, no guest; on Debian 12 even with its network active) it exits, and systemd, which
       // holds its socket, starts it at the next connection. That is libvirt up
       // (as doctor says), not a service to start again.
       if (manager === 'systemd' && libvirt.answering && enabled)
-        return planned(
-          this,
-          'ok',
-          `${service} is socket-activated: its socket answers (it starts on first use)`,
-        );
+        return planned(this, 'ok', t('steps.service.socketActivated', { service }));
       if (libvirt.daemonPid !== undefined)
-        return planned(this, 'change', `enable ${service} (it runs, but is not started at boot)`, [start]);
-      const what = manager === 'systemd' ? `enable and start ${service}` : `start ${service}`;
+        return planned(this, 'change', t('steps.service.enable', { service }), [start]);
+      const what =
+        manager === 'systemd'
+          ? t('steps.service.enableStart', { service })
+          : t('steps.service.start', { service });
       const how =
         system.init === 'unknown' && !system.systemd
-          ? ` (${manager}, the release's init: the tree does not say what PID 1 is)`
+          ? t('steps.service.releaseInit', { manager })
           : manager === 'upstart'
             ? ' (upstart)'
             : '';
@@ -185,7 +189,7 @@ export const serviceStep: Step = {
     // A libvirtd that does not answer on its socket (its /run was cleaned) cannot be reached: start it again.
     const reachable = libvirtd.length > 0 && (await facts.host.socketAnswers(LIBVIRT_SOCKET));
     if (bus && polkit && virtlogd && reachable) {
-      return planned(this, 'ok', `libvirtd is running (pid ${libvirtd[0]}), with the system bus and polkitd`);
+      return planned(this, 'ok', t('steps.service.runningDirect', { pid: libvirtd[0]! }));
     }
     let polkitd: string | undefined;
     for (const path of POLKITD) if (!polkitd && (await facts.host.stat(path))?.isFile) polkitd = path;
@@ -209,7 +213,7 @@ export const serviceStep: Step = {
       actions.push({
         kind: 'wait',
         wait: {
-          what: 'a libvirtd started before the system bus to stop',
+          what: t('steps.service.waitEarlyStop'),
           probe: { kind: 'command', argv: NO_EARLY_LIBVIRTD },
           deadlineMs: 15_000,
         },
@@ -222,7 +226,7 @@ export const serviceStep: Step = {
       run({ argv: ['rm', '-f', '/run/dbus/pid'], root: true }, BUS_UP);
       run({ argv: ['mkdir', '-p', '/run/dbus'], root: true }, BUS_UP);
       run({ argv: ['dbus-daemon', '--system', '--fork'], root: true }, BUS_UP);
-      started.push('the system bus');
+      started.push(t('steps.service.systemBus'));
     }
     if (!polkit && polkitd)
       run({ argv: [polkitd, '--no-debug'], root: true, detached: true }, running('polkitd'));
@@ -242,7 +246,8 @@ export const serviceStep: Step = {
       actions.push({
         kind: 'wait',
         wait: {
-          what: 'polkitd to join the system bus',
+          what: t('steps.service.waitPolkit'),
+          // i18n: machine — dbus-send's output
           probe: { kind: 'command', argv: POLKIT_ON_BUS, stdoutMatches: 'boolean true' },
           deadlineMs: 15_000,
         },
@@ -259,14 +264,12 @@ export const serviceStep: Step = {
       actions.push({
         kind: 'wait',
         wait: {
-          what: 'the old libvirtd to stop',
+          what: t('steps.service.waitOldStop'),
           probe: { kind: 'gone', pid: libvirtd[0]! },
           deadlineMs: 15_000,
         },
       });
-      started.push(
-        `libvirtd again (${!bus ? 'it started before the system bus' : 'it does not answer on its socket'})`,
-      );
+      started.push(!bus ? t('steps.service.againBeforeBus') : t('steps.service.againNoSocket'));
     } else if (libvirtd.length === 0) {
       started.push('libvirtd');
     }
@@ -275,7 +278,7 @@ export const serviceStep: Step = {
       actions.push({
         kind: 'wait',
         wait: {
-          what: 'libvirtd to answer on its socket',
+          what: t('steps.service.waitSocket'),
           probe: { kind: 'socket', path: LIBVIRT_SOCKET },
           deadlineMs: 30_000,
         },
@@ -284,7 +287,7 @@ export const serviceStep: Step = {
     return plannedActions(
       this,
       'change',
-      `start ${started.join(', ')} directly (PID 1 is ${system.init}, not systemd)`,
+      t('steps.service.startDirect', { what: started.join(', '), init: system.init }),
       actions,
     );
   },

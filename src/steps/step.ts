@@ -2,6 +2,7 @@ import type { OpenedBundle } from '../bundle/manifest.js';
 import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command, RunResult } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { carryOut, type OnFailure } from '../lib/on-failure.js';
 import type { WantedState } from '../profiles/wanted.js';
 
@@ -212,7 +213,9 @@ export async function applyPlanned(context: ApplyContext, plannedStep: PlannedSt
         for (const back of handler.actions)
           await applyAction(context, back.kind === 'run' ? { ...back, tolerate: true } : back);
       } catch (again) {
-        throw new StepFailure(`${handler.what}: ${why}; that failed too: ${(again as Error).message}`);
+        throw new StepFailure(
+          t('steps.step.handlerFailed', { what: handler.what, why, again: (again as Error).message }),
+        );
       }
       throw new StepFailure(`${handler.what}: ${why}`);
     },
