@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { detectOs, isoReadableByQemu, unreadableIso } from '../vm/iso.js';
 import { BRIDGE_NETWORK, isoHostChoices, vmNameTaken } from '../vm/iso-choices.js';
 import { checkWhole, diskNote, formatGiB, sizeDefaults, sizeLimits } from '../vm/iso-sizing.js';
@@ -24,7 +25,7 @@ export type IsoVmGiven = Partial<IsoVmAnswers>;
 
 const GENERIC = '';
 const say = (text: string) => process.stdout.write(`${text}\n`);
-const heading = (n: number, title: string) => say(`\n── Step ${n} of 5 · ${title}`);
+const heading = (n: number, title: string) => say(`\n${t('vmcli.wizard.step', { n, title })}`);
 
 /** A free name from a wanted one: the name itself, else name-2, name-3… (as virt-manager does). */
 async function freeName(host: Host, wanted: string): Promise<string> {
@@ -44,23 +45,24 @@ async function freeName(host: Host, wanted: string): Promise<string> {
 export async function askIsoVm(host: Host, given: IsoVmGiven = {}): Promise<IsoVmAnswers | undefined> {
   const { input, search, select, confirm } = await import('@inquirer/prompts');
 
-  heading(1, 'Install media');
+  heading(1, t('vmcli.wizard.media'));
   const iso = resolve(
     await input({
-      message: 'ISO image path',
+      message: t('vmcli.wizard.isoPath'),
       default: given.iso,
       validate: async (text) => {
         const path = resolve(text.trim());
-        if (text.trim() === '' || !existsSync(path) || !statSync(path).isFile()) return `no file at ${path}`;
+        if (text.trim() === '' || !existsSync(path) || !statSync(path).isFile())
+          return t('vmcli.common.noFile', { path });
         const readable = await isoReadableByQemu(host, path);
         if (readable.ok) return true;
         const { message, hint } = unreadableIso(path, readable.blocker);
-        return `${message}\n  hint: ${hint}`;
+        return `${message}\n  ${t('vmcli.common.hint', { hint })}`;
       },
     }),
   );
 
-  heading(2, 'Operating system');
+  heading(2, t('vmcli.wizard.os'));
   const [detected, entries, choices] = await Promise.all([
     given.os ? Promise.resolve(given.os) : detectOs(host, iso),
     listOsinfo(host),
@@ -68,102 +70,114 @@ export async function askIsoVm(host: Host, given: IsoVmGiven = {}): Promise<IsoV
   ]);
   say(
     detected
-      ? `libosinfo detected: ${entries?.find((e) => e.id === detected)?.name ?? detected} (${detected}), first in the list`
-      : 'libosinfo did not recognise this ISO: search the list by name or version',
+      ? t('vmcli.wizard.detected', {
+          name: entries?.find((e) => e.id === detected)?.name ?? detected,
+          id: detected,
+        })
+      : t('vmcli.wizard.notDetected'),
   );
   let os: string | undefined = detected;
   if (entries) {
     const picked = await search<string>({
-      message: 'OS type (type to search; Enter takes the highlighted one)',
+      message: t('vmcli.wizard.osType'),
       pageSize: 10,
       source: (term) => [
         ...searchOs(entries, term, detected).map((e) => ({
           value: e.id,
-          name: `${e.name} (${e.id})${e.id === detected ? '  ← detected' : ''}`,
+          name: `${e.name} (${e.id})${e.id === detected ? t('vmcli.wizard.detectedMark') : ''}`,
         })),
-        ...(term ? [] : [{ value: GENERIC, name: 'Generic / unknown: let virt-install decide' }]),
+        ...(term ? [] : [{ value: GENERIC, name: t('vmcli.wizard.generic') }]),
       ],
     });
     os = picked === GENERIC ? undefined : picked;
   } else {
-    say('osinfo-query is not available here (package libosinfo-bin): the OS is left to virt-install');
+    say(t('vmcli.wizard.noOsinfo'));
   }
 
-  heading(3, 'Memory and CPUs');
+  heading(3, t('vmcli.wizard.memoryAndCpus'));
   const recommended = os ? await osRecommendation(host, os) : {};
   const defaults = sizeDefaults(recommended, choices.capacity);
   const limits = sizeLimits(choices.capacity);
-  const source = defaults.from === 'osinfo' ? `${os}'s recommendation in osinfo-db` : "kvmkit's default";
+  const source =
+    defaults.from === 'osinfo'
+      ? t('vmcli.wizard.fromOsinfo', { os: os ?? '' })
+      : t('vmcli.wizard.kvmkitDefault');
   const hostMemory = limits.memoryMiB.max
-    ? `this host has ${limits.memoryMiB.max} MiB`
-    : 'host memory unknown';
+    ? t('vmcli.wizard.hostMemory', { mib: limits.memoryMiB.max })
+    : t('vmcli.wizard.hostMemoryUnknown');
   const memoryMiB = Number(
     await input({
-      message: `Memory in MiB (default: ${source}; ${hostMemory})`,
+      message: t('vmcli.wizard.memory', { source, host: hostMemory }),
       default: String(given.memoryMiB ?? defaults.memoryMiB),
-      validate: (t) => checkWhole(t, limits.memoryMiB, 'MiB'),
+      validate: (text) => checkWhole(text, limits.memoryMiB, 'MiB'),
     }),
   );
-  const hostCpus = limits.vcpus.max ? `this host has ${limits.vcpus.max}` : 'host CPUs unknown';
+  const hostCpus = limits.vcpus.max
+    ? t('vmcli.wizard.hostCpus', { cpus: limits.vcpus.max })
+    : t('vmcli.wizard.hostCpusUnknown');
   const vcpus = Number(
     await input({
-      message: `CPUs (${hostCpus})`,
+      message: t('vmcli.wizard.cpus', { host: hostCpus }),
       default: String(given.vcpus ?? defaults.vcpus),
-      validate: (t) => checkWhole(t, limits.vcpus, 'CPUs'),
+      validate: (text) => checkWhole(text, limits.vcpus, 'CPUs'),
     }),
   );
 
-  heading(4, 'Storage');
+  heading(4, t('vmcli.wizard.storage'));
   const free = choices.capacity.poolFreeBytes;
   say(
-    `The disk is a qcow2 volume in the default pool, ${choices.poolDir}: ${free === undefined ? 'free space unknown' : `${formatGiB(free)} free`}`,
+    t('vmcli.wizard.pool', {
+      dir: choices.poolDir,
+      free:
+        free === undefined
+          ? t('vmcli.wizard.freeUnknown')
+          : t('vmcli.wizard.free', { size: formatGiB(free) }),
+    }),
   );
   const diskGiB = Number(
     await input({
-      message: 'Disk size in GiB',
+      message: t('vmcli.wizard.diskSize'),
       default: String(given.diskGiB ?? defaults.diskGiB),
-      validate: (t) => checkWhole(t, limits.diskGiB, 'GiB'),
+      validate: (text) => checkWhole(text, limits.diskGiB, 'GiB'),
     }),
   );
   const note = diskNote(diskGiB, free);
-  if (note) say(`note: ${note}`);
+  if (note) say(t('vmcli.common.note', { note }));
 
-  heading(5, 'Name and network');
+  heading(5, t('vmcli.wizard.nameAndNetwork'));
   const suggested = given.name ?? (await freeName(host, os ?? basename(iso).replace(/\.iso$/i, '')));
   const name = await input({
-    message: 'Name',
+    message: t('vmcli.wizard.name'),
     default: suggested,
-    validate: async (t) => {
-      if (!VM_NAME.test(t))
-        return 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63';
-      return (await vmNameTaken(host, t)) ? `a VM named "${t}" exists already` : true;
+    validate: async (text) => {
+      if (!VM_NAME.test(text)) return t('vmcli.common.vmNameRule');
+      return (await vmNameTaken(host, text)) ? t('vmcli.wizard.nameTaken', { name: text }) : true;
     },
   });
   const network =
     choices.networks.length > 1 || given.network
       ? await select({
-          message: 'Network',
+          message: t('vmcli.wizard.network'),
           default: given.network ?? 'default',
           choices: [...new Set([...choices.networks, ...(given.network ? [given.network] : [])])].map(
             (n) => ({
               value: n,
               name:
                 n === 'default'
-                  ? 'default: NAT (the guest reaches out; the host reaches it)'
+                  ? t('vmcli.wizard.nat')
                   : n === BRIDGE_NETWORK
-                    ? `${BRIDGE_NETWORK}: bridged onto the host's LAN (the guest is a machine on it)`
+                    ? t('vmcli.wizard.bridged', { bridge: BRIDGE_NETWORK })
                     : n,
             }),
           ),
         })
       : 'default';
-  if (choices.networks.length === 1 && !given.network)
-    say('Network: default (NAT); kvmkit bridge adds host-bridge');
+  if (choices.networks.length === 1 && !given.network) say(t('vmcli.wizard.onlyNat'));
 
   const answers: IsoVmAnswers = { iso, os, memoryMiB, vcpus, diskGiB, name, network };
-  say('\n── Ready to begin the installation');
+  say(`\n${t('vmcli.wizard.ready')}`);
   for (const line of summaryLines(answers, choices.poolDir)) say(`  ${line}`);
-  return (await confirm({ message: `Create ${name} and start installing?`, default: true }))
+  return (await confirm({ message: t('vmcli.wizard.confirm', { name }), default: true }))
     ? answers
     : undefined;
 }
@@ -171,12 +185,12 @@ export async function askIsoVm(host: Host, given: IsoVmGiven = {}): Promise<IsoV
 /** The summary screen's lines, like virt-manager's last page. */
 export function summaryLines(a: IsoVmAnswers, dir: string): string[] {
   return [
-    `Name:     ${a.name}`,
-    `OS:       ${a.os ?? 'generic (virt-install decides)'}`,
-    `Install:  ${a.iso}`,
-    `Memory:   ${a.memoryMiB} MiB`,
-    `CPUs:     ${a.vcpus}`,
-    `Storage:  ${a.diskGiB} GiB, ${dir}/${a.name}.qcow2`,
-    `Network:  ${a.network}`,
+    t('vmcli.wizard.summary.name', { value: a.name }),
+    t('vmcli.wizard.summary.os', { value: a.os ?? t('vmcli.wizard.summary.osGeneric') }),
+    t('vmcli.wizard.summary.install', { value: a.iso }),
+    t('vmcli.wizard.summary.memory', { value: a.memoryMiB }),
+    t('vmcli.wizard.summary.cpus', { value: a.vcpus }),
+    t('vmcli.wizard.summary.storage', { size: a.diskGiB, path: `${dir}/${a.name}.qcow2` }),
+    t('vmcli.wizard.summary.network', { value: a.network }),
   ];
 }

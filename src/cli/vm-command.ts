@@ -3,6 +3,7 @@ import { provenVirtType } from '../facts/probe-verdict.js';
 import { showCommand } from '../host/host.js';
 import { DEFAULT_URI, Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import { spinnerAllowed, spinnerWaiting } from '../ui/spinner.js';
 import { createCloudVm } from '../vm/cloud/create.js';
@@ -17,9 +18,13 @@ import { CliError, EXIT, UsageError, vmCliError } from './errors.js';
 import { type ImageFlags, imageSource } from './image-source.js';
 import { wholeNumber } from './options.js';
 import { hostFromFlags } from './target.js';
+import { stateText } from './vm-manage-command.js';
 
 const print = (json: boolean | undefined, value: unknown, text: string) =>
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+
+/** What runs the VM, in words: KVM or software emulation. */
+const runsUnder = (virtType: string) => (virtType === 'kvm' ? 'KVM' : t('vmcli.common.emulation'));
 
 async function asRoot(): Promise<number | undefined> {
   const guided = process.stdin.isTTY === true && process.stdout.isTTY === true;
@@ -59,21 +64,13 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
   if (flags.xml !== undefined || flags.transient) return xmlCreate(flags);
   if (flags.iso) return isoCreate({ ...flags, iso: flags.iso });
   if (flags.image) return cloudCreate({ ...flags, image: flags.image });
-  if (!flags.smoke)
-    throw new UsageError(
-      'say what to create the VM from',
-      'kvmkit vm create --smoke, --iso PATH, --image NAME|URL or --xml FILE',
-    );
+  if (!flags.smoke) throw new UsageError(t('vmcli.create.noSource'), t('vmcli.create.noSourceHint'));
   const name = flags.name ?? 'kvmkit-smoke';
-  if (!VM_NAME.test(name)) {
-    throw new UsageError(
-      `"${name}" is not a usable VM name`,
-      'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
-    );
-  }
+  if (!VM_NAME.test(name))
+    throw new UsageError(t('vmcli.common.badVmName', { name }), t('vmcli.common.vmNameRule'));
   const memoryMiB = flags.memory === undefined ? undefined : Number(flags.memory);
   if (memoryMiB !== undefined && !(Number.isInteger(memoryMiB) && memoryMiB >= 64))
-    throw new UsageError(`--memory ${flags.memory}: expected MiB, at least 64`);
+    throw new UsageError(t('vmcli.create.badMemory', { value: flags.memory ?? '' }));
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const host = await hostFromFlags();
@@ -91,18 +88,25 @@ export async function vmCreateCommand(flags: VmCreateFlags): Promise<number> {
       stopIfFailed: true,
       waiting: spinnerWaiting({ json: flags.json }),
     });
-    const under = vm.virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)';
+    const under = runsUnder(vm.virtType);
     print(
       flags.json,
       { ...vm, verification },
       [
         verification.ok
-          ? `${name} is running under ${under}, kernel: ${vm.kernelSource}.`
-          : `NOT verified: ${verification.reason} (under ${under}, kernel: ${vm.kernelSource})`,
+          ? t('vmcli.create.smokeRunning', { name, under, kernel: vm.kernelSource })
+          : t('vmcli.create.smokeNotVerified', {
+              reason: verification.reason ?? '',
+              under,
+              kernel: vm.kernelSource,
+            }),
         ...verification.evidence,
         verification.ok
-          ? `Console: ${showCommand(virshCommand(['console', name]))}`
-          : `hint: ${verification.hint ?? `kvmkit vm delete ${name} --storage`}`,
+          ? t('vmcli.common.console', { command: showCommand(virshCommand(['console', name])) })
+          : t('vmcli.common.hint', {
+              // i18n: machine (a command)
+              hint: verification.hint ?? `kvmkit vm delete ${quoteForShell(name)} --storage`,
+            }),
       ].join('\n'),
     );
     return verification.ok ? EXIT.ok : EXIT.notReady;
@@ -126,7 +130,8 @@ const SHAPE_OPTIONS: [string, keyof VmCreateFlags][] = [
 /** `kvmkit vm create --xml FILE [--transient]`: like virsh define + start, or virsh create. */
 async function xmlCreate(flags: VmCreateFlags): Promise<number> {
   if (flags.xml === undefined)
-    throw new UsageError('--transient goes with --xml FILE', 'kvmkit vm create --xml FILE --transient');
+    // i18n: machine (the hint is a command)
+    throw new UsageError(t('vmcli.create.transientWithoutXml'), 'kvmkit vm create --xml FILE --transient');
   const sources = (
     [
       ['--smoke', flags.smoke],
@@ -136,14 +141,16 @@ async function xmlCreate(flags: VmCreateFlags): Promise<number> {
   ).filter(([, given]) => given !== undefined && given !== false);
   if (sources.length > 0)
     throw new UsageError(
-      `--xml and ${sources.map(([option]) => option).join(' and ')}: one source at a time`,
-      'a VM from XML comes from the file alone: kvmkit vm create --xml FILE',
+      t('vmcli.create.xmlAndSource', {
+        options: sources.map(([option]) => option).join(t('vmcli.create.optionJoin')),
+      }),
+      t('vmcli.create.xmlAndSourceHint'),
     );
   const shaping = SHAPE_OPTIONS.filter(([, key]) => flags[key] !== undefined).map(([option]) => option);
   if (shaping.length > 0)
     throw new UsageError(
-      `${shaping.join(', ')} with --xml: the XML file says what the VM is`,
-      'change it in the file (kvmkit vm xml NAME prints a definition to start from)',
+      t('vmcli.create.xmlShaping', { options: shaping.join(', ') }),
+      t('vmcli.create.xmlShapingHint'),
     );
   const file = resolve(flags.xml);
   // Checked before the re-run through sudo when this user can read the file: bad XML is one
@@ -162,9 +169,14 @@ async function xmlCreate(flags: VmCreateFlags): Promise<number> {
       vm,
       [
         vm.persistent
-          ? `${vm.name} is ${vm.state}: defined from ${file} (persistent: it stays until kvmkit vm delete ${quoteForShell(vm.name)}).`
-          : `${vm.name} is ${vm.state}: created from ${file} (transient: nothing defined, it is gone once it stops).`,
-        `Console: ${showCommand(virshCommand(['console', vm.name]))}`,
+          ? t('vmcli.create.xmlPersistent', {
+              name: vm.name,
+              state: stateText(vm.state),
+              file,
+              command: `kvmkit vm delete ${quoteForShell(vm.name)}`, // i18n: machine (a command)
+            })
+          : t('vmcli.create.xmlTransient', { name: vm.name, state: stateText(vm.state), file }),
+        t('vmcli.common.console', { command: showCommand(virshCommand(['console', vm.name])) }),
       ].join('\n'),
     );
     return vm.state === 'running' ? EXIT.ok : EXIT.notReady;
@@ -194,12 +206,9 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
   // without a terminal (scripts, tests) the flags alone decide.
   const guided = !flags.json && process.stdin.isTTY === true && process.stdout.isTTY === true;
   if (!guided && !VM_NAME.test(name))
-    throw new UsageError(`"${name}" is not a usable VM name`, 'give one with --name');
+    throw new UsageError(t('vmcli.common.badVmName', { name }), t('vmcli.create.nameHint'));
   if (flags.os !== undefined && !/^[a-z][a-z0-9._-]*$/.test(flags.os))
-    throw new UsageError(
-      `--os ${flags.os}: not an osinfo short id`,
-      'e.g. --os debian12; all of them: osinfo-query os',
-    );
+    throw new UsageError(t('vmcli.create.badOs', { os: flags.os }), t('vmcli.create.badOsHint'));
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   const host = await hostFromFlags();
@@ -216,17 +225,14 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
         network: flags.network,
       });
       if (answers === undefined) {
-        process.stdout.write('Nothing created.\n');
+        process.stdout.write(`${t('vmcli.create.nothingCreated')}\n`);
         return EXIT.ok;
       }
       options = { ...options, ...answers };
     } else if (flags.os !== undefined) {
       const known = await listOsinfo(host);
       if (known === undefined)
-        throw new UsageError(
-          `--os ${flags.os}: osinfo-query cannot list the OSes libosinfo knows here`,
-          'install libosinfo-bin (kvmkit install does, for an ISO first VM)',
-        );
+        throw new UsageError(t('vmcli.create.noOsinfo', { os: flags.os }), t('vmcli.create.noOsinfoHint'));
       const checked = checkOsId(known, flags.os);
       if (!checked.ok) throw new UsageError(checked.error, checked.hint);
     }
@@ -234,20 +240,26 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
     const vm = await createIsoVm(host, { ...options, virtType });
     const env = await host.environment();
     const desktop = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
-    let viewer = 'no desktop session here';
+    // `viewer` goes into --json's object as it always has: English, whatever the language.
+    let viewer = 'no desktop session here'; // i18n: machine (a JSON value)
+    let viewerText = t('vmcli.create.noDesktop');
     if (desktop && (await host.stat('/usr/bin/virt-viewer'))) {
       await host.run({ argv: ['virt-viewer', '--connect', DEFAULT_URI, options.name], detached: true });
       viewer = 'virt-viewer opened';
+      viewerText = t('vmcli.create.viewerOpened');
     }
     print(
       flags.json,
       { name: options.name, virtType, ...vm, viewer },
       [
-        `${options.name} is installing from ${options.iso} (OS: ${vm.os}) under ${virtType === 'kvm' ? 'KVM' : 'software emulation (TCG)'}.`,
-        `Display: ${vm.display} (listening on 127.0.0.1 only; ${viewer}).`,
-        desktop
-          ? ''
-          : `From another machine: ssh -L 5900:127.0.0.1:${/:(\d+)/.exec(vm.display)?.[1] ?? '5900'} this-host, then remote-viewer spice://127.0.0.1:5900`,
+        t('vmcli.create.isoInstalling', {
+          name: options.name,
+          iso: options.iso,
+          os: vm.os,
+          under: runsUnder(virtType),
+        }),
+        t('vmcli.create.isoDisplay', { display: vm.display, viewer: viewerText }),
+        desktop ? '' : t('vmcli.create.isoRemote', { port: /:(\d+)/.exec(vm.display)?.[1] ?? '5900' }),
       ]
         .filter(Boolean)
         .join('\n'),
@@ -264,16 +276,13 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
   const vcpus = wholeNumber(flags.vcpus, '--vcpus', 1) ?? 2;
   const diskGiB = wholeNumber(flags.diskSize, '--disk-size', 1) ?? 20;
   const user = flags.user ?? process.env.SUDO_USER;
-  if (!user) throw new UsageError('whose SSH key goes into the VM?', 'add --user NAME');
+  if (!user) throw new UsageError(t('vmcli.create.whoseKey'), t('vmcli.create.whoseKeyHint'));
   const name = flags.name
     ? flags.name
     : (known ? flags.image : 'kvmkit-cloud').replace(/[^A-Za-z0-9_.-]/g, '-');
   // Checked here, before the re-run through sudo: bad input is exit 2 and changes nothing.
   if (!VM_NAME.test(name))
-    throw new UsageError(
-      `"${name}" is not a usable VM name`,
-      'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63',
-    );
+    throw new UsageError(t('vmcli.common.badVmName', { name }), t('vmcli.common.vmNameRule'));
   const waitSshMs = (wholeNumber(flags.waitSsh ?? '300', '--wait-ssh', 0) ?? 300) * 1000;
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
@@ -301,20 +310,28 @@ async function cloudCreate(flags: VmCreateFlags & { image: string }): Promise<nu
         if (!showProgress || p.total === undefined || Date.now() - lastShown < 200) return;
         lastShown = Date.now();
         const pct = Math.floor((p.received / p.total) * 100);
-        process.stderr.write(`\rdownloading ${pct}% (${(p.received / 1048576).toFixed(1)} MiB)`);
+        const mib = (p.received / 1048576).toFixed(1);
+        process.stderr.write(`\r${t('vmcli.create.downloading', { percent: pct, mib })}`);
       },
     });
     const sshLine = vm.ssh?.answering
       ? `ssh ${user}@${vm.ssh.address}`
       : vm.ssh?.bootFailure
-        ? `${name} failed to boot, and was stopped: ${vm.ssh.bootFailure}\nhint: the whole console: sudo less ${consoleLogOf(name)}`
+        ? `${t('vmcli.create.bootFailed', { name, failure: vm.ssh.bootFailure })}\n${t('vmcli.common.hint', {
+            // i18n: machine (a command)
+            hint: t('vmcli.create.wholeConsole', { command: `sudo less ${consoleLogOf(name)}` }),
+          })}`
         : vm.ssh
-          ? `SSH did not answer in time (address: ${vm.ssh.address ?? 'none yet'})`
-          : 'not waited for SSH';
+          ? t('vmcli.create.sshNoAnswer', { address: vm.ssh.address ?? t('vmcli.create.noAddressYet') })
+          : t('vmcli.create.sshNotWaited');
     print(
       flags.json,
       vm,
-      `\n${name} is running from ${vm.image} (${vm.cached ? 'cached' : 'downloaded and verified'}).\n${sshLine}`,
+      `\n${t('vmcli.create.cloudRunning', {
+        name,
+        image: vm.image,
+        how: vm.cached ? t('vmcli.create.cached') : t('vmcli.create.downloaded'),
+      })}\n${sshLine}`,
     );
     return vm.ssh && !vm.ssh.answering ? EXIT.notReady : EXIT.ok;
   } catch (error) {
@@ -329,15 +346,21 @@ export async function vmDeleteCommand(
 ): Promise<number> {
   if (flags.storage && !flags.yes) {
     if (!(process.stdin.isTTY && process.stdout.isTTY))
-      throw new UsageError('--storage removes its disks: confirm with --yes');
+      throw new UsageError(t('vmcli.delete.confirmStorage'));
     const { confirm } = await import('@inquirer/prompts');
-    if (!(await confirm({ message: `Delete ${name} and its disks?`, default: false }))) return EXIT.ok;
+    if (!(await confirm({ message: t('vmcli.delete.askStorage', { name }), default: false }))) return EXIT.ok;
   }
   const reexec = await asRoot();
   if (reexec !== undefined) return reexec;
   try {
     const result = await deleteVm(await hostFromFlags(), name, { storage: flags.storage });
-    print(flags.json, result, `${result.deleted} deleted${result.storage ? ' with its storage' : ''}`);
+    print(
+      flags.json,
+      result,
+      result.storage
+        ? t('vmcli.delete.deletedWithStorage', { name: result.deleted })
+        : t('vmcli.delete.deleted', { name: result.deleted }),
+    );
     return EXIT.ok;
   } catch (error) {
     return mapError(error);
@@ -369,7 +392,12 @@ export async function verifyCommand(flags: {
   print(
     flags.json,
     { vm: name, ...result },
-    [`${result.ok ? 'Verified' : 'NOT verified'}: ${name} as ${result.as}`, ...result.evidence].join('\n'),
+    [
+      result.ok
+        ? t('vmcli.verify.verified', { name, user: result.as })
+        : t('vmcli.verify.notVerified', { name, user: result.as }),
+      ...result.evidence,
+    ].join('\n'),
   );
   return result.ok ? EXIT.ok : EXIT.notReady;
 }

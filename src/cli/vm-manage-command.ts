@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkUri, connectionUri, Virsh, virshCommand } from '../host/virsh.js';
 import { LibvirtError } from '../host/vm-errors.js';
+import { t } from '../lib/i18n.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import { xmlRoot } from '../lib/xml.js';
 import { spinnerWaiting } from '../ui/spinner.js';
@@ -23,15 +24,15 @@ export interface ManageFlags {
 
 /** The VM argument: a name, an id or a UUID (virsh takes all three); checked at the edge. */
 export function checkVmArgument(vm: string): string {
-  if (vm === '' || vm.length > 1024) throw new UsageError(`"${vm.slice(0, 40)}…": not a VM name, id or UUID`);
-  if (/[\0\n]/.test(vm)) throw new UsageError('a VM name cannot hold a newline or NUL');
+  if (vm === '' || vm.length > 1024) throw new UsageError(t('vmcli.manage.badVm', { vm: vm.slice(0, 40) }));
+  if (/[\0\n]/.test(vm)) throw new UsageError(t('vmcli.manage.newlineInName'));
   return vm;
 }
 
 async function virshFor(flags: ManageFlags): Promise<Virsh> {
   const uri = connectionUri(flags.connect);
   const bad = checkUri(uri);
-  if (bad) throw new UsageError(bad, 'e.g. qemu:///system, qemu:///session, qemu+ssh://user@host/system');
+  if (bad) throw new UsageError(bad, t('vmcli.manage.uriHint'));
   return new Virsh(await hostFromFlags(), uri);
 }
 
@@ -61,21 +62,73 @@ export async function manage<T>(
   }
 }
 
-const yesNo = (b: boolean) => (b ? 'yes' : 'no');
-const memoryText = (r: Awaited<ReturnType<typeof ops.setMemory>>) =>
-  `${r.vm}: ${r.live ? `${r.live.memoryMiB} MiB now (at most ${r.live.maxMemoryMiB} MiB), ` : ''}${r.config.memoryMiB ?? '-'} MiB from the next boot (at most ${r.config.maxMemoryMiB ?? '-'} MiB)`;
+/**
+ * A libvirt state word (virsh's: running, shut off …; a snapshot's shutoff; a vCPU's offline) in
+ * the user's language, for text only: --json keeps libvirt's word. A word not known here stays.
+ */
+export function stateText(state: string): string {
+  switch (state) {
+    case 'running':
+      return t('vmcli.common.state.running');
+    case 'idle':
+      return t('vmcli.common.state.idle');
+    case 'paused':
+      return t('vmcli.common.state.paused');
+    case 'in shutdown':
+      return t('vmcli.common.state.inShutdown');
+    case 'shut off':
+      return t('vmcli.common.state.shutOff');
+    case 'shutoff':
+      return t('vmcli.common.state.shutoff');
+    case 'crashed':
+      return t('vmcli.common.state.crashed');
+    case 'pmsuspended':
+      return t('vmcli.common.state.pmsuspended');
+    case 'no state':
+      return t('vmcli.common.state.noState');
+    case 'unknown':
+      return t('vmcli.common.state.unknown');
+    case 'offline':
+      return t('vmcli.common.state.offline');
+    case 'blocked':
+      return t('vmcli.common.state.blocked');
+    default:
+      return state;
+  }
+}
+
+const yesNo = (b: boolean) => (b ? t('vmcli.common.yes') : t('vmcli.common.no'));
+const memoryText = (r: Awaited<ReturnType<typeof ops.setMemory>>) => {
+  const next = { vm: r.vm, nextMemory: r.config.memoryMiB ?? '-', nextMax: r.config.maxMemoryMiB ?? '-' };
+  return r.live
+    ? t('vmcli.manage.memoryLive', { ...next, memory: r.live.memoryMiB, max: r.live.maxMemoryMiB })
+    : t('vmcli.manage.memoryNext', next);
+};
 const changed = (r: { vm: string; state: string; changed: boolean }, verb: string) =>
-  r.changed ? `${r.vm}: ${verb} (now ${r.state})` : `${r.vm}: already ${r.state}, nothing to do`;
+  r.changed
+    ? t('vmcli.manage.changed', { vm: r.vm, verb, state: stateText(r.state) })
+    : t('vmcli.manage.unchanged', { vm: r.vm, state: stateText(r.state) });
+
+/** Memory in KiB as MiB, '-' when libvirt did not say. */
+const memory = (kib: number | undefined) => (kib === undefined ? '-' : `${Math.round(kib / 1024)} MiB`);
 
 export const render = {
   list(vms: Awaited<ReturnType<typeof listVms>>): string {
-    if (vms.length === 0) return 'No VMs. Make one: kvmkit vm create --smoke';
+    if (vms.length === 0) return t('vmcli.manage.noVms');
     return table(
-      ['NAME', 'ID', 'STATE', 'VCPUS', 'MEMORY', 'AUTOSTART', 'ADDRESSES'],
+      [
+        t('vmcli.manage.column.name'),
+        t('vmcli.manage.column.id'),
+        t('vmcli.manage.column.state'),
+        t('vmcli.manage.column.vcpus'),
+        t('vmcli.manage.column.memory'),
+        t('vmcli.manage.column.autostart'),
+        t('vmcli.manage.column.addresses'),
+      ],
       vms.map((v) => [
         v.name,
         v.id === null ? '-' : String(v.id),
-        v.state === 'running' ? style.green(v.state) : v.state,
+        v.state === 'running' ? style.green(stateText(v.state)) : stateText(v.state),
         String(v.vcpus),
         `${v.memoryMiB} MiB`,
         yesNo(v.autostart),
@@ -86,16 +139,19 @@ export const render = {
   },
   info(i: Awaited<ReturnType<typeof vmInfo>>): string {
     return table(
-      ['FIELD', 'VALUE'],
+      [t('vmcli.manage.column.field'), t('vmcli.manage.column.value')],
       [
-        ['name', i.name],
-        ['id', i.id === null ? '-' : String(i.id)],
-        ['uuid', i.uuid],
-        ['state', i.state],
-        ['vcpus', String(i.vcpus)],
-        ['memory', `${i.memoryMiB} MiB (max ${i.maxMemoryMiB} MiB)`],
-        ['autostart', yesNo(i.autostart)],
-        ['persistent', yesNo(i.persistent)],
+        [t('vmcli.manage.field.name'), i.name],
+        [t('vmcli.manage.field.id'), i.id === null ? '-' : String(i.id)],
+        [t('vmcli.manage.field.uuid'), i.uuid],
+        [t('vmcli.manage.field.state'), stateText(i.state)],
+        [t('vmcli.manage.field.vcpus'), String(i.vcpus)],
+        [
+          t('vmcli.manage.field.memory'),
+          t('vmcli.manage.memoryValue', { memory: i.memoryMiB, max: i.maxMemoryMiB }),
+        ],
+        [t('vmcli.manage.field.autostart'), yesNo(i.autostart)],
+        [t('vmcli.manage.field.persistent'), yesNo(i.persistent)],
       ],
       style.bold,
     );
@@ -110,18 +166,21 @@ export const commands = {
     manage(
       flags,
       async (v) => ({ vm, ...(await ops.vmState(v, checkVmArgument(vm))) }),
-      (r) => (r.reason ? `${r.state} (${r.reason})` : r.state),
+      (r) =>
+        r.reason
+          ? t('vmcli.manage.stateWithReason', { state: stateText(r.state), reason: r.reason })
+          : stateText(r.state),
     ),
   start: (vm: string, flags: ManageFlags) =>
     manage(
       flags,
       (v) => ops.startVm(v, checkVmArgument(vm)),
-      (r) => changed(r, 'started'),
+      (r) => changed(r, t('vmcli.manage.verb.started')),
     ),
   shutdown: (vm: string, flags: ManageFlags & { force?: boolean; timeout?: string }) => {
     const seconds = Number(flags.timeout ?? 60);
     if (!Number.isInteger(seconds) || seconds < 0)
-      throw new UsageError(`--timeout ${flags.timeout}: whole seconds`);
+      throw new UsageError(t('vmcli.manage.badTimeout', { value: flags.timeout ?? '' }));
     return manage(
       flags,
       (v) =>
@@ -132,67 +191,76 @@ export const commands = {
         }),
       (r) =>
         r.forced
-          ? `${r.vm}: did not power off in time, stopped hard (now ${r.state})`
-          : changed(r, 'powered off'),
+          ? t('vmcli.manage.forcedOff', { vm: r.vm, state: stateText(r.state) })
+          : changed(r, t('vmcli.manage.verb.poweredOff')),
     );
   },
   stop: (vm: string, flags: ManageFlags & { hard?: boolean }) => {
     if (!flags.hard)
       throw new UsageError(
-        'stop pulls the plug: say so with --hard',
-        `for a clean power-off: kvmkit vm shutdown ${quoteForShell(vm)}`,
+        t('vmcli.manage.stopNeedsHard'),
+        t('vmcli.manage.stopHint', { command: `kvmkit vm shutdown ${quoteForShell(vm)}` }), // i18n: machine (a command)
       );
     return manage(
       flags,
       (v) => ops.stopVm(v, checkVmArgument(vm)),
-      (r) => changed(r, 'stopped hard'),
+      (r) => changed(r, t('vmcli.manage.verb.stoppedHard')),
     );
   },
   reboot: (vm: string, flags: ManageFlags) =>
     manage(
       flags,
       (v) => ops.rebootVm(v, checkVmArgument(vm)),
-      (r) => `${r.vm}: reboot requested (${r.state})`,
+      (r) => t('vmcli.manage.rebootRequested', { vm: r.vm, state: stateText(r.state) }),
     ),
   suspend: (vm: string, flags: ManageFlags) =>
     manage(
       flags,
       (v) => ops.suspendVm(v, checkVmArgument(vm)),
-      (r) => changed(r, 'suspended'),
+      (r) => changed(r, t('vmcli.manage.verb.suspended')),
     ),
   resume: (vm: string, flags: ManageFlags) =>
     manage(
       flags,
       (v) => ops.resumeVm(v, checkVmArgument(vm)),
-      (r) => changed(r, 'resumed'),
+      (r) => changed(r, t('vmcli.manage.verb.resumed')),
     ),
   save: (vm: string, file: string, flags: ManageFlags) =>
     manage(
       flags,
       (v) => ops.saveVm(v, checkVmArgument(vm), resolve(file)),
       (r) =>
-        `${r.vm}: memory saved to ${r.file} (now ${r.state}); bring it back: kvmkit vm restore ${quoteForShell(r.file)}`,
+        t('vmcli.manage.saved', {
+          vm: r.vm,
+          file: r.file,
+          state: stateText(r.state),
+          command: `kvmkit vm restore ${quoteForShell(r.file)}`, // i18n: machine (a command)
+        }),
     ),
   restore: (file: string, flags: ManageFlags) => {
     const path = resolve(file);
-    if (!existsSync(path)) throw new UsageError(`no saved VM at ${path}`);
+    if (!existsSync(path)) throw new UsageError(t('vmcli.manage.noSavedVm', { path }));
     return manage(
       flags,
       (v) => ops.restoreVm(v, path),
-      (r) => `restored from ${r.file}`,
+      (r) => t('vmcli.manage.restored', { file: r.file }),
     );
   },
   autostart: (vm: string, onOff: string, flags: ManageFlags) => {
-    if (onOff !== 'on' && onOff !== 'off') throw new UsageError(`autostart ${onOff}: expected on or off`);
+    if (onOff !== 'on' && onOff !== 'off')
+      throw new UsageError(t('vmcli.manage.badAutostart', { value: onOff }));
     return manage(
       flags,
       (v) => ops.setAutostart(v, checkVmArgument(vm), onOff === 'on'),
-      (r) => `${r.vm}: autostart ${r.autostart ? 'on' : 'off'}`,
+      (r) =>
+        r.autostart
+          ? t('vmcli.manage.autostartOn', { vm: r.vm })
+          : t('vmcli.manage.autostartOff', { vm: r.vm }),
     );
   },
   define: (file: string, flags: ManageFlags) => {
     const path = resolve(file);
-    if (!existsSync(path)) throw new UsageError(`no file at ${path}`);
+    if (!existsSync(path)) throw new UsageError(t('vmcli.common.noFile', { path }));
     return manage(
       flags,
       async (v) => {
@@ -200,7 +268,7 @@ export const commands = {
         await checkDomainXml(xml, path);
         return ops.defineVm(v, path, xml);
       },
-      (r) => `defined ${r.defined} from ${r.file}`,
+      (r) => t('vmcli.manage.defined', { name: String(r.defined), file: r.file }),
     );
   },
   xml: (vm: string, flags: ManageFlags & { inactive?: boolean }) =>
@@ -213,7 +281,7 @@ export const commands = {
     manage(
       flags,
       (v) => ops.renameVm(v, checkVmArgument(vm), checkNewName(to)),
-      (r) => `${r.was} is now ${r.vm}`,
+      (r) => t('vmcli.manage.renamed', { was: r.was, vm: r.vm }),
     ),
   lookup: (what: 'id' | 'uuid' | 'name', vm: string, flags: ManageFlags) =>
     manage(
@@ -230,7 +298,13 @@ export const commands = {
   setMaxMemory: (vm: string, mib: string, flags: ManageFlags & ops.Scope) =>
     manage(
       flags,
-      (v) => ops.setMaxMemory(v, checkVmArgument(vm), wholeNumber(mib, 'max memory', 64)!, flags),
+      (v) =>
+        ops.setMaxMemory(
+          v,
+          checkVmArgument(vm),
+          wholeNumber(mib, t('vmcli.manage.maxMemoryArg'), 64)!,
+          flags,
+        ),
       memoryText,
     ),
   setVcpus: (vm: string, count: string, flags: ManageFlags & ops.Scope & { maximum?: boolean }) =>
@@ -238,7 +312,13 @@ export const commands = {
       flags,
       (v) => ops.setVcpus(v, checkVmArgument(vm), wholeNumber(count, 'vCPUs', 1)!, flags),
       (r) =>
-        `${r.vm}: ${r.vcpus.current.live ?? '-'} vCPU(s) now (at most ${r.vcpus.maximum.live ?? '-'}), ${r.vcpus.current.config ?? '-'} from the next boot (at most ${r.vcpus.maximum.config ?? '-'})`,
+        t('vmcli.manage.vcpusSet', {
+          vm: r.vm,
+          live: r.vcpus.current.live ?? '-',
+          liveMax: r.vcpus.maximum.live ?? '-',
+          next: r.vcpus.current.config ?? '-',
+          nextMax: r.vcpus.maximum.config ?? '-',
+        }),
     ),
   vcpus: (vm: string, flags: ManageFlags) =>
     manage(
@@ -246,11 +326,17 @@ export const commands = {
       async (v) => ({ vm, vcpus: await ops.vcpuInfo(v, checkVmArgument(vm)) }),
       (r) =>
         table(
-          ['VCPU', 'CPU', 'STATE', 'CPU TIME', 'AFFINITY'],
+          [
+            t('vmcli.manage.column.vcpu'),
+            t('vmcli.manage.column.cpu'),
+            t('vmcli.manage.column.state'),
+            t('vmcli.manage.column.cpuTime'),
+            t('vmcli.manage.column.affinity'),
+          ],
           r.vcpus.map((c) => [
             String(c.vcpu),
             c.cpu === null ? '-' : String(c.cpu),
-            c.state,
+            stateText(c.state),
             c.cpuTimeSeconds === null ? '-' : `${c.cpuTimeSeconds.toFixed(1)} s`,
             c.affinity,
           ]),
@@ -259,7 +345,7 @@ export const commands = {
     ),
   pin: (vm: string, vcpu: string, cpulist: string, flags: ManageFlags & ops.Scope) => {
     if (!/^\^?\d+(-\d+)?(,\^?\d+(-\d+)?)*$|^r$/.test(cpulist))
-      throw new UsageError(`"${cpulist}": not a host CPU list`, 'e.g. 0, 0-1, 0,2 or r (reset)');
+      throw new UsageError(t('vmcli.manage.badCpuList', { list: cpulist }), t('vmcli.manage.cpuListHint'));
     return manage(
       flags,
       (v) => ops.pinVcpu(v, checkVmArgument(vm), wholeNumber(vcpu, 'vCPU', 0)!, cpulist, flags),
@@ -272,17 +358,18 @@ export const commands = {
       async (v) => ({ vm, ...(await ops.vmStats(v, checkVmArgument(vm))) }),
       (r) =>
         [
-          `${r.vm}: ${r.state}`,
-          `cpu      ${r.cpu.timeNs === undefined ? '-' : `${(r.cpu.timeNs / 1e9).toFixed(2)} s`}`,
-          `memory   ${r.memory.currentKiB === undefined ? '-' : `${Math.round(r.memory.currentKiB / 1024)} MiB`}${r.memory.rssKiB ? ` (rss ${Math.round(r.memory.rssKiB / 1024)} MiB)` : ''}`,
-          ...r.disks.map(
-            (d) =>
-              `disk ${d.name.padEnd(4)} read ${d.readBytes} B (${d.readRequests} req), written ${d.writeBytes} B (${d.writeRequests} req)`,
-          ),
-          ...r.nets.map(
-            (n) =>
-              `net ${n.name} rx ${n.rxBytes} B (${n.rxPackets} pkt), tx ${n.txBytes} B (${n.txPackets} pkt)`,
-          ),
+          `${r.vm}: ${stateText(r.state)}`,
+          t('vmcli.manage.stats.cpu', {
+            time: r.cpu.timeNs === undefined ? '-' : `${(r.cpu.timeNs / 1e9).toFixed(2)} s`,
+          }),
+          r.memory.rssKiB
+            ? t('vmcli.manage.stats.memoryRss', {
+                memory: memory(r.memory.currentKiB),
+                rss: Math.round(r.memory.rssKiB / 1024),
+              })
+            : t('vmcli.manage.stats.memory', { memory: memory(r.memory.currentKiB) }),
+          ...r.disks.map((d) => t('vmcli.manage.stats.disk', { ...d, name: d.name.padEnd(4) })),
+          ...r.nets.map((n) => t('vmcli.manage.stats.net', n)),
         ].join('\n'),
     ),
   snapshotCreate: (vm: string, name: string | undefined, flags: ManageFlags & { description?: string }) =>
@@ -295,7 +382,7 @@ export const commands = {
           name === undefined ? undefined : checkNewName(name),
           flags.description,
         ),
-      (r) => `${r.vm}: snapshot ${r.snapshot} made`,
+      (r) => t('vmcli.manage.snapshotMade', { vm: r.vm, snapshot: String(r.snapshot) }),
     ),
   snapshotList: (vm: string, flags: ManageFlags) =>
     manage(
@@ -303,10 +390,14 @@ export const commands = {
       async (v) => ({ vm, snapshots: await ops.snapshotList(v, checkVmArgument(vm)) }),
       (r) =>
         r.snapshots.length === 0
-          ? `${r.vm}: no snapshots`
+          ? t('vmcli.manage.noSnapshots', { vm: r.vm })
           : table(
-              ['NAME', 'CREATED', 'STATE'],
-              r.snapshots.map((x) => [x.name, x.created, x.state]),
+              [
+                t('vmcli.manage.column.name'),
+                t('vmcli.manage.column.created'),
+                t('vmcli.manage.column.state'),
+              ],
+              r.snapshots.map((x) => [x.name, x.created, stateText(x.state)]),
               style.bold,
             ),
     ),
@@ -314,19 +405,23 @@ export const commands = {
     manage(
       flags,
       (v) => ops.snapshotRevert(v, checkVmArgument(vm), name),
-      (r) => `${r.vm}: back at ${r.snapshot} (${r.state})`,
+      (r) =>
+        t('vmcli.manage.snapshotReverted', { vm: r.vm, snapshot: r.snapshot, state: stateText(r.state) }),
     ),
   snapshotDelete: (vm: string, name: string, flags: ManageFlags) =>
     manage(
       flags,
       (v) => ops.snapshotDelete(v, checkVmArgument(vm), name),
-      (r) => `${r.vm}: snapshot ${r.deleted} deleted`,
+      (r) => t('vmcli.manage.snapshotDeleted', { vm: r.vm, snapshot: r.deleted }),
     ),
   clone: (vm: string, to: string, flags: ManageFlags) =>
     manage(
       flags,
       (v) => ops.cloneVm(v, checkVmArgument(vm), checkNewName(to)),
-      (r) => `${r.vm} cloned to ${r.clone}${r.disks.length ? ` (disks: ${r.disks.join(', ')})` : ''}`,
+      (r) =>
+        r.disks.length
+          ? t('vmcli.manage.clonedWithDisks', { vm: r.vm, clone: r.clone, disks: r.disks.join(', ') })
+          : t('vmcli.manage.cloned', { vm: r.vm, clone: r.clone }),
     ),
   host: (flags: ManageFlags) =>
     manage(
@@ -334,12 +429,19 @@ export const commands = {
       (v) => ops.hostInfo(v, typeof KVMKIT_VERSION === 'string' ? KVMKIT_VERSION : 'dev'),
       (h) =>
         [
-          `connection  ${h.uri}`,
-          `cpu         ${h.cpuModel ?? '-'}, ${h.cpus ?? '?'} CPUs (${h.sockets ?? '?'} socket(s) × ${h.coresPerSocket ?? '?'} core(s) × ${h.threadsPerCore ?? '?'} thread(s)), ${h.cpuMHz ?? '?'} MHz`,
-          `memory      ${h.memoryMiB ?? '?'} MiB, ${h.numaCells ?? '?'} NUMA cell(s)`,
-          `libvirt     ${h.versions.libvirt ?? '-'}`,
-          `hypervisor  ${h.versions.hypervisor ?? '-'}`,
-          `kvmkit      ${h.versions.kvmkit}`,
+          t('vmcli.manage.host.connection', { uri: h.uri }),
+          t('vmcli.manage.host.cpu', {
+            model: h.cpuModel ?? '-',
+            cpus: h.cpus ?? '?',
+            sockets: h.sockets ?? '?',
+            cores: h.coresPerSocket ?? '?',
+            threads: h.threadsPerCore ?? '?',
+            mhz: h.cpuMHz ?? '?',
+          }),
+          t('vmcli.manage.host.memory', { memory: h.memoryMiB ?? '?', cells: h.numaCells ?? '?' }),
+          t('vmcli.manage.host.libvirt', { version: h.versions.libvirt ?? '-' }),
+          t('vmcli.manage.host.hypervisor', { version: h.versions.hypervisor ?? '-' }),
+          t('vmcli.manage.host.kvmkit', { version: h.versions.kvmkit }),
         ].join('\n'),
     ),
   ip: (vm: string, flags: ManageFlags) =>
@@ -348,7 +450,7 @@ export const commands = {
       async (v) => ({ vm, ...(await vmAddresses(v, checkVmArgument(vm))) }),
       (r) =>
         r.addresses.length === 0
-          ? `${vm}: no address yet (no DHCP lease, no guest agent answer)`
+          ? t('vmcli.manage.noAddress', { vm })
           : r.addresses.map((a) => a.address).join('\n'),
     ),
 };
@@ -363,7 +465,7 @@ export async function consoleCommand(vm: string, flags: ManageFlags): Promise<nu
     (v) => ops.vmState(v, vm),
     () => '',
   );
-  process.stderr.write(`Connected to ${vm}'s serial console; leave with Ctrl+]\n`);
+  process.stderr.write(`${t('vmcli.manage.consoleConnected', { vm })}\n`);
   const result = await virsh.host.run(
     virshCommand(['console', vm, ...(flags.force ? ['--force'] : [])], { uri: virsh.uri, attached: true }),
   );
@@ -384,13 +486,16 @@ export async function sshCommand(
   const address = found.addresses.find((a) => a.protocol === 'ipv4') ?? found.addresses[0];
   if (!address)
     throw new CliError(
-      `${vm} has no address yet`,
+      t('vmcli.manage.hasNoAddress', { vm }),
       EXIT.notReady,
-      `is it running? kvmkit vm state ${quoteForShell(vm)}; kvmkit vm ip ${quoteForShell(vm)}`,
+      t('vmcli.manage.hasNoAddressHint', {
+        state: `kvmkit vm state ${quoteForShell(vm)}`, // i18n: machine (a command)
+        ip: `kvmkit vm ip ${quoteForShell(vm)}`, // i18n: machine (a command)
+      }),
     );
   const user = flags.user ?? process.env.SUDO_USER ?? process.env.USER;
   if (user !== undefined && !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user))
-    throw new UsageError(`--user ${user}: not a login name`);
+    throw new UsageError(t('vmcli.manage.badUser', { user }));
   const argv = [
     'ssh',
     ...(flags.identity ? ['-i', flags.identity] : []),
@@ -406,11 +511,11 @@ export async function sshCommand(
 /** A real XML parser says whether the file is XML with a <domain> root before libvirt sees it. */
 export async function checkDomainXml(text: string, path: string): Promise<void> {
   const { root, error } = await xmlRoot(text);
-  if (error) throw new UsageError(`${path}: not well-formed XML: ${error}`);
+  if (error) throw new UsageError(t('vmcli.manage.notXml', { path, error }));
   if (root !== 'domain')
     throw new UsageError(
-      `${path}: not a libvirt domain definition (root <${root ?? ''}>, expected <domain>)`,
-      'kvmkit vm xml NAME prints one to start from',
+      t('vmcli.manage.notDomain', { path, root: root ?? '' }),
+      t('vmcli.manage.notDomainHint'),
     );
 }
 
@@ -418,8 +523,8 @@ export async function checkDomainXml(text: string, path: string): Promise<void> 
 export function checkNewName(name: string): string {
   if (name.length === 0 || name.length > 200 || /[\0\n/]/.test(name))
     throw new UsageError(
-      `"${name.slice(0, 40)}": not a usable VM name`,
-      'at most 200 characters, no "/" or newline',
+      t('vmcli.manage.badNewName', { name: name.slice(0, 40) }),
+      t('vmcli.manage.newNameRule'),
     );
   return name;
 }
