@@ -11,7 +11,7 @@ import { packageManagerFor } from '../../src/package-manager/index.js';
 import { waitForLock } from '../../src/package-manager/lock-wait.js';
 import type { LockHolder, PackageManager } from '../../src/package-manager/package-manager.js';
 import catalog from '../../src/profiles/catalog.js';
-import { BUSYBOX_HINT } from '../../src/vm/smoke/busybox.js';
+import { busyboxHint } from '../../src/vm/smoke/busybox.js';
 import { materialize } from '../helpers/fixtures.js';
 
 const STATUS = [
@@ -178,7 +178,7 @@ describe('waitForLock', () => {
 
 describe('callers ask the seam and keep their words', () => {
   it('the smoke VM hint and the bundle signer install as before', async () => {
-    expect(BUSYBOX_HINT).toBe(
+    expect(busyboxHint()).toBe(
       'sudo apt-get install busybox-static (it replaces the dynamic busybox package)',
     );
     const ran: string[][] = [];
