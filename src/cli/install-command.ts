@@ -200,7 +200,7 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
     message: t('cli.install.profilePrompt'),
     default: report.profile ?? 'server',
     choices: Object.entries(catalog.installProfiles).map(([name, p]) => ({
-      name: `${name}: ${p.description}`,
+      name: `${name}: ${profileDescription(name, p.description)}`,
       value: name,
     })),
   });
@@ -264,6 +264,20 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
       });
     }
     resolved.firstVm = parseFirstVm(answer, size, generateKey);
+  }
+}
+
+/** An install profile's description in the current language; profiles/install-profiles.yaml's own else. */
+function profileDescription(name: string, fromYaml: string): string {
+  switch (name) {
+    case 'server':
+      return t('cli.install.profiles.server');
+    case 'desktop':
+      return t('cli.install.profiles.desktop');
+    case 'workshop':
+      return t('cli.install.profiles.workshop');
+    default:
+      return fromYaml;
   }
 }
 

@@ -11,6 +11,7 @@ import { checkProfile, wholeNumber } from '../../src/cli/options.js';
 import { checkRemoteOptions, renderSshFindings } from '../../src/cli/target.js';
 import { createHost } from '../../src/host/index.js';
 import { useLanguage } from '../../src/lib/i18n.js';
+import catalog from '../../src/profiles/catalog.js';
 import { materialize } from '../helpers/fixtures.js';
 
 // The guided install's questions, answered here: each prompt's message (and choices) is kept to
@@ -86,6 +87,7 @@ describe('the CLI in Vietnamese', () => {
       expect(await installCommand({})).toBe(0);
       const messages = asked.prompts.map((p) => p.message);
       expect(messages[0]).toBe('Kiểu cài đặt (profile)');
+      expect(asked.prompts[0]!.choices).toContain('desktop: máy chủ KVM có virt-manager và trình xem SPICE');
       expect(messages[1]).toBe(
         'Người dùng sẽ quản lý máy ảo (được thêm vào nhóm libvirt và kvm; để trống nếu không cần)',
       );
@@ -117,6 +119,10 @@ describe('the CLI in Vietnamese', () => {
         'User who will manage VMs (joins the libvirt and kvm groups; empty for none)',
         'First VM',
       ]);
+      // The English of each profile is profiles/install-profiles.yaml's own description.
+      expect(asked.prompts[0]!.choices).toEqual(
+        Object.entries(catalog.installProfiles).map(([name, p]) => `${name}: ${p.description}`),
+      );
       expect(asked.prompts[3]!.message).toMatch(/^Apply these \d+ change\(s\) to this host\?$/);
       expect(printed).toContain('Nothing was changed.\n');
     });
