@@ -1,25 +1,9 @@
-import { Command, CommanderError, Option } from 'commander';
-import { LANGUAGES, useLanguage } from '../lib/i18n.js';
+import { Command, CommanderError, Help, Option } from 'commander';
+import { LANGUAGES, language, t, useLanguage } from '../lib/i18n.js';
 import { CliError, EXIT } from './errors.js';
 import { languageOfRun } from './language.js';
 
 declare const KVMKIT_VERSION: string;
-
-const EXIT_CODES_HELP = `
-Exit codes:
-  0  ready: nothing left for the installer to do, and a VM can run (accelerated or emulated)
-  1  not ready: see the FAIL lines and their fixes
-  2  usage error (unknown option, bad value)`;
-
-const VM_HELP = `
-Connection: --connect URI, else KVMKIT_CONNECT, else LIBVIRT_DEFAULT_URI, else qemu:///system
-(qemu:///session and qemu+ssh://user@host/system work the same).
-
-Exit codes (every vm verb):
-  0  done, or already so (nothing to do)
-  1  libvirt or the VM said no: not found (with close names), not running, must be shut off,
-     permission denied on the socket, daemon not running; with --json also {"error": {...}} on stdout
-  2  usage error (unknown option, bad value)`;
 
 type Manage = typeof import('./vm-manage-command.js');
 const manageModule = (): Promise<Manage> => import('./vm-manage-command.js');
@@ -30,8 +14,8 @@ function registerManageVerbs(vm: Command): void {
     vm
       .command(spec)
       .description(description)
-      .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
-      .option('--json', 'print the result as JSON');
+      .option('-c, --connect <uri>', t('help.common.connect'))
+      .option('--json', t('help.common.json'));
   const run =
     // biome-ignore lint/suspicious/noExplicitAny: commander hands actions untyped arguments; each verb checks its own
       (action: (m: Manage, ...args: any[]) => Promise<number>) =>
@@ -39,114 +23,212 @@ function registerManageVerbs(vm: Command): void {
         process.exitCode = await action(await manageModule(), ...args);
       };
   const scoped = (command: Command) =>
-    command
-      .option('--live', 'change the running VM')
-      .option('--config', 'change the definition (from the next boot on)');
+    command.option('--live', t('help.vm.live')).option('--config', t('help.vm.config'));
 
-  verb('list', 'all VMs: state, vCPUs, memory, autostart, addresses').action(
-    run((m, flags) => m.commands.list(flags)),
-  );
-  verb('info <vm>', 'one VM in detail (dominfo)').action(
-    run((m, vmArg, flags) => m.commands.info(vmArg, flags)),
-  );
-  verb('state <vm>', 'running, shut off, paused … and why').action(run((m, v, f) => m.commands.state(v, f)));
-  verb('start <vm>', 'start a VM that is shut off').action(run((m, v, f) => m.commands.start(v, f)));
-  verb('shutdown <vm>', 'ask the guest to power off (ACPI power button) and wait')
-    .option('--force', 'stop it hard when the deadline passes')
-    .option('--timeout <seconds>', 'how long to wait', '60')
+  verb('list', t('help.vm.list')).action(run((m, flags) => m.commands.list(flags)));
+  verb('info <vm>', t('help.vm.info')).action(run((m, vmArg, flags) => m.commands.info(vmArg, flags)));
+  verb('state <vm>', t('help.vm.state')).action(run((m, v, f) => m.commands.state(v, f)));
+  verb('start <vm>', t('help.vm.start')).action(run((m, v, f) => m.commands.start(v, f)));
+  verb('shutdown <vm>', t('help.vm.shutdown'))
+    .option('--force', t('help.vm.shutdownForce'))
+    .option('--timeout <seconds>', t('help.vm.shutdownTimeout'), '60')
     .action(run((m, v, f) => m.commands.shutdown(v, f)));
-  verb('stop <vm>', 'hard stop (pulls the plug: virsh destroy); needs --hard')
-    .option('--hard', 'yes, pull the plug')
+  verb('stop <vm>', t('help.vm.stop'))
+    .option('--hard', t('help.vm.stopHard'))
     .action(run((m, v, f) => m.commands.stop(v, f)));
-  verb('reboot <vm>', 'ask the guest to reboot').action(run((m, v, f) => m.commands.reboot(v, f)));
-  verb('suspend <vm>', 'pause the VM (its memory stays)').action(run((m, v, f) => m.commands.suspend(v, f)));
-  verb('resume <vm>', 'resume a paused VM').action(run((m, v, f) => m.commands.resume(v, f)));
-  verb('save <vm> <file>', "save a running VM's memory to FILE and stop it").action(
-    run((m, v, file, f) => m.commands.save(v, file, f)),
-  );
-  verb('restore <file>', 'start a VM again from a saved FILE').action(
-    run((m, file, f) => m.commands.restore(file, f)),
-  );
-  verb('autostart <vm> <on|off>', 'start the VM with the host, or not').action(
+  verb('reboot <vm>', t('help.vm.reboot')).action(run((m, v, f) => m.commands.reboot(v, f)));
+  verb('suspend <vm>', t('help.vm.suspend')).action(run((m, v, f) => m.commands.suspend(v, f)));
+  verb('resume <vm>', t('help.vm.resume')).action(run((m, v, f) => m.commands.resume(v, f)));
+  verb('save <vm> <file>', t('help.vm.save')).action(run((m, v, file, f) => m.commands.save(v, file, f)));
+  verb('restore <file>', t('help.vm.restore')).action(run((m, file, f) => m.commands.restore(file, f)));
+  verb('autostart <vm> <on|off>', t('help.vm.autostart')).action(
     run((m, v, onOff, f) => m.commands.autostart(v, onOff, f)),
   );
-  verb('define <file>', 'define a VM from a libvirt domain XML file').action(
-    run((m, file, f) => m.commands.define(file, f)),
-  );
-  verb('xml <vm>', "the VM's libvirt XML (dumpxml)")
-    .option('--inactive', 'the definition for the next boot, not the running one')
+  verb('define <file>', t('help.vm.define')).action(run((m, file, f) => m.commands.define(file, f)));
+  verb('xml <vm>', t('help.vm.xml'))
+    .option('--inactive', t('help.vm.xmlInactive'))
     .action(run((m, v, f) => m.commands.xml(v, f)));
-  verb('clone <vm> <new-name>', 'copy a shut-off VM with its disks (virt-clone)').action(
-    run((m, v, to, f) => m.commands.clone(v, to, f)),
-  );
-  verb('rename <vm> <new-name>', 'rename a shut-off VM').action(
+  verb('clone <vm> <new-name>', t('help.vm.clone')).action(run((m, v, to, f) => m.commands.clone(v, to, f)));
+  verb('rename <vm> <new-name>', t('help.vm.rename')).action(
     run((m, v, to, f) => m.commands.rename(v, to, f)),
   );
+  const lookups = {
+    id: () => t('help.vm.id'),
+    uuid: () => t('help.vm.uuid'),
+    name: () => t('help.vm.name'),
+  };
   for (const what of ['id', 'uuid', 'name'] as const)
-    verb(`${what} <vm>`, `the VM's ${what} (dom${what})`).action(
-      run((m, v, f) => m.commands.lookup(what, v, f)),
-    );
-  scoped(verb('set-memory <vm> <MiB>', 'memory now and/or in the definition (setmem)')).action(
+    verb(`${what} <vm>`, lookups[what]()).action(run((m, v, f) => m.commands.lookup(what, v, f)));
+  scoped(verb('set-memory <vm> <MiB>', t('help.vm.setMemory'))).action(
     run((m, v, n, f) => m.commands.setMemory(v, n, f)),
   );
-  scoped(
-    verb('set-max-memory <vm> <MiB>', 'the memory ceiling (setmaxmem; a running VM keeps its own)'),
-  ).action(run((m, v, n, f) => m.commands.setMaxMemory(v, n, f)));
-  scoped(verb('set-vcpus <vm> <count>', 'vCPUs now and/or in the definition (setvcpus)'))
-    .option('--maximum', 'set the most vCPUs the VM can have (definition only)')
-    .action(run((m, v, n, f) => m.commands.setVcpus(v, n, f)));
-  verb('vcpus <vm>', 'each vCPU: host CPU, state, time, affinity (vcpuinfo)').action(
-    run((m, v, f) => m.commands.vcpus(v, f)),
+  scoped(verb('set-max-memory <vm> <MiB>', t('help.vm.setMaxMemory'))).action(
+    run((m, v, n, f) => m.commands.setMaxMemory(v, n, f)),
   );
-  scoped(verb('pin <vm> <vcpu> <cpulist>', 'pin a vCPU to host CPUs (vcpupin), e.g. 0 or 0-1')).action(
+  scoped(verb('set-vcpus <vm> <count>', t('help.vm.setVcpus')))
+    .option('--maximum', t('help.vm.setVcpusMaximum'))
+    .action(run((m, v, n, f) => m.commands.setVcpus(v, n, f)));
+  verb('vcpus <vm>', t('help.vm.vcpus')).action(run((m, v, f) => m.commands.vcpus(v, f)));
+  scoped(verb('pin <vm> <vcpu> <cpulist>', t('help.vm.pin'))).action(
     run((m, v, vcpu, cpus, f) => m.commands.pin(v, vcpu, cpus, f)),
   );
-  verb('stats <vm>', 'CPU, memory, disk and network counters (domstats)').action(
-    run((m, v, f) => m.commands.stats(v, f)),
-  );
-  const snapshot = vm.command('snapshot').description('snapshots: create, list, revert, delete');
+  verb('stats <vm>', t('help.vm.stats')).action(run((m, v, f) => m.commands.stats(v, f)));
+  const snapshot = vm.command('snapshot').description(t('help.vm.snapshot.description'));
   const snap = (spec: string, description: string) =>
     snapshot
       .command(spec)
       .description(description)
-      .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
-      .option('--json', 'print the result as JSON');
-  snap('create <vm> [name]', 'snapshot the VM (disks, and memory when running)')
-    .option('--description <text>', 'a note kept with it')
+      .option('-c, --connect <uri>', t('help.common.connect'))
+      .option('--json', t('help.common.json'));
+  // i18n: machine (the command's name and arguments)
+  snap('create <vm> [name]', t('help.vm.snapshot.create'))
+    .option('--description <text>', t('help.vm.snapshot.createDescription'))
     .action(run((m, v, name, f) => m.commands.snapshotCreate(v, name, f)));
-  snap('list <vm>', "the VM's snapshots").action(run((m, v, f) => m.commands.snapshotList(v, f)));
-  snap('revert <vm> <name>', 'go back to a snapshot').action(
+  snap('list <vm>', t('help.vm.snapshot.list')).action(run((m, v, f) => m.commands.snapshotList(v, f)));
+  snap('revert <vm> <name>', t('help.vm.snapshot.revert')).action(
     run((m, v, name, f) => m.commands.snapshotRevert(v, name, f)),
   );
-  snap('delete <vm> <name>', 'delete a snapshot').action(
+  snap('delete <vm> <name>', t('help.vm.snapshot.delete')).action(
     run((m, v, name, f) => m.commands.snapshotDelete(v, name, f)),
   );
-  verb('ip <vm>', "the VM's addresses (DHCP lease, guest agent, ARP)").action(
-    run((m, v, f) => m.commands.ip(v, f)),
-  );
+  verb('ip <vm>', t('help.vm.ip')).action(run((m, v, f) => m.commands.ip(v, f)));
   vm.command('console <vm>')
-    .description('the serial console on this terminal (leave with Ctrl+])')
-    .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
-    .option('--force', 'take the console over from another session')
+    .description(t('help.vm.console'))
+    .option('-c, --connect <uri>', t('help.common.connect'))
+    .option('--force', t('help.vm.consoleForce'))
     .action(run((m, v, f) => m.consoleCommand(v, f)));
+  // i18n: machine (the command's name and arguments)
   vm.command('ssh <vm> [command...]')
-    .description("ssh to the VM's address")
-    .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
-    .option('-u, --user <name>', 'login name (default: you)')
-    .option('-i, --identity <file>', 'private key file')
-    .option(
-      '-o, --option <option>',
-      'an ssh -o option (repeatable), e.g. -o StrictHostKeyChecking=accept-new',
-      (value: string, previous: string[] = []) => [...previous, value],
-    )
+    .description(t('help.vm.ssh'))
+    .option('-c, --connect <uri>', t('help.common.connect'))
+    .option('-u, --user <name>', t('help.vm.sshUser'))
+    .option('-i, --identity <file>', t('help.vm.sshIdentity'))
+    .option('-o, --option <option>', t('help.vm.sshOption'), (value: string, previous: string[] = []) => [
+      ...previous,
+      value,
+    ])
     .action(run((m, v, args, f) => m.sshCommand(v, args ?? [], f)));
-  const host = vm.command('host').description('the host libvirt runs on');
+  const host = vm.command('host').description(t('help.vm.host.description'));
   host
     .command('info')
-    .description('CPUs, memory, and the versions of libvirt, QEMU and kvmkit (nodeinfo + version)')
-    .option('-c, --connect <uri>', 'libvirt URI (default: qemu:///system)')
-    .option('--json', 'print the result as JSON')
+    .description(t('help.vm.host.info'))
+    .option('-c, --connect <uri>', t('help.common.connect'))
+    .option('--json', t('help.common.json'))
     .action(run((m, f) => m.commands.host(f)));
+}
+
+/**
+ * commander's own words in the language of the run: its help titles, the -h and -V options, the
+ * help command, the "(default: …)" it adds to an option, and its errors. English is commander's
+ * own text, so an English run sets none of this up (doctor's start-up is measured).
+ */
+function speakCommander(program: Command): void {
+  program
+    .helpOption('-h, --help', t('help.commander.help'))
+    // i18n: machine (the help command's name and argument)
+    .helpCommand('help [command]', t('help.commander.helpCommand'))
+    .configureHelp({
+      styleTitle: helpTitle,
+      optionDescription(option: Option): string {
+        // commander appends "(choices: …, default: …)" to the description: name those in the language.
+        const text = Help.prototype.optionDescription.call(this, option);
+        const own = option.description;
+        return (
+          own +
+          text
+            .slice(own.length)
+            .replace(
+              /(\(|, )(choices|default|preset|env): /g,
+              (_, before: string, label: string) => `${before}${extraLabel(label)}: `,
+            )
+        );
+      },
+    })
+    .configureOutput({
+      outputError: (text, write) => write(text.split('\n').map(commanderError).join('\n')),
+    });
+}
+
+function helpTitle(title: string): string {
+  switch (title) {
+    case 'Usage:':
+      return t('help.commander.titles.usage');
+    case 'Arguments:':
+      return t('help.commander.titles.arguments');
+    case 'Options:':
+      return t('help.commander.titles.options');
+    case 'Global Options:':
+      return t('help.commander.titles.globalOptions');
+    case 'Commands:':
+      return t('help.commander.titles.commands');
+    default:
+      return title;
+  }
+}
+
+function extraLabel(label: string): string {
+  switch (label) {
+    case 'choices':
+      return t('help.commander.extra.choices');
+    case 'default':
+      return t('help.commander.extra.default');
+    case 'preset':
+      return t('help.commander.extra.preset');
+    case 'env':
+      return t('help.commander.extra.env');
+    default:
+      return label;
+  }
+}
+
+/**
+ * One line of a commander error (commander 14's English, matched whole) in the language of the
+ * run, the quoted values kept; a line it does not know stays as commander wrote it.
+ */
+function commanderError(line: string): string {
+  const known: [RegExp, (...groups: string[]) => string][] = [
+    [/^error: unknown option '(.*)'$/, (option) => t('help.commander.errors.unknownOption', { option })],
+    [/^error: unknown command '(.*)'$/, (command) => t('help.commander.errors.unknownCommand', { command })],
+    [
+      /^error: missing required argument '(.*)'$/,
+      (argument) => t('help.commander.errors.missingArgument', { argument }),
+    ],
+    [
+      /^error: option '(.*)' argument missing$/,
+      (option) => t('help.commander.errors.optionMissingArgument', { option }),
+    ],
+    [
+      /^error: required option '(.*)' not specified$/,
+      (option) => t('help.commander.errors.requiredOption', { option }),
+    ],
+    [
+      /^error: option '(.*)' argument '(.*)' is invalid\. Allowed choices are (.*)\.$/,
+      (option, value, choices) => t('help.commander.errors.invalidChoice', { option, value, choices }),
+    ],
+    [
+      /^error: option '(.*)' argument '(.*)' is invalid\. (.*)$/,
+      (option, value, reason) => t('help.commander.errors.invalidValue', { option, value, reason }),
+    ],
+    [
+      /^error: too many arguments for '(.*)'\. Expected (\d+) arguments? but got (\d+)\.$/,
+      (command, count, got) =>
+        t('help.commander.errors.tooManyArgumentsFor', { command, count: Number(count), got }),
+    ],
+    [
+      /^error: too many arguments\. Expected (\d+) arguments? but got (\d+)\.$/,
+      (count, got) => t('help.commander.errors.tooManyArguments', { count: Number(count), got }),
+    ],
+    [
+      /^\(Did you mean one of (.*)\?\)$/,
+      (suggestions) => t('help.commander.errors.didYouMeanOneOf', { suggestions }),
+    ],
+    [/^\(Did you mean (.*)\?\)$/, (suggestion) => t('help.commander.errors.didYouMean', { suggestion })],
+  ];
+  for (const [pattern, say] of known) {
+    const match = pattern.exec(line);
+    if (match) return say(...match.slice(1).map((group) => group ?? ''));
+  }
+  return line;
 }
 
 /**
@@ -158,30 +240,30 @@ function registerManageVerbs(vm: Command): void {
  */
 function buildProgram(only?: string): Command {
   const wanted = (name: string) => only === undefined || only === name;
-  const program = new Command('kvmkit')
-    .description('Turn this Ubuntu, Linux Mint or Debian host into a KVM host, then run its VMs.')
-    .version(typeof KVMKIT_VERSION === 'string' ? KVMKIT_VERSION : 'dev')
-    .addOption(
-      new Option('--lang <language>', 'the language kvmkit speaks: vi or en (default: from LANG)').choices(
-        LANGUAGES,
-      ),
+  const program = new Command('kvmkit');
+  // Before any command is added: each copies its parent's help and output settings.
+  if (language() !== 'en') speakCommander(program);
+  program
+    .description(t('help.program.description'))
+    .version(
+      typeof KVMKIT_VERSION === 'string' ? KVMKIT_VERSION : 'dev',
+      '-V, --version',
+      t('help.commander.version'),
     )
+    .addOption(new Option('--lang <language>', t('help.program.lang')).choices(LANGUAGES))
     .showSuggestionAfterError(true)
     .exitOverride();
 
   if (wanted('doctor')) {
     program
       .command('doctor')
-      .description('check the hardware, KVM, packages, access and libvirt, and say what to fix')
-      .option(
-        '--deep',
-        'boot a tiny 64-bit test guest under KVM to prove acceleration works (as root on this machine, load the msr module first to read the firmware setting)',
-      )
-      .option('--json', 'print one JSON object instead of text')
-      .option('--root <dir>', 'read a recorded host tree instead of this host (runs no command)')
-      .option('--profile <name>', 'install profile to check packages against (default: from the host)')
-      .option('-v, --verbose', 'show the evidence behind passing checks too')
-      .addHelpText('after', EXIT_CODES_HELP)
+      .description(t('help.doctor.description'))
+      .option('--deep', t('help.doctor.deep'))
+      .option('--json', t('help.doctor.json'))
+      .option('--root <dir>', t('help.doctor.root'))
+      .option('--profile <name>', t('help.doctor.profile'))
+      .option('-v, --verbose', t('help.doctor.verbose'))
+      .addHelpText('after', t('help.doctor.after'))
       .action(async (flags) => {
         const { doctorCommand } = await import('./doctor-command.js');
         process.exitCode = await doctorCommand(flags);
@@ -190,58 +272,29 @@ function buildProgram(only?: string): Command {
   if (wanted('install')) {
     program
       .command('install')
-      .description(
-        'make this host a KVM host: packages, module, groups, libvirt, its default network and pool',
-      )
-      .option('-y, --yes', 'take every default and ask nothing (unattended)')
-      .option(
-        '--answers <file>',
-        'YAML answers to every question (profile, user, nested, firstVm, firstVmMemory, firstVmDisk, generateKey)',
-      )
-      .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
-      .option('--user <name>', 'the user who manages VMs (default: the one who ran sudo)')
-      .option('--nested', 'allow nested virtualization from the next module load on')
-      .option(
-        '--first-vm <what>',
-        'smoke (a tiny guest built here), a cloud image (ubuntu-24.04, ubuntu-22.04, debian-12, debian-13), none, or the path of an .iso (default: smoke for workshop, else none)',
-      )
-      .option('--first-vm-memory <MiB>', 'memory of an ISO or cloud first VM (default 2048)')
-      .option('--first-vm-disk <GiB>', 'disk of an ISO or cloud first VM (default 20)')
-      .option(
-        '--generate-key',
-        'make an SSH key for the user if a cloud first VM needs one and they have none',
-      )
-      .option(
-        '--bridge',
-        'also put the uplink on br0 for VMs on the LAN (checked, rolled back if it breaks; see kvmkit bridge)',
-      )
-      .option('--lock-timeout <seconds>', 'how long to wait for another apt or dpkg to finish', '600')
-      .option('--from <dir>', 'install from an offline bundle (kvmkit bundle): no network at all')
-      .option(
-        '--bundle-key <fpr>',
-        "the fingerprint of the --from bundle's signing key, as kvmkit bundle printed it",
-      )
-      .option('--insecure-unsigned-bundle', 'use a --from bundle without checking who made it (no signature)')
-      .option(
-        '--host <target>',
-        'install on another machine over ssh: user@host or ssh://user@host:port (root, or sudo without a password)',
-      )
+      .description(t('help.install.description'))
+      .option('-y, --yes', t('help.install.yes'))
+      .option('--answers <file>', t('help.install.answers'))
+      .option('--profile <name>', t('help.install.profile'))
+      .option('--user <name>', t('help.install.user'))
+      .option('--nested', t('help.install.nested'))
+      .option('--first-vm <what>', t('help.install.firstVm'))
+      .option('--first-vm-memory <MiB>', t('help.install.firstVmMemory'))
+      .option('--first-vm-disk <GiB>', t('help.install.firstVmDisk'))
+      .option('--generate-key', t('help.install.generateKey'))
+      .option('--bridge', t('help.install.bridge'))
+      .option('--lock-timeout <seconds>', t('help.install.lockTimeout'), '600')
+      .option('--from <dir>', t('help.install.from'))
+      .option('--bundle-key <fpr>', t('help.install.bundleKey'))
+      .option('--insecure-unsigned-bundle', t('help.install.insecureUnsignedBundle'))
+      .option('--host <target>', t('help.install.host'))
       .option(
         '--ssh-option <Key=value>',
-        'an ssh_config option for --host, such as IdentityFile=~/.ssh/id_ed25519 (repeatable)',
+        t('help.install.sshOption'),
         (value: string, list: string[] = []) => [...list, value],
       )
-      .option('--json', 'stream JSON events, one per line (human text goes to stderr)')
-      .addHelpText(
-        'after',
-        `
-  Exit codes:
-    0  done and verified: virsh works as the target user
-    1  a step failed or was blocked, or verification failed (run it again to resume)
-    2  usage error (bad option or answers file, unknown user, no terminal and no --yes)
-    3  this distro or release is not supported (or --host needs a sudo password)
-    4  --host could not be reached over ssh`,
-      )
+      .option('--json', t('help.install.json'))
+      .addHelpText('after', t('help.install.after'))
       .action(async (flags) => {
         const { installCommand } = await import('./install-command.js');
         process.exitCode = await installCommand(flags);
@@ -250,9 +303,9 @@ function buildProgram(only?: string): Command {
   if (wanted('uninstall')) {
     program
       .command('uninstall')
-      .description('take back what kvmkit install did (from its journal), and nothing else')
-      .option('-y, --yes', 'do not ask for confirmation')
-      .option('--json', 'stream JSON events, one per line')
+      .description(t('help.uninstall.description'))
+      .option('-y, --yes', t('help.uninstall.yes'))
+      .option('--json', t('help.uninstall.json'))
       .action(async (flags) => {
         const { uninstallCommand } = await import('./uninstall-command.js');
         process.exitCode = await uninstallCommand(flags);
@@ -261,35 +314,24 @@ function buildProgram(only?: string): Command {
   if (wanted('plan')) {
     program
       .command('plan')
-      .description('show what kvmkit install would do on this host, changing nothing')
-      .option('--json', 'print the plan as JSON')
-      .option('--format <format>', 'text, json, or sh: a POSIX shell script to run by hand', 'text')
-      .option('--root <dir>', 'plan for a recorded host tree instead of this host')
-      .option('--profile <name>', 'install profile: server, desktop or workshop (default: from the host)')
-      .option('--user <name>', 'the user who would join the groups (default: the one who ran sudo)')
-      .option('--bridge', 'include putting the uplink on br0, as install --bridge would')
-      .option('--nested', 'include allowing nested virtualization, as install --nested would')
-      .option(
-        '--first-vm <what>',
-        "include a first VM, as install --first-vm would: smoke, none, a cloud image or an .iso (default: the profile's)",
-      )
-      .option('--from <dir>', 'plan an install from an offline bundle, as install --from would')
-      .option('--bundle-key <fpr>', "the fingerprint of the --from bundle's signing key")
-      .option('--insecure-unsigned-bundle', 'use a --from bundle without checking its signature')
-      .option('--host <target>', 'plan for another machine over ssh: user@host or ssh://user@host:port')
-      .option(
-        '--ssh-option <Key=value>',
-        'an ssh_config option for --host (repeatable)',
-        (value: string, list: string[] = []) => [...list, value],
-      )
-      .addHelpText(
-        'after',
-        `
-  Exit codes:
-    0  the plan was printed
-    2  usage error
-    3  this distro or release is not supported`,
-      )
+      .description(t('help.plan.description'))
+      .option('--json', t('help.plan.json'))
+      .option('--format <format>', t('help.plan.format'), 'text')
+      .option('--root <dir>', t('help.plan.root'))
+      .option('--profile <name>', t('help.plan.profile'))
+      .option('--user <name>', t('help.plan.user'))
+      .option('--bridge', t('help.plan.bridge'))
+      .option('--nested', t('help.plan.nested'))
+      .option('--first-vm <what>', t('help.plan.firstVm'))
+      .option('--from <dir>', t('help.plan.from'))
+      .option('--bundle-key <fpr>', t('help.plan.bundleKey'))
+      .option('--insecure-unsigned-bundle', t('help.plan.insecureUnsignedBundle'))
+      .option('--host <target>', t('help.plan.host'))
+      .option('--ssh-option <Key=value>', t('help.plan.sshOption'), (value: string, list: string[] = []) => [
+        ...list,
+        value,
+      ])
+      .addHelpText('after', t('help.plan.after'))
       .action(async (flags) => {
         const { planCommand } = await import('./plan-command.js');
         process.exitCode = await planCommand(flags);
@@ -298,66 +340,45 @@ function buildProgram(only?: string): Command {
   if (wanted('vm')) {
     const vm = program
       .command('vm')
-      .description('manage VMs (day two): every VM argument is a name, an id or a UUID')
-      .addHelpText('after', VM_HELP);
+      .description(t('help.vm.description'))
+      .addHelpText('after', t('help.vm.after'));
     registerManageVerbs(vm);
     vm.command('create')
-      .description('create and start a VM: --smoke builds a tiny guest on the spot, no download of an OS')
-      .option(
-        '--smoke',
-        'a kernel + busybox initramfs guest that prints a marker, takes DHCP, obeys the power button',
-      )
-      .option('--name <name>', 'VM name (default: kvmkit-smoke, the ISO or image name)')
-      .option(
-        '--iso <path>',
-        'install from an ISO (CD-ROM), like virt-manager: qcow2 disk in the default pool, SPICE on 127.0.0.1',
-      )
-      .option(
-        '--image <name|url>',
-        'a cloud image: ubuntu-24.04, ubuntu-22.04, debian-12, debian-13, or a URL',
-      )
-      .option('--sha256 <hex>', "the image's SHA-256 (with a URL)")
-      .option('--sha512 <hex>', "the image's SHA-512 (with a URL)")
-      .option('--checksums <url>', 'a SHA256SUMS / SHA512SUMS list to find the image in')
-      .option('--signature <url>', "the checksum list's detached OpenPGP signature (checked with gpgv)")
-      .option('--keyring <file>', 'the binary keyring the signature must come from (with --signature)')
-      .option('--skip-signature', 'do not check the checksum list signature (the checksum is still checked)')
-      .option('--insecure-http', 'let the image, its checksum list or signature come over plain http')
-      .option('--user <name>', 'whose SSH keys go into the cloud-init seed (default: the one who ran sudo)')
-      .option(
-        '--generate-key',
-        'make an SSH key for the user when they have none (with their consent: this flag)',
-      )
-      .option('--wait-ssh <seconds>', 'how long to wait for an address and SSH (0: do not wait)', '300')
-      .option(
-        '--os <short-id>',
-        'with --iso: the OS as libosinfo names it (e.g. debian12; osinfo-query os), else detected from the ISO',
-      )
-      .option('--vcpus <n>', 'virtual CPUs (ISO and cloud VMs; default 2)')
-      .option('--disk-size <GiB>', 'disk size in GiB (ISO and cloud VMs; default 20)')
-      .option('--network <name>', 'libvirt network (default: default)')
-      .option('--uefi', 'boot with UEFI (OVMF)')
-      .option('--tpm', 'add an emulated TPM (swtpm)')
-      .option('--memory <MiB>', 'memory in MiB (default: smoke 256, ISO and cloud 2048)')
-      .option(
-        '--xml <file>',
-        'a VM from your own libvirt domain XML, checked first, then defined and started (virsh define + start)',
-      )
-      .option('--transient', 'with --xml: start it without defining it (virsh create); gone once it stops')
-      .option(
-        '--cloud-init-user <user>',
-        "attach a cloud-init NoCloud seed with the VM name as hostname and this user's SSH keys",
-      )
-      .option('--json', 'print the result as JSON')
+      .description(t('help.vm.create.description'))
+      .option('--smoke', t('help.vm.create.smoke'))
+      .option('--name <name>', t('help.vm.create.name'))
+      .option('--iso <path>', t('help.vm.create.iso'))
+      .option('--image <name|url>', t('help.vm.create.image'))
+      .option('--sha256 <hex>', t('help.vm.create.sha256'))
+      .option('--sha512 <hex>', t('help.vm.create.sha512'))
+      .option('--checksums <url>', t('help.vm.create.checksums'))
+      .option('--signature <url>', t('help.vm.create.signature'))
+      .option('--keyring <file>', t('help.vm.create.keyring'))
+      .option('--skip-signature', t('help.vm.create.skipSignature'))
+      .option('--insecure-http', t('help.vm.create.insecureHttp'))
+      .option('--user <name>', t('help.vm.create.user'))
+      .option('--generate-key', t('help.vm.create.generateKey'))
+      .option('--wait-ssh <seconds>', t('help.vm.create.waitSsh'), '300')
+      .option('--os <short-id>', t('help.vm.create.os'))
+      .option('--vcpus <n>', t('help.vm.create.vcpus'))
+      .option('--disk-size <GiB>', t('help.vm.create.diskSize'))
+      .option('--network <name>', t('help.vm.create.network'))
+      .option('--uefi', t('help.vm.create.uefi'))
+      .option('--tpm', t('help.vm.create.tpm'))
+      .option('--memory <MiB>', t('help.vm.create.memory'))
+      .option('--xml <file>', t('help.vm.create.xml'))
+      .option('--transient', t('help.vm.create.transient'))
+      .option('--cloud-init-user <user>', t('help.vm.create.cloudInitUser'))
+      .option('--json', t('help.common.json'))
       .action(async (flags) => {
         const { vmCreateCommand } = await import('./vm-command.js');
         process.exitCode = await vmCreateCommand(flags);
       });
     vm.command('delete <name>')
-      .description('undefine a VM (stopping it first)')
-      .option('--storage', 'also remove its disks (asks first unless --yes)')
-      .option('-y, --yes', 'do not ask')
-      .option('--json', 'print the result as JSON')
+      .description(t('help.vm.delete.description'))
+      .option('--storage', t('help.vm.delete.storage'))
+      .option('-y, --yes', t('help.vm.delete.yes'))
+      .option('--json', t('help.common.json'))
       .action(async (name, flags) => {
         const { vmDeleteCommand } = await import('./vm-command.js');
         process.exitCode = await vmDeleteCommand(name, flags);
@@ -366,40 +387,16 @@ function buildProgram(only?: string): Command {
   if (wanted('bridge')) {
     program
       .command('bridge')
-      .description(
-        "put the host's uplink on a bridge (br0) for VMs on the LAN, safely: checked, and rolled back if it breaks",
-      )
-      .option('--name <bridge>', 'the bridge to make', 'br0')
-      .option('--uplink <interface>', 'the interface to bridge (default: the one with the default route)')
-      .option('--dry-run', 'show the files and commands, change nothing')
-      .option('--remove', "take kvmkit's bridge back: the previous configuration, exactly")
-      .option(
-        '-y, --yes',
-        'apply without asking (the checks still roll back a change that breaks the network)',
-      )
-      .option('--check-name <host>', 'a name that must still resolve afterwards (if it resolved before)')
-      .option(
-        '--confirm-timeout <seconds>',
-        'on a terminal: roll back unless confirmed within this time',
-        '60',
-      )
-      .option('--json', 'print the outcome as JSON')
-      .addHelpText(
-        'after',
-        `
-  Writes the bridge in the terms of what manages the network (NetworkManager, netplan, ifupdown),
-  never a second system beside it; refuses Wi-Fi. Before: what works (address, gateway, name
-  resolution, SSH sessions). After: the same must still work, or everything is put back.
-  A rollback timer puts it back by itself unless kvmkit confirms in time (kvmkit killed, the
-  session lost): KVMKIT_BRIDGE_CONFIRM_TIMEOUT=SECONDS sets it (at least 5; default 120, plus
-  --confirm-timeout when asked on a terminal); sudo's re-run of kvmkit keeps it.
-
-  Exit codes:
-    0  the bridge is in place (or was already); with --remove, the previous configuration is back
-    1  the change was rolled back (the reason is printed)
-    2  usage error
-    3  refused (Wi-Fi uplink, no address, an unknown network system)`,
-      )
+      .description(t('help.bridge.description'))
+      .option('--name <bridge>', t('help.bridge.name'), 'br0')
+      .option('--uplink <interface>', t('help.bridge.uplink'))
+      .option('--dry-run', t('help.bridge.dryRun'))
+      .option('--remove', t('help.bridge.remove'))
+      .option('-y, --yes', t('help.bridge.yes'))
+      .option('--check-name <host>', t('help.bridge.checkName'))
+      .option('--confirm-timeout <seconds>', t('help.bridge.confirmTimeout'), '60')
+      .option('--json', t('help.common.jsonOutcome'))
+      .addHelpText('after', t('help.bridge.after'))
       .action(async (flags) => {
         const { bridgeCommand } = await import('./bridge-command.js');
         process.exitCode = await bridgeCommand(flags);
@@ -408,8 +405,8 @@ function buildProgram(only?: string): Command {
   if (wanted('rollback')) {
     program
       .command('rollback')
-      .description("restore the network as it was before kvmkit's bridge (same as: kvmkit bridge --remove)")
-      .option('--json', 'print the outcome as JSON')
+      .description(t('help.rollback.description'))
+      .option('--json', t('help.common.jsonOutcome'))
       .action(async (flags) => {
         const { bridgeCommand } = await import('./bridge-command.js');
         process.exitCode = await bridgeCommand({ ...flags, remove: true });
@@ -418,15 +415,12 @@ function buildProgram(only?: string): Command {
   if (wanted('report')) {
     program
       .command('report')
-      .description("this machine's readiness for a workshop, as JSON and a self-contained HTML page")
-      .option('--out <dir>', 'where to write kvmkit-report-HOST.json and .html (default: here)')
-      .option('--merge <dir>', "combine a room's reports (their .json files) into one page with a summary")
-      .option('--root <dir>', 'report on a recorded host tree instead of this host')
-      .option('--json', 'print the result as JSON')
-      .addHelpText(
-        'after',
-        '\nExit codes:\n  0  ready (or merged)\n  1  not ready (the report says what is missing)\n  2  usage error',
-      )
+      .description(t('help.report.description'))
+      .option('--out <dir>', t('help.report.out'))
+      .option('--merge <dir>', t('help.report.merge'))
+      .option('--root <dir>', t('help.report.root'))
+      .option('--json', t('help.common.json'))
+      .addHelpText('after', t('help.report.after'))
       .action(async (flags) => {
         const { reportCommand } = await import('./report-command.js');
         process.exitCode = await reportCommand(flags);
@@ -435,64 +429,43 @@ function buildProgram(only?: string): Command {
   if (wanted('bundle')) {
     program
       .command('bundle <dir>')
-      .description(
-        "everything an offline room needs for this machine's release: the packages with every dependency, the smoke VM's kernel, a cloud image, kvmkit",
-      )
-      .option('--profile <name>', 'install profile whose packages to carry: server, desktop or workshop')
-      .option(
-        '--image <name|url>',
-        "the cloud image to carry (default: this release's, from kvmkit's catalog)",
-      )
-      .option('--no-image', 'carry no cloud image')
-      .option('--sha256 <hex>', 'the checksum of an --image URL')
-      .option('--sha512 <hex>', 'the checksum of an --image URL, as SHA-512')
-      .option('--checksums <url>', 'the published checksum list of an --image URL')
-      .option('--insecure-http', 'let the image or its checksum list come over plain http')
-      .option('--json', 'print the manifest as JSON, with bundleKey (progress goes to stderr)')
-      .addHelpText(
-        'after',
-        `
-  The bundle is signed with a key made once on this machine (root-only, /var/lib/kvmkit/bundle-key)
-  and reused for every bundle, so one fingerprint can be published. kvmkit bundle prints it; the
-  target checks the bundle against it before using anything in it:
-    kvmkit install --from DIR --bundle-key FINGERPRINT`,
-      )
+      .description(t('help.bundle.description'))
+      .option('--profile <name>', t('help.bundle.profile'))
+      .option('--image <name|url>', t('help.bundle.image'))
+      .option('--no-image', t('help.bundle.noImage'))
+      .option('--sha256 <hex>', t('help.bundle.sha256'))
+      .option('--sha512 <hex>', t('help.bundle.sha512'))
+      .option('--checksums <url>', t('help.bundle.checksums'))
+      .option('--insecure-http', t('help.bundle.insecureHttp'))
+      .option('--json', t('help.bundle.json'))
+      .addHelpText('after', t('help.bundle.after'))
       .action(async (dir: string, flags) => {
         const { bundleCommand } = await import('./bundle-command.js');
         process.exitCode = await bundleCommand(dir, flags);
       });
   }
   if (wanted('export')) {
-    const exporter = program.command('export').description("kvmkit's plan in another tool's terms");
+    const exporter = program.command('export').description(t('help.export.description'));
     // Both exports take the same options: a host profile's plan, for whom, and where to write it.
     const exportOptions = (command: Command, user: string) =>
       command
-        .option(
-          '--root <dir>',
-          "plan for a recorded host tree (the target's /etc/os-release) instead of this host",
-        )
-        .option('--profile <name>', 'install profile: server, desktop or workshop')
+        .option('--root <dir>', t('help.export.root'))
+        .option('--profile <name>', t('help.export.profile'))
         .option('--user <name>', user)
-        .option('--nested', 'allow nested virtualization, as install --nested does')
-        .option('--first-vm <what>', 'refused: a first VM is made by kvmkit on the host (kvmkit vm create)')
-        .option('--bridge', 'refused: the bridge is made by kvmkit on the host (kvmkit bridge)')
-        .option('--out <file>', 'write it to a file instead of standard output');
+        .option('--nested', t('help.export.nested'))
+        .option('--first-vm <what>', t('help.export.firstVm'))
+        .option('--bridge', t('help.export.bridge'))
+        .option('--out <file>', t('help.export.out'));
     exportOptions(
-      exporter
-        .command('cloud-init')
-        .description('user-data that bootstraps a fresh machine at first boot (packages, service, groups)'),
-      'the user who gets the libvirt and kvm groups',
+      exporter.command('cloud-init').description(t('help.export.cloudInit.description')),
+      t('help.export.cloudInit.user'),
     ).action(async (flags) => {
       const { exportCloudInitCommand } = await import('./export-command.js');
       process.exitCode = await exportCloudInitCommand(flags);
     });
     exportOptions(
-      exporter
-        .command('ansible')
-        .description(
-          'a playbook for any inventory: packages, KVM module, groups, libvirt (with or without systemd), network, pool',
-        ),
-      'the user who gets the libvirt and kvm groups (or -e kvmkit_user=NAME)',
+      exporter.command('ansible').description(t('help.export.ansible.description')),
+      t('help.export.ansible.user'),
     ).action(async (flags) => {
       const { exportAnsibleCommand } = await import('./export-command.js');
       process.exitCode = await exportAnsibleCommand(flags);
@@ -501,14 +474,12 @@ function buildProgram(only?: string): Command {
   if (wanted('verify')) {
     program
       .command('verify')
-      .description(
-        'prove a VM runs: listed running by virsh as the user, the smoke marker on its console, SSH answering',
-      )
-      .option('--vm <name>', 'the VM to check', 'kvmkit-smoke')
-      .option('--user <name>', 'run virsh as this user (default: the one who ran sudo)')
-      .option('--ssh', "also wait for the VM's leased address to answer SSH")
-      .option('--timeout <seconds>', 'how long to wait for the marker and SSH', '120')
-      .option('--json', 'print the verdict and evidence as JSON')
+      .description(t('help.verify.description'))
+      .option('--vm <name>', t('help.verify.vm'), 'kvmkit-smoke')
+      .option('--user <name>', t('help.verify.user'))
+      .option('--ssh', t('help.verify.ssh'))
+      .option('--timeout <seconds>', t('help.verify.timeout'), '120')
+      .option('--json', t('help.verify.json'))
       .action(async (flags) => {
         const { verifyCommand } = await import('./vm-command.js');
         process.exitCode = await verifyCommand(flags);
@@ -537,19 +508,20 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (error instanceof CliError) {
       process.stderr.write(`kvmkit: ${error.message}\n`);
-      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+      if (error.hint) process.stderr.write(`${t('help.main.hint', { hint: error.hint })}\n`);
       process.exitCode = error.exitCode;
       return;
     }
     if (error instanceof Error && error.name === 'SshConnectionError') {
       // The connection to --host broke in the middle: what ssh said, not a stack.
       process.stderr.write(
-        `kvmkit: ${error.message}\nhint: run it again once ssh works; the journal there lets it resume\n`,
+        `kvmkit: ${error.message}\n${t('help.main.hint', { hint: t('help.main.sshLost') })}\n`,
       );
       process.exitCode = EXIT.failed;
       return;
     }
-    process.stderr.write(`kvmkit: unexpected error: ${(error as Error).stack ?? error}\n`);
+    const unexpected = String((error as Error).stack ?? error);
+    process.stderr.write(`kvmkit: ${t('help.main.unexpected', { error: unexpected })}\n`);
     process.exitCode = EXIT.failed;
   }
 }
