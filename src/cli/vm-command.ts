@@ -202,9 +202,14 @@ async function isoCreate(flags: VmCreateFlags & { iso: string }): Promise<number
     tpm: flags.tpm,
     os: flags.os,
   };
-  // On a terminal the guided screens ask, the flags given being their defaults; with --json or
-  // without a terminal (scripts, tests) the flags alone decide.
-  const guided = !flags.json && process.stdin.isTTY === true && process.stdout.isTTY === true;
+  // On a terminal the guided screens ask, the flags given being their defaults, unless the flags
+  // answer every screen already (name, OS, memory, CPUs, disk; the network defaults to NAT): a
+  // person who typed them all wants no questions. With --json or without a terminal (scripts,
+  // tests) the flags alone decide.
+  const answered = [flags.name, flags.os, flags.memory, flags.vcpus, flags.diskSize].every(
+    (flag) => flag !== undefined,
+  );
+  const guided = !flags.json && !answered && process.stdin.isTTY === true && process.stdout.isTTY === true;
   if (!guided && !VM_NAME.test(name))
     throw new UsageError(t('vmcli.common.badVmName', { name }), t('vmcli.create.nameHint'));
   if (flags.os !== undefined && !/^[a-z][a-z0-9._-]*$/.test(flags.os))
