@@ -10,7 +10,9 @@ import { isLanguage, type Language, languageFromEnv } from '../lib/i18n.js';
  */
 export function languageOfRun(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Language {
   const args = argv.slice(2);
-  if (args[0] === 'export' || args.includes('--json') || machineFormat(args)) return 'en';
+  // --help is for a person, whatever the command prints otherwise.
+  const help = args.includes('--help') || args.includes('-h') || args[0] === 'help';
+  if (!help && (args[0] === 'export' || args.includes('--json') || machineFormat(args))) return 'en';
   const asked = optionValue(args, '--lang');
   return asked !== undefined && isLanguage(asked) ? asked : languageFromEnv(env);
 }

@@ -20,6 +20,9 @@ describe('the language of a run', () => {
     expect(languageOfRun(run('plan', '--format=json'), vi)).toBe('en');
     expect(languageOfRun(run('export', 'ansible'), vi)).toBe('en');
     expect(languageOfRun(run('plan', '--format', 'text'), vi)).toBe('vi');
+    // Help is for a person: an export's --help speaks the person's language.
+    expect(languageOfRun(run('export', 'ansible', '--help'), vi)).toBe('vi');
+    expect(languageOfRun(run('vm', 'list', '--json', '-h'), vi)).toBe('vi');
   });
 
   it('leaves a --lang that is no language to commander, which refuses it', () => {
