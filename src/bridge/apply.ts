@@ -1,4 +1,5 @@
 import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { routeDestination } from './addressing.js';
 import { writeHostFile } from './atomic.js';
 import type { BridgeChange } from './change.js';
@@ -56,25 +57,25 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 export function parseBridgeState(text: string, path = BRIDGE_STATE): BridgeState {
   const damaged = (why: string) =>
     new BridgeStateError(
-      `${path} is damaged (${why}), so kvmkit cannot tell how to take its bridge back`,
-      `if ${RESTORE_SCRIPT} exists, it restores the network as it was before the bridge (read it, then: sudo sh ${RESTORE_SCRIPT}); else fix the network configuration by hand; then move the state aside: sudo mv ${path} ${path}.damaged`,
+      t('bridge.state.damaged', { path, why }),
+      t('bridge.state.damagedHint', { script: RESTORE_SCRIPT, path }),
     );
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw damaged(`not JSON: ${(error as Error).message.split('\n')[0]}`);
+    throw damaged(t('bridge.state.notJson', { error: (error as Error).message.split('\n')[0] ?? '' }));
   }
-  if (!isObject(parsed)) throw damaged('not a JSON object');
-  if (parsed.phase !== 'applying' && parsed.phase !== 'kept') throw damaged('no phase "applying" or "kept"');
+  if (!isObject(parsed)) throw damaged(t('bridge.state.notObject'));
+  if (parsed.phase !== 'applying' && parsed.phase !== 'kept') throw damaged(t('bridge.state.noPhase'));
   const change = parsed.change;
   if (!isObject(change) || typeof change.bridge !== 'string' || typeof change.uplink !== 'string')
-    throw damaged('no change with its bridge and uplink');
+    throw damaged(t('bridge.state.noChange'));
   for (const key of ['files', 'down', 'up', 'undoDown', 'undoUp'] as const) {
     const list = change[key];
-    if (!Array.isArray(list)) throw damaged(`change.${key} is not a list`);
+    if (!Array.isArray(list)) throw damaged(t('bridge.state.notList', { key }));
     if (key !== 'files' && !list.every((c) => isObject(c) && Array.isArray(c.argv)))
-      throw damaged(`change.${key} holds something that is not a command`);
+      throw damaged(t('bridge.state.notCommand', { key }));
   }
   const backups = parsed.backups;
   if (
@@ -87,7 +88,7 @@ export function parseBridgeState(text: string, path = BRIDGE_STATE): BridgeState
         typeof b.mode === 'number',
     )
   )
-    throw damaged('the backups are not a list of files with their content and mode');
+    throw damaged(t('bridge.state.backups'));
   return parsed as unknown as BridgeState;
 }
 
@@ -114,7 +115,10 @@ async function runAll(
       `$ ${showCommand(command)}${result.exitCode === 0 ? '' : ` (exit ${result.exitCode}: ${lastLine(result.stderr)})`}`,
     );
     if (result.exitCode !== 0 && !tolerate)
-      return `${showCommand(command)} failed: ${lastLine(result.stderr) || result.exitCode}`;
+      return t('bridge.apply.commandFailed', {
+        command: showCommand(command),
+        error: lastLine(result.stderr) || result.exitCode,
+      });
   }
   return undefined;
 }
@@ -182,18 +186,19 @@ export async function applyBridge(
     if (armed.exitCode !== 0 || armed.failed) {
       await forget(host, run, { state: true, timer: true });
       throw new BridgeRefusal(
-        `the rollback timer could not be armed (${showCommand(timer.arm)}: ${lastLine(armed.stderr) || `exit ${armed.exitCode}`}), so kvmkit did not touch the network`,
+        t('bridge.refusal.timerNotArmed', {
+          command: showCommand(timer.arm),
+          error: lastLine(armed.stderr) || `exit ${armed.exitCode}`,
+        }),
         timer.kind === 'systemd-run'
-          ? 'systemd-run needs the system manager on D-Bus (systemctl status); fix that, then try again'
-          : 'try again; kvmkit changes the uplink only with a timer that undoes it by itself',
+          ? t('bridge.refusal.timerNotArmedHintSystemd')
+          : t('bridge.refusal.timerNotArmedHint'),
       );
     }
-    say(
-      `rollback timer armed (${timer.kind}, ${timer.seconds} s): without kvmkit's confirmation it runs ${timer.script}`,
-    );
+    say(t('bridge.apply.timerArmed', { kind: timer.kind, seconds: timer.seconds, script: timer.script }));
   }
 
-  say(`moving ${change.uplink}'s addressing to ${change.bridge} (${change.system})`);
+  say(t('bridge.apply.moving', { uplink: change.uplink, bridge: change.bridge, system: change.system }));
   let failure = await runAll(run, change.down, log, false);
   if (!failure) {
     await writeFiles(host, change.files);
@@ -207,7 +212,7 @@ export async function applyBridge(
   const lost = failure ? [failure] : lostSince(before, after);
   let keep = lost.length === 0;
   if (keep && o.confirm) keep = await o.confirm();
-  let reason = lost.length > 0 ? lost.join('; ') : 'not confirmed in time';
+  let reason = lost.length > 0 ? lost.join('; ') : t('bridge.apply.notConfirmed');
   if (keep && state.change.timer) {
     // The claim: from here on the timer's script does nothing (it fails when the script was first).
     const claimed = await run(state.change.timer.confirm);
@@ -216,7 +221,7 @@ export async function applyBridge(
     );
     if (claimed.exitCode !== 0) {
       keep = false;
-      reason = `the rollback timer (${state.change.timer.seconds} s) ran before kvmkit could confirm`;
+      reason = t('bridge.apply.timerRanFirst', { seconds: state.change.timer.seconds });
     }
   }
   if (keep) {
@@ -225,10 +230,10 @@ export async function applyBridge(
       await runAll(run, disarmCommands(state.change.timer), log, true);
       await forget(host, run, { state: false, timer: true });
     }
-    say(`${change.bridge} kept: ${after.address.seen}`);
+    say(t('bridge.apply.kept', { bridge: change.bridge, seen: after.address.seen }));
     return { result: 'kept', before, after, log };
   }
-  say(`rolling back: ${reason}`);
+  say(t('bridge.apply.rollingBack', { reason }));
   const back = await rollBack(host, state, o.targets, { run, log });
   return { result: 'rolled-back', before, after, reason, restored: back.restored, restoredBy: back.by, log };
 }
@@ -267,10 +272,10 @@ export async function rollBack(
     return { restored: await restore(host, state, targets, log, run), by: 'kvmkit' };
   }
   const by = / by (\S+)$/.exec(mark)?.[1] ?? 'kvmkit';
-  log.push(`restored ${mark}`);
+  log.push(t('bridge.apply.restored', { mark }));
   const restored = await checkRestored(host, state, targets);
   if (restoredOk(restored)) await forget(host, run, { state: true, timer: true });
-  return { restored, by: by === 'kvmkit' ? 'kvmkit' : `the rollback timer (${by})` };
+  return { restored, by: by === 'kvmkit' ? 'kvmkit' : t('bridge.apply.byTimer', { by }) };
 }
 
 function checkRestored(host: Host, state: BridgeState, targets: Omit<CheckTargets, 'iface'>) {

@@ -6,6 +6,7 @@ import {
   type Uplink,
 } from '../facts/network.js';
 import type { Command, Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { type Addressing, addressingOf, type Ipv6Addressing } from './addressing.js';
 import {
   bridgeStanza,
@@ -97,14 +98,11 @@ export interface PlanOptions {
 async function planForSystem(host: Host, o: PlanOptions): Promise<BridgeChange> {
   const { bridge, uplink, system } = o;
   if (uplink.wireless)
-    throw new BridgeRefusal(
-      `${uplink.name} is Wi-Fi, which cannot be bridged (an access point accepts frames only from the station's own address)`,
-      "keep libvirt's NAT network (default), or give VMs the LAN through macvtap: kvmkit vm create --network … with a <interface type='direct'>; a wired uplink can be bridged",
-    );
+    throw new BridgeRefusal(t('bridge.refusal.wifi', { uplink: uplink.name }), t('bridge.refusal.wifiHint'));
   if (uplink.addresses.length === 0)
     throw new BridgeRefusal(
-      `${uplink.name} has no IPv4 address to carry over`,
-      'bring the uplink up first (or name another with --uplink)',
+      t('bridge.refusal.noAddress', { uplink: uplink.name }),
+      t('bridge.refusal.noAddressHint'),
     );
   switch (system) {
     case 'ifupdown': {
@@ -183,8 +181,8 @@ async function planForSystem(host: Host, o: PlanOptions): Promise<BridgeChange> 
       const connection = o.nmConnection;
       if (!connection)
         throw new BridgeRefusal(
-          `NetworkManager has no active connection on ${uplink.name}`,
-          `nmcli device connect ${uplink.name}, then try again`,
+          t('bridge.refusal.nmNoConnection', { uplink: uplink.name }),
+          t('bridge.refusal.nmNoConnectionHint', { uplink: uplink.name }),
         );
       const addressing = addressingOf(uplink, o.nmMethod);
       // The profile's own nameservers and search domains move with its addressing (they went
@@ -214,13 +212,13 @@ async function planForSystem(host: Host, o: PlanOptions): Promise<BridgeChange> 
     }
     case 'networkd':
       throw new BridgeRefusal(
-        `${uplink.name} is configured by systemd-networkd alone, for which kvmkit writes no bridge yet`,
-        'add a .netdev (Kind=bridge) and .network files under /etc/systemd/network by hand, or manage the host with netplan; then `kvmkit bridge` finds the bridge and defines the libvirt network for it',
+        t('bridge.refusal.networkd', { uplink: uplink.name }),
+        t('bridge.refusal.networkdHint'),
       );
     default:
       throw new BridgeRefusal(
-        `kvmkit cannot tell who configures ${uplink.name} (${system}), so it will not write a second configuration beside it`,
-        'configure the bridge with your network tool, then `kvmkit bridge` defines the libvirt network for it',
+        t('bridge.refusal.unknown', { uplink: uplink.name, system }),
+        t('bridge.refusal.unknownHint'),
       );
   }
 }
@@ -246,7 +244,14 @@ export async function changeForUplink(
   const { system, evidence } = netplan
     ? {
         system: `netplan-${netplan.renderer}` as const,
-        evidence: `${netplan.files.join(', ')} define${netplan.files.length === 1 ? 's' : ''} ${uplink.name} (${netplan.type}.${netplan.id}, by ${netplan.how}; renderer ${netplan.renderer})`,
+        evidence: t('bridge.netplan.evidence', {
+          count: netplan.files.length,
+          files: netplan.files.join(', '),
+          uplink: uplink.name,
+          definition: `${netplan.type}.${netplan.id}`,
+          how: netplan.how,
+          renderer: netplan.renderer,
+        }),
       }
     : await detectNetworkSystem(host, uplink.name);
   const nm: NmConnection = system === 'NetworkManager' ? await nmConnectionOf(host, uplink.name) : {};

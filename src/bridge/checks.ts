@@ -1,5 +1,6 @@
 import { parseIpAddr } from '../facts/network.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { sleep } from '../lib/sleep.js';
 
 /** What "the host still has its network" means, each check with what it saw. */
@@ -108,31 +109,43 @@ export function judgePlacement(p: Placement, f: PlacementFacts): { ok: boolean; 
       .filter((a) => (a.family === 'inet' || a.family === 'inet6') && (a.scope ?? 'global') === 'global')
       .map((a) => `${a.local}/${a.prefixlen}`);
   const carrier = link(p.carrier);
-  if (!carrier) return { ok: false, seen: `${p.carrier} does not exist` };
+  if (!carrier) return { ok: false, seen: t('bridge.checks.missing', { carrier: p.carrier }) };
   const problems: string[] = [];
-  if (carrier.master) problems.push(`${p.carrier} is a port of ${carrier.master}`);
+  if (carrier.master)
+    problems.push(t('bridge.checks.portOf', { carrier: p.carrier, master: carrier.master }));
   const held = globalAddresses(p.carrier);
   const missing = p.addresses.filter((a) => !held.includes(a));
-  if (missing.length > 0)
+  if (missing.length > 0) {
+    const addresses = missing.join(', ');
     problems.push(
-      `${p.carrier} does not hold ${missing.join(', ')}${p.port ? ` (${p.port}'s address before)` : ''}`,
+      p.port
+        ? t('bridge.checks.lacksBefore', { carrier: p.carrier, addresses, port: p.port })
+        : t('bridge.checks.lacks', { carrier: p.carrier, addresses }),
     );
+  }
   if (p.port) {
     const port = link(p.port);
-    if (!port) problems.push(`${p.port} is gone`);
+    if (!port) problems.push(t('bridge.checks.portGone', { port: p.port }));
     else if (port.master !== p.carrier)
-      problems.push(`${p.port}'s master is ${port.master ?? 'none'}, not ${p.carrier}`);
+      problems.push(
+        port.master
+          ? t('bridge.checks.wrongMaster', { port: p.port, master: port.master, carrier: p.carrier })
+          : t('bridge.checks.wrongMasterNone', { port: p.port, carrier: p.carrier }),
+      );
     const left = globalAddresses(p.port);
     if (left.length > 0)
-      problems.push(`${p.port} still holds ${left.join(', ')} (a port of ${p.carrier} must hold no address)`);
+      problems.push(
+        t('bridge.checks.portHolds', { port: p.port, addresses: left.join(', '), carrier: p.carrier }),
+      );
   }
   const v4 = f.routes4.filter((r) => r.dst === 'default').sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0));
   const best = v4[0];
-  const via = (r: RouteJson) => `${r.dev ?? 'several devices'}${r.gateway ? ` (${r.gateway})` : ''}`;
+  const via = (r: RouteJson) =>
+    `${r.dev ?? t('bridge.checks.severalDevices')}${r.gateway ? ` (${r.gateway})` : ''}`;
   if (p.defaultRoute) {
-    if (!best) problems.push('there is no IPv4 default route');
+    if (!best) problems.push(t('bridge.checks.noDefaultRoute'));
     else if (best.dev !== p.carrier)
-      problems.push(`the default route goes via ${via(best)}, not ${p.carrier}`);
+      problems.push(t('bridge.checks.defaultRouteVia', { via: via(best), carrier: p.carrier }));
   }
   if (p.port) {
     const stray = [
@@ -140,24 +153,30 @@ export function judgePlacement(p: Placement, f: PlacementFacts): { ok: boolean; 
       ...f.routes6.filter((r) => r.dst === 'default'),
     ].filter((r) => r.dev === p.port);
     if (stray.length > 0)
-      problems.push(`a default route still goes via ${stray.map(via).join(', ')}, a port of ${p.carrier}`);
+      problems.push(t('bridge.checks.strayDefault', { via: stray.map(via).join(', '), carrier: p.carrier }));
   }
   // The uplink's static routes went with its configuration: each must be back, via the carrier.
   const wanted = p.routes ?? [];
   for (const dst of wanted) {
-    const devs = (f.routes ?? []).filter((r) => r.dst === dst).map((r) => r.dev ?? 'several devices');
-    if (devs.length === 0) problems.push(`there is no route to ${dst} (${p.carrier} should carry it)`);
+    const devs = (f.routes ?? [])
+      .filter((r) => r.dst === dst)
+      .map((r) => r.dev ?? t('bridge.checks.severalDevices'));
+    if (devs.length === 0) problems.push(t('bridge.checks.noRoute', { dst, carrier: p.carrier }));
     else if (!devs.includes(p.carrier))
-      problems.push(`the route to ${dst} goes via ${devs.join(', ')}, not ${p.carrier}`);
+      problems.push(t('bridge.checks.routeVia', { dst, devs: devs.join(', '), carrier: p.carrier }));
   }
   if (problems.length > 0) return { ok: false, seen: problems.join('; ') };
   return {
     ok: true,
     seen: [
-      `${p.carrier} holds ${held.join(', ') || 'no global address'}`,
-      ...(p.port ? [`${p.port} is its port and holds no address`] : []),
-      ...(p.defaultRoute ? [`the default route goes via ${p.carrier}`] : []),
-      ...(wanted.length > 0 ? [`the routes to ${wanted.join(', ')} go via ${p.carrier}`] : []),
+      held.length > 0
+        ? t('bridge.checks.holds', { carrier: p.carrier, addresses: held.join(', ') })
+        : t('bridge.checks.holdsNone', { carrier: p.carrier }),
+      ...(p.port ? [t('bridge.checks.portOk', { port: p.port })] : []),
+      ...(p.defaultRoute ? [t('bridge.checks.defaultOk', { carrier: p.carrier })] : []),
+      ...(wanted.length > 0
+        ? [t('bridge.checks.routesOk', { routes: wanted.join(', '), carrier: p.carrier })]
+        : []),
     ].join('; '),
   };
 }
@@ -202,8 +221,8 @@ async function ping(host: Host, address: string): Promise<boolean> {
 }
 
 /** Polls each check until it passes or the deadline ends (DHCP and bridge ports take a moment). */
-export async function checkConnectivity(host: Host, t: CheckTargets): Promise<Connectivity> {
-  const deadline = Date.now() + t.deadlineMs;
+export async function checkConnectivity(host: Host, targets: CheckTargets): Promise<Connectivity> {
+  const deadline = Date.now() + targets.deadlineMs;
   const poll = async (test: () => Promise<{ ok: boolean; seen: string }>) => {
     for (;;) {
       const result = await test();
@@ -213,42 +232,54 @@ export async function checkConnectivity(host: Host, t: CheckTargets): Promise<Co
   };
   const address = await poll(async () => {
     const link = parseIpAddr(
-      (await host.run({ argv: ['ip', '-j', '-4', 'addr', 'show', 'dev', t.iface] })).stdout,
+      (await host.run({ argv: ['ip', '-j', '-4', 'addr', 'show', 'dev', targets.iface] })).stdout,
     )[0];
     const inet = (link?.addr_info ?? [])
       .filter((a) => a.family === 'inet')
       .map((a) => `${a.local}/${a.prefixlen}`);
     return {
       ok: inet.length > 0,
-      seen: inet.length > 0 ? `${t.iface} has ${inet.join(', ')}` : `${t.iface} has no IPv4 address`,
+      seen:
+        inet.length > 0
+          ? t('bridge.checks.hasAddress', { iface: targets.iface, addresses: inet.join(', ') })
+          : t('bridge.checks.noAddress', { iface: targets.iface }),
     };
   });
-  const placement = t.placement
+  const placement = targets.placement
     ? await poll(async () =>
         judgePlacement(
-          t.placement!,
-          await readPlacementFacts(host, { allRoutes: (t.placement!.routes ?? []).length > 0 }),
+          targets.placement!,
+          await readPlacementFacts(host, { allRoutes: (targets.placement!.routes ?? []).length > 0 }),
         ),
       )
     : undefined;
-  const gateway = t.gateway
+  const gateway = targets.gateway
     ? await poll(async () => {
-        const ok = await ping(host, t.gateway!);
-        return { ok, seen: `gateway ${t.gateway} ${ok ? 'answers' : 'does not answer'} ping` };
+        const address = targets.gateway!;
+        const ok = await ping(host, address);
+        return {
+          ok,
+          seen: ok
+            ? t('bridge.checks.gatewayAnswers', { gateway: address })
+            : t('bridge.checks.gatewaySilent', { gateway: address }),
+        };
       })
     : undefined;
-  const dns = t.dnsName
+  const dns = targets.dnsName
     ? await poll(async () => {
-        const result = await host.run({ argv: ['getent', 'ahostsv4', t.dnsName!], timeoutMs: 10_000 });
+        const result = await host.run({ argv: ['getent', 'ahostsv4', targets.dnsName!], timeoutMs: 10_000 });
         const first = result.stdout.trim().split(/\s+/)[0];
         return {
           ok: result.exitCode === 0,
-          seen: result.exitCode === 0 ? `${t.dnsName} resolves (${first})` : `${t.dnsName} does not resolve`,
+          seen:
+            result.exitCode === 0
+              ? t('bridge.checks.resolves', { name: targets.dnsName!, address: first ?? '' })
+              : t('bridge.checks.noResolve', { name: targets.dnsName! }),
         };
       })
     : undefined;
   const ssh: Connectivity['ssh'] = [];
-  for (const peer of t.sshPeers)
+  for (const peer of targets.sshPeers)
     ssh.push({ peer, ok: (await poll(async () => ({ ok: await ping(host, peer), seen: '' }))).ok });
   return {
     address,
@@ -268,9 +299,11 @@ export function lostSince(before: Connectivity, after: Connectivity): string[] {
   const lost: string[] = [];
   if (!after.address.ok) lost.push(after.address.seen);
   if (after.placement && !after.placement.ok) lost.push(after.placement.seen);
-  if (before.gateway?.ok && !after.gateway?.ok) lost.push(after.gateway?.seen ?? 'the gateway');
-  if (before.dns?.ok && !after.dns?.ok) lost.push(after.dns?.seen ?? 'name resolution');
+  if (before.gateway?.ok && !after.gateway?.ok)
+    lost.push(after.gateway?.seen ?? t('bridge.checks.gatewayLost'));
+  if (before.dns?.ok && !after.dns?.ok) lost.push(after.dns?.seen ?? t('bridge.checks.dnsLost'));
   for (const s of after.ssh)
-    if (!s.ok && before.ssh.find((b) => b.peer === s.peer)?.ok) lost.push(`SSH peer ${s.peer} unreachable`);
+    if (!s.ok && before.ssh.find((b) => b.peer === s.peer)?.ok)
+      lost.push(t('bridge.checks.sshLost', { peer: s.peer }));
   return lost;
 }

@@ -1,3 +1,4 @@
+// i18n: machine file — an ifupdown stanza and its comments, written into /etc/network/interfaces(.d)
 import type { Addressing } from './addressing.js';
 
 /** Lines that start a new ifupdown stanza (interfaces(5)). */

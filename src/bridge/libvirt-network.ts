@@ -1,5 +1,6 @@
 import type { Command, Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
+import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { buildXml } from '../lib/xml.js';
 
@@ -34,7 +35,7 @@ export async function defineHostBridgeNetwork(host: Host, bridge: string): Promi
   const root = Virsh.asRoot(host);
   const virsh = (...args: string[]) => root.exec(args, { timeoutMs: 60_000 });
   const info = await virsh('net-info', 'host-bridge');
-  if (info.exitCode === 0) return 'libvirt network host-bridge: already defined';
+  if (info.exitCode === 0) return t('bridge.libvirt.already');
   if ((await virsh('uri')).exitCode !== 0) return undefined; // libvirt is not here (yet)
   // The file is written where virsh runs (over ssh, the target), where the install step writes it.
   // Not `net-define /dev/stdin`: virsh open()s the path, which fails on the socket Node hands a
@@ -44,8 +45,8 @@ export async function defineHostBridgeNetwork(host: Host, bridge: string): Promi
     ({ skipIf: _, ...command }) => command,
   );
   const defined = await host.run(define!);
-  if (defined.exitCode !== 0) return `libvirt network host-bridge: not defined (${defined.stderr.trim()})`;
+  if (defined.exitCode !== 0) return t('bridge.libvirt.notDefined', { error: defined.stderr.trim() });
   await host.run(start!);
   await host.run(autostart!);
-  return `libvirt network host-bridge defined over ${bridge}: kvmkit vm create --network host-bridge`;
+  return t('bridge.libvirt.defined', { bridge });
 }

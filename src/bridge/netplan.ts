@@ -1,6 +1,7 @@
 import { type Document, isMap, isNode, isScalar, parseDocument, stringify, type YAMLMap } from 'yaml';
 import type { Uplink } from '../facts/network.js';
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { type Addressing, addressingOf } from './addressing.js';
 import { BridgeRefusal } from './refusal.js';
 
@@ -119,16 +120,16 @@ async function netplanFiles(host: Host, skip: string): Promise<NetplanFile[]> {
     if (text === undefined) {
       if ((await host.stat(path))?.isFile)
         throw new BridgeRefusal(
-          `${path} is readable by root only, and kvmkit must read every netplan file`,
-          'run it with sudo (the dry run too)',
+          t('bridge.refusal.netplanUnreadable', { path }),
+          t('bridge.refusal.netplanUnreadableHint'),
         );
       continue;
     }
     const doc = parseDocument(text);
     if (doc.errors.length > 0)
       throw new BridgeRefusal(
-        `${path} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`,
-        '`netplan generate` names the problem too; fix the file, then try again',
+        t('bridge.refusal.netplanInvalid', { path, error: doc.errors[0]!.message.split('\n')[0] ?? '' }),
+        t('bridge.refusal.netplanInvalidHint'),
       );
     files.push({ path, text, doc });
   }
@@ -144,7 +145,7 @@ async function definesUplink(
 ): Promise<string | undefined> {
   const setName = def['set-name'];
   if (typeof setName === 'string') return setName === uplink.name ? `set-name ${setName}` : undefined;
-  if (!isObj(def.match)) return id === uplink.name ? 'its ID' : undefined;
+  if (!isObj(def.match)) return id === uplink.name ? t('bridge.netplan.byId') : undefined;
   const how: string[] = [];
   const { name, macaddress, driver: drivers } = def.match;
   if (name !== undefined) {
@@ -223,8 +224,11 @@ export async function findNetplanUplink(
   }
   if (found.length > 1)
     throw new BridgeRefusal(
-      `several netplan definitions apply to ${uplink.name} (${found.map((f) => `${f.type}.${f.id}`).join(', ')}), and kvmkit will not guess which one carries its address`,
-      `leave ${uplink.name} one definition under /etc/netplan, then try again`,
+      t('bridge.refusal.netplanSeveral', {
+        uplink: uplink.name,
+        definitions: found.map((f) => `${f.type}.${f.id}`).join(', '),
+      }),
+      t('bridge.refusal.netplanSeveralHint', { uplink: uplink.name }),
     );
   if (found.length === 0) return undefined;
   const { def: _def, ...uplinkDefinition } = found[0]!;
@@ -259,6 +263,7 @@ export function withoutAddressing(
   }
   if (Object.keys(moved).length === 0) return undefined;
   if (isScalar(pair.key)) {
+    // i18n: machine (a comment written into the netplan file: English whatever the language)
     const line = ` kvmkit: ${Object.keys(moved).join(', ')} moved to ${note}`;
     pair.key.commentBefore = pair.key.commentBefore ? `${pair.key.commentBefore}\n${line}` : line;
   }
@@ -285,8 +290,8 @@ export async function planNetplanBridge(host: Host, bridge: string, uplink: Upli
   const definition = await findNetplanUplink(host, uplink, own);
   if (!definition)
     throw new BridgeRefusal(
-      `no netplan file defines ${uplink.name} (by its name, set-name or match)`,
-      'give the uplink its definition under /etc/netplan, or make the bridge with the tool that configures it',
+      t('bridge.refusal.netplanNone', { uplink: uplink.name }),
+      t('bridge.refusal.netplanNoneHint'),
     );
   const files: NetplanPlan['files'] = [];
   let moved: Obj = {};
@@ -295,13 +300,13 @@ export async function planNetplanBridge(host: Host, bridge: string, uplink: Upli
     const edited = withoutAddressing(
       text,
       definition,
-      `${bridge} (${own}); kvmkit bridge --remove puts them back`,
+      `${bridge} (${own}); kvmkit bridge --remove puts them back`, // i18n: machine (into the YAML's comment)
     );
     if (!edited) continue;
     if (!path.startsWith('/etc/netplan/'))
       throw new BridgeRefusal(
-        `${path} gives ${uplink.name} its addressing, and kvmkit changes only files under /etc/netplan`,
-        `move ${definition.id}'s definition to a file under /etc/netplan, then try again`,
+        t('bridge.refusal.netplanOutside', { path, uplink: uplink.name }),
+        t('bridge.refusal.netplanOutsideHint', { id: definition.id }),
       );
     moved = merge(moved, edited.moved) as Obj;
     const mode = (await host.stat(path))?.mode;
@@ -359,7 +364,9 @@ export function netplanBridge(
       bridges: { [bridge]: bridgeConfig },
     },
   };
+  // i18n: machine (the header comments of the netplan file kvmkit writes: English whatever the language)
   const from =
     o.from && o.from.length > 0 ? `\n# ${portId}'s addressing moved here from ${o.from.join(', ')}.` : '';
+  // i18n: machine (as above)
   return `# Written by kvmkit: ${bridge} carries ${portId}. kvmkit bridge --remove takes it back.${from}\n${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -1,4 +1,6 @@
+// i18n: machine file — the restore script, its echo lines (into a log on the host) and the timer's argv; only rollbackSeconds' error is for people (t() below)
 import type { Command } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { inert, quoteForShell } from '../lib/shell-quote.js';
 import type { BridgeState } from './apply.js';
 
@@ -126,7 +128,7 @@ export function rollbackSeconds(env: string | undefined, promptSeconds = 0): num
   if (env === undefined || env === '') return promptSeconds + CHECKS_MARGIN_SECONDS;
   const seconds = Number(env);
   if (!/^\d+$/.test(env.trim()) || !Number.isInteger(seconds) || seconds < 5)
-    throw new RangeError(`${TIMER_ENV}=${env}: whole seconds, at least 5`);
+    throw new RangeError(t('bridge.timer.badSeconds', { name: TIMER_ENV, value: env }));
   return seconds;
 }
 

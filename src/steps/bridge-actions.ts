@@ -11,6 +11,7 @@ import {
   WATCHDOG_PID,
 } from '../bridge/rollback-timer.js';
 import type { Command, Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { PlannedAction, PlannedFile, PlannedWait } from './step.js';
 
 /**
@@ -77,7 +78,7 @@ export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): Pl
   const waits: PlannedAction[] = [];
   for (const address of p.addresses)
     waits.push(
-      wait(`${p.carrier} to hold ${address}`, {
+      wait(t('bridge.waits.holds', { carrier: p.carrier, address }), {
         kind: 'command',
         argv: addrOf(p.carrier),
         stdoutMatches: ` inet6? ${literal(address)} `,
@@ -85,14 +86,14 @@ export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): Pl
     );
   if (p.addresses.length === 0)
     waits.push(
-      wait(`${p.carrier} to hold an IPv4 address`, {
+      wait(t('bridge.waits.holdsIpv4', { carrier: p.carrier }), {
         kind: 'command',
         argv: addrOf(p.carrier),
         stdoutMatches: ' inet ',
       }),
     );
   waits.push(
-    wait(`${p.carrier} to be nobody's port`, {
+    wait(t('bridge.waits.nobodysPort', { carrier: p.carrier }), {
       kind: 'command',
       argv: ['ip', '-o', 'link', 'show', 'dev', p.carrier],
       stdoutLacks: ' master ',
@@ -100,12 +101,12 @@ export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): Pl
   );
   if (p.port) {
     waits.push(
-      wait(`${p.port} to be ${p.carrier}'s port`, {
+      wait(t('bridge.waits.portOf', { port: p.port, carrier: p.carrier }), {
         kind: 'command',
         argv: ['ip', '-o', 'link', 'show', 'dev', p.port],
         stdoutMatches: ` master ${literal(p.carrier)} `,
       }),
-      wait(`${p.port} to hold no address (a port of ${p.carrier})`, {
+      wait(t('bridge.waits.portBare', { port: p.port, carrier: p.carrier }), {
         kind: 'command',
         argv: addrOf(p.port),
         stdoutLacks: ' inet',
@@ -114,7 +115,7 @@ export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): Pl
     for (const family of ['-4', '-6'])
       if (family === '-6' || !p.defaultRoute)
         waits.push(
-          wait(`no ${family === '-4' ? 'IPv4' : 'IPv6'} default route via ${p.port}`, {
+          wait(t('bridge.waits.noDefault', { family: family === '-4' ? 'IPv4' : 'IPv6', port: p.port }), {
             kind: 'command',
             argv: ['ip', family, 'route', 'show', 'default'],
             stdoutLacks: onDev(p.port),
@@ -123,7 +124,7 @@ export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): Pl
   }
   if (p.defaultRoute)
     waits.push(
-      wait(`the default route via ${p.carrier}`, {
+      wait(t('bridge.waits.defaultVia', { carrier: p.carrier }), {
         kind: 'command',
         argv: ['ip', '-4', 'route', 'show', 'default'],
         stdoutMatches: `^default .*${onDev(p.carrier)}`,
@@ -132,7 +133,7 @@ export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): Pl
     );
   for (const dst of p.routes ?? [])
     waits.push(
-      wait(`the route to ${dst} via ${p.carrier}`, {
+      wait(t('bridge.waits.routeVia', { dst, carrier: p.carrier }), {
         kind: 'command',
         argv: ['ip', dst.includes(':') ? '-6' : '-4', 'route', 'show', dst],
         stdoutMatches: onDev(p.carrier),
@@ -147,13 +148,18 @@ export function reachableWaits(r: Reachable, deadlineMs = CHECK_DEADLINE_MS): Pl
   const ping = (address: string) => ['ping', '-n', '-c', '1', '-W', '1', address];
   return [
     ...(r.gateway
-      ? [wait(`gateway ${r.gateway} to answer ping`, { kind: 'command', argv: ping(r.gateway) })]
+      ? [wait(t('bridge.waits.gateway', { gateway: r.gateway }), { kind: 'command', argv: ping(r.gateway) })]
       : []),
     ...r.sshPeers.map((peer) =>
-      wait(`SSH peer ${peer} to answer ping`, { kind: 'command', argv: ping(peer) }),
+      wait(t('bridge.waits.sshPeer', { peer }), { kind: 'command', argv: ping(peer) }),
     ),
     ...(r.dnsName
-      ? [wait(`${r.dnsName} to resolve`, { kind: 'command', argv: ['getent', 'ahostsv4', r.dnsName] })]
+      ? [
+          wait(t('bridge.waits.resolve', { name: r.dnsName }), {
+            kind: 'command',
+            argv: ['getent', 'ahostsv4', r.dnsName],
+          }),
+        ]
       : []),
   ];
 }
@@ -274,15 +280,15 @@ export function bridgePlanActions(parts: BridgePlanParts): PlannedAction[] {
     // Until the timer is armed nothing of the network changed: only kvmkit's files go.
     {
       kind: 'on-failure',
-      what: 'the network was not changed (the rollback timer was not armed)',
+      what: t('bridge.onFailure.notChanged'),
       actions: [run(root('rm', '-f', '--', BRIDGE_STATE, RESTORE_SCRIPT, WATCHDOG_PID), true)],
     },
     ...parts.prepare.slice(1),
-    { kind: 'on-failure', what: 'rolled back', actions: parts.rollback },
+    { kind: 'on-failure', what: t('bridge.onFailure.rolledBack'), actions: parts.rollback },
     ...parts.change,
     ...parts.confirm,
     // Confirmed: the bridge is kept; should recording that fail, the next run finds it applying.
-    { kind: 'on-failure', what: 'kept', actions: [] },
+    { kind: 'on-failure', what: t('bridge.onFailure.kept'), actions: [] },
     ...parts.keep,
   ];
 }

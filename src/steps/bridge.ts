@@ -9,6 +9,7 @@ import {
 import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
+import { t } from '../lib/i18n.js';
 import { bridgePlanActions, bridgePlanParts, reachableFrom, readBackups } from './bridge-actions.js';
 import {
   applyPlanned,
@@ -34,25 +35,21 @@ async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: numb
 export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
   return {
     id: 'bridge',
-    title: `Put the uplink on bridge ${bridge} (VMs on the LAN)`,
+    title: t('bridge.step.title', { bridge }),
     // Ctrl-C mid-change must not leave the uplink down with br0 not up: its actions finish
     // (kept or rolled back) and the install stops after it.
     uninterruptible: true,
     async plan({ facts }) {
       const host = facts.host;
-      if (!host.canRun()) return planned(this, 'change', `bridge the uplink as ${bridge}`);
+      if (!host.canRun()) return planned(this, 'change', t('bridge.step.change', { bridge }));
       const uplink = await readUplink(host);
-      if (!uplink) return planned(this, 'blocked', 'no default route: no uplink to bridge');
+      if (!uplink) return planned(this, 'blocked', t('bridge.step.noUplink'));
       if (uplink.isBridge || uplink.master) {
         const current = uplink.isBridge ? uplink.name : uplink.master!;
         const inPlace = await checkExistingBridge(host, current);
         return inPlace.ok
-          ? planned(this, 'ok', `${current} already carries the uplink`)
-          : planned(
-              this,
-              'blocked',
-              `${current} carries the uplink, but not as a bridge must: ${inPlace.seen}; kvmkit bridge --remove (if kvmkit made it), then kvmkit bridge`,
-            );
+          ? planned(this, 'ok', t('bridge.step.inPlace', { bridge: current }))
+          : planned(this, 'blocked', t('bridge.step.wrongInPlace', { bridge: current, seen: inPlace.seen }));
       }
       try {
         const { change } = await changeForUplink(host, bridge, uplink, await timerFor(facts));
@@ -68,7 +65,13 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
         return plannedActions(
           this,
           'change',
-          `move ${uplink.name}'s addressing to ${bridge} (${change.system}), checked and rolled back if it breaks, by a timer (${timed.timer.seconds} s) should kvmkit not confirm; writes ${change.files.map((f) => f.path).join(', ') || 'no file'}`,
+          t('bridge.step.plan', {
+            uplink: uplink.name,
+            bridge,
+            system: change.system,
+            seconds: timed.timer.seconds,
+            files: change.files.map((f) => f.path).join(', ') || t('bridge.step.noFile'),
+          }),
           [...bridgePlanActions(parts), ...(await hostBridgeNetworkActions(bridge))],
         );
       } catch (error) {
