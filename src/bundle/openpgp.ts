@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { t } from '../lib/i18n.js';
 
 /**
  * Just enough OpenPGP to handle a bundle's public key without gpg (the target has only gpgv):
@@ -32,7 +33,7 @@ export function armorPublicKey(bytes: Buffer): string {
 export function dearmorPublicKey(text: string): Buffer {
   const start = text.indexOf(BEGIN);
   const end = text.indexOf(END);
-  if (start < 0 || end < start) throw new Error('not an armored OpenPGP public key block');
+  if (start < 0 || end < start) throw new Error(t('bundle.openpgp.notArmored'));
   const lines = text.slice(start + BEGIN.length, end).split(/\r?\n/);
   // Armor headers (Comment: …) end at the first empty line.
   const blank = lines.findIndex((line, i) => i > 0 && line.trim() === '');
@@ -50,7 +51,7 @@ export function primaryFingerprints(keyring: Buffer): string[] {
   let at = 0;
   while (at < keyring.length) {
     const header = keyring[at++]!;
-    if ((header & 0x80) === 0) throw new Error(`not an OpenPGP packet at byte ${at - 1}`);
+    if ((header & 0x80) === 0) throw new Error(t('bundle.openpgp.notPacket', { at: at - 1 }));
     let tag: number;
     let length: number;
     if (header & 0x40) {
@@ -61,20 +62,20 @@ export function primaryFingerprints(keyring: Buffer): string[] {
       else if (first === 255) {
         length = keyring.readUInt32BE(at);
         at += 4;
-      } else throw new Error('a partial-length packet in a keyring');
+      } else throw new Error(t('bundle.openpgp.partialLength'));
     } else {
       tag = (header >> 2) & 0x0f;
       const kind = header & 3;
-      if (kind === 3) throw new Error('an indeterminate-length packet in a keyring');
+      if (kind === 3) throw new Error(t('bundle.openpgp.indeterminateLength'));
       const size = [1, 2, 4][kind]!;
       length = keyring.readUIntBE(at, size);
       at += size;
     }
     const body = keyring.subarray(at, at + length);
-    if (body.length !== length) throw new Error('a truncated OpenPGP packet');
+    if (body.length !== length) throw new Error(t('bundle.openpgp.truncated'));
     at += length;
     if (tag !== 6) continue;
-    if (body[0] !== 4) throw new Error(`a version ${body[0]} key (kvmkit reads version 4 keys)`);
+    if (body[0] !== 4) throw new Error(t('bundle.openpgp.keyVersion', { version: String(body[0]) }));
     const prefix = Buffer.from([0x99, length >> 8, length & 0xff]);
     fingerprints.push(createHash('sha1').update(prefix).update(body).digest('hex').toUpperCase());
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResult } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { BUNDLE_MANIFEST } from '../lib/paths.js';
 import { packageManagerFor } from '../package-manager/index.js';
 import type { PackageManager } from '../package-manager/package-manager.js';
@@ -42,7 +43,10 @@ async function must(run: Runner, argv: string[], input?: string): Promise<string
   const result = await run(argv, input);
   if (result.exitCode !== 0)
     throw new BundleSignError(
-      `${argv[0]} ${argv.at(-1)} failed: ${(result.stderr || result.stdout).trim().split('\n').at(-1)}`,
+      t('bundle.sign.commandFailed', {
+        command: `${argv[0]} ${argv.at(-1)}`,
+        error: (result.stderr || result.stdout).trim().split('\n').at(-1) ?? '',
+      }),
     );
   return result.stdout;
 }
@@ -57,12 +61,12 @@ export async function ensureGpg(
   manager: PackageManager = packageManagerFor(undefined),
 ): Promise<void> {
   if ((await run(['gpg', '--version'])).exitCode === 0) return;
-  say('gpg is not installed: installing gnupg to sign the bundle');
+  say(t('bundle.sign.installingGpg'));
   const installed = await run([...manager.simpleInstallCommand(['gnupg']).argv]);
   if (installed.exitCode !== 0 || (await run(['gpg', '--version'])).exitCode !== 0)
     throw new BundleSignError(
-      'gpg (package gnupg) is needed to sign the bundle, and installing it failed',
-      `sudo ${manager.installHint(['gnupg'])}, then run kvmkit bundle again`,
+      t('bundle.sign.gpgNeeded'),
+      t('bundle.sign.gpgNeededHint', { command: `sudo ${manager.installHint(['gnupg'])}` }),
     );
 }
 
@@ -88,6 +92,7 @@ export async function ensureSigningKey(run: Runner, keyDir: string): Promise<str
       '--passphrase',
       '',
       '--quick-gen-key',
+      // i18n: machine (the key's user id, the same in every language)
       'kvmkit offline bundle signing key',
       'ed25519',
       'sign',
@@ -95,7 +100,7 @@ export async function ensureSigningKey(run: Runner, keyDir: string): Promise<str
     ),
   );
   const made = await secretKey(run, keyDir);
-  if (!made) throw new BundleSignError(`gpg made no key in ${keyDir}`);
+  if (!made) throw new BundleSignError(t('bundle.sign.noKeyMade', { dir: keyDir }));
   return made;
 }
 
@@ -120,8 +125,8 @@ async function fileHash(path: string): Promise<{ sha256: string; size: number }>
 export async function signRepository(run: Runner, keyDir: string, fingerprint: string, debs: string) {
   const packages = await readFile(join(debs, 'Packages'));
   const release = [
-    'Origin: kvmkit',
-    'Label: kvmkit offline bundle',
+    'Origin: kvmkit', // i18n: machine (Release fields apt reads)
+    'Label: kvmkit offline bundle', // i18n: machine
     `Date: ${new Date().toUTCString().replace('GMT', 'UTC')}`,
     'SHA256:',
     ` ${sha256(packages)} ${packages.length} Packages`,
@@ -153,7 +158,7 @@ async function filesUnder(dir: string, path: string): Promise<string[]> {
     const entries = (await readdir(join(dir, path))).sort();
     return (await Promise.all(entries.map((e) => filesUnder(dir, `${path}/${e}`)))).flat();
   }
-  throw new BundleSignError(`${path} in the bundle is not a plain file or folder`);
+  throw new BundleSignError(t('bundle.sign.notPlain', { path }));
 }
 
 /** The paths a manifest names, for its `files`: every one is hashed, and checked on the target. */

@@ -1,4 +1,5 @@
 import type { Host } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import { BUNDLE_MANIFEST } from '../lib/paths.js';
 import {
   BundleError,
@@ -22,46 +23,38 @@ export type BundleTrust = { fingerprint: string } | 'insecure';
 
 type Reader = Pick<Host, 'run' | 'readBinary' | 'canRun'>;
 
-const REMAKE = 'copy the bundle again from where it was made, or make it again with kvmkit bundle';
+const remake = () => t('bundle.verify.remake');
 /** Characters of the paths a bundle holds (Debian's file names included): nothing to quote or escape. */
 const SEGMENT = /^[A-Za-z0-9_+~%@:=-][A-Za-z0-9._+~%@:=-]*$/;
 
 export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust): Promise<OpenedBundle> {
-  const fail = (message: string, hint = REMAKE): never => {
+  const fail = (message: string, hint = remake()): never => {
     throw new BundleError(`--from ${dir}: ${message.replace(/\s*\n\s*/g, ' / ')}`, hint);
   };
-  if (!host.canRun())
-    return fail(
-      'a recorded host tree (--root) cannot check a bundle: its signature, hashes and paths are checked with commands on the host',
-      'run plan --from on the machine the bundle is on',
-    );
+  if (!host.canRun()) return fail(t('bundle.verify.recordedTree'), t('bundle.verify.recordedTreeHint'));
   const root = (await realpaths(host, [dir]))[0];
-  if (!root) return fail('cannot resolve the folder');
+  if (!root) return fail(t('bundle.verify.cannotResolve'));
   const text = await host.readBinary(`${root}/${BUNDLE_MANIFEST}`);
   if (text === undefined)
-    return fail(
-      `no ${BUNDLE_MANIFEST} there (not a bundle, or one whose making did not finish)`,
-      'make one with kvmkit bundle DIR on a machine of the same release that has a network',
-    );
+    return fail(t('bundle.verify.noManifest', { file: BUNDLE_MANIFEST }), t('bundle.verify.noManifestHint'));
 
   let key: Buffer | undefined;
   if (trust !== 'insecure') {
     key = await host.readBinary(`${root}/${PUBLIC_KEY}`);
-    if (!key)
-      return fail(
-        `no ${PUBLIC_KEY}: the bundle is not signed`,
-        'make it again with this kvmkit (kvmkit bundle signs it), or give --insecure-unsigned-bundle to trust this copy as it is',
-      );
+    if (!key) return fail(t('bundle.verify.noKey', { file: PUBLIC_KEY }), t('bundle.verify.noKeyHint'));
     let keys: string[];
     try {
       keys = primaryFingerprints(key);
     } catch (error) {
-      return fail(`${PUBLIC_KEY} cannot be read: ${(error as Error).message}`);
+      return fail(t('bundle.verify.keyUnreadable', { file: PUBLIC_KEY, error: (error as Error).message }));
     }
     if (keys.length !== 1 || keys[0] !== trust.fingerprint)
       return fail(
-        `the bundle's key is ${keys.join(', ') || 'missing'}, not the --bundle-key ${trust.fingerprint}`,
-        'give the fingerprint kvmkit bundle printed where the bundle was made; another key means another machine made it, or someone changed it',
+        t('bundle.verify.wrongKey', {
+          keys: keys.join(', ') || t('bundle.verify.keyMissing'),
+          fingerprint: trust.fingerprint,
+        }),
+        t('bundle.verify.wrongKeyHint'),
       );
     await checkSignature(
       host,
@@ -69,10 +62,7 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
       trust.fingerprint,
       text,
       `${root}/${MANIFEST_SIGNATURE}`,
-      () =>
-        fail(
-          `${BUNDLE_MANIFEST} has no valid signature by the bundle's key (it changed after it was signed)`,
-        ),
+      () => fail(t('bundle.verify.badSignature', { file: BUNDLE_MANIFEST })),
     );
   }
 
@@ -80,7 +70,7 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
   try {
     manifest = JSON.parse(text.toString('utf8')) as BundleManifest;
   } catch {
-    return fail(`${BUNDLE_MANIFEST} is not JSON`);
+    return fail(t('bundle.verify.notJson', { file: BUNDLE_MANIFEST }));
   }
   if (
     manifest?.kind !== 'kvmkit-bundle' ||
@@ -88,13 +78,13 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
     !Array.isArray(manifest.packages) ||
     !Array.isArray(manifest.kvmkit)
   )
-    return fail(`${BUNDLE_MANIFEST} is not a kvmkit bundle manifest (format 1 or 2)`);
+    return fail(t('bundle.verify.notManifest', { file: BUNDLE_MANIFEST }));
   const distro = manifest.distro as Partial<BundleManifest['distro']> | undefined;
   if (typeof distro?.id !== 'string' || typeof distro.name !== 'string' || typeof distro.version !== 'string')
-    return fail(`${BUNDLE_MANIFEST} names no distro (id, name and version)`);
+    return fail(t('bundle.verify.noDistro', { file: BUNDLE_MANIFEST }));
   const files = manifest.files ?? {};
   if (trust !== 'insecure' && (manifest.format !== 2 || typeof manifest.files !== 'object'))
-    return fail(`${BUNDLE_MANIFEST} hashes none of its files`);
+    return fail(t('bundle.verify.noHashes', { file: BUNDLE_MANIFEST }));
 
   // Every path it names, before any is opened: relative, inside, of plain characters.
   const named = trust === 'insecure' && !manifest.files ? [] : namedPaths(manifest);
@@ -109,16 +99,16 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
     ]),
   ];
   for (const path of paths)
-    if (!inside(path)) return fail(`${BUNDLE_MANIFEST} names ${path}, a path outside the bundle`);
+    if (!inside(path)) return fail(t('bundle.verify.pathOutside', { file: BUNDLE_MANIFEST, path }));
   if (manifest.files)
     for (const path of named)
       if (!files[path] && !Object.keys(files).some((f) => f.startsWith(`${path}/`)))
-        return fail(`${BUNDLE_MANIFEST} names ${path} without its hash`);
+        return fail(t('bundle.verify.noHash', { file: BUNDLE_MANIFEST, path }));
 
   const packages = await host.readBinary(`${root}/debs/Packages`);
-  if (!packages) return fail('debs/Packages is missing: the bundle is incomplete');
+  if (!packages) return fail(t('bundle.verify.packagesMissing'));
   if (files['debs/Packages'] && sha256(packages) !== files['debs/Packages'].sha256)
-    return fail(`debs/Packages does not match its SHA256 in ${BUNDLE_MANIFEST}`);
+    return fail(t('bundle.verify.packagesMismatch', { file: BUNDLE_MANIFEST }));
   const debs = debsOf(packages.toString('utf8'));
   if (typeof debs === 'string') return fail(`debs/Packages: ${debs}`);
 
@@ -131,7 +121,7 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
   for (const [i, path] of all.entries()) {
     const real = resolved[i];
     if (real === undefined || !real.startsWith(`${root}/`))
-      return fail(`${path} is a link outside the bundle (to ${real ?? 'nowhere'})`);
+      return fail(t('bundle.verify.linkOutside', { path, target: real ?? t('bundle.verify.nowhere') }));
   }
 
   const wanted = new Map<string, { sha256: string; by: string }>();
@@ -144,8 +134,8 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
   );
   for (const [i, [path, want]] of [...wanted.entries()].entries()) {
     const got = sums[i];
-    if (got === undefined) return fail(`${path} is missing or unreadable`);
-    if (got !== want.sha256) return fail(`${path} does not match its SHA256 in ${want.by}`);
+    if (got === undefined) return fail(t('bundle.verify.fileMissing', { path }));
+    if (got !== want.sha256) return fail(t('bundle.verify.fileMismatch', { path, by: want.by }));
   }
 
   if (trust === 'insecure') {
@@ -154,18 +144,18 @@ export async function verifyBundle(host: Reader, dir: string, trust: BundleTrust
     const kernel = manifest.kernel?.file;
     if (!kernel || files[kernel]) return { dir: root, manifest, trust };
     const [kernelSha256] = await hashes(host, [resolved[all.indexOf(kernel)] ?? `${root}/${kernel}`]);
-    if (!kernelSha256) return fail(`${kernel} is missing or unreadable`);
+    if (!kernelSha256) return fail(t('bundle.verify.fileMissing', { path: kernel }));
     return { dir: root, manifest, trust, kernelSha256 };
   }
   // What apt will check: InRelease signed by the same key, naming this Packages.
   const inRelease = await host.readBinary(`${root}/debs/InRelease`);
-  if (!inRelease) return fail('debs/InRelease is missing: the bundle is not signed');
+  if (!inRelease) return fail(t('bundle.verify.inReleaseMissing'));
   await checkSignature(host, `${root}/${PUBLIC_KEY}`, trust.fingerprint, inRelease, undefined, () =>
-    fail("debs/InRelease has no valid signature by the bundle's key"),
+    fail(t('bundle.verify.inReleaseBadSignature')),
   );
   const signedPart = inRelease.toString('utf8').split('\n-----BEGIN PGP SIGNATURE-----')[0] ?? '';
   if (!`${signedPart}\n`.includes(`\n ${sha256(packages)} ${packages.length} Packages\n`))
-    return fail('debs/InRelease does not give the SHA256 of this debs/Packages');
+    return fail(t('bundle.verify.inReleaseNoHash'));
   return { dir: root, manifest, trust: { fingerprint: trust.fingerprint, key: armorPublicKey(key!) } };
 }
 
@@ -221,10 +211,10 @@ function debsOf(index: string): { path: string; sha256: string }[] | string {
     if (stanza.trim() === '') continue;
     const filename = /^Filename: (.*)$/m.exec(stanza)?.[1]?.trim();
     const sum = /^SHA256: ([0-9a-f]{64})$/m.exec(stanza)?.[1];
-    if (!filename || !sum) return 'a package without Filename or SHA256';
+    if (!filename || !sum) return t('bundle.verify.debWithoutHash');
     const name = filename.replace(/^\.\//, '');
     if (name.includes('/') || !SEGMENT.test(name) || !name.endsWith('.deb'))
-      return `Filename ${filename} is not a .deb beside it`;
+      return t('bundle.verify.debNotBeside', { filename });
     debs.push({ path: `debs/${name}`, sha256: sum });
   }
   return debs;

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
+import { t } from '../lib/i18n.js';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
 import { fileStat } from './host.js';
 import { readBytesAt } from './read-bytes.js';
@@ -41,6 +42,7 @@ export class FixtureHost implements Host {
   private descriptionFile: Promise<FixtureDescription> | undefined;
 
   constructor(readonly root: string) {
+    // i18n: machine (doctor's JSON and the report files carry it as the host)
     this.description = `fixture tree ${root}`;
   }
 
@@ -113,20 +115,20 @@ export class FixtureHost implements Host {
   }
 
   async writeFile(path: string, _content?: string | Buffer): Promise<void> {
-    throw new Error(`a fixture host is read-only: not writing ${path}`);
+    throw new Error(t('host.fixture.notWriting', { path }));
   }
 
   async appendFile(path: string, _content?: string): Promise<void> {
-    throw new Error(`a fixture host is read-only: not writing ${path}`);
+    throw new Error(t('host.fixture.notWriting', { path }));
   }
 
   async removeFile(path: string): Promise<void> {
-    throw new Error(`a fixture host is read-only: not removing ${path}`);
+    throw new Error(t('host.fixture.notRemoving', { path }));
   }
 
   /** Nothing here runs a command that could read it, and the tree is not to be written. */
   async makeTempDir(prefix: string): Promise<TempDir> {
-    throw new Error(`a fixture host is read-only: not making a temp directory ${prefix}`);
+    throw new Error(t('host.fixture.notMakingTemp', { prefix }));
   }
 
   /** A recorded tree has no live daemons: a socket file present there stands for one answering. */
@@ -139,7 +141,7 @@ export class FixtureHost implements Host {
   }
 
   async run(_command: Command): Promise<RunResult> {
-    return { exitCode: -1, stdout: '', stderr: 'a fixture host runs no command', failed: true };
+    return { exitCode: -1, stdout: '', stderr: t('host.fixture.runsNoCommand'), failed: true };
   }
 
   async processIdentity(): Promise<ProcessIdentity | undefined> {

@@ -134,6 +134,7 @@ export interface TempDir {
 
 /** A temp directory's name prefix: a plain word, so it is safe in a path and on a command line. */
 export function checkTempPrefix(prefix: string): string {
+  // i18n: machine (a caller's bug: every prefix is a literal in kvmkit's code)
   if (!/^[A-Za-z0-9._-]{1,40}$/.test(prefix)) throw new Error(`not a temp directory prefix: ${prefix}`);
   return prefix;
 }

@@ -9,7 +9,8 @@ import { readBytesAt } from './read-bytes.js';
 /** The machine kvmkit runs on. Commands go through execa (loaded on first use: it is costly to import). */
 export class RealHost implements Host {
   readonly kind = 'real' as const;
-  readonly description = 'this host';
+  /** The host in doctor's JSON and the report files: machine text, the same in every language. */
+  readonly description = 'this host'; // i18n: machine
 
   /**
    * Reads, stats and listings are synchronous inside, behind the async Host interface: facts make

@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { t } from '../lib/i18n.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
 import { checkTempPrefix, fileStat } from './host.js';
@@ -37,17 +38,17 @@ export class SshTargetError extends Error {}
  */
 export function parseSshTarget(spec: string): SshTarget {
   const match = /^(?:ssh:\/\/)?(?:([^@]+)@)?(\[[^\]]+\]|[^:@/]+)(?::(\d{1,5}))?\/?$/.exec(spec);
-  if (!match) throw new SshTargetError(`--host ${spec}: expected user@host or ssh://user@host:port`);
+  if (!match) throw new SshTargetError(t('host.ssh.badTarget', { spec }));
   const [, user, rawHost = '', rawPort] = match;
   if (user !== undefined && !LOGIN.test(user))
-    throw new SshTargetError(`--host ${spec}: "${user}" is not a login name`);
+    throw new SshTargetError(t('host.ssh.badUser', { spec, user }));
   const bracketed = rawHost.startsWith('[');
   const host = bracketed ? rawHost.slice(1, -1) : rawHost;
   if (bracketed ? !IPV6.test(host) : !HOSTNAME.test(host))
-    throw new SshTargetError(`--host ${spec}: "${host}" is not a host name or an IP address`);
+    throw new SshTargetError(t('host.ssh.badHost', { spec, host }));
   const port = rawPort === undefined ? undefined : Number(rawPort);
   if (port !== undefined && (port < 1 || port > 65535))
-    throw new SshTargetError(`--host ${spec}: port ${rawPort} is out of range`);
+    throw new SshTargetError(t('host.ssh.badPort', { spec, port: rawPort ?? '' }));
   const who = user ? `${user}@` : '';
   const destination =
     port === undefined && !bracketed
@@ -59,9 +60,7 @@ export function parseSshTarget(spec: string): SshTarget {
 /** `-o` options for ssh, as `Key=value`: anything else could smuggle another flag in. */
 export function checkSshOption(option: string): string {
   if (!/^[A-Za-z][A-Za-z0-9]*=[^\n]*$/.test(option))
-    throw new SshTargetError(
-      `--ssh-option ${option}: expected Key=value, as in ssh_config (IdentityFile=~/.ssh/id_ed25519)`,
-    );
+    throw new SshTargetError(t('host.ssh.badOption', { option }));
   return option;
 }
 
@@ -113,15 +112,13 @@ export function diagnoseSudo(o: {
 }): SshFinding | undefined {
   const named = /unable to resolve host ([^\s:]+)/.exec(o.stderr)?.[1];
   const name = named ?? o.hostName;
-  const fix = `add the host name to /etc/hosts on the target: echo '127.0.1.1 ${name ?? 'NAME'}' | sudo tee -a /etc/hosts${name ? '' : ' (NAME: what hostname prints there)'}`;
-  if (named)
-    return {
-      problem: `sudo on the target says "unable to resolve host ${named}": its own host name does not resolve, so every sudo waits on DNS first (${o.seconds.toFixed(1)} s for this one)`,
-      fix,
-    };
+  const command = `echo '127.0.1.1 ${name ?? 'NAME'}' | sudo tee -a /etc/hosts`;
+  const fix = name ? t('host.sudo.fix', { command }) : t('host.sudo.fixUnnamed', { command });
+  const seconds = o.seconds.toFixed(1);
+  if (named) return { problem: t('host.sudo.unresolved', { name: named, seconds }), fix };
   if (o.seconds > SLOW_SUDO_SECONDS)
     return {
-      problem: `a sudo round trip to the target took ${o.seconds.toFixed(1)} s; sudo usually waits that long when the target's own host name${name ? ` (${name})` : ''} does not resolve, and every step of the install pays it again`,
+      problem: name ? t('host.sudo.slowNamed', { seconds, name }) : t('host.sudo.slow', { seconds }),
       fix,
     };
   return undefined;
@@ -211,7 +208,7 @@ export class SshHost implements Host {
     );
     const stopped = extra.signal?.aborted === true || result.timedOut === true;
     if (!stopped && (result.exitCode === 255 || (result.failed && result.exitCode === -1))) {
-      const detail = result.stderr.trim().split('\n').at(-1) || 'the connection failed';
+      const detail = result.stderr.trim().split('\n').at(-1) || t('host.ssh.connectionFailed');
       throw new SshConnectionError(this.target.destination, detail);
     }
     if (sudo && this.found.length === 0)
@@ -243,7 +240,7 @@ export class SshHost implements Host {
   /** Proves the connection before anything relies on it (a failed read must not look like a missing file). */
   async connect(): Promise<ProcessIdentity> {
     const identity = await this.processIdentity();
-    if (!identity) throw new SshConnectionError(this.target.destination, 'could not read who it logs in as');
+    if (!identity) throw new SshConnectionError(this.target.destination, t('host.ssh.noIdentity'));
     return identity;
   }
 
@@ -386,7 +383,9 @@ export class SshHost implements Host {
       sudo,
     );
     if (result.exitCode !== 0)
-      throw new Error(`could not write ${path} on ${this.description}: ${result.stderr.trim()}`);
+      throw new Error(
+        t('host.ssh.couldNotWrite', { path, host: this.description, error: result.stderr.trim() }),
+      );
   }
 
   async appendFile(path: string, content: string): Promise<void> {
@@ -398,7 +397,9 @@ export class SshHost implements Host {
       sudo,
     );
     if (result.exitCode !== 0)
-      throw new Error(`could not append to ${path} on ${this.description}: ${result.stderr.trim()}`);
+      throw new Error(
+        t('host.ssh.couldNotAppend', { path, host: this.description, error: result.stderr.trim() }),
+      );
   }
 
   async removeFile(path: string): Promise<void> {
@@ -415,7 +416,9 @@ export class SshHost implements Host {
     const result = await this.remote(remoteCommandLine({ argv }, false));
     const path = result.stdout.trim();
     if (result.exitCode !== 0 || !path.startsWith('/') || path.includes('\n'))
-      throw new Error(`could not make a temp directory on ${this.description}: ${result.stderr.trim()}`);
+      throw new Error(
+        t('host.ssh.couldNotMakeTemp', { host: this.description, error: result.stderr.trim() }),
+      );
     return {
       path,
       remove: async () => {
@@ -439,6 +442,7 @@ export class SshHost implements Host {
 
   processIdentity(): Promise<ProcessIdentity | undefined> {
     this.identity ??= this.remote(
+      // i18n: machine (a shell script)
       remoteCommandLine({ argv: ['sh', '-c', 'id -u; id -g; id -G; echo $$'] }, false),
     ).then((result) => {
       const [uid, gid, groups, pid] = result.stdout.trim().split('\n');

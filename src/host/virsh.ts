@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import type { Command, Host, RunResult } from './host.js';
 import { classifyVirshError, closeNames, LibvirtError } from './vm-errors.js';
 
@@ -21,7 +22,7 @@ export function connectionUri(flag: string | undefined, env: NodeJS.ProcessEnv =
 /** A libvirt URI as virsh accepts it: driver[+transport]://[user@][host[:port]]/path[?params]. */
 export function checkUri(uri: string): string | undefined {
   if (!/^[a-z][a-z0-9]*(\+[a-z0-9]+)?:\/\/[^\s]*\/[a-z]*(\?[^\s]*)?$/.test(uri))
-    return `"${uri}" is not a libvirt URI`;
+    return t('host.virsh.notUri', { uri });
   return undefined;
 }
 
@@ -92,11 +93,7 @@ export class Virsh {
       }),
     );
     if (result.failed && result.exitCode !== 1 && !result.stderr)
-      throw new LibvirtError(
-        'refused',
-        'virsh could not run',
-        'install libvirt-clients (kvmkit install does)',
-      );
+      throw new LibvirtError('refused', t('host.virsh.couldNotRun'), t('host.virsh.couldNotRunHint'));
     if (result.exitCode !== 0) {
       const error = classifyVirshError(result.stderr, { vm: options.vm, uri: this.uri });
       if (error.kind === 'not-found' && options.vm) return this.notFound(options.vm, error);
@@ -112,7 +109,7 @@ export class Virsh {
     throw new LibvirtError(
       'not-found',
       error.message,
-      close.length > 0 ? `did you mean: ${close.join(', ')}?` : 'kvmkit vm list shows the VMs there are',
+      close.length > 0 ? t('host.virsh.didYouMean', { names: close.join(', ') }) : t('host.virsh.listHint'),
       error.detail,
     );
   }
@@ -131,6 +128,7 @@ export class Virsh {
     if (commands.length === 0) return [];
     for (const word of commands.flat()) {
       if (!PLAIN_WORD.test(word))
+        // i18n: machine (a caller's bug: only ids and options go into a script)
         throw new Error(`not a plain word for a virsh script: ${JSON.stringify(word)}`);
     }
     const input = `${commands.map((c) => `${c.join(' ')}\necho ${SEPARATOR}`).join('\n')}\nquit\n`;

@@ -1,3 +1,4 @@
+// i18n: machine file — compiles and checks profiles/*.yaml at build time (scripts/build.mjs) and in the tests: its errors are for the profile files' authors, never shown by kvmkit to its users
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';

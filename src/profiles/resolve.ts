@@ -1,5 +1,6 @@
 import gte from 'semver/functions/gte.js';
 import lte from 'semver/functions/lte.js';
+import { t } from '../lib/i18n.js';
 import type {
   Distro,
   Feature,
@@ -25,7 +26,7 @@ export function releaseProfileFor(catalog: ProfileCatalog, distro: Distro): Rele
   const family = catalog.families[distro.base.id];
   const version = releaseVersion(distro.base.version);
   if (!family || !version) {
-    throw new ProfileError(`no profile for ${distro.base.id} ${distro.base.version}`);
+    throw new ProfileError(t('profiles.noProfile', { distro: `${distro.base.id} ${distro.base.version}` }));
   }
   const release = family.releases.find(
     (r) =>
@@ -33,8 +34,8 @@ export function releaseProfileFor(catalog: ProfileCatalog, distro: Distro): Rele
   );
   if (!release) {
     throw new ProfileError(
-      `${distro.name} ${distro.version} is older than any release kvmkit supports`,
-      `supported: ${distro.base.id} ${family.releases[0]?.from} and later`,
+      t('profiles.tooOld', { distro: `${distro.name} ${distro.version}` }),
+      t('profiles.supported', { release: `${distro.base.id} ${family.releases[0]?.from}` }),
     );
   }
   return release;
@@ -45,8 +46,8 @@ export function installProfileSets(catalog: ProfileCatalog, name: string): Packa
   const profile = catalog.installProfiles[name];
   if (!profile) {
     throw new ProfileError(
-      `unknown install profile "${name}"`,
-      `choose one of: ${Object.keys(catalog.installProfiles).join(', ')}`,
+      t('profiles.unknownProfile', { name }),
+      t('profiles.chooseOne', { names: Object.keys(catalog.installProfiles).join(', ') }),
     );
   }
   const inherited = profile.base ? installProfileSets(catalog, profile.base) : [];

@@ -1,3 +1,4 @@
+// i18n: machine file — bundled and run at build time (scripts/build.mjs, without the catalogues) to check profiles/*.yaml for their authors; a check at run time (an answers file) passes validate() the words of schema-words.ts, which go through t()
 import { INIT_SYSTEMS, NETWORK_SYSTEMS, PACKAGE_MANAGERS, PACKAGE_SETS } from './types.js';
 
 /**
@@ -14,6 +15,31 @@ export type Schema =
   | { type: 'map'; keys: RegExp; keyWhat: string; of: Schema };
 
 export class SchemaError extends Error {}
+
+/** The words of validate()'s errors: English here (the build's), schemaWords() in schema-words.ts at run time. */
+export interface SchemaWords {
+  expected(file: string, at: string, what: string): string;
+  top: string;
+  oneOf(values: string): string;
+  aString: string;
+  trueOrFalse: string;
+  aList: string;
+  mappingWith(keys: string): string;
+  mappingKeyedBy(what: string): string;
+  noKey(key: string, known: string): string;
+}
+
+export const ENGLISH_SCHEMA_WORDS: SchemaWords = {
+  expected: (file, at, what) => `${file}: ${at}: expected ${what}`,
+  top: '(top)',
+  oneOf: (values) => `one of ${values}`,
+  aString: 'a string',
+  trueOrFalse: 'true or false',
+  aList: 'a list',
+  mappingWith: (keys) => `a mapping with ${keys}`,
+  mappingKeyedBy: (what) => `a mapping keyed by ${what}`,
+  noKey: (key, known) => `no key "${key}" (known: ${known})`,
+};
 
 const packageName: Schema = {
   type: 'string',
@@ -124,68 +150,77 @@ export const distrosSchema: Schema = {
   },
 };
 
-function describe(schema: Schema): string {
+function describe(schema: Schema, words: SchemaWords): string {
   switch (schema.type) {
     case 'string':
-      return schema.oneOf ? `one of ${schema.oneOf.join(', ')}` : (schema.what ?? 'a string');
+      return schema.oneOf ? words.oneOf(schema.oneOf.join(', ')) : (schema.what ?? words.aString);
     case 'boolean':
-      return 'true or false';
+      return words.trueOrFalse;
     case 'integer':
       return schema.what;
     case 'list':
-      return schema.what ?? 'a list';
+      return schema.what ?? words.aList;
     case 'object':
-      return `a mapping with ${Object.keys(schema.fields).join(', ')}`;
+      return words.mappingWith(Object.keys(schema.fields).join(', '));
     case 'map':
-      return `a mapping keyed by ${schema.keyWhat}`;
+      return words.mappingKeyedBy(schema.keyWhat);
   }
 }
 
-/** Throws a SchemaError naming `file` and the path of the first value that does not fit. */
-export function validate(value: unknown, schema: Schema, file: string, path = ''): void {
+/**
+ * Throws a SchemaError naming `file` and the path of the first value that does not fit, in
+ * `words` (English unless given: a run-time caller gives schemaWords()).
+ */
+export function validate(
+  value: unknown,
+  schema: Schema,
+  file: string,
+  path = '',
+  words: SchemaWords = ENGLISH_SCHEMA_WORDS,
+): void {
   const fail = (expected: string, at = path): never => {
-    throw new SchemaError(`${file}: ${at || '(top)'}: expected ${expected}`);
+    throw new SchemaError(words.expected(file, at || words.top, expected));
   };
+  const describe_ = (s: Schema) => describe(s, words);
   switch (schema.type) {
     case 'string':
-      if (typeof value !== 'string') fail(describe(schema));
-      if (schema.pattern && !schema.pattern.test(value as string)) fail(describe(schema));
-      if (schema.oneOf && !schema.oneOf.includes(value as string)) fail(describe(schema));
+      if (typeof value !== 'string') fail(describe_(schema));
+      if (schema.pattern && !schema.pattern.test(value as string)) fail(describe_(schema));
+      if (schema.oneOf && !schema.oneOf.includes(value as string)) fail(describe_(schema));
       return;
     case 'boolean':
-      if (typeof value !== 'boolean') fail(describe(schema));
+      if (typeof value !== 'boolean') fail(describe_(schema));
       return;
     case 'integer':
-      if (!Number.isInteger(value) || (value as number) < schema.min) fail(describe(schema));
+      if (!Number.isInteger(value) || (value as number) < schema.min) fail(describe_(schema));
       return;
     case 'list':
-      if (!Array.isArray(value)) fail(describe(schema));
+      if (!Array.isArray(value)) fail(describe_(schema));
       for (const [i, item] of (value as unknown[]).entries())
-        validate(item, schema.of, file, `${path}[${i}]`);
+        validate(item, schema.of, file, `${path}[${i}]`, words);
       return;
     case 'object': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(describe(schema));
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(describe_(schema));
       const record = value as Record<string, unknown>;
       for (const key of Object.keys(record)) {
-        if (!(key in schema.fields))
-          fail(`no key "${key}" (known: ${Object.keys(schema.fields).join(', ')})`);
+        if (!(key in schema.fields)) fail(words.noKey(key, Object.keys(schema.fields).join(', ')));
       }
       for (const [key, fieldSchema] of Object.entries(schema.fields)) {
         const at = path ? `${path}.${key}` : key;
         if (record[key] === undefined) {
-          if (!schema.optional?.includes(key)) fail(describe(fieldSchema), at);
+          if (!schema.optional?.includes(key)) fail(describe_(fieldSchema), at);
           continue;
         }
-        validate(record[key], fieldSchema, file, at);
+        validate(record[key], fieldSchema, file, at, words);
       }
       return;
     }
     case 'map': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(describe(schema));
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(describe_(schema));
       for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
         const at = path ? `${path}.${key}` : key;
         if (!schema.keys.test(key)) fail(schema.keyWhat, at);
-        validate(item, schema.of, file, at);
+        validate(item, schema.of, file, at, words);
       }
     }
   }

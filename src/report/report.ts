@@ -1,4 +1,5 @@
 import type { DoctorReport } from '../checks/doctor.js';
+import { language, t } from '../lib/i18n.js';
 
 /** One machine's readiness, as an instructor reads it: stable keys (the merge reads them back). */
 export interface Readiness {
@@ -46,7 +47,7 @@ export function parseReadiness(text: string, file: string): Readiness {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new Error(`${file}: not JSON`);
+    throw new Error(t('report.parse.notJson', { file }));
   }
   const r = value as Readiness;
   if (
@@ -55,7 +56,7 @@ export function parseReadiness(text: string, file: string): Readiness {
     typeof r.host !== 'string' ||
     !Array.isArray(r.missing)
   )
-    throw new Error(`${file}: not a kvmkit readiness report (version 1)`);
+    throw new Error(t('report.parse.notReport', { file }));
   // Every field the page prints, of the type it prints: a number as acceleration or an object
   // as a check name would otherwise end in a stack trace, or in the page as "[object Object]".
   const wrong =
@@ -63,7 +64,7 @@ export function parseReadiness(text: string, file: string): Readiness {
     r.missing
       .map((m, i) =>
         typeof m !== 'object' || m === null
-          ? `missing[${i}] is not an object`
+          ? t('report.parse.notObject', { field: `missing[${i}]` })
           : wrongType(
               m,
               {
@@ -86,8 +87,15 @@ function wrongType(value: object, types: Record<string, string>, prefix = ''): s
   for (const [key, type] of Object.entries(types)) {
     const field = (value as Record<string, unknown>)[key];
     const actual = field === null ? 'null' : Array.isArray(field) ? 'array' : typeof field;
-    if (!type.split('|').includes(actual))
-      return `${prefix}${key} is ${actual === 'undefined' ? 'missing' : `a ${actual}`}, not ${type.replace('|', ' or ')}`;
+    const types = type.split('|');
+    if (!types.includes(actual)) {
+      const name = `${prefix}${key}`;
+      const wanted =
+        types.length === 2 ? t('report.parse.either', { a: types[0]!, b: types[1]! }) : types[0]!;
+      return actual === 'undefined'
+        ? t('report.parse.fieldMissing', { field: name, type: wanted })
+        : t('report.parse.fieldWrong', { field: name, actual, type: wanted });
+    }
   }
   return undefined;
 }
@@ -106,6 +114,11 @@ th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #dde2ea;verti
 .summary b{display:block;font-size:1.6rem}code{background:#f2f5f9;padding:0 .25rem;border-radius:3px}
 ul{margin:0;padding-left:1.1rem}`;
 
+/** A machine's verdict on the page. */
+function verdict(ready: boolean): string {
+  return ready ? t('report.page.ready') : t('report.page.notReady');
+}
+
 function machineRow(r: Readiness): string {
   const missing =
     r.missing.length === 0
@@ -113,13 +126,16 @@ function machineRow(r: Readiness): string {
       : `<ul>${r.missing
           .map(
             (m) =>
-              `<li><b>${escapeHtml(m.check)}</b>: ${escapeHtml(m.summary)}${m.fix ? ` — fix: <code>${escapeHtml(m.fix)}</code>` : ''}</li>`,
+              `<li><b>${escapeHtml(m.check)}</b>: ${escapeHtml(m.summary)}${m.fix ? ` — ${escapeHtml(t('report.page.fix'))} <code>${escapeHtml(m.fix)}</code>` : ''}</li>`,
           )
           .join('')}</ul>`;
-  return `<tr><td>${escapeHtml(r.host)}</td><td class="${r.ready ? 'ready' : 'not-ready'}">${r.ready ? 'ready' : 'not ready'}</td><td>${escapeHtml(r.acceleration)}</td><td>${escapeHtml(r.distro ?? 'unknown')}</td><td>${missing}</td><td>${escapeHtml(r.at)}</td></tr>`;
+  return `<tr><td>${escapeHtml(r.host)}</td><td class="${r.ready ? 'ready' : 'not-ready'}">${escapeHtml(verdict(r.ready))}</td><td>${escapeHtml(r.acceleration)}</td><td>${escapeHtml(r.distro ?? t('report.page.unknownDistro'))}</td><td>${missing}</td><td>${escapeHtml(r.at)}</td></tr>`;
 }
 
-/** One self-contained page (no scripts, no external files) for one machine or a whole room. */
+/**
+ * One self-contained page (no scripts, no external files) for one machine or a whole room, in the
+ * language t() speaks: its <html lang> says which, and the caller's title is in it too.
+ */
 export function readinessHtml(reports: Readiness[], title: string): string {
   const sorted = [...reports].sort(
     (a, b) => Number(a.ready) - Number(b.ready) || a.host.localeCompare(b.host),
@@ -128,12 +144,30 @@ export function readinessHtml(reports: Readiness[], title: string): string {
   const kvm = reports.filter((r) => r.acceleration === 'kvm').length;
   const summary =
     reports.length > 1
-      ? `<div class="summary"><div><b>${reports.length}</b>machines</div><div><b>${ready}</b>ready</div><div><b>${reports.length - ready}</b>not ready</div><div><b>${kvm}</b>with KVM</div><div><b>${reports.length - kvm}</b>emulation or unverified</div></div>`
+      ? `<div class="summary">${[
+          [reports.length, t('report.page.machines')],
+          [ready, t('report.page.ready')],
+          [reports.length - ready, t('report.page.notReady')],
+          [kvm, t('report.page.withKvm')],
+          [reports.length - kvm, t('report.page.emulation')],
+        ]
+          .map(([count, label]) => `<div><b>${count}</b>${escapeHtml(String(label))}</div>`)
+          .join('')}</div>`
       : '';
+  const headings = [
+    t('report.page.machine'),
+    t('report.page.verdict'),
+    t('report.page.acceleration'),
+    t('report.page.distro'),
+    t('report.page.missing'),
+    t('report.page.checked'),
+  ]
+    .map((h) => `<th>${escapeHtml(h)}</th>`)
+    .join('');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<html lang="${language()}"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><h1>${escapeHtml(title)}</h1>${summary}
-<table><thead><tr><th>Machine</th><th>Verdict</th><th>Acceleration</th><th>Distro</th><th>Missing, and the fix</th><th>Checked</th></tr></thead>
+<table><thead><tr>${headings}</tr></thead>
 <tbody>${sorted.map(machineRow).join('\n')}</tbody></table></body></html>
 `;
 }

@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import type { InstallEvent, RunSummary, StepResult } from '../plan/executor.js';
 import type { Verification } from '../plan/verify.js';
 import { style } from './style.js';
@@ -9,9 +10,24 @@ const COLOUR: Record<StepResult, (text: string) => string> = {
   skipped: style.dim,
   blocked: style.red,
 };
+/** A step's result as people read it (FAILED in capitals, to stand out). */
+function resultWord(result: StepResult): string {
+  switch (result) {
+    case 'ok':
+      return t('ui.result.ok');
+    case 'changed':
+      return t('ui.result.changed');
+    case 'failed':
+      return t('ui.result.failed');
+    case 'skipped':
+      return t('ui.result.skipped');
+    case 'blocked':
+      return t('ui.result.blocked');
+  }
+}
+
 /** The result word, padded before it is coloured so columns line up on a terminal too. */
-const mark = (result: StepResult, width = 0) =>
-  COLOUR[result]((result === 'failed' ? 'FAILED' : result).padEnd(width));
+const mark = (result: StepResult, width = 0) => COLOUR[result](resultWord(result).padEnd(width));
 
 /** Plain lines for logs (CI, no terminal): one line per event, command output indented. */
 export function plainLine(event: InstallEvent): string {
@@ -25,7 +41,7 @@ export function plainLine(event: InstallEvent): string {
     case 'say':
       return `[${event.step}] ${event.message}`;
     case 'wait':
-      return `[${event.step}] waiting for ${event.what} (up to ${event.seconds} s)`;
+      return `[${event.step}] ${t('ui.install.waiting', { what: event.what, seconds: event.seconds })}`;
     case 'step:done':
       return `[${event.step}] ${mark(event.result)}: ${event.message}`;
   }
@@ -41,13 +57,19 @@ export function renderSummary(
   const c = summary.counts;
   lines.push(
     '',
-    `${c.changed} changed, ${c.ok} ok, ${c.failed} failed, ${c.blocked} blocked, ${c.skipped} skipped.`,
+    t('ui.install.counts', {
+      changed: c.changed,
+      ok: c.ok,
+      failed: c.failed,
+      blocked: c.blocked,
+      skipped: c.skipped,
+    }),
   );
   if (verification) {
     lines.push(
       verification.ok
-        ? `${style.green('Verified')}: \`${verification.command}\` works as ${verification.as}.`
-        : `${style.red('Not verified')}: \`${verification.command}\` failed as ${verification.as}:`,
+        ? `${style.green(t('ui.install.verified'))}: ${t('ui.install.worksAs', { command: verification.command, user: verification.as })}`
+        : `${style.red(t('ui.install.notVerified'))}: ${t('ui.install.failedAs', { command: verification.command, user: verification.as })}`,
     );
     for (const l of verification.output) lines.push(`  | ${l}`);
   }
@@ -70,28 +92,22 @@ export interface NextStepsInput {
 
 /** The closing hints after a ready install: only tools this profile installed are named. */
 export function nextSteps({ user, groupsChanged, groups, vm, packages }: NextStepsInput): string {
-  const lines = ['', style.bold('Next:')];
+  const lines = ['', style.bold(t('ui.next.title'))];
   const has = (name: string) => packages.includes(name);
   if (user && groupsChanged) {
-    lines.push(
-      `- ${user} is now in ${groups.join(', ')}: log out and in again (or run \`newgrp ${groups[0]}\`) before that session can use libvirt.`,
-    );
+    lines.push(`- ${t('ui.next.groups', { user, groups: groups.join(', '), group: groups[0] ?? '' })}`);
   }
   if (vm) {
     // An ISO VM installs through its SPICE screen; the others have a serial console.
     const opens =
       vm.kind !== 'iso'
-        ? `\`virsh --connect qemu:///system console ${vm.name}\` opens its console`
+        ? t('ui.next.console', { vm: vm.name })
         : has('virt-viewer')
-          ? `\`virt-viewer --connect qemu:///system ${vm.name}\` shows its screen`
-          : `\`virsh --connect qemu:///system domdisplay ${vm.name}\` says where its screen listens (127.0.0.1 only)`;
-    lines.push(`- Your first VM, ${vm.name}: ${opens}; \`kvmkit verify --vm ${vm.name}\` proves it runs.`);
+          ? t('ui.next.viewer', { vm: vm.name })
+          : t('ui.next.display', { vm: vm.name });
+    lines.push(`- ${t('ui.next.firstVm', { vm: vm.name, opens })}`);
   }
-  lines.push(
-    `- \`virsh --connect qemu:///system list --all\` lists the VMs${has('virt-manager') ? '; `virt-manager` opens the desktop manager' : ''}.`,
-  );
-  lines.push(
-    '- `kvmkit doctor --deep` proves whether VMs run accelerated; `kvmkit uninstall` takes back what kvmkit did.',
-  );
+  lines.push(`- ${has('virt-manager') ? t('ui.next.listWithManager') : t('ui.next.list')}`);
+  lines.push(`- ${t('ui.next.doctor')}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,54 +1,89 @@
 import { showCommand } from '../host/host.js';
+import { t } from '../lib/i18n.js';
 import type { Plan } from '../plan/plan.js';
 import type { Feature } from '../profiles/types.js';
 import { actionsOf, type PlannedState } from '../steps/step.js';
 import { style } from './style.js';
 
-const LABEL: Record<PlannedState, string> = {
-  ok: style.green('ok    '),
-  change: style.yellow('change'),
-  blocked: style.red('blocked'),
-};
+/** A step's planned state, padded to one width before it is coloured. */
+function label(state: PlannedState): string {
+  const words: Record<PlannedState, string> = {
+    ok: t('ui.plan.state.ok'),
+    change: t('ui.plan.state.change'),
+    blocked: t('ui.plan.state.blocked'),
+  };
+  // ok and change line up (blocked, rarer, may stick out).
+  const width = Math.max(words.ok.length, words.change.length);
+  const colour = { ok: style.green, change: style.yellow, blocked: style.red }[state];
+  return colour(words[state].padEnd(width));
+}
 
-const FEATURE: Record<Feature, string> = {
-  smokeVm: 'the smoke VM',
-  cloudVm: 'a cloud image VM',
-  isoVm: 'an ISO VM',
-  bridge: 'the bridge',
-};
+function feature(name: Feature): string {
+  switch (name) {
+    case 'smokeVm':
+      return t('ui.plan.feature.smokeVm');
+    case 'cloudVm':
+      return t('ui.plan.feature.cloudVm');
+    case 'isoVm':
+      return t('ui.plan.feature.isoVm');
+    case 'bridge':
+      return t('ui.plan.feature.bridge');
+  }
+}
+
+/** Why this profile, in words (the plan's JSON keeps the machine value). */
+function chosenBy(by: string): string {
+  switch (by) {
+    case 'chosen':
+      return t('ui.plan.chosenBy.chosen');
+    case 'host has a desktop session':
+      return t('ui.plan.chosenBy.desktop');
+    case 'host has no desktop session':
+      return t('ui.plan.chosenBy.noDesktop');
+    default:
+      return by;
+  }
+}
 
 /** Which of the packages the chosen features bring, e.g. `  for the smoke VM: busybox-static`. */
 function needsLine(plan: Plan): string[] {
-  const parts = Object.entries(plan.needs).map(
-    ([feature, packages]) =>
-      `for ${FEATURE[feature as Feature]}: ${packages.length > 0 ? packages.join(' ') : 'nothing more'}`,
+  const parts = Object.entries(plan.needs).map(([name, packages]) =>
+    t('ui.plan.needs', {
+      feature: feature(name as Feature),
+      packages: packages.length > 0 ? packages.join(' ') : t('ui.plan.nothingMore'),
+    }),
   );
   return parts.length > 0 ? [`  ${parts.join('; ')}`] : [];
 }
 
 export function renderPlan(plan: Plan): string {
   const d = plan.distro;
-  const base = d.id === d.base.id ? '' : ` (based on ${d.base.id} ${d.base.version} ${d.base.codename})`;
+  const base =
+    d.id === d.base.id
+      ? ''
+      : ` ${t('ui.plan.basedOn', { id: d.base.id, version: d.base.version, codename: d.base.codename })}`;
   const lines = [
-    style.bold(`kvmkit plan: ${d.name} ${d.version}${d.codename ? ` ${d.codename}` : ''}${base}`),
-    `profile: ${plan.profile} (${plan.profileChosenBy})`,
-    `packages: ${plan.packages.join(' ')}${plan.installRecommends ? '' : "  (without apt's Recommends)"}`,
+    style.bold(
+      t('ui.plan.title', { distro: `${d.name} ${d.version}${d.codename ? ` ${d.codename}` : ''}${base}` }),
+    ),
+    t('ui.plan.profile', { profile: plan.profile, why: chosenBy(plan.profileChosenBy) }),
+    `${t('ui.plan.packages', { packages: plan.packages.join(' ') })}${plan.installRecommends ? '' : `  ${t('ui.plan.withoutRecommends')}`}`,
     ...needsLine(plan),
-    `groups: ${plan.groups.join(', ')}    services: ${plan.services.join(', ')}`,
+    t('ui.plan.groupsServices', { groups: plan.groups.join(', '), services: plan.services.join(', ') }),
     '',
   ];
   for (const step of plan.steps) {
-    lines.push(`  ${LABEL[step.state]}  ${step.title}: ${step.reason}`);
+    lines.push(`  ${label(step.state)}  ${step.title}: ${step.reason}`);
     // Files the step writes are in --json and --format sh; here, its commands and its waits.
     for (const action of actionsOf(step)) {
       if (action.kind === 'run') lines.push(`            ${style.dim('$')} ${showCommand(action.command)}`);
       if (action.kind === 'wait')
         lines.push(
-          `            ${style.dim(`… waits for ${action.wait.what} (up to ${action.wait.deadlineMs / 1000} s)`)}`,
+          `            ${style.dim(`… ${t('ui.plan.waits', { what: action.wait.what, seconds: action.wait.deadlineMs / 1000 })}`)}`,
         );
     }
   }
   const changes = plan.steps.filter((s) => s.state === 'change').length;
-  lines.push('', changes === 0 ? 'Nothing to do.' : `${changes} step(s) would change this host.`);
+  lines.push('', changes === 0 ? t('ui.plan.nothingToDo') : t('ui.plan.changes', { count: changes }));
   return `${lines.join('\n')}\n`;
 }

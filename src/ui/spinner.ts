@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import type { Waiting } from '../lib/waiting.js';
 import { waitQuietly } from '../lib/waiting.js';
 
@@ -37,7 +38,10 @@ export function spinnerWaiting(context: SpinnerContext): Waiting {
       spinner.stopAndPersist({ symbol: '·', text: `${what}: ${took()}` });
       return result;
     } catch (error) {
-      spinner.stopAndPersist({ symbol: '·', text: `${what}: stopped after ${took()}` });
+      spinner.stopAndPersist({
+        symbol: '·',
+        text: `${what}: ${t('ui.spinner.stoppedAfter', { took: took() })}`,
+      });
       throw error;
     }
   };

@@ -1,10 +1,34 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { kvmkit, parseJson } from '../helpers/cli.js';
+import { kvmkit, parseJson, TOP } from '../helpers/cli.js';
 import { materialize } from '../helpers/fixtures.js';
+
+/**
+ * Where the screenshots are kept: under the checkout (bound into the workbench, so they outlive
+ * its container), in .test-results, which git ignores.
+ */
+const SHOTS = join(TOP, '.test-results/report');
+
+// The page as a real browser sees it: headless chromium parses it, or takes its screenshot.
+const BROWSER = ['--headless', '--no-sandbox', '--disable-gpu', '--window-size=1200,900'];
+const dumpDom = (page: string) =>
+  execFileSync('chromium', [...BROWSER, '--dump-dom', `file://${page}`], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+function screenshot(page: string, shot: string): Buffer {
+  execFileSync('chromium', [...BROWSER, `--screenshot=${shot}`, `file://${page}`], { stdio: 'ignore' });
+  const png = readFileSync(shot);
+  expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+  expect(png.readUInt32BE(16)).toBe(1200); // IHDR width
+  expect(png.length).toBeGreaterThan(20_000); // a page with text on it, not a blank
+  mkdirSync(SHOTS, { recursive: true });
+  copyFileSync(shot, join(SHOTS, basename(shot)));
+  return png;
+}
 
 // `kvmkit report` on recorded host trees (test/fixtures/hosts), then a room's reports merged.
 describe('kvmkit report', () => {
@@ -74,22 +98,53 @@ describe('kvmkit report', () => {
     expect(readdirSync(room).filter((f) => f.endsWith('.html'))).toContain('kvmkit-room.html');
 
     // The page as a real browser sees it: headless chromium parses it and takes a screenshot.
-    const browser = ['--headless', '--no-sandbox', '--disable-gpu', '--window-size=1200,900'];
-    const dom = execFileSync('chromium', [...browser, '--dump-dom', `file://${summary.page}`], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const dom = dumpDom(summary.page);
+    expect(dom).toContain('<html lang="en">');
     expect(dom.match(/<tr>/g)?.length).toBe(1 + 4); // the header row and one per machine
     expect(dom).not.toMatch(/<script/);
     expect(dom).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
-    const shot = join(room, 'kvmkit-room.png');
-    execFileSync('chromium', [...browser, `--screenshot=${shot}`, `file://${summary.page}`], {
-      stdio: 'ignore',
-    });
-    const png = readFileSync(shot);
-    expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
-    expect(png.readUInt32BE(16)).toBe(1200); // IHDR width
-    expect(png.length).toBeGreaterThan(20_000); // a page with text on it, not a blank
+    screenshot(summary.page, join(room, 'kvmkit-room.png'));
+  });
+
+  it('in Vietnamese (--lang vi, or LANG=vi_VN.UTF-8): the room\'s page says lang="vi" and its words are Vietnamese, and chromium shows them', async () => {
+    const room = mkdtempSync(join(tmpdir(), 'kvmkit-room-vi-'));
+    const hosts = ['intel-vmx-ready', 'intel-vtx-disabled-firmware', 'this-machine-kvm-pvm'];
+    for (const [i, fixture] of hosts.entries()) {
+      // One machine through --lang, the others through the locale, as a classroom's would be.
+      const result = await kvmkit(
+        ['report', '--root', materialize(fixture), '--out', room, ...(i === 0 ? ['--lang', 'vi'] : [])],
+        // LC_ALL and LC_MESSAGES empty, as gettext reads them: LANG decides.
+        i === 0 ? {} : { env: { LANG: 'vi_VN.UTF-8', LC_ALL: '', LC_MESSAGES: '' } },
+      );
+      expect([0, 1], result.stderr).toContain(result.exitCode);
+    }
+    // The report files keep their keys and ids (the merge reads them back) whatever the language.
+    const saved = readdirSync(room)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(room, f), 'utf8')) as { kind: string; ready: boolean });
+    expect(saved).toHaveLength(3);
+    for (const report of saved) expect(report).toMatchObject({ kind: 'kvmkit-readiness', version: 1 });
+    const ready = saved.filter((r) => r.ready).length;
+    // Not --json: machine output is English, and so is the page made alongside it.
+    const merged = await kvmkit(['report', '--merge', room, '--out', room, '--lang', 'vi']);
+    expect(merged.exitCode, merged.stderr).toBe(0);
+    const page = join(room, 'kvmkit-room.html');
+    expect(merged.stdout).toContain(page);
+    expect(merged.stdout).not.toMatch(/machines ready/);
+
+    const dom = dumpDom(page);
+    expect(dom).toContain('<html lang="vi">');
+    expect(dom.match(/<tr>/g)?.length).toBe(1 + 3);
+    // The headings, the summary and the verdicts, in Vietnamese; none of the English ones.
+    for (const heading of ['Máy', 'Kết luận', 'Tăng tốc', 'Bản phân phối', 'Còn thiếu, và cách sửa'])
+      expect(dom).toContain(`<th>${heading}</th>`);
+    expect(dom).toContain(`<div><b>3</b>máy</div><div><b>${ready}</b>sẵn sàng</div>`);
+    expect(dom).toContain('<td class="not-ready">chưa sẵn sàng</td>');
+    expect(dom).toMatch(/<h1>[^<]*máy[^<]*<\/h1>/);
+    expect(dom).not.toMatch(/<th>(Machine|Verdict|Acceleration|Distro|Missing, and the fix|Checked)<\/th>/);
+    expect(dom).not.toMatch(/kvmkit readiness|>not ready<|>machines</);
+    // Kept: .test-results/report/kvmkit-room-vi.png.
+    screenshot(page, join(room, 'kvmkit-room-vi.png'));
   });
 
   it('refuses a folder with something other than kvmkit reports in it', async () => {
