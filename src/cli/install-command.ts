@@ -9,6 +9,7 @@ import catalog from '../profiles/catalog.js';
 import { type FirstVm, type FirstVmSize, firstVmFor } from '../profiles/wanted.js';
 import type { InstallOptions } from '../steps/step.js';
 import { nextSteps, plainLine, renderSummary } from '../ui/install-render.js';
+import { prompts } from '../ui/prompts.js';
 import { renderPlan } from '../ui/render-plan.js';
 import { CLOUD_IMAGES } from '../vm/cloud/images.js';
 import { userPublicKeys } from '../vm/cloud-init.js';
@@ -195,7 +196,7 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
     process.stdout.write(
       `  ${c.status === 'fail' ? t('cli.install.fail') : t('cli.install.warn')}  ${c.id}: ${c.summary}\n`,
     );
-  const { select, input } = await import('@inquirer/prompts');
+  const { select, input } = await prompts();
   resolved.profile ??= await select({
     message: t('cli.install.profilePrompt'),
     default: report.profile ?? 'server',
@@ -257,7 +258,7 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
     }
     let generateKey: boolean | undefined;
     if (kind === 'cloud' && resolved.user && (await userPublicKeys(host, resolved.user)).length === 0) {
-      const { confirm: ask } = await import('@inquirer/prompts');
+      const { confirm: ask } = await prompts();
       generateKey = await ask({
         message: t('cli.install.makeKey', { user: resolved.user }),
         default: true,
@@ -284,7 +285,7 @@ function profileDescription(name: string, fromYaml: string): string {
 async function confirm(plan: Plan): Promise<boolean> {
   const changes = plan.steps.filter((s) => s.state === 'change').length;
   if (changes === 0) return true;
-  const { confirm: ask } = await import('@inquirer/prompts');
+  const { confirm: ask } = await prompts();
   return ask({ message: t('cli.install.applyChanges', { changes }), default: true });
 }
 

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
+import { prompts } from '../ui/prompts.js';
 import { detectOs, isoReadableByQemu, unreadableIso } from '../vm/iso.js';
 import { BRIDGE_NETWORK, isoHostChoices, vmNameTaken } from '../vm/iso-choices.js';
 import { checkWhole, diskNote, formatGiB, sizeDefaults, sizeLimits } from '../vm/iso-sizing.js';
@@ -43,7 +44,7 @@ async function freeName(host: Host, wanted: string): Promise<string> {
  * Every fact comes from the core (vm/): this file asks and shows.
  */
 export async function askIsoVm(host: Host, given: IsoVmGiven = {}): Promise<IsoVmAnswers | undefined> {
-  const { input, search, select, confirm } = await import('@inquirer/prompts');
+  const { input, search, select, confirm } = await prompts();
 
   heading(1, t('vmcli.wizard.media'));
   const iso = resolve(
