@@ -232,7 +232,7 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
       // The guided ISO VM: virt-manager's screens (media, OS, memory and CPUs, storage, name and
       // network, summary); declining the summary asks the first VM again.
       const { askIsoVm } = await import('./iso-wizard.js');
-      const chosen = await askIsoVm(host);
+      const chosen = await askIsoVm(host, {}, { beforeInstall: true });
       if (chosen === undefined) return askGuided(host, resolved);
       const { iso, os, memoryMiB, vcpus, diskGiB, name, network } = chosen;
       resolved.firstVm = { kind: 'iso', iso, os, memoryMiB, vcpus, diskGiB, name, network };

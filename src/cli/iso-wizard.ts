@@ -43,7 +43,12 @@ async function freeName(host: Host, wanted: string): Promise<string> {
  * CPUs, storage, name and network, then the summary. Undefined when the user declines the summary.
  * Every fact comes from the core (vm/): this file asks and shows.
  */
-export async function askIsoVm(host: Host, given: IsoVmGiven = {}): Promise<IsoVmAnswers | undefined> {
+export async function askIsoVm(
+  host: Host,
+  given: IsoVmGiven = {},
+  /** Asked by the installer, before the install that brings libosinfo-bin has run. */
+  { beforeInstall = false } = {},
+): Promise<IsoVmAnswers | undefined> {
   const { input, search, select, confirm } = await prompts();
 
   heading(1, t('vmcli.wizard.media'));
@@ -92,7 +97,9 @@ export async function askIsoVm(host: Host, given: IsoVmGiven = {}): Promise<IsoV
     });
     os = picked === GENERIC ? undefined : picked;
   } else {
-    say(t('vmcli.wizard.noOsinfo'));
+    // A fresh host: the install about to be planned brings libosinfo-bin (and virt-install, which
+    // reads the ISO itself when it makes the VM); nothing may be installed before the plan is shown.
+    say(beforeInstall ? t('vmcli.wizard.noOsinfoYet') : t('vmcli.wizard.noOsinfo'));
   }
 
   heading(3, t('vmcli.wizard.memoryAndCpus'));

@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, HARNESS, kvmkit, TEST_NETNS } from '../helpers/cli.js';
+import { vietnameseOf } from '../helpers/catalogue.js';
+import { BIN, HARNESS, kvmkit, TEST_NETNS, TOP } from '../helpers/cli.js';
 import { groupsOf } from '../helpers/host-state.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
@@ -119,4 +122,48 @@ describe('kvmkit install on a terminal', () => {
     expect(done).toMatch(/Nothing was changed/);
     expect(groupsOf(USER)).not.toContain('libvirt');
   });
+
+  it('speaks Vietnamese under LANG=vi_VN.UTF-8: the questions, the plan, the confirmation and the answer', async () => {
+    spawnSync('gpasswd', ['-d', USER, 'libvirt'], { stdio: 'ignore' });
+    // What the screen must show is read from the catalogues: the Vietnamese of each English text.
+    const vi = (english: string) => new RegExp(literally(vietnameseOf(english)));
+    terminal = Terminal.start([
+      HARNESS,
+      TEST_NETNS,
+      'env',
+      'LANG=vi_VN.UTF-8',
+      'LC_ALL=',
+      'LC_MESSAGES=',
+      BIN,
+      'install',
+    ]);
+    await terminal.waitFor(vi('Install profile'));
+    terminal.keys('Enter');
+    await terminal.waitFor(vi('User who will manage VMs (joins the libvirt and kvm groups; empty for none)'));
+    terminal.keys(USER, 'Enter');
+    await terminal.waitFor(vi('First VM'));
+    terminal.keys('Enter'); // a server's default: no first VM
+    const plan = await terminal.waitFor(vi('Apply these {{count}} change(s) to this host?'));
+    expect(plan).toMatch(vi('Let the user manage VMs'));
+    expect(plan).toMatch(/\$ usermod -a -G libvirt kvmkit-user/); // commands stay commands
+    terminal.keys('n', 'Enter');
+    const done = await terminal.waitFor(/KVMKIT-EXIT=\d+/);
+    expect(done).toMatch(vi('Nothing was changed.'));
+    // None of the English it replaced is left on the screen.
+    for (const english of [
+      /Install profile/,
+      /User who will manage VMs/,
+      /First VM/,
+      /Apply these/,
+      /Nothing was changed/,
+    ])
+      expect(done).not.toMatch(english);
+    expect(groupsOf(USER)).not.toContain('libvirt');
+    // The screen, kept for the closing note.
+    mkdirSync(join(TOP, '.test-results'), { recursive: true });
+    writeFileSync(join(TOP, '.test-results', 'guided-install-vi.txt'), done);
+  });
 });
+
+/** A text as a regular expression matches it literally. */
+const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kvmkit } from '../helpers/cli.js';
+import { BIN, HARNESS, kvmkit, TEST_NETNS } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
 import { installedForVms } from '../helpers/vm-harness.js';
@@ -13,6 +13,7 @@ import { installedForVms } from '../helpers/vm-harness.js';
 const USER = ensureTestUser('kvmkit-user');
 const NAME = 'kvmkit-wiz-t1';
 const UNATTENDED = 'kvmkit-wiz-t2';
+const FROM_INSTALLER = 'kvmkit-wiz-t3';
 const virsh = (...args: string[]) =>
   spawnSync('virsh', ['--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
 const dirs: string[] = [];
@@ -62,7 +63,7 @@ beforeAll(async () => {
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   expect(apt.status, apt.stderr).toBe(0);
-  for (const name of [NAME, UNATTENDED]) {
+  for (const name of [NAME, UNATTENDED, FROM_INSTALLER]) {
     virsh('destroy', name);
     virsh('undefine', name, '--nvram');
     virsh('vol-delete', '--pool', 'default', `${name}.qcow2`);
@@ -81,7 +82,7 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(() => {
-  for (const name of [NAME, UNATTENDED]) {
+  for (const name of [NAME, UNATTENDED, FROM_INSTALLER]) {
     virsh('destroy', name);
     virsh('undefine', name, '--nvram');
     virsh('vol-delete', '--pool', 'default', `${name}.qcow2`);
@@ -231,4 +232,59 @@ describe('kvmkit vm create --iso --os (unattended)', () => {
     }
     expect((await kvmkit(['vm', 'delete', UNATTENDED, '--storage', '--yes'])).exitCode).toBe(0);
   }, 900_000);
+});
+
+describe('kvmkit install on a terminal, an ISO first VM', () => {
+  it("asks the same screens inside the installer, then plans that VM in the installer's plan", async () => {
+    const pooled = mkdtempSync('/var/lib/libvirt/images/kvmkit-wiz-');
+    chmodSync(pooled, 0o755);
+    dirs.push(pooled);
+    const iso = debianLookingIso(pooled);
+    const terminal = Terminal.start([
+      HARNESS,
+      TEST_NETNS,
+      BIN,
+      'install',
+      '--profile',
+      'server',
+      '--user',
+      USER,
+    ]);
+    try {
+      await terminal.waitFor(/First VM/);
+      terminal.keys('Up'); // a server's default, none, up to iso
+      await terminal.waitFor(/❯ iso: install an OS from an ISO file/);
+      terminal.keys('Enter');
+      await terminal.waitFor(/Step 1 of 5 · Install media[\s\S]*ISO image path/);
+      terminal.keys(iso, 'Enter');
+      await terminal.waitFor(/Step 2 of 5 · Operating system[\s\S]*❯ Debian 11 \(debian11\)\s+← detected/);
+      terminal.keys('Enter');
+      await terminal.waitFor(/Step 3 of 5 · Memory and CPUs[\s\S]*Memory in MiB/);
+      terminal.keys('C-u', '300', 'Enter');
+      await terminal.waitFor(/CPUs \(this host has \d+\)/);
+      terminal.keys('C-u', '1', 'Enter');
+      await terminal.waitFor(/Step 4 of 5 · Storage[\s\S]*Disk size in GiB/);
+      terminal.keys('C-u', '1', 'Enter');
+      await terminal.waitFor(/Step 5 of 5 · Name and network[\s\S]*Name/);
+      terminal.keys('C-u', FROM_INSTALLER, 'Enter');
+      await terminal.waitFor(/Network[\s\S]*host-bridge: bridged/);
+      terminal.keys('Enter');
+      const summary = await terminal.waitFor(/Create kvmkit-wiz-t3 and start installing\?/);
+      expect(summary).toContain('OS:       debian11');
+      terminal.keys('Enter');
+      // Back in the installer: its plan carries the VM chosen, with the ISO, before anything runs.
+      const plan = (await terminal.waitFor(/Apply these \d+ change\(s\) to this host\?/)).replace(
+        /\s+/g,
+        ' ',
+      );
+      expect(plan).toContain(`Create the first VM: create ${FROM_INSTALLER}: a VM installing from ${iso}`);
+      expect(plan).toMatch(/virt-install .*--osinfo debian11/);
+      terminal.keys('n', 'Enter');
+      const done = await terminal.waitFor(/KVMKIT-EXIT=\d+/);
+      expect(done).toMatch(/Nothing was changed/);
+    } finally {
+      terminal.close();
+    }
+    expect(virsh('dominfo', FROM_INSTALLER).status).not.toBe(0);
+  }, 600_000);
 });
