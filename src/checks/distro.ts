@@ -2,7 +2,7 @@ import { UnsupportedDistroError } from '../facts/distro.js';
 import type { Facts } from '../facts/index.js';
 import { t } from '../lib/i18n.js';
 import { ProfileError } from '../profiles/resolve.js';
-import type { WantedState } from '../profiles/wanted.js';
+import { profileChoiceText, type WantedState } from '../profiles/wanted.js';
 import { serviceManager } from '../steps/service.js';
 import { type CheckResult, check } from './types.js';
 
@@ -29,7 +29,7 @@ export async function distroCheck(
         t('doctor.distro.found', {
           distro: `${own}${base}`,
           profile: wanted.profile,
-          chosenBy: wanted.profileChosenBy,
+          chosenBy: profileChoiceText(wanted.profileChosenBy),
         }),
       ),
     };

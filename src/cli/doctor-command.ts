@@ -28,6 +28,10 @@ export async function doctorCommand(flags: DoctorFlags): Promise<number> {
       ? { journal: new (await import('../plan/journal.js')).Journal(host), argv: process.argv.slice(2) }
       : undefined;
   const report = await runDoctor(host, { deep, profile, actions });
-  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderDoctor(report, flags));
+  process.stdout.write(
+    flags.json
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : renderDoctor(report, { ...flags, hostLabel: host.label }),
+  );
   return report.ready ? EXIT.ok : EXIT.notReady;
 }

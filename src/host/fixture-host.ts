@@ -39,6 +39,9 @@ export interface FixtureDescription {
 export class FixtureHost implements Host {
   readonly kind = 'fixture' as const;
   readonly description: string;
+  get label(): string {
+    return t('host.fixtureTree', { root: this.root });
+  }
   private descriptionFile: Promise<FixtureDescription> | undefined;
 
   constructor(readonly root: string) {

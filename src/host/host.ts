@@ -87,8 +87,10 @@ export function fileStat(raw: StatNumbers): FileStat {
 export interface Host {
   /** 'real' runs commands; 'fixture' reads a recorded tree and runs nothing. */
   readonly kind: 'real' | 'fixture';
-  /** Shown in reports: "this host" or the fixture directory. */
+  /** In doctor's JSON and the report files: "this host" or the fixture directory; never translated. */
   readonly description: string;
+  /** The same for people, in the run's language ("this host", "máy này"). */
+  readonly label: string;
   /**
    * Another machine, reached over ssh: what kvmkit builds on the machine it runs on (a first VM,
    * a bridge of the link it talks over) is not planned for it.

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, open, readFile, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { t } from '../lib/i18n.js';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
 import { checkTempPrefix, fileStat } from './host.js';
 import { readBytesAt } from './read-bytes.js';
@@ -11,6 +12,9 @@ export class RealHost implements Host {
   readonly kind = 'real' as const;
   /** The host in doctor's JSON and the report files: machine text, the same in every language. */
   readonly description = 'this host'; // i18n: machine
+  get label(): string {
+    return t('host.thisHost');
+  }
 
   /**
    * Reads, stats and listings are synchronous inside, behind the async Host interface: facts make

@@ -158,6 +158,10 @@ export class SshHost implements Host {
     this.description = target.destination;
   }
 
+  get label(): string {
+    return this.description;
+  }
+
   /** ssh's own arguments: batch mode (a prompt would hang an unattended run), one shared connection. */
   private sshArgs(tty = false): string[] {
     this.controlDir ??= sshControlDir();

@@ -54,7 +54,7 @@ export async function bridgePackages(host: Host, system: string): Promise<Bridge
     reason: t('plan.bridgePackages.refused', { system, packages: missing.join(' '), why }),
     hint,
   });
-  if (!host.canRun()) return refuse(t('plan.bridgePackages.runsNothing', { host: host.description }));
+  if (!host.canRun()) return refuse(t('plan.bridgePackages.runsNothing', { host: host.label }));
   if (database === undefined)
     return refuse(t('steps.packages.noDatabase', { database: manager.database, manager: manager.name }));
   const planned = await packagesStep.plan(context);

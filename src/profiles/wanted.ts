@@ -1,3 +1,4 @@
+import { t } from '../lib/i18n.js';
 import catalog from './catalog.js';
 import { featureNeeds, installProfileSets, installsRecommends, packagesFor } from './resolve.js';
 import type { Distro, Feature, ReleaseProfile } from './types.js';
@@ -14,6 +15,20 @@ export type FirstVm =
   | { kind: 'smoke'; name: string }
   | ({ kind: 'iso'; name: string; iso: string; vcpus?: number; os?: string; network?: string } & FirstVmSize)
   | ({ kind: 'cloud'; name: string; image: string; generateKey?: boolean } & FirstVmSize);
+
+/** Why this profile, in the run's language (the plan's and doctor's JSON keep the machine value). */
+export function profileChoiceText(by: string): string {
+  switch (by) {
+    case 'chosen':
+      return t('profiles.chosenBy.chosen');
+    case 'host has a desktop session':
+      return t('profiles.chosenBy.desktop');
+    case 'host has no desktop session':
+      return t('profiles.chosenBy.noDesktop');
+    default:
+      return by;
+  }
+}
 
 /** What a KVM host of this release should have, for one install profile and the chosen features. */
 export interface WantedState {

@@ -55,8 +55,12 @@ function accelerationText(acceleration: DoctorReport['acceleration']): string {
 }
 
 /** Grouped checks, one line each, the hint and evidence indented under the line they explain. */
-export function renderDoctor(report: DoctorReport, options: { verbose?: boolean } = {}): string {
-  const lines: string[] = [style.bold(t('doctor.render.title', { host: report.host }))];
+export function renderDoctor(
+  report: DoctorReport,
+  /** hostLabel: the host in the run's language (report.host is the JSON's, never translated). */
+  options: { verbose?: boolean; hostLabel?: string } = {},
+): string {
+  const lines: string[] = [style.bold(t('doctor.render.title', { host: options.hostLabel ?? report.host }))];
   // What --deep changed to learn more, before the checks that read the host after it.
   for (const action of report.actions ?? []) {
     const label = action.result === 'changed' ? style.yellow('CHANGED') : style.red('FAILED');

@@ -2,6 +2,7 @@ import { showCommand } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import type { Plan } from '../plan/plan.js';
 import type { Feature } from '../profiles/types.js';
+import { profileChoiceText } from '../profiles/wanted.js';
 import { actionsOf, type PlannedState } from '../steps/step.js';
 import { style } from './style.js';
 
@@ -31,20 +32,6 @@ function feature(name: Feature): string {
   }
 }
 
-/** Why this profile, in words (the plan's JSON keeps the machine value). */
-function chosenBy(by: string): string {
-  switch (by) {
-    case 'chosen':
-      return t('ui.plan.chosenBy.chosen');
-    case 'host has a desktop session':
-      return t('ui.plan.chosenBy.desktop');
-    case 'host has no desktop session':
-      return t('ui.plan.chosenBy.noDesktop');
-    default:
-      return by;
-  }
-}
-
 /** Which of the packages the chosen features bring, e.g. `  for the smoke VM: busybox-static`. */
 function needsLine(plan: Plan): string[] {
   const parts = Object.entries(plan.needs).map(([name, packages]) =>
@@ -66,7 +53,7 @@ export function renderPlan(plan: Plan): string {
     style.bold(
       t('ui.plan.title', { distro: `${d.name} ${d.version}${d.codename ? ` ${d.codename}` : ''}${base}` }),
     ),
-    t('ui.plan.profile', { profile: plan.profile, why: chosenBy(plan.profileChosenBy) }),
+    t('ui.plan.profile', { profile: plan.profile, why: profileChoiceText(plan.profileChosenBy) }),
     `${t('ui.plan.packages', { packages: plan.packages.join(' ') })}${plan.installRecommends ? '' : `  ${t('ui.plan.withoutRecommends')}`}`,
     ...needsLine(plan),
     t('ui.plan.groupsServices', { groups: plan.groups.join(', '), services: plan.services.join(', ') }),

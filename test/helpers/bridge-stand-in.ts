@@ -38,6 +38,7 @@ export type Where = 'uplink' | 'bridge' | 'nowhere';
 export class StandIn implements Host {
   readonly kind = 'real' as const;
   readonly description = 'a stand-in';
+  readonly label = 'a stand-in';
   files = new Map<string, { content: string; mode: number }>();
   log: string[] = [];
   where: Where = 'uplink';

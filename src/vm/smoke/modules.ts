@@ -127,7 +127,7 @@ export class ModuleReader {
 
   private async withTool(path: string, bytes: Buffer, format: 'xz' | 'zstd'): Promise<Buffer> {
     if (!this.host.canRun())
-      throw new VmError(t('vm.modules.noCommands', { path, format, host: this.host.description }));
+      throw new VmError(t('vm.modules.noCommands', { path, format, host: this.host.label }));
     if (!this.scratch) {
       const made = await this.host.run({
         argv: ['mktemp', '-d', '-t', 'kvmkit-modules.XXXXXX'],
