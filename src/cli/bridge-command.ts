@@ -10,7 +10,7 @@ import {
 } from '../bridge/apply.js';
 import { type BridgeChange, BridgeRefusal, changeForUplink } from '../bridge/change.js';
 import { checkExistingBridge, sshPeers } from '../bridge/checks.js';
-import { defineHostBridgeNetwork } from '../bridge/libvirt-network.js';
+import { defineHostBridgeNetwork, removeHostBridgeNetwork } from '../bridge/libvirt-network.js';
 import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
@@ -169,8 +169,21 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       state.phase === 'applying'
         ? await rollBack(host, state, checkTargets)
         : { restored: await restore(host, state, checkTargets), by: 'kvmkit' };
+    // libvirt's host-bridge goes with the bridge (--remove only: an interrupted change never got to define it).
+    const libvirtNetwork =
+      flags.remove && restoredOk(restored)
+        ? await removeHostBridgeNetwork(host, state.change.bridge)
+        : undefined;
     if (flags.json)
-      out(JSON.stringify({ result: 'removed', bridge: state.change.bridge, restored, restoredBy: by }));
+      out(
+        JSON.stringify({
+          result: 'removed',
+          bridge: state.change.bridge,
+          restored,
+          restoredBy: by,
+          ...(libvirtNetwork ? { libvirtNetwork } : {}),
+        }),
+      );
     else {
       const removed = {
         bridge: state.change.bridge,
@@ -182,6 +195,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
             : restored.address.seen,
       };
       out(by === 'kvmkit' ? t('cli.bridge.removed', removed) : t('cli.bridge.removedBy', removed));
+      if (libvirtNetwork) out(libvirtNetwork);
     }
     if (flags.remove) return restoredOk(restored) ? EXIT.ok : EXIT.notReady;
     if (!restoredOk(restored))

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kvmkit, parseJson, TEST_NETNS } from '../helpers/cli.js';
 import { NetLab } from '../helpers/net-lab.js';
@@ -67,4 +67,27 @@ describe('kvmkit bridge with libvirt', () => {
     // The lease is in the gateway's dnsmasq, for the VM's MAC.
     expect(lab.file('leases')).toMatch(new RegExp(`${mac} ${leased!.replaceAll('.', '\\.')}`));
   });
+
+  it('--remove takes host-bridge away with br0, but not while a VM still has an interface on it', async () => {
+    // The VM of the test above is still on host-bridge: the network stays, and says why.
+    expect(virsh('dominfo', VM).status).toBe(0);
+    const kept = await lab.kvmkit(['bridge', '--remove', '--json']);
+    expect(kept.exitCode, `${kept.stdout}\n${kept.stderr}`).toBe(0);
+    expect(parseJson<{ libvirtNetwork: string }>(kept.stdout).libvirtNetwork).toMatch(
+      new RegExp(`host-bridge: kept, VMs still have an interface on it: ${VM}`),
+    );
+    expect(virsh('net-info', 'host-bridge').status).toBe(0);
+
+    // Without the VM, the bridge made again and removed: host-bridge goes with it, and its file.
+    await cleanVm();
+    const again = await lab.kvmkit(['bridge', '--yes', '--uplink', 'lan0', '--json']);
+    expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
+    const removed = await lab.kvmkit(['bridge', '--remove', '--json']);
+    expect(removed.exitCode, `${removed.stdout}\n${removed.stderr}`).toBe(0);
+    expect(parseJson<{ libvirtNetwork: string }>(removed.stdout).libvirtNetwork).toMatch(
+      /host-bridge removed with br0/,
+    );
+    expect(virsh('net-info', 'host-bridge').status).not.toBe(0);
+    expect(existsSync('/var/lib/kvmkit/networks/host-bridge.xml')).toBe(false);
+  }, 300_000);
 });
