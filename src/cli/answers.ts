@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { t } from '../lib/i18n.js';
 import { type Schema, SchemaError, validate } from '../profiles/schema.js';
+import { schemaWords } from '../profiles/schema-words.js';
 import { UsageError } from './errors.js';
 
 /** Every question `kvmkit install` asks, answered ahead (--answers FILE) for unattended runs. */
@@ -61,7 +62,7 @@ export async function loadAnswers(path: string): Promise<Answers> {
     (value as { user?: string }).user = 'root';
   }
   try {
-    validate(value ?? {}, answersSchema(), path);
+    validate(value ?? {}, answersSchema(), path, '', schemaWords());
   } catch (error) {
     if (error instanceof SchemaError)
       throw new UsageError(
