@@ -127,7 +127,7 @@ describe('in Vietnamese', () => {
     expect(() => validate({ nested: 'yes' }, schema, 'a.yaml', '', words)).toThrow(
       new SchemaError('a.yaml: nested: cần true hoặc false'),
     );
-    expect(() => validate({ other: 1 }, schema, 'a.yaml', '', words)).toThrow(/không có khóa "other"/);
+    expect(() => validate({ other: 1 }, schema, 'a.yaml', '', words)).toThrow(/cần bỏ khóa "other"/);
     // The build's words (no catalogue there) stay English.
     expect(() => validate({ nested: 'yes' }, schema, 'a.yaml', '', ENGLISH_SCHEMA_WORDS)).toThrow(
       'a.yaml: nested: expected true or false',
