@@ -129,7 +129,7 @@ function machineRow(r: Readiness): string {
               `<li><b>${escapeHtml(m.check)}</b>: ${escapeHtml(m.summary)}${m.fix ? ` — ${escapeHtml(t('report.page.fix'))} <code>${escapeHtml(m.fix)}</code>` : ''}</li>`,
           )
           .join('')}</ul>`;
-  return `<tr><td>${escapeHtml(r.host)}</td><td class="${r.ready ? 'ready' : 'not-ready'}">${escapeHtml(verdict(r.ready))}</td><td>${escapeHtml(r.acceleration)}</td><td>${escapeHtml(r.distro ?? t('report.page.unknownDistro'))}</td><td>${missing}</td><td>${escapeHtml(r.at)}</td></tr>`;
+  return `<tr><td>${escapeHtml(r.host)}</td><td class="${r.ready ? 'ready' : 'not-ready'}">${escapeHtml(verdict(r.ready))}</td><td>${escapeHtml(accelerationWord(r.acceleration))}</td><td>${escapeHtml(r.distro ?? t('report.page.unknownDistro'))}</td><td>${missing}</td><td>${escapeHtml(r.at)}</td></tr>`;
 }
 
 /**
@@ -170,4 +170,18 @@ export function readinessHtml(reports: Readiness[], title: string): string {
 <table><thead><tr>${headings}</tr></thead>
 <tbody>${sorted.map(machineRow).join('\n')}</tbody></table></body></html>
 `;
+}
+
+/** A report's acceleration in the page's language; English keeps the report's own word. */
+function accelerationWord(acceleration: string): string {
+  switch (acceleration) {
+    case 'kvm':
+      return t('report.acceleration.kvm');
+    case 'unverified':
+      return t('report.acceleration.unverified');
+    case 'emulation':
+      return t('report.acceleration.emulation');
+    default:
+      return acceleration;
+  }
 }

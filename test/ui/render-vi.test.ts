@@ -51,6 +51,8 @@ describe('in Vietnamese', () => {
       '<div><b>2</b>máy</div><div><b>1</b>sẵn sàng</div><div><b>1</b>chưa sẵn sàng</div>',
     );
     expect(page).toContain('<td class="not-ready">chưa sẵn sàng</td>');
+    expect(page).toContain('<td>giả lập</td>'); // the acceleration, in words
+    expect(page).not.toContain('<td>emulation</td>');
     expect(page).toContain('— cách sửa: <code>sudo modprobe kvm_intel</code>');
     expect(page).toContain('<td>không rõ</td>');
     expect(page).not.toMatch(/Machine|Verdict|>ready<|not ready|unknown/);
