@@ -20,6 +20,7 @@ export const UNIT_TESTS = [
   'test/checks/doctor-fixtures.test.ts',
   'test/cli/bad-input-cli.test.ts',
   'test/cli/cli.test.ts',
+  'test/cli/closed-pipe.test.ts',
   'test/cli/elevate-bridge-env.test.ts',
   'test/cli/entry-builds.test.ts',
   'test/cli/elevate-sea.test.ts',

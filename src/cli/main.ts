@@ -496,6 +496,12 @@ function programFor(argv: string[]): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // A reader that stops early (`kvmkit vm --help | head`) closes the pipe: the rest is not
+  // wanted, which is no error to print a stack for; end as `head` expects of a writer.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
   await useLanguage(languageOfRun(argv));
   const program = programFor(argv);
   try {
