@@ -1,4 +1,4 @@
-import { runDoctor } from '../checks/doctor.js';
+import { type DoctorReport, runDoctor } from '../checks/doctor.js';
 import { readNamedUser } from '../facts/users.js';
 import type { Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
@@ -189,7 +189,7 @@ async function askGuided(host: Host, resolved: Resolved): Promise<void> {
       distro: report.distro
         ? `${report.distro.name} ${report.distro.version}`
         : t('cli.install.unknownDistro'),
-      acceleration: report.acceleration,
+      acceleration: accelerationWord(report.acceleration),
     })}\n`,
   );
   for (const c of problems)
@@ -338,4 +338,16 @@ function taskList(): { onEvent: (event: InstallEvent) => void; drive: StepDriver
       await tasks.run().catch(() => {});
     },
   };
+}
+
+/** The header's word for the acceleration doctor found (English: its JSON value, as before). */
+function accelerationWord(acceleration: DoctorReport['acceleration']): string {
+  switch (acceleration) {
+    case 'kvm':
+      return t('cli.install.acceleration.kvm');
+    case 'unverified':
+      return t('cli.install.acceleration.unverified');
+    case 'emulation':
+      return t('cli.install.acceleration.emulation');
+  }
 }

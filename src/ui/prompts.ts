@@ -16,6 +16,12 @@ export async function prompts(): Promise<Prompts> {
     ...inquirer,
     select: ((config, context) => inquirer.select({ ...config, theme }, context)) as Prompts['select'],
     search: ((config, context) => inquirer.search({ ...config, theme }, context)) as Prompts['search'],
+    // The answer shown after a yes/no question; what may be typed stays y/n, as the hint says.
+    confirm: ((config, context) =>
+      inquirer.confirm(
+        { transformer: (yes: boolean) => (yes ? t('common.yes') : t('common.no')), ...config },
+        context,
+      )) as Prompts['confirm'],
   };
 }
 

@@ -86,15 +86,15 @@ describe('the CLI in Vietnamese', () => {
     it('asks its questions, confirms the plan and answers a "no" in Vietnamese', async () => {
       expect(await installCommand({})).toBe(0);
       const messages = asked.prompts.map((p) => p.message);
-      expect(messages[0]).toBe('Kiểu cài đặt (profile)');
+      expect(messages[0]).toBe('Hồ sơ cài đặt (profile)');
       expect(asked.prompts[0]!.choices).toContain('desktop: máy chủ KVM có virt-manager và trình xem SPICE');
       expect(messages[1]).toBe(
         'Người dùng sẽ quản lý máy ảo (được thêm vào nhóm libvirt và kvm; để trống nếu không cần)',
       );
       expect(messages[2]).toBe('Máy ảo đầu tiên');
       expect(asked.prompts[2]!.choices).toEqual([
-        'smoke: một máy ảo rất nhỏ, tạo ngay tại đây trong vài giây, không cần tải gì (để chứng tỏ máy ảo chạy được)',
-        'cloud: một ảnh đĩa cloud chính thức của Ubuntu hoặc Debian, được tải về và xác minh, có sẵn SSH',
+        'smoke: một máy ảo rất nhỏ, tạo ngay tại đây trong vài giây, không cần tải gì (để kiểm chứng máy ảo chạy được)',
+        'cloud: một ảnh đĩa cloud chính thức của Ubuntu hoặc Debian, được tải về và kiểm tra, có sẵn SSH',
         'iso: cài đặt một hệ điều hành từ tệp ISO, giống như virt-manager',
         'none: không tạo máy ảo nào',
       ]);
@@ -149,7 +149,7 @@ describe('the CLI in Vietnamese', () => {
       );
       expect(hint).toMatch(/^các ảnh đĩa cloud: ubuntu-24\.04/);
       expect((await refusal(() => checkProfile('gaming')))[0]).toBe(
-        'không có kiểu cài đặt (profile) nào tên "gaming"',
+        'không có hồ sơ cài đặt nào tên "gaming"',
       );
       expect(await refusal(() => wholeNumber('12', '--first-vm-memory', 256))).toEqual([
         '--first-vm-memory 12: cần một số nguyên, ít nhất là 256',

@@ -38,4 +38,20 @@ describe("inquirer's own key help", () => {
     const screen = await firstScreen();
     expect(screen).toMatch(/navigate/);
   });
+
+  it("shows a yes/no answer in the run's language", async () => {
+    await useLanguage('vi');
+    const { confirm } = await prompts();
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let drawn = '';
+    output.on('data', (chunk) => {
+      drawn += String(chunk);
+    });
+    const answer = confirm({ message: 'ok?', default: true }, { input, output });
+    input.write('\r');
+    expect(await answer).toBe(true);
+    expect(drawn).toMatch(/Có/);
+    expect(drawn).not.toMatch(/Yes/);
+  });
 });
