@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { BIN } from './cli.js';
+import { BIN, HARNESS, TEST_NETNS } from './cli.js';
 
 /** A program on a real terminal (tmux), driven by keys and read from the screen, as a person would. */
 export class Terminal {
@@ -31,6 +31,22 @@ export class Terminal {
    */
   static kvmkit(args: string[], size?: { width: number; height: number }): Terminal {
     return Terminal.start(['env', '-u', 'NO_COLOR', 'TERM=xterm', BIN, ...args], size);
+  }
+
+  /**
+   * `kvmkit install` on a terminal inside the test harness (no /dev/kvm, a network of its own),
+   * with `env` (say LANG) set for it alone.
+   */
+  static install(args: string[] = [], env: Record<string, string> = {}): Terminal {
+    const setEnv = Object.entries(env).map(([name, value]) => `${name}=${value}`);
+    return Terminal.start([
+      HARNESS,
+      TEST_NETNS,
+      ...(setEnv.length ? ['env', ...setEnv] : []),
+      BIN,
+      'install',
+      ...args,
+    ]);
   }
 
   /** The whole screen and its scrollback, as text. */

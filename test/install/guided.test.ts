@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vietnameseOf } from '../helpers/catalogue.js';
-import { BIN, HARNESS, kvmkit, TEST_NETNS, TOP } from '../helpers/cli.js';
+import { kvmkit, TOP } from '../helpers/cli.js';
 import { groupsOf } from '../helpers/host-state.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
@@ -27,7 +27,7 @@ describe('kvmkit install on a terminal', () => {
   it('asks, shows the plan, asks once to confirm, runs the task list, makes and verifies the first VM, says what next', async () => {
     spawnSync('gpasswd', ['-d', USER, 'libvirt'], { stdio: 'ignore' });
     await removeVm('kvmkit-smoke');
-    terminal = Terminal.start([HARNESS, TEST_NETNS, BIN, 'install']);
+    terminal = Terminal.install();
     await terminal.waitFor(/Install profile/);
     expect(terminal.screen()).toMatch(/kvmkit install: Debian/);
     terminal.keys('Enter');
@@ -65,16 +65,7 @@ describe('kvmkit install on a terminal', () => {
     spawnSync('rm', ['-rf', '/home/kvmkit-nokey/.ssh']);
     if (spawnSync('id', ['-u', 'kvmkit-nokey']).status !== 0)
       spawnSync('useradd', ['--create-home', '--shell', '/bin/sh', 'kvmkit-nokey']);
-    terminal = Terminal.start([
-      HARNESS,
-      TEST_NETNS,
-      BIN,
-      'install',
-      '--profile',
-      'server',
-      '--user',
-      'kvmkit-nokey',
-    ]);
+    terminal = Terminal.install(['--profile', 'server', '--user', 'kvmkit-nokey']);
     await terminal.waitFor(/First VM/);
     terminal.keys('Up', 'Up'); // none → iso → cloud
     await terminal.waitFor(/❯ cloud/);
@@ -104,18 +95,7 @@ describe('kvmkit install on a terminal', () => {
 
   it('changes nothing when the person says no', async () => {
     spawnSync('gpasswd', ['-d', USER, 'libvirt'], { stdio: 'ignore' });
-    terminal = Terminal.start([
-      HARNESS,
-      TEST_NETNS,
-      BIN,
-      'install',
-      '--profile',
-      'server',
-      '--user',
-      USER,
-      '--first-vm',
-      'none',
-    ]);
+    terminal = Terminal.install(['--profile', 'server', '--user', USER, '--first-vm', 'none']);
     await terminal.waitFor(/Apply these \d+ change\(s\) to this host\?/);
     terminal.keys('n', 'Enter');
     const done = await terminal.waitFor(/KVMKIT-EXIT=\d+/);
@@ -127,16 +107,7 @@ describe('kvmkit install on a terminal', () => {
     spawnSync('gpasswd', ['-d', USER, 'libvirt'], { stdio: 'ignore' });
     // What the screen must show is read from the catalogues: the Vietnamese of each English text.
     const vi = (english: string) => new RegExp(literally(vietnameseOf(english)));
-    terminal = Terminal.start([
-      HARNESS,
-      TEST_NETNS,
-      'env',
-      'LANG=vi_VN.UTF-8',
-      'LC_ALL=',
-      'LC_MESSAGES=',
-      BIN,
-      'install',
-    ]);
+    terminal = Terminal.install([], { LANG: 'vi_VN.UTF-8', LC_ALL: '', LC_MESSAGES: '' });
     await terminal.waitFor(vi('Install profile'));
     terminal.keys('Enter');
     await terminal.waitFor(vi('User who will manage VMs (joins the libvirt and kvm groups; empty for none)'));

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, HARNESS, kvmkit, TEST_NETNS } from '../helpers/cli.js';
+import { kvmkit } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { Terminal } from '../helpers/tmux.js';
 import { installedForVms } from '../helpers/vm-harness.js';
@@ -240,16 +240,7 @@ describe('kvmkit install on a terminal, an ISO first VM', () => {
     chmodSync(pooled, 0o755);
     dirs.push(pooled);
     const iso = debianLookingIso(pooled);
-    const terminal = Terminal.start([
-      HARNESS,
-      TEST_NETNS,
-      BIN,
-      'install',
-      '--profile',
-      'server',
-      '--user',
-      USER,
-    ]);
+    const terminal = Terminal.install(['--profile', 'server', '--user', USER]);
     try {
       await terminal.waitFor(/First VM/);
       terminal.keys('Up'); // a server's default, none, up to iso
