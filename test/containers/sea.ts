@@ -19,7 +19,15 @@ export const SEA_OUTPUT = join(TOP, 'dist', 'kvmkit-linux-x64');
 const SEA_DIR = join(TEST_ROOT, 'sea');
 
 /** What the single executable is made from: a newer file here means it must be built again. */
-const SEA_INPUTS = ['src', 'profiles', 'scripts/build-sea.mjs', 'scripts/build.mjs', 'package.json'];
+const SEA_INPUTS = [
+  'src',
+  'profiles',
+  'locales',
+  'scripts/build-sea.mjs',
+  'scripts/build.mjs',
+  'scripts/locales.mjs',
+  'package.json',
+];
 
 function newestMtime(path: string): number {
   const stat = statSync(path);
