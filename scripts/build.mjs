@@ -6,7 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { LANGUAGES, readCatalogue } from './locales.mjs';
+import { localesPlugin } from './locales.mjs';
 
 const top = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'));
@@ -47,21 +47,7 @@ const profilesPlugin = {
 
 // The message catalogues, one merged JSON per language (scripts/locales.mjs): English is in every
 // build, another language is a chunk of its own, loaded only when it is spoken (src/lib/i18n.ts).
-const catalogues = Object.fromEntries(LANGUAGES.map((language) => [language, readCatalogue(top, language)]));
-const localesPlugin = {
-  name: 'kvmkit-locales',
-  setup(build) {
-    build.onResolve({ filter: /^kvmkit:locales\/[a-z]+$/ }, (args) => ({
-      path: args.path.slice('kvmkit:locales/'.length),
-      namespace: 'kvmkit-locales',
-    }));
-    // JSON.parse of a string, not an object literal: V8 reads JSON faster than it parses JS.
-    build.onLoad({ filter: /.*/, namespace: 'kvmkit-locales' }, (args) => ({
-      contents: `export default JSON.parse(${JSON.stringify(JSON.stringify(catalogues[args.path]))});`,
-      loader: 'js',
-    }));
-  },
-};
+const locales = localesPlugin(top);
 
 /**
  * Node's built-ins through process.getBuiltinModule (Node >= 20.16; package.json asks 20.19), not
@@ -145,7 +131,7 @@ const mainBuild = await esbuild.build({
   entryPoints: { kvmkit: join(top, 'src/cli/entry.ts') },
   outdir: out,
   chunkNames: 'chunks/[name]-[hash]',
-  plugins: [profilesPlugin, localesPlugin, builtinsWithoutFacade],
+  plugins: [profilesPlugin, locales, builtinsWithoutFacade],
   metafile: true,
 });
 /**
@@ -205,7 +191,7 @@ const aloneBuild = (dir, kept) =>
     plugins: [
       profilesPlugin,
       otherLanguagesShared,
-      localesPlugin,
+      locales,
       commandsLeftOut(kept),
       vendorShared,
       builtinsWithoutFacade,

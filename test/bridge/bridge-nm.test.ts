@@ -1,19 +1,23 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJson } from '../helpers/cli.js';
 import { NmLab } from '../helpers/net-lab.js';
+import { startSystemBusIfNone } from '../helpers/system.js';
 
 // NetworkManager for real, managing a test host in a network namespace
 // (test/harness/nm-host-ns.sh): kvmkit writes the bridge through nmcli, and takes it back.
 const lab = new NmLab('brn');
 const nmcli = (...args: string[]) => spawnSync('nmcli', args, { encoding: 'utf8' }).stdout;
 
+let stopBus = () => {};
 beforeAll(async () => {
-  if (spawnSync('pgrep', ['-x', 'dbus-daemon']).status !== 0)
-    execFileSync('dbus-daemon', ['--system', '--fork']);
+  stopBus = startSystemBusIfNone();
   await lab.startNm();
 }, 120_000);
-afterAll(() => lab.destroy());
+afterAll(() => {
+  lab.destroy();
+  stopBus();
+});
 
 describe('kvmkit bridge on a NetworkManager host', () => {
   it('makes br0 with nmcli (the uplink its port, its address and MAC on the bridge), and --remove brings the uplink profile back', async () => {

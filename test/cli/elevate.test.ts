@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localesPlugin } from '../../scripts/locales.mjs';
 import { decideElevation, runningAsSea, selfInvocation } from '../../src/cli/elevate.js';
 import { TOP } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
@@ -142,6 +143,8 @@ describe.runIf(existsSync('/usr/bin/sudo') && process.getuid?.() === 0)(
         },
         logLevel: 'error',
         nodePaths: [join(import.meta.dirname, '../../node_modules')],
+        // src/lib/i18n.ts imports its catalogue as the build gives it.
+        plugins: [localesPlugin(TOP)],
       });
       execFileSync('chmod', ['-R', 'a+rX', dir]);
       // The user may not be able to enter this clone's folder: start it where it can.

@@ -31,3 +31,25 @@ export function processRunning(name: string): boolean {
     return false;
   }
 }
+
+/**
+ * The system bus for a test that needs one (NetworkManager does). Started only when none runs, and
+ * then stopped again by the returned function: the test ends only what it started. A bus killed
+ * by an earlier test leaves /run/dbus/pid behind, and dbus-daemon refuses to start over it; with
+ * no bus running that file is stale, so it goes (as kvmkit's own service step does).
+ */
+export function startSystemBusIfNone(): () => void {
+  if (processRunning('dbus-daemon')) return () => {};
+  execFileSync('rm', ['-f', '/run/dbus/pid']);
+  execFileSync('mkdir', ['-p', '/run/dbus']);
+  const pid = Number(
+    execFileSync('dbus-daemon', ['--system', '--fork', '--print-pid'], { encoding: 'utf8' }),
+  );
+  return () => {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+}
