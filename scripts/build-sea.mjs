@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, wri
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { readCatalogue } from './locales.mjs';
+import { localesPlugin } from './locales.mjs';
 
 const top = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'));
@@ -40,20 +40,8 @@ await esbuild.build({
         build.onResolve({ filter: /^kvmkit:profiles$/ }, () => ({ path: compiled }));
       },
     },
-    {
-      // The message catalogues, merged per language as the regular build merges them.
-      name: 'kvmkit-locales',
-      setup(build) {
-        build.onResolve({ filter: /^kvmkit:locales\/[a-z]+$/ }, (args) => ({
-          path: args.path.slice('kvmkit:locales/'.length),
-          namespace: 'kvmkit-locales',
-        }));
-        build.onLoad({ filter: /.*/, namespace: 'kvmkit-locales' }, (args) => ({
-          contents: `module.exports = JSON.parse(${JSON.stringify(JSON.stringify(readCatalogue(top, args.path)))});`,
-          loader: 'js',
-        }));
-      },
-    },
+    // The message catalogues, merged per language as the regular build merges them.
+    localesPlugin(top),
   ],
   minify: true,
   keepNames: true,
