@@ -25,6 +25,7 @@ export type LibvirtErrorKind =
   | 'must-be-off'
   | 'permission'
   | 'daemon-down'
+  | 'no-virsh'
   | 'exists'
   | 'refused';
 
@@ -60,6 +61,10 @@ export function classifyVirshError(stderr: string, context: { vm?: string; uri: 
   const vm = context.vm ? `"${context.vm}"` : t('vm.errors.theVm');
   const handle = context.vm ? quoteForShell(context.vm) : 'NAME';
   const uri = context.uri;
+  // virsh itself is missing (libvirt's client not installed): what the spawn says here, what a
+  // shell says over SSH.
+  if (/spawn \S*virsh ENOENT|virsh: (command )?not found/.test(text))
+    return new LibvirtError('no-virsh', t('vm.errors.noVirsh'), t('vm.errors.noVirshHint'), text);
   if (
     /failed to connect socket to '[^']*': No such file or directory|Failed to connect socket.*Connection refused/i.test(
       text,

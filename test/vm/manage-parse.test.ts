@@ -121,6 +121,16 @@ describe('libvirt errors and connections', () => {
         { uri },
       ),
     ).toMatchObject({ kind: 'daemon-down', hint: expect.stringMatching(/systemctl start libvirtd/) });
+    // virsh not installed: the spawn's own error here, a shell's over SSH.
+    for (const said of [
+      'spawn virsh ENOENT',
+      'sh: 1: virsh: not found',
+      'bash: line 1: virsh: command not found',
+    ])
+      expect(classifyVirshError(said, { uri })).toMatchObject({
+        kind: 'no-virsh',
+        hint: expect.stringMatching(/sudo kvmkit install/),
+      });
     expect(
       classifyVirshError(
         "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied",
