@@ -1,6 +1,6 @@
 import type { Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
-import { VmError } from '../host/vm-errors.js';
+import { classifyVirshError, VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import { sleep } from '../lib/sleep.js';
 import { type Waiting, waitQuietly } from '../lib/waiting.js';
@@ -13,10 +13,15 @@ import { type SshWait, waitForSsh } from './ssh.js';
 
 /** The VM's name and state from any handle (name, id or UUID), or a clear error. */
 async function requireVm(host: Host, handle: string): Promise<{ name: string; state: string }> {
-  const result = await Virsh.asRoot(host).exec(['dominfo', handle], { timeoutMs: 60_000 });
+  const virsh = Virsh.asRoot(host);
+  const result = await virsh.exec(['dominfo', handle], { timeoutMs: 60_000 });
   const info = result.exitCode === 0 ? parseDominfo(result.stdout) : undefined;
-  if (!info) throw new VmError(t('vm.lifecycle.noVm', { handle }), t('vm.lifecycle.noVmHint'));
-  return info;
+  if (info) return info;
+  // "No such VM" only when libvirt said so: not when virsh is missing or libvirt is down.
+  const error =
+    result.exitCode === 0 ? undefined : classifyVirshError(result.stderr, { vm: handle, uri: virsh.uri });
+  if (error && error.kind !== 'not-found') throw error;
+  throw new VmError(t('vm.lifecycle.noVm', { handle }), t('vm.lifecycle.noVmHint'));
 }
 
 /** Undefines a VM; with `storage`, also its volumes and kvmkit's boot files for it. */
