@@ -47,6 +47,7 @@ export const UNIT_TESTS = [
   'test/scripts/*.test.ts',
   'test/steps/*.test.ts',
   'test/ui/*.test.ts',
+  'test/vm/addresses.test.ts',
   'test/vm/cloud-keyring.test.ts',
   'test/vm/console-failure.test.ts',
   'test/vm/delete-missing.test.ts',

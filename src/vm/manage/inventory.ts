@@ -69,6 +69,8 @@ export async function vmInfo(virsh: Virsh, vm: string): Promise<DomainInfo> {
   return info;
 }
 
+const UNREACHABLE = new Set(['not-found', 'no-virsh', 'daemon-down', 'permission']);
+
 /**
  * The VM's addresses: dnsmasq's lease on a libvirt network first, then the guest agent (when the
  * guest runs qemu-guest-agent), then the host's ARP table (bridged guests).
@@ -83,8 +85,9 @@ export async function vmAddresses(
       const usable = found.filter((a) => !a.address.startsWith('127.') && a.address !== '::1');
       if (usable.length > 0) return { source, addresses: usable };
     } catch (error) {
-      // No agent in the guest is an answer, not a failure; a missing VM is.
-      if ((error as { kind?: string }).kind === 'not-found') throw error;
+      // No agent in the guest is an answer, not a failure; a missing VM is, and so is a libvirt
+      // that cannot be reached at all (no virsh, no daemon, no permission).
+      if (UNREACHABLE.has((error as { kind?: string }).kind ?? '')) throw error;
     }
   }
   return { source: 'none', addresses: [] };
