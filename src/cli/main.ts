@@ -128,7 +128,7 @@ function speakCommander(program: Command): void {
     // i18n: machine (the help command's name and argument)
     .helpCommand('help [command]', t('help.commander.helpCommand'))
     .configureHelp({
-      styleTitle: helpTitle,
+      styleTitle: commanderWord,
       optionDescription(option: Option): string {
         // commander appends "(choices: …, default: …)" to the description: name those in the language.
         const text = Help.prototype.optionDescription.call(this, option);
@@ -139,7 +139,7 @@ function speakCommander(program: Command): void {
             .slice(own.length)
             .replace(
               /(\(|, )(choices|default|preset|env): /g,
-              (_, before: string, label: string) => `${before}${extraLabel(label)}: `,
+              (_, before: string, label: string) => `${before}${commanderWord(label)}: `,
             )
         );
       },
@@ -149,36 +149,25 @@ function speakCommander(program: Command): void {
     });
 }
 
-function helpTitle(title: string): string {
-  switch (title) {
-    case 'Usage:':
-      return t('help.commander.titles.usage');
-    case 'Arguments:':
-      return t('help.commander.titles.arguments');
-    case 'Options:':
-      return t('help.commander.titles.options');
-    case 'Global Options:':
-      return t('help.commander.titles.globalOptions');
-    case 'Commands:':
-      return t('help.commander.titles.commands');
-    default:
-      return title;
-  }
-}
+/**
+ * commander 14's English words in its help (section titles, the labels in parentheses), each
+ * with its catalogue text: t() is given literal keys so the catalogue test can check them.
+ */
+const COMMANDER_WORDS: Record<string, () => string> = {
+  'Usage:': () => t('help.commander.titles.usage'),
+  'Arguments:': () => t('help.commander.titles.arguments'),
+  'Options:': () => t('help.commander.titles.options'),
+  'Global Options:': () => t('help.commander.titles.globalOptions'),
+  'Commands:': () => t('help.commander.titles.commands'),
+  choices: () => t('help.commander.extra.choices'),
+  default: () => t('help.commander.extra.default'),
+  preset: () => t('help.commander.extra.preset'),
+  env: () => t('help.commander.extra.env'),
+};
 
-function extraLabel(label: string): string {
-  switch (label) {
-    case 'choices':
-      return t('help.commander.extra.choices');
-    case 'default':
-      return t('help.commander.extra.default');
-    case 'preset':
-      return t('help.commander.extra.preset');
-    case 'env':
-      return t('help.commander.extra.env');
-    default:
-      return label;
-  }
+/** A word of commander's help in the language of the run; one it does not know stays as it is. */
+function commanderWord(word: string): string {
+  return Object.hasOwn(COMMANDER_WORDS, word) ? COMMANDER_WORDS[word]!() : word;
 }
 
 /**
