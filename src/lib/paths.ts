@@ -19,3 +19,9 @@ export const BUNDLE_KEYRING = `${BUNDLE_STATE}/bundle-key.asc`;
 export const BUNDLE_KERNEL = `${BUNDLE_STATE}/kernel.sha256`;
 /** A bundle's manifest, in the bundle's folder (bundle/manifest.ts says what it holds). */
 export const BUNDLE_MANIFEST = 'bundle.json';
+/**
+ * The system bus's pid file. A bus that was stopped or killed leaves it behind, and dbus-daemon
+ * refuses to start over it: the service step removes it before starting one, uninstall after
+ * stopping the one kvmkit started.
+ */
+export const BUS_PID_FILE = '/run/dbus/pid';

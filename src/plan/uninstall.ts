@@ -3,10 +3,17 @@ import { findProcesses, libvirtDnsmasqPids } from '../facts/processes.js';
 import type { Command } from '../host/host.js';
 import { virshCommand } from '../host/virsh.js';
 import { t } from '../lib/i18n.js';
-import { STATE_DIR } from '../lib/paths.js';
-import { sleep } from '../lib/sleep.js';
+import { BUS_PID_FILE, STATE_DIR } from '../lib/paths.js';
 import { waitForPackageLock } from '../steps/packages.js';
-import { planned, type Step, StepFailure, type Undo, type Uninterruptible } from '../steps/step.js';
+import {
+  type PlannedAction,
+  planned,
+  plannedActions,
+  type Step,
+  StepFailure,
+  type Undo,
+  type Uninterruptible,
+} from '../steps/step.js';
 import { parseDominfo } from '../vm/manage/parse.js';
 import { Journal, type JournalEntry } from './journal.js';
 import { safePurge } from './safe-purge.js';
@@ -323,17 +330,48 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           const what = dnsmasq.length
             ? t('plan.uninstall.daemon.stopDnsmasq', { pid: undo.pid, dnsmasq: dnsmasq.join(', ') })
             : t('plan.uninstall.daemon.stop', { pid: undo.pid });
-          return planned(this, 'change', what, [{ argv: ['kill', ...pids.map(String)], root: true }]);
-        },
-        async apply(context, plannedStep) {
-          for (const command of plannedStep.commands) await context.run(command);
-          const pids = plannedStep.commands.flatMap((c) => c.argv.slice(1).map(Number));
-          for (let i = 0; i < 100; i++) {
-            const alive = await Promise.all(pids.map((pid) => context.facts.host.stat(`/proc/${pid}`)));
-            if (alive.every((a) => a === undefined)) return;
-            await sleep(100);
-          }
+          return plannedActions(this, 'change', what, stopActions(undo.name, undo.pid, pids));
         },
       };
   }
+}
+
+/**
+ * Stopping daemons kvmkit started: each pid ended, then waited out (the next undo, a purge, must
+ * not meet it still running). dbus-daemon leaves its pid file behind when stopped (dbus 1.14),
+ * and refuses to start over it: removed, unless it names another bus by then.
+ */
+function stopActions(name: string, pid: number, pids: number[]): PlannedAction[] {
+  const actions: PlannedAction[] = [
+    { kind: 'run', command: { argv: ['kill', ...pids.map(String)], root: true } },
+    ...pids.map(
+      (gone): PlannedAction => ({
+        kind: 'wait',
+        wait: {
+          what: t('plan.uninstall.daemon.ended', { pid: gone }),
+          probe: { kind: 'gone', pid: gone },
+          deadlineMs: 30_000,
+        },
+      }),
+    ),
+  ];
+  if (name === 'dbus-daemon')
+    actions.push({
+      kind: 'run',
+      command: {
+        argv: ['rm', '-f', BUS_PID_FILE],
+        root: true,
+        skipIf: {
+          argv: [
+            'sh',
+            '-c',
+            '[ "$(cat "$1" 2>/dev/null)" != "$2" ]',
+            'kvmkit-bus-pid',
+            BUS_PID_FILE,
+            String(pid),
+          ],
+        },
+      },
+    });
+  return actions;
 }

@@ -2,6 +2,7 @@ import { findProcesses } from '../facts/processes.js';
 import type { SystemFacts } from '../facts/system.js';
 import type { Command, Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
+import { BUS_PID_FILE } from '../lib/paths.js';
 import type { InitSystem } from '../profiles/types.js';
 import { applyPlanned, type PlannedAction, planned, plannedActions, type Step } from './step.js';
 
@@ -223,7 +224,7 @@ export const serviceStep: Step = {
       // A bus that was killed leaves its pid file, and dbus-daemon then refuses to start. Always
       // planned (guarded: only while no bus is up), not only when the file is seen now: a plan
       // carried out elsewhere or later (the sh script, the Ansible export) cannot know it.
-      run({ argv: ['rm', '-f', '/run/dbus/pid'], root: true }, BUS_UP);
+      run({ argv: ['rm', '-f', BUS_PID_FILE], root: true }, BUS_UP);
       run({ argv: ['mkdir', '-p', '/run/dbus'], root: true }, BUS_UP);
       run({ argv: ['dbus-daemon', '--system', '--fork'], root: true }, BUS_UP);
       started.push(t('steps.service.systemBus'));
