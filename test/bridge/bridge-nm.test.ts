@@ -9,14 +9,14 @@ import { startSystemBusIfNone } from '../helpers/system.js';
 const lab = new NmLab('brn');
 const nmcli = (...args: string[]) => spawnSync('nmcli', args, { encoding: 'utf8' }).stdout;
 
-let stopBus = () => {};
+let stopBus = async () => {};
 beforeAll(async () => {
   stopBus = startSystemBusIfNone();
   await lab.startNm();
 }, 120_000);
-afterAll(() => {
+afterAll(async () => {
   lab.destroy();
-  stopBus();
+  await stopBus();
 });
 
 describe('kvmkit bridge on a NetworkManager host', () => {
