@@ -178,6 +178,12 @@ describe('kvmkit uninstall', { timeout: 300_000 }, () => {
     expect((spawnSync('ip', ['netns', 'pids', TEST_NETNS], { encoding: 'utf8' }).stdout ?? '').trim()).toBe(
       '',
     );
+    // dbus-daemon leaves its pid file when stopped: the bus kvmkit stopped must not leave one that
+    // names a process gone (the next dbus-daemon would refuse to start).
+    const busPid = existsSync('/run/dbus/pid') ? readFileSync('/run/dbus/pid', 'utf8').trim() : undefined;
+    expect(busPid === undefined || existsSync(`/proc/${busPid}`), `stale /run/dbus/pid: ${busPid}`).toBe(
+      true,
+    );
     const twice = await kvmkit(['uninstall', '--yes'], { inNamespace: true });
     expect(twice.stdout).toMatch(/changed nothing on this host that is not already undone/);
   });
