@@ -7,6 +7,7 @@ import { BUS_PID_FILE, STATE_DIR } from '../lib/paths.js';
 import { waitForPackageLock } from '../steps/packages.js';
 import {
   type PlannedAction,
+  type PlannedStep,
   planned,
   plannedActions,
   type Step,
@@ -29,6 +30,8 @@ const virsh = (...args: string[]): Command => virshCommand(args, { root: true })
 const LIBVIRT_DAEMONS = ['libvirt-daemon-system', 'libvirt-daemon', 'libvirt-bin'];
 
 const DEFINED_NETWORK = '/etc/libvirt/qemu/networks/default.xml';
+/** Where uninstall puts the default network kvmkit replaced, for net-define to read. */
+const PREVIOUS_NETWORK = `${STATE_DIR}/networks/previous-default.xml`;
 
 async function sameSubnet(xml: string | undefined, other: string): Promise<boolean> {
   const [a, b] = await Promise.all([xml ? networkSubnet(xml) : undefined, networkSubnet(other)]);
@@ -124,9 +127,6 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
             [{ argv: ['gpasswd', '-d', undo.user, undo.group], root: true }],
           );
         },
-        async apply(context, plannedStep) {
-          for (const command of plannedStep.commands) await context.run(command);
-        },
       };
     case 'restore-file':
       return {
@@ -138,24 +138,20 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           const modeBack = undo.mode === undefined || (await facts.host.stat(undo.path))?.mode === undo.mode;
           if (undo.backup === null ? now === undefined : now === before && modeBack)
             return planned(this, 'ok', t('plan.uninstall.file.none'));
-          return planned(
-            this,
-            'change',
-            undo.backup
-              ? t('plan.uninstall.file.restore', { path: undo.path, backup: undo.backup })
-              : t('plan.uninstall.file.remove', { path: undo.path }),
-          );
-        },
-        async apply(context) {
-          const host = context.facts.host;
-          if (undo.backup === null) {
-            await host.removeFile(undo.path);
-            return;
-          }
+          if (undo.backup === null)
+            return planned(this, 'change', t('plan.uninstall.file.remove', { path: undo.path }), [
+              { argv: ['rm', '-f', '--', undo.path], root: true },
+            ]);
           // The mode it had when backed up. A record from before modes were kept: the mode it has
           // now, which leaves a 0600 file 0600 where a fixed 0644 opened it; 0644 only when it is gone.
-          const mode = undo.mode ?? (await host.stat(undo.path))?.mode ?? 0o644;
-          await host.writeFile(undo.path, (await host.readFile(undo.backup)) ?? '', mode);
+          const mode = undo.mode ?? (await facts.host.stat(undo.path))?.mode ?? 0o644;
+          // Its own undo: putting a file back must not journal a restore of kvmkit's version.
+          return plannedActions(
+            this,
+            'change',
+            t('plan.uninstall.file.restore', { path: undo.path, backup: undo.backup }),
+            [{ kind: 'write', file: { path: undo.path, content: before ?? '', mode, ownUndo: true } }],
+          );
         },
       };
     case 'undefine-network':
@@ -171,10 +167,17 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           const previous = undo.kind === 'undefine-network' ? undo.previousXml : undefined;
           // Not defined, with a definition kvmkit replaced: the run was stopped between undefining
           // the old network and defining its own (the record is written first). Put the old one back.
+          // The definition kvmkit replaced, written where net-define reads it (kvmkit's own file).
+          const withPrevious = (step: PlannedStep): PlannedStep =>
+            previous
+              ? { ...step, files: [{ path: PREVIOUS_NETWORK, content: previous, ownUndo: true }] }
+              : step;
           if (!state.defined && previous)
-            return planned(this, 'change', t('plan.uninstall.network.defineAgain'), [
-              virsh('net-define', `${STATE_DIR}/networks/previous-default.xml`),
-            ]);
+            return withPrevious(
+              planned(this, 'change', t('plan.uninstall.network.defineAgain'), [
+                virsh('net-define', PREVIOUS_NETWORK),
+              ]),
+            );
           if (!state.defined) return planned(this, 'ok', t('plan.uninstall.notDefined'));
           // kvmkit moved the network only off a subnet that clashed, so the subnet tells the old
           // definition from kvmkit's: the old one in place (put back, or never undefined when the
@@ -186,26 +189,11 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
             ...(state.active ? [virsh(`${prefix}-destroy`, undo.name)] : []),
             virsh(`${prefix}-undefine`, undo.name),
           ];
-          if (undo.kind === 'undefine-network' && undo.previousXml) {
-            commands.push(virsh('net-define', `${STATE_DIR}/networks/previous-default.xml`));
+          if (previous) {
+            commands.push(virsh('net-define', PREVIOUS_NETWORK));
+            return withPrevious(planned(this, 'change', t('plan.uninstall.network.putBack'), commands));
           }
-          return planned(
-            this,
-            'change',
-            undo.kind === 'undefine-network' && undo.previousXml
-              ? t('plan.uninstall.network.putBack')
-              : t('plan.uninstall.undefine'),
-            commands,
-          );
-        },
-        async apply(context, plannedStep) {
-          if (undo.kind === 'undefine-network' && undo.previousXml) {
-            await context.facts.host.writeFile(
-              `${STATE_DIR}/networks/previous-default.xml`,
-              undo.previousXml,
-            );
-          }
-          for (const command of plannedStep.commands) await context.run(command);
+          return planned(this, 'change', t('plan.uninstall.undefine'), commands);
         },
       };
     }

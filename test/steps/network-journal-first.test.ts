@@ -103,7 +103,10 @@ describe('the default network: journal first, then net-undefine', () => {
     expect(host.left()).toEqual([]);
 
     const entries = await Journal.read(host);
+    const ours = '/var/lib/kvmkit/networks/default.xml';
     const restore = new ReplayHost(dir, [
+      // kvmkit's own copy of its definition, which was not there before: removed, as planned.
+      { argv: ['rm', '-f', '--', ours], effect: (h) => rmSync(h.resolve(ours)) },
       { argv: [...VIRSH, 'net-destroy', 'default'], effect: (h) => rmSync(h.resolve(active)) },
       { argv: [...VIRSH, 'net-undefine', 'default'], effect: (h) => rmSync(h.resolve(DEFINED)) },
       {
