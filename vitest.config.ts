@@ -51,6 +51,7 @@ export const UNIT_TESTS = [
   'test/vm/cloud-keyring.test.ts',
   'test/vm/console-failure.test.ts',
   'test/vm/delete-missing.test.ts',
+  'test/vm/delete-plan.test.ts',
   'test/vm/elf.test.ts',
   'test/vm/iso-cleanup.test.ts',
   'test/vm/iso-sizing.test.ts',

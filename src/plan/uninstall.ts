@@ -210,8 +210,10 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           // under its name. Only the domain with the recorded UUID is kvmkit's.
           if (undo.uuid) {
             const ours = await info(undo.uuid);
-            if (ours)
-              return planned(
+            if (ours) {
+              const { planVmDeletion } = await import('../vm/lifecycle.js');
+              const { actions } = await planVmDeletion(facts.host, undo.uuid, { storage: true });
+              return plannedActions(
                 this,
                 'change',
                 ours.name === undo.name
@@ -221,7 +223,9 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
                       was: undo.name,
                       uuid: undo.uuid,
                     }),
+                actions,
               );
+            }
             const namesake = await info(undo.name);
             return namesake
               ? planned(
@@ -241,11 +245,6 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
           return (await info(undo.name))
             ? planned(this, 'ok', t('plan.uninstall.vm.keptNoUuid', { name: undo.name }))
             : planned(this, 'ok', t('plan.uninstall.notDefined'));
-        },
-        async apply(context) {
-          if (!undo.uuid) return;
-          const { deleteVm } = await import('../vm/lifecycle.js');
-          await deleteVm(context.facts.host, undo.uuid, { storage: true });
         },
       };
     case 'remove-bridge': {

@@ -10,6 +10,7 @@ import { consoleLogOf, seedPathOf } from './names.js';
 import { busyboxHint } from './smoke/busybox.js';
 import { SMOKE_MARKER } from './smoke/initramfs.js';
 import { type SshWait, waitForSsh } from './ssh.js';
+import { runAction, runVmActions, type VmAction } from './vm-actions.js';
 
 /** The VM's name and state from any handle (name, id or UUID), or a clear error. */
 async function requireVm(host: Host, handle: string): Promise<{ name: string; state: string }> {
@@ -26,39 +27,62 @@ async function requireVm(host: Host, handle: string): Promise<{ name: string; st
 
 /** Undefines a VM; with `storage`, also its volumes and kvmkit's boot files for it. */
 export async function deleteVm(host: Host, handle: string, options: { storage?: boolean } = {}) {
-  const { name, state } = await requireVm(host, handle);
-  if (state !== 'shut off') await Virsh.asRoot(host).exec(['destroy', name], { timeoutMs: 60_000 });
-  // Only its disks go with it: never a CD-ROM, whose ISO may be the user's own (even in the pool).
-  const disks = options.storage ? await diskTargets(host, name) : [];
-  const undefine = await Virsh.asRoot(host).exec(
-    ['undefine', name, '--nvram', ...(disks.length ? ['--storage', disks.join(',')] : [])],
-    { timeoutMs: 60_000 },
-  );
-  if (undefine.exitCode !== 0)
-    throw new VmError(t('vm.lifecycle.deleteFailed', { name, said: undefine.stderr.trim() }));
-  if (options.storage) {
-    // A clone (virt-clone) boots from the same kernel and initramfs: they stay while it does.
-    const others = await definitionsOnDisk(host);
-    for (const file of [
-      `/var/lib/libvirt/boot/kvmkit-${name}-vmlinuz`,
-      `/var/lib/libvirt/boot/kvmkit-${name}-initrd.img`,
-      seedPathOf(name),
-    ]) {
-      if (
-        !others.some(
-          (xml) => xml.includes(`>${file}<`) || xml.includes(`'${file}'`) || xml.includes(`"${file}"`),
-        )
-      )
-        await host.removeFile(file);
-    }
-  }
+  const { name, actions } = await planVmDeletion(host, handle, options);
+  await runVmActions(host, actions);
   return { deleted: name, storage: options.storage === true };
 }
 
-/** The persistent definitions libvirt keeps (root-readable), the deleted VM's already gone. */
-async function definitionsOnDisk(host: Host): Promise<string[]> {
+/**
+ * What deleting a VM does, as data (`kvmkit vm delete` carries it out, uninstall's delete-vm step
+ * hands it to the executor): stopped if it runs, undefined with its NVRAM and, with `storage`,
+ * its disks and the boot files kvmkit made for it that no other VM boots from.
+ */
+export async function planVmDeletion(
+  host: Host,
+  handle: string,
+  options: { storage?: boolean } = {},
+): Promise<{ name: string; actions: VmAction[] }> {
+  const { name, state } = await requireVm(host, handle);
+  const actions: VmAction[] = [];
+  // Its outcome does not matter: a VM that stopped meanwhile is as good.
+  if (state !== 'shut off')
+    actions.push({
+      kind: 'run',
+      command: virshCommand(['destroy', name], { root: true, timeoutMs: 60_000 }),
+      tolerate: true,
+    });
+  // Only its disks go with it: never a CD-ROM, whose ISO may be the user's own (even in the pool).
+  const disks = options.storage ? await diskTargets(host, name) : [];
+  actions.push(
+    runAction(
+      virshCommand(['undefine', name, '--nvram', ...(disks.length ? ['--storage', disks.join(',')] : [])], {
+        root: true,
+        timeoutMs: 60_000,
+      }),
+      t('vm.lifecycle.deleteFailed', { name }),
+    ),
+  );
+  if (!options.storage) return { name, actions };
+  // A clone (virt-clone) boots from the same kernel and initramfs: they stay while it does.
+  const others = await definitionsOnDisk(host, name);
+  for (const file of [
+    `/var/lib/libvirt/boot/kvmkit-${name}-vmlinuz`,
+    `/var/lib/libvirt/boot/kvmkit-${name}-initrd.img`,
+    seedPathOf(name),
+  ]) {
+    const used = others.some(
+      (xml) => xml.includes(`>${file}<`) || xml.includes(`'${file}'`) || xml.includes(`"${file}"`),
+    );
+    if (!used && (await host.stat(file)) !== undefined)
+      actions.push({ kind: 'run', command: { argv: ['rm', '-f', '--', file], root: true } });
+  }
+  return { name, actions };
+}
+
+/** The persistent definitions libvirt keeps (root-readable), but the one of the VM `except`. */
+async function definitionsOnDisk(host: Host, except: string): Promise<string[]> {
   const dir = '/etc/libvirt/qemu';
-  const files = ((await host.listDir(dir)) ?? []).filter((f) => f.endsWith('.xml'));
+  const files = ((await host.listDir(dir)) ?? []).filter((f) => f.endsWith('.xml') && f !== `${except}.xml`);
   return (await Promise.all(files.map((f) => host.readFile(`${dir}/${f}`)))).filter(
     (x): x is string => x !== undefined,
   );

@@ -69,20 +69,30 @@ describe('the first VM step records the UUID of the domain it made', () => {
 
 describe('uninstall deletes the first VM by its UUID', () => {
   it('deletes the domain with that UUID, and then finds nothing more to do', async () => {
-    const { host, step, plan } = await planUndo({ kind: 'delete-vm', name: NAME, uuid: OURS }, [
+    const planReads: Expected[] = [
       { argv: [...VIRSH, 'dominfo', OURS], stdout: dominfo(OURS) },
-      // The executor plans it again, just before applying.
       { argv: [...VIRSH, 'dominfo', OURS], stdout: dominfo(OURS) },
-      // deleteVm, by UUID: the name libvirt gives for it, then the domain itself.
-      { argv: [...VIRSH, 'dominfo', OURS], stdout: dominfo(OURS) },
-      { argv: [...VIRSH, 'destroy', NAME] },
       { argv: [...VIRSH, 'domblklist', NAME, '--details'], stdout: ' file disk vda /x.qcow2\n' },
+    ];
+    const { host, step, plan } = await planUndo({ kind: 'delete-vm', name: NAME, uuid: OURS }, [
+      // Planned: kvmkit's by its UUID; the deletion planned by UUID too (the name libvirt gives
+      // for it, its disks).
+      ...planReads,
+      // The executor plans it again, just before applying.
+      ...planReads,
+      // Carried out: what was planned, and only that.
+      { argv: [...VIRSH, 'destroy', NAME] },
       { argv: [...VIRSH, 'undefine', NAME, '--nvram', '--storage', 'vda'] },
       // Planned again: gone, and no other VM of that name.
       noDomain(OURS),
       noDomain(NAME),
     ]);
     expect(plan).toMatchObject({ state: 'change', reason: `delete ${NAME} (${OURS})` });
+    // The plan is what it does: uninstall --dry-run and the journal show the same commands.
+    expect(plan.commands.map((c) => c.argv.slice(3).join(' '))).toEqual([
+      `destroy ${NAME}`,
+      `undefine ${NAME} --nvram --storage vda`,
+    ]);
     const outcome = await new Executor(host, {}, new Journal(host), () => {}).runStep(step);
     expect(outcome.result).toBe('changed');
     expect(host.left()).toEqual([]);
