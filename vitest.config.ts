@@ -27,6 +27,7 @@ export const UNIT_TESTS = [
   'test/cli/host-from-flags.test.ts',
   'test/cli/language.test.ts',
   'test/cli/image-source-trust.test.ts',
+  'test/cli/uninstall-plan.test.ts',
   'test/cli/vm-create-xml-cli.test.ts',
   'test/export/ansible-releases.test.ts',
   'test/export/ansible-matches-sh.test.ts',

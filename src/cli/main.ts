@@ -294,6 +294,7 @@ function buildProgram(only?: string): Command {
       .command('uninstall')
       .description(t('help.uninstall.description'))
       .option('-y, --yes', t('help.uninstall.yes'))
+      .option('--dry-run', t('help.uninstall.dryRun'))
       .option('--json', t('help.uninstall.json'))
       .action(async (flags) => {
         const { uninstallCommand } = await import('./uninstall-command.js');

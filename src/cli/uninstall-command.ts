@@ -1,17 +1,30 @@
+import type { Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
+import { stepContext } from '../plan/context.js';
 import { Executor } from '../plan/executor.js';
 import { Journal, JournalError } from '../plan/journal.js';
 import { undoSteps } from '../plan/uninstall.js';
+import type { PlannedStep, Step } from '../steps/step.js';
 import { plainLine, renderSummary } from '../ui/install-render.js';
+import { stepLines } from '../ui/render-plan.js';
 import { ensureRoot } from './elevate.js';
 import { EXIT, UsageError } from './errors.js';
 import { hostFromFlags } from './target.js';
 
 /** `kvmkit uninstall`: takes back, newest first, what the journal says kvmkit did, and nothing else. */
-export async function uninstallCommand(flags: { yes?: boolean; json?: boolean }): Promise<number> {
+export async function uninstallCommand(flags: {
+  yes?: boolean;
+  json?: boolean;
+  dryRun?: boolean;
+}): Promise<number> {
   const host = await hostFromFlags();
-  const guided = process.stdin.isTTY === true && process.stdout.isTTY === true && !flags.yes && !flags.json;
-  if (!guided && !flags.yes)
+  const guided =
+    process.stdin.isTTY === true &&
+    process.stdout.isTTY === true &&
+    !flags.yes &&
+    !flags.json &&
+    !flags.dryRun;
+  if (!guided && !flags.yes && !flags.dryRun)
     throw new UsageError(t('cli.common.noTerminal'), t('cli.uninstall.noTerminalHint'));
   const elevation = await ensureRoot({ guided });
   if (elevation.reexecExitCode !== undefined) return elevation.reexecExitCode;
@@ -28,6 +41,15 @@ export async function uninstallCommand(flags: { yes?: boolean; json?: boolean })
     return EXIT.ok;
   }
   out(`${t('cli.uninstall.heading', { changes: undos.length })}\n`);
+  // The plan before anything changes: each undo as it would run now (the executor plans each
+  // again just before it runs it, after the ones before it have run).
+  const planned = await planUndos(host, undos);
+  if (flags.dryRun) {
+    if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'plan', steps: planned }, null, 2)}\n`);
+    else out(`${stepLines(planned, { files: true }).join('\n')}\n`);
+    return EXIT.ok;
+  }
+  if (!flags.json) out(`${stepLines(planned, { files: true }).join('\n')}\n\n`);
   if (guided) {
     const { confirm } = await import('@inquirer/prompts');
     if (!(await confirm({ message: t('cli.uninstall.prompt'), default: false }))) return EXIT.ok;
@@ -50,4 +72,10 @@ export async function uninstallCommand(flags: { yes?: boolean; json?: boolean })
     );
   else out(renderSummary(summary, undefined, undefined));
   return ok ? EXIT.ok : EXIT.notReady;
+}
+
+async function planUndos(host: Host, undos: { step: Step }[]): Promise<PlannedStep[]> {
+  const planned: PlannedStep[] = [];
+  for (const { step } of undos) planned.push(await step.plan(await stepContext(host, {})));
+  return planned;
 }

@@ -3,7 +3,7 @@ import { t } from '../lib/i18n.js';
 import type { Plan } from '../plan/plan.js';
 import type { Feature } from '../profiles/types.js';
 import { profileChoiceText } from '../profiles/wanted.js';
-import { actionsOf, type PlannedState } from '../steps/step.js';
+import { actionsOf, type PlannedState, type PlannedStep } from '../steps/step.js';
 import { style } from './style.js';
 
 /** A step's planned state, padded to one width before it is coloured. */
@@ -43,6 +43,28 @@ function needsLine(plan: Plan): string[] {
   return parts.length > 0 ? [`  ${parts.join('; ')}`] : [];
 }
 
+/**
+ * Planned steps as lines: each step's state, title and reason, then its commands and its waits.
+ * Install's plan leaves the files it writes to --json and --format sh (its files are many and
+ * long-named); uninstall's shows them (`files`), since putting a file back is most of what it does.
+ */
+export function stepLines(steps: readonly PlannedStep[], o: { files?: boolean } = {}): string[] {
+  const lines: string[] = [];
+  for (const step of steps) {
+    lines.push(`  ${label(step.state)}  ${step.title}: ${step.reason}`);
+    for (const action of actionsOf(step)) {
+      if (action.kind === 'run') lines.push(`            ${style.dim('$')} ${showCommand(action.command)}`);
+      if (action.kind === 'write' && o.files)
+        lines.push(`            ${style.dim(`✎ ${t('ui.plan.writes', { path: action.file.path })}`)}`);
+      if (action.kind === 'wait')
+        lines.push(
+          `            ${style.dim(`… ${t('ui.plan.waits', { what: action.wait.what, seconds: action.wait.deadlineMs / 1000 })}`)}`,
+        );
+    }
+  }
+  return lines;
+}
+
 export function renderPlan(plan: Plan): string {
   const d = plan.distro;
   const base =
@@ -59,17 +81,7 @@ export function renderPlan(plan: Plan): string {
     t('ui.plan.groupsServices', { groups: plan.groups.join(', '), services: plan.services.join(', ') }),
     '',
   ];
-  for (const step of plan.steps) {
-    lines.push(`  ${label(step.state)}  ${step.title}: ${step.reason}`);
-    // Files the step writes are in --json and --format sh; here, its commands and its waits.
-    for (const action of actionsOf(step)) {
-      if (action.kind === 'run') lines.push(`            ${style.dim('$')} ${showCommand(action.command)}`);
-      if (action.kind === 'wait')
-        lines.push(
-          `            ${style.dim(`… ${t('ui.plan.waits', { what: action.wait.what, seconds: action.wait.deadlineMs / 1000 })}`)}`,
-        );
-    }
-  }
+  lines.push(...stepLines(plan.steps));
   const changes = plan.steps.filter((s) => s.state === 'change').length;
   lines.push('', changes === 0 ? t('ui.plan.nothingToDo') : t('ui.plan.changes', { count: changes }));
   return `${lines.join('\n')}\n`;
