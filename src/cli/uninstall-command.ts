@@ -4,7 +4,7 @@ import { stepContext } from '../plan/context.js';
 import { Executor } from '../plan/executor.js';
 import { Journal, JournalError } from '../plan/journal.js';
 import { undoSteps } from '../plan/uninstall.js';
-import type { PlannedStep, Step } from '../steps/step.js';
+import { type PlannedStep, planned, type Step } from '../steps/step.js';
 import { plainLine, renderSummary } from '../ui/install-render.js';
 import { stepLines } from '../ui/render-plan.js';
 import { ensureRoot } from './elevate.js';
@@ -43,13 +43,13 @@ export async function uninstallCommand(flags: {
   out(`${t('cli.uninstall.heading', { changes: undos.length })}\n`);
   // The plan before anything changes: each undo as it would run now (the executor plans each
   // again just before it runs it, after the ones before it have run).
-  const planned = await planUndos(host, undos);
+  const plans = await planUndos(host, undos);
   if (flags.dryRun) {
-    if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'plan', steps: planned }, null, 2)}\n`);
-    else out(`${stepLines(planned, { files: true }).join('\n')}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'plan', steps: plans }, null, 2)}\n`);
+    else out(`${stepLines(plans, { files: true }).join('\n')}\n`);
     return EXIT.ok;
   }
-  if (!flags.json) out(`${stepLines(planned, { files: true }).join('\n')}\n\n`);
+  if (!flags.json) out(`${stepLines(plans, { files: true }).join('\n')}\n\n`);
   if (guided) {
     const { confirm } = await import('@inquirer/prompts');
     if (!(await confirm({ message: t('cli.uninstall.prompt'), default: false }))) return EXIT.ok;
@@ -74,8 +74,20 @@ export async function uninstallCommand(flags: {
   return ok ? EXIT.ok : EXIT.notReady;
 }
 
+/**
+ * Each undo's plan as of now. One that cannot be planned is shown blocked, in the executor's
+ * words, rather than ending the preview; the executor fails it when it comes to it.
+ */
 async function planUndos(host: Host, undos: { step: Step }[]): Promise<PlannedStep[]> {
-  const planned: PlannedStep[] = [];
-  for (const { step } of undos) planned.push(await step.plan(await stepContext(host, {})));
-  return planned;
+  const plans: PlannedStep[] = [];
+  for (const { step } of undos) {
+    try {
+      plans.push(await step.plan(await stepContext(host, {})));
+    } catch (error) {
+      plans.push(
+        planned(step, 'blocked', t('plan.executor.couldNotPlan', { why: (error as Error).message })),
+      );
+    }
+  }
+  return plans;
 }
