@@ -1,4 +1,4 @@
-import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
+import { type Command, type Host, type Runner, runOn, showCommand } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { routeDestination } from './addressing.js';
 import { writeHostFile } from './atomic.js';
@@ -43,9 +43,6 @@ export interface BridgeOutcome {
   restoredBy?: string;
   log: string[];
 }
-
-/** How the change's commands are run: the executor's run (shown, journaled) or the host's own. */
-export type Runner = (command: Command) => Promise<RunResult>;
 
 /** A state file kvmkit cannot read: what it is and what to do, never a parser's stack trace. */
 export class BridgeStateError extends BridgeRefusal {}
@@ -161,7 +158,7 @@ export async function applyBridge(
     run?: Runner;
   },
 ): Promise<BridgeOutcome> {
-  const run: Runner = o.run ?? ((command) => host.run(command));
+  const run: Runner = o.run ?? runOn(host);
   const log: string[] = [];
   const say = (m: string) => {
     log.push(m);
@@ -251,7 +248,7 @@ export async function rollBack(
   targets: Omit<CheckTargets, 'iface'>,
   o: { run?: Runner; log?: string[] } = {},
 ): Promise<{ restored: Connectivity; by: string }> {
-  const run: Runner = o.run ?? ((command) => host.run(command));
+  const run: Runner = o.run ?? runOn(host);
   const log = o.log ?? [];
   const timer = state.change.timer;
   if (!timer) return { restored: await restore(host, state, targets, log), by: 'kvmkit' };
@@ -296,7 +293,7 @@ export async function restore(
   state: BridgeState,
   targets: Omit<CheckTargets, 'iface'>,
   log: string[] = [],
-  run: Runner = (command) => host.run(command),
+  run: Runner = runOn(host),
 ): Promise<Connectivity> {
   const { change } = state;
   await runAll(run, change.undoDown, log, true);

@@ -48,6 +48,18 @@ export interface RunResult {
   pid?: number;
 }
 
+/**
+ * How a core function that changes the host runs its commands: the executor's run (shown and
+ * journaled, with its failure left to the caller) or, outside an install, the host's own.
+ */
+export type Runner = (command: Command) => Promise<RunResult>;
+
+/** The host's own run, for a caller that has no executor. */
+export const runOn =
+  (host: Pick<Host, 'run'>): Runner =>
+  (command) =>
+    host.run(command);
+
 /** stat(2)'s numbers, as every host reads them (`mode` with its file-type bits, S_IFMT). */
 export interface StatNumbers {
   mode: number;

@@ -1,5 +1,5 @@
 import { provenVirtType } from '../facts/probe-verdict.js';
-import type { Host } from '../host/host.js';
+import type { Host, Runner } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
@@ -30,8 +30,9 @@ type Verdict = 'start' | 'create';
  * and recorded so uninstall removes it with its disks. What making it does is planned: the smoke
  * VM's files (its initramfs, computed here), disk, definition and start, or the ISO VM's disk
  * and virt-install, are the step's actions, which the executor runs, shows and journals. What
- * cannot be planned before it happens is said in the plan and done by the step itself just before
- * planning the rest: a guest kernel fetched, a cloud image downloaded and verified.
+ * cannot be planned before it happens is said in the plan and done by the step just before
+ * planning the rest: a guest kernel fetched and unpacked, an SSH key made (their commands through
+ * the executor too), a cloud image downloaded and verified (in this process, its progress said).
  */
 export function firstVmStep(first: FirstVm): Step {
   const verdicts = new WeakMap<PlannedStep, Verdict>();
@@ -94,7 +95,7 @@ export function firstVmStep(first: FirstVm): Step {
       if (actionsOf(plannedStep).length === 0) {
         // What the plan could not compute: once this is done, the rest is planned, then run.
         if (first.kind === 'smoke') {
-          await findSmokeKernel(host);
+          await findSmokeKernel(host, viaExecutor(context));
           toRun = await this.plan(context);
         }
         if (first.kind === 'cloud') toRun = await planCloud(this, context, first);
@@ -119,6 +120,16 @@ export function firstVmStep(first: FirstVm): Step {
 }
 
 type Creating = Exclude<FirstVm, { kind: 'none' }>;
+
+/**
+ * What is done before the rest can be planned (a guest kernel fetched and unpacked, an SSH key
+ * made) runs through the executor, shown and journaled like the planned actions; the code that
+ * asks for it reads the exit code and words the failure itself.
+ */
+const viaExecutor =
+  (context: ApplyContext): Runner =>
+  (command) =>
+    context.run(command, { allowFailure: true });
 
 /** What a smoke VM's plan tells the person as it is made: its kernel, its drivers. */
 const notesOf = new WeakMap<PlannedStep, string[]>();
@@ -215,6 +226,7 @@ async function planCloud(
     virtType: await provenVirtType(host),
     waitSshMs: 0, // the installer's verification waits for SSH
     generateKey: first.generateKey,
+    run: viaExecutor(context),
     say: (m: string) => context.say(m),
     onProgress: (p: DownloadProgress) => {
       const pct = p.total ? Math.floor((p.received / p.total) * 100) : -1;

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { parsePasswd } from '../facts/users.js';
-import type { Host } from '../host/host.js';
+import { type Host, type Runner, runOn } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { runAction, type VmAction, writeAction } from './vm-actions.js';
 
@@ -94,13 +94,18 @@ export function seedIsoActions(path: string, input: SeedInput): VmAction[] {
 
 /**
  * Makes an ed25519 key pair for a user who has none, as that user (so they own it), only when
- * they said yes (--generate-key, or the guided question).
+ * they said yes (--generate-key, or the guided question). Through `run`: in an install, the
+ * executor's, which shows and journals the commands.
  */
-export async function generateUserKey(host: Host, user: string): Promise<string[]> {
+export async function generateUserKey(
+  host: Host,
+  user: string,
+  run: Runner = runOn(host),
+): Promise<string[]> {
   const entry = parsePasswd((await host.readFile('/etc/passwd')) ?? '').find((p) => p.name === user);
   if (!entry) throw new Error(t('vm.cloudInit.noUser', { user }));
   const as = (...argv: string[]) =>
-    host.run({ argv: ['runuser', '-u', user, '--', ...argv], root: true, timeoutMs: 60_000 });
+    run({ argv: ['runuser', '-u', user, '--', ...argv], root: true, timeoutMs: 60_000 });
   await as('mkdir', '-p', '-m', '700', `${entry.home}/.ssh`);
   const made = await as(
     'ssh-keygen',

@@ -8,7 +8,6 @@ import type { BridgeChange } from '../../src/bridge/change.js';
 import type { Command, FileStat, Host, RunResult } from '../../src/host/host.js';
 import { RealHost } from '../../src/host/real-host.js';
 import { parseSshTarget, SshHost } from '../../src/host/ssh-host.js';
-import { copyBootKernel } from '../../src/vm/smoke/kernel.js';
 
 // A file kvmkit writes must never exist, even for a moment, with a mode wider than its final one:
 // a netplan file with a Wi-Fi password is 0600, and a 0644 moment is long enough to read it.
@@ -135,14 +134,5 @@ describe('the bridge change', () => {
   });
 });
 
-describe("the smoke VM's kernel", () => {
-  it('is copied with the mode the original has (Ubuntu keeps /boot/vmlinuz-* 0600)', async () => {
-    const { host, writes } = recordingHost({
-      '/boot/vmlinuz-6.8.0': { mode: 0o600, isFile: true, bytes: Buffer.from('kernel') } as FileStat & {
-        bytes: Buffer;
-      },
-    });
-    await copyBootKernel(host, '/boot/vmlinuz-6.8.0', '/var/lib/libvirt/boot/kvmkit-smoke-vmlinuz');
-    expect(writes).toEqual([{ path: '/var/lib/libvirt/boot/kvmkit-smoke-vmlinuz', mode: 0o600 }]);
-  });
-});
+// The smoke VM's kernel is copied by `cp --preserve=mode` (a planned action): its mode is the
+// original's from the start (test/steps/first-vm-actions.test.ts checks the command).

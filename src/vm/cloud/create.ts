@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import type { Command, Host } from '../../host/host.js';
+import type { Command, Host, Runner } from '../../host/host.js';
 import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
 import { t } from '../../lib/i18n.js';
@@ -42,6 +42,8 @@ export interface CloudVmOptions {
   say?: (message: string) => void;
   /** The user agreed to a new SSH key when they have none. */
   generateKey?: boolean;
+  /** How the key is made: in an install, the executor's run (shown, journaled). */
+  run?: Runner;
 }
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
@@ -166,7 +168,7 @@ export async function prepareCloudVm(host: Host, o: CloudVmOptions) {
   await requireFreeVolumes(host, [`${o.name}.qcow2`, basename(seedPathOf(o.name))]);
   let keys = await userPublicKeys(host, o.user);
   if (keys.length === 0 && o.generateKey) {
-    keys = await generateUserKey(host, o.user);
+    keys = await generateUserKey(host, o.user, o.run);
     o.say?.(t('vm.cloud.keyMade', { user: o.user }));
   }
   if (keys.length === 0) {

@@ -1,5 +1,5 @@
 import { Facts } from '../../facts/index.js';
-import type { Host } from '../../host/host.js';
+import { type Host, type Runner, runOn } from '../../host/host.js';
 import { VmError } from '../../host/vm-errors.js';
 import { t } from '../../lib/i18n.js';
 import { BUNDLE_KERNEL, BUNDLE_MANIFEST, BUNDLE_STATE } from '../../lib/paths.js';
@@ -22,9 +22,11 @@ const reinstall = () => t('vm.kernel.reinstall');
 /**
  * A kernel for the smoke VM: the host's own when it is there (Ubuntu and Mint keep
  * /boot/vmlinuz-* readable by root), else Debian's cloud kernel, fetched by the host's package
- * manager (nothing installed) and unpacked under /var/lib/kvmkit/smoke, once.
+ * manager (nothing installed) and unpacked under /var/lib/kvmkit/smoke, once. What changes the
+ * host (the cache's directories, the fetch, the unpacking, the removal of the package file) goes
+ * through `run`: in an install, the executor's, which shows and journals each command.
  */
-export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
+export async function findSmokeKernel(host: Host, run: Runner = runOn(host)): Promise<SmokeKernel> {
   const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
   const modulesDir = release ? await modulesDirOf(host, '', release) : undefined;
   if (release && modulesDir && (await host.stat(`/boot/vmlinuz-${release}`))) {
@@ -32,7 +34,7 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
   }
   const cached = await cachedKernel(host);
   if (cached) return cached;
-  const fromBundle = await bundleKernel(host);
+  const fromBundle = await bundleKernel(host, run);
   if (fromBundle) return fromBundle;
   const manager = await managerOf(host);
   const pkg = await cloudKernelPackage(host, manager);
@@ -44,9 +46,9 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
       }),
       t('vm.kernel.noCloudKernelHint', { update: `sudo ${manager.updateHint}`, manager: manager.name }),
     );
-  await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
+  await run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
   const fetch = manager.downloadCommand(pkg);
-  const download = await host.run({ ...fetch, root: true, cwd: `${CACHE}/download`, timeoutMs: 600_000 });
+  const download = await run({ ...fetch, root: true, cwd: `${CACHE}/download`, timeoutMs: 600_000 });
   const deb = (await host.listDir(`${CACHE}/download`))?.find(
     (f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'),
   );
@@ -58,24 +60,12 @@ export async function findSmokeKernel(host: Host): Promise<SmokeKernel> {
       }),
       t('vm.kernel.downloadHint', { manager: manager.name, update: `sudo ${manager.updateHint}` }),
     );
-  const kernel = await unpackKernel(host, manager, `${CACHE}/download/${deb}`);
-  await host.removeFile(`${CACHE}/download/${deb}`);
+  const kernel = await unpackKernel(host, run, manager, `${CACHE}/download/${deb}`);
+  await run(removeCommand(`${CACHE}/download/${deb}`));
   return kernel;
 }
 
-/**
- * Copies a kernel for a VM to boot with the mode its original has: Ubuntu keeps /boot/vmlinuz-*
- * 0600 (root only), and a copy must not be readable by more. libvirt hands it to qemu itself.
- */
-export async function copyBootKernel(host: Host, from: string, to: string): Promise<void> {
-  const bytes = await host.readBinary(from);
-  if (!bytes)
-    throw new VmError(
-      t('vm.kernel.unreadable', { path: from }),
-      t('vm.kernel.unreadableHint', { path: from }),
-    );
-  await host.writeFile(to, bytes, ((await host.stat(from))?.mode ?? 0o600) & 0o7777);
-}
+const removeCommand = (path: string) => ({ argv: ['rm', '-f', '--', path], root: true });
 
 const CLOUD_KERNEL = 'linux-image-cloud-amd64';
 
@@ -93,10 +83,15 @@ export async function cloudKernelPackage(host: Host, manager: PackageManager): P
 }
 
 /** A kernel package unpacked (nothing installed) into kvmkit's cache, where the smoke VM finds it. */
-async function unpackKernel(host: Host, manager: PackageManager, deb: string): Promise<SmokeKernel> {
-  await host.run({ argv: ['mkdir', '-p', `${CACHE}/kernel`], root: true });
+async function unpackKernel(
+  host: Host,
+  run: Runner,
+  manager: PackageManager,
+  deb: string,
+): Promise<SmokeKernel> {
+  await run({ argv: ['mkdir', '-p', `${CACHE}/kernel`], root: true });
   const unpack = manager.unpackCommand(deb, `${CACHE}/kernel`);
-  const unpacked = await host.run({ ...unpack, timeoutMs: 300_000 });
+  const unpacked = await run({ ...unpack, timeoutMs: 300_000 });
   if (unpacked.exitCode !== 0)
     throw new VmError(
       t('vm.kernel.commandFailed', {
@@ -118,7 +113,7 @@ async function unpackKernel(host: Host, manager: PackageManager, deb: string): P
  * whatever the stick holds by now. Without a record the kernel is refused, not fetched instead:
  * the room has no network, and a network message would hide why.
  */
-async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
+async function bundleKernel(host: Host, run: Runner): Promise<SmokeKernel | undefined> {
   const dir = (await host.readFile(`${BUNDLE_STATE}/source`))?.trim();
   if (!dir) return undefined;
   const text = (await host.readFile(BUNDLE_KERNEL))?.trim();
@@ -132,8 +127,8 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
   if (!record) throw new VmError(t('vm.kernel.damaged', { file: BUNDLE_KERNEL }), reinstall());
   const [, sha256, file] = record;
   const copy = `${CACHE}/download/bundle-kernel.deb`;
-  await host.run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
-  const copied = await host.run({
+  await run({ argv: ['mkdir', '-p', `${CACHE}/download`], root: true });
+  const copied = await run({
     argv: ['cp', '--', `${dir}/${file}`, copy],
     root: true,
     timeoutMs: 300_000,
@@ -145,14 +140,14 @@ async function bundleKernel(host: Host): Promise<SmokeKernel | undefined> {
     );
   const sum = await host.run({ argv: ['sha256sum', '--', copy], root: true, timeoutMs: 300_000 });
   if (sum.stdout.split(' ')[0] !== sha256) {
-    await host.removeFile(copy);
+    await run(removeCommand(copy));
     throw new VmError(
       t('vm.kernel.mismatch', { file: file ?? '', dir }),
       t('vm.kernel.mismatchHint', { dir }),
     );
   }
-  const kernel = await unpackKernel(host, await managerOf(host), copy);
-  await host.removeFile(copy);
+  const kernel = await unpackKernel(host, run, await managerOf(host), copy);
+  await run(removeCommand(copy));
   return kernel;
 }
 
