@@ -212,6 +212,9 @@ async function runPlain(file: string, args: string[], command: Command): Promise
         });
       },
     );
+    // A command may exit before it has read its input (virsh that cannot reach libvirt): its exit
+    // code and stderr say why, and the broken pipe must not end kvmkit with an EPIPE stack.
+    child.stdin?.on('error', () => {});
     if (command.input !== undefined) child.stdin?.end(command.input);
     else child.stdin?.end();
   });

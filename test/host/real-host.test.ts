@@ -41,6 +41,16 @@ describe('RealHost', () => {
     expect(chunks.join('')).toBe('a\nb\n');
   });
 
+  it('a command that exits before reading its input (virsh that cannot connect) ends with its exit code, not an EPIPE crash', async () => {
+    // Larger than a pipe holds, so the write is still going when the reader is gone.
+    const input = 'list --all\n'.repeat(400_000);
+    for (let round = 0; round < 5; round++) {
+      expect(await host.run({ argv: ['sh', '-c', 'exit 3'], input })).toMatchObject({ exitCode: 3 });
+      const streamed = await host.run({ argv: ['sh', '-c', 'exit 3'], input, onStdout: () => {} });
+      expect(streamed).toMatchObject({ exitCode: 3 });
+    }
+  });
+
   it('stops a command at its deadline', async () => {
     const started = Date.now();
     const result = await host.run({ argv: ['sleep', '10'], timeoutMs: 300 });
