@@ -6,7 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { localesPlugin } from './locales.mjs';
+import { areasNamed, localesPlugin, readCatalogue } from './locales.mjs';
 
 const top = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'));
@@ -158,7 +158,7 @@ const vendorChunk = (name) => {
 const vendorShared = {
   name: 'kvmkit-vendor-shared',
   setup(build) {
-    build.onResolve({ filter: /^(execa|fast-xml-parser|fast-xml-builder|i18next)$/ }, (args) =>
+    build.onResolve({ filter: /^(execa|fast-xml-parser|fast-xml-builder|i18next|ora)$/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: vendorChunk(args.path), external: true } : undefined,
     );
   },
@@ -181,9 +181,13 @@ const otherLanguagesShared = {
     });
   },
 };
-/** One command's build of its own (see above): main.ts, with only `kept`'s command module. */
-const aloneBuild = (dir, kept) =>
-  esbuild.build({
+/**
+ * One command's build of its own (see above): main.ts, with only `kept`'s command module. Its
+ * English catalogue holds only the areas its modules name (for vm, about half of it): built once
+ * to learn which modules are in, then again with those areas. Another language's chunk is whole.
+ */
+const aloneBuild = async (dir, kept) => {
+  const options = (locales) => ({
     ...common,
     splitting: false,
     entryPoints: { main: join(top, 'src/cli/main.ts') },
@@ -197,6 +201,13 @@ const aloneBuild = (dir, kept) =>
       builtinsWithoutFacade,
     ],
   });
+  const probe = await esbuild.build({ ...options(locales), write: false, metafile: true });
+  const sources = Object.keys(probe.metafile.inputs)
+    .filter((input) => input.startsWith('src/'))
+    .map((input) => readFileSync(join(top, input), 'utf8'));
+  const areas = areasNamed(sources, Object.keys(readCatalogue(top, 'en')));
+  await esbuild.build(options(localesPlugin(top, { areas })));
+};
 await aloneBuild('doctor', './doctor-command.js');
 // The day-two verbs (`kvmkit vm state` runs in loops; bench:vm-manage), the same way: 20 chunks of
 // the main build become one file. vm create and vm delete (vm-command.js) run from the main build.

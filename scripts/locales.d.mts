@@ -1,3 +1,4 @@
 export declare const LANGUAGES: string[];
 export declare function readCatalogue(top: string, language: string): Record<string, unknown>;
-export declare function localesPlugin(top: string): import('esbuild').Plugin;
+export declare function localesPlugin(top: string, options?: { areas?: Set<string> }): import('esbuild').Plugin;
+export declare function areasNamed(sources: Iterable<string>, known: Iterable<string>): Set<string>;

@@ -38,4 +38,33 @@ describe('the builds entry.ts picks', () => {
     expect(vmBuild).toMatch(/import\("\.\/vm-command\.js"\)/); // left out: never reached from there
     expect(vmBuild).not.toMatch(/vmCreateCommand\s*=|function vmCreateCommand/);
   });
+
+  it("carries ora as the main build's chunk, loaded only when a spinner is drawn, not inlined", () => {
+    const vmBuild = readFileSync(join(TOP, 'dist/kvmkit/vm/main.js'), 'utf8');
+    expect(vmBuild).toMatch(/import\("\.\.\/chunks\/ora-[A-Z0-9]+\.js"\)/);
+    // cli-spinners' table, which ora brings, is not in the file.
+    expect(vmBuild).not.toContain('dots12');
+  });
+
+  it("holds only its own areas of the English catalogue, and every verb's help still reads in both languages", async () => {
+    const vmBuild = readFileSync(join(TOP, 'dist/kvmkit/vm/main.js'), 'utf8');
+    // Doctor's texts are not the vm verbs': left out (the catalogue is in the file as JSON).
+    expect(vmBuild).not.toContain('kvmkit doctor: {{host}}');
+    expect(vmBuild).toContain('manage VMs (day two)');
+    const verbs = ['list', 'state', 'shutdown', 'snapshot', 'set-vcpus', 'clone', 'ip'];
+    for (const lang of ['en', 'vi']) {
+      for (const verb of verbs) {
+        const run = await kvmkit(['--lang', lang, 'vm', verb, '--help']);
+        expect(run.exitCode, `${lang} ${verb}: ${run.stderr}`).toBe(0);
+        // A key the catalogue lacks would be printed as the key itself.
+        expect(run.stdout, `${lang} ${verb}`).not.toMatch(
+          /\b(?:help|cli|vmcli|vm|host|ui)\.[a-zA-Z]+\.[a-zA-Z]/,
+        );
+      }
+    }
+    // An error from the vm build, in Vietnamese, with its hint.
+    const missing = await kvmkit(['--lang', 'vi', 'vm', 'state'], withShim);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).not.toMatch(/\b(?:cli|vmcli|help)\.[a-zA-Z]+/);
+  });
 });
