@@ -67,4 +67,23 @@ describe('the builds entry.ts picks', () => {
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).not.toMatch(/\b(?:cli|vmcli|help)\.[a-zA-Z]+/);
   });
+
+  it('registers only the vm verb a run names, yet a typo still gets every verb for its suggestion', async () => {
+    const typo = await kvmkit(['vm', 'stat', 'web1'], withShim);
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command 'stat'/);
+    expect(typo.stderr).toMatch(/Did you mean one of start, state, stats\?/);
+    for (const argv of [
+      ['vm', 'state', '--help'],
+      ['vm', 'help', 'state'],
+    ]) {
+      const help = await kvmkit(argv);
+      expect(help.exitCode, argv.join(' ')).toBe(0);
+      expect(help.stdout).toMatch(/Usage: kvmkit vm state \[options\] <vm>/);
+    }
+    // The whole list, when no verb is named.
+    const all = await kvmkit(['vm', '--help']);
+    for (const verb of ['list', 'state', 'snapshot', 'create', 'delete', 'console', 'host'])
+      expect(all.stdout).toMatch(new RegExp(`\\n  ${verb}\\b`));
+  });
 });
