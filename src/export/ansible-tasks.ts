@@ -73,6 +73,8 @@ export class AnsibleTasks {
     }
     if (action.kind === 'wait')
       return [this.wait(title, action.wait.what, action.wait.probe, action.wait.deadlineMs)];
+    // The record uninstall reads is kvmkit's journal: a playbook keeps none.
+    if (action.kind === 'undo') return [];
     throw new Error(`${title}: an action of kind ${(action as { kind: string }).kind} has no Ansible form`);
   }
 

@@ -123,6 +123,8 @@ function actionLines(step: Plan['steps'][number], index: number): string[] {
     if (action.kind === 'write') out.push(...fileLines(action.file));
     else if (action.kind === 'run') out.push(runLine(action));
     else if (action.kind === 'wait') out.push(waitLines(action.wait));
+    // The journal uninstall reads is kvmkit's own: a script keeps none (its header says so).
+    else if (action.kind === 'undo') continue;
     else if (action.actions.length === 0) {
       if (trapped) out.push('trap - EXIT');
       trapped = false;
@@ -167,6 +169,7 @@ export function planAsShell(plan: Plan): string {
     '#!/bin/sh',
     `# kvmkit plan for ${inert(`${d.name} ${d.version}${d.codename ? ` (${d.codename})` : ''}, profile ${plan.profile}`)}.`,
     '# Run as root: sh -eu this-file. Made by `kvmkit plan --format sh`; steps already done were left out.',
+    "# It keeps no journal: `kvmkit uninstall` takes back only what kvmkit's own install did.",
     'set -eu',
     '[ "$(id -u)" -eq 0 ] || { echo "run this as root (sudo sh -eu $0)" >&2; exit 1; }',
   ];

@@ -11,14 +11,7 @@ import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
 import { t } from '../lib/i18n.js';
 import { bridgePlanActions, bridgePlanParts, reachableFrom, readBackups } from './bridge-actions.js';
-import {
-  applyPlanned,
-  type PlannedAction,
-  planned,
-  plannedActions,
-  type Step,
-  type Uninterruptible,
-} from './step.js';
+import { type PlannedAction, planned, plannedActions, type Step, type Uninterruptible } from './step.js';
 
 /** The rollback timer for this host: systemd's when PID 1 is systemd, its length from the environment. */
 async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: number }> {
@@ -72,7 +65,12 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
             seconds: timed.timer.seconds,
             files: change.files.map((f) => f.path).join(', ') || t('bridge.step.noFile'),
           }),
-          [...bridgePlanActions(parts), ...(await hostBridgeNetworkActions(bridge))],
+          [
+            ...bridgePlanActions(parts),
+            ...(await hostBridgeNetworkActions(bridge)),
+            // Once kept: `kvmkit uninstall` takes the bridge back through its own restore.
+            { kind: 'undo', undo: { kind: 'remove-bridge', bridge } },
+          ],
         );
       } catch (error) {
         if (error instanceof BridgeRefusal)
@@ -80,11 +78,6 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
         if (error instanceof RangeError) return planned(this, 'blocked', error.message);
         throw error;
       }
-    },
-    async apply(context, plannedStep) {
-      // The planned actions, through the executor: shown and journaled; a failure rolls back.
-      await applyPlanned(context, plannedStep);
-      await context.undo({ kind: 'remove-bridge', bridge });
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Command } from '../host/host.js';
 import { t } from '../lib/i18n.js';
-import { planned, type Step } from './step.js';
+import { planned, plannedActions, type Step } from './step.js';
 
 /**
  * Appends the user to the groups, left out when the user is in all of them by then (a plan
@@ -38,27 +38,24 @@ export const groupsStep: Step = {
         t('steps.groups.isIn', { user: user.name, groups: wanted.groups.join(', ') }),
       );
     const absent = missing.filter((g) => !user.allGroups.some((e) => e.name === g));
-    if (absent.length > 0) {
-      // The groups come with the packages; a plan made before they are installed says so.
-      return planned(
-        this,
-        'change',
-        t('steps.groups.addBeforeInstall', {
-          user: user.name,
-          groups: missing.join(', '),
-          absent: absent.join(', '),
-        }),
-        [addToGroups(user.name, missing)],
-      );
-    }
-    return planned(this, 'change', t('steps.groups.add', { user: user.name, groups: missing.join(', ') }), [
-      addToGroups(user.name, missing),
+    // The groups come with the packages; a plan made before they are installed says so.
+    const reason =
+      absent.length > 0
+        ? t('steps.groups.addBeforeInstall', {
+            user: user.name,
+            groups: missing.join(', '),
+            absent: absent.join(', '),
+          })
+        : t('steps.groups.add', { user: user.name, groups: missing.join(', ') });
+    // Uninstall takes back only what this usermod did: not a membership someone else gave meanwhile.
+    const add = addToGroups(user.name, missing);
+    return plannedActions(this, 'change', reason, [
+      { kind: 'run', command: add },
+      ...missing.map((group) => ({
+        kind: 'undo' as const,
+        undo: { kind: 'remove-from-group' as const, user: user.name, group },
+        ifRan: add.argv,
+      })),
     ]);
-  },
-  async apply(context, plannedStep) {
-    const user = context.user!;
-    const missing = context.wanted.groups.filter((g) => !user.groups.includes(g));
-    for (const command of plannedStep.commands) await context.run(command);
-    for (const group of missing) await context.undo({ kind: 'remove-from-group', user: user.name, group });
   },
 };

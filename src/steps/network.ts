@@ -4,7 +4,7 @@ import type { Command } from '../host/host.js';
 import { virshCommand } from '../host/virsh.js';
 import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
-import { planned, type Step } from './step.js';
+import { type PlannedAction, planned, plannedActions, type Step } from './step.js';
 
 const DEFINED = '/etc/libvirt/qemu/networks/default.xml';
 const OUR_XML = `${STATE_DIR}/networks/default.xml`;
@@ -56,7 +56,9 @@ export const defaultNetworkStep: Step = {
     const subnet = formatAddress(free);
     const file = { path: OUR_XML, content: `${await natNetworkXml('default', subnet)}\n`, mode: 0o644 };
     if (clash && current) {
-      return planned(
+      // net-undefine drops the user's definition: its XML goes into the journal first, so a run
+      // killed between the two still leaves uninstall what it needs to define it again.
+      return plannedActions(
         this,
         'change',
         t('steps.network.move', {
@@ -65,48 +67,44 @@ export const defaultNetworkStep: Step = {
           free: `${subnet}/24`,
         }),
         [
-          virsh('net-undefine', 'default'),
-          virsh('net-define', OUR_XML),
-          virsh('net-start', 'default'),
-          netAutostart(),
+          {
+            kind: 'undo',
+            undo: {
+              kind: 'undefine-network',
+              name: 'default',
+              ...(currentXml ? { previousXml: currentXml } : {}),
+            },
+          },
+          { kind: 'write', file },
+          ...[
+            virsh('net-undefine', 'default'),
+            virsh('net-define', OUR_XML),
+            virsh('net-start', 'default'),
+            netAutostart(),
+          ].map(run),
         ],
-        [file],
       );
     }
-    return planned(
+    // Only a definition kvmkit made is kvmkit's to take back. A fresh one is recorded after the
+    // fact, and only when its net-define ran (a package may define the network meanwhile): a run
+    // killed in between leaves a network behind, but loses nothing.
+    const define = netDefine();
+    return plannedActions(
       this,
       'change',
       subnet === '192.168.122.0'
         ? t('steps.network.define', { subnet: `${subnet}/24` })
         : t('steps.network.defineElsewhere', { subnet: `${subnet}/24` }),
-      [netDefine(), netStart(), netAutostart()],
-      [file],
+      [
+        { kind: 'write', file },
+        ...[define, netStart(), netAutostart()].map(run),
+        { kind: 'undo', undo: { kind: 'undefine-network', name: 'default' }, ifRan: define.argv },
+      ],
     );
   },
-
-  async apply(context, plannedStep) {
-    const redefine = plannedStep.commands.some((c) => c.argv.includes('net-undefine'));
-    const previousXml = redefine ? await context.facts.host.readFile(DEFINED) : undefined;
-    // net-undefine destroys the user's definition: its XML goes into the journal first, so a run
-    // killed between the two still leaves uninstall what it needs to define it again.
-    if (redefine)
-      await context.undo({
-        kind: 'undefine-network',
-        name: 'default',
-        ...(previousXml ? { previousXml } : {}),
-      });
-    for (const file of plannedStep.files ?? []) await context.writeFile(file);
-    let definedHere = false;
-    for (const command of plannedStep.commands) {
-      const result = await context.run(command);
-      if (command.argv.includes('net-define') && !result.skipped) definedHere = true;
-    }
-    // Only a definition kvmkit made is kvmkit's to take back. A fresh one is recorded after the
-    // fact (its net-define may be skipped when a package defined it meanwhile): a run killed in
-    // between leaves a network behind, but loses nothing.
-    if (definedHere && !redefine) await context.undo({ kind: 'undefine-network', name: 'default' });
-  },
 };
+
+const run = (command: Command): PlannedAction => ({ kind: 'run', command });
 
 const poolInfo = ['pool-info', 'default'];
 const POOL_DIR = '/var/lib/libvirt/images';
@@ -122,11 +120,12 @@ export const defaultPoolStep: Step = {
     if (pool.defined && pool.active && pool.autostart) {
       return planned(this, 'ok', t('steps.pool.ok'));
     }
+    const define = unless(virsh('pool-define-as', 'default', 'dir', '--target', POOL_DIR), poolInfo);
     const commands = [
       ...(pool.defined
         ? []
         : [
-            unless(virsh('pool-define-as', 'default', 'dir', '--target', POOL_DIR), poolInfo),
+            define,
             // Makes the pool's directory: left out where it is there by then (libvirt's package makes it).
             { ...virsh('pool-build', 'default'), skipIf: { argv: ['test', '-d', POOL_DIR] } },
           ]),
@@ -134,14 +133,18 @@ export const defaultPoolStep: Step = {
       ...(pool.autostart ? [] : [unless(virsh('pool-autostart', 'default'), poolInfo, '^Autostart:\\s+yes')]),
     ];
     const reason = pool.defined ? t('steps.pool.startAutostart') : t('steps.pool.define');
-    return planned(this, 'change', reason, commands);
-  },
-  async apply(context, plannedStep) {
-    let definedHere = false;
-    for (const command of plannedStep.commands) {
-      const result = await context.run(command);
-      if (command.argv.includes('pool-define-as') && !result.skipped) definedHere = true;
-    }
-    if (definedHere) await context.undo({ kind: 'undefine-pool', name: 'default' });
+    // Only a pool kvmkit defined is kvmkit's to take back.
+    return plannedActions(this, 'change', reason, [
+      ...commands.map(run),
+      ...(pool.defined
+        ? []
+        : [
+            {
+              kind: 'undo' as const,
+              undo: { kind: 'undefine-pool' as const, name: 'default' },
+              ifRan: define.argv,
+            },
+          ]),
+    ]);
   },
 };

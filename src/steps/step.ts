@@ -62,6 +62,12 @@ export type PlannedAction =
   | { kind: 'run'; command: Command; tolerate?: boolean }
   | { kind: 'wait'; wait: PlannedWait }
   /**
+   * How uninstall takes back what the actions before made, journaled when it is reached (so only
+   * once they have run). `ifRan`: only when the step's command with this argv ran, not skipped by
+   * its skipIf probe (a network a package defined meanwhile is not kvmkit's to take back).
+   */
+  | { kind: 'undo'; undo: Undo; ifRan?: readonly string[] }
+  /**
    * From here on, should an action fail, `actions` run (each tolerated but a wait), then the step
    * fails as `what` (e.g. "rolled back"); an empty list ends the handler. Data, so the shell
    * script traps the same way back the executor takes.
@@ -192,10 +198,17 @@ export function plannedActions(
   };
 }
 
-async function applyAction(context: ApplyContext, action: PlannedAction): Promise<void> {
+const argvKey = (argv: readonly string[]) => argv.join('\0');
+
+/** One action, carried out; `ran` collects the commands that ran (for an undo's `ifRan`). */
+async function applyAction(context: ApplyContext, action: PlannedAction, ran: Set<string>): Promise<void> {
   if (action.kind === 'write') await context.writeFile(action.file);
-  else if (action.kind === 'run') await context.run(action.command, { allowFailure: action.tolerate });
-  else if (action.kind === 'wait') await context.wait(action.wait);
+  else if (action.kind === 'run') {
+    const result = await context.run(action.command, { allowFailure: action.tolerate });
+    if (!result.skipped) ran.add(argvKey(action.command.argv));
+  } else if (action.kind === 'wait') await context.wait(action.wait);
+  else if (action.kind === 'undo' && (!action.ifRan || ran.has(argvKey(action.ifRan))))
+    await context.undo(action.undo);
 }
 
 /**
@@ -203,15 +216,16 @@ async function applyAction(context: ApplyContext, action: PlannedAction): Promis
  * failure under an on-failure handler runs the handler's actions, then fails the step as it says.
  */
 export async function applyPlanned(context: ApplyContext, plannedStep: PlannedStep): Promise<void> {
+  const ran = new Set<string>();
   await carryOut(
     actionsOf(plannedStep),
-    (action) => applyAction(context, action),
+    (action) => applyAction(context, action, ran),
     async (handler, error) => {
       const why = (error as Error).message;
       context.say(`${why}: ${handler.what}`);
       try {
         for (const back of handler.actions)
-          await applyAction(context, back.kind === 'run' ? { ...back, tolerate: true } : back);
+          await applyAction(context, back.kind === 'run' ? { ...back, tolerate: true } : back, ran);
       } catch (again) {
         throw new StepFailure(
           t('steps.step.handlerFailed', { what: handler.what, why, again: (again as Error).message }),

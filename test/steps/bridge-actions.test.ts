@@ -29,7 +29,9 @@ const word = (a: PlannedAction): string =>
       ? `write ${a.file.path}`
       : a.kind === 'wait'
         ? `wait ${a.wait.what}`
-        : `on-failure ${a.what} (${a.actions.length})`;
+        : a.kind === 'undo'
+          ? `undo ${a.undo.kind}`
+          : `on-failure ${a.what} (${a.actions.length})`;
 
 /** Whether a probe holds on `stdout` (exit 0), as the executor judges it. */
 const holds = (probe: Probe, stdout: string) =>

@@ -74,7 +74,9 @@ const shown = (plan: PlannedStep) =>
         ? `run ${a.command.argv.join(' ')}`
         : a.kind === 'wait'
           ? `wait ${a.wait.what}`
-          : `on-failure ${a.actions.map((b) => (b.kind === 'run' ? b.command.argv.slice(-2).join(' ') : b.kind)).join('; ')}`,
+          : a.kind === 'undo'
+            ? `undo ${a.undo.kind}`
+            : `on-failure ${a.actions.map((b) => (b.kind === 'run' ? b.command.argv.slice(-2).join(' ') : b.kind)).join('; ')}`,
   );
 
 /** The sh plan of one step, as plan --format sh renders a plan. */
