@@ -15,6 +15,7 @@ import {
   type ApplyContext,
   actionsOf,
   applyPlanned,
+  type PlannedAction,
   type PlannedStep,
   planned,
   plannedActions,
@@ -107,19 +108,21 @@ export function firstVmStep(first: FirstVm): Step {
       }
       for (const note of notesOf.get(toRun) ?? []) context.say(note);
       await applyPlanned(context, toRun);
-      // Uninstall deletes the domain by this UUID, never by name: the user may delete or rename
-      // this VM and make another under its name, which is theirs.
-      const uuid = await context.run(virshCommand(['domuuid', first.name], { root: true }), {
-        allowFailure: true,
-      });
-      const id = uuid.exitCode === 0 ? uuid.stdout.trim() : '';
-      if (!id) context.say(t('steps.firstVm.noUuid', { name: first.name }));
-      await context.undo({ kind: 'delete-vm', name: first.name, ...(id ? { uuid: id } : {}) });
     },
   };
 }
 
 type Creating = Exclude<FirstVm, { kind: 'none' }>;
+
+/**
+ * The VM's actions, then how uninstall takes it back: by the UUID kvmkit chose for it, never by
+ * name (the user may delete or rename this VM and make another under its name, which is theirs).
+ * Journaled once every action before it ran: a VM that failed was removed by its on-failure.
+ */
+const withUndo = (name: string, uuid: string, actions: readonly PlannedAction[]): PlannedAction[] => [
+  ...actions,
+  { kind: 'undo', undo: { kind: 'delete-vm', name, uuid } },
+];
 
 /**
  * What is done before the rest can be planned (a guest kernel fetched and unpacked, an SSH key
@@ -157,7 +160,7 @@ async function planCreation(
       step,
       'change',
       t('steps.firstVm.smoke', { name: first.name, virtType: vm.virtType, kernel: vm.kernelSource }),
-      vm.actions,
+      withUndo(first.name, vm.uuid, vm.actions),
     );
     notesOf.set(plan, vm.notes);
     return plan;
@@ -168,7 +171,7 @@ async function planCreation(
       step,
       'change',
       t('steps.firstVm.iso', { name: first.name, iso: first.iso }),
-      vm.actions,
+      withUndo(first.name, vm.uuid, vm.actions),
     );
   }
   return planned(step, 'change', t('steps.firstVm.cloud', { name: first.name, image: first.image }));
@@ -241,7 +244,7 @@ async function planCloud(
     step,
     'change',
     t('steps.firstVm.fromImage', { name: first.name, image: prepared.cached.path }),
-    vm.actions,
+    withUndo(first.name, vm.uuid, vm.actions),
   );
 }
 

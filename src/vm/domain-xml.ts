@@ -2,6 +2,7 @@ import { buildOrderedXml, buildXml, parseOrderedXml, parseXml } from '../lib/xml
 
 export interface SmokeDomain {
   name: string;
+  uuid: string;
   virtType: 'kvm' | 'qemu';
   memoryMiB: number;
   kernel: string;
@@ -20,6 +21,7 @@ export async function smokeDomainXml(d: SmokeDomain): Promise<string> {
     domain: {
       '@type': d.virtType,
       name: d.name,
+      uuid: d.uuid,
       memory: { '@unit': 'MiB', '#text': d.memoryMiB },
       vcpu: 1,
       os: {

@@ -24,6 +24,8 @@ export interface IsoVmOptions {
   virtType: 'kvm' | 'qemu';
   /** The OS's osinfo short id, chosen or given (--os); else libosinfo detects it from the ISO. */
   os?: string;
+  /** The VM's UUID, else a new one: chosen by kvmkit so the plan can name the VM it makes. */
+  uuid?: string;
 }
 
 /** Why QEMU cannot read the ISO, and the two ways out: one wording for the wizard and the plan. */
@@ -77,12 +79,13 @@ export async function detectOs(host: Host, iso: string): Promise<string | undefi
   return entries ? detectedShortId(detected.stdout, entries) : undefined;
 }
 
-/** The part of virt-install's argv every kvmkit VM shares: who, where, how big. */
+/** The part of virt-install's argv every kvmkit VM shares: who, where, how big (and which, by UUID). */
 export function virtInstallBase(o: {
   name: string;
   virtType: 'kvm' | 'qemu';
   memoryMiB: number;
   vcpus: number;
+  uuid?: string;
 }): string[] {
   return [
     'virt-install',
@@ -96,6 +99,7 @@ export function virtInstallBase(o: {
     String(o.memoryMiB),
     '--vcpus',
     String(o.vcpus),
+    ...(o.uuid ? ['--metadata', `uuid=${o.uuid}`] : []),
   ];
 }
 
@@ -124,9 +128,10 @@ export function virtInstallArgv(o: IsoVmOptions, os: string | undefined, disk: s
   ];
 }
 
-/** The ISO VM, planned: the OS libosinfo found on it, and every action that makes it. */
+/** The ISO VM, planned: the OS libosinfo found on it, its UUID, and every action that makes it. */
 export interface IsoVmPlan {
   os: string | undefined;
+  uuid: string;
   argv: string[];
   actions: VmAction[];
 }
@@ -150,7 +155,8 @@ export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan>
   await requireFreeVolumes(host, [volume]);
   const os = o.os ?? (await detectOs(host, o.iso));
   const disk = await volumeActions({ vmName: o.name, dir: await poolDir(host), volume, sizeGiB: o.diskGiB });
-  const argv = virtInstallArgv(o, os, disk.path);
+  const uuid = o.uuid ?? crypto.randomUUID();
+  const argv = virtInstallArgv({ ...o, uuid }, os, disk.path);
   const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
   const actions: VmAction[] = [
     ...disk.make,
@@ -171,7 +177,7 @@ export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan>
     runAction({ argv, root: true, timeoutMs: 600_000 }, t('vm.iso.virtInstallFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
-  return { os, argv, actions };
+  return { os, uuid, argv, actions };
 }
 
 export async function createIsoVm(

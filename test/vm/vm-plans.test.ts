@@ -52,6 +52,10 @@ describe('the ISO VM, planned', () => {
       'on-failure []',
     ]);
     expect(plan.argv.join(' ')).toContain(`--disk path=${POOL}/desk.qcow2,format=qcow2 --cdrom`);
+    // kvmkit names the VM's UUID, so the plan (and uninstall's record) knows which VM it makes.
+    expect(plan.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(plan.argv.join(' ')).toContain(`--metadata uuid=${plan.uuid}`);
+    expect((await planIsoVm(new FakeLibvirt(), options)).uuid).not.toBe(plan.uuid);
     readsOnly(host);
     expect(host.volumes.size).toBe(0);
     expect(host.domains.size).toBe(0);
@@ -91,6 +95,16 @@ describe('the cloud VM, planned on its cached image', () => {
       ),
     );
     expect(lines.slice(10)).toEqual(['on-failure []']);
+    expect(lines[9]).toContain(`--metadata uuid=${plan.uuid}`);
+    const given = await planCloudVm(
+      new FakeLibvirt(),
+      { ...options, uuid: '410c41b4-5a9c-4d79-b1f6-5e3120124348' },
+      {
+        image: IMAGE,
+        sshKeys: ['ssh-ed25519 AAAA alice@test'],
+      },
+    );
+    expect(given.uuid).toBe('410c41b4-5a9c-4d79-b1f6-5e3120124348');
     const disk = plan.actions[0];
     expect(disk?.kind === 'write' && disk.file.content).toContain(`<path>${IMAGE}</path>`);
     // The guide's guest tools go into the guest through cloud-init, not onto the host.

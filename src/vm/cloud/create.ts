@@ -84,6 +84,8 @@ export async function imageChecksum(
 
 /** The cloud VM, planned once its image is in the cache: every action that makes it. */
 export interface CloudVmPlan {
+  /** Chosen by kvmkit (virt-install --metadata uuid=), so the plan names the VM it makes. */
+  uuid: string;
   overlay: string;
   seed: string;
   actions: VmAction[];
@@ -97,7 +99,9 @@ export interface CloudVmPlan {
  */
 export async function planCloudVm(
   host: Host,
-  o: Pick<CloudVmOptions, 'name' | 'user' | 'memoryMiB' | 'vcpus' | 'diskGiB' | 'virtType'>,
+  o: Pick<CloudVmOptions, 'name' | 'user' | 'memoryMiB' | 'vcpus' | 'diskGiB' | 'virtType'> & {
+    uuid?: string;
+  },
   inputs: { image: string; sshKeys: string[] },
 ): Promise<CloudVmPlan> {
   const seed = seedPathOf(o.name);
@@ -109,8 +113,9 @@ export async function planCloudVm(
     backing: inputs.image,
   });
   const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
+  const uuid = o.uuid ?? crypto.randomUUID();
   const argv = [
-    ...virtInstallBase(o),
+    ...virtInstallBase({ ...o, uuid }),
     '--import',
     '--disk',
     `path=${disk.path},format=qcow2,bus=virtio`,
@@ -152,7 +157,7 @@ export async function planCloudVm(
     runAction({ argv, root: true, timeoutMs: 600_000 }, t('vm.cloud.virtInstallFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
-  return { overlay: disk.path, seed, actions };
+  return { uuid, overlay: disk.path, seed, actions };
 }
 
 /**

@@ -69,6 +69,8 @@ export async function smokeInputs(host: Host): Promise<SmokeInputs | { missing: 
 
 export interface SmokeVmOptions {
   name: string;
+  /** The VM's UUID, else a new one: chosen by kvmkit so the plan can name the VM it makes. */
+  uuid?: string;
   memoryMiB?: number;
   seedUser?: string;
   network?: string;
@@ -77,6 +79,7 @@ export interface SmokeVmOptions {
 /** The smoke VM, planned: what it will be, what to tell the person, and every action that makes it. */
 export interface SmokeVmPlan {
   name: string;
+  uuid: string;
   virtType: 'kvm' | 'qemu';
   consoleLog: string;
   kernelSource: string;
@@ -158,8 +161,10 @@ export async function planSmokeVm(
     sizeGiB: '64M',
   });
   const xmlFile = `/var/lib/kvmkit/vms/${name}.xml`;
+  const uuid = options.uuid ?? crypto.randomUUID();
   const xml = await smokeDomainXml({
     name,
+    uuid,
     virtType,
     memoryMiB,
     kernel: files.kernel,
@@ -207,7 +212,15 @@ export async function planSmokeVm(
     runAction(virshCommand(['start', name], { root: true, timeoutMs: 120_000 }), t('vm.smoke.startFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
-  return { name, virtType, consoleLog: consoleLogOf(name), kernelSource: kernel.source, notes, actions };
+  return {
+    name,
+    uuid,
+    virtType,
+    consoleLog: consoleLogOf(name),
+    kernelSource: kernel.source,
+    notes,
+    actions,
+  };
 }
 
 /**
