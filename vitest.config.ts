@@ -106,6 +106,8 @@ export default defineConfig({
           name: 'machine',
           include: ['test/**/*.test.ts'],
           exclude: [...UNIT_TESTS, ...CONTAINER_TESTS],
+          // Only inside the workbench container: they change the system they run on.
+          setupFiles: ['test/helpers/machine-only.ts'],
         },
       },
       { extends: true, test: { name: 'containers', include: CONTAINER_TESTS } },

@@ -97,6 +97,8 @@ describe('the machine tests, in the throwaway workbench', () => {
             HOME: '/root',
             LANG: 'C.UTF-8',
             NO_COLOR: '1',
+            // The machine tests' own guard (test/helpers/machine-only.ts): here they may change the system.
+            KVMKIT_WORKBENCH: '1',
             // For the few tests that download outside apt (debootstrap's wget).
             KVMKIT_TEST_HTTP_PROXY: `http://${workbench!.addresses.host}:${PROXY_PORT}`,
             ...(process.env.CI ? { CI: process.env.CI } : {}),
