@@ -289,21 +289,3 @@ export async function checkConnectivity(host: Host, targets: CheckTargets): Prom
     ...(placement ? { placement } : {}),
   };
 }
-
-/**
- * After the change nothing that worked before may have stopped working: a gateway that never
- * answered ping, or a name that never resolved, does not count against the bridge. The
- * addressing must also have moved (the placement), whatever else still answers.
- */
-export function lostSince(before: Connectivity, after: Connectivity): string[] {
-  const lost: string[] = [];
-  if (!after.address.ok) lost.push(after.address.seen);
-  if (after.placement && !after.placement.ok) lost.push(after.placement.seen);
-  if (before.gateway?.ok && !after.gateway?.ok)
-    lost.push(after.gateway?.seen ?? t('bridge.checks.gatewayLost'));
-  if (before.dns?.ok && !after.dns?.ok) lost.push(after.dns?.seen ?? t('bridge.checks.dnsLost'));
-  for (const s of after.ssh)
-    if (!s.ok && before.ssh.find((b) => b.peer === s.peer)?.ok)
-      lost.push(t('bridge.checks.sshLost', { peer: s.peer }));
-  return lost;
-}

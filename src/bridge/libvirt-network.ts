@@ -27,28 +27,13 @@ export function hostBridgeNetworkCommands(xmlPath: string): Command[] {
 }
 
 /**
- * `kvmkit bridge`'s way (the install's bridge step plans the same file and commands as actions):
- * defines, starts and autostarts `host-bridge` when libvirt answers and it is not there yet, so
- * `kvmkit vm create --network host-bridge` works. A line saying what happened, or undefined.
+ * Whether the bridge step should define `host-bridge` over a bridge already in place: libvirt
+ * answers here and has no network of that name yet (made by hand, or by an earlier run, it stays).
  */
-export async function defineHostBridgeNetwork(host: Host, bridge: string): Promise<string | undefined> {
+export async function hostBridgeMissing(host: Host): Promise<boolean> {
   const root = Virsh.asRoot(host);
-  const virsh = (...args: string[]) => root.exec(args, { timeoutMs: 60_000 });
-  const info = await virsh('net-info', 'host-bridge');
-  if (info.exitCode === 0) return t('bridge.libvirt.already');
-  if ((await virsh('uri')).exitCode !== 0) return undefined; // libvirt is not here (yet)
-  // The file is written where virsh runs (over ssh, the target), where the install step writes it.
-  // Not `net-define /dev/stdin`: virsh open()s the path, which fails on the socket Node hands a
-  // child as its stdin. Its guards are not needed: net-info just said it is not there.
-  await host.writeFile(HOST_BRIDGE_XML, `${await hostBridgeNetworkXml(bridge)}\n`, 0o644);
-  const [define, start, autostart] = hostBridgeNetworkCommands(HOST_BRIDGE_XML).map(
-    ({ skipIf: _, ...command }) => command,
-  );
-  const defined = await host.run(define!);
-  if (defined.exitCode !== 0) return t('bridge.libvirt.notDefined', { error: defined.stderr.trim() });
-  await host.run(start!);
-  await host.run(autostart!);
-  return t('bridge.libvirt.defined', { bridge });
+  if ((await root.exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 })).exitCode === 0) return false;
+  return (await root.exec(['uri'], { timeoutMs: 60_000 })).exitCode === 0;
 }
 
 /** The bridge a libvirt network is defined over, from its XML (`<bridge name='br0'/>`). */
@@ -75,29 +60,38 @@ async function usesNetwork(domainXml: string, network: string): Promise<boolean>
 }
 
 /**
- * `kvmkit bridge --remove`'s way back for libvirt: host-bridge goes with the bridge it was defined
- * over, when kvmkit defined it (its file is there) over that bridge; a network made by hand, or
- * over another bridge, is left alone. Kept while a VM still has an interface on it (so that VM is
- * not changed behind its owner's back), naming those VMs. A line saying what happened, or
- * undefined when libvirt has no host-bridge (or is not here).
+ * What takes libvirt's `host-bridge` away with the bridge it was defined over, when kvmkit defined
+ * it (its file is there) over that bridge; a network made by hand, or over another bridge, is left
+ * alone. Kept while a VM still has an interface on it (so that VM is not changed behind its
+ * owner's back), naming those VMs. Read now; the commands are for the plan: destroy (not running
+ * is fine), undefine, kvmkit's file gone. `note`: what is said of it; none when libvirt has no
+ * host-bridge (or is not here).
  */
-export async function removeHostBridgeNetwork(host: Host, bridge: string): Promise<string | undefined> {
+export async function hostBridgeRemoval(
+  host: Host,
+  bridge: string,
+): Promise<{ commands: Command[]; note?: string }> {
   const root = Virsh.asRoot(host);
   const virsh = (...args: string[]) => root.exec(args, { timeoutMs: 60_000 });
   const xml = await virsh('net-dumpxml', 'host-bridge');
-  if (xml.exitCode !== 0) return undefined;
+  if (xml.exitCode !== 0) return { commands: [] };
   if (!(await host.stat(HOST_BRIDGE_XML)) || (await bridgeOf(xml.stdout)) !== bridge)
-    return t('bridge.libvirt.keptNotOurs');
+    return { commands: [], note: t('bridge.libvirt.keptNotOurs') };
   const names = (await virsh('list', '--all', '--name')).stdout.split('\n').filter((n) => n.trim());
   const users: string[] = [];
   for (const name of names) {
     const domain = await virsh('dumpxml', '--inactive', name.trim());
     if (domain.exitCode === 0 && (await usesNetwork(domain.stdout, 'host-bridge'))) users.push(name.trim());
   }
-  if (users.length > 0) return t('bridge.libvirt.keptInUse', { vms: users.join(', ') });
-  await virsh('net-destroy', 'host-bridge'); // not running is fine: undefine is what matters
-  const dropped = await virsh('net-undefine', 'host-bridge');
-  if (dropped.exitCode !== 0) return t('bridge.libvirt.notRemoved', { error: dropped.stderr.trim() });
-  await host.removeFile(HOST_BRIDGE_XML);
-  return t('bridge.libvirt.removed', { bridge });
+  if (users.length > 0)
+    return { commands: [], note: t('bridge.libvirt.keptInUse', { vms: users.join(', ') }) };
+  const command = (...args: string[]) => virshCommand(args, { root: true, timeoutMs: 60_000 });
+  return {
+    commands: [
+      command('net-destroy', 'host-bridge'),
+      command('net-undefine', 'host-bridge'),
+      { argv: ['rm', '-f', '--', HOST_BRIDGE_XML], root: true },
+    ],
+    note: t('bridge.libvirt.removed', { bridge }),
+  };
 }

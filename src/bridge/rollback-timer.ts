@@ -2,7 +2,7 @@
 import type { Command } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { inert, quoteForShell } from '../lib/shell-quote.js';
-import type { BridgeState } from './apply.js';
+import type { BridgeState } from './state.js';
 
 /**
  * The rollback that does not need kvmkit alive. Before the uplink moves, kvmkit writes a restore

@@ -1,23 +1,33 @@
-import {
-  applyBridge,
-  BRIDGE_STATE,
-  type BridgeOutcome,
-  BridgeStateError,
-  readBridgeState,
-  restore,
-  restoredOk,
-  rollBack,
-} from '../bridge/apply.js';
 import { type BridgeChange, BridgeRefusal, changeForUplink } from '../bridge/change.js';
-import { checkExistingBridge, sshPeers } from '../bridge/checks.js';
-import { defineHostBridgeNetwork, removeHostBridgeNetwork } from '../bridge/libvirt-network.js';
-import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
+import {
+  type CheckTargets,
+  type Connectivity,
+  checkConnectivity,
+  checkExistingBridge,
+  sshPeers,
+} from '../bridge/checks.js';
+import {
+  disarmCommands,
+  ROLLBACK_CLAIM,
+  ROLLED_BACK,
+  rollbackSeconds,
+  TIMER_ENV,
+} from '../bridge/rollback-timer.js';
+import { BRIDGE_STATE, BridgeStateError, placementOf, readBridgeState, restoredOk } from '../bridge/state.js';
 import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
-import { showCommand } from '../host/host.js';
+import { type Host, showCommand } from '../host/host.js';
+import { Virsh } from '../host/virsh.js';
 import { t } from '../lib/i18n.js';
-import { bridgePackages, installBridgePackages } from '../plan/bridge-packages.js';
+import {
+  bridgePackages,
+  installBridgePackages,
+  openBridgeRun,
+  runBridgeStep,
+} from '../plan/bridge-packages.js';
+import type { Asker, InstallEvent, StepOutcome } from '../plan/executor.js';
 import type { Journal } from '../plan/journal.js';
+import { bridgeRemovalStep, bridgeStep } from '../steps/bridge.js';
 import { StepFailure } from '../steps/step.js';
 import { plainLine } from '../ui/install-render.js';
 import { ensureRoot } from './elevate.js';
@@ -87,8 +97,20 @@ function describe(change: BridgeChange): string {
   return lines.join('\n');
 }
 
+/** What `kvmkit bridge` reports of a change: kept or rolled back, and what the checks see. */
+interface BridgeOutcome {
+  result: 'kept' | 'rolled-back';
+  /** What answered before the change (what had to answer after it). */
+  before?: Connectivity;
+  /** What the checks see once the step is done: on the bridge when kept, on the uplink when rolled back. */
+  after: Connectivity;
+  /** Set when rolled back: why, and who put the old configuration back. */
+  reason?: string;
+  restoredBy?: string;
+}
+
 function outcomeText(o: BridgeOutcome, bridge: string): string {
-  const lines = o.log.map((l) => `  ${l}`);
+  const lines: string[] = [];
   const seen = (c: BridgeOutcome['after']) =>
     [
       c.address.seen,
@@ -109,11 +131,44 @@ function outcomeText(o: BridgeOutcome, bridge: string): string {
     o.restoredBy
       ? t('cli.bridge.rolledBackBy', { reason: String(o.reason), by: o.restoredBy })
       : t('cli.bridge.rolledBack', { reason: String(o.reason) }),
-    ...seen(o.restored ?? o.after),
+    ...seen(o.after),
   ].join('\n');
 }
 
-/** `kvmkit bridge`: plan, back up, apply, check, keep or roll back; --remove / rollback take it back. */
+/** The person at the terminal, asked with a deadline: no answer in time is a no. */
+const askPerson: Asker = async (question, deadlineMs) => {
+  const { confirm: ask } = await import('@inquirer/prompts');
+  try {
+    return await ask({ message: question, default: true }, { signal: AbortSignal.timeout(deadlineMs) });
+  } catch {
+    return false;
+  }
+};
+
+/** libvirt's host-bridge as it is now, in a line: defined, or nothing to say (no libvirt here). */
+async function libvirtNetworkLine(host: Host, bridge: string): Promise<string | undefined> {
+  const info = await Virsh.asRoot(host).exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 });
+  return info.exitCode === 0 ? t('bridge.libvirt.defined', { bridge }) : undefined;
+}
+
+/** Who put the old configuration back: the timer, when its mark was there before kvmkit's run. */
+const restorer = (mark: string | undefined) => {
+  const by = mark === undefined ? undefined : / by (\S+)$/.exec(mark)?.[1];
+  return by === undefined || by === 'kvmkit' ? 'kvmkit' : t('bridge.apply.byTimer', { by });
+};
+
+/** The step's failure without the handler's "rolled back: " in front (the outcome says it). */
+function reasonOf(outcome: StepOutcome): string {
+  const prefix = `${t('bridge.onFailure.rolledBack')}: `;
+  return outcome.message.startsWith(prefix) ? outcome.message.slice(prefix.length) : outcome.message;
+}
+
+/**
+ * `kvmkit bridge`: the change planned and shown, then carried out as the bridge step's actions by
+ * the executor (state and backups, the rollback timer, the change, the checks as waits, a
+ * person's "keep it?" on a terminal, the confirmation; the way back when any fails), journaled in
+ * a run of its own; --remove / rollback take it back through the removal step the same way.
+ */
 export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   const bridge = flags.name ?? 'br0';
   if (!IFNAME.test(bridge)) throw new UsageError(t('cli.bridge.badName', { name: bridge }));
@@ -134,12 +189,16 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   if (!flags.dryRun) {
     const reexec = (await ensureRoot({ guided: process.stdin.isTTY === true })).reexecExitCode;
     if (reexec !== undefined) return reexec;
+    // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.
+    process.on('SIGHUP', () => {});
   }
-  const targets = {
-    gateway: undefined as string | undefined,
-    dnsName: flags.checkName,
-    sshPeers: await sshPeers(host),
-  };
+  const peers = await sshPeers(host);
+  // The executor's lines: beside the JSON, on standard error, so standard output stays one document.
+  const events = (event: InstallEvent) =>
+    (flags.json ? process.stderr : process.stdout).write(`${plainLine(event)}\n`);
+  const argv = process.argv.slice(2);
+  let journal: Journal | undefined;
+  const finish = async (result: string) => journal?.write({ type: 'run:done', result });
 
   let state: Awaited<ReturnType<typeof readBridgeState>>;
   try {
@@ -163,17 +222,22 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       return EXIT.ok;
     }
     if (!flags.remove) out(t('cli.bridge.interrupted', { at: state.at }));
-    const checkTargets = { ...targets, gateway: state.change.addressing.gateway, deadlineMs: 30_000 };
-    // An interrupted change goes back the way its timer takes it (the timer may have already).
-    const { restored, by } =
-      state.phase === 'applying'
-        ? await rollBack(host, state, checkTargets)
-        : { restored: await restore(host, state, checkTargets), by: 'kvmkit' };
-    // libvirt's host-bridge goes with the bridge (--remove only: an interrupted change never got to define it).
-    const libvirtNetwork =
-      flags.remove && restoredOk(restored)
-        ? await removeHostBridgeNetwork(host, state.change.bridge)
-        : undefined;
+    // An interrupted change the timer already took back left its mark: the timer restored it.
+    const by = state.phase === 'applying' ? restorer((await host.readFile(ROLLED_BACK))?.trim()) : 'kvmkit';
+    journal = await openBridgeRun(host, argv);
+    const removal = bridgeRemovalStep(t('bridge.step.removalTitle', { bridge: state.change.bridge }));
+    const taken = await runBridgeStep(host, journal, removal, events);
+    const restored = await checkConnectivity(host, {
+      gateway: state.change.addressing.gateway,
+      sshPeers: peers,
+      dnsName: flags.checkName,
+      iface: state.change.uplink,
+      placement: placementOf(state.change, 'restored'),
+      deadlineMs: 5000,
+    });
+    const back = taken.result === 'changed' && restoredOk(restored);
+    if (flags.remove) await finish(back ? 'ready' : 'failed');
+    const libvirtNetwork = removal.networkNote;
     if (flags.json)
       out(
         JSON.stringify({
@@ -197,17 +261,24 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       out(by === 'kvmkit' ? t('cli.bridge.removed', removed) : t('cli.bridge.removedBy', removed));
       if (libvirtNetwork) out(libvirtNetwork);
     }
-    if (flags.remove) return restoredOk(restored) ? EXIT.ok : EXIT.notReady;
-    if (!restoredOk(restored))
+    if (flags.remove) return back ? EXIT.ok : EXIT.notReady;
+    if (!back) {
+      await finish('failed');
       throw new CliError(
         t('cli.bridge.interruptedNotRestored', { uplink: state.change.uplink }),
         EXIT.notReady,
         t('cli.bridge.stateKeptHint', { state: BRIDGE_STATE }),
       );
+    }
   }
 
   const uplink = await readUplink(host, flags.uplink);
   if (!uplink) throw new RefusalError(t('cli.bridge.noDefaultRoute'), t('cli.bridge.noDefaultRouteHint'));
+  const step = bridgeStep(bridge, {
+    ...(flags.uplink ? { uplink: flags.uplink } : {}),
+    ...(flags.checkName ? { dnsName: flags.checkName } : {}),
+    ...(onTerminal ? { confirmSeconds } : {}),
+  });
   if (uplink.isBridge || uplink.master) {
     const current = uplink.isBridge ? uplink.name : uplink.master!;
     const inPlace = await checkExistingBridge(host, current);
@@ -221,7 +292,15 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
             ? t('cli.bridge.addressingOfHint', { bridge: current, port: uplink.name })
             : t('cli.bridge.addressingOfPortsHint', { bridge: current }),
       );
-    const network = flags.dryRun ? undefined : await defineHostBridgeNetwork(host, current);
+    let network: string | undefined;
+    if (!flags.dryRun) {
+      // What may be missing is libvirt's network over it: the step defines it (or finds it there).
+      journal ??= await openBridgeRun(host, argv);
+      const done = await runBridgeStep(host, journal, step, flags.json ? () => {} : events);
+      await finish(done.result === 'failed' ? 'failed' : 'ready');
+      if (done.result === 'failed') throw new CliError(done.message, EXIT.notReady);
+      network = await libvirtNetworkLine(host, current);
+    }
     if (flags.json)
       out(JSON.stringify({ result: 'already', bridge: current, libvirtNetwork: network ?? null }));
     else out(`${t('cli.bridge.already', { bridge: current })}${network ? ` ${network}` : ''}`);
@@ -268,60 +347,54 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       return EXIT.ok;
     }
   }
-  const confirm = onTerminal
-    ? async () => {
-        const { confirm: ask } = await import('@inquirer/prompts');
-        try {
-          return await ask(
-            {
-              message: t('cli.bridge.keepPrompt', { bridge, seconds: confirmSeconds }),
-              default: true,
-            },
-            { signal: AbortSignal.timeout(confirmSeconds * 1000) },
-          );
-        } catch {
-          return false;
-        }
-      }
-    : undefined;
-  let journal: Journal | undefined;
   if (install) {
     try {
-      journal = await installBridgePackages(host, install, process.argv.slice(2), (event) =>
-        (flags.json ? process.stderr : process.stdout).write(`${plainLine(event)}\n`),
-      );
+      journal = await installBridgePackages(host, install, argv, events, journal);
     } catch (error) {
       if (!(error instanceof StepFailure)) throw error;
       throw new CliError(t('cli.bridge.notChanged', { message: error.message }), EXIT.notReady, install.hint);
     }
   }
-  // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.
-  process.on('SIGHUP', () => {});
-  let outcome: BridgeOutcome;
-  try {
-    outcome = await applyBridge(host, change, {
-      targets: { ...targets, gateway: uplink.gateway, deadlineMs: 30_000 },
-      confirm,
-      say: flags.json ? undefined : (m) => out(m),
-    });
-  } catch (error) {
-    // The timer could not be armed: nothing was changed.
-    if (error instanceof BridgeRefusal) throw new RefusalError(error.message, error.hint);
-    throw error;
-  }
-  if (journal) {
-    // Recorded with the packages it needs, so uninstall takes the bridge back before purging them.
-    if (outcome.result === 'kept') await journal.undo('bridge', { kind: 'remove-bridge', bridge });
-    await journal.write({ type: 'run:done', result: outcome.result === 'kept' ? 'ready' : 'failed' });
-  }
-  const network = outcome.result === 'kept' ? await defineHostBridgeNetwork(host, bridge) : undefined;
+  journal ??= await openBridgeRun(host, argv);
+  // Recorded in the same run as the packages it needs: uninstall takes the bridge back first.
+  const made = await runBridgeStep(host, journal, step, events, onTerminal ? askPerson : undefined);
+  await finish(made.result === 'changed' ? 'ready' : 'failed');
+  if (made.result === 'blocked') throw new RefusalError(made.message);
+  const targets: Omit<CheckTargets, 'iface'> = {
+    gateway: uplink.gateway,
+    sshPeers: peers,
+    dnsName: flags.checkName,
+    deadlineMs: 5000,
+  };
+  if (made.result === 'failed' && made.message.startsWith(t('bridge.onFailure.notChanged')))
+    throw new RefusalError(made.message);
+  const kept = made.result === 'changed' || made.result === 'ok';
+  const after = await checkConnectivity(
+    host,
+    kept
+      ? { ...targets, iface: bridge, placement: placementOf(change, 'bridged') }
+      : { ...targets, iface: change.uplink, placement: placementOf(change, 'restored') },
+  );
+  const timerFirst =
+    change.timer &&
+    made.message.startsWith(t('bridge.apply.timerRanFirst', { seconds: change.timer.seconds }));
+  const outcome: BridgeOutcome = kept
+    ? { result: 'kept', before: step.before, after }
+    : {
+        result: 'rolled-back',
+        before: step.before,
+        after,
+        reason: reasonOf(made),
+        restoredBy: timerFirst ? t('bridge.apply.byTimer', { by: change.timer!.kind }) : 'kvmkit',
+      };
+  const network = kept ? await libvirtNetworkLine(host, bridge) : undefined;
   if (flags.json) out(JSON.stringify({ ...outcome, bridge, libvirtNetwork: network ?? null }));
   else out(`${outcomeText(outcome, bridge)}${network ? `\n${network}` : ''}`);
-  if (outcome.result === 'kept') return EXIT.ok;
+  if (kept) return EXIT.ok;
   throw new CliError(
     t('cli.bridge.rolledBackError', { reason: String(outcome.reason) }),
     EXIT.notReady,
-    restoredOk(outcome.restored ?? outcome.after)
+    restoredOk(after)
       ? t('cli.bridge.restoredHint')
       : t('cli.bridge.notRestoredHint', { uplink: change.uplink, state: BRIDGE_STATE }),
   );

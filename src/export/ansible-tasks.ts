@@ -75,6 +75,20 @@ export class AnsibleTasks {
       return [this.wait(title, action.wait.what, action.wait.probe, action.wait.deadlineMs)];
     // The record uninstall reads is kvmkit's journal: a playbook keeps none.
     if (action.kind === 'undo') return [];
+    if (action.kind === 'ask') {
+      // pause cannot time out while it prompts: the change's own safety net (a timer) is the deadline.
+      const register = this.register();
+      return [
+        { name: `${title}: ask`, 'ansible.builtin.pause': { prompt: `${action.question} [y/N]` }, register },
+        {
+          name: `${title}: confirmed`,
+          'ansible.builtin.assert': {
+            that: [`${register}.user_input | lower is match('y')`],
+            fail_msg: 'not confirmed',
+          },
+        },
+      ];
+    }
     throw new Error(`${title}: an action of kind ${(action as { kind: string }).kind} has no Ansible form`);
   }
 

@@ -3,9 +3,9 @@ import type { Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { packagesStep } from '../steps/packages.js';
-import { type PlannedStep, StepFailure } from '../steps/step.js';
+import { type PlannedStep, type Step, StepFailure, type Uninterruptible } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';
-import { Executor, type InstallEvent } from './executor.js';
+import { type Asker, Executor, type InstallEvent, type StepOutcome } from './executor.js';
 import { Journal } from './journal.js';
 
 /**
@@ -75,9 +75,9 @@ export async function installBridgePackages(
   packages: Extract<BridgePackages, { state: 'install' }>,
   argv: string[],
   onEvent: (event: InstallEvent) => void,
+  run?: Journal,
 ): Promise<Journal> {
-  const journal = new Journal(host);
-  await journal.write({ type: 'run:start', command: 'bridge', argv });
+  const journal = run ?? (await openBridgeRun(host, argv));
   const outcome = await new Executor(host, packages.options, journal, onEvent).runStep(packagesStep);
   if (outcome.result !== 'changed' && outcome.result !== 'ok') {
     await journal.write({ type: 'run:done', result: 'failed' });
@@ -86,4 +86,29 @@ export async function installBridgePackages(
     );
   }
   return journal;
+}
+
+/** `kvmkit bridge`'s run in the journal: what it installs, changes and takes back is recorded there. */
+export async function openBridgeRun(host: Host, argv: string[]): Promise<Journal> {
+  const journal = new Journal(host);
+  await journal.write({ type: 'run:start', command: 'bridge', argv });
+  return journal;
+}
+
+/** The planning options of `kvmkit bridge`'s steps: the bridge alone, nothing of a profile. */
+const BRIDGE_ONLY: PlanOptions = { bridge: true, featuresOnly: true, firstVm: { kind: 'none' } };
+
+/**
+ * A step of `kvmkit bridge` (the change, or taking one back) under the executor, in `journal`'s
+ * run: planned afresh, its actions run, shown and journaled, then planned again. `asker` answers
+ * the change's "keep it?" when a person is there.
+ */
+export function runBridgeStep(
+  host: Host,
+  journal: Journal,
+  step: Step & Uninterruptible,
+  onEvent: (event: InstallEvent) => void,
+  asker?: Asker,
+): Promise<StepOutcome> {
+  return new Executor(host, BRIDGE_ONLY, journal, onEvent, undefined, asker).runStep(step);
 }

@@ -29,6 +29,9 @@ export type InstallEvent =
   | { type: 'wait'; step: string; what: string; seconds: number }
   | { type: 'step:done'; step: string; title: string; result: StepResult; message: string };
 
+/** Asks a person `question`; false unless they answer yes within `deadlineMs`. */
+export type Asker = (question: string, deadlineMs: number) => Promise<boolean>;
+
 export interface StepOutcome {
   step: string;
   title: string;
@@ -56,6 +59,8 @@ export class Executor {
     private readonly journal: Journal,
     private readonly onEvent: (event: InstallEvent) => void,
     private readonly signal?: AbortSignal,
+    /** Who answers a planned `ask` (a person on a terminal); none: nobody, so no. */
+    private readonly asker?: Asker,
   ) {}
 
   async runAll(steps: Step[]): Promise<RunSummary> {
@@ -129,13 +134,18 @@ export class Executor {
 
   private async applyContext(step: Step & Uninterruptible): Promise<ApplyContext> {
     const base = await stepContext(this.host, this.options);
-    const { host, journal, onEvent } = this;
+    const { host, journal, onEvent, asker } = this;
     const signal = step.uninterruptible ? undefined : this.signal;
     return {
       ...base,
       signal,
       say: (message) => onEvent({ type: 'say', step: step.id, message }),
       undo: (undo) => journal.undo(step.id, undo),
+      async ask(question: string, deadlineMs: number) {
+        const yes = asker ? await asker(question, deadlineMs) : false;
+        await journal.write({ type: 'ask', step: step.id, question, yes });
+        return yes;
+      },
       async run(command: Command, options = {}): Promise<RunResult> {
         if (command.skipIf) {
           const probe = await host.run({ argv: command.skipIf.argv, root: command.root, timeoutMs: 60_000 });
@@ -193,10 +203,10 @@ export class Executor {
         }
         const seconds = Math.round((Date.now() - start) / 100) / 10;
         await journal.write({ type: 'wait', step: step.id, what: wait.what, held, seconds });
-        if (!held)
-          throw new StepFailure(
-            t('plan.executor.gaveUp', { seconds: wait.deadlineMs / 1000, what: wait.what }),
-          );
+        if (!held) {
+          const gaveUp = t('plan.executor.gaveUp', { seconds: wait.deadlineMs / 1000, what: wait.what });
+          throw new StepFailure(wait.failure ? `${gaveUp}; ${wait.failure}` : gaveUp);
+        }
       },
       async writeFile(file: PlannedFile) {
         if (file.ownUndo) {

@@ -9,6 +9,7 @@ export type JournalEntry =
   | { type: 'step:start'; run: string; at: string; step: string; reason: string }
   | { type: 'cmd'; run: string; at: string; step: string; argv: string[]; exitCode: number }
   | { type: 'wait'; run: string; at: string; step: string; what: string; held: boolean; seconds: number }
+  | { type: 'ask'; run: string; at: string; step: string; question: string; yes: boolean }
   | { type: 'undo'; run: string; at: string; step: string; id: string; undo: Undo }
   | { type: 'undone'; run: string; at: string; id: string }
   | { type: 'step:done'; run: string; at: string; step: string; result: string; message?: string }

@@ -16,8 +16,8 @@ import type { Plan } from './plan.js';
  * counting rounds would stretch the deadline by however long each test takes (a ping that waits
  * a second for its answer made a 30 s wait last 180 s).
  */
-function waitLoop(test: string, seconds: number, what: string): string {
-  const giveUp = quoteForShell(inert(`kvmkit: gave up waiting for ${what}`));
+function waitLoop(test: string, seconds: number, what: string, failure?: string): string {
+  const giveUp = quoteForShell(inert(`kvmkit: gave up waiting for ${what}${failure ? `; ${failure}` : ''}`));
   return `${WAIT_START}${seconds})); until ${test}; do [ "$(date +%s)" -lt "$kvmkit_until" ] || { echo ${giveUp} >&2; exit 1; }; sleep 0.2; done`;
 }
 
@@ -78,7 +78,7 @@ function probeTest(probe: Probe): string {
 }
 
 function waitLines(wait: PlannedWait): string {
-  return waitLoop(probeTest(wait.probe), Math.ceil(wait.deadlineMs / 1000), wait.what);
+  return waitLoop(probeTest(wait.probe), Math.ceil(wait.deadlineMs / 1000), wait.what, wait.failure);
 }
 
 function fileLines(file: PlannedFile): string[] {
@@ -100,6 +100,17 @@ function fileLines(file: PlannedFile): string[] {
     `chmod ${(file.mode ?? 0o644).toString(8)} ${next}`,
     `mv -f ${next} ${path}`,
   ];
+}
+
+/**
+ * A person's yes, read from the terminal within the deadline (coreutils' timeout: POSIX read has
+ * none); anything else fails like a command, so the handler in force takes the change back.
+ */
+function askLine(action: Extract<PlannedAction, { kind: 'ask' }>): string {
+  const question = quoteForShell(inert(`${action.question} [y/N] `));
+  const seconds = Math.ceil(action.deadlineMs / 1000);
+  const no = quoteForShell(inert(`kvmkit: not confirmed within ${seconds} s`));
+  return `printf '%s' ${question} >&2; kvmkit_answer=$(timeout ${seconds} sh -c 'read -r a </dev/tty && printf %s "$a"' || true); case "$kvmkit_answer" in [Yy]*) ;; *) echo ${no} >&2; exit 1 ;; esac`;
 }
 
 /** A run action's line: a tolerated one may fail without stopping the script (`sh -e`). */
@@ -125,6 +136,7 @@ function actionLines(step: Plan['steps'][number], index: number): string[] {
     else if (action.kind === 'wait') out.push(waitLines(action.wait));
     // The journal uninstall reads is kvmkit's own: a script keeps none (its header says so).
     else if (action.kind === 'undo') continue;
+    else if (action.kind === 'ask') out.push(askLine(action));
     else if (action.actions.length === 0) {
       if (trapped) out.push('trap - EXIT');
       trapped = false;

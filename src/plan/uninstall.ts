@@ -4,6 +4,7 @@ import type { Command } from '../host/host.js';
 import { virshCommand } from '../host/virsh.js';
 import { t } from '../lib/i18n.js';
 import { BUS_PID_FILE, STATE_DIR } from '../lib/paths.js';
+import { bridgeRemovalStep } from '../steps/bridge.js';
 import { waitForPackageLock } from '../steps/packages.js';
 import {
   type PlannedAction,
@@ -11,7 +12,6 @@ import {
   planned,
   plannedActions,
   type Step,
-  StepFailure,
   type Undo,
   type Uninterruptible,
 } from '../steps/step.js';
@@ -248,61 +248,8 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
         },
       };
     case 'remove-bridge': {
-      const step: Step & Uninterruptible = {
-        id: '',
-        title: t('plan.uninstall.bridge.title', { bridge: undo.bridge }),
-        // Stopped halfway (br0 down, the uplink not up yet), the host would be off the network.
-        uninterruptible: true,
-        async plan({ facts }) {
-          const { bridgeInPlace } = await import('../steps/bridge.js');
-          const { BridgeStateError } = await import('../bridge/apply.js');
-          try {
-            return (await bridgeInPlace(facts.host))
-              ? planned(this, 'change', t('plan.uninstall.bridge.what', { bridge: undo.bridge }))
-              : planned(this, 'ok', t('plan.uninstall.bridge.none'));
-          } catch (error) {
-            // A damaged state file: what it is and what to do, not "could not plan" alone.
-            if (error instanceof BridgeStateError)
-              return planned(this, 'blocked', `${error.message}; ${error.hint}`);
-            throw error;
-          }
-        },
-        async apply(context) {
-          const { BRIDGE_STATE, readBridgeState, restore, restoredOk } = await import('../bridge/apply.js');
-          const { sshPeers } = await import('../bridge/checks.js');
-          const state = await readBridgeState(context.facts.host);
-          if (!state) return;
-          const host = context.facts.host;
-          await context.run(virsh('net-destroy', 'host-bridge'), { allowFailure: true });
-          await context.run(virsh('net-undefine', 'host-bridge'), { allowFailure: true });
-          // Through the executor's run: shown and journaled like every command of the uninstall.
-          const restored = await restore(
-            host,
-            state,
-            {
-              gateway: state.change.addressing.gateway,
-              sshPeers: await sshPeers(host),
-              deadlineMs: 30_000,
-            },
-            [],
-            (command) => context.run(command, { allowFailure: true }),
-          );
-          // restore keeps the state when its checks fail, so the bridge still looks in place: a
-          // failure that says so, not the executor's "still wants to" (not idempotent) complaint.
-          if (!restoredOk(restored)) {
-            const seen = restored.address.ok ? restored.placement?.seen : restored.address.seen;
-            throw new StepFailure(
-              t('plan.uninstall.bridge.notBack', {
-                bridge: undo.bridge,
-                uplink: state.change.uplink,
-                seen: String(seen),
-                state: BRIDGE_STATE,
-              }),
-            );
-          }
-        },
-      };
-      return step;
+      // The same step as `kvmkit bridge --remove`: its plan shows every command, file and check.
+      return bridgeRemovalStep(t('plan.uninstall.bridge.title', { bridge: undo.bridge }));
     }
     case 'stop-daemon':
       return {

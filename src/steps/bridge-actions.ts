@@ -1,4 +1,3 @@
-import { BRIDGE_STATE, type BridgeState, placementOf } from '../bridge/apply.js';
 import type { BridgeChange } from '../bridge/change.js';
 import type { Connectivity, Placement } from '../bridge/checks.js';
 import {
@@ -10,6 +9,7 @@ import {
   restoreScript,
   WATCHDOG_PID,
 } from '../bridge/rollback-timer.js';
+import { BRIDGE_STATE, type BridgeState, placementOf } from '../bridge/state.js';
 import type { Command, Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import type { PlannedAction, PlannedFile, PlannedWait } from './step.js';
@@ -58,10 +58,10 @@ const run = (command: Command, tolerate = false): PlannedAction => ({
   ...(tolerate ? { tolerate } : {}),
 });
 const waitFor =
-  (deadlineMs: number) =>
+  (deadlineMs: number, failure?: string) =>
   (what: string, probe: PlannedWait['probe']): PlannedAction => ({
     kind: 'wait',
-    wait: { what, probe, deadlineMs },
+    wait: { what, probe, deadlineMs, ...(failure ? { failure } : {}) },
   });
 /** A literal in a regular expression both JavaScript and grep -E read alike. */
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -72,8 +72,12 @@ const onDev = (dev: string) => `dev ${literal(dev)}( |$)`;
  * address on the carrier, which is nobody's port; the port (if any) the carrier's, holding no
  * global address and no default route; the default route and the static routes via the carrier.
  */
-export function placementWaits(p: Placement, deadlineMs = CHECK_DEADLINE_MS): PlannedAction[] {
-  const wait = waitFor(deadlineMs);
+export function placementWaits(
+  p: Placement,
+  deadlineMs = CHECK_DEADLINE_MS,
+  failure?: string,
+): PlannedAction[] {
+  const wait = waitFor(deadlineMs, failure);
   const addrOf = (dev: string) => ['ip', '-o', 'addr', 'show', 'dev', dev, 'scope', 'global'];
   const waits: PlannedAction[] = [];
   for (const address of p.addresses)
@@ -212,7 +216,7 @@ export function rollbackActions(
       true,
     ),
     ...disarmCommands(change.timer).map((c) => run(c, true)),
-    ...placementWaits(placementOf(change, 'restored'), deadlineMs),
+    ...placementWaits(placementOf(change, 'restored'), deadlineMs, notBack()),
     run(forget(true), true),
   ];
 }
@@ -222,12 +226,16 @@ export interface BridgePlanParts {
   prepare: PlannedAction[];
   /** The change itself and the checks after it, under the rollback. */
   change: PlannedAction[];
+  /** A person's "keep it?" (`kvmkit bridge` on a terminal), under the rollback; else nothing. */
+  ask: PlannedAction[];
   /** kvmkit's confirmation (the claim: fails when the timer ran first), under the rollback. */
   confirm: PlannedAction[];
   /** Once confirmed: the state kept, the timer disarmed, kvmkit's files gone. */
   keep: PlannedAction[];
   /** When any of it fails once the timer is armed. */
   rollback: PlannedAction[];
+  /** The timer's length. */
+  seconds: number;
 }
 
 /**
@@ -240,6 +248,7 @@ export function bridgePlanParts(
   reachable: Reachable,
   at: string,
   deadlineMs = CHECK_DEADLINE_MS,
+  ask?: Extract<PlannedAction, { kind: 'ask' }>,
 ): BridgePlanParts {
   const state: BridgeState = { phase: 'applying', change, backups, at };
   const json = (s: BridgeState) => `${JSON.stringify(s, null, 2)}\n`;
@@ -263,6 +272,7 @@ export function bridgePlanParts(
       ...placementWaits(placementOf(change, 'bridged'), deadlineMs),
       ...reachableWaits(reachable, deadlineMs),
     ],
+    ask: ask ? [ask] : [],
     confirm: [run(change.timer.confirm)],
     keep: [
       { kind: 'write', file: kvmkitFile(BRIDGE_STATE, json({ ...state, phase: 'kept' }), 0o600) },
@@ -270,6 +280,7 @@ export function bridgePlanParts(
       run(forget(false), true),
     ],
     rollback: rollbackActions(change, deadlineMs),
+    seconds: change.timer.seconds,
   };
 }
 
@@ -286,9 +297,56 @@ export function bridgePlanActions(parts: BridgePlanParts): PlannedAction[] {
     ...parts.prepare.slice(1),
     { kind: 'on-failure', what: t('bridge.onFailure.rolledBack'), actions: parts.rollback },
     ...parts.change,
+    ...parts.ask,
+    // The claim fails only when the timer took it first: the same way back, under its own name.
+    {
+      kind: 'on-failure',
+      what: t('bridge.apply.timerRanFirst', { seconds: parts.seconds }),
+      actions: parts.rollback,
+    },
     ...parts.confirm,
     // Confirmed: the bridge is kept; should recording that fail, the next run finds it applying.
     { kind: 'on-failure', what: t('bridge.onFailure.kept'), actions: [] },
     ...parts.keep,
+  ];
+}
+
+/**
+ * A kept bridge taken back (`kvmkit bridge --remove`, `kvmkit uninstall`), or a change from before
+ * the rollback timer: the bridge down, every file as it was, the uplink up (each tolerated: what
+ * decides is the addressing back where it was); only then kvmkit forgets the change, else its
+ * state stays for another try.
+ */
+export function restoreActions(state: BridgeState, deadlineMs = CHECK_DEADLINE_MS): PlannedAction[] {
+  const { change } = state;
+  return [
+    ...change.undoDown.map((c) => run(c, true)),
+    ...state.backups.map(
+      (b): PlannedAction =>
+        b.content === null
+          ? run(root('rm', '-f', '--', b.path))
+          : { kind: 'write', file: kvmkitFile(b.path, b.content, b.mode) },
+    ),
+    ...change.undoUp.map((c) => run(c, true)),
+    ...placementWaits(placementOf(change, 'restored'), deadlineMs, notBack()),
+    run(forget(true), true),
+  ];
+}
+
+/** Why the state stays when the addressing is not back, and what to do. */
+const notBack = () => t('bridge.waits.notBack', { state: BRIDGE_STATE });
+
+/**
+ * What takes back the change `state` records: one interrupted before it was decided goes back the
+ * way its timer takes it (the restore script, written again from the state in case it is gone;
+ * it does nothing when the timer's run restored first); a kept one, or one from before the timer,
+ * through `restoreActions`.
+ */
+export function takeBackActions(state: BridgeState, deadlineMs = CHECK_DEADLINE_MS): PlannedAction[] {
+  const { change } = state;
+  if (state.phase === 'kept' || !change.timer) return restoreActions(state, deadlineMs);
+  return [
+    { kind: 'write', file: kvmkitFile(change.timer.script, restoreScript(state), 0o700) },
+    ...rollbackActions({ ...change, timer: change.timer }, deadlineMs),
   ];
 }

@@ -1,23 +1,50 @@
-import { readBridgeState } from '../bridge/apply.js';
 import { BridgeRefusal, changeForUplink } from '../bridge/change.js';
-import { checkConnectivity, checkExistingBridge, sshPeers } from '../bridge/checks.js';
+import { type Connectivity, checkConnectivity, checkExistingBridge, sshPeers } from '../bridge/checks.js';
 import {
   HOST_BRIDGE_XML,
+  hostBridgeMissing,
   hostBridgeNetworkCommands,
   hostBridgeNetworkXml,
+  hostBridgeRemoval,
 } from '../bridge/libvirt-network.js';
 import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
+import { BridgeStateError, readBridgeState } from '../bridge/state.js';
 import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
 import { t } from '../lib/i18n.js';
-import { bridgePlanActions, bridgePlanParts, reachableFrom, readBackups } from './bridge-actions.js';
+import {
+  bridgePlanActions,
+  bridgePlanParts,
+  reachableFrom,
+  readBackups,
+  takeBackActions,
+} from './bridge-actions.js';
 import { type PlannedAction, planned, plannedActions, type Step, type Uninterruptible } from './step.js';
 
-/** The rollback timer for this host: systemd's when PID 1 is systemd, its length from the environment. */
-async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: number }> {
+/**
+ * The rollback timer for this host: systemd's when PID 1 is systemd, its length from the
+ * environment (longer when a person is asked within `confirmSeconds`).
+ */
+async function timerFor(facts: Facts, confirmSeconds = 0): Promise<{ systemd: boolean; seconds: number }> {
   const env = await facts.host.environment();
-  return { systemd: (await facts.system()).systemd, seconds: rollbackSeconds(env[TIMER_ENV]) };
+  return {
+    systemd: (await facts.system()).systemd,
+    seconds: rollbackSeconds(env[TIMER_ENV], confirmSeconds),
+  };
 }
+
+/** What `kvmkit bridge` chooses for its change; `kvmkit install --bridge` takes the defaults. */
+export interface BridgeStepOptions {
+  /** The interface to bridge (--uplink); default: the one with the default route. */
+  uplink?: string;
+  /** A name that must still resolve after the change (--check-name). */
+  dnsName?: string;
+  /** A person is asked "keep it?" within this many seconds (kvmkit bridge on a terminal). */
+  confirmSeconds?: number;
+}
+
+/** The bridge step, and what answered when it last planned (what must answer after the change). */
+export type BridgeStep = Step & Uninterruptible & { before?: Connectivity };
 
 /**
  * `kvmkit install --bridge`: the uplink onto br0 as one step of the installer, with the same
@@ -25,7 +52,7 @@ async function timerFor(facts: Facts): Promise<{ systemd: boolean; seconds: numb
  * Its plan is all it does (bridge-actions.ts): the backups are read and what answers now (the
  * gateway, SSH peers) is asked when it is planned, which the executor does just before applying.
  */
-export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
+export function bridgeStep(bridge = 'br0', o: BridgeStepOptions = {}): BridgeStep {
   return {
     id: 'bridge',
     title: t('bridge.step.title', { bridge }),
@@ -35,25 +62,52 @@ export function bridgeStep(bridge = 'br0'): Step & Uninterruptible {
     async plan({ facts }) {
       const host = facts.host;
       if (!host.canRun()) return planned(this, 'change', t('bridge.step.change', { bridge }));
-      const uplink = await readUplink(host);
+      const uplink = await readUplink(host, o.uplink);
       if (!uplink) return planned(this, 'blocked', t('bridge.step.noUplink'));
       if (uplink.isBridge || uplink.master) {
         const current = uplink.isBridge ? uplink.name : uplink.master!;
         const inPlace = await checkExistingBridge(host, current);
-        return inPlace.ok
-          ? planned(this, 'ok', t('bridge.step.inPlace', { bridge: current }))
-          : planned(this, 'blocked', t('bridge.step.wrongInPlace', { bridge: current, seen: inPlace.seen }));
+        if (!inPlace.ok)
+          return planned(
+            this,
+            'blocked',
+            t('bridge.step.wrongInPlace', { bridge: current, seen: inPlace.seen }),
+          );
+        // In place (made by hand, or by an earlier run before libvirt was installed): libvirt's
+        // network over it is what may still be missing.
+        return (await hostBridgeMissing(host))
+          ? plannedActions(
+              this,
+              'change',
+              t('bridge.step.inPlaceNetwork', { bridge: current }),
+              await hostBridgeNetworkActions(current),
+            )
+          : planned(this, 'ok', t('bridge.step.inPlace', { bridge: current }));
       }
       try {
-        const { change } = await changeForUplink(host, bridge, uplink, await timerFor(facts));
+        const { change } = await changeForUplink(
+          host,
+          bridge,
+          uplink,
+          await timerFor(facts, o.confirmSeconds),
+        );
         const timed = { ...change, timer: change.timer! };
-        const targets = { gateway: uplink.gateway, sshPeers: await sshPeers(host) };
+        const targets = { gateway: uplink.gateway, sshPeers: await sshPeers(host), dnsName: o.dnsName };
         const before = await checkConnectivity(host, { ...targets, iface: uplink.name, deadlineMs: 3000 });
+        this.before = before;
         const parts = bridgePlanParts(
           timed,
           await readBackups(host, change),
           reachableFrom(before, targets),
           new Date().toISOString(),
+          undefined,
+          o.confirmSeconds === undefined
+            ? undefined
+            : {
+                kind: 'ask',
+                question: t('bridge.step.keepPrompt', { bridge, seconds: o.confirmSeconds }),
+                deadlineMs: o.confirmSeconds * 1000,
+              },
         );
         return plannedActions(
           this,
@@ -99,7 +153,45 @@ async function hostBridgeNetworkActions(bridge: string): Promise<PlannedAction[]
   ];
 }
 
-/** Whether kvmkit's bridge is still in place (for uninstall's plan). */
-export async function bridgeInPlace(host: Parameters<typeof readBridgeState>[0]): Promise<boolean> {
-  return (await readBridgeState(host))?.phase === 'kept';
+/**
+ * Taking back the bridge kvmkit made (`kvmkit bridge --remove`, `kvmkit uninstall`), or finishing
+ * a change that was interrupted before it was decided (`kvmkit bridge` finds it so): libvirt's
+ * host-bridge first when kvmkit defined it over this bridge and no VM uses it, then the change's
+ * own way back (bridge-actions.ts takeBackActions). Its state goes only once the uplink holds its
+ * addressing again; the step then plans ok.
+ */
+export function bridgeRemovalStep(title: string): Step & Uninterruptible & { networkNote?: string } {
+  return {
+    id: 'bridge-removal',
+    title,
+    // Stopped halfway (br0 down, the uplink not up yet), the host would be off the network.
+    uninterruptible: true,
+    async plan({ facts }) {
+      const host = facts.host;
+      let state: Awaited<ReturnType<typeof readBridgeState>>;
+      try {
+        state = await readBridgeState(host);
+      } catch (error) {
+        // A damaged state file: what it is and what to do, not "could not plan" alone.
+        if (error instanceof BridgeStateError)
+          return planned(this, 'blocked', `${error.message}; ${error.hint}`);
+        throw error;
+      }
+      if (!state) return planned(this, 'ok', t('bridge.step.nothingToRemove'));
+      const { change } = state;
+      const network =
+        state.phase === 'kept' && host.canRun()
+          ? await hostBridgeRemoval(host, change.bridge)
+          : { commands: [] };
+      if (network.note) this.networkNote = network.note;
+      const reason =
+        state.phase === 'kept'
+          ? t('bridge.step.remove', { bridge: change.bridge, uplink: change.uplink })
+          : t('bridge.step.interrupted', { bridge: change.bridge, at: state.at });
+      return plannedActions(this, 'change', network.note ? `${reason}; ${network.note}` : reason, [
+        ...network.commands.map((command) => ({ kind: 'run' as const, command, tolerate: true })),
+        ...takeBackActions(state),
+      ]);
+    },
+  };
 }

@@ -53,6 +53,8 @@ export interface PlannedWait {
   probe: Probe;
   /** Given up (the step fails) past this. */
   deadlineMs: number;
+  /** What giving up leaves, and what to do then, for people (said after "gave up …"). */
+  failure?: string;
 }
 
 /** One thing a change does, in the order it does them: the whole truth of a planned step. */
@@ -67,6 +69,12 @@ export type PlannedAction =
    * its skipIf probe (a network a package defined meanwhile is not kvmkit's to take back).
    */
   | { kind: 'undo'; undo: Undo; ifRan?: readonly string[] }
+  /**
+   * A person's yes, on the terminal kvmkit runs on, within `deadlineMs` (`kvmkit bridge`'s "keep
+   * it?"). No answer in time, or a no, fails like a command, so the on-failure handler in force
+   * takes the change back. Planned only where someone is there to answer.
+   */
+  | { kind: 'ask'; question: string; deadlineMs: number }
   /**
    * From here on, should an action fail, `actions` run (each tolerated but a wait), then the step
    * fails as `what` (e.g. "rolled back"); an empty list ends the handler. Data, so the shell
@@ -128,6 +136,8 @@ export interface ApplyContext extends StepContext {
   wait(wait: PlannedWait): Promise<void>;
   /** Records how to take a change back. */
   undo(undo: Undo): Promise<void>;
+  /** Asks the person watching; false when nobody answers yes within the deadline. */
+  ask(question: string, deadlineMs: number): Promise<boolean>;
   /** A line for the person watching (waiting for a lock, retrying). */
   say(message: string): void;
   signal?: AbortSignal;
@@ -209,6 +219,8 @@ async function applyAction(context: ApplyContext, action: PlannedAction, ran: Se
   } else if (action.kind === 'wait') await context.wait(action.wait);
   else if (action.kind === 'undo' && (!action.ifRan || ran.has(argvKey(action.ifRan))))
     await context.undo(action.undo);
+  else if (action.kind === 'ask' && !(await context.ask(action.question, action.deadlineMs)))
+    throw new StepFailure(t('steps.step.notConfirmed', { seconds: action.deadlineMs / 1000 }));
 }
 
 /**

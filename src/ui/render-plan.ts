@@ -56,6 +56,10 @@ export function stepLines(steps: readonly PlannedStep[], o: { files?: boolean } 
       if (action.kind === 'run') lines.push(`            ${style.dim('$')} ${showCommand(action.command)}`);
       if (action.kind === 'write' && o.files)
         lines.push(`            ${style.dim(`✎ ${t('ui.plan.writes', { path: action.file.path })}`)}`);
+      if (action.kind === 'ask')
+        lines.push(
+          `            ${style.dim(`? ${t('ui.plan.asks', { question: action.question, seconds: action.deadlineMs / 1000 })}`)}`,
+        );
       if (action.kind === 'wait')
         lines.push(
           `            ${style.dim(`… ${t('ui.plan.waits', { what: action.wait.what, seconds: action.wait.deadlineMs / 1000 })}`)}`,

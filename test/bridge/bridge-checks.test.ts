@@ -1,27 +1,39 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   appendFileSync,
-  chmodSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyBridge, BRIDGE_STATE, readBridgeState, restore } from '../../src/bridge/apply.js';
 import { type BridgeChange, planBridgeChange } from '../../src/bridge/change.js';
-import {
-  checkExistingBridge,
-  judgePlacement,
-  lostSince,
-  readPlacementFacts,
-} from '../../src/bridge/checks.js';
+import { checkExistingBridge, judgePlacement, readPlacementFacts } from '../../src/bridge/checks.js';
+import { planRollbackTimer } from '../../src/bridge/rollback-timer.js';
+import { BRIDGE_STATE, readBridgeState } from '../../src/bridge/state.js';
 import { readUplink } from '../../src/facts/network.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
+import { Executor } from '../../src/plan/executor.js';
+import { Journal } from '../../src/plan/journal.js';
+import {
+  bridgePlanActions,
+  bridgePlanParts,
+  readBackups,
+  restoreActions,
+} from '../../src/steps/bridge-actions.js';
+import {
+  applyPlanned,
+  type PlannedAction,
+  planned,
+  plannedActions,
+  type Step,
+} from '../../src/steps/step.js';
+import { NET_HARNESS } from '../helpers/net-lab.js';
 
 // The after-checks on what the kernel really says: a test host in a network namespace of its own
 // (a veth pair to a gateway namespace, 198.51.100.0/24 only), put into the state the netplan bug
@@ -31,7 +43,12 @@ import type { Command, RunResult } from '../../src/host/host.js';
 const NS = `kvmkit-chk${process.pid}-h`;
 const GW = `kvmkit-chk${process.pid}-g`;
 
-/** A host whose commands run in the test namespace and whose files live in a private tree. */
+/**
+ * A host whose commands run in the test namespace with the lab's private view of the files a
+ * network change touches (test/harness/net-host-ns.sh: /etc/netplan and /var/lib/kvmkit are the
+ * tree's), and whose file reads and writes go to the same tree. The rollback timer is not armed
+ * (its own tests are in bridge-rollback and the labs): arming and disarming it do nothing here.
+ */
 class NamespaceHost extends FixtureHost {
   override canRun(): boolean {
     return true;
@@ -39,12 +56,9 @@ class NamespaceHost extends FixtureHost {
 
   override async run(command: Command): Promise<RunResult> {
     const [program, ...args] = command.argv;
-    // applyBridge sets file modes with chmod: on the tree, not on the machine's paths.
-    if (program === 'chmod') {
-      chmodSync(this.resolve(args[1]!), Number.parseInt(args[0]!, 8));
+    if (program === 'setsid' || (program === 'sh' && args.includes('kvmkit-bridge-disarm')))
       return { exitCode: 0, stdout: '', stderr: '', failed: false };
-    }
-    const result = spawnSync('ip', ['netns', 'exec', NS, ...command.argv], {
+    const result = spawnSync(NET_HARNESS, [NS, this.root, ...command.argv], {
       encoding: 'utf8',
       timeout: command.timeoutMs ?? 60_000,
     });
@@ -132,6 +146,14 @@ beforeEach(() => {
   inHost('ip', 'route', 'add', 'default', 'via', '198.51.100.1', 'dev', 'host0');
   root = mkdtempSync(join(tmpdir(), 'kvmkit-checks-'));
   mkdirSync(join(root, 'etc/netplan'), { recursive: true });
+  mkdirSync(join(root, 'var/lib/kvmkit'), { recursive: true });
+  // The harness mounts ROOT/etc-netplan and ROOT/var-lib-kvmkit: the tree's own directories.
+  symlinkSync('etc/netplan', join(root, 'etc-netplan'));
+  symlinkSync('var/lib/kvmkit', join(root, 'var-lib-kvmkit'));
+  writeFileSync(
+    join(root, 'etc/os-release'),
+    'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nNAME="Debian GNU/Linux"\n',
+  );
   writeFileSync(join(root, 'etc/netplan/01-host0.yaml'), ORIGINAL, { mode: 0o600 });
   host = new NamespaceHost(root);
 });
@@ -156,7 +178,39 @@ async function change(up: string[][]): Promise<BridgeChange> {
     system: 'netplan-networkd',
   });
   const cmd = (argv: string[]) => ({ argv, root: true });
-  return { ...planned, up: up.map(cmd), undoUp: UNDO.map(cmd) };
+  return {
+    ...planned,
+    up: up.map(cmd),
+    undoUp: UNDO.map(cmd),
+    timer: planRollbackTimer({ systemd: false, seconds: 60 }),
+  };
+}
+
+/** Carries out `actions` as the executor does the bridge step's; its failure message, if any. */
+async function carryOut(actions: PlannedAction[]): Promise<{ result: string; message: string }> {
+  let done = false;
+  const step: Step = {
+    id: 'bridge',
+    title: 'Bridge',
+    async plan() {
+      return done ? planned(this, 'ok', 'done') : plannedActions(this, 'change', 'the change', actions);
+    },
+    async apply(context, plannedStep) {
+      try {
+        await applyPlanned(context, plannedStep);
+      } finally {
+        done = true;
+      }
+    },
+  };
+  return new Executor(host, {}, new Journal(host), () => {}).runStep(step);
+}
+
+/** The bridge step's actions for `c` (checks of `deadlineMs`): what answers now must answer after. */
+async function changeActions(c: BridgeChange, deadlineMs: number): Promise<PlannedAction[]> {
+  const timed = { ...c, timer: c.timer! };
+  const reachable = { gateway: '198.51.100.1', sshPeers: [] };
+  return bridgePlanActions(bridgePlanParts(timed, await readBackups(host, c), reachable, 'now', deadlineMs));
 }
 
 describe('the after-checks prove the addressing moved, on real `ip -j` output', () => {
@@ -186,48 +240,46 @@ describe('the after-checks prove the addressing moved, on real `ip -j` output', 
     );
   });
 
-  it('kvmkit rolls the broken state back: the original netplan file comes back byte for byte', async () => {
-    const outcome = await applyBridge(host, await change(BROKEN), {
-      targets: { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 2000 },
-    });
-    expect(outcome.result).toBe('rolled-back');
-    expect(outcome.reason).toMatch(/host0 still holds 198\.51\.100\.2\/30/);
-    expect(outcome.reason).toMatch(/the default route goes via host0 \(198\.51\.100\.1\), not br0/);
-    expect(outcome.after.placement?.ok).toBe(false);
-    // Without the placement, the checks kvmkit had would have kept this state (as they did).
-    const { placement: _, ...withoutPlacement } = outcome.after;
-    expect(lostSince(outcome.before, withoutPlacement)).toEqual([]);
+  it('kvmkit rolls the broken state back: the checks name the fault, the original netplan file comes back byte for byte', async () => {
+    const outcome = await carryOut(await changeActions(await change(BROKEN), 2000));
+    expect(outcome.result).toBe('failed');
+    // The first check that cannot hold in the broken state: host0 still holds the address.
+    expect(outcome.message).toMatch(
+      /^rolled back: gave up after 2 s waiting for host0 to hold no address \(a port of br0\)$/,
+    );
     expect(readFileSync(join(root, 'etc/netplan/01-host0.yaml'), 'utf8')).toBe(ORIGINAL);
     expect(await host.readFile('/etc/netplan/90-kvmkit-br0.yaml')).toBeUndefined();
     expect(await host.readFile(BRIDGE_STATE)).toBeUndefined();
-    expect(outcome.restored?.placement).toEqual({
+    // Back as before, as the rollback's own waits checked before it forgot the state.
+    expect(
+      judgePlacement(
+        { carrier: 'host0', addresses: ['198.51.100.2/30'], defaultRoute: true },
+        await readPlacementFacts(host),
+      ),
+    ).toEqual({
       ok: true,
       seen: 'host0 holds 198.51.100.2/30; the default route goes via host0',
     });
-    expect(outcome.restored?.gateway?.ok).toBe(true);
   });
 
-  it('the moved state is kept with the rewritten files, and restore puts the original back', async () => {
+  it('the moved state is kept with the rewritten files, and taking it back puts the original back', async () => {
     const planned = await change(GOOD);
     expect(planned.files.map((f) => f.path)).toEqual([
       '/etc/netplan/01-host0.yaml',
       '/etc/netplan/90-kvmkit-br0.yaml',
     ]);
-    const outcome = await applyBridge(host, planned, {
-      targets: { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 5000 },
-    });
-    expect(outcome.reason).toBeUndefined();
-    expect(outcome.result).toBe('kept');
-    expect(outcome.after.placement?.ok).toBe(true);
-    expect(outcome.after.gateway?.ok).toBe(true);
+    const outcome = await carryOut(await changeActions(planned, 5000));
+    expect(outcome, outcome.message).toMatchObject({ result: 'changed' });
+    expect(judgePlacement(placement, await readPlacementFacts(host)).ok).toBe(true);
     expect(await host.readFile('/etc/netplan/01-host0.yaml')).not.toMatch(/198\.51\.100/);
     const state = await readBridgeState(host);
     expect(state?.phase).toBe('kept');
     expect(state?.backups.find((b) => b.path === '/etc/netplan/01-host0.yaml')?.content).toBe(ORIGINAL);
 
-    const restored = await restore(host, state!, { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 5000 });
-    expect(restored.placement?.ok).toBe(true);
+    const back = await carryOut(restoreActions(state!, 5000));
+    expect(back, back.message).toMatchObject({ result: 'changed' });
     expect(await host.readFile('/etc/netplan/01-host0.yaml')).toBe(ORIGINAL);
     expect(await host.readFile('/etc/netplan/90-kvmkit-br0.yaml')).toBeUndefined();
+    expect(await host.readFile(BRIDGE_STATE)).toBeUndefined();
   });
 });

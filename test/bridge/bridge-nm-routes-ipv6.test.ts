@@ -2,7 +2,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { placementOf } from '../../src/bridge/apply.js';
 import {
   NM_IP_FIELDS,
   NM_PROFILE_FIELDS,
@@ -11,6 +10,7 @@ import {
   planBridgeChange,
 } from '../../src/bridge/change.js';
 import { judgePlacement, type PlacementFacts } from '../../src/bridge/checks.js';
+import { placementOf } from '../../src/bridge/state.js';
 import type { Uplink } from '../../src/facts/network.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, Host, RunResult } from '../../src/host/host.js';

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BridgeState } from '../../src/bridge/apply.js';
 import { ROLLBACK_DIR, restoreScript } from '../../src/bridge/rollback-timer.js';
+import type { BridgeState } from '../../src/bridge/state.js';
 import type { Command } from '../../src/host/host.js';
 
 // bridge-restore.sh runs as root. The names in it (a backup's path, the bridge, the uplink) come

@@ -11,8 +11,18 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as apply from '../../src/bridge/apply.js';
-import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
+import type { BridgeChange } from '../../src/bridge/change.js';
+import type { RollbackTimer } from '../../src/bridge/rollback-timer.js';
+import * as apply from '../../src/bridge/state.js';
+import {
+  bridgePlanActions,
+  bridgePlanParts,
+  readBackups,
+  restoreActions,
+  takeBackActions,
+} from '../../src/steps/bridge-actions.js';
+import type { PlannedAction } from '../../src/steps/step.js';
+import { carryOut, StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
 
 /**
  * Issue 13, item 6: the bridge must not strand a remote host. These run on stand-ins (no network,
@@ -21,7 +31,17 @@ import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
  */
 
 const STATE = '/var/lib/kvmkit/bridge.json';
-const targets = { gateway: '198.51.100.1', sshPeers: [], deadlineMs: 50 };
+/** The bridge step's actions for `change` on the stand-in, as it plans them (checks of 0.3 s). */
+async function changeActions(
+  host: StandIn,
+  change: BridgeChange & { timer: RollbackTimer },
+  ask?: Extract<PlannedAction, { kind: 'ask' }>,
+): Promise<PlannedAction[]> {
+  const reachable = { gateway: '198.51.100.1', sshPeers: [] };
+  return bridgePlanActions(
+    bridgePlanParts(change, await readBackups(host, change), reachable, 'now', 300, ask),
+  );
+}
 const commands = (host: StandIn) => host.log.filter((l) => l.startsWith('$ ')).map((l) => l.slice(2));
 
 describe('the rollback timer is planned data: armed before the change, disarmed after', () => {
@@ -102,13 +122,13 @@ describe('the rollback timer is planned data: armed before the change, disarmed 
     expect(() => rollbackSeconds('20s')).toThrow(RangeError);
   });
 
-  it('applyBridge arms before the uplink moves and, once kept, confirms and disarms; the watchdog by the pid it wrote', async () => {
+  it("the bridge step's actions arm before the uplink moves and, once kept, confirm and disarm; the watchdog by the pid it wrote", async () => {
     const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
     for (const systemd of [true, false]) {
       const host = new StandIn();
       const change = { ...sampleChange(), timer: planRollbackTimer({ systemd, seconds: 20 }) };
-      const outcome = await apply.applyBridge(host, change, { targets });
-      expect(outcome.result).toBe('kept');
+      const outcome = await carryOut(host, await changeActions(host, change));
+      expect(outcome.result, outcome.message).toBe('changed');
       const ran = commands(host);
       const arm = ran.findIndex((l) => l.startsWith(systemd ? 'systemd-run' : 'setsid sh -c'));
       const moved = ran.indexOf('ifdown --force host0');
@@ -126,14 +146,14 @@ describe('the rollback timer is planned data: armed before the change, disarmed 
         systemd
           ? 'systemctl stop kvmkit-bridge-rollback.timer'
           : 'sh -c kill -TERM -- "-$(cat "$1")" kvmkit-bridge-disarm /var/lib/kvmkit/bridge-watchdog.pid',
-        'rm -rf -- /var/lib/kvmkit/bridge-rollback.claim',
+        'rm -rf -- /var/lib/kvmkit/bridge-restore.sh /var/lib/kvmkit/bridge-rolled-back /var/lib/kvmkit/bridge-rollback.claim /var/lib/kvmkit/bridge-watchdog.pid',
       ]);
       expect(JSON.parse((await host.readFile(STATE))!).phase).toBe('kept');
       expect(await host.readFile('/var/lib/kvmkit/bridge-restore.sh')).toBeUndefined();
     }
   });
 
-  it('when the timer ran first (the claim is taken), kvmkit does not keep the bridge: it reports the rollback', async () => {
+  it('when the timer ran first (the claim is taken), kvmkit does not keep the bridge: the step fails, saying so', async () => {
     const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
     const host = new StandIn();
     host.onRun = (argv) =>
@@ -141,11 +161,38 @@ describe('the rollback timer is planned data: armed before the change, disarmed 
         ? { exitCode: 1, stdout: '', stderr: 'mkdir: File exists', failed: false }
         : undefined;
     const change = { ...sampleChange(), timer: planRollbackTimer({ systemd: true, seconds: 20 }) };
-    const outcome = await apply.applyBridge(host, change, { targets });
-    expect(outcome.result).toBe('rolled-back');
-    expect(outcome.reason).toBe('the rollback timer (20 s) ran before kvmkit could confirm');
-    expect(outcome.restored?.address.ok).toBe(true);
+    const outcome = await carryOut(host, await changeActions(host, change));
+    expect(outcome.result).toBe('failed');
+    expect(outcome.message).toMatch(/^the rollback timer \(20 s\) ran before kvmkit could confirm: /);
+    expect(host.where).toBe('uplink');
     expect(await host.readFile(STATE)).toBeUndefined();
+  });
+
+  it('a person who does not say yes in time: the same way back, and the step says why', async () => {
+    const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
+    for (const answer of [false, true]) {
+      const host = new StandIn();
+      const change = { ...sampleChange(), timer: planRollbackTimer({ systemd: true, seconds: 20 }) };
+      const asked: string[] = [];
+      const ask = { kind: 'ask' as const, question: 'Keep it?', deadlineMs: 5000 };
+      const outcome = await carryOut(host, await changeActions(host, change, ask), {
+        asker: async (question) => {
+          asked.push(question);
+          return answer;
+        },
+      });
+      expect(asked).toEqual(['Keep it?']);
+      expect(outcome.result).toBe(answer ? 'changed' : 'failed');
+      expect(host.where).toBe(answer ? 'bridge' : 'uplink');
+      if (!answer) expect(outcome.message).toBe('rolled back: not confirmed within 5 s');
+      // Asked after the checks, before kvmkit's claim: a no never races the timer.
+      const ran = commands(host);
+      expect(
+        ran.includes(
+          'flock -w 300 /var/lib/kvmkit/bridge-rollback.lock mkdir /var/lib/kvmkit/bridge-rollback.claim',
+        ),
+      ).toBe(answer);
+    }
   });
 
   it('the restore script undoes the change by itself: bridge down, each file back atomically with its mode, uplink up', async () => {
@@ -257,7 +304,7 @@ describe('the state is removed only after the rollback checks pass', () => {
     at: '2026-01-01T00:00:00.000Z',
   });
 
-  it('restore keeps the state when the uplink does not get its address back', async () => {
+  it('restoreActions keep the state when the uplink does not get its address back', async () => {
     const host = new StandIn();
     host.where = 'bridge';
     host.files.set(STATE, { content: JSON.stringify(state()), mode: 0o600 });
@@ -267,28 +314,32 @@ describe('the state is removed only after the rollback checks pass', () => {
       if (argv[0] === 'ifup') return { exitCode: 1, stdout: '', stderr: 'ifup: failed', failed: false };
       return undefined;
     };
-    const restored = await apply.restore(host, state(), targets);
-    expect(restored.address.ok).toBe(false);
+    const outcome = await carryOut(host, restoreActions(state(), 300));
+    expect(outcome.result).toBe('failed');
+    expect(outcome.message).toMatch(/gave up after 0\.3 s waiting for host0 to hold 198\.51\.100\.2\/30/);
     expect(host.files.has(STATE), 'the state must stay for --remove to try again').toBe(true);
   });
 
-  it('restore removes the state once the checks see the address back, and not before', async () => {
+  it('restoreActions remove the state once the checks see the address back, and not before', async () => {
     const host = new StandIn();
     host.where = 'bridge';
     host.files.set(STATE, { content: JSON.stringify(state()), mode: 0o600 });
     let checkedBeforeRemoval = false;
     host.onRun = (argv) => {
       if (argv.join(' ') === 'ifdown --force br0') host.where = 'nowhere';
-      if (argv[0] === 'ping' && host.files.has(STATE)) checkedBeforeRemoval = true;
+      if (argv[0] === 'ip' && argv[2] === 'addr' && host.files.has(STATE)) checkedBeforeRemoval = true;
       return undefined;
     };
-    const restored = await apply.restore(host, state(), targets);
-    expect(restored.address.ok).toBe(true);
-    expect(checkedBeforeRemoval, 'the gateway check ran while the state was still there').toBe(true);
+    const outcome = await carryOut(host, restoreActions(state(), 300));
+    expect(outcome.result, outcome.message).toBe('changed');
+    expect(host.where).toBe('uplink');
+    expect(checkedBeforeRemoval, "host0's address was checked while the state was still there").toBe(true);
     expect(host.files.has(STATE)).toBe(false);
+    // The file kvmkit added is gone again.
+    expect(commands(host)).toContain('rm -f -- /etc/network/interfaces.d/kvmkit-br0');
   });
 
-  it('a rollback by the timer is checked, then forgotten; a failed one keeps the state', async () => {
+  it('an interrupted change is taken back by its restore script: checked, then forgotten; a failed one keeps the state', async () => {
     const { planRollbackTimer } = await import('../../src/bridge/rollback-timer.js');
     const timer = planRollbackTimer({ systemd: true, seconds: 20 });
     const applying = { ...state(), phase: 'applying' as const, change: { ...sampleChange(), timer } };
@@ -297,13 +348,14 @@ describe('the state is removed only after the rollback checks pass', () => {
       host.where = 'bridge';
       host.scriptRestores = works;
       host.files.set(STATE, { content: JSON.stringify(applying), mode: 0o600 });
-      if (!works)
-        host.onRun = (argv) =>
-          argv[0] === 'ifup' ? { exitCode: 1, stdout: '', stderr: '', failed: false } : undefined;
-      const back = await apply.rollBack(host, applying, targets);
+      const outcome = await carryOut(host, takeBackActions(applying, 300));
       expect(commands(host)).toContain('/bin/sh /var/lib/kvmkit/bridge-restore.sh kvmkit');
       expect(commands(host)).toContain('systemctl stop kvmkit-bridge-rollback.timer');
-      expect(back.restored.address.ok).toBe(works);
+      // The restore script was written again from the state before it ran.
+      expect(host.log.indexOf('write /var/lib/kvmkit/bridge-restore.sh')).toBeLessThan(
+        host.log.indexOf('$ /bin/sh /var/lib/kvmkit/bridge-restore.sh kvmkit'),
+      );
+      expect(outcome.result).toBe(works ? 'changed' : 'failed');
       expect(host.files.has(STATE)).toBe(!works);
     }
   });

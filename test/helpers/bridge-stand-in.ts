@@ -1,5 +1,14 @@
 import type { BridgeChange } from '../../src/bridge/change.js';
 import type { Command, FileStat, Host, RunResult } from '../../src/host/host.js';
+import { type Asker, Executor, type InstallEvent, type StepOutcome } from '../../src/plan/executor.js';
+import { Journal } from '../../src/plan/journal.js';
+import {
+  applyPlanned,
+  type PlannedAction,
+  planned,
+  plannedActions,
+  type Step,
+} from '../../src/steps/step.js';
 
 // A host for the bridge's unit tests (no network, no root), shared by bridge-rollback and
 // bridge-interrupt: files in memory, the uplink's address where the commands put it.
@@ -177,4 +186,37 @@ export class StandIn implements Host {
     }
     return this.ok();
   }
+}
+
+/**
+ * Carries out `actions` on a stand-in as the executor does a step's (shown, journaled, the
+ * on-failure handlers run), then plans the step done. `asker` answers a planned "keep it?".
+ */
+export async function carryOut(
+  host: StandIn,
+  actions: PlannedAction[],
+  o: { asker?: Asker; events?: InstallEvent[] } = {},
+): Promise<StepOutcome> {
+  // The executor plans each step with the host's facts: a Debian 12.
+  host.files.set('/etc/os-release', {
+    content: 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nNAME="Debian GNU/Linux"\n',
+    mode: 0o644,
+  });
+  let done = false;
+  const step: Step = {
+    id: 'bridge',
+    title: 'Bridge',
+    async plan() {
+      return done ? planned(this, 'ok', 'done') : plannedActions(this, 'change', 'the change', actions);
+    },
+    async apply(context, plannedStep) {
+      try {
+        await applyPlanned(context, plannedStep);
+      } finally {
+        done = true;
+      }
+    },
+  };
+  const journal = new Journal(host, '/var/lib/kvmkit/journal.jsonl');
+  return new Executor(host, {}, journal, (e) => o.events?.push(e), undefined, o.asker).runStep(step);
 }

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyBridge } from '../../src/bridge/apply.js';
 import type { BridgeChange } from '../../src/bridge/change.js';
+import { planRollbackTimer, type RollbackTimer } from '../../src/bridge/rollback-timer.js';
 import type { Command, FileStat, Host, RunResult } from '../../src/host/host.js';
 import { RealHost } from '../../src/host/real-host.js';
 import { parseSshTarget, SshHost } from '../../src/host/ssh-host.js';
+import { bridgePlanActions, bridgePlanParts, readBackups } from '../../src/steps/bridge-actions.js';
+import { carryOut, StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
 
 // A file kvmkit writes must never exist, even for a moment, with a mode wider than its final one:
 // a netplan file with a Wi-Fi password is 0600, and a 0644 moment is long enough to read it.
@@ -87,50 +89,26 @@ describe('RealHost.writeFile', () => {
   });
 });
 
-/** A host that answers every command with success and records what is written, and with what mode. */
-function recordingHost(files: Record<string, FileStat & { bytes?: Buffer }> = {}) {
-  const writes: { path: string; mode?: number }[] = [];
-  const host = {
-    kind: 'real',
-    description: 'recording',
-    readFile: async () => undefined,
-    readBinary: async (path: string) => files[path]?.bytes,
-    stat: async (path: string) => files[path],
-    writeFile: async (path: string, _content: unknown, mode?: number) => {
-      writes.push({ path, mode });
-    },
-    removeFile: async () => {},
-    run: async (command: Command): Promise<RunResult> => ({
-      exitCode: 0,
-      stdout:
-        command.argv[0] === 'ip'
-          ? '[{"ifname":"br0","addr_info":[{"family":"inet","local":"10.0.0.2","prefixlen":24}]}]'
-          : '',
-      stderr: '',
-      failed: false,
-    }),
-  } as unknown as Host;
-  return { host, writes };
-}
-
 describe('the bridge change', () => {
-  it('writes the netplan file with its 0600 mode, not 0644 then chmod', async () => {
-    const { host, writes } = recordingHost();
+  it('writes the netplan file with its 0600 mode, through the executor: no 0644 then chmod', async () => {
+    const host = new StandIn();
+    const modes: string[] = [];
+    const write = host.writeFile.bind(host);
+    host.writeFile = async (path, content, mode) => {
+      if (path === '/etc/netplan/90-kvmkit-br0.yaml') modes.push((mode ?? 0o644).toString(8));
+      return write(path, content, mode);
+    };
     const change = {
-      bridge: 'br0',
-      uplink: 'eth0',
-      system: 'netplan',
-      addressing: { dhcp: true, addresses: [], dns: [] },
+      ...sampleChange(),
+      system: 'netplan-networkd',
       files: [{ path: '/etc/netplan/90-kvmkit-br0.yaml', content: 'network: {}\n', mode: 0o600 }],
-      down: [],
-      up: [],
-      undoDown: [],
-      undoUp: [],
-    } as unknown as BridgeChange;
-    await applyBridge(host, change, { targets: { sshPeers: [], deadlineMs: 1000 } });
-    const netplan = writes.filter((w) => w.path === '/etc/netplan/90-kvmkit-br0.yaml');
-    expect(netplan.length).toBeGreaterThan(0);
-    for (const w of netplan) expect(w.mode?.toString(8)).toBe('600');
+      timer: planRollbackTimer({ systemd: true, seconds: 20 }),
+    } as BridgeChange & { timer: RollbackTimer };
+    const parts = bridgePlanParts(change, await readBackups(host, change), { sshPeers: [] }, 'now', 300);
+    const outcome = await carryOut(host, bridgePlanActions(parts));
+    expect(outcome.result, outcome.message).toBe('changed');
+    expect(modes).toEqual(['600']);
+    expect(host.files.get('/etc/netplan/90-kvmkit-br0.yaml')?.mode).toBe(0o600);
   });
 });
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { type BridgeState, parseBridgeState } from '../../src/bridge/apply.js';
 import { type BridgeChange, BridgeRefusal, planBridgeChange } from '../../src/bridge/change.js';
 import { judgePlacement } from '../../src/bridge/checks.js';
 import { planRollbackTimer, restoreScript, rollbackSeconds } from '../../src/bridge/rollback-timer.js';
+import { type BridgeState, parseBridgeState } from '../../src/bridge/state.js';
 import type { Uplink } from '../../src/facts/network.js';
 import type { Host } from '../../src/host/host.js';
 import { useLanguage } from '../../src/lib/i18n.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { placementOf } from '../../src/bridge/apply.js';
 import { planRollbackTimer } from '../../src/bridge/rollback-timer.js';
+import { placementOf } from '../../src/bridge/state.js';
 import { bridgePlanActions, bridgePlanParts, placementWaits } from '../../src/steps/bridge-actions.js';
 import type { PlannedAction, Probe } from '../../src/steps/step.js';
 import { sampleChange } from '../helpers/bridge-stand-in.js';
@@ -31,7 +31,9 @@ const word = (a: PlannedAction): string =>
         ? `wait ${a.wait.what}`
         : a.kind === 'undo'
           ? `undo ${a.undo.kind}`
-          : `on-failure ${a.what} (${a.actions.length})`;
+          : a.kind === 'ask'
+            ? `ask ${a.question}`
+            : `on-failure ${a.what} (${a.actions.length})`;
 
 /** Whether a probe holds on `stdout` (exit 0), as the executor judges it. */
 const holds = (probe: Probe, stdout: string) =>
@@ -59,6 +61,7 @@ describe('the bridge step plans all it does', () => {
       'wait no IPv6 default route via host0',
       'wait the default route via br0',
       'wait gateway 198.51.100.1 to answer ping',
+      'on-failure the rollback timer (60 s) ran before kvmkit could confirm (7)',
       'run flock',
       'on-failure kept (0)',
       'write /var/lib/kvmkit/bridge.json',

@@ -76,7 +76,9 @@ const shown = (plan: PlannedStep) =>
           ? `wait ${a.wait.what}`
           : a.kind === 'undo'
             ? `undo ${a.undo.kind}`
-            : `on-failure ${a.actions.map((b) => (b.kind === 'run' ? b.command.argv.slice(-2).join(' ') : b.kind)).join('; ')}`,
+            : a.kind === 'ask'
+              ? `ask ${a.question}`
+              : `on-failure ${a.actions.map((b) => (b.kind === 'run' ? b.command.argv.slice(-2).join(' ') : b.kind)).join('; ')}`,
   );
 
 /** The sh plan of one step, as plan --format sh renders a plan. */

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { defineHostBridgeNetwork, HOST_BRIDGE_XML } from '../../src/bridge/libvirt-network.js';
 import { PROBE_EXIT_STATUS, PROBE_STAGES, probeGuestImage } from '../../src/checks/probe/guest.js';
 import { runProbe } from '../../src/checks/probe/run-probe.js';
 import type { Command, FileStat, Host, RunResult, TempDir } from '../../src/host/host.js';
@@ -81,41 +80,6 @@ class Recording {
     expect([...this.files.keys()]).toEqual([]);
   }
 }
-
-describe('libvirt network host-bridge', () => {
-  it('hands virsh net-define the file written on the target where the install step writes it', async () => {
-    let seen = '';
-    const rec = new Recording((command, files) => {
-      const [, , , verb, path] = command.argv;
-      if (verb === 'net-info') return { exitCode: 1, stderr: 'error: network not found' };
-      if (verb === 'net-define') seen = files.get(path!)?.toString('utf8') ?? 'missing on the target';
-      return undefined;
-    });
-    rec.kept.push(HOST_BRIDGE_XML);
-    const said = await defineHostBridgeNetwork(rec.host(), 'br0');
-    expect(said).toMatch(/defined over br0/);
-    const verbs = rec.ran.map((c) => c.argv.slice(3).join(' '));
-    expect(verbs).toEqual([
-      'net-info host-bridge',
-      'uri',
-      `net-define ${HOST_BRIDGE_XML}`,
-      'net-start host-bridge',
-      'net-autostart host-bridge',
-    ]);
-    expect(seen).toMatch(/<bridge name="br0"/);
-  });
-
-  it("says libvirt's refusal, and starts nothing", async () => {
-    const rec = new Recording((command) => {
-      if (command.argv.includes('net-info')) return { exitCode: 1 };
-      if (command.argv.includes('net-define')) return { exitCode: 1, stderr: 'error: bad XML' };
-      return undefined;
-    });
-    rec.kept.push(HOST_BRIDGE_XML);
-    expect(await defineHostBridgeNetwork(rec.host(), 'br0')).toMatch(/not defined \(error: bad XML\)/);
-    expect(rec.ran.some((c) => c.argv.includes('net-start'))).toBe(false);
-  });
-});
 
 describe('vm clone', () => {
   const domain = (log: string) =>
