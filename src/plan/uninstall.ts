@@ -13,7 +13,6 @@ import {
   plannedActions,
   type Step,
   type Undo,
-  type Uninterruptible,
 } from '../steps/step.js';
 import { parseDominfo } from '../vm/manage/parse.js';
 import { Journal, type JournalEntry } from './journal.js';

@@ -4,7 +4,7 @@ import type { Command, Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { BUS_PID_FILE } from '../lib/paths.js';
 import type { InitSystem } from '../profiles/types.js';
-import { applyPlanned, type PlannedAction, planned, plannedActions, type Step } from './step.js';
+import { type PlannedAction, planned, plannedActions, type Step } from './step.js';
 
 /** Where polkitd lives, newest releases first. */
 export const POLKITD = ['/usr/lib/polkit-1/polkitd', '/usr/libexec/polkitd', '/usr/lib/policykit-1/polkitd'];
@@ -199,6 +199,12 @@ export const serviceStep: Step = {
     // script, an export) does not start a second daemon, and a second run changes nothing.
     const run = (command: Command, upWhen?: readonly string[]) =>
       actions.push({ kind: 'run', command: upWhen ? { ...command, skipIf: { argv: upWhen } } : command });
+    // What now runs because of this step, recorded so uninstall stops it: only a daemon whose start
+    // ran (not skipped: one already up is not kvmkit's), by the pid it has then. Only the direct
+    // start is recorded: a daemon systemd or upstart started is theirs (upstart would respawn a
+    // killed one), and it stops with its package, which uninstall purges when kvmkit installed it.
+    const recordStarted = (name: string, start: readonly string[]) =>
+      actions.push({ kind: 'undo', undo: { kind: 'stop-daemon', name, pid: 'started' }, ifRan: start });
     const running = (name: string) => ['pgrep', '-x', name];
     const started: string[] = [];
     if (!bus && libvirtd.length === 0) {
@@ -227,6 +233,7 @@ export const serviceStep: Step = {
       run({ argv: ['rm', '-f', BUS_PID_FILE], root: true }, BUS_UP);
       run({ argv: ['mkdir', '-p', '/run/dbus'], root: true }, BUS_UP);
       run({ argv: ['dbus-daemon', '--system', '--fork'], root: true }, BUS_UP);
+      recordStarted('dbus-daemon', ['dbus-daemon', '--system', '--fork']);
       started.push(t('steps.service.systemBus'));
     }
     if (!polkit && polkitd)
@@ -253,10 +260,12 @@ export const serviceStep: Step = {
           deadlineMs: 15_000,
         },
       });
+      for (const path of polkitd ? [polkitd] : POLKITD) recordStarted('polkitd', [path, '--no-debug']);
       started.push('polkitd');
     }
     if (!virtlogd) {
       run({ argv: ['virtlogd', '-d'], root: true }, running('virtlogd'));
+      recordStarted('virtlogd', ['virtlogd', '-d']);
       started.push('virtlogd');
     }
     if (libvirtd.length > 0 && (!bus || !reachable)) {
@@ -284,6 +293,7 @@ export const serviceStep: Step = {
           deadlineMs: 30_000,
         },
       });
+      recordStarted('libvirtd', ['libvirtd', '-d']);
     }
     return plannedActions(
       this,
@@ -292,26 +302,4 @@ export const serviceStep: Step = {
       actions,
     );
   },
-
-  async apply(context, plannedStep) {
-    const host = context.facts.host;
-    await applyPlanned(context, plannedStep);
-    // Record what now runs because of this step, so uninstall can stop it. Only the direct start
-    // is recorded: a daemon systemd or upstart started is theirs (upstart would respawn a killed
-    // one), and it stops with its package, which uninstall purges when kvmkit installed it.
-    if (startedBy(plannedStep.commands) !== 'direct') return;
-    const names = ['dbus-daemon', 'polkitd', 'virtlogd', 'libvirtd'];
-    const running = await findProcesses(host, names);
-    const startedNames = new Set(plannedStep.commands.map((c) => c.argv[0]!.split('/').at(-1)!));
-    for (const name of names) {
-      const pid = running.get(name)?.[0];
-      if (pid !== undefined && startedNames.has(name)) await context.undo({ kind: 'stop-daemon', name, pid });
-    }
-  },
 };
-
-/** Which kind of start a planned step's commands are (the executor hands apply the plan only). */
-function startedBy(commands: readonly Command[]): ServiceManager {
-  const program = commands[0]?.argv[0];
-  return program === 'systemctl' ? 'systemd' : program === 'service' ? 'upstart' : 'direct';
-}

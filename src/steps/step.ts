@@ -1,5 +1,6 @@
 import type { OpenedBundle } from '../bundle/manifest.js';
 import type { Facts } from '../facts/index.js';
+import { findProcesses } from '../facts/processes.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command, RunResult } from '../host/host.js';
 import { t } from '../lib/i18n.js';
@@ -68,7 +69,7 @@ export type PlannedAction =
    * once they have run). `ifRan`: only when the step's command with this argv ran, not skipped by
    * its skipIf probe (a network a package defined meanwhile is not kvmkit's to take back).
    */
-  | { kind: 'undo'; undo: Undo; ifRan?: readonly string[] }
+  | { kind: 'undo'; undo: PlannedUndo; ifRan?: readonly string[] }
   /**
    * A person's yes, on the terminal kvmkit runs on, within `deadlineMs` (`kvmkit bridge`'s "keep
    * it?"). No answer in time, or a no, fails like a command, so the on-failure handler in force
@@ -151,6 +152,13 @@ export interface Step {
   apply?(context: ApplyContext, planned: PlannedStep): Promise<void>;
 }
 
+/**
+ * An undo record as planned: an `Undo`, or a daemon the step's command starts, whose pid exists
+ * only once it runs: `pid: 'started'` is read when the executor records it (the running process
+ * of that name; none running, no record).
+ */
+export type PlannedUndo = Undo | { kind: 'stop-daemon'; name: string; pid: 'started' };
+
 /** How to take back one change kvmkit made; `kvmkit uninstall` applies them newest first. */
 export type Undo =
   | { kind: 'purge-packages'; packages: string[] }
@@ -217,9 +225,14 @@ async function applyAction(context: ApplyContext, action: PlannedAction, ran: Se
     const result = await context.run(action.command, { allowFailure: action.tolerate });
     if (!result.skipped) ran.add(argvKey(action.command.argv));
   } else if (action.kind === 'wait') await context.wait(action.wait);
-  else if (action.kind === 'undo' && (!action.ifRan || ran.has(argvKey(action.ifRan))))
-    await context.undo(action.undo);
-  else if (action.kind === 'ask' && !(await context.ask(action.question, action.deadlineMs)))
+  else if (action.kind === 'undo' && (!action.ifRan || ran.has(argvKey(action.ifRan)))) {
+    const undo = action.undo;
+    if (undo.kind !== 'stop-daemon' || undo.pid !== 'started') await context.undo(undo);
+    else {
+      const pid = (await findProcesses(context.facts.host, [undo.name])).get(undo.name)?.[0];
+      if (pid !== undefined) await context.undo({ ...undo, pid });
+    }
+  } else if (action.kind === 'ask' && !(await context.ask(action.question, action.deadlineMs)))
     throw new StepFailure(t('steps.step.notConfirmed', { seconds: action.deadlineMs / 1000 }));
 }
 

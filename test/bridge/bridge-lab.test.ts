@@ -97,7 +97,9 @@ describe('kvmkit bridge on an ifupdown host', () => {
     chmodSync(hook, 0o755);
     const made = await lab.kvmkit(['bridge', '--yes']);
     expect(made.exitCode).toBe(1);
-    expect(made.stderr).toMatch(/the bridge was rolled back: gave up after 30 s waiting for gateway 198\.51\.100\.1 to answer ping/);
+    expect(made.stderr).toMatch(
+      /the bridge was rolled back: gave up after 30 s waiting for gateway 198\.51\.100\.1 to answer ping/,
+    );
     expect(made.stdout).toMatch(/Rolled back[\s\S]*gateway 198\.51\.100\.1 answers ping/);
     expect(lab.addresses()).toMatchObject({ eth0: ['198.51.100.10/24'] });
     expect(lab.addresses().br0).toBeUndefined();

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BridgeChange } from '../../src/bridge/change.js';
 import { planRollbackTimer, type RollbackTimer } from '../../src/bridge/rollback-timer.js';
-import type { Command, FileStat, Host, RunResult } from '../../src/host/host.js';
+import type { Command, RunResult } from '../../src/host/host.js';
 import { RealHost } from '../../src/host/real-host.js';
 import { parseSshTarget, SshHost } from '../../src/host/ssh-host.js';
 import { bridgePlanActions, bridgePlanParts, readBackups } from '../../src/steps/bridge-actions.js';

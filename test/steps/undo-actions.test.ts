@@ -143,3 +143,44 @@ describe('the groups step plans its undo', () => {
     expect(playbook).not.toMatch(/remove-from-group|undo/);
   });
 });
+
+describe('a daemon the step starts: its stop-daemon record, by the pid it has once started', () => {
+  /** A host whose /proc shows libvirtd as pid 4321 once `libvirtd -d` ran. */
+  const withProc = (started: () => boolean) =>
+    ({
+      listDir: async (path: string) => (path === '/proc' && started() ? ['1', '4321'] : ['1']),
+      readFile: async (path: string) =>
+        path === '/proc/1/comm' ? 'init\n' : path === '/proc/4321/comm' ? 'libvirtd\n' : undefined,
+    }) as unknown;
+  const start: Command = { argv: ['libvirtd', '-d'], skipIf: { argv: ['pgrep', '-x', 'libvirtd'] } };
+  const record = {
+    kind: 'undo' as const,
+    undo: { kind: 'stop-daemon' as const, name: 'libvirtd', pid: 'started' as const },
+    ifRan: ['libvirtd', '-d'],
+  };
+
+  it('is journaled with the pid read when it is reached, after the start ran', async () => {
+    let ran = false;
+    const { context, undos } = recordingContext((command) => {
+      if (command.argv[0] === 'libvirtd') ran = true;
+      return ok();
+    });
+    Object.assign(context, { facts: { host: withProc(() => ran) } });
+    await applyPlanned(context, step([{ kind: 'run', command: start }, record]));
+    expect(undos).toEqual([{ kind: 'stop-daemon', name: 'libvirtd', pid: 4321 }]);
+  });
+
+  it('is not journaled when the start was skipped (a libvirtd already up is not kvmkit’s), nor when none runs', async () => {
+    const skipped = recordingContext();
+    Object.assign(skipped.context, {
+      facts: { host: withProc(() => true) },
+      run: async () => ({ ...ok(), skipped: true }),
+    });
+    await applyPlanned(skipped.context, step([{ kind: 'run', command: start }, record]));
+    expect(skipped.undos).toEqual([]);
+    const gone = recordingContext();
+    Object.assign(gone.context, { facts: { host: withProc(() => false) } });
+    await applyPlanned(gone.context, step([{ kind: 'run', command: start }, record]));
+    expect(gone.undos).toEqual([]);
+  });
+});
