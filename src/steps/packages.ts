@@ -7,6 +7,7 @@ import type { PackageManager } from '../package-manager/package-manager.js';
 import type { Distro } from '../profiles/types.js';
 import {
   type ApplyContext,
+  applyPlanned,
   type PlannedAction,
   type PlannedStep,
   planned,
@@ -114,7 +115,9 @@ export const packagesStep: Step = {
         broken.length > 0,
         wanted.installRecommends,
       );
-      return planned(
+      const install = commands.at(-1)!;
+      // The bundle's index is all there is: its update failing is final (not tolerated).
+      return plannedActions(
         this,
         'change',
         wanted.installRecommends
@@ -124,8 +127,11 @@ export const packagesStep: Step = {
               dir: bundle.dir,
               without: withoutRecommends,
             }),
-        [...repair, ...commands],
-        files,
+        [
+          ...files.map((file) => ({ kind: 'write' as const, file })),
+          ...[...repair, ...commands.slice(0, -1)].map((command) => ({ kind: 'run' as const, command })),
+          ...recorded([{ kind: 'run', command: install }], install),
+        ],
       );
     }
     const lists = await manager.readLists(facts.host);
@@ -148,10 +154,21 @@ export const packagesStep: Step = {
             },
           ]
         : [];
+    // Lists fresh by the plan's measure may still lack a package (a mirror moved on): the install
+    // tried, then, while anything is still missing, the lists refreshed and the install again.
+    // Where a refresh is planned anyway, or the install has no probe (a repair), it runs once.
+    const retry = refresh.length === 0 && install.skipIf !== undefined;
+    const installs: PlannedAction[] = retry
+      ? [
+          { kind: 'run', command: install, tolerate: true },
+          { kind: 'run', command: { ...manager.updateCommand(), skipIf: install.skipIf }, tolerate: true },
+          { kind: 'run', command: install },
+        ]
+      : [{ kind: 'run', command: install }];
     const actions: PlannedAction[] = [
       ...repair.map((command) => ({ kind: 'run' as const, command })),
       ...refresh,
-      ...(missing.length > 0 ? [{ kind: 'run' as const, command: install }] : []),
+      ...(missing.length > 0 ? recorded(installs, install) : []),
     ];
     const parts = [
       broken.length > 0
@@ -167,91 +184,25 @@ export const packagesStep: Step = {
   },
 
   async apply(context, plannedStep) {
+    // Not an effect: the package manager's lock, held by another run (unattended-upgrades on a
+    // fresh Ubuntu), waited for with who holds it said, before any action.
     await waitForPackageLock(context);
-    const manager = await context.facts.packageManager();
-    // Read afresh, not from facts: the packages as they are now, before and after the transaction.
-    const installedNow = async () =>
-      new Set((await manager.readInstalled(context.facts.host))?.installed.keys());
-    const before = await installedNow();
-    for (const file of plannedStep.files ?? []) await context.writeFile(file);
-    // From a bundle there is nothing to refresh: what it carries is all there is.
-    let updated = context.options.bundle !== undefined;
-    const refresh = async () => {
-      updated = true;
-      // A failed refresh (offline, a mirror down) need not stop an install from what is cached.
-      const update = manager.updateCommand();
-      const result = await context.run(update, { allowFailure: true });
-      if (result.exitCode !== 0) context.say(t('steps.packages.updateFailed', { tool: update.argv[0]! }));
-    };
-    let intent: { added: Set<string>; removed: Set<string> } | undefined;
-    for (const command of plannedStep.commands) {
-      const kind = manager.commandKind(command);
-      if (kind === 'update') {
-        // The bundle's index is all there is: a failure there is final. An online refresh that
-        // fails is not (what the manager has cached may do).
-        if (!context.options.bundle) await refresh();
-        else {
-          const result = await context.run(command, { allowFailure: true });
-          if (result.exitCode !== 0)
-            throw new StepFailure(
-              t('steps.packages.bundleUpdateFailed', {
-                tool: command.argv[0]!,
-                why: (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / '),
-              }),
-            );
-        }
-        continue;
-      }
-      if (kind !== 'install') {
-        await context.run(command);
-        continue;
-      }
-      intent ??= await journalIntent(context, manager, command, before);
-      let result = await context.run(command, { allowFailure: true });
-      if (result.exitCode !== 0 && !updated && manager.notFound(result.stdout + result.stderr)) {
-        context.say(t('steps.packages.retry'));
-        await refresh();
-        result = await context.run(command, { allowFailure: true });
-      }
-      if (result.exitCode !== 0) {
-        const why = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
-        throw new StepFailure(
-          t('steps.packages.installFailed', { tool: command.argv[0]!, code: result.exitCode, why }),
-        );
-      }
-    }
-    const after = await installedNow();
-    // What the transaction did beyond what was journaled before it ran (nothing, mostly).
-    const added = [...after].filter((p) => !before.has(p) && !intent?.added.has(p));
-    const removed = [...before].filter((p) => !after.has(p) && !intent?.removed.has(p));
-    // Recorded first, so uninstall (newest first) purges what came in, then puts back what it replaced.
-    if (removed.length > 0) await context.undo({ kind: 'reinstall-packages', packages: removed });
-    if (added.length > 0) await context.undo({ kind: 'purge-packages', packages: added });
+    await applyPlanned(context, plannedStep);
   },
 };
 
 /**
- * Journals what an install is about to add and remove, before it runs: a run killed (or a
- * package tool that dies) halfway leaves packages in that only a record written first lets
- * uninstall find. The manager's simulation names the dependencies too; the packages named on the
- * command line are in the record even when it cannot be simulated. Uninstall purges only what is
- * installed when it runs, so a record of what never came in costs nothing.
+ * A package transaction with how uninstall takes it back: what it will add and remove, recorded
+ * just before it runs (the manager's simulation then, and the packages it names: a run killed
+ * halfway still leaves them recorded), and after it, whatever came or went beyond that (nothing,
+ * mostly). Their values are read by the executor when it reaches them (planned-undo.ts).
  */
-async function journalIntent(
-  context: ApplyContext,
-  manager: PackageManager,
-  command: Command,
-  before: Set<string>,
-) {
-  const simulated = await manager.simulate(context.facts.host, command);
-  const simulation = simulated && 'simulation' in simulated ? simulated.simulation : undefined;
-  const named = manager.packagesOf(command);
-  const added = new Set([...named, ...(simulation?.installed ?? [])].filter((p) => !before.has(p)));
-  const removed = new Set((simulation?.removed ?? []).filter((p) => before.has(p)));
-  // In the order uninstall needs: newest first, it purges what came in, then puts back what went.
-  if (removed.size > 0) await context.undo({ kind: 'reinstall-packages', packages: [...removed] });
-  if (added.size > 0) await context.undo({ kind: 'purge-packages', packages: [...added] });
-  return { added, removed };
+function recorded(installs: PlannedAction[], install: Command): PlannedAction[] {
+  return [
+    { kind: 'undo', undo: { kind: 'packages-of', command: install } },
+    ...installs,
+    { kind: 'undo', undo: { kind: 'packages-since' } },
+  ];
 }
 
 /**

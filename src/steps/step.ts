@@ -1,11 +1,11 @@
 import type { OpenedBundle } from '../bundle/manifest.js';
 import type { Facts } from '../facts/index.js';
-import { findProcesses } from '../facts/processes.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command, RunResult } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { carryOut, type OnFailure } from '../lib/on-failure.js';
 import type { WantedState } from '../profiles/wanted.js';
+import { type StepRun, undoRecords } from './planned-undo.js';
 
 export type PlannedState = 'ok' | 'change' | 'blocked';
 
@@ -153,11 +153,18 @@ export interface Step {
 }
 
 /**
- * An undo record as planned: an `Undo`, or a daemon the step's command starts, whose pid exists
- * only once it runs: `pid: 'started'` is read when the executor records it (the running process
- * of that name; none running, no record).
+ * An undo record as planned: an `Undo`, or one whose value exists only once the actions before it
+ * ran, read when the executor records it (planned-undo.ts): a daemon the step's command starts
+ * (`pid: 'started'`: the running process of that name; none running, no record), what a package
+ * transaction adds and removes.
  */
-export type PlannedUndo = Undo | { kind: 'stop-daemon'; name: string; pid: 'started' };
+export type PlannedUndo =
+  | Undo
+  | { kind: 'stop-daemon'; name: string; pid: 'started' }
+  /** What package transaction `command` adds and removes: recorded just before it runs. */
+  | { kind: 'packages-of'; command: Command }
+  /** What came in or went since the step's `packages-of` record beyond it: read after the transaction. */
+  | { kind: 'packages-since' };
 
 /** How to take back one change kvmkit made; `kvmkit uninstall` applies them newest first. */
 export type Undo =
@@ -218,20 +225,15 @@ export function plannedActions(
 
 const argvKey = (argv: readonly string[]) => argv.join('\0');
 
-/** One action, carried out; `ran` collects the commands that ran (for an undo's `ifRan`). */
-async function applyAction(context: ApplyContext, action: PlannedAction, ran: Set<string>): Promise<void> {
+/** One action, carried out; `run` collects what later actions of the step read (the commands that ran). */
+async function applyAction(context: ApplyContext, action: PlannedAction, run: StepRun): Promise<void> {
   if (action.kind === 'write') await context.writeFile(action.file);
   else if (action.kind === 'run') {
     const result = await context.run(action.command, { allowFailure: action.tolerate });
-    if (!result.skipped) ran.add(argvKey(action.command.argv));
+    if (!result.skipped) run.ran.add(argvKey(action.command.argv));
   } else if (action.kind === 'wait') await context.wait(action.wait);
-  else if (action.kind === 'undo' && (!action.ifRan || ran.has(argvKey(action.ifRan)))) {
-    const undo = action.undo;
-    if (undo.kind !== 'stop-daemon' || undo.pid !== 'started') await context.undo(undo);
-    else {
-      const pid = (await findProcesses(context.facts.host, [undo.name])).get(undo.name)?.[0];
-      if (pid !== undefined) await context.undo({ ...undo, pid });
-    }
+  else if (action.kind === 'undo' && (!action.ifRan || run.ran.has(argvKey(action.ifRan)))) {
+    for (const undo of await undoRecords(context, action.undo, run)) await context.undo(undo);
   } else if (action.kind === 'ask' && !(await context.ask(action.question, action.deadlineMs)))
     throw new StepFailure(t('steps.step.notConfirmed', { seconds: action.deadlineMs / 1000 }));
 }
@@ -241,16 +243,16 @@ async function applyAction(context: ApplyContext, action: PlannedAction, ran: Se
  * failure under an on-failure handler runs the handler's actions, then fails the step as it says.
  */
 export async function applyPlanned(context: ApplyContext, plannedStep: PlannedStep): Promise<void> {
-  const ran = new Set<string>();
+  const run: StepRun = { ran: new Set() };
   await carryOut(
     actionsOf(plannedStep),
-    (action) => applyAction(context, action, ran),
+    (action) => applyAction(context, action, run),
     async (handler, error) => {
       const why = (error as Error).message;
       context.say(`${why}: ${handler.what}`);
       try {
         for (const back of handler.actions)
-          await applyAction(context, back.kind === 'run' ? { ...back, tolerate: true } : back, ran);
+          await applyAction(context, back.kind === 'run' ? { ...back, tolerate: true } : back, run);
       } catch (again) {
         throw new StepFailure(
           t('steps.step.handlerFailed', { what: handler.what, why, again: (again as Error).message }),

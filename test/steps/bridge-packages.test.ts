@@ -103,7 +103,8 @@ describe('installBridgePackages: journaled like the installer, taken back by uni
               effect: (h: ReplayHost) => appendFileSync(h.resolve('/var/lib/dpkg/status'), UTILS),
             },
           ]
-        : [{ argv: [...c.argv] }],
+        : // The refresh, after its guard (old lists, the package not in) says it must run.
+          [...(c.skipIf ? [{ argv: [...c.skipIf.argv], exitCode: 1 }] : []), { argv: [...c.argv] }],
     );
     const host = new ReplayHost(root, expected);
     const events: string[] = [];

@@ -182,6 +182,8 @@ describe('installed in the packages step, journaled, purged by uninstall', () =>
     expect(update?.argv.slice(0, 2)).toEqual(['apt-get', 'update']);
     expect(install?.argv.at(-1)).toBe('busybox-static');
     const host = new ReplayHost(root, [
+      // The refresh's guard: the lists are old and busybox-static is not in, so it runs.
+      { argv: [...update!.skipIf!.argv], exitCode: 1 },
       { argv: [...update!.argv] },
       // Simulated first, for the journal to hold what it adds before apt runs.
       {
@@ -232,7 +234,9 @@ describe('a need that replaces a package (busybox-static conflicts with the dyna
               },
               { argv: [...c.skipIf!.argv], exitCode: 1 },
             ]
-          : []),
+          : c.skipIf
+            ? [{ argv: [...c.skipIf.argv], exitCode: 1 }]
+            : []),
         {
           argv: [...c.argv],
           ...(c.argv[1] === 'install'
