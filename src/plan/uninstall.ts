@@ -7,6 +7,7 @@ import { BUS_PID_FILE, STATE_DIR } from '../lib/paths.js';
 import { bridgeRemovalStep } from '../steps/bridge.js';
 import { waitForPackageLock } from '../steps/packages.js';
 import {
+  applyPlanned,
   type PlannedAction,
   type PlannedStep,
   planned,
@@ -77,14 +78,16 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
             n: safe.removing.length,
             packages: safe.removing.join(' '),
           });
-          return planned(this, 'change', [what, ...safe.notes].join('; '), [...safe.commands, ...tidy]);
+          return plannedActions(this, 'change', [what, ...safe.notes].join('; '), [
+            ...safe.commands.map((command) => ({ kind: 'run' as const, command })),
+            // The folder may be gone already: nothing to tidy is no failure.
+            ...tidy.map((command) => ({ kind: 'run' as const, command, tolerate: true })),
+          ]);
         },
+        // Only the package manager's lock is waited for (who holds it said); the rest is the plan.
         async apply(context, plannedStep) {
           await waitForPackageLock(context);
-          for (const command of plannedStep.commands) {
-            // The folder may be gone already: nothing to tidy is no failure.
-            await context.run(command, { allowFailure: command.argv[0] === 'find' });
-          }
+          await applyPlanned(context, plannedStep);
         },
       };
     case 'reinstall-packages':
@@ -104,7 +107,7 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
         },
         async apply(context, plannedStep) {
           await waitForPackageLock(context);
-          for (const command of plannedStep.commands) await context.run(command);
+          await applyPlanned(context, plannedStep);
         },
       };
     case 'remove-from-group':
