@@ -1,33 +1,21 @@
 import { type BridgeChange, BridgeRefusal, changeForUplink } from '../bridge/change.js';
-import {
-  type CheckTargets,
-  type Connectivity,
-  checkConnectivity,
-  checkExistingBridge,
-  sshPeers,
-} from '../bridge/checks.js';
-import {
-  disarmCommands,
-  ROLLBACK_CLAIM,
-  ROLLED_BACK,
-  rollbackSeconds,
-  TIMER_ENV,
-} from '../bridge/rollback-timer.js';
-import { BRIDGE_STATE, BridgeStateError, placementOf, readBridgeState, restoredOk } from '../bridge/state.js';
+import { type Connectivity, checkExistingBridge, sshPeers } from '../bridge/checks.js';
+import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
+import { BRIDGE_STATE, BridgeStateError, readBridgeState, restoredOk } from '../bridge/state.js';
 import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
-import { type Host, showCommand } from '../host/host.js';
-import { Virsh } from '../host/virsh.js';
+import { showCommand } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import {
+  type BridgeOutcome,
+  type BridgeRun,
+  bridgeAlready,
   bridgePackages,
   installBridgePackages,
-  openBridgeRun,
-  runBridgeStep,
-} from '../plan/bridge-packages.js';
-import type { Asker, InstallEvent, StepOutcome } from '../plan/executor.js';
-import type { Journal } from '../plan/journal.js';
-import { bridgeRemovalStep, bridgeStep } from '../steps/bridge.js';
+  makeBridge,
+  takeBackBridge,
+} from '../plan/bridge-run.js';
+import type { Asker } from '../plan/executor.js';
 import { StepFailure } from '../steps/step.js';
 import { plainLine } from '../ui/install-render.js';
 import { ensureRoot } from './elevate.js';
@@ -97,21 +85,8 @@ function describe(change: BridgeChange): string {
   return lines.join('\n');
 }
 
-/** What `kvmkit bridge` reports of a change: kept or rolled back, and what the checks see. */
-interface BridgeOutcome {
-  result: 'kept' | 'rolled-back';
-  /** What answered before the change (what had to answer after it). */
-  before?: Connectivity;
-  /** What the checks see once the step is done: on the bridge when kept, on the uplink when rolled back. */
-  after: Connectivity;
-  /** Set when rolled back: why, and who put the old configuration back. */
-  reason?: string;
-  restoredBy?: string;
-}
-
-function outcomeText(o: BridgeOutcome, bridge: string): string {
-  const lines: string[] = [];
-  const seen = (c: BridgeOutcome['after']) =>
+function outcomeText(o: Exclude<BridgeOutcome, { result: 'not-changed' }>, bridge: string): string {
+  const seen = (c: Connectivity) =>
     [
       c.address.seen,
       c.placement?.seen,
@@ -125,9 +100,8 @@ function outcomeText(o: BridgeOutcome, bridge: string): string {
     ]
       .filter(Boolean)
       .map((l) => `    ${l}`);
-  if (o.result === 'kept') return [...lines, t('cli.bridge.kept', { bridge }), ...seen(o.after)].join('\n');
+  if (o.result === 'kept') return [t('cli.bridge.kept', { bridge }), ...seen(o.after)].join('\n');
   return [
-    ...lines,
     o.restoredBy
       ? t('cli.bridge.rolledBackBy', { reason: String(o.reason), by: o.restoredBy })
       : t('cli.bridge.rolledBack', { reason: String(o.reason) }),
@@ -144,24 +118,6 @@ const askPerson: Asker = async (question, deadlineMs) => {
     return false;
   }
 };
-
-/** libvirt's host-bridge as it is now, in a line: defined, or nothing to say (no libvirt here). */
-async function libvirtNetworkLine(host: Host, bridge: string): Promise<string | undefined> {
-  const info = await Virsh.asRoot(host).exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 });
-  return info.exitCode === 0 ? t('bridge.libvirt.defined', { bridge }) : undefined;
-}
-
-/** Who put the old configuration back: the timer, when its mark was there before kvmkit's run. */
-const restorer = (mark: string | undefined) => {
-  const by = mark === undefined ? undefined : / by (\S+)$/.exec(mark)?.[1];
-  return by === undefined || by === 'kvmkit' ? 'kvmkit' : t('bridge.apply.byTimer', { by });
-};
-
-/** The step's failure without the handler's "rolled back: " in front (the outcome says it). */
-function reasonOf(outcome: StepOutcome): string {
-  const prefix = `${t('bridge.onFailure.rolledBack')}: `;
-  return outcome.message.startsWith(prefix) ? outcome.message.slice(prefix.length) : outcome.message;
-}
 
 /**
  * `kvmkit bridge`: the change planned and shown, then carried out as the bridge step's actions by
@@ -192,13 +148,14 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     // A dropped SSH session must not stop the run halfway: the checks and any rollback go on.
     process.on('SIGHUP', () => {});
   }
-  const peers = await sshPeers(host);
   // The executor's lines: beside the JSON, on standard error, so standard output stays one document.
-  const events = (event: InstallEvent) =>
-    (flags.json ? process.stderr : process.stdout).write(`${plainLine(event)}\n`);
-  const argv = process.argv.slice(2);
-  let journal: Journal | undefined;
-  const finish = async (result: string) => journal?.write({ type: 'run:done', result });
+  const run: BridgeRun = {
+    argv: process.argv.slice(2),
+    onEvent: (event) => (flags.json ? process.stderr : process.stdout).write(`${plainLine(event)}\n`),
+    sshPeers: await sshPeers(host),
+    ...(flags.checkName ? { checkName: flags.checkName } : {}),
+  };
+  const finish = async (result: string) => run.journal?.write({ type: 'run:done', result });
 
   let state: Awaited<ReturnType<typeof readBridgeState>>;
   try {
@@ -222,22 +179,8 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       return EXIT.ok;
     }
     if (!flags.remove) out(t('cli.bridge.interrupted', { at: state.at }));
-    // An interrupted change the timer already took back left its mark: the timer restored it.
-    const by = state.phase === 'applying' ? restorer((await host.readFile(ROLLED_BACK))?.trim()) : 'kvmkit';
-    journal = await openBridgeRun(host, argv);
-    const removal = bridgeRemovalStep(t('bridge.step.removalTitle', { bridge: state.change.bridge }));
-    const taken = await runBridgeStep(host, journal, removal, events);
-    const restored = await checkConnectivity(host, {
-      gateway: state.change.addressing.gateway,
-      sshPeers: peers,
-      dnsName: flags.checkName,
-      iface: state.change.uplink,
-      placement: placementOf(state.change, 'restored'),
-      deadlineMs: 5000,
-    });
-    const back = taken.result === 'changed' && restoredOk(restored);
-    if (flags.remove) await finish(back ? 'ready' : 'failed');
-    const libvirtNetwork = removal.networkNote;
+    const { back, restored, by, libvirtNetwork } = await takeBackBridge(host, state, run);
+    if (flags.remove || !back) await finish(back ? 'ready' : 'failed');
     if (flags.json)
       out(
         JSON.stringify({
@@ -262,23 +205,16 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
       if (libvirtNetwork) out(libvirtNetwork);
     }
     if (flags.remove) return back ? EXIT.ok : EXIT.notReady;
-    if (!back) {
-      await finish('failed');
+    if (!back)
       throw new CliError(
         t('cli.bridge.interruptedNotRestored', { uplink: state.change.uplink }),
         EXIT.notReady,
         t('cli.bridge.stateKeptHint', { state: BRIDGE_STATE }),
       );
-    }
   }
 
   const uplink = await readUplink(host, flags.uplink);
   if (!uplink) throw new RefusalError(t('cli.bridge.noDefaultRoute'), t('cli.bridge.noDefaultRouteHint'));
-  const step = bridgeStep(bridge, {
-    ...(flags.uplink ? { uplink: flags.uplink } : {}),
-    ...(flags.checkName ? { dnsName: flags.checkName } : {}),
-    ...(onTerminal ? { confirmSeconds } : {}),
-  });
   if (uplink.isBridge || uplink.master) {
     const current = uplink.isBridge ? uplink.name : uplink.master!;
     const inPlace = await checkExistingBridge(host, current);
@@ -292,15 +228,13 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
             ? t('cli.bridge.addressingOfHint', { bridge: current, port: uplink.name })
             : t('cli.bridge.addressingOfPortsHint', { bridge: current }),
       );
-    let network: string | undefined;
-    if (!flags.dryRun) {
-      // What may be missing is libvirt's network over it: the step defines it (or finds it there).
-      journal ??= await openBridgeRun(host, argv);
-      const done = await runBridgeStep(host, journal, step, flags.json ? () => {} : events);
-      await finish(done.result === 'failed' ? 'failed' : 'ready');
-      if (done.result === 'failed') throw new CliError(done.message, EXIT.notReady);
-      network = await libvirtNetworkLine(host, current);
-    }
+    // What may be missing is libvirt's network over it: the step defines it (or finds it there).
+    const done = flags.dryRun
+      ? undefined
+      : await bridgeAlready(host, current, { ...run, onEvent: flags.json ? () => {} : run.onEvent });
+    await finish(done?.result === 'failed' ? 'failed' : 'ready');
+    if (done?.result === 'failed') throw new CliError(done.message, EXIT.notReady);
+    const network = done?.libvirtNetwork;
     if (flags.json)
       out(JSON.stringify({ result: 'already', bridge: current, libvirtNetwork: network ?? null }));
     else out(`${t('cli.bridge.already', { bridge: current })}${network ? ` ${network}` : ''}`);
@@ -349,52 +283,33 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   }
   if (install) {
     try {
-      journal = await installBridgePackages(host, install, argv, events, journal);
+      run.journal = await installBridgePackages(host, install, run.argv, run.onEvent, run.journal);
     } catch (error) {
       if (!(error instanceof StepFailure)) throw error;
       throw new CliError(t('cli.bridge.notChanged', { message: error.message }), EXIT.notReady, install.hint);
     }
   }
-  journal ??= await openBridgeRun(host, argv);
   // Recorded in the same run as the packages it needs: uninstall takes the bridge back first.
-  const made = await runBridgeStep(host, journal, step, events, onTerminal ? askPerson : undefined);
-  await finish(made.result === 'changed' ? 'ready' : 'failed');
-  if (made.result === 'blocked') throw new RefusalError(made.message);
-  const targets: Omit<CheckTargets, 'iface'> = {
-    gateway: uplink.gateway,
-    sshPeers: peers,
-    dnsName: flags.checkName,
-    deadlineMs: 5000,
-  };
-  if (made.result === 'failed' && made.message.startsWith(t('bridge.onFailure.notChanged')))
-    throw new RefusalError(made.message);
-  const kept = made.result === 'changed' || made.result === 'ok';
-  const after = await checkConnectivity(
+  const outcome = await makeBridge(
     host,
-    kept
-      ? { ...targets, iface: bridge, placement: placementOf(change, 'bridged') }
-      : { ...targets, iface: change.uplink, placement: placementOf(change, 'restored') },
+    change,
+    {
+      bridge,
+      ...(flags.uplink ? { uplink: flags.uplink } : {}),
+      ...(uplink.gateway ? { gateway: uplink.gateway } : {}),
+      ...(onTerminal ? { confirmSeconds, asker: askPerson } : {}),
+    },
+    run,
   );
-  const timerFirst =
-    change.timer &&
-    made.message.startsWith(t('bridge.apply.timerRanFirst', { seconds: change.timer.seconds }));
-  const outcome: BridgeOutcome = kept
-    ? { result: 'kept', before: step.before, after }
-    : {
-        result: 'rolled-back',
-        before: step.before,
-        after,
-        reason: reasonOf(made),
-        restoredBy: timerFirst ? t('bridge.apply.byTimer', { by: change.timer!.kind }) : 'kvmkit',
-      };
-  const network = kept ? await libvirtNetworkLine(host, bridge) : undefined;
-  if (flags.json) out(JSON.stringify({ ...outcome, bridge, libvirtNetwork: network ?? null }));
+  if (outcome.result === 'not-changed') throw new RefusalError(outcome.reason);
+  const { libvirtNetwork: network, ...shown } = outcome;
+  if (flags.json) out(JSON.stringify({ ...shown, bridge, libvirtNetwork: network ?? null }));
   else out(`${outcomeText(outcome, bridge)}${network ? `\n${network}` : ''}`);
-  if (kept) return EXIT.ok;
+  if (outcome.result === 'kept') return EXIT.ok;
   throw new CliError(
     t('cli.bridge.rolledBackError', { reason: String(outcome.reason) }),
     EXIT.notReady,
-    restoredOk(after)
+    restoredOk(outcome.after)
       ? t('cli.bridge.restoredHint')
       : t('cli.bridge.notRestoredHint', { uplink: change.uplink, state: BRIDGE_STATE }),
   );

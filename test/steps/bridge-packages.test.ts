@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
-import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-packages.js';
+import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-run.js';
 import { stepContext } from '../../src/plan/context.js';
 import { Journal } from '../../src/plan/journal.js';
 import { undoSteps } from '../../src/plan/uninstall.js';

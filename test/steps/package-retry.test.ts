@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-packages.js';
+import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-run.js';
 import { Journal } from '../../src/plan/journal.js';
 import type { Plan } from '../../src/plan/plan.js';
 import { planAsShell } from '../../src/plan/shell.js';

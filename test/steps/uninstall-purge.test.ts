@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAptSimulation } from '../../src/package-manager/apt-simulate.js';
-import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-packages.js';
+import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-run.js';
 import { stepContext } from '../../src/plan/context.js';
 import { Journal } from '../../src/plan/journal.js';
 import { undoSteps } from '../../src/plan/uninstall.js';
