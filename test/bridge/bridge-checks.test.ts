@@ -18,21 +18,14 @@ import { BRIDGE_STATE, readBridgeState } from '../../src/bridge/state.js';
 import { readUplink } from '../../src/facts/network.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
-import { Executor } from '../../src/plan/executor.js';
-import { Journal } from '../../src/plan/journal.js';
 import {
   bridgePlanActions,
   bridgePlanParts,
   readBackups,
   restoreActions,
 } from '../../src/steps/bridge-actions.js';
-import {
-  applyPlanned,
-  type PlannedAction,
-  planned,
-  plannedActions,
-  type Step,
-} from '../../src/steps/step.js';
+import type { PlannedAction } from '../../src/steps/step.js';
+import { carryOut } from '../helpers/bridge-stand-in.js';
 import { NET_HARNESS } from '../helpers/net-lab.js';
 
 // The after-checks on what the kernel really says: a test host in a network namespace of its own
@@ -186,26 +179,6 @@ async function change(up: string[][]): Promise<BridgeChange> {
   };
 }
 
-/** Carries out `actions` as the executor does the bridge step's; its failure message, if any. */
-async function carryOut(actions: PlannedAction[]): Promise<{ result: string; message: string }> {
-  let done = false;
-  const step: Step = {
-    id: 'bridge',
-    title: 'Bridge',
-    async plan() {
-      return done ? planned(this, 'ok', 'done') : plannedActions(this, 'change', 'the change', actions);
-    },
-    async apply(context, plannedStep) {
-      try {
-        await applyPlanned(context, plannedStep);
-      } finally {
-        done = true;
-      }
-    },
-  };
-  return new Executor(host, {}, new Journal(host), () => {}).runStep(step);
-}
-
 /** The bridge step's actions for `c` (checks of `deadlineMs`): what answers now must answer after. */
 async function changeActions(c: BridgeChange, deadlineMs: number): Promise<PlannedAction[]> {
   const timed = { ...c, timer: c.timer! };
@@ -241,7 +214,7 @@ describe('the after-checks prove the addressing moved, on real `ip -j` output', 
   });
 
   it('kvmkit rolls the broken state back: the checks name the fault, the original netplan file comes back byte for byte', async () => {
-    const outcome = await carryOut(await changeActions(await change(BROKEN), 2000));
+    const outcome = await carryOut(host, await changeActions(await change(BROKEN), 2000));
     expect(outcome.result).toBe('failed');
     // The first check that cannot hold in the broken state: host0 still holds the address.
     expect(outcome.message).toMatch(
@@ -268,7 +241,7 @@ describe('the after-checks prove the addressing moved, on real `ip -j` output', 
       '/etc/netplan/01-host0.yaml',
       '/etc/netplan/90-kvmkit-br0.yaml',
     ]);
-    const outcome = await carryOut(await changeActions(planned, 5000));
+    const outcome = await carryOut(host, await changeActions(planned, 5000));
     expect(outcome, outcome.message).toMatchObject({ result: 'changed' });
     expect(judgePlacement(placement, await readPlacementFacts(host)).ok).toBe(true);
     expect(await host.readFile('/etc/netplan/01-host0.yaml')).not.toMatch(/198\.51\.100/);
@@ -276,7 +249,7 @@ describe('the after-checks prove the addressing moved, on real `ip -j` output', 
     expect(state?.phase).toBe('kept');
     expect(state?.backups.find((b) => b.path === '/etc/netplan/01-host0.yaml')?.content).toBe(ORIGINAL);
 
-    const back = await carryOut(restoreActions(state!, 5000));
+    const back = await carryOut(host, restoreActions(state!, 5000));
     expect(back, back.message).toMatchObject({ result: 'changed' });
     expect(await host.readFile('/etc/netplan/01-host0.yaml')).toBe(ORIGINAL);
     expect(await host.readFile('/etc/netplan/90-kvmkit-br0.yaml')).toBeUndefined();

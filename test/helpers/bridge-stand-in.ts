@@ -189,19 +189,20 @@ export class StandIn implements Host {
 }
 
 /**
- * Carries out `actions` on a stand-in as the executor does a step's (shown, journaled, the
+ * Carries out `actions` on a host (a stand-in here, or a test host of its own) as the executor does a step's (shown, journaled, the
  * on-failure handlers run), then plans the step done. `asker` answers a planned "keep it?".
  */
 export async function carryOut(
-  host: StandIn,
+  host: Host,
   actions: PlannedAction[],
   o: { asker?: Asker; events?: InstallEvent[] } = {},
 ): Promise<StepOutcome> {
-  // The executor plans each step with the host's facts: a Debian 12.
-  host.files.set('/etc/os-release', {
-    content: 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nNAME="Debian GNU/Linux"\n',
-    mode: 0o644,
-  });
+  // The executor plans each step with the host's facts: a Debian 12 (another host has its own).
+  if (host instanceof StandIn)
+    host.files.set('/etc/os-release', {
+      content: 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nNAME="Debian GNU/Linux"\n',
+      mode: 0o644,
+    });
   let done = false;
   const step: Step = {
     id: 'bridge',
