@@ -6,6 +6,7 @@ import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
 import { showCommand } from '../host/host.js';
 import { t } from '../lib/i18n.js';
+import { JOURNAL } from '../lib/paths.js';
 import {
   type BridgeOutcome,
   type BridgeRun,
@@ -85,7 +86,7 @@ function describe(change: BridgeChange): string {
   return lines.join('\n');
 }
 
-function outcomeText(o: Exclude<BridgeOutcome, { result: 'not-changed' }>, bridge: string): string {
+function outcomeText(o: Extract<BridgeOutcome, { result: 'kept' | 'rolled-back' }>, bridge: string): string {
   const seen = (c: Connectivity) =>
     [
       c.address.seen,
@@ -149,9 +150,14 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     process.on('SIGHUP', () => {});
   }
   // The executor's lines: beside the JSON, on standard error, so standard output stays one document.
+  const log: string[] = [];
   const run: BridgeRun = {
     argv: process.argv.slice(2),
-    onEvent: (event) => (flags.json ? process.stderr : process.stdout).write(`${plainLine(event)}\n`),
+    onEvent: (event) => {
+      const line = plainLine(event);
+      log.push(line);
+      (flags.json ? process.stderr : process.stdout).write(`${line}\n`);
+    },
     sshPeers: await sshPeers(host),
     ...(flags.checkName ? { checkName: flags.checkName } : {}),
   };
@@ -229,12 +235,10 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
             : t('cli.bridge.addressingOfPortsHint', { bridge: current }),
       );
     // What may be missing is libvirt's network over it: the step defines it (or finds it there).
-    const done = flags.dryRun
+    const network = flags.dryRun
       ? undefined
       : await bridgeAlready(host, current, { ...run, onEvent: flags.json ? () => {} : run.onEvent });
-    await finish(done?.result === 'failed' ? 'failed' : 'ready');
-    if (done?.result === 'failed') throw new CliError(done.message, EXIT.notReady);
-    const network = done?.libvirtNetwork;
+    await finish('ready');
     if (flags.json)
       out(JSON.stringify({ result: 'already', bridge: current, libvirtNetwork: network ?? null }));
     else out(`${t('cli.bridge.already', { bridge: current })}${network ? ` ${network}` : ''}`);
@@ -277,6 +281,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   if (onTerminal) {
     const { confirm: ask } = await import('@inquirer/prompts');
     if (!(await ask({ message: t('cli.bridge.applyPrompt'), default: true }))) {
+      await finish('ready'); // an interrupted change taken back before this question
       out(t('cli.common.nothingChanged'));
       return EXIT.ok;
     }
@@ -301,9 +306,21 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
     },
     run,
   );
-  if (outcome.result === 'not-changed') throw new RefusalError(outcome.reason);
+  if (outcome.result === 'not-changed') throw new RefusalError(outcome.reason, outcome.hint);
+  if (outcome.result === 'failed')
+    throw new CliError(outcome.reason, EXIT.notReady, t('cli.bridge.failedHint', { journal: JOURNAL }));
   const { libvirtNetwork: network, ...shown } = outcome;
-  if (flags.json) out(JSON.stringify({ ...shown, bridge, libvirtNetwork: network ?? null }));
+  if (flags.json)
+    out(
+      JSON.stringify({
+        ...shown,
+        // As before the executor carried it out: what the checks saw after the rollback, and what it did.
+        ...(outcome.result === 'rolled-back' ? { restored: outcome.after } : {}),
+        bridge,
+        libvirtNetwork: network ?? null,
+        log,
+      }),
+    );
   else out(`${outcomeText(outcome, bridge)}${network ? `\n${network}` : ''}`);
   if (outcome.result === 'kept') return EXIT.ok;
   throw new CliError(

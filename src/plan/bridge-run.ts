@@ -7,7 +7,7 @@ import type { Host } from '../host/host.js';
 import { Virsh } from '../host/virsh.js';
 import { t } from '../lib/i18n.js';
 import { ProfileError } from '../profiles/resolve.js';
-import { bridgeRemovalStep, bridgeStep } from '../steps/bridge.js';
+import { bridgeRemovalStep, bridgeStep, hostBridgeNetworkStep } from '../steps/bridge.js';
 import { packagesStep } from '../steps/packages.js';
 import { type PlannedStep, type Step, StepFailure, type Uninterruptible } from '../steps/step.js';
 import { type PlanOptions, stepContext } from './context.js';
@@ -102,7 +102,13 @@ export async function openBridgeRun(host: Host, argv: string[]): Promise<Journal
 }
 
 /** The planning options of `kvmkit bridge`'s steps: the bridge alone, nothing of a profile. */
-const BRIDGE_ONLY: PlanOptions = { bridge: true, featuresOnly: true, firstVm: { kind: 'none' } };
+const BRIDGE_ONLY: PlanOptions = {
+  bridge: true,
+  featuresOnly: true,
+  firstVm: { kind: 'none' },
+  // The change and its removal read the host alone: a release kvmkit has no profile for is bridged too.
+  profileFree: true,
+};
 
 /**
  * A step of `kvmkit bridge` (the change, or taking one back) under the executor, in `journal`'s
@@ -161,30 +167,34 @@ export async function takeBackBridge(host: Host, state: BridgeState, run: Bridge
     state.change.uplink,
     placementOf(state.change, 'restored'),
   );
+  const back = taken.result === 'changed' && restoredOk(restored);
+  // Its removal is tolerated: said as it went, read back from libvirt.
+  const left = back && removal.removesNetwork && (await hostBridgeDefined(host));
   return {
-    back: taken.result === 'changed' && restoredOk(restored),
+    back,
     restored,
     by,
-    libvirtNetwork: removal.networkNote,
+    libvirtNetwork: left
+      ? t('bridge.libvirt.notRemoved', { error: t('bridge.libvirt.stillDefined') })
+      : back
+        ? removal.networkNote
+        : undefined,
   };
 }
 
-/** libvirt's host-bridge as it is now, in a line: defined, or nothing to say (no libvirt here). */
-async function libvirtNetworkLine(host: Host, bridge: string): Promise<string | undefined> {
-  const info = await Virsh.asRoot(host).exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 });
-  return info.exitCode === 0 ? t('bridge.libvirt.defined', { bridge }) : undefined;
-}
+const hostBridgeDefined = async (host: Host) =>
+  (await Virsh.asRoot(host).exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 })).exitCode === 0;
 
-/** A bridge already in place: libvirt's host-bridge over it when missing (the step's only change). */
-export async function bridgeAlready(
-  host: Host,
-  bridge: string,
-  run: BridgeRun,
-): Promise<StepOutcome & { libvirtNetwork?: string }> {
+/**
+ * A bridge already in place: libvirt's host-bridge over it, defined when libvirt answers and lacks
+ * it. What became of it, in a line (none: no libvirt here); its failure leaves the bridge as it is.
+ */
+export async function bridgeAlready(host: Host, bridge: string, run: BridgeRun): Promise<string | undefined> {
   run.journal ??= await openBridgeRun(host, run.argv);
-  const done = await runBridgeStep(host, run.journal, bridgeStep(bridge), run.onEvent);
-  const libvirtNetwork = done.result === 'failed' ? undefined : await libvirtNetworkLine(host, bridge);
-  return { ...done, ...(libvirtNetwork ? { libvirtNetwork } : {}) };
+  const done = await runBridgeStep(host, run.journal, hostBridgeNetworkStep(bridge), run.onEvent);
+  if (done.result === 'failed') return t('bridge.libvirt.notDefined', { error: done.message });
+  if (done.result === 'changed') return t('bridge.libvirt.defined', { bridge });
+  return (await hostBridgeDefined(host)) ? t('bridge.libvirt.already') : undefined;
 }
 
 /** What `kvmkit bridge` reports of a change. */
@@ -201,7 +211,9 @@ export type BridgeOutcome =
       libvirtNetwork?: string;
     }
   /** Nothing of the network changed (the timer could not be armed, or the step was blocked). */
-  | { result: 'not-changed'; reason: string };
+  | { result: 'not-changed'; reason: string; hint?: string }
+  /** Neither kept nor rolled back by its handler (it could not be planned; recording it kept failed). */
+  | { result: 'failed'; reason: string };
 
 /**
  * Makes the bridge: the bridge step (`change`'s actions, planned afresh by the executor: state and
@@ -223,27 +235,42 @@ export async function makeBridge(
   run.journal ??= await openBridgeRun(host, run.argv);
   const made = await runBridgeStep(host, run.journal, step, run.onEvent, o.asker);
   await run.journal.write({ type: 'run:done', result: made.result === 'changed' ? 'ready' : 'failed' });
-  if (made.result === 'blocked' || made.message.startsWith(t('bridge.onFailure.notChanged')))
-    return { result: 'not-changed', reason: made.message };
-  const targets = { gateway: o.gateway, sshPeers: run.sshPeers, dnsName: run.checkName };
+  if (made.result === 'blocked') return { result: 'not-changed', reason: made.message };
+  if (made.message.startsWith(t('bridge.onFailure.notChanged')))
+    return {
+      result: 'not-changed',
+      reason: made.message,
+      hint:
+        change.timer?.kind === 'systemd-run'
+          ? t('bridge.refusal.timerNotArmedHintSystemd')
+          : t('bridge.refusal.timerNotArmedHint'),
+    };
+  // Rolled back is what its handlers say: the rollback's own, or the claim the timer took first.
+  const rolledBack = `${t('bridge.onFailure.rolledBack')}: `;
+  const timerFirst = change.timer
+    ? `${t('bridge.apply.timerRanFirst', { seconds: change.timer.seconds })}: `
+    : undefined;
   const kept = made.result === 'changed' || made.result === 'ok';
+  if (!kept && !made.message.startsWith(rolledBack) && !(timerFirst && made.message.startsWith(timerFirst)))
+    return { result: 'failed', reason: made.message };
+  const targets = { gateway: o.gateway, sshPeers: run.sshPeers, dnsName: run.checkName };
   const after = kept
     ? await seenNow(host, targets, o.bridge, placementOf(change, 'bridged'))
     : await seenNow(host, targets, change.uplink, placementOf(change, 'restored'));
   if (kept) {
-    const libvirtNetwork = await libvirtNetworkLine(host, o.bridge);
+    // Its definition is tolerated (the bridge stands without it): read back from libvirt.
+    const libvirtNetwork = (await hostBridgeDefined(host))
+      ? t('bridge.libvirt.defined', { bridge: o.bridge })
+      : undefined;
     return { result: 'kept', before: step.before, after, ...(libvirtNetwork ? { libvirtNetwork } : {}) };
   }
-  const timerFirst =
-    change.timer &&
-    made.message.startsWith(t('bridge.apply.timerRanFirst', { seconds: change.timer.seconds }));
-  // The step's failure without the handler's "rolled back: " in front (the outcome says it).
-  const prefix = `${t('bridge.onFailure.rolledBack')}: `;
+  const byTimer = timerFirst !== undefined && made.message.startsWith(timerFirst);
   return {
     result: 'rolled-back',
     before: step.before,
     after,
-    reason: made.message.startsWith(prefix) ? made.message.slice(prefix.length) : made.message,
-    restoredBy: timerFirst ? t('bridge.apply.byTimer', { by: change.timer!.kind }) : 'kvmkit',
+    // The step's failure without the handler's "rolled back: " in front (the outcome says it).
+    reason: made.message.startsWith(rolledBack) ? made.message.slice(rolledBack.length) : made.message,
+    restoredBy: byTimer ? t('bridge.apply.byTimer', { by: change.timer!.kind }) : 'kvmkit',
   };
 }

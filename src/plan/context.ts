@@ -1,10 +1,11 @@
+import { UnsupportedDistroError } from '../facts/distro.js';
 import { Facts } from '../facts/index.js';
 import { detectNetworkSystem, ifupdownStanzas, readIfupdown, readUplink } from '../facts/network.js';
 import { readNamedUser, type UserFacts } from '../facts/users.js';
 import type { Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import catalog from '../profiles/catalog.js';
-import { installProfileSets, releaseProfileFor } from '../profiles/resolve.js';
+import { installProfileSets, ProfileError, releaseProfileFor } from '../profiles/resolve.js';
 import type { ReleaseProfile } from '../profiles/types.js';
 import {
   type FirstVm,
@@ -28,9 +29,27 @@ export interface PlanOptions {
   bridgeSystem?: string;
   /** Install what the chosen features need and not the profile (`kvmkit bridge` on its own). */
   featuresOnly?: boolean;
+  /**
+   * Steps that read the host alone, not what a release should have (`kvmkit bridge`'s change and
+   * removal): a release kvmkit has no profile for still gets its context.
+   */
+  profileFree?: boolean;
 }
 
 export class UnknownUserError extends Error {}
+
+/**
+ * What a host wants, where no profile says (a release kvmkit does not know): steps that read the
+ * host alone never touch it; one that does fails with why, not with an undefined somewhere.
+ */
+function unresolved(why: Error): WantedState {
+  return new Proxy({} as WantedState, {
+    get(_target, key) {
+      if (key === 'then') return undefined; // not a promise
+      throw why;
+    },
+  });
+}
 
 /** Fresh facts and what is wanted, as every step plans from: built anew before each step runs. */
 export async function stepContext(host: Host, options: PlanOptions): Promise<StepContext> {
@@ -40,6 +59,10 @@ export async function stepContext(host: Host, options: PlanOptions): Promise<Ste
     bridge: options.bridge,
     bridgeSystem: options.bridgeSystem,
     featuresOnly: options.featuresOnly,
+  }).catch((error: unknown) => {
+    if (options.profileFree && (error instanceof UnsupportedDistroError || error instanceof ProfileError))
+      return unresolved(error);
+    throw error;
   });
   let user: UserFacts | undefined;
   if (options.user !== undefined) {

@@ -104,13 +104,14 @@ function fileLines(file: PlannedFile): string[] {
 
 /**
  * A person's yes, read from the terminal within the deadline (coreutils' timeout: POSIX read has
- * none); anything else fails like a command, so the handler in force takes the change back.
+ * none; --foreground, or the read, in a process group of its own, could not read the terminal);
+ * anything else fails like a command, so the handler in force takes the change back.
  */
 function askLine(action: Extract<PlannedAction, { kind: 'ask' }>): string {
   const question = quoteForShell(inert(`${action.question} [y/N] `));
   const seconds = Math.ceil(action.deadlineMs / 1000);
   const no = quoteForShell(inert(`kvmkit: not confirmed within ${seconds} s`));
-  return `printf '%s' ${question} >&2; kvmkit_answer=$(timeout ${seconds} sh -c 'read -r a </dev/tty && printf %s "$a"' || true); case "$kvmkit_answer" in [Yy]*) ;; *) echo ${no} >&2; exit 1 ;; esac`;
+  return `printf '%s' ${question} >&2; kvmkit_answer=$(timeout --foreground ${seconds} sh -c 'read -r a </dev/tty && printf %s "$a"' 2>/dev/null || true); case "$kvmkit_answer" in [Yy]*) ;; *) echo ${no} >&2; exit 1 ;; esac`;
 }
 
 /** A run action's line: a tolerated one may fail without stopping the script (`sh -e`). */

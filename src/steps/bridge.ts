@@ -73,16 +73,7 @@ export function bridgeStep(bridge = 'br0', o: BridgeStepOptions = {}): BridgeSte
             'blocked',
             t('bridge.step.wrongInPlace', { bridge: current, seen: inPlace.seen }),
           );
-        // In place (made by hand, or by an earlier run before libvirt was installed): libvirt's
-        // network over it is what may still be missing.
-        return (await hostBridgeMissing(host))
-          ? plannedActions(
-              this,
-              'change',
-              t('bridge.step.inPlaceNetwork', { bridge: current }),
-              await hostBridgeNetworkActions(current),
-            )
-          : planned(this, 'ok', t('bridge.step.inPlace', { bridge: current }));
+        return planned(this, 'ok', t('bridge.step.inPlace', { bridge: current }));
       }
       try {
         const { change } = await changeForUplink(
@@ -141,16 +132,38 @@ export function bridgeStep(bridge = 'br0', o: BridgeStepOptions = {}): BridgeSte
  * host-bridge` works: its XML written, then virsh's define, start and autostart, each tolerated
  * (the bridge stands without it: its failure is shown and journaled, the step is not failed).
  */
-async function hostBridgeNetworkActions(bridge: string): Promise<PlannedAction[]> {
+async function hostBridgeNetworkActions(bridge: string, tolerate = true): Promise<PlannedAction[]> {
   const xml = { path: HOST_BRIDGE_XML, content: `${await hostBridgeNetworkXml(bridge)}\n`, mode: 0o644 };
   return [
     { kind: 'write', file: xml },
     ...hostBridgeNetworkCommands(HOST_BRIDGE_XML).map((command) => ({
       kind: 'run' as const,
       command,
-      tolerate: true,
+      ...(tolerate ? { tolerate } : {}),
     })),
   ];
+}
+
+/**
+ * libvirt's `host-bridge` over a bridge already in place (made by hand, or by an earlier run
+ * before libvirt was installed), for `kvmkit bridge` there: defined when libvirt answers and has
+ * none by that name; its failure is the step's (the bridge itself stands).
+ */
+export function hostBridgeNetworkStep(bridge: string): Step {
+  return {
+    id: 'host-bridge',
+    title: t('bridge.step.networkTitle', { bridge }),
+    async plan({ facts }) {
+      if (!facts.host.canRun() || !(await hostBridgeMissing(facts.host)))
+        return planned(this, 'ok', t('bridge.step.inPlace', { bridge }));
+      return plannedActions(
+        this,
+        'change',
+        t('bridge.step.inPlaceNetwork', { bridge }),
+        await hostBridgeNetworkActions(bridge, false),
+      );
+    },
+  };
 }
 
 /**
@@ -160,7 +173,9 @@ async function hostBridgeNetworkActions(bridge: string): Promise<PlannedAction[]
  * own way back (bridge-actions.ts takeBackActions). Its state goes only once the uplink holds its
  * addressing again; the step then plans ok.
  */
-export function bridgeRemovalStep(title: string): Step & Uninterruptible & { networkNote?: string } {
+export function bridgeRemovalStep(
+  title: string,
+): Step & Uninterruptible & { networkNote?: string; removesNetwork?: boolean } {
   return {
     id: 'bridge-removal',
     title,
@@ -183,14 +198,19 @@ export function bridgeRemovalStep(title: string): Step & Uninterruptible & { net
         state.phase === 'kept' && host.canRun()
           ? await hostBridgeRemoval(host, change.bridge)
           : { commands: [] };
-      if (network.note) this.networkNote = network.note;
+      if (network.note) {
+        this.networkNote = network.note;
+        this.removesNetwork = network.commands.length > 0;
+      }
       const reason =
         state.phase === 'kept'
           ? t('bridge.step.remove', { bridge: change.bridge, uplink: change.uplink })
           : t('bridge.step.interrupted', { bridge: change.bridge, at: state.at });
+      // libvirt's network goes once the uplink holds its addressing again (a restore that fails
+      // leaves both as they are, for another try).
       return plannedActions(this, 'change', network.note ? `${reason}; ${network.note}` : reason, [
-        ...network.commands.map((command) => ({ kind: 'run' as const, command, tolerate: true })),
         ...takeBackActions(state),
+        ...network.commands.map((command) => ({ kind: 'run' as const, command, tolerate: true })),
       ]);
     },
   };
