@@ -15,6 +15,7 @@ import {
   StepFailure,
   type Uninterruptible,
 } from '../steps/step.js';
+import { downloadVerified } from '../vm/cloud/download.js';
 import { type PlanOptions, stepContext } from './context.js';
 import type { Journal } from './journal.js';
 
@@ -141,6 +142,19 @@ export class Executor {
       signal,
       say: (message) => onEvent({ type: 'say', step: step.id, message }),
       undo: (undo) => journal.undo(step.id, undo),
+      async download(url, target, checksum, options = {}) {
+        onEvent({ type: 'say', step: step.id, message: t('plan.executor.download', { url, path: target }) });
+        const got = await downloadVerified(url, target, checksum, options);
+        await journal.write({
+          type: 'download',
+          step: step.id,
+          url,
+          path: got.path,
+          checksum: `${checksum.algorithm}:${checksum.hex}`,
+          cached: got.cached,
+        });
+        return got;
+      },
       async ask(question: string, deadlineMs: number) {
         const yes = asker ? await asker(question, deadlineMs) : false;
         await journal.write({ type: 'ask', step: step.id, question, yes });

@@ -230,6 +230,7 @@ async function planCloud(
     waitSshMs: 0, // the installer's verification waits for SSH
     generateKey: first.generateKey,
     run: viaExecutor(context),
+    download: context.download,
     say: (m: string) => context.say(m),
     onProgress: (p: DownloadProgress) => {
       const pct = p.total ? Math.floor((p.received / p.total) * 100) : -1;

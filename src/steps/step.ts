@@ -5,6 +5,7 @@ import type { Command, RunResult } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { carryOut, type OnFailure } from '../lib/on-failure.js';
 import type { WantedState } from '../profiles/wanted.js';
+import type { Downloader } from '../vm/cloud/download.js';
 import { type StepRun, undoRecords } from './planned-undo.js';
 
 export type PlannedState = 'ok' | 'change' | 'blocked';
@@ -139,6 +140,11 @@ export interface ApplyContext extends StepContext {
   undo(undo: Undo): Promise<void>;
   /** Asks the person watching; false when nobody answers yes within the deadline. */
   ask(question: string, deadlineMs: number): Promise<boolean>;
+  /**
+   * Fetches a file and checks it against its checksum (a cloud image into kvmkit's cache): what
+   * cannot be planned before it happens, shown and journaled like a command.
+   */
+  download: Downloader;
   /** A line for the person watching (waiting for a lock, retrying). */
   say(message: string): void;
   signal?: AbortSignal;

@@ -10,7 +10,13 @@ import { consoleLogOf, seedPathOf, VM_NAME } from '../names.js';
 import { poolDir, requireFreeVolumes, volumeActions } from '../pool-disk.js';
 import { waitForSsh } from '../ssh.js';
 import { runAction, runVmActions, type VmAction } from '../vm-actions.js';
-import { type Checksum, checksumFor, type DownloadProgress, downloadVerified } from './download.js';
+import {
+  type Checksum,
+  checksumFor,
+  type Downloader,
+  type DownloadProgress,
+  downloadVerified,
+} from './download.js';
 import {
   type ListSignature,
   requireKeyring,
@@ -44,6 +50,8 @@ export interface CloudVmOptions {
   generateKey?: boolean;
   /** How the key is made: in an install, the executor's run (shown, journaled). */
   run?: Runner;
+  /** How the image is fetched: in an install, the executor's (shown, journaled). */
+  download?: Downloader;
 }
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
@@ -182,7 +190,7 @@ export async function prepareCloudVm(host: Host, o: CloudVmOptions) {
   if (o.signature) await requireKeyring(host, o.signature);
   const file = imageFileOf(o.url);
   const { checksum, signature } = await imageChecksum(host, o);
-  const cached = await downloadVerified(o.url, cachedImagePath(o.url, checksum), checksum, {
+  const cached = await (o.download ?? downloadVerified)(o.url, cachedImagePath(o.url, checksum), checksum, {
     onProgress: o.onProgress,
     waiting: o.waiting,
   });

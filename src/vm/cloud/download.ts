@@ -46,6 +46,9 @@ function request(url: string, headers: Record<string, string>): Promise<Incoming
   });
 }
 
+/** What fetches an image into the cache: downloadVerified, or the executor's (shown, journaled). */
+export type Downloader = typeof downloadVerified;
+
 /**
  * Streams straight to node:fs rather than through the Host: the image cache belongs to the
  * machine kvmkit runs on (a remote Host would copy the verified image over after this).
