@@ -4,7 +4,7 @@ import { disarmCommands, ROLLBACK_CLAIM, rollbackSeconds, TIMER_ENV } from '../b
 import { BRIDGE_STATE, BridgeStateError, readBridgeState, restoredOk } from '../bridge/state.js';
 import { readUplink } from '../facts/network.js';
 import { readSystem } from '../facts/system.js';
-import { showCommand } from '../host/host.js';
+import { type Command, showCommand } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { JOURNAL } from '../lib/paths.js';
 import {
@@ -108,6 +108,23 @@ function outcomeText(o: Extract<BridgeOutcome, { result: 'kept' | 'rolled-back' 
       : t('cli.bridge.rolledBack', { reason: String(o.reason) }),
     ...seen(o.after),
   ].join('\n');
+}
+
+/**
+ * The install the bridge needs, as the person reads it: each command once, and the retry the
+ * plan holds (install, refresh, install again) said in words rather than shown as a repeat.
+ */
+export function installLines(missing: readonly string[], commands: readonly Command[]): string {
+  const lines = commands.map((c) => showCommand(c));
+  // The install that is tried again: what comes after its first run is the retry.
+  const repeated = lines.findIndex((line, i) => lines.indexOf(line) !== i);
+  const retried = repeated >= 0;
+  const shown = retried ? lines.slice(0, lines.indexOf(lines[repeated]!) + 1) : lines;
+  return `${[
+    t('cli.bridge.installFirst', { packages: missing.join(' ') }),
+    ...shown.map((line) => `  $ ${line}`),
+    ...(retried ? [`  ${t('cli.bridge.installRetry')}`] : []),
+  ].join('\n')}\n`;
 }
 
 /** The person at the terminal, asked with a deadline: no answer in time is a no. */
@@ -260,9 +277,7 @@ export async function bridgeCommand(flags: BridgeFlags): Promise<number> {
   const packages = await bridgePackages(host, change.system);
   if (packages.state === 'refused') throw new RefusalError(packages.reason, packages.hint);
   const install = packages.state === 'install' ? packages : undefined;
-  const installFirst = install
-    ? `${t('cli.bridge.installFirst', { packages: install.missing.join(' ') })}\n${install.planned.commands.map((c) => `  $ ${showCommand(c)}`).join('\n')}\n`
-    : '';
+  const installFirst = install ? installLines(install.missing, install.planned.commands) : '';
   if (flags.dryRun) {
     if (flags.json)
       out(

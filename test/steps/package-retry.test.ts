@@ -102,3 +102,16 @@ describe('the packages step with fresh lists', () => {
     expect(undos).toEqual([{ kind: 'purge-packages', packages: ['bridge-utils'] }]);
   });
 });
+
+describe('kvmkit bridge --dry-run shows that install', () => {
+  it('each command once, the retry in words', async () => {
+    const { installLines } = await import('../../src/cli/bridge-command.js');
+    const packages = await bridgePackages(new ReplayHost(freshListsHost(), []), 'ifupdown');
+    if (packages.state !== 'install') throw new Error(`expected an install, got ${packages.state}`);
+    const lines = installLines(packages.missing, packages.planned.commands).trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toBe('First install bridge-utils (kvmkit uninstall takes it back):');
+    expect(lines[1]).toMatch(/^ {2}\$ .*apt-get install .*bridge-utils$/);
+    expect(lines[2]).toMatch(/should a package not be found, the package lists are refreshed/);
+  });
+});
