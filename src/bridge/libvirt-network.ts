@@ -31,9 +31,13 @@ export function hostBridgeNetworkCommands(xmlPath: string): Command[] {
  * answers here and has no network of that name yet (made by hand, or by an earlier run, it stays).
  */
 export async function hostBridgeMissing(host: Host): Promise<boolean> {
-  const root = Virsh.asRoot(host);
-  if ((await root.exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 })).exitCode === 0) return false;
-  return (await root.exec(['uri'], { timeoutMs: 60_000 })).exitCode === 0;
+  if (await hostBridgeDefined(host)) return false;
+  return (await Virsh.asRoot(host).exec(['uri'], { timeoutMs: 60_000 })).exitCode === 0;
+}
+
+/** Whether libvirt has a network named `host-bridge` now (no libvirt here: no). */
+export async function hostBridgeDefined(host: Host): Promise<boolean> {
+  return (await Virsh.asRoot(host).exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 })).exitCode === 0;
 }
 
 /** The bridge a libvirt network is defined over, from its XML (`<bridge name='br0'/>`). */

@@ -1,10 +1,10 @@
 import type { BridgeChange } from '../bridge/change.js';
 import { type CheckTargets, type Connectivity, checkConnectivity } from '../bridge/checks.js';
+import { hostBridgeDefined } from '../bridge/libvirt-network.js';
 import { ROLLED_BACK } from '../bridge/rollback-timer.js';
 import { type BridgeState, placementOf, restoredOk } from '../bridge/state.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import type { Host } from '../host/host.js';
-import { Virsh } from '../host/virsh.js';
 import { t } from '../lib/i18n.js';
 import { ProfileError } from '../profiles/resolve.js';
 import { bridgeRemovalStep, bridgeStep, hostBridgeNetworkStep } from '../steps/bridge.js';
@@ -169,7 +169,7 @@ export async function takeBackBridge(host: Host, state: BridgeState, run: Bridge
   );
   const back = taken.result === 'changed' && restoredOk(restored);
   // Its removal is tolerated: said as it went, read back from libvirt.
-  const left = back && removal.removesNetwork && (await hostBridgeDefined(host));
+  const left = back && (removal.network?.commands.length ?? 0) > 0 && (await hostBridgeDefined(host));
   return {
     back,
     restored,
@@ -177,13 +177,10 @@ export async function takeBackBridge(host: Host, state: BridgeState, run: Bridge
     libvirtNetwork: left
       ? t('bridge.libvirt.notRemoved', { error: t('bridge.libvirt.stillDefined') })
       : back
-        ? removal.networkNote
+        ? removal.network?.note
         : undefined,
   };
 }
-
-const hostBridgeDefined = async (host: Host) =>
-  (await Virsh.asRoot(host).exec(['net-info', 'host-bridge'], { timeoutMs: 60_000 })).exitCode === 0;
 
 /**
  * A bridge already in place: libvirt's host-bridge over it, defined when libvirt answers and lacks

@@ -11,6 +11,7 @@ import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import { BridgeStateError, readBridgeState } from '../bridge/state.js';
 import type { Facts } from '../facts/index.js';
 import { readUplink } from '../facts/network.js';
+import type { Command } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import {
   bridgePlanActions,
@@ -175,7 +176,7 @@ export function hostBridgeNetworkStep(bridge: string): Step {
  */
 export function bridgeRemovalStep(
   title: string,
-): Step & Uninterruptible & { networkNote?: string; removesNetwork?: boolean } {
+): Step & Uninterruptible & { network?: { commands: Command[]; note?: string } } {
   return {
     id: 'bridge-removal',
     title,
@@ -198,10 +199,8 @@ export function bridgeRemovalStep(
         state.phase === 'kept' && host.canRun()
           ? await hostBridgeRemoval(host, change.bridge)
           : { commands: [] };
-      if (network.note) {
-        this.networkNote = network.note;
-        this.removesNetwork = network.commands.length > 0;
-      }
+      // Kept for the caller to say what became of it (the plan made after the removal finds no state).
+      if (network.note) this.network = network;
       const reason =
         state.phase === 'kept'
           ? t('bridge.step.remove', { bridge: change.bridge, uplink: change.uplink })

@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BridgeState } from '../../src/bridge/state.js';
 import { type BridgeRun, takeBackBridge } from '../../src/plan/bridge-run.js';
-import type { Plan } from '../../src/plan/plan.js';
-import { planAsShell } from '../../src/plan/shell.js';
 import { plannedActions } from '../../src/steps/step.js';
 import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
+import { shOfSteps } from '../helpers/sh-plan.js';
 
 // `kvmkit bridge`'s own steps read the host alone: a release kvmkit has no profile for is bridged
 // and taken back too (the installer's context would refuse it). And the person's "keep it?", as
@@ -61,17 +60,7 @@ describe("the sh plan's ask", () => {
       { kind: 'ask', question: 'Keep it?', deadlineMs: 2000 },
       { kind: 'run', command: { argv: ['echo', 'KEPT'] } },
     ]);
-    const script = planAsShell({
-      distro: {
-        id: 'debian',
-        name: 'Debian',
-        version: '12',
-        codename: 'bookworm',
-        base: { id: 'debian', version: '12', codename: 'bookworm' },
-      },
-      profile: 'server',
-      steps: [step],
-    } as unknown as Plan).replace('[ "$(id -u)" -eq 0 ] ||', 'true ||');
+    const script = shOfSteps([step]).replace('[ "$(id -u)" -eq 0 ] ||', 'true ||');
     const file = join(mkdtempSync(join(tmpdir(), 'kvmkit-ask-')), 'plan.sh');
     writeFileSync(file, script);
     // setsid: no controlling terminal, as a script run by cron or cloud-init has.

@@ -3,11 +3,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bridgePackages, installBridgePackages } from '../../src/plan/bridge-run.js';
 import { Journal } from '../../src/plan/journal.js';
-import type { Plan } from '../../src/plan/plan.js';
-import { planAsShell } from '../../src/plan/shell.js';
 import { actionsOf } from '../../src/steps/step.js';
 import { materialize } from '../helpers/fixtures.js';
 import { ReplayHost } from '../helpers/replay-host.js';
+import { shOfSteps } from '../helpers/sh-plan.js';
 
 // The packages step's whole run is planned: its records for uninstall (what the transaction adds
 // and removes, read by the executor when it reaches them) and, where the package lists are fresh
@@ -52,17 +51,7 @@ describe('the packages step with fresh lists', () => {
       'run apt-get install unless installed',
       'undo packages-since',
     ]);
-    const script = planAsShell({
-      distro: {
-        id: 'debian',
-        name: 'Debian',
-        version: '12',
-        codename: 'bookworm',
-        base: { id: 'debian', version: '12', codename: 'bookworm' },
-      },
-      profile: 'server',
-      steps: [packages.planned],
-    } as unknown as Plan);
+    const script = shOfSteps([packages.planned]);
     const lines = script.split('\n').filter((l) => l.includes('apt-get'));
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/\|\| .*apt-get install .* bridge-utils \|\| true$/);
