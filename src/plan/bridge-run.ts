@@ -1,7 +1,7 @@
 import type { BridgeChange } from '../bridge/change.js';
 import { type CheckTargets, type Connectivity, checkConnectivity } from '../bridge/checks.js';
 import { hostBridgeDefined } from '../bridge/libvirt-network.js';
-import { ROLLED_BACK } from '../bridge/rollback-timer.js';
+import { RESTORE_LOG, ROLLED_BACK } from '../bridge/rollback-timer.js';
 import { type BridgeState, placementOf, restoredOk } from '../bridge/state.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import type { Host } from '../host/host.js';
@@ -144,6 +144,16 @@ const seenNow = (
   placement: CheckTargets['placement'],
 ) => checkConnectivity(host, { ...targets, iface, placement, deadlineMs: 5000 });
 
+/**
+ * Who put the old configuration back, by the restore log: the last run of the script that did
+ * restore ("rolling back … (run by X)"; a run that found the matter decided says so instead). A
+ * timer that fired while the checks ran restored first: kvmkit's rollback then had nothing to do.
+ */
+export const restorerInLog = (log: string): string => {
+  const runs = [...log.matchAll(/kvmkit: rolling back .*\(run by (\S+)\)$/gm)];
+  return restorer(runs.length > 0 ? ` by ${runs.at(-1)![1]}` : undefined);
+};
+
 /** Who put the old configuration back: the timer, when its mark was there before kvmkit's run. */
 const restorer = (mark: string | undefined) => {
   const by = mark === undefined ? undefined : / by (\S+)$/.exec(mark)?.[1];
@@ -268,6 +278,8 @@ export async function makeBridge(
     after,
     // The step's failure without the handler's "rolled back: " in front (the outcome says it).
     reason: made.message.startsWith(rolledBack) ? made.message.slice(rolledBack.length) : made.message,
-    restoredBy: byTimer ? t('bridge.apply.byTimer', { by: change.timer!.kind }) : 'kvmkit',
+    restoredBy: byTimer
+      ? t('bridge.apply.byTimer', { by: change.timer!.kind })
+      : restorerInLog((await host.readFile(RESTORE_LOG)) ?? ''),
   };
 }

@@ -3,8 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { restoreScript } from '../../src/bridge/rollback-timer.js';
 import type { BridgeState } from '../../src/bridge/state.js';
-import { type BridgeRun, takeBackBridge } from '../../src/plan/bridge-run.js';
+import { type BridgeRun, restorerInLog, takeBackBridge } from '../../src/plan/bridge-run.js';
 import { plannedActions } from '../../src/steps/step.js';
 import { StandIn, sampleChange } from '../helpers/bridge-stand-in.js';
 import { shOfSteps } from '../helpers/sh-plan.js';
@@ -80,5 +81,29 @@ describe("the sh plan's ask", () => {
     expect(answered.status, answered.stdout).toBe(0);
     expect(answered.stdout).toMatch(/KEPT/);
     expect(answered.stdout).not.toMatch(/ROLLED-BACK/);
+  });
+});
+
+describe('who rolled a bridge back, by the restore log', () => {
+  // Lines as restoreScript's echo writes them: `echo "$(date)" 'kvmkit: rolling back br0' "(run by $1)"`.
+  const rolling = (by: string) => `Thu Dec  3 12:00:00 UTC 2026 kvmkit: rolling back br0 (run by ${by})`;
+  const decided =
+    'Thu Dec  3 12:00:09 UTC 2026 kvmkit: already decided (/var/lib/kvmkit/bridge-rollback.claim exists): nothing to do';
+
+  it('names the timer when it restored while the checks ran, and kvmkit found nothing left to do', () => {
+    expect(
+      restorerInLog([rolling('systemd-timer'), "kvmkit: eth0's configuration is back", decided].join('\n')),
+    ).toBe('the rollback timer (systemd-timer)');
+  });
+
+  it('names kvmkit when its own run restored, whatever an earlier change left in the log', () => {
+    expect(restorerInLog([rolling('watchdog'), rolling('kvmkit')].join('\n'))).toBe('kvmkit');
+    expect(restorerInLog('')).toBe('kvmkit');
+  });
+
+  it('reads the line the restore script writes', () => {
+    expect(restoreScript({ phase: 'applying', change: sampleChange(), backups: [], at: 'now' })).toContain(
+      `"(run by \${1:-hand})"`,
+    );
   });
 });
