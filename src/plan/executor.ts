@@ -6,7 +6,6 @@ import { sleep } from '../lib/sleep.js';
 import {
   type ApplyContext,
   applyPlanned,
-  fileBytes,
   type PlannedFile,
   type PlannedStep,
   type PlannedWait,
@@ -227,7 +226,7 @@ export class Executor {
           onEvent({ type: 'say', step: step.id, message: t('plan.executor.writing', { path: file.path }) });
           return file.atomic
             ? writeHostFile(host, file.path, file.content, file.mode ?? 0o644)
-            : host.writeFile(file.path, fileBytes(file), file.mode);
+            : host.writeFile(file.path, file.content, file.mode);
         }
         const previous = await host.readFile(file.path);
         let backup: string | null = null;
@@ -252,7 +251,7 @@ export class Executor {
             : t('plan.executor.writing', { path: file.path }),
         });
         if (file.atomic) await writeHostFile(host, file.path, file.content, file.mode ?? 0o644);
-        else await host.writeFile(file.path, fileBytes(file), file.mode);
+        else await host.writeFile(file.path, file.content, file.mode);
       },
     };
   }

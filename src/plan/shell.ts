@@ -87,14 +87,13 @@ function fileLines(file: PlannedFile): string[] {
   // Written beside the file under umask 077, given its mode, then renamed over it: the
   // content is never readable with a wider mode than the file's, even for a moment (kvmkit
   // writes 0600 files: a netplan file with secrets), and a reader never sees half a file.
-  // A binary file's bytes come as base64 (76 columns, as base64(1) writes it), decoded on the way in.
-  const body = file.encoding === 'base64' ? (file.content.match(/.{1,76}/g) ?? []).join('\n') : file.content;
+  const body = file.content;
   const marker = hereMarker(body);
   const path = quoteForShell(file.path);
   const next = quoteForShell(`${file.path}.kvmkit-new`);
   return [
     `mkdir -p ${quoteForShell(dirname(file.path))}`,
-    `(umask 077 && rm -f ${next} && ${file.encoding === 'base64' ? 'base64 -d' : 'cat'} > ${next}) <<'${marker}'`,
+    `(umask 077 && rm -f ${next} && cat > ${next}) <<'${marker}'`,
     body.replace(/\n$/, ''),
     marker,
     `chmod ${(file.mode ?? 0o644).toString(8)} ${next}`,

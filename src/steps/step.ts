@@ -22,13 +22,7 @@ export interface PlannedFile {
    * script and network files go back through its restore, not file by file).
    */
   ownUndo?: boolean;
-  /** `content` is the file's bytes in base64 (a binary file: the smoke VM's initramfs). */
-  encoding?: 'base64';
 }
-
-/** The bytes a planned file holds: its text, or its base64 content decoded. */
-export const fileBytes = (file: PlannedFile): string | Buffer =>
-  file.encoding === 'base64' ? Buffer.from(file.content, 'base64') : file.content;
 
 /**
  * A condition the executor polls until it holds (a daemon that must be up before the next command

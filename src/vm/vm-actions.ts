@@ -12,10 +12,9 @@ import { carryOut, type OnFailure } from '../lib/on-failure.js';
  */
 export interface VmFile {
   path: string;
-  /** Text, or with `encoding: 'base64'` the file's bytes (the smoke VM's initramfs). */
+  /** Text: a plan shows it, and `--format sh` writes it with a here-document. */
   content: string;
   mode?: number;
-  encoding?: 'base64';
   /** No restore-file record: the VM's own undo (delete-vm) takes it back with the VM. */
   ownUndo?: boolean;
 }
@@ -33,10 +32,6 @@ export type VmAction =
    * newest names everything made so far.
    */
   | OnFailure<VmAction>;
-
-/** The bytes a planned file holds. */
-export const vmFileBytes = (file: VmFile): string | Buffer =>
-  file.encoding === 'base64' ? Buffer.from(file.content, 'base64') : file.content;
 
 /** A text file of a VM's, written by root. */
 export const writeAction = (path: string, content: string, mode = 0o644, ownUndo = true): VmAction => ({
@@ -62,7 +57,7 @@ export const shownRuns = (actions: readonly VmAction[]): string[] =>
 export async function runVmActions(host: Host, actions: readonly VmAction[]): Promise<void> {
   const run = async (action: VmAction, tolerate: boolean) => {
     if (action.kind === 'write')
-      return host.writeFile(action.file.path, vmFileBytes(action.file), action.file.mode);
+      return host.writeFile(action.file.path, action.file.content, action.file.mode);
     if (action.kind !== 'run') return;
     const result = await host.run(action.command);
     if (result.exitCode !== 0 && !tolerate && !action.tolerate) {

@@ -64,14 +64,15 @@ describe('kvmkit export ansible: the releases of the distro', () => {
     ]);
   });
 
-  it("a profile with a first VM takes that VM's needs on every release (xz-utils from Debian 13 on)", async () => {
+  it("a profile with a first VM takes that VM's needs on every release (zstd from Ubuntu 22.04 on)", async () => {
     const { play } = await exported('os-debian-12', 'workshop');
-    expect(installFor(play, 'bookworm')).toEqual(expect.arrayContaining(['virt-manager', 'busybox-static']));
-    expect(installFor(play, 'bookworm')).not.toContain('xz-utils');
-    expect(installFor(play, 'trixie')).toEqual(
-      expect.arrayContaining(['virt-manager', 'busybox-static', 'xz-utils']),
-    );
+    for (const release of ['bookworm', 'trixie'])
+      expect(installFor(play, release)).toEqual(expect.arrayContaining(['virt-manager', 'busybox-static']));
     expect(installFor(play, 'trixie')).not.toContain('--no-install-recommends');
+    const ubuntu = (await exported('os-ubuntu-22.04', 'workshop')).play;
+    expect(installFor(ubuntu, 'focal')).toEqual(expect.arrayContaining(['busybox-static']));
+    expect(installFor(ubuntu, 'focal')).not.toContain('zstd');
+    expect(installFor(ubuntu, 'jammy')).toEqual(expect.arrayContaining(['busybox-static', 'zstd']));
   });
 
   it("Linux Mint: its releases by their own codenames, each with its Ubuntu base's packages", async () => {

@@ -6,6 +6,7 @@ import { Executor } from '../../src/plan/executor.js';
 import { Journal } from '../../src/plan/journal.js';
 import { firstVmStep } from '../../src/steps/first-vm.js';
 import { generateUserKey } from '../../src/vm/cloud-init.js';
+import { SMOKE_MODULES } from '../../src/vm/smoke/initramfs.js';
 import { materialize } from '../helpers/fixtures.js';
 import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 
@@ -20,6 +21,7 @@ const CACHE = '/var/lib/kvmkit/smoke';
 const PKG = 'linux-image-6.1.0-28-cloud-amd64';
 const DEB = `${CACHE}/download/${PKG}_6.1.119-1_amd64.deb`;
 const GUEST = '6.1.0-28-cloud-amd64';
+const BUILD = `${CACHE}/build/${NAME}`;
 const POOL_XML =
   "<pool type='dir'>\n  <name>default</name>\n  <target>\n    <path>/srv/pool</path>\n  </target>\n</pool>\n";
 const BUSYBOX = readFileSync(join(import.meta.dirname, '../fixtures/elf/tiny64.elf'));
@@ -66,6 +68,19 @@ describe('the smoke first VM on a host with no guest kernel yet', () => {
       noDomain('domstate'),
       noDomain('dominfo'),
       { argv: [...VIRSH, 'pool-dumpxml', 'default'], stdout: POOL_XML },
+      {
+        argv: [
+          '/bin/busybox',
+          'sh',
+          `${BUILD}/make-initramfs.sh`,
+          `/var/lib/libvirt/boot/kvmkit-${NAME}-initrd.img`,
+          `${BUILD}/root`,
+          '/bin/busybox',
+          `${CACHE}/kernel/lib/modules/${GUEST}/kernel`,
+          ...SMOKE_MODULES,
+        ],
+      },
+      { argv: ['rm', '-rf', '--', BUILD] },
       {
         argv: [
           'cp',

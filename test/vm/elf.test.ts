@@ -16,7 +16,6 @@ import { FixtureHost } from '../../src/host/fixture-host.js';
 import { VmError } from '../../src/host/vm-errors.js';
 import { busyboxHint, staticBusybox } from '../../src/vm/smoke/busybox.js';
 import { NotElfError, readElf } from '../../src/vm/smoke/elf.js';
-import { smokeInitramfs } from '../../src/vm/smoke/initramfs.js';
 
 // Tiny real executables in test/fixtures/elf, assembled by nasm from tiny.asm beside them: static
 // ones the kernel runs as they are, and the same with a PT_INTERP program header, as every
@@ -173,13 +172,5 @@ describe('the busybox the smoke VM packs', () => {
     expect((await refusal(tree({ '/bin/busybox': '#!/bin/sh\n' }))).message).toBe(
       '/bin/busybox is not an ELF executable (no \\x7fELF header)',
     );
-  });
-
-  it('is refused by the initramfs builder itself when dynamic', () => {
-    const build = (busybox: Buffer) => () => smokeInitramfs({ busybox, hostname: 'h', modules: new Map() });
-    expect(build(tiny('tiny64-interp.elf'))).toThrow(
-      'this busybox is dynamically linked (it needs /lib64/ld-linux-x86-64.so.2); the smoke VM needs a static busybox',
-    );
-    expect(build(tiny('tiny64.elf'))).not.toThrow();
   });
 });

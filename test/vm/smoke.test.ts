@@ -1,8 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cpioArchive } from '../../src/vm/smoke/cpio.js';
-import { loadOrder, moduleDepends } from '../../src/vm/smoke/modules.js';
 import { lddPaths } from '../../src/vm/smoke/ssh-server.js';
 import { kvmkit, parseJson } from '../helpers/cli.js';
 import { ensureTestUser } from '../helpers/system.js';
@@ -181,39 +179,6 @@ describe('the cloud-init seed files', () => {
     expect(userData.split('\n')[0]).toBe('#cloud-config');
     expect(userData).toContain(`      - ${key}\n`);
     expect(userData).toContain('  - name: alice\n');
-  });
-});
-
-describe('the smoke initramfs parts', () => {
-  it('writes a newc cpio the kernel can unpack (checked with cpio itself when present)', () => {
-    const archive = cpioArchive([
-      { type: 'dir', path: 'etc' },
-      { type: 'file', path: 'etc/hostname', data: Buffer.from('x\n') },
-      { type: 'symlink', path: 'bin/sh', target: 'busybox' },
-    ]);
-    expect(archive.subarray(0, 6).toString()).toBe('070701');
-    expect(archive.length % 4).toBe(0);
-    expect(archive.toString('latin1')).toContain('TRAILER!!!');
-    const listed = spawnSync('cpio', ['-t'], { input: archive, encoding: 'utf8' });
-    if (listed.status === 0)
-      expect(listed.stdout.split('\n').filter(Boolean)).toEqual(['etc', 'etc/hostname', 'bin/sh']);
-  });
-
-  it('loads modules after their dependencies, read from each module', () => {
-    const ko = (deps: string) => Buffer.from(`\0license=GPL\0depends=${deps}\0vermagic=6.1\0`);
-    const mods: Record<string, Buffer> = {
-      virtio_net: ko('net_failover,virtio'),
-      net_failover: ko('failover'),
-      failover: ko(''),
-      virtio: ko(''),
-    };
-    expect(moduleDepends(mods.virtio_net!)).toEqual(['net_failover', 'virtio']);
-    expect(loadOrder(['virtio_net'], (m) => moduleDepends(mods[m]!))).toEqual([
-      'failover',
-      'net_failover',
-      'virtio',
-      'virtio_net',
-    ]);
   });
 });
 

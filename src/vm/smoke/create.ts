@@ -10,14 +10,17 @@ import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME } from '../names.js';
 import { poolDir, volumeActions } from '../pool-disk.js';
 import { runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
 import { staticBusybox } from './busybox.js';
-import { SMOKE_MODULES, smokeInitramfs } from './initramfs.js';
+import { guestFiles, SMOKE_MODULES } from './initramfs.js';
 import { findSmokeKernel, indexModules, modulesDirOf, type SmokeKernel, unpackedKernel } from './kernel.js';
-import { builtinModules, readModules } from './modules.js';
+import { MAKE_INITRAMFS, makeInitramfsCommand } from './make-initramfs.js';
+import { builtinModules } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
 export { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME };
 
 const BOOT_DIR = '/var/lib/libvirt/boot';
+/** Where a smoke VM's initramfs is put together from (removed once it is made). */
+const BUILD_DIR = '/var/lib/kvmkit/smoke/build';
 
 export interface SmokeVm {
   name: string;
@@ -107,8 +110,9 @@ async function smokePreflight(host: Host, options: SmokeVmOptions): Promise<numb
 }
 
 /**
- * Plans the smoke VM: a kernel and a generated busybox initramfs (its bytes, in the plan), a
- * small qcow2 disk in the default pool, the default network; KVM only when the probe proved it.
+ * Plans the smoke VM: a kernel and a busybox initramfs (the guest's own files and the script
+ * that makes it on the target, in the plan: make-initramfs.ts), a small qcow2 disk in the
+ * default pool, the default network; KVM only when the probe proved it.
  * Reads the host and changes nothing. Should an action fail, what the ones before it made (the
  * domain, its volume, its boot files) is removed.
  */
@@ -131,9 +135,10 @@ export async function planSmokeVm(
       t('vm.smoke.noModules', { dir: kernel.modulesDir, source: kernel.source, missing: missing.join(', ') }),
       t('vm.smoke.noModulesHint'),
     );
-  // Plain .ko for the guest's insmod, whatever compression the tree uses.
-  const modules = await readModules(host, index, SMOKE_MODULES, { busybox: busybox.path });
-  const drivers = [...modules.keys()].sort().join(', ');
+  // What the guest will have, as far as this tree's names say (dependencies come on the target).
+  const drivers = SMOKE_MODULES.filter((m) => index.has(m))
+    .sort()
+    .join(', ');
   notes.push(
     missing.length > 0
       ? t('vm.smoke.noteDriversMissing', { drivers, missing: missing.join(', ') })
@@ -175,9 +180,20 @@ export async function planSmokeVm(
     hostname: name,
     ...(seed ? { seed } : {}),
   });
-  const initramfs = smokeInitramfs({ busybox: busybox.bytes, hostname: name, modules, extraFiles });
+  // The initramfs is made on the target from these (make-initramfs.ts), then they go.
+  const build = `${BUILD_DIR}/${name}`;
+  const source = `${build}/root`;
+  const script = `${build}/make-initramfs.sh`;
   const removeFiles: Command = {
-    argv: ['rm', '-rf', files.kernel, files.initrd, ...(seed ? [seed, `${seed}.d`] : [])],
+    argv: [
+      'rm',
+      '-rf',
+      files.kernel,
+      files.initrd,
+      `${files.initrd}.new`,
+      build,
+      ...(seed ? [seed, `${seed}.d`] : []),
+    ],
     root: true,
   };
   const undefine = virshCommand(['undefine', name], { root: true, timeoutMs: 120_000 });
@@ -188,16 +204,22 @@ export async function planSmokeVm(
   });
   const actions: VmAction[] = [
     onFailure(removeFiles),
-    {
-      kind: 'write',
-      file: {
-        path: files.initrd,
-        content: initramfs.toString('base64'),
-        encoding: 'base64',
-        mode: 0o644,
-        ownUndo: true,
-      },
-    },
+    ...guestFiles(name).map((file) => writeAction(`${source}/${file.path}`, file.content, file.mode)),
+    writeAction(script, MAKE_INITRAMFS, 0o755),
+    runAction(
+      makeInitramfsCommand({
+        out: files.initrd,
+        source,
+        script,
+        busybox: busybox.path,
+        modulesDir: kernel.modulesDir,
+        modules: SMOKE_MODULES,
+        ...(extraFiles ? { files: extraFiles } : {}),
+      }),
+      t('vm.smoke.initramfsFailed'),
+    ),
+    // Only kvmkit's scratch: should it stay, the VM is still whole.
+    { kind: 'run', command: { argv: ['rm', '-rf', '--', build], root: true }, tolerate: true },
     // The kernel's own mode comes along: Ubuntu keeps /boot/vmlinuz-* readable by root alone.
     runAction({ argv: ['cp', '--preserve=mode', '--', kernel.vmlinuz, files.kernel], root: true }),
     ...seedActions,

@@ -1,10 +1,3 @@
-import { VmError } from '../../host/vm-errors.js';
-import { t } from '../../lib/i18n.js';
-import { busyboxHint } from './busybox.js';
-import { type CpioEntry, cpioArchive } from './cpio.js';
-import { readElf } from './elf.js';
-import { loadOrder, moduleDepends } from './modules.js';
-
 /** What the guest prints on its serial console once it is up: the smoke VM's proof of life. */
 export const SMOKE_MARKER = 'KVMKIT-SMOKE-OK';
 
@@ -81,77 +74,26 @@ export const SMOKE_MODULES = [
   'isofs',
 ];
 
-export interface InitramfsInput {
-  busybox: Buffer;
-  hostname: string;
-  /** Module name → its .ko bytes, for the modules wanted and their dependencies. */
-  modules: Map<string, Buffer>;
-  /** Absolute path → bytes: an SSH server and its libraries (see ssh-server.ts). */
-  extraFiles?: Map<string, Buffer>;
-}
-
-/** Every directory above the given paths, parents first, without a leading slash. */
-function parentDirs(paths: Iterable<string>): string[] {
-  const dirs = new Set<string>();
-  for (const path of paths) {
-    const parts = path.replace(/^\/+/, '').split('/').slice(0, -1);
-    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-  }
-  return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length);
+/** A file of the guest's own, at its path in the initramfs (no leading slash). */
+export interface GuestFile {
+  path: string;
+  content: string;
+  mode: number;
 }
 
 /**
- * The smoke VM's initramfs (newc cpio). Its busybox must be statically linked: nothing in it could
- * load a dynamic one, and the guest would panic as it starts ("Failed to execute /init").
+ * The guest's own files, the same for every smoke VM but its name: its /init, the DHCP client's
+ * script, the power button's handler, and the little of /etc busybox needs. The rest (busybox,
+ * the drivers, their load order) is put in on the target by make-initramfs.ts's script.
  */
-export function smokeInitramfs(input: InitramfsInput): Buffer {
-  const elf = readElf(input.busybox);
-  if (elf.dynamic)
-    throw new VmError(
-      t('vm.smoke.initramfsDynamic', { loader: elf.interpreter ?? t('vm.smoke.aLoader') }),
-      busyboxHint(),
-    );
-  const order = loadOrder(
-    SMOKE_MODULES.filter((m) => input.modules.has(m)),
-    (name) => {
-      const ko = input.modules.get(name);
-      return ko ? moduleDepends(ko).filter((d) => input.modules.has(d)) : [];
-    },
-  );
-  const extra = input.extraFiles ?? new Map<string, Buffer>();
-  const entries: CpioEntry[] = [
-    ...[
-      'bin',
-      'etc',
-      'etc/acpi',
-      'etc/acpi/PWRF',
-      'lib',
-      'lib/modules',
-      'proc',
-      'sys',
-      'dev',
-      'tmp',
-      'mnt',
-    ].map((path) => ({ type: 'dir', path }) as const),
-    { type: 'file', path: 'bin/busybox', data: input.busybox, mode: 0o755 },
-    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
-    { type: 'file', path: 'init', data: Buffer.from(INIT), mode: 0o755 },
-    { type: 'file', path: 'etc/hostname', data: Buffer.from(`${input.hostname}\n`) },
-    { type: 'file', path: 'etc/udhcpc.script', data: Buffer.from(UDHCPC), mode: 0o755 },
-    { type: 'file', path: 'etc/acpi/PWRF/00000080', data: Buffer.from(POWER_BUTTON), mode: 0o755 },
-    { type: 'file', path: 'etc/modules-order', data: Buffer.from(`${order.join('\n')}\n`) },
-    { type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') },
-    { type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') },
-    { type: 'file', path: 'etc/shells', data: Buffer.from('/bin/sh\n') },
-    ...parentDirs(extra.keys())
-      .filter((dir) => !['bin', 'etc', 'lib'].includes(dir))
-      .map((path) => ({ type: 'dir', path }) as const),
-    ...[...extra].map(
-      ([path, data]) => ({ type: 'file', path: path.replace(/^\/+/, ''), data, mode: 0o755 }) as const,
-    ),
-    ...order.map(
-      (name) => ({ type: 'file', path: `lib/modules/${name}.ko`, data: input.modules.get(name)! }) as const,
-    ),
+export function guestFiles(hostname: string): GuestFile[] {
+  return [
+    { path: 'init', content: INIT, mode: 0o755 },
+    { path: 'etc/hostname', content: `${hostname}\n`, mode: 0o644 },
+    { path: 'etc/udhcpc.script', content: UDHCPC, mode: 0o755 },
+    { path: 'etc/acpi/PWRF/00000080', content: POWER_BUTTON, mode: 0o755 },
+    { path: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\n', mode: 0o644 },
+    { path: 'etc/group', content: 'root:x:0:\n', mode: 0o644 },
+    { path: 'etc/shells', content: '/bin/sh\n', mode: 0o644 },
   ];
-  return cpioArchive(entries);
 }

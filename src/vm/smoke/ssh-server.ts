@@ -15,19 +15,18 @@ export function lddPaths(output: string): string[] {
 
 /**
  * The files that give the smoke VM a real SSH server: dropbear and the libraries it links, copied
- * from the host at the same paths (the guest runs the host's userland, same architecture).
- * Undefined when the host has no dropbear: the smoke VM then has no SSH, and says so.
+ * from the host at the same paths by the initramfs script (the guest runs the host's userland,
+ * same architecture). Undefined when the host has no dropbear: the smoke VM then has no SSH, and
+ * says so.
  */
-export async function sshServerFiles(host: Host): Promise<Map<string, Buffer> | undefined> {
-  const binary = await host.readBinary(DROPBEAR);
-  if (!binary) return undefined;
+export async function sshServerFiles(host: Host): Promise<string[] | undefined> {
+  if (!(await host.stat(DROPBEAR))?.isFile) return undefined;
   const linked = await host.run({ argv: ['ldd', DROPBEAR] });
   if (linked.exitCode !== 0) return undefined;
-  const files = new Map<string, Buffer>([[DROPBEAR, binary]]);
+  const files = [DROPBEAR];
   for (const path of lddPaths(linked.stdout)) {
-    const bytes = await host.readBinary(path);
-    if (!bytes) return undefined;
-    files.set(path, bytes);
+    if (!(await host.stat(path))) return undefined;
+    files.push(path);
   }
   return files;
 }
