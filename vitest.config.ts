@@ -33,6 +33,7 @@ export const UNIT_TESTS = [
   'test/export/ansible-matches-sh.test.ts',
   'test/export/nested.test.ts',
   'test/facts/*.test.ts',
+  'test/host/failure-reason.test.ts',
   'test/host/file-modes.test.ts',
   'test/host/fixture-host.test.ts',
   'test/host/real-host.test.ts',

@@ -33,6 +33,12 @@ export interface Command {
   signal?: AbortSignal;
   /** Called with each chunk of standard output as it arrives (for deadlines on progress). */
   onStdout?: (chunk: string) => void;
+  /**
+   * What its failure means in the person's words, by the code a script kvmkit wrote gives on a
+   * last "kvmkit-failure: CODE ARG" line (%s stands for ARG). The script's own words are
+   * English, for whoever runs it by hand (`plan --format sh`).
+   */
+  failures?: Readonly<Record<string, string>>;
 }
 
 export interface RunResult {
@@ -172,6 +178,15 @@ export interface ProcessIdentity {
   gid: number;
   groups: number[];
   pid: number;
+}
+
+/** Why a command failed: its words for the code it gave (Command.failures), else its last lines. */
+export function failureReason(command: Command, result: { stdout: string; stderr: string }): string {
+  const output = (result.stderr || result.stdout).trim();
+  const coded = [...output.matchAll(/^kvmkit-failure: (\S+) ?(.*)$/gm)].at(-1);
+  const words = coded ? command.failures?.[coded[1]!] : undefined;
+  if (words !== undefined) return words.replaceAll('%s', coded![2]!);
+  return output.split('\n').slice(-3).join(' / ');
 }
 
 /** How a command is shown to people: argv joined with POSIX quoting, secrets masked. */

@@ -1,5 +1,5 @@
 import { writeHostFile } from '../bridge/atomic.js';
-import { type Command, type Host, type RunResult, showCommand } from '../host/host.js';
+import { type Command, failureReason, type Host, type RunResult, showCommand } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { sleep } from '../lib/sleep.js';
@@ -196,7 +196,7 @@ export class Executor {
         });
         if (signal?.aborted) throw new StepFailure(t('plan.executor.interrupted'));
         if (result.exitCode !== 0 && !options.allowFailure) {
-          const why = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
+          const why = failureReason(command, result);
           const failed = { command: showCommand(command), code: result.exitCode };
           throw new StepFailure(
             why

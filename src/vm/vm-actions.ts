@@ -1,4 +1,4 @@
-import { type Command, type Host, showCommand } from '../host/host.js';
+import { type Command, failureReason, type Host, showCommand } from '../host/host.js';
 import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import { carryOut, type OnFailure } from '../lib/on-failure.js';
@@ -66,7 +66,7 @@ export async function runVmActions(host: Host, actions: readonly VmAction[]): Pr
         throw new VmError(
           t('vm.actions.timedOut', { what, minutes: (action.command.timeoutMs ?? 0) / 60_000 }),
         );
-      const said = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
+      const said = failureReason(action.command, result);
       throw new VmError(`${what}${said ? `: ${said}` : ''}`);
     }
   };

@@ -224,6 +224,25 @@ describe('the executor makes the smoke VM from the planned actions', () => {
     ]);
   });
 
+  it("an initramfs that cannot be made fails the step in the person's words, and nothing is left", async () => {
+    const host = new ReplayHost(smokeTree(), [
+      ...planReads,
+      {
+        argv: MAKE,
+        exitCode: 1,
+        stderr: `/lib/modules/${RELEASE}/kernel: no such directory\nkvmkit-failure: no-modules /lib/modules/${RELEASE}/kernel\n`,
+      },
+      { argv: ['rm', '-rf', KERNEL, INITRD, `${INITRD}.new`, BUILD] },
+    ]);
+    const outcome = await new Executor(host, {}, new Journal(host), () => {}).runStep(
+      firstVmStep({ kind: 'smoke', name: NAME }),
+    );
+    expect(outcome.result).toBe('failed');
+    expect(outcome.message).toContain(`the guest kernel has no modules at /lib/modules/${RELEASE}/kernel`);
+    expect(outcome.message).not.toContain('kvmkit-failure');
+    expect(host.left()).toEqual([]);
+  });
+
   it('a start that fails removes the definition, the disk and the boot files, and the step fails', async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,

@@ -144,6 +144,8 @@ describe('the smoke initramfs, made on the target by its script', () => {
     expect(result.stderr).toContain(
       'is compressed with zstd, and zstd is not installed: install the package zstd',
     );
+    // The line kvmkit reads to say it in the person's words (Command.failures).
+    expect(result.stderr.trim().split('\n').at(-1)).toBe(`kvmkit-failure: no-zstd ${dir}/button.ko.zst`);
     expect(existsSync(result.out)).toBe(false);
     expect(before).toEqual([]);
     expect(scratch()).toEqual([]);
@@ -169,6 +171,7 @@ describe('the smoke initramfs, made on the target by its script', () => {
     const result = make(join(work, 'no-such-kernel'), ['virtio_net']);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('no such directory: the guest kernel has no modules there');
+    expect(result.stderr).toContain(`kvmkit-failure: no-modules ${join(work, 'no-such-kernel')}`);
     expect(existsSync(result.out)).toBe(false);
   });
 

@@ -1,5 +1,8 @@
 // i18n: machine file — a shell script run on the target, its echo lines and its argv
 import type { Command } from '../../host/host.js';
+import { t } from '../../lib/i18n.js';
+import { packageManagerFor } from '../../package-manager/index.js';
+import { busyboxHint } from './busybox.js';
 
 /**
  * The smoke VM's initramfs is made on the target by this script, run by the target's static
@@ -23,7 +26,16 @@ set -euf
 umask 022
 out=$1 source=$2 bb=$3 moddir=$4
 shift 4
-[ -d "$moddir" ] || { echo "$moddir: no such directory: the guest kernel has no modules there" >&2; exit 1; }
+# Says why in English, then a line kvmkit reads to say it in the person's language.
+fail() {
+  code=$1 arg=$2
+  shift 2
+  echo "$*" >&2
+  echo "kvmkit-failure: $code $arg" >&2
+  exit 1
+}
+[ -d "$moddir" ] || fail no-modules "$moddir" "$moddir: no such directory: the guest kernel has no modules there"
+moddir=$(cd -P "$moddir" && pwd)
 # Beside SOURCE, so whoever removes SOURCE's folder removes it too, even after a kill.
 work=$source.work
 trap '"$bb" rm -rf "$work" "$out.new"' EXIT
@@ -39,7 +51,7 @@ done
 "$bb" chmod 755 "$work/bin/busybox"
 "$bb" ln -sf busybox "$work/bin/sh"
 # Nothing in the guest could load a dynamic busybox: it would panic as it starts.
-"$bb" chroot "$work" /bin/busybox true || { echo "$bb is not statically linked: install busybox-static" >&2; exit 1; }
+"$bb" chroot "$work" /bin/busybox true || fail not-static "$bb" "$bb is not statically linked: install busybox-static"
 
 # A module's file: names use _ where files may use -; a plain one before a compressed one.
 module_file() {
@@ -55,14 +67,15 @@ module_file() {
 plain() {
   case "$1" in
     *.ko) "$bb" cp "$1" "$2" ;;
-    *.ko.xz) "$bb" unxz -c "$1" > "$2" || { echo "$1: could not be decompressed (xz)" >&2; exit 1; } ;;
-    *.ko.gz) "$bb" gunzip -c "$1" > "$2" || { echo "$1: could not be decompressed (gzip)" >&2; exit 1; } ;;
+    *.ko.xz) "$bb" unxz -c "$1" > "$2" || fail decompress "$1" "$1: could not be decompressed (xz)" ;;
+    *.ko.gz) "$bb" gunzip -c "$1" > "$2" || fail decompress "$1" "$1: could not be decompressed (gzip)" ;;
     *.ko.zst)
-      command -v zstd > /dev/null 2>&1 || { echo "$1 is compressed with zstd, and zstd is not installed: install the package zstd" >&2; exit 1; }
-      zstd -q -d -c "$1" > "$2" || { echo "$1: could not be decompressed (zstd)" >&2; exit 1; } ;;
-    *) echo "$1: not a kernel module" >&2; exit 1 ;;
+      command -v zstd > /dev/null 2>&1 ||
+        fail no-zstd "$1" "$1 is compressed with zstd, and zstd is not installed: install the package zstd"
+      zstd -q -d -c "$1" > "$2" || fail decompress "$1" "$1: could not be decompressed (zstd)" ;;
+    *) fail not-module "$1" "$1: not a kernel module" ;;
   esac
-  [ "$("$bb" head -c 4 "$2" | "$bb" tail -c 3)" = ELF ] || { echo "$1: not a kernel module once decompressed" >&2; exit 1; }
+  [ "$("$bb" head -c 4 "$2" | "$bb" tail -c 3)" = ELF ] || fail not-module "$1" "$1: not a kernel module once decompressed"
 }
 
 modules=''
@@ -115,8 +128,7 @@ for m in $order; do echo "$m" >> "$work/etc/modules-order"; done
 
 "$bb" mkdir -p "$("$bb" dirname "$out")"
 if ! (cd "$work" && "$bb" find . | "$bb" sort | "$bb" cpio -o -H newc) > "$out.new" 2> "$source.cpio-errors"; then
-  echo "could not write $out.new: $("$bb" cat "$source.cpio-errors")" >&2
-  exit 1
+  fail write "$out" "could not write $out.new: $("$bb" cat "$source.cpio-errors")"
 fi
 "$bb" rm -f "$source.cpio-errors"
 "$bb" chmod 644 "$out.new"
@@ -142,9 +154,23 @@ export interface MakeInitramfs {
   files?: readonly string[];
 }
 
+/** What the script's failure codes mean, in the person's words (%s: the path it names). */
+const failures = () => ({
+  'no-modules': t('vm.smoke.failure.noModules', { dir: '%s' }),
+  'not-static': t('vm.smoke.failure.notStatic', { path: '%s', hint: busyboxHint() }),
+  'no-zstd': t('vm.smoke.failure.noZstd', {
+    path: '%s',
+    command: `sudo ${packageManagerFor(undefined).installHint(['zstd'])}`,
+  }),
+  decompress: t('vm.smoke.failure.decompress', { path: '%s' }),
+  'not-module': t('vm.smoke.failure.notModule', { path: '%s' }),
+  write: t('vm.smoke.failure.write', { path: '%s' }),
+});
+
 /** The command that makes the initramfs: the script, run by the static busybox's own shell. */
 export function makeInitramfsCommand(o: MakeInitramfs): Command {
   return {
+    failures: failures(),
     argv: [
       o.busybox,
       'sh',
