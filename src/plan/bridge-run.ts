@@ -149,16 +149,15 @@ const seenNow = (
  * restore ("rolling back … (run by X)"; a run that found the matter decided says so instead). A
  * timer that fired while the checks ran restored first: kvmkit's rollback then had nothing to do.
  */
-export const restorerInLog = (log: string): string => {
-  const runs = [...log.matchAll(/kvmkit: rolling back .*\(run by (\S+)\)$/gm)];
-  return restorer(runs.length > 0 ? ` by ${runs.at(-1)![1]}` : undefined);
-};
+export const restorerInLog = (log: string): string =>
+  restorerNamed([...log.matchAll(/kvmkit: rolling back .*\(run by (\S+)\)$/gm)].at(-1)?.[1]);
 
 /** Who put the old configuration back: the timer, when its mark was there before kvmkit's run. */
-const restorer = (mark: string | undefined) => {
-  const by = mark === undefined ? undefined : / by (\S+)$/.exec(mark)?.[1];
-  return by === undefined || by === 'kvmkit' ? 'kvmkit' : t('bridge.apply.byTimer', { by });
-};
+const restorer = (mark: string | undefined) => restorerNamed(mark && / by (\S+)$/.exec(mark)?.[1]);
+
+/** The restore script's caller (its first argument) as people read it. */
+const restorerNamed = (by: string | undefined) =>
+  by === undefined || by === '' || by === 'kvmkit' ? 'kvmkit' : t('bridge.apply.byTimer', { by });
 
 /**
  * Takes back the change `state` records (--remove, or one interrupted before it was decided) with

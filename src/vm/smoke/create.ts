@@ -48,7 +48,8 @@ export async function localSmokeKernel(host: Host): Promise<SmokeKernel | undefi
 
 /** What the smoke VM is built from: a static busybox and a guest kernel. */
 export interface SmokeInputs {
-  busybox: { path: string; bytes: Buffer };
+  /** Where it is (checked static here; the script refuses a dynamic one too). */
+  busybox: { path: string };
   kernel: SmokeKernel;
 }
 
@@ -60,7 +61,7 @@ export interface SmokeInputs {
 export async function smokeInputs(host: Host): Promise<SmokeInputs | { missing: string }> {
   let busybox: SmokeInputs['busybox'];
   try {
-    busybox = await staticBusybox(host);
+    busybox = { path: (await staticBusybox(host)).path };
   } catch (error) {
     if (error instanceof VmError) return { missing: t('vm.smoke.missingBusybox', { why: error.message }) };
     throw error;
