@@ -7,6 +7,7 @@ import { t } from '../lib/i18n.js';
 import { UnknownUserError } from '../plan/context.js';
 import { buildPlan } from '../plan/plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
+import { parseFirstVm } from './first-vm-option.js';
 import { checkProfile } from './options.js';
 import { hostFromFlags } from './target.js';
 
@@ -37,10 +38,11 @@ export async function exportAnsibleCommand(flags: ExportFlags): Promise<number> 
 async function exportedPlan(flags: ExportFlags) {
   if (flags.user !== undefined && !LOGIN.test(flags.user))
     throw new UsageError(t('cli.export.badUser', { user: flags.user }));
-  // An export renders the plan for hosts with nothing installed yet. The first VM's actions
-  // cannot be planned there (its kernel and busybox come with the packages), nor the bridge's
-  // (the uplink is the target's own): the plan would leave them out, so they are refused.
-  if (flags.firstVm !== undefined && flags.firstVm !== 'none')
+  // An export renders the plan for hosts with nothing installed yet. The smoke VM is planned
+  // whole there (its kernel is chosen on the host it is made on); a cloud VM's image and key, an
+  // ISO VM's file and the bridge's uplink are the target's own, not known where the plan is
+  // made: the plan would leave them out, so they are refused.
+  if (flags.firstVm !== undefined && flags.firstVm !== 'none' && flags.firstVm !== 'smoke')
     throw new UsageError(t('cli.export.firstVm', { firstVm: flags.firstVm }), t('cli.export.firstVmHint'));
   if (flags.bridge) throw new UsageError(t('cli.export.bridge'), t('cli.export.bridgeHint'));
   try {
@@ -48,6 +50,7 @@ async function exportedPlan(flags: ExportFlags) {
     return await buildPlan(await hostFromFlags({ root: flags.root }), {
       profile: checkProfile(flags.profile),
       install: { nested: flags.nested === true },
+      ...(flags.firstVm === undefined ? {} : { firstVm: parseFirstVm(flags.firstVm) }),
     });
   } catch (error) {
     if (error instanceof UnsupportedDistroError) throw new RefusalError(error.message, error.hint);

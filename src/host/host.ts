@@ -39,6 +39,11 @@ export interface Command {
    * English, for whoever runs it by hand (`plan --format sh`).
    */
   failures?: Readonly<Record<string, string>>;
+  /**
+   * What it tells the person as it goes, in their words, by the code of a "kvmkit-note: CODE ARG"
+   * line on its standard output (%s stands for ARG): the guest kernel chosen, the drivers put in.
+   */
+  notes?: Readonly<Record<string, string>>;
 }
 
 export interface RunResult {
@@ -187,6 +192,16 @@ export function failureReason(command: Command, result: { stdout: string; stderr
   const words = coded ? command.failures?.[coded[1]!] : undefined;
   if (words !== undefined) return words.replaceAll('%s', coded![2]!);
   return output.split('\n').slice(-3).join(' / ');
+}
+
+/**
+ * A line of a command's output that is a note for the person (Command.notes), in their words;
+ * undefined for any other line, and for a note the command has no words for.
+ */
+export function noteOf(command: Pick<Command, 'notes'>, line: string): string | undefined {
+  const note = /^kvmkit-note: (\S+) ?(.*)$/.exec(line.trim());
+  const words = note ? command.notes?.[note[1]!] : undefined;
+  return words?.replaceAll('%s', note![2]!);
 }
 
 /** How a command is shown to people: argv joined with POSIX quoting, secrets masked. */

@@ -167,6 +167,14 @@ export const apt: PackageManager = {
   packageFieldsCommand: (file) => ({ argv: ['dpkg-deb', '--field', file] }),
   unpackCommand: (file, dir) => ({ argv: ['dpkg', '-x', file, dir], root: true }),
 
+  // i18n: machine — shell functions for a script run on the target
+  shellFunctions: `pm_depends() { apt-cache depends "$1" | sed -n 's/^ *Depends: //p'; }
+pm_download() {
+  apt-get download -q "$1" >&2
+  for f in "$1"_*.deb; do if [ -f "$f" ]; then echo "$f"; return 0; fi; done
+  return 1
+}
+pm_unpack() { dpkg -x "$1" "$2"; }`,
   dependsCommand: (pkg) => ({ argv: ['apt-cache', 'depends', pkg] }),
   // "  Depends: NAME" (and "  PreDepends: NAME"), one a line.
   parseDepends: (output) => [...output.matchAll(/Depends: (\S+)/g)].map((m) => m[1]!),

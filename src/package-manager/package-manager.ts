@@ -56,6 +56,13 @@ export interface PackageManager {
   /** Unpacks a package file under `dir`, installing nothing. */
   unpackCommand(file: string, dir: string): Command;
 
+  /**
+   * POSIX sh functions for a script kvmkit runs on the target (the smoke VM's guest kernel):
+   * `pm_depends PKG` prints what PKG's candidate depends on, a name a line; `pm_download PKG`
+   * fetches PKG's file into the current folder and prints its name; `pm_unpack FILE DIR` unpacks
+   * it under DIR, installing nothing. No Jinja braces: the Ansible export carries them as is.
+   */
+  readonly shellFunctions: string;
   /** Asks what a package's candidate depends on (nothing installed; no root). */
   dependsCommand(pkg: string): Command;
   /** The dependencies in dependsCommand's output, in the order the manager gives. */

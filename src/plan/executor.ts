@@ -1,5 +1,5 @@
 import { writeHostFile } from '../bridge/atomic.js';
-import { type Command, failureReason, type Host, type RunResult, showCommand } from '../host/host.js';
+import { type Command, failureReason, type Host, noteOf, type RunResult, showCommand } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { sleep } from '../lib/sleep.js';
@@ -175,6 +175,14 @@ export class Executor {
           }
         }
         onEvent({ type: 'cmd', step: step.id, command: showCommand(command) });
+        // A line the command marks as a note for the person is said in their words.
+        const shown = (line: string) => {
+          if (line.trim() === '') return;
+          const note = noteOf(command, line);
+          onEvent(
+            note ? { type: 'say', step: step.id, message: note } : { type: 'output', step: step.id, line },
+          );
+        };
         let pending = '';
         const result = await host.run({
           ...command,
@@ -183,11 +191,10 @@ export class Executor {
             pending += chunk;
             const lines = pending.split(/\r?\n/);
             pending = lines.pop() ?? '';
-            for (const line of lines)
-              if (line.trim() !== '') onEvent({ type: 'output', step: step.id, line });
+            for (const line of lines) shown(line);
           },
         });
-        if (pending.trim() !== '') onEvent({ type: 'output', step: step.id, line: pending });
+        shown(pending);
         await journal.write({
           type: 'cmd',
           step: step.id,

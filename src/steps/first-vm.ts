@@ -9,8 +9,7 @@ import type { DownloadProgress } from '../vm/cloud/download.js';
 import { CLOUD_IMAGES, imageRefusal } from '../vm/cloud/images.js';
 import { type IsoVmOptions, planIsoVm } from '../vm/iso.js';
 import { type VmVerification, verifyVm } from '../vm/lifecycle.js';
-import { planSmokeVm, smokeInputs } from '../vm/smoke/create.js';
-import { findSmokeKernel } from '../vm/smoke/kernel.js';
+import { plannedBusybox, planSmokeVm } from '../vm/smoke/create.js';
 import {
   type ApplyContext,
   actionsOf,
@@ -29,11 +28,12 @@ type Verdict = 'start' | 'create';
 /**
  * The first VM: created once, left alone when it is there already (started again if it is off),
  * and recorded so uninstall removes it with its disks. What making it does is planned: the smoke
- * VM's files (its initramfs, computed here), disk, definition and start, or the ISO VM's disk
- * and virt-install, are the step's actions, which the executor runs, shows and journals. What
- * cannot be planned before it happens is said in the plan and done by the step just before
- * planning the rest: a guest kernel fetched and unpacked, an SSH key made (their commands through
- * the executor too), a cloud image downloaded and verified (in this process, its progress said).
+ * VM's guest files and the scripts that choose (or fetch) its kernel and make its initramfs on
+ * the target, its disk, definition and start, or the ISO VM's disk and virt-install, are the
+ * step's actions, which the executor runs, shows and journals. What a cloud VM needs before the
+ * rest can be planned is said in the plan and done by the step just before planning the rest: an
+ * SSH key made (its commands through the executor too), the image downloaded and verified (in this
+ * process, its progress said).
  */
 export function firstVmStep(first: FirstVm): Step {
   const verdicts = new WeakMap<PlannedStep, Verdict>();
@@ -76,7 +76,9 @@ export function firstVmStep(first: FirstVm): Step {
         );
         if (refusal) return planned(this, 'blocked', `${refusal.reason}; ${refusal.hint}`);
       }
-      if (!host.canRun())
+      // A recorded tree (an export's host with nothing installed) plans what it can: the smoke VM
+      // whole (its kernel is chosen where it is made), the others as a line.
+      if (!host.canRun() && first.kind !== 'smoke')
         return said(
           planned(this, 'change', t('steps.firstVm.create', { name: first.name, kind: first.kind })),
           'create',
@@ -91,14 +93,9 @@ export function firstVmStep(first: FirstVm): Step {
     async apply(context, plannedStep) {
       if (first.kind === 'none') return;
       if (verdicts.get(plannedStep) === 'start') return applyPlanned(context, plannedStep);
-      const host = context.facts.host;
       let toRun = plannedStep;
       if (actionsOf(plannedStep).length === 0) {
         // What the plan could not compute: once this is done, the rest is planned, then run.
-        if (first.kind === 'smoke') {
-          await findSmokeKernel(host, viaExecutor(context));
-          toRun = await this.plan(context);
-        }
         if (first.kind === 'cloud') toRun = await planCloud(this, context, first);
         if (toRun.state === 'blocked') throw new StepFailure(toRun.reason);
         if (actionsOf(toRun).length === 0)
@@ -119,14 +116,16 @@ type Creating = Exclude<FirstVm, { kind: 'none' }>;
  * name (the user may delete or rename this VM and make another under its name, which is theirs).
  * Journaled once every action before it ran: a VM that failed was removed by its on-failure.
  */
-const withUndo = (name: string, uuid: string, actions: readonly PlannedAction[]): PlannedAction[] => [
-  ...actions,
-  { kind: 'undo', undo: { kind: 'delete-vm', name, uuid } },
-];
+const withUndo = (
+  name: string,
+  uuid: string | undefined,
+  actions: readonly PlannedAction[],
+): PlannedAction[] =>
+  // No UUID: a plan for hosts kvmkit does not carry out itself (an export), which keep no journal.
+  uuid ? [...actions, { kind: 'undo', undo: { kind: 'delete-vm', name, uuid } }] : [...actions];
 
 /**
- * What is done before the rest can be planned (a guest kernel fetched and unpacked, an SSH key
- * made) runs through the executor, shown and journaled like the planned actions; the code that
+ * What is done before a cloud VM's rest can be planned (an SSH key made) runs through the executor, shown and journaled like the planned actions; the code that
  * asks for it reads the exit code and words the failure itself.
  */
 const viaExecutor =
@@ -134,7 +133,7 @@ const viaExecutor =
   (command) =>
     context.run(command, { allowFailure: true });
 
-/** What a smoke VM's plan tells the person as it is made: its kernel, its drivers. */
+/** What a smoke VM's plan tells the person as it is made (SSH); its kernel and drivers are said as chosen. */
 const notesOf = new WeakMap<PlannedStep, string[]>();
 
 /**
@@ -148,18 +147,13 @@ async function planCreation(
   first: Creating,
 ): Promise<PlannedStep> {
   if (first.kind === 'smoke') {
-    const inputs = await smokeInputs(host);
-    if ('missing' in inputs)
-      return planned(
-        step,
-        'change',
-        t('steps.firstVm.smokeLater', { name: first.name, missing: inputs.missing }),
-      );
-    const vm = await planSmokeVm(host, { name: first.name }, inputs);
+    // A plan for a recorded tree is carried out on other hosts (an export): libvirt gives each its UUID.
+    const uuid = host.canRun() ? undefined : null;
+    const vm = await planSmokeVm(host, { name: first.name, uuid }, await plannedBusybox(host));
     const plan = plannedActions(
       step,
       'change',
-      t('steps.firstVm.smoke', { name: first.name, virtType: vm.virtType, kernel: vm.kernelSource }),
+      t('steps.firstVm.smoke', { name: first.name, virtType: vm.virtType }),
       withUndo(first.name, vm.uuid, vm.actions),
     );
     notesOf.set(plan, vm.notes);

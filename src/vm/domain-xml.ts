@@ -2,7 +2,8 @@ import { buildOrderedXml, buildXml, parseOrderedXml, parseXml } from '../lib/xml
 
 export interface SmokeDomain {
   name: string;
-  uuid: string;
+  /** None: libvirt gives it one (a plan made for other hosts, which must not share one). */
+  uuid?: string;
   virtType: 'kvm' | 'qemu';
   memoryMiB: number;
   kernel: string;
@@ -21,7 +22,7 @@ export async function smokeDomainXml(d: SmokeDomain): Promise<string> {
     domain: {
       '@type': d.virtType,
       name: d.name,
-      uuid: d.uuid,
+      ...(d.uuid ? { uuid: d.uuid } : {}),
       memory: { '@unit': 'MiB', '#text': d.memoryMiB },
       vcpu: 1,
       os: {

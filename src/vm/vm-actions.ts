@@ -1,4 +1,4 @@
-import { type Command, failureReason, type Host, showCommand } from '../host/host.js';
+import { type Command, failureReason, type Host, noteOf, showCommand } from '../host/host.js';
 import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import { carryOut, type OnFailure } from '../lib/on-failure.js';
@@ -52,14 +52,24 @@ export const shownRuns = (actions: readonly VmAction[]): string[] =>
 /**
  * Carries out a VM's actions on `host` without the installer's executor (`kvmkit vm create`):
  * in order, and after a failure the current on-failure handler's commands, each allowed to fail.
- * A command that fails throws a VmError with what it said.
+ * A command that fails throws a VmError with what it said. What a command notes for the person
+ * (Command.notes: the guest kernel chosen) goes to `onNote`, in their words.
  */
-export async function runVmActions(host: Host, actions: readonly VmAction[]): Promise<void> {
+export async function runVmActions(
+  host: Host,
+  actions: readonly VmAction[],
+  onNote?: (note: string, command: Command) => void,
+): Promise<void> {
   const run = async (action: VmAction, tolerate: boolean) => {
     if (action.kind === 'write')
       return host.writeFile(action.file.path, action.file.content, action.file.mode);
     if (action.kind !== 'run') return;
     const result = await host.run(action.command);
+    if (result.exitCode === 0 && onNote)
+      for (const line of result.stdout.split('\n')) {
+        const note = noteOf(action.command, line);
+        if (note) onNote(note, action.command);
+      }
     if (result.exitCode !== 0 && !tolerate && !action.tolerate) {
       const what = action.failure ?? t('vm.actions.failed', { command: showCommand(action.command) });
       if (result.timedOut)

@@ -26,7 +26,9 @@ type Done =
       tolerated: boolean;
     }
   | { kind: 'write'; path: string; content: string; mode: number }
-  | { kind: 'wait'; probe: Probed | { socket: string } };
+  | { kind: 'wait'; probe: Probed | { socket: string } }
+  /** From here on, should an action fail, these run (each tolerated) and the run fails as `what`. */
+  | { kind: 'on-failure'; what: string; actions: Done[] };
 type Probed = { argv: string[]; matches?: string };
 
 /** A line's words as sh reads them: bare, or in single quotes ('\'' for a quote), "$SECRET" as is. */
@@ -62,7 +64,18 @@ function fromShell(script: string): Done[] {
   const done: Done[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    if (line === '' || /^(#|set |\[ |echo )/.test(line)) continue;
+    if (line === '' || line === 'trap - EXIT' || /^(#|set |\[ |echo )/.test(line)) continue;
+    // An on-failure handler: a function trapped on EXIT, which says why and takes things back.
+    if (/^kvmkit_on_failure_\d+_\d+\(\) \{$/.test(line)) {
+      const end = lines.indexOf('}', i + 1);
+      const body = lines.slice(i + 1, end).map((l) => l.replace(/^ {2}/, ''));
+      const said = body.find((l) => l.startsWith('echo '))!;
+      const what = words(said)[1]!.replace(/^kvmkit: a command failed: /, '');
+      const actions = fromShell(body.filter((l) => l !== said).join('\n'));
+      done.push({ kind: 'on-failure', what, actions });
+      i = end + 1; // its `trap NAME EXIT`
+      continue;
+    }
     if (line.startsWith('mkdir -p ') && lines[i + 1]?.startsWith('(umask 077')) {
       const marker = /<<'(\w+)'$/.exec(lines[i + 1]!)![1]!;
       const end = lines.indexOf(marker, i + 2);
@@ -115,6 +128,12 @@ function fromAnsible(tasks: Task[]): Done[] {
   const done: Done[] = [];
   const walk = (list: Task[]) => {
     for (const task of list) {
+      if (Array.isArray(task.rescue)) {
+        // A block with its rescue: what takes the block back, then the fail that says why.
+        const rescue = task.rescue as Task[];
+        const fail = rescue.at(-1)!['ansible.builtin.fail'] as { msg: string };
+        done.push({ kind: 'on-failure', what: fail.msg, actions: fromAnsible(rescue.slice(0, -1)) });
+      }
       if (Array.isArray(task.block)) {
         walk(task.block as Task[]);
         continue;
@@ -180,7 +199,11 @@ async function removedState(init: 'systemd' | 'sh'): Promise<Plan> {
   put('etc/group', 'root:x:0:\nalice:x:1000:\n');
   if (init === 'systemd') mkdirSync(join(dir, 'run/systemd/system'), { recursive: true });
   else put('proc/1/comm', 'sh\n');
-  return buildPlan(new FixtureHost(dir), { user: 'alice', install: { nested: true } });
+  return buildPlan(new FixtureHost(dir), {
+    user: 'alice',
+    install: { nested: true },
+    firstVm: { kind: 'smoke', name: 'kvmkit-smoke' },
+  });
 }
 
 describe('the Ansible export and the sh plan render the same planned actions', () => {
@@ -190,9 +213,21 @@ describe('the Ansible export and the sh plan render the same planned actions', (
       const { sh, ansible } = compared(plan);
       // The premise: a plan with every kind of action (else the comparison proves little).
       const kinds = new Set(sh.map((d) => d.kind));
-      expect([...kinds].sort()).toEqual(init === 'sh' ? ['run', 'wait', 'write'] : ['run', 'write']);
+      expect([...kinds].sort()).toEqual(
+        init === 'sh' ? ['on-failure', 'run', 'wait', 'write'] : ['on-failure', 'run', 'write'],
+      );
       expect(sh.filter((d) => d.kind === 'run' && d.probe).length).toBeGreaterThan(5);
       expect(sh.some((d) => d.kind === 'run' && Object.keys(d.env).length > 0)).toBe(true);
+      // The first VM too: its scripts written and run, its definition and start.
+      expect(sh.some((d) => d.kind === 'write' && d.path.endsWith('/guest-kernel.sh'))).toBe(true);
+      expect(sh.some((d) => d.kind === 'run' && d.argv.join(' ').endsWith('start kvmkit-smoke'))).toBe(true);
+      const handlers = sh.flatMap((d) => (d.kind === 'on-failure' ? [d] : []));
+      expect(handlers.length).toBeGreaterThanOrEqual(3);
+      expect(
+        handlers.some((h) =>
+          h.actions.some((a) => a.kind === 'run' && a.argv.includes('undefine') && a.tolerated),
+        ),
+      ).toBe(true);
       expect(ansible).toEqual(sh);
     });
 
@@ -218,6 +253,19 @@ describe('the Ansible export and the sh plan render the same planned actions', (
       if (action.kind === 'run' && action.command.argv[0] === 'libvirtd')
         action.command = { ...action.command, skipIf: { argv: ['pgrep', '-x', 'other'] } };
     expect(fromAnsible(planTasks(other))).not.toEqual(sh);
+    // A rescue that lost what it takes back: the first VM's undefine, after a failed start.
+    const rescued = tasks.map((t) =>
+      Array.isArray(t.rescue)
+        ? {
+            ...t,
+            rescue: (t.rescue as Task[]).filter(
+              (r) =>
+                !(r['ansible.builtin.command'] as { argv: string[] } | undefined)?.argv.includes('undefine'),
+            ),
+          }
+        : t,
+    );
+    expect(fromAnsible(rescued)).not.toEqual(sh);
     expect(compared(other).sh).toEqual(compared(other).ansible);
   });
 });

@@ -41,6 +41,8 @@ export class ReplayHost extends FixtureHost {
       );
     }
     next.effect?.(this);
+    // As a real host streams it to whoever follows the output (the executor).
+    if (next.stdout) command.onStdout?.(next.stdout);
     return {
       exitCode: next.exitCode ?? 0,
       stdout: next.stdout ?? '',

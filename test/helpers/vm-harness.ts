@@ -1,8 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
+import { failureReason } from '../../src/host/host.js';
 import { RealHost } from '../../src/host/real-host.js';
-import { findSmokeKernel } from '../../src/vm/smoke/kernel.js';
+import { apt } from '../../src/package-manager/apt.js';
+import { guestKernelCommand, guestKernelScript } from '../../src/vm/smoke/guest-kernel.js';
 import { kvmkit } from './cli.js';
 
 const until = async (test: () => boolean, ms: number, what: string) => {
@@ -26,7 +30,21 @@ export async function installedForVms(user: string): Promise<void> {
   expect(installed.exitCode, installed.stdout).toBe(0);
   // The harness's namespace has no route out: a smoke VM made in there (the installer's first
   // VM) finds the guest kernel already fetched from out here, as a host that was online once would.
-  await findSmokeKernel(new RealHost());
+  await fetchGuestKernel();
+}
+
+/** The smoke VM's guest-kernel script, run out here as a plan runs it: it fetches one if need be. */
+export async function fetchGuestKernel(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kvmkit-guest-kernel-'));
+  try {
+    const script = join(dir, 'guest-kernel.sh');
+    writeFileSync(script, guestKernelScript(apt));
+    const command = guestKernelCommand(apt, { script });
+    const result = await new RealHost().run(command);
+    expect(result.exitCode, failureReason(command, result)).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
+import { apt } from '../../src/package-manager/apt.js';
 import { stepContext } from '../../src/plan/context.js';
 import { Executor } from '../../src/plan/executor.js';
 import { Journal } from '../../src/plan/journal.js';
@@ -10,17 +11,18 @@ import type { Plan } from '../../src/plan/plan.js';
 import { planAsShell } from '../../src/plan/shell.js';
 import { firstVmStep } from '../../src/steps/first-vm.js';
 import { actionsOf, type PlannedStep } from '../../src/steps/step.js';
+import { guestKernelScript } from '../../src/vm/smoke/guest-kernel.js';
 import { guestFiles, SMOKE_MARKER, SMOKE_MODULES } from '../../src/vm/smoke/initramfs.js';
 import { MAKE_INITRAMFS } from '../../src/vm/smoke/make-initramfs.js';
 import { materialize } from '../helpers/fixtures.js';
 import { recordingHost } from '../helpers/recording-host.js';
 import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 
-// The first VM's plan is the whole truth of what making it does: the smoke VM's initramfs (the
-// guest's files and the script that makes it on the target, in the plan), its kernel copied, disk, definition and start, and what is removed
-// should one of them fail. The executor carries out exactly those actions, and the sh plan shows
-// them. Where the plan cannot know them yet (no static busybox before the packages are in), it
-// says so, and the sh says it left the VM out.
+// The first VM's plan is the whole truth of what making it does: the smoke VM's guest kernel
+// chosen and its initramfs made on the target (the guest's files and the scripts, in the plan),
+// the kernel copied, disk, definition and start, and what is removed should one of them fail.
+// The executor carries out exactly those actions, and the sh plan shows them, also from a host
+// with nothing installed yet.
 
 const NAME = 'kvmkit-smoke';
 const RELEASE = '6.1.0-test-amd64';
@@ -33,6 +35,9 @@ const KERNEL = `/var/lib/libvirt/boot/kvmkit-${NAME}-vmlinuz`;
 const XML_FILE = `/var/lib/kvmkit/vms/${NAME}.xml`;
 const DISK = `/srv/pool/${NAME}.qcow2`;
 const BUILD = `/var/lib/kvmkit/smoke/build/${NAME}`;
+const GUEST = '/var/lib/kvmkit/smoke/guest';
+/** The command that chooses (or fetches) the guest kernel on the target, and links it at GUEST. */
+const CHOOSE = ['sh', `${BUILD}/guest-kernel.sh`, '', GUEST, '/var/lib/kvmkit/smoke'];
 /** The command that makes the initramfs on the target, from the planned files. */
 const MAKE = [
   '/bin/busybox',
@@ -41,23 +46,20 @@ const MAKE = [
   INITRD,
   `${BUILD}/root`,
   '/bin/busybox',
-  `/lib/modules/${RELEASE}/kernel`,
+  `${GUEST}/modules`,
   ...SMOKE_MODULES,
 ];
 
-/** A Debian 12 host with its own kernel and two modules, and (unless told) a static busybox. */
+/**
+ * A Debian 12 host and (unless told) a static busybox. Its kernel is not here: planning reads
+ * none, the guest-kernel script chooses one where the plan is carried out.
+ */
 function smokeTree(options: { busybox?: boolean } = {}): string {
   const root = materialize('os-debian-12');
-  const put = (path: string, content: string | Buffer) => {
-    mkdirSync(join(root, path, '..'), { recursive: true });
-    writeFileSync(join(root, path), content);
-  };
-  put('/proc/sys/kernel/osrelease', `${RELEASE}\n`);
-  put(`/boot/vmlinuz-${RELEASE}`, 'a kernel');
-  put(`/lib/modules/${RELEASE}/modules.builtin`, 'kernel/drivers/virtio/virtio_pci.ko\n');
-  put(`/lib/modules/${RELEASE}/kernel/drivers/block/virtio_blk.ko`, '\x7fELF\0depends=virtio_ring\0');
-  put(`/lib/modules/${RELEASE}/kernel/drivers/virtio/virtio_ring.ko`, '\x7fELF\0depends=\0');
-  if (options.busybox !== false) put('/bin/busybox', BUSYBOX);
+  if (options.busybox !== false) {
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    writeFileSync(join(root, 'bin/busybox'), BUSYBOX);
+  }
   return root;
 }
 
@@ -107,14 +109,16 @@ describe('the smoke first VM, planned where its inputs are here', () => {
   it('plans every action that makes it, in order, with what each failure removes; planning changes nothing', async () => {
     const { plan, runs } = await planOn(smokeTree());
     expect(plan.state).toBe('change');
-    expect(plan.reason).toMatch(/^create kvmkit-smoke: the smoke VM .* under qemu, this host's kernel$/);
+    expect(plan.reason).toMatch(/^create kvmkit-smoke: the smoke VM .* under qemu$/);
     expect(shown(plan)).toEqual([
       `on-failure ${INITRD}.new ${BUILD}`,
       ...guestFiles(NAME).map((f) => `write ${BUILD}/root/${f.path}`),
+      `write ${BUILD}/guest-kernel.sh`,
+      `run ${CHOOSE.join(' ')}`,
       `write ${BUILD}/make-initramfs.sh`,
       `run ${MAKE.join(' ')}`,
       `run rm -rf -- ${BUILD}`,
-      `run cp --preserve=mode -- /boot/vmlinuz-${RELEASE} ${KERNEL}`,
+      `run cp --preserve=mode -- ${GUEST}/vmlinuz ${KERNEL}`,
       `run ${VIRSH.join(' ')} vol-create-as default ${NAME}.qcow2 64M --format qcow2`,
       `on-failure vol-delete ${DISK}; ${INITRD}.new ${BUILD}`,
       `write ${XML_FILE}`,
@@ -141,6 +145,7 @@ describe('the smoke first VM, planned where its inputs are here', () => {
     expect(file(`${BUILD}/root/etc/hostname`)?.content).toBe(`${NAME}\n`);
     expect(file(`${BUILD}/root/init`)?.content).toContain(SMOKE_MARKER);
     expect(file(`${BUILD}/make-initramfs.sh`)).toMatchObject({ content: MAKE_INITRAMFS, mode: 0o755 });
+    expect(file(`${BUILD}/guest-kernel.sh`)).toMatchObject({ content: guestKernelScript(apt), mode: 0o755 });
     // Nothing of the initramfs itself, nor any file's bytes, is in the plan.
     expect(file(INITRD)).toBeUndefined();
     expect(plan.files?.every((f) => f.content.length < 20_000)).toBe(true);
@@ -154,7 +159,9 @@ describe('the smoke first VM, planned where its inputs are here', () => {
     const sh = shOf(plan);
     expect(sh).toContain(`echo "${SMOKE_MARKER} kernel=$(uname -r) hostname=$(hostname)" > /dev/console`);
     expect(sh).toContain(MAKE.join(' '));
-    expect(sh).toContain(`cp --preserve=mode -- /boot/vmlinuz-${RELEASE} ${KERNEL}`);
+    expect(sh).toContain(`sh ${BUILD}/guest-kernel.sh '' ${GUEST} /var/lib/kvmkit/smoke`);
+    expect(sh).toContain('pm_download() {');
+    expect(sh).toContain(`cp --preserve=mode -- ${GUEST}/vmlinuz ${KERNEL}`);
     expect(sh).toContain(`virsh --connect qemu:///system define ${XML_FILE}`);
     expect(sh).toContain(`virsh --connect qemu:///system start ${NAME}`);
     expect(sh).toMatch(/trap kvmkit_on_failure_0_\d+ EXIT/);
@@ -166,15 +173,23 @@ describe('the smoke first VM, planned where its inputs are here', () => {
 });
 
 describe('the smoke first VM, planned before its packages are in', () => {
-  it('says what it cannot compute yet; the sh says it left the VM out, and why', async () => {
+  it('plans it whole: the busybox busybox-static brings, the kernel chosen where it is made', async () => {
     const { plan } = await planOn(smokeTree({ busybox: false }));
     expect(plan.state).toBe('change');
-    expect(actionsOf(plan)).toEqual([]);
-    expect(plan.reason).toMatch(/its files and commands are planned once this host has a static busybox/);
-    const sh = shOf(plan);
-    expect(sh).toMatch(
-      /echo 'kvmkit: left out of this script: Create the first VM: create kvmkit-smoke: .*static busybox/,
-    );
+    expect(shown(plan)).toContain(`run ${CHOOSE.join(' ')}`);
+    expect(shown(plan)).toContain(`run ${MAKE.join(' ')}`);
+    expect(shOf(plan)).not.toContain('left out of this script');
+  });
+
+  it('for a recorded tree (an export): no UUID, libvirt gives each host its own, and no undo to journal', async () => {
+    const step = firstVmStep({ kind: 'smoke', name: NAME });
+    const plan = await step.plan(await stepContext(new FixtureHost(smokeTree({ busybox: false })), {}));
+    expect(plan.state).toBe('change');
+    expect(shown(plan)).toContain(`run ${MAKE.join(' ')}`);
+    expect(shown(plan).filter((a) => a.startsWith('undo'))).toEqual([]);
+    const xml = plan.files?.find((f) => f.path === XML_FILE)?.content ?? '';
+    expect(xml).toContain(`<name>${NAME}</name>`);
+    expect(xml).not.toContain('<uuid>');
   });
 });
 
@@ -184,10 +199,16 @@ describe('the executor makes the smoke VM from the planned actions', () => {
     noDomain('dominfo'),
     { argv: [...VIRSH, 'pool-dumpxml', 'default'], stdout: POOL_XML },
   ];
+  const chooses: Expected = { argv: CHOOSE, stdout: `kvmkit-note: kernel-host ${RELEASE}\n` };
   const makes: Expected[] = [
-    { argv: MAKE, effect: (h) => h.put(INITRD, 'an initramfs') },
+    chooses,
+    {
+      argv: MAKE,
+      effect: (h) => h.put(INITRD, 'an initramfs'),
+      stdout: 'kvmkit-note: drivers virtio_ring virtio_blk\nkvmkit-note: not-found virtio_net button\n',
+    },
     { argv: ['rm', '-rf', '--', BUILD] },
-    { argv: ['cp', '--preserve=mode', '--', `/boot/vmlinuz-${RELEASE}`, KERNEL] },
+    { argv: ['cp', '--preserve=mode', '--', `${GUEST}/vmlinuz`, KERNEL] },
     { argv: [...VIRSH, 'vol-create-as', 'default', `${NAME}.qcow2`, '64M', '--format', 'qcow2'] },
     { argv: [...VIRSH, 'define', XML_FILE] },
   ];
@@ -209,10 +230,11 @@ describe('the executor makes the smoke VM from the planned actions', () => {
     expect(readFileSync(host.resolve(`${BUILD}/root/etc/hostname`), 'utf8')).toBe(`${NAME}\n`);
     expect(readFileSync(host.resolve(`${BUILD}/make-initramfs.sh`), 'utf8')).toBe(MAKE_INITRAMFS);
     expect(events).toContain(`virsh --connect qemu:///system define ${XML_FILE}`);
-    expect(events).toContain("kernel: this host's kernel");
-    expect(events).toContain(
-      'drivers: virtio_blk (not in this kernel: virtio_net, virtio_balloon, button, evdev, isofs)',
-    );
+    // The scripts' notes, in the person's words.
+    expect(events).toContain(`kernel: this host's own, ${RELEASE}`);
+    expect(events).toContain('drivers: virtio_ring virtio_blk');
+    expect(events).toContain("not in this kernel's modules (built in, or absent): virtio_net button");
+    expect(events.some((e) => e.includes('kvmkit-note'))).toBe(false);
     const undos = Journal.pendingUndos(await Journal.read(host)).map((e) => e.undo);
     // The UUID kvmkit chose is the one its definition gives libvirt: no domuuid to ask after.
     const uuid = /<uuid>([0-9a-f-]{36})<\/uuid>/.exec(readFileSync(host.resolve(XML_FILE), 'utf8'))?.[1];
@@ -227,6 +249,7 @@ describe('the executor makes the smoke VM from the planned actions', () => {
   it("an initramfs that cannot be made fails the step in the person's words, and nothing is left", async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,
+      chooses,
       {
         argv: MAKE,
         exitCode: 1,

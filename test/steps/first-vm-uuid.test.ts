@@ -16,11 +16,10 @@ import { type Expected, ReplayHost } from '../helpers/replay-host.js';
 // Building a real smoke VM is the smoke tests' business: here only what the step records matters.
 // (first-vm-actions.test.ts holds the planned actions to the host.) Its plan here: one command.
 vi.mock('../../src/vm/smoke/create.js', () => ({
-  smokeInputs: vi.fn(async () => ({})),
+  plannedBusybox: vi.fn(async () => '/bin/busybox'),
   planSmokeVm: vi.fn(async () => ({
     uuid: '410c41b4-5a9c-4d79-b1f6-5e3120124348',
     virtType: 'qemu',
-    kernelSource: "this host's kernel",
     actions: [
       { kind: 'run', command: { argv: ['virsh', '--connect', 'qemu:///system', 'start', 'kvmkit-smoke'] } },
     ],

@@ -91,8 +91,8 @@ describe('the smoke initramfs, made on the target by its script', () => {
     expect(order.indexOf('failover')).toBeLessThan(order.indexOf('net_failover'));
     expect(order.indexOf('net_failover')).toBeLessThan(order.indexOf('virtio_net'));
     // virtio_blk is not in the fixture, virtio_pci is built in: said, not fatal.
-    expect(result.stdout).toMatch(/^drivers: .*virtio_net/m);
-    expect(result.stdout).toContain('not found (built into the kernel, or absent): virtio_blk virtio_pci');
+    expect(result.stdout).toMatch(/^kvmkit-note: drivers .*virtio_net/m);
+    expect(result.stdout).toContain('kvmkit-note: not-found virtio_blk virtio_pci');
     // The guest's own files, as planned; busybox the one given, sh its link.
     for (const file of guestFiles('guest-1')) {
       expect(readFileSync(join(tree, file.path), 'utf8')).toBe(file.content);

@@ -32,10 +32,16 @@ describe('the smoke VM', () => {
     const created = await kvmkit(['vm', 'create', '--smoke', '--name', 'kvmkit-smoke-t1', '--json']);
     expect(created.exitCode, created.stderr).toBe(0);
     expect(created.stderr).not.toMatch(/waiting for/); // --json, off a terminal: no spinner
-    const vm = parseJson<{ virtType: string; verification: { ok: boolean; evidence: string[] } }>(
-      created.stdout,
-    );
+    const vm = parseJson<{
+      virtType: string;
+      kernelSource: string;
+      verification: { ok: boolean; evidence: string[] };
+    }>(created.stdout);
     expect(vm.virtType).toBe('qemu');
+    // Said by the guest-kernel script as it chose: this host's own, or the one kvmkit fetched.
+    expect(vm.kernelSource).toMatch(
+      /^kernel: (this host's own|.*unpacked by kvmkit before|Debian's cloud kernel)/,
+    );
     expect(vm.verification.ok).toBe(true);
     expect(vm.verification.evidence.join('\n')).toMatch(
       /KVMKIT-SMOKE-OK kernel=\S+ hostname=kvmkit-smoke-t1/,

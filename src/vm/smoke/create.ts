@@ -9,11 +9,11 @@ import { smokeDomainXml } from '../domain-xml.js';
 import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME } from '../names.js';
 import { poolDir, volumeActions } from '../pool-disk.js';
 import { runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
-import { staticBusybox } from './busybox.js';
+import { BUSYBOX_PATHS, staticBusybox } from './busybox.js';
+import { GUEST_DIR, guestKernelCommand, guestKernelScript } from './guest-kernel.js';
 import { guestFiles, SMOKE_MODULES } from './initramfs.js';
-import { findSmokeKernel, indexModules, modulesDirOf, type SmokeKernel, unpackedKernel } from './kernel.js';
+import { bundleKernel } from './kernel.js';
 import { MAKE_INITRAMFS, makeInitramfsCommand } from './make-initramfs.js';
-import { builtinModules } from './modules.js';
 import { sshServerFiles } from './ssh-server.js';
 
 export { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME };
@@ -30,51 +30,28 @@ export interface SmokeVm {
   steps: string[];
 }
 
-/** Where kvmkit unpacks a fetched guest kernel (smoke/kernel.ts's cache). */
-const KERNEL_CACHE = '/var/lib/kvmkit/smoke/kernel';
-
 /**
- * A guest kernel that is here already, found without changing anything: the host's own, or one
- * unpacked into kvmkit's cache before. Undefined when findSmokeKernel would have to fetch one
- * (or unpack a bundle's) first.
+ * The busybox the smoke VM's initramfs is made with: the static one found here, else where
+ * busybox-static puts it on every release kvmkit serves (/bin/busybox: its own path up to Debian
+ * 12, the merged-/usr name of /usr/bin/busybox after), for a plan carried out once the installer's
+ * packages are in. The initramfs script refuses a busybox that is not static, in the person's words.
  */
-export async function localSmokeKernel(host: Host): Promise<SmokeKernel | undefined> {
-  const release = (await host.readFile('/proc/sys/kernel/osrelease'))?.trim();
-  const modulesDir = release ? await modulesDirOf(host, '', release) : undefined;
-  if (release && modulesDir && (await host.stat(`/boot/vmlinuz-${release}`)))
-    return { vmlinuz: `/boot/vmlinuz-${release}`, modulesDir, source: t('vm.smoke.hostKernel') };
-  return unpackedKernel(host, KERNEL_CACHE);
-}
-
-/** What the smoke VM is built from: a static busybox and a guest kernel. */
-export interface SmokeInputs {
-  /** Where it is (checked static here; the script refuses a dynamic one too). */
-  busybox: { path: string };
-  kernel: SmokeKernel;
-}
-
-/**
- * The smoke VM's inputs when they are here, or what is missing, said rather than thrown: before
- * the installer's packages are in (busybox-static), or before kvmkit has fetched a guest kernel,
- * the VM's files cannot be computed yet.
- */
-export async function smokeInputs(host: Host): Promise<SmokeInputs | { missing: string }> {
-  let busybox: SmokeInputs['busybox'];
+export async function plannedBusybox(host: Host): Promise<string> {
   try {
-    busybox = { path: (await staticBusybox(host)).path };
+    return (await staticBusybox(host)).path;
   } catch (error) {
-    if (error instanceof VmError) return { missing: t('vm.smoke.missingBusybox', { why: error.message }) };
+    if (error instanceof VmError) return BUSYBOX_PATHS[0]!;
     throw error;
   }
-  const kernel = await localSmokeKernel(host);
-  if (!kernel) return { missing: t('vm.smoke.missingKernel') };
-  return { busybox, kernel };
 }
 
 export interface SmokeVmOptions {
   name: string;
-  /** The VM's UUID, else a new one: chosen by kvmkit so the plan can name the VM it makes. */
-  uuid?: string;
+  /**
+   * The VM's UUID, else a new one: chosen by kvmkit so the plan can name the VM it makes. Null:
+   * none, libvirt gives one (a plan carried out on other hosts, an export, which must not share one).
+   */
+  uuid?: string | null;
   memoryMiB?: number;
   seedUser?: string;
   network?: string;
@@ -83,11 +60,11 @@ export interface SmokeVmOptions {
 /** The smoke VM, planned: what it will be, what to tell the person, and every action that makes it. */
 export interface SmokeVmPlan {
   name: string;
-  uuid: string;
+  /** None when libvirt gives it one (SmokeVmOptions.uuid null). */
+  uuid?: string;
   virtType: 'kvm' | 'qemu';
   consoleLog: string;
-  kernelSource: string;
-  /** Lines for the person: the kernel, the drivers, SSH. */
+  /** Lines for the person: SSH (the kernel and the drivers are said as they are chosen). */
   notes: string[];
   actions: VmAction[];
 }
@@ -120,31 +97,13 @@ async function smokePreflight(host: Host, options: SmokeVmOptions): Promise<numb
 export async function planSmokeVm(
   host: Host,
   options: SmokeVmOptions,
-  inputs: SmokeInputs,
+  busybox: string,
 ): Promise<SmokeVmPlan> {
   const { name } = options;
   const memoryMiB = await smokePreflight(host, options);
-  const { kernel, busybox } = inputs;
-  const notes = [t('vm.smoke.noteKernel', { source: kernel.source })];
-  const index = await indexModules(host, kernel.modulesDir);
-  const builtin = builtinModules(
-    (await host.readFile(`${kernel.modulesDir.replace(/\/kernel$/, '')}/modules.builtin`)) ?? '',
-  );
-  const missing = SMOKE_MODULES.filter((m) => !index.has(m) && !builtin.has(m));
-  if (index.size === 0 && missing.length > 0)
-    throw new VmError(
-      t('vm.smoke.noModules', { dir: kernel.modulesDir, source: kernel.source, missing: missing.join(', ') }),
-      t('vm.smoke.noModulesHint'),
-    );
-  // What the guest will have, as far as this tree's names say (dependencies come on the target).
-  const drivers = SMOKE_MODULES.filter((m) => index.has(m))
-    .sort()
-    .join(', ');
-  notes.push(
-    missing.length > 0
-      ? t('vm.smoke.noteDriversMissing', { drivers, missing: missing.join(', ') })
-      : t('vm.smoke.noteDrivers', { drivers }),
-  );
+  const notes: string[] = [];
+  const manager = await new Facts(host).packageManager();
+  const bundle = await bundleKernel(host);
   const virtType = await provenVirtType(host);
   // SSH only matters when a seed brings a user and their keys.
   const extraFiles = options.seedUser ? await sshServerFiles(host) : undefined;
@@ -167,10 +126,10 @@ export async function planSmokeVm(
     sizeGiB: '64M',
   });
   const xmlFile = `/var/lib/kvmkit/vms/${name}.xml`;
-  const uuid = options.uuid ?? crypto.randomUUID();
+  const uuid = options.uuid === null ? undefined : (options.uuid ?? crypto.randomUUID());
   const xml = await smokeDomainXml({
     name,
-    uuid,
+    ...(uuid ? { uuid } : {}),
     virtType,
     memoryMiB,
     kernel: files.kernel,
@@ -181,10 +140,12 @@ export async function planSmokeVm(
     hostname: name,
     ...(seed ? { seed } : {}),
   });
-  // The initramfs is made on the target from these (make-initramfs.ts), then they go.
+  // The guest kernel is chosen, and the initramfs made, on the target (guest-kernel.ts,
+  // make-initramfs.ts) from these, then they go.
   const build = `${BUILD_DIR}/${name}`;
   const source = `${build}/root`;
   const script = `${build}/make-initramfs.sh`;
+  const kernelScript = `${build}/guest-kernel.sh`;
   const removeFiles: Command = {
     argv: [
       'rm',
@@ -206,14 +167,19 @@ export async function planSmokeVm(
   const actions: VmAction[] = [
     onFailure(removeFiles),
     ...guestFiles(name).map((file) => writeAction(`${source}/${file.path}`, file.content, file.mode)),
+    writeAction(kernelScript, guestKernelScript(manager), 0o755),
+    runAction(
+      guestKernelCommand(manager, { script: kernelScript, ...(bundle ? { bundle } : {}) }),
+      t('vm.smoke.kernelFailed'),
+    ),
     writeAction(script, MAKE_INITRAMFS, 0o755),
     runAction(
       makeInitramfsCommand({
         out: files.initrd,
         source,
         script,
-        busybox: busybox.path,
-        modulesDir: kernel.modulesDir,
+        busybox,
+        modulesDir: `${GUEST_DIR}/modules`,
         modules: SMOKE_MODULES,
         ...(extraFiles ? { files: extraFiles } : {}),
       }),
@@ -222,7 +188,7 @@ export async function planSmokeVm(
     // Only kvmkit's scratch: should it stay, the VM is still whole.
     { kind: 'run', command: { argv: ['rm', '-rf', '--', build], root: true }, tolerate: true },
     // The kernel's own mode comes along: Ubuntu keeps /boot/vmlinuz-* readable by root alone.
-    runAction({ argv: ['cp', '--preserve=mode', '--', kernel.vmlinuz, files.kernel], root: true }),
+    runAction({ argv: ['cp', '--preserve=mode', '--', `${GUEST_DIR}/vmlinuz`, files.kernel], root: true }),
     ...seedActions,
     ...disk.make,
     onFailure(disk.remove, removeFiles),
@@ -237,18 +203,17 @@ export async function planSmokeVm(
   ];
   return {
     name,
-    uuid,
+    ...(uuid ? { uuid } : {}),
     virtType,
     consoleLog: consoleLogOf(name),
-    kernelSource: kernel.source,
     notes,
     actions,
   };
 }
 
 /**
- * Builds and starts the smoke VM (kvmkit vm create --smoke): a guest kernel fetched first when
- * none is here (findSmokeKernel), then the planned actions carried out. After a failure nothing
+ * Builds and starts the smoke VM (kvmkit vm create --smoke): its planned actions carried out,
+ * the guest kernel chosen (and fetched when none is here) among them. After a failure nothing
  * half-made is left: the domain, its volume and its boot files are removed.
  */
 export async function createSmokeVm(
@@ -258,14 +223,18 @@ export async function createSmokeVm(
   const say = options.say ?? (() => {});
   await smokePreflight(host, options);
   const busybox = await staticBusybox(host);
-  const plan = await planSmokeVm(host, options, { busybox, kernel: await findSmokeKernel(host) });
+  const plan = await planSmokeVm(host, options, busybox.path);
   for (const note of plan.notes) say(note);
-  await runVmActions(host, plan.actions);
+  let kernelSource = '';
+  await runVmActions(host, plan.actions, (note, command) => {
+    if (command.argv[0] === 'sh' && !kernelSource) kernelSource = note;
+    say(note);
+  });
   const steps = plan.actions.flatMap((a) =>
     a.kind === 'run' && a.command.argv[0] === 'virsh' && /^(define|start)$/.test(a.command.argv[3] ?? '')
       ? [showCommand(a.command)]
       : [],
   );
-  const { name, virtType, consoleLog, kernelSource } = plan;
+  const { name, virtType, consoleLog } = plan;
   return { name, virtType, consoleLog, kernelSource, steps };
 }

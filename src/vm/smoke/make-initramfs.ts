@@ -133,8 +133,8 @@ fi
 "$bb" rm -f "$source.cpio-errors"
 "$bb" chmod 644 "$out.new"
 "$bb" mv -f "$out.new" "$out"
-echo "drivers:$order"
-[ -z "$missing" ] || echo "not found (built into the kernel, or absent):$missing"
+echo "kvmkit-note: drivers$order"
+[ -z "$missing" ] || echo "kvmkit-note: not-found$missing"
 `;
 
 export interface MakeInitramfs {
@@ -167,10 +167,17 @@ const failures = () => ({
   write: t('vm.smoke.failure.write', { path: '%s' }),
 });
 
+/** What the script tells: the drivers put in, those not found (built into the kernel, or absent). */
+const notes = () => ({
+  drivers: t('vm.smoke.noteDrivers', { drivers: '%s' }),
+  'not-found': t('vm.smoke.noteNotFound', { modules: '%s' }),
+});
+
 /** The command that makes the initramfs: the script, run by the static busybox's own shell. */
 export function makeInitramfsCommand(o: MakeInitramfs): Command {
   return {
     failures: failures(),
+    notes: notes(),
     argv: [
       o.busybox,
       'sh',

@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { exportAnsibleCommand } from '../../src/cli/export-command.js';
+import { ansiblePlaybook } from '../../src/export/ansible.js';
+import { cloudInitUserData } from '../../src/export/cloud-init.js';
+import { FixtureHost } from '../../src/host/fixture-host.js';
+import { apt } from '../../src/package-manager/apt.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { guestKernelScript } from '../../src/vm/smoke/guest-kernel.js';
+import { MAKE_INITRAMFS } from '../../src/vm/smoke/make-initramfs.js';
+import { materialize } from '../helpers/fixtures.js';
+
+/**
+ * Issue 14: the exports plan from a host with nothing installed, and the smoke first VM is planned
+ * whole there: its guest kernel is chosen (or fetched) and its initramfs made by planned scripts
+ * on the host the export is carried out on. So `--first-vm smoke` (and the workshop profile, whose
+ * first VM it is) is exported like every other step, the same for every release and init.
+ */
+type Task = {
+  name: string;
+  when?: string;
+  block?: Task[];
+  'ansible.builtin.copy'?: { dest: string; content: string; mode: string };
+  'ansible.builtin.command'?: { argv: string[] };
+};
+const flat = (tasks: Task[]): Task[] => tasks.flatMap((t) => (t.block ? [t, ...flat(t.block)] : [t]));
+const SMOKE = { kind: 'smoke', name: 'kvmkit-smoke' } as const;
+
+async function playbookTasks(profile?: string, firstVm?: typeof SMOKE): Promise<Task[]> {
+  const plan = await buildPlan(new FixtureHost(materialize('os-debian-12')), {
+    ...(profile ? { profile } : {}),
+    ...(firstVm ? { firstVm } : {}),
+  });
+  const [play] = parse(await ansiblePlaybook(plan, 'alice')) as [{ tasks: Task[] }];
+  return play.tasks;
+}
+
+describe('the smoke first VM in the exports', () => {
+  it('is in the playbook once for every release and init: its scripts, its commands, no UUID of its own', async () => {
+    const tasks = await playbookTasks(undefined, SMOKE);
+    const all = flat(tasks);
+    const firstVm = all.filter((t) => t.name.startsWith('Create the first VM'));
+    expect(firstVm.length).toBeGreaterThan(10);
+    // Planned alike on Debian 11, 12 and 13, with systemd or without: no variant block of its own.
+    expect(tasks.filter((t) => t.name === 'Create the first VM' && t.when)).toEqual([]);
+    const copy = (path: string) =>
+      all.find((t) => t['ansible.builtin.copy']?.dest.endsWith(path))?.['ansible.builtin.copy'];
+    expect(copy('/guest-kernel.sh')).toEqual(
+      expect.objectContaining({ content: guestKernelScript(apt), mode: '0755' }),
+    );
+    expect(copy('/make-initramfs.sh')?.content).toBe(MAKE_INITRAMFS);
+    const xml = copy('/var/lib/kvmkit/vms/kvmkit-smoke.xml')?.content ?? '';
+    expect(xml).toContain('<name>kvmkit-smoke</name>');
+    expect(xml).not.toContain('<uuid>');
+    const argv = firstVm.flatMap((t) =>
+      t['ansible.builtin.command'] ? [t['ansible.builtin.command'].argv] : [],
+    );
+    expect(argv.map((a) => a.slice(0, 2).join(' '))).toEqual(
+      expect.arrayContaining([
+        'sh /var/lib/kvmkit/smoke/build/kvmkit-smoke/guest-kernel.sh',
+        '/bin/busybox sh',
+      ]),
+    );
+    expect(argv.map((a) => a.slice(3, 4)[0])).toEqual(expect.arrayContaining(['define', 'start']));
+    // Ansible templates what it copies: a script with Jinja's braces would be changed on the way.
+    for (const script of [guestKernelScript(apt), MAKE_INITRAMFS]) expect(script).not.toMatch(/\{\{|\{%|\{#/);
+  });
+
+  it("is the workshop profile's own first VM there too, and cloud-init's first boot makes it", async () => {
+    const tasks = flat(await playbookTasks('workshop'));
+    expect(
+      tasks.some((t) => t['ansible.builtin.command']?.argv.join(' ').includes('start kvmkit-smoke')),
+    ).toBe(true);
+    const plan = await buildPlan(new FixtureHost(materialize('os-debian-12')), { firstVm: SMOKE });
+    const userData = parse(await cloudInitUserData(plan, 'alice')) as { write_files: { content: string }[] };
+    const script = userData.write_files[0]!.content;
+    expect(script).toContain('guest-kernel.sh');
+    expect(script).toContain('virsh --connect qemu:///system start kvmkit-smoke');
+  });
+
+  it('kvmkit export ansible --first-vm smoke writes it; none leaves it out', async () => {
+    const root = materialize('os-debian-12');
+    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-export-'));
+    const write = async (firstVm: string) => {
+      const out = join(dir, `${firstVm}.yml`);
+      const exit = await exportAnsibleCommand({ root, firstVm, out, user: 'alice' });
+      expect(exit).toBe(0);
+      return readFileSync(out, 'utf8');
+    };
+    expect(await write('smoke')).toContain('dest: /var/lib/kvmkit/vms/kvmkit-smoke.xml');
+    expect(await write('none')).not.toContain('kvmkit-smoke');
+  });
+});
