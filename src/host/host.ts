@@ -185,6 +185,20 @@ export interface ProcessIdentity {
   pid: number;
 }
 
+/**
+ * For a script kvmkit writes: `fail CODE ARG WHY…` says why in English (for whoever runs it by
+ * hand), then the "kvmkit-failure: CODE ARG" line failureReason words for the person, and exits 1.
+ */
+// i18n: machine — a shell function
+export const SHELL_FAIL = `# Says why in English, then a line kvmkit reads to say it in the person's language.
+fail() {
+  code=$1 arg=$2
+  shift 2
+  echo "$*" >&2
+  echo "kvmkit-failure: $code $arg" >&2
+  exit 1
+}`;
+
 /** Why a command failed: its words for the code it gave (Command.failures), else its last lines. */
 export function failureReason(command: Command, result: { stdout: string; stderr: string }): string {
   const output = (result.stderr || result.stdout).trim();

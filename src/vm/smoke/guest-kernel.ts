@@ -1,5 +1,5 @@
 // i18n: machine file — a shell script run on the target, its echo lines and its argv
-import type { Command } from '../../host/host.js';
+import { type Command, SHELL_FAIL } from '../../host/host.js';
 import { t } from '../../lib/i18n.js';
 import type { PackageManager } from '../../package-manager/package-manager.js';
 
@@ -29,13 +29,7 @@ export const CLOUD_KERNEL = 'linux-image-cloud-amd64';
 const BODY = `set -eu
 umask 022
 root=$1 guest=$2 cache=$3 bundle=\${4-} sum=\${5-}
-fail() {
-  code=$1 arg=$2
-  shift 2
-  echo "$*" >&2
-  echo "kvmkit-failure: $code $arg" >&2
-  exit 1
-}
+${SHELL_FAIL}
 # use KERNEL MODULES WHAT VERSION NOTE: links them for the smoke VM, says which, and ends the script.
 use() {
   mkdir -p "$guest"

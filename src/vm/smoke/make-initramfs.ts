@@ -1,5 +1,5 @@
 // i18n: machine file — a shell script run on the target, its echo lines and its argv
-import type { Command } from '../../host/host.js';
+import { type Command, SHELL_FAIL } from '../../host/host.js';
 import { t } from '../../lib/i18n.js';
 import { packageManagerFor } from '../../package-manager/index.js';
 import { busyboxHint } from './busybox.js';
@@ -26,14 +26,7 @@ set -euf
 umask 022
 out=$1 source=$2 bb=$3 moddir=$4
 shift 4
-# Says why in English, then a line kvmkit reads to say it in the person's language.
-fail() {
-  code=$1 arg=$2
-  shift 2
-  echo "$*" >&2
-  echo "kvmkit-failure: $code $arg" >&2
-  exit 1
-}
+${SHELL_FAIL}
 [ -d "$moddir" ] || fail no-modules "$moddir" "$moddir: no such directory: the guest kernel has no modules there"
 moddir=$(cd -P "$moddir" && pwd)
 # Beside SOURCE, so whoever removes SOURCE's folder removes it too, even after a kill.
