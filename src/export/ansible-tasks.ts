@@ -19,22 +19,55 @@ export class AnsibleTasks {
   /** The tasks of a step that would change the host; none for one that is done or blocked. */
   step(step: PlannedStep): Task[] {
     if (step.state !== 'change') return [];
+    return this.actions(step.title, actionsOf(step));
+  }
+
+  /**
+   * Actions as tasks. A guard (done-if: what follows is there already when its probe holds) is a
+   * read-only probe task, and what follows it a block that runs when it does not hold: a second
+   * run of the playbook leaves it alone.
+   */
+  private actions(title: string, actions: readonly PlannedAction[]): Task[] {
+    const at = actions.findIndex((a) => a.kind === 'done-if');
+    if (at < 0) return this.handled(title, actions);
+    const guard = actions[at] as Extract<PlannedAction, { kind: 'done-if' }>;
+    const register = this.register();
+    const probe = { kind: 'command' as const, ...guard.probe };
+    return [
+      ...this.handled(title, actions.slice(0, at)),
+      {
+        name: `${title}: already so? (${guard.what})`,
+        'ansible.builtin.command': { argv: [...guard.probe.argv] },
+        register,
+        changed_when: false,
+        failed_when: false,
+      },
+      {
+        name: title,
+        when: `not (${holds(probe, register)})`,
+        block: this.actions(title, actions.slice(at + 1)),
+      },
+    ];
+  }
+
+  /** Actions without a guard as tasks, each on-failure handler a block whose rescue it is. */
+  private handled(title: string, actions: readonly PlannedAction[]): Task[] {
     const tasks: Task[] = [];
     // After an on-failure action, the rest of the step runs in a block whose rescue is its handler.
     let guarded: { tasks: Task[]; rescue: Task[]; what: string } | undefined;
     const flush = () => {
       if (guarded && guarded.tasks.length > 0)
         tasks.push({
-          name: `${step.title} (${guarded.what} if it fails)`,
+          name: `${title} (${guarded.what} if it fails)`,
           block: guarded.tasks,
           rescue: [
             ...guarded.rescue,
-            { name: `${step.title}: ${guarded.what}`, 'ansible.builtin.fail': { msg: guarded.what } },
+            { name: `${title}: ${guarded.what}`, 'ansible.builtin.fail': { msg: guarded.what } },
           ],
         });
       guarded = undefined;
     };
-    for (const action of actionsOf(step)) {
+    for (const action of actions) {
       const handler = onFailure(action);
       if (handler) {
         flush();
@@ -42,11 +75,11 @@ export class AnsibleTasks {
           guarded = {
             tasks: [],
             what: handler.what,
-            rescue: handler.actions.flatMap((back) => this.action(step.title, back, true)),
+            rescue: handler.actions.flatMap((back) => this.action(title, back, true)),
           };
         continue;
       }
-      (guarded?.tasks ?? tasks).push(...this.action(step.title, action, false));
+      (guarded?.tasks ?? tasks).push(...this.action(title, action, false));
     }
     flush();
     return tasks;
@@ -174,8 +207,10 @@ export function ansibleArgv(command: Command): readonly string[] {
   return ['start-stop-daemon', '--start', '--background', '--exec', program!, '--', ...args];
 }
 
-/** What a command task is called: its program and first word that is not an option, a path or a value. */
+/** What a command task is called: its program, its first word that is not an option, a path or a value, and the script it runs. */
 function commandLabel(argv: readonly string[]): string {
-  const word = argv.slice(1).find((w) => !w.startsWith('-') && !/[/:=,$]/.test(w));
-  return [basename(argv[0] ?? ''), ...(word ? [word] : [])].join(' ');
+  const word = argv.slice(1).find((w) => w !== '' && !w.startsWith('-') && !/[/:=,$]/.test(w));
+  // A script kvmkit wrote, run by a shell: its name says what it does.
+  const script = argv.slice(1).find((w) => w.endsWith('.sh'));
+  return [basename(argv[0] ?? ''), ...(word ? [word] : []), ...(script ? [basename(script)] : [])].join(' ');
 }

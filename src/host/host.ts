@@ -209,6 +209,21 @@ export function failureReason(command: Command, result: { stdout: string; stderr
 }
 
 /**
+ * Whether a read-only probe holds: it exits 0 and, when asked, its output matches (a command's
+ * `skipIf`, a guard's probe). Not shown or journaled: it changes nothing.
+ */
+export async function commandHolds(
+  host: Pick<Host, 'run'>,
+  probe: { argv: readonly string[]; stdoutMatches?: string; root?: boolean },
+): Promise<boolean> {
+  const result = await host.run({ argv: probe.argv, root: probe.root, timeoutMs: 60_000 });
+  return (
+    result.exitCode === 0 &&
+    (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout))
+  );
+}
+
+/**
  * A line of a command's output that is a note for the person (Command.notes), in their words;
  * undefined for any other line, and for a note the command has no words for.
  */

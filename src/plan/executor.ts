@@ -1,5 +1,13 @@
 import { writeHostFile } from '../bridge/atomic.js';
-import { type Command, failureReason, type Host, noteOf, type RunResult, showCommand } from '../host/host.js';
+import {
+  type Command,
+  commandHolds,
+  failureReason,
+  type Host,
+  noteOf,
+  type RunResult,
+  showCommand,
+} from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
 import { sleep } from '../lib/sleep.js';
@@ -154,6 +162,12 @@ export class Executor {
         });
         return got;
       },
+      async holds(guard) {
+        const done = await commandHolds(host, guard.probe);
+        if (done)
+          onEvent({ type: 'say', step: step.id, message: t('plan.executor.doneIf', { what: guard.what }) });
+        return done;
+      },
       async ask(question: string, deadlineMs: number) {
         const yes = asker ? await asker(question, deadlineMs) : false;
         await journal.write({ type: 'ask', step: step.id, question, yes });
@@ -161,11 +175,7 @@ export class Executor {
       },
       async run(command: Command, options = {}): Promise<RunResult> {
         if (command.skipIf) {
-          const probe = await host.run({ argv: command.skipIf.argv, root: command.root, timeoutMs: 60_000 });
-          const matches = command.skipIf.stdoutMatches
-            ? new RegExp(command.skipIf.stdoutMatches, 'm').test(probe.stdout)
-            : true;
-          if (probe.exitCode === 0 && matches) {
+          if (await commandHolds(host, { ...command.skipIf, root: command.root })) {
             onEvent({
               type: 'say',
               step: step.id,

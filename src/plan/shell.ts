@@ -42,13 +42,17 @@ function commandLine(command: Command): string {
   // it only when the probe fails, as the executor and the Ansible export do.
   const line = command.detached ? `${run} >/dev/null 2>&1 &` : run;
   if (command.skipIf) {
-    const probe = command.skipIf.argv.map(quoteForShell).join(' ');
-    const test = command.skipIf.stdoutMatches
-      ? `${probe} 2>/dev/null | grep -Eq ${quoteForShell(command.skipIf.stdoutMatches)}`
-      : `${probe} >/dev/null 2>&1`;
-    return `${test} || ${line}`;
+    return `${skipTest(command.skipIf)} || ${line}`;
   }
   return line;
+}
+
+/** A read-only probe (a command's skipIf, a guard's) as a shell test: it exits 0 and its output matches. */
+function skipTest(probe: { argv: readonly string[]; stdoutMatches?: string }): string {
+  const argv = probe.argv.map(quoteForShell).join(' ');
+  return probe.stdoutMatches
+    ? `${argv} 2>/dev/null | grep -Eq ${quoteForShell(probe.stdoutMatches)}`
+    : `${argv} >/dev/null 2>&1`;
 }
 
 /** A probe as a shell test: the same condition the executor polls. */
@@ -130,9 +134,17 @@ function actionLines(step: Plan['steps'][number], index: number): string[] {
   const out: string[] = [];
   let trapped = false;
   let handlers = 0;
+  let guards = 0;
   for (const action of actionsOf(step)) {
     if (action.kind === 'write') out.push(...fileLines(action.file));
-    else if (action.kind === 'run') out.push(runLine(action));
+    // What follows is there already when the probe holds: a script run twice leaves it alone.
+    else if (action.kind === 'done-if') {
+      const said = quoteForShell(
+        inert(`kvmkit: already so: ${action.what}; the rest of this step is left out`),
+      );
+      out.push(`if ${skipTest(action.probe)}; then echo ${said} >&2; else`);
+      guards++;
+    } else if (action.kind === 'run') out.push(runLine(action));
     else if (action.kind === 'wait') out.push(waitLines(action.wait));
     // The journal uninstall reads is kvmkit's own: a script keeps none (its header says so).
     else if (action.kind === 'undo') continue;
@@ -162,6 +174,7 @@ function actionLines(step: Plan['steps'][number], index: number): string[] {
     }
   }
   if (trapped) out.push('trap - EXIT');
+  for (let i = 0; i < guards; i++) out.push('fi');
   return out;
 }
 

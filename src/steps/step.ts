@@ -3,7 +3,7 @@ import type { Facts } from '../facts/index.js';
 import type { UserFacts } from '../facts/users.js';
 import type { Command, RunResult } from '../host/host.js';
 import { t } from '../lib/i18n.js';
-import { carryOut, type OnFailure } from '../lib/on-failure.js';
+import { carryOut, type DoneIf, type OnFailure } from '../lib/on-failure.js';
 import type { WantedState } from '../profiles/wanted.js';
 import type { Downloader } from '../vm/cloud/download.js';
 import { type StepRun, undoRecords } from './planned-undo.js';
@@ -76,7 +76,9 @@ export type PlannedAction =
    * fails as `what` (e.g. "rolled back"); an empty list ends the handler. Data, so the shell
    * script traps the same way back the executor takes.
    */
-  | OnFailure<PlannedAction>;
+  | OnFailure<PlannedAction>
+  /** The rest of the step is there already when its probe holds (lib/on-failure.ts). */
+  | DoneIf;
 
 /** A step's answer to "what would you do now?", from facts alone. Planning never changes the host. */
 export interface PlannedStep {
@@ -134,6 +136,8 @@ export interface ApplyContext extends StepContext {
   undo(undo: Undo): Promise<void>;
   /** Asks the person watching; false when nobody answers yes within the deadline. */
   ask(question: string, deadlineMs: number): Promise<boolean>;
+  /** Whether a guard's probe holds (read-only, not shown); says so when it does. */
+  holds(guard: DoneIf): Promise<boolean>;
   /**
    * Fetches a file and checks it against its checksum (a cloud image into kvmkit's cache): what
    * cannot be planned before it happens, shown and journaled like a command.
@@ -260,5 +264,6 @@ export async function applyPlanned(context: ApplyContext, plannedStep: PlannedSt
       }
       throw new StepFailure(`${handler.what}: ${why}`);
     },
+    (guard) => context.holds(guard),
   );
 }

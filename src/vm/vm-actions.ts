@@ -1,7 +1,7 @@
-import { type Command, failureReason, type Host, noteOf, showCommand } from '../host/host.js';
+import { type Command, commandHolds, failureReason, type Host, noteOf, showCommand } from '../host/host.js';
 import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
-import { carryOut, type OnFailure } from '../lib/on-failure.js';
+import { carryOut, type DoneIf, type OnFailure } from '../lib/on-failure.js';
 
 /**
  * What making a VM does, as data: the files it writes and the commands it runs, in order, with
@@ -31,7 +31,9 @@ export type VmAction =
    * up as `what`; an empty list ends the handler. Each handler replaces the one before, so the
    * newest names everything made so far.
    */
-  | OnFailure<VmAction>;
+  | OnFailure<VmAction>
+  /** The rest is there already when its probe holds (a plan carried out again: lib/on-failure.ts). */
+  | DoneIf;
 
 /** A text file of a VM's, written by root. */
 export const writeAction = (path: string, content: string, mode = 0o644, ownUndo = true): VmAction => ({
@@ -87,5 +89,6 @@ export async function runVmActions(
       for (const back of handler.actions) await run(back, true).catch(() => {});
       throw error;
     },
+    (guard) => commandHolds(host, guard.probe),
   );
 }

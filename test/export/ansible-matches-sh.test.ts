@@ -27,6 +27,8 @@ type Done =
     }
   | { kind: 'write'; path: string; content: string; mode: number }
   | { kind: 'wait'; probe: Probed | { socket: string } }
+  /** The rest is left out when this probe holds. */
+  | { kind: 'done-if'; probe: Probed }
   /** From here on, should an action fail, these run (each tolerated) and the run fails as `what`. */
   | { kind: 'on-failure'; what: string; actions: Done[] };
 type Probed = { argv: string[]; matches?: string };
@@ -64,7 +66,12 @@ function fromShell(script: string): Done[] {
   const done: Done[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    if (line === '' || line === 'trap - EXIT' || /^(#|set |\[ |echo )/.test(line)) continue;
+    if (line === '' || line === 'trap - EXIT' || line === 'fi' || /^(#|set |\[ |echo )/.test(line)) continue;
+    const guard = /^if (.*); then echo .* >&2; else$/.exec(line);
+    if (guard) {
+      done.push({ kind: 'done-if', probe: shProbe(words(guard[1]!)) });
+      continue;
+    }
     // An on-failure handler: a function trapped on EXIT, which says why and takes things back.
     if (/^kvmkit_on_failure_\d+_\d+\(\) \{$/.test(line)) {
       const end = lines.indexOf('}', i + 1);
@@ -133,6 +140,12 @@ function fromAnsible(tasks: Task[]): Done[] {
         const rescue = task.rescue as Task[];
         const fail = rescue.at(-1)!['ansible.builtin.fail'] as { msg: string };
         done.push({ kind: 'on-failure', what: fail.msg, actions: fromAnsible(rescue.slice(0, -1)) });
+      }
+      // A block that runs only when a registered probe does not hold: a guard, then the rest.
+      const guard = typeof task.when === 'string' ? /^not \((\w+)\.rc == 0/.exec(task.when)?.[1] : undefined;
+      if (Array.isArray(task.block) && guard && probes.has(guard)) {
+        const matches = patternIn(task.when as string);
+        done.push({ kind: 'done-if', probe: { argv: probes.get(guard)!, ...(matches ? { matches } : {}) } });
       }
       if (Array.isArray(task.block)) {
         walk(task.block as Task[]);
@@ -214,7 +227,9 @@ describe('the Ansible export and the sh plan render the same planned actions', (
       // The premise: a plan with every kind of action (else the comparison proves little).
       const kinds = new Set(sh.map((d) => d.kind));
       expect([...kinds].sort()).toEqual(
-        init === 'sh' ? ['on-failure', 'run', 'wait', 'write'] : ['on-failure', 'run', 'write'],
+        init === 'sh'
+          ? ['done-if', 'on-failure', 'run', 'wait', 'write']
+          : ['done-if', 'on-failure', 'run', 'write'],
       );
       expect(sh.filter((d) => d.kind === 'run' && d.probe).length).toBeGreaterThan(5);
       expect(sh.some((d) => d.kind === 'run' && Object.keys(d.env).length > 0)).toBe(true);
@@ -254,18 +269,30 @@ describe('the Ansible export and the sh plan render the same planned actions', (
         action.command = { ...action.command, skipIf: { argv: ['pgrep', '-x', 'other'] } };
     expect(fromAnsible(planTasks(other))).not.toEqual(sh);
     // A rescue that lost what it takes back: the first VM's undefine, after a failed start.
-    const rescued = tasks.map((t) =>
-      Array.isArray(t.rescue)
-        ? {
-            ...t,
-            rescue: (t.rescue as Task[]).filter(
-              (r) =>
-                !(r['ansible.builtin.command'] as { argv: string[] } | undefined)?.argv.includes('undefine'),
-            ),
-          }
-        : t,
-    );
-    expect(fromAnsible(rescued)).not.toEqual(sh);
+    const withoutUndefine = (list: Task[]): Task[] =>
+      list.map((t) => ({
+        ...t,
+        ...(Array.isArray(t.block) ? { block: withoutUndefine(t.block as Task[]) } : {}),
+        ...(Array.isArray(t.rescue)
+          ? {
+              rescue: (t.rescue as Task[]).filter(
+                (r) =>
+                  !(r['ansible.builtin.command'] as { argv: string[] } | undefined)?.argv.includes(
+                    'undefine',
+                  ),
+              ),
+            }
+          : {}),
+      }));
+    expect(fromAnsible(withoutUndefine(tasks))).not.toEqual(sh);
+    // A guard lost: the first VM's block runs whatever its probe says.
+    const unguarded = (list: Task[]): Task[] =>
+      list.map(({ when, ...t }) =>
+        Array.isArray(t.block)
+          ? { ...t, block: unguarded(t.block as Task[]) }
+          : { ...t, ...(when ? { when } : {}) },
+      );
+    expect(fromAnsible(unguarded(tasks))).not.toEqual(sh);
     expect(compared(other).sh).toEqual(compared(other).ansible);
   });
 });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import type { Plan } from '../../src/plan/plan.js';
 import { HARNESS, kvmkit, parseJson, TEST_NETNS } from '../helpers/cli.js';
 import { groupsOf, removedState, stopNamespaceDaemons } from '../helpers/host-state.js';
 import { ensureTestUser } from '../helpers/system.js';
+import { fetchGuestKernel } from '../helpers/vm-harness.js';
 
 // `kvmkit export ansible`: checked by ansible-playbook itself for recorded releases, then run
 // for real against this machine (-c local) from a removed state, inside the test harness (no
@@ -112,6 +113,34 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
     // kvmkit's own plan finds nothing left to do on the host the playbook made.
     const after = parseJson<Plan>(
       (await kvmkit(['plan', '--json', '--user', USER], { inNamespace: true })).stdout,
+    );
+    expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
+  });
+
+  it('with the smoke first VM: made by the first run, left alone by the second', async () => {
+    const file = await exported(['--user', USER, '--first-vm', 'smoke']);
+    removedState(USER);
+    // Harness, not product (as for the sh plan in test/install/install.test.ts): the guest kernel
+    // fetched from out here, libvirt's per-VM /dev namespace off in a qemu.conf the packages keep.
+    await fetchGuestKernel();
+    mkdirSync('/etc/libvirt', { recursive: true });
+    writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
+
+    const first = playbook(file);
+    expect(first.status, first.output.slice(-4000)).toBe(0);
+    expect(first.changedTasks).toEqual(
+      expect.arrayContaining([
+        'Create the first VM: sh guest-kernel.sh',
+        'Create the first VM: busybox sh make-initramfs.sh',
+        'Create the first VM: virsh start',
+      ]),
+    );
+    const second = playbook(file);
+    expect(second.status, second.output.slice(-4000)).toBe(0);
+    expect(second.changed, second.changedTasks.join(', ')).toBe(0);
+
+    const after = parseJson<Plan>(
+      (await kvmkit(['plan', '--json', '--user', USER, '--first-vm', 'smoke'], { inNamespace: true })).stdout,
     );
     expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
   });

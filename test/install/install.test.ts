@@ -228,6 +228,12 @@ describe('kvmkit plan --format sh', { timeout: 300_000 }, () => {
     );
     expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
     expect(after.steps.find((s) => s.id === 'first-vm')?.reason).toBe('kvmkit-smoke is running');
+    // Run again, the script leaves the VM alone (its guard) and changes nothing that fails.
+    const again = spawnSync(HARNESS, [TEST_NETNS, 'sh', '-eu', file], { encoding: 'utf8', timeout: 600_000 });
+    expect(again.status, `${again.stdout.slice(-3000)}\n${again.stderr.slice(-3000)}`).toBe(0);
+    expect(again.stderr).toContain(
+      'kvmkit: already so: kvmkit-smoke is defined; the rest of this step is left out',
+    );
   });
 });
 

@@ -33,7 +33,9 @@ const word = (a: PlannedAction): string =>
           ? `undo ${a.undo.kind}`
           : a.kind === 'ask'
             ? `ask ${a.question}`
-            : `on-failure ${a.what} (${a.actions.length})`;
+            : a.kind === 'done-if'
+              ? `done-if ${a.what}`
+              : `on-failure ${a.what} (${a.actions.length})`;
 
 /** Whether a probe holds on `stdout` (exit 0), as the executor judges it. */
 const holds = (probe: Probe, stdout: string) =>

@@ -94,7 +94,9 @@ const shown = (plan: PlannedStep) =>
             ? `undo ${a.undo.kind}`
             : a.kind === 'ask'
               ? `ask ${a.question}`
-              : `on-failure ${a.actions.map((b) => (b.kind === 'run' ? b.command.argv.slice(-2).join(' ') : b.kind)).join('; ')}`,
+              : a.kind === 'done-if'
+                ? `done-if ${a.probe.argv.slice(3).join(' ')}`
+                : `on-failure ${a.actions.map((b) => (b.kind === 'run' ? b.command.argv.slice(-2).join(' ') : b.kind)).join('; ')}`,
   );
 
 /** The sh plan of one step, as plan --format sh renders a plan. */
@@ -111,6 +113,8 @@ describe('the smoke first VM, planned where its inputs are here', () => {
     expect(plan.state).toBe('change');
     expect(plan.reason).toMatch(/^create kvmkit-smoke: the smoke VM .* under qemu$/);
     expect(shown(plan)).toEqual([
+      // Carried out again (an export's second run): left alone once the VM is defined.
+      `done-if dominfo ${NAME}`,
       `on-failure ${INITRD}.new ${BUILD}`,
       ...guestFiles(NAME).map((f) => `write ${BUILD}/root/${f.path}`),
       `write ${BUILD}/guest-kernel.sh`,
@@ -216,6 +220,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
   it("writes the guest's files and the script, runs the commands, and journals the definition file and the VM by UUID", async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,
+      // The guard: not defined yet, so the VM is made.
+      noDomain('dominfo'),
       ...makes,
       { argv: [...VIRSH, 'start', NAME] },
       { argv: [...VIRSH, 'domstate', NAME], stdout: 'running\n' },
@@ -249,6 +255,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
   it("an initramfs that cannot be made fails the step in the person's words, and nothing is left", async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,
+      // The guard: not defined yet, so the VM is made.
+      noDomain('dominfo'),
       chooses,
       {
         argv: MAKE,
@@ -269,6 +277,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
   it('a start that fails removes the definition, the disk and the boot files, and the step fails', async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,
+      // The guard: not defined yet, so the VM is made.
+      noDomain('dominfo'),
       ...makes,
       { argv: [...VIRSH, 'start', NAME], exitCode: 1, stderr: 'error: Failed to start domain' },
       { argv: [...VIRSH, 'undefine', NAME] },

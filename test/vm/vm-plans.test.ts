@@ -18,6 +18,7 @@ const shown = (actions: VmAction[]): string[] =>
       argv.filter((w) => w !== '--connect' && w !== 'qemu:///system').join(' ');
     if (a.kind === 'write') return `write ${a.file.path}`;
     if (a.kind === 'run') return `${a.tolerate ? 'try' : 'run'} ${line(a.command.argv)}`;
+    if (a.kind === 'done-if') return `done-if ${line(a.probe.argv)}`;
     return `on-failure [${a.actions.map((b) => (b.kind === 'run' ? line(b.command.argv) : b.kind)).join('; ')}]`;
   });
 

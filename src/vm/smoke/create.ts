@@ -165,6 +165,12 @@ export async function planSmokeVm(
     actions: commands.map((command) => ({ kind: 'run', command, tolerate: true })),
   });
   const actions: VmAction[] = [
+    // A plan carried out again (the Ansible export's second run) finds the VM made, and leaves it.
+    {
+      kind: 'done-if',
+      what: t('vm.smoke.defined', { name }),
+      probe: { argv: virshCommand(['dominfo', name]).argv, root: true },
+    },
     onFailure(removeFiles),
     ...guestFiles(name).map((file) => writeAction(`${source}/${file.path}`, file.content, file.mode)),
     writeAction(kernelScript, guestKernelScript(manager), 0o755),
