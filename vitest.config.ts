@@ -51,6 +51,7 @@ export const UNIT_TESTS = [
   'test/steps/*.test.ts',
   'test/ui/*.test.ts',
   'test/vm/guest-kernel.test.ts',
+  'test/vm/vm-actions.test.ts',
   'test/vm/addresses.test.ts',
   'test/vm/cloud-keyring.test.ts',
   'test/vm/console-failure.test.ts',

@@ -21,7 +21,7 @@ export interface Command {
    * Leave the command out when this probe succeeds (and its output matches): a guard for a plan
    * that is carried out later than it was made, as the shell script form of a plan is.
    */
-  skipIf?: { argv: readonly string[]; stdoutMatches?: string };
+  skipIf?: { argv: readonly string[]; stdoutMatches?: string; stdoutLacks?: string };
   /** Start it and return at once, leaving it running (a daemon that does not fork, polkitd). */
   detached?: boolean;
   /** Hand it this terminal (stdin, stdout, stderr) until it exits: virsh console, ssh. */
@@ -204,7 +204,7 @@ export function failureReason(command: Command, result: { stdout: string; stderr
   const output = (result.stderr || result.stdout).trim();
   const coded = [...output.matchAll(/^kvmkit-failure: (\S+) ?(.*)$/gm)].at(-1);
   const words = coded ? command.failures?.[coded[1]!] : undefined;
-  if (words !== undefined) return words.replaceAll('%s', coded![2]!);
+  if (words !== undefined) return words.replaceAll('%s', () => coded![2]!);
   return output.split('\n').slice(-3).join(' / ');
 }
 
@@ -214,12 +214,13 @@ export function failureReason(command: Command, result: { stdout: string; stderr
  */
 export async function commandHolds(
   host: Pick<Host, 'run'>,
-  probe: { argv: readonly string[]; stdoutMatches?: string; root?: boolean },
+  probe: { argv: readonly string[]; stdoutMatches?: string; stdoutLacks?: string; root?: boolean },
 ): Promise<boolean> {
   const result = await host.run({ argv: probe.argv, root: probe.root, timeoutMs: 60_000 });
   return (
     result.exitCode === 0 &&
-    (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout))
+    (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout)) &&
+    (probe.stdoutLacks === undefined || !new RegExp(probe.stdoutLacks, 'm').test(result.stdout))
   );
 }
 
@@ -230,7 +231,7 @@ export async function commandHolds(
 export function noteOf(command: Pick<Command, 'notes'>, line: string): string | undefined {
   const note = /^kvmkit-note: (\S+) ?(.*)$/.exec(line.trim());
   const words = note ? command.notes?.[note[1]!] : undefined;
-  return words?.replaceAll('%s', note![2]!);
+  return words?.replaceAll('%s', () => note![2]!);
 }
 
 /** How a command is shown to people: argv joined with POSIX quoting, secrets masked. */

@@ -47,9 +47,14 @@ function commandLine(command: Command): string {
   return line;
 }
 
-/** A read-only probe (a command's skipIf, a guard's) as a shell test: it exits 0 and its output matches. */
-function skipTest(probe: { argv: readonly string[]; stdoutMatches?: string }): string {
+/**
+ * A read-only probe (a command's skipIf, a guard's) as a shell test: its output matches, or it
+ * exits 0 and its output lacks a pattern (then it runs twice: once for its exit, once to read).
+ */
+function skipTest(probe: { argv: readonly string[]; stdoutMatches?: string; stdoutLacks?: string }): string {
   const argv = probe.argv.map(quoteForShell).join(' ');
+  if (probe.stdoutLacks)
+    return `${argv} >/dev/null 2>&1 && ! ${argv} 2>/dev/null | grep -Eq ${quoteForShell(probe.stdoutLacks)}`;
   return probe.stdoutMatches
     ? `${argv} 2>/dev/null | grep -Eq ${quoteForShell(probe.stdoutMatches)}`
     : `${argv} >/dev/null 2>&1`;
@@ -142,7 +147,8 @@ function actionLines(step: Plan['steps'][number], index: number): string[] {
       const said = quoteForShell(
         inert(`kvmkit: already so: ${action.what}; the rest of this step is left out`),
       );
-      out.push(`if ${skipTest(action.probe)}; then echo ${said} >&2; else`);
+      // `:` keeps the else branch a command list even should nothing follow.
+      out.push(`if ${skipTest(action.probe)}; then echo ${said} >&2; else :`);
       guards++;
     } else if (action.kind === 'run') out.push(runLine(action));
     else if (action.kind === 'wait') out.push(waitLines(action.wait));

@@ -66,6 +66,9 @@ export async function runVmActions(
     if (action.kind === 'write')
       return host.writeFile(action.file.path, action.file.content, action.file.mode);
     if (action.kind !== 'run') return;
+    // Already so (a VM that is off started only if it is), as the executor and the exports judge it.
+    const { skipIf } = action.command;
+    if (skipIf && (await commandHolds(host, { ...skipIf, root: action.command.root }))) return;
     const result = await host.run(action.command);
     if (result.exitCode === 0 && onNote)
       for (const line of result.stdout.split('\n')) {

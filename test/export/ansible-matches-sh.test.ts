@@ -31,7 +31,7 @@ type Done =
   | { kind: 'done-if'; probe: Probed }
   /** From here on, should an action fail, these run (each tolerated) and the run fails as `what`. */
   | { kind: 'on-failure'; what: string; actions: Done[] };
-type Probed = { argv: string[]; matches?: string };
+type Probed = { argv: string[]; matches?: string; lacks?: string };
 
 /** A line's words as sh reads them: bare, or in single quotes ('\'' for a quote), "$SECRET" as is. */
 function words(line: string): string[] {
@@ -53,8 +53,17 @@ function words(line: string): string[] {
   return out;
 }
 
-/** `ARGV >/dev/null 2>&1` or `ARGV 2>/dev/null | grep -Eq PATTERN`: the probe it runs. */
+/**
+ * `ARGV >/dev/null 2>&1`, `ARGV 2>/dev/null | grep -Eq PATTERN`, or `ARGV >/dev/null 2>&1 && !
+ * ARGV 2>/dev/null | grep -Eq PATTERN` (exit 0 and lacks it): the probe it runs.
+ */
 function shProbe(part: string[]): Probed {
+  const and = part.indexOf('&&');
+  if (and >= 0)
+    return {
+      argv: part.slice(0, and).filter((w) => w !== '>/dev/null' && w !== '2>&1'),
+      lacks: part.at(-1)!,
+    };
   const pipe = part.indexOf('|');
   if (pipe >= 0) return { argv: part.slice(0, pipe - 1), matches: part.at(-1)! };
   return { argv: part.filter((w) => w !== '>/dev/null' && w !== '2>&1') };
@@ -67,7 +76,7 @@ function fromShell(script: string): Done[] {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line === '' || line === 'trap - EXIT' || line === 'fi' || /^(#|set |\[ |echo )/.test(line)) continue;
-    const guard = /^if (.*); then echo .* >&2; else$/.exec(line);
+    const guard = /^if (.*); then echo .* >&2; else :$/.exec(line);
     if (guard) {
       done.push({ kind: 'done-if', probe: shProbe(words(guard[1]!)) });
       continue;
@@ -129,6 +138,17 @@ const patternIn = (condition: string) => {
   return match ? (JSON.parse(match[1]!) as string) : undefined;
 };
 
+/** The probe registered as `register`, with what `condition` asks of its output. */
+const probedIn = (argv: string[], condition: string): Probed => {
+  const matches = patternIn(condition);
+  const lacking = /is not regex\(("(?:[^"\\]|\\.)*")/.exec(condition);
+  return {
+    argv,
+    ...(matches ? { matches } : {}),
+    ...(lacking ? { lacks: JSON.parse(lacking[1]!) as string } : {}),
+  };
+};
+
 /** What the playbook's tasks do, read from them (blocks flattened, in order). */
 function fromAnsible(tasks: Task[]): Done[] {
   const probes = new Map<string, string[]>();
@@ -144,8 +164,7 @@ function fromAnsible(tasks: Task[]): Done[] {
       // A block that runs only when a registered probe does not hold: a guard, then the rest.
       const guard = typeof task.when === 'string' ? /^not \((\w+)\.rc == 0/.exec(task.when)?.[1] : undefined;
       if (Array.isArray(task.block) && guard && probes.has(guard)) {
-        const matches = patternIn(task.when as string);
-        done.push({ kind: 'done-if', probe: { argv: probes.get(guard)!, ...(matches ? { matches } : {}) } });
+        done.push({ kind: 'done-if', probe: probedIn(probes.get(guard)!, task.when as string) });
       }
       if (Array.isArray(task.block)) {
         walk(task.block as Task[]);
@@ -173,7 +192,6 @@ function fromAnsible(tasks: Task[]): Done[] {
       else {
         const guard =
           typeof task.when === 'string' ? /^not \((\w+)\.rc == 0/.exec(task.when)?.[1] : undefined;
-        const matches = typeof task.when === 'string' ? patternIn(task.when) : undefined;
         const detached = command.argv[0] === 'start-stop-daemon';
         const argv = detached
           ? [
@@ -185,7 +203,7 @@ function fromAnsible(tasks: Task[]): Done[] {
           kind: 'run',
           env: (task.environment as Record<string, string>) ?? {},
           argv,
-          ...(guard ? { probe: { argv: probes.get(guard)!, ...(matches ? { matches } : {}) } } : {}),
+          ...(guard ? { probe: probedIn(probes.get(guard)!, task.when as string) } : {}),
           detached,
           tolerated: task.failed_when === false,
         });

@@ -39,7 +39,7 @@ export async function fetchGuestKernel(): Promise<void> {
   try {
     const script = join(dir, 'guest-kernel.sh');
     writeFileSync(script, guestKernelScript(apt));
-    const command = guestKernelCommand(apt, { script });
+    const command = guestKernelCommand(apt, { script, guest: join(dir, 'guest') });
     const result = await new RealHost().run(command);
     expect(result.exitCode, failureReason(command, result)).toBe(0);
   } finally {

@@ -35,7 +35,7 @@ const KERNEL = `/var/lib/libvirt/boot/kvmkit-${NAME}-vmlinuz`;
 const XML_FILE = `/var/lib/kvmkit/vms/${NAME}.xml`;
 const DISK = `/srv/pool/${NAME}.qcow2`;
 const BUILD = `/var/lib/kvmkit/smoke/build/${NAME}`;
-const GUEST = '/var/lib/kvmkit/smoke/guest';
+const GUEST = `${BUILD}/guest`;
 /** The command that chooses (or fetches) the guest kernel on the target, and links it at GUEST. */
 const CHOOSE = ['sh', `${BUILD}/guest-kernel.sh`, '', GUEST, '/var/lib/kvmkit/smoke'];
 /** The command that makes the initramfs on the target, from the planned files. */
@@ -113,7 +113,9 @@ describe('the smoke first VM, planned where its inputs are here', () => {
     expect(plan.state).toBe('change');
     expect(plan.reason).toMatch(/^create kvmkit-smoke: the smoke VM .* under qemu$/);
     expect(shown(plan)).toEqual([
-      // Carried out again (an export's second run): left alone once the VM is defined.
+      // Carried out again (an export's second run, after a reboot): started if it is off, and
+      // left alone once it is defined.
+      `run ${VIRSH.join(' ')} start ${NAME}`,
       `done-if dominfo ${NAME}`,
       `on-failure ${INITRD}.new ${BUILD}`,
       ...guestFiles(NAME).map((f) => `write ${BUILD}/root/${f.path}`),
@@ -121,8 +123,8 @@ describe('the smoke first VM, planned where its inputs are here', () => {
       `run ${CHOOSE.join(' ')}`,
       `write ${BUILD}/make-initramfs.sh`,
       `run ${MAKE.join(' ')}`,
-      `run rm -rf -- ${BUILD}`,
       `run cp --preserve=mode -- ${GUEST}/vmlinuz ${KERNEL}`,
+      `run rm -rf -- ${BUILD}`,
       `run ${VIRSH.join(' ')} vol-create-as default ${NAME}.qcow2 64M --format qcow2`,
       `on-failure vol-delete ${DISK}; ${INITRD}.new ${BUILD}`,
       `write ${XML_FILE}`,
@@ -211,8 +213,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
       effect: (h) => h.put(INITRD, 'an initramfs'),
       stdout: 'kvmkit-note: drivers virtio_ring virtio_blk\nkvmkit-note: not-found virtio_net button\n',
     },
-    { argv: ['rm', '-rf', '--', BUILD] },
     { argv: ['cp', '--preserve=mode', '--', `${GUEST}/vmlinuz`, KERNEL] },
+    { argv: ['rm', '-rf', '--', BUILD] },
     { argv: [...VIRSH, 'vol-create-as', 'default', `${NAME}.qcow2`, '64M', '--format', 'qcow2'] },
     { argv: [...VIRSH, 'define', XML_FILE] },
   ];
@@ -220,7 +222,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
   it("writes the guest's files and the script, runs the commands, and journals the definition file and the VM by UUID", async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,
-      // The guard: not defined yet, so the VM is made.
+      // The probe of the start of a VM that is off (none), and the guard: not defined, so it is made.
+      { argv: [...VIRSH, 'list', '--all', '--name', '--state-shutoff'], stdout: '\n' },
       noDomain('dominfo'),
       ...makes,
       { argv: [...VIRSH, 'start', NAME] },
@@ -255,7 +258,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
   it("an initramfs that cannot be made fails the step in the person's words, and nothing is left", async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,
-      // The guard: not defined yet, so the VM is made.
+      // The probe of the start of a VM that is off (none), and the guard: not defined, so it is made.
+      { argv: [...VIRSH, 'list', '--all', '--name', '--state-shutoff'], stdout: '\n' },
       noDomain('dominfo'),
       chooses,
       {
@@ -277,7 +281,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
   it('a start that fails removes the definition, the disk and the boot files, and the step fails', async () => {
     const host = new ReplayHost(smokeTree(), [
       ...planReads,
-      // The guard: not defined yet, so the VM is made.
+      // The probe of the start of a VM that is off (none), and the guard: not defined, so it is made.
+      { argv: [...VIRSH, 'list', '--all', '--name', '--state-shutoff'], stdout: '\n' },
       noDomain('dominfo'),
       ...makes,
       { argv: [...VIRSH, 'start', NAME], exitCode: 1, stderr: 'error: Failed to start domain' },

@@ -59,7 +59,9 @@ function debOf(tree: string, name: string): string {
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** Runs the script as the plan's command says, with package-manager functions `functions`. */
-function run(options: Omit<GuestKernel, 'script'> & { functions?: string; path?: string }) {
+function run(
+  options: Omit<GuestKernel, 'script' | 'guest'> & { guest?: string; functions?: string; path?: string },
+) {
   const dir = join(work, `case-${++cases}`);
   const script = join(dir, 'guest-kernel.sh');
   put(script, guestKernelScript({ shellFunctions: options.functions ?? apt.shellFunctions }));
@@ -157,6 +159,41 @@ describe('the guest-kernel script', () => {
       new RegExp(`^${notDeb} could not be unpacked; sudo rm -rf /var/lib/kvmkit/smoke/kernel`),
     );
     expect(readdirSync(join(broken.cache, 'download'))).toEqual([]);
+  });
+
+  it('never takes a kernel whose unpacking stopped halfway: the next run unpacks it again', () => {
+    const deb = debOf(kernelTree(join(work, 'half-tree'), CLOUD), `linux-image-${CLOUD}`);
+    const cache = join(work, 'cache-half');
+    // An unpack that writes the kernel, then stops (a full disk) before its modules.
+    const halfway = fetching(`linux-image-${CLOUD}`, deb).replace(
+      'pm_unpack() { dpkg -x "$1" "$2"; }',
+      'pm_unpack() { mkdir -p "$2/boot" "$2/lib/modules/' +
+        CLOUD +
+        '/kernel"; : > "$2/boot/vmlinuz-' +
+        CLOUD +
+        '"; return 1; }',
+    );
+    const stopped = run({ cache, functions: halfway });
+    expect(stopped.result.status).toBe(1);
+    expect(failureReason(stopped.command, stopped.result)).toMatch(/could not be unpacked/);
+    expect(existsSync(join(cache, 'kernel'))).toBe(false);
+    expect(existsSync(join(cache, 'kernel.new'))).toBe(false);
+    const again = run({ cache, functions: fetching(`linux-image-${CLOUD}`, deb) });
+    expect(again.result.status, again.result.stderr).toBe(0);
+    expect(again.notes).toEqual([`kernel: Debian's cloud kernel ${CLOUD}, fetched`]);
+  });
+
+  it("a bundle record kvmkit could not trust is said only when no kernel of this host's comes first", () => {
+    const refused = { refusal: 'no-record' as const, arg: '/media/stick/kvmkit-bundle' };
+    const root = kernelTree(join(work, 'host-before-bundle'), RELEASE);
+    const host = run({ root, bundle: refused, functions: fetching(undefined) });
+    expect(host.result.status, host.result.stderr).toBe(0);
+    expect(host.notes).toEqual([`kernel: this host's own, ${RELEASE}`]);
+    const none = run({ bundle: refused, functions: fetching(undefined) });
+    expect(none.result.status).toBe(1);
+    expect(failureReason(none.command, none.result)).toMatch(
+      /^kvmkit was installed from the bundle at \/media\/stick\/kvmkit-bundle without a record of its kernel's SHA256 .*: install again from a signed bundle/,
+    );
   });
 
   it('says when the package manager knows no cloud kernel, or cannot fetch it', () => {

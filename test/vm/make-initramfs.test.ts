@@ -175,6 +175,15 @@ describe('the smoke initramfs, made on the target by its script', () => {
     expect(existsSync(result.out)).toBe(false);
   });
 
+  it('stops when the modules folder holds no module at all (a kernel unpacked wrongly)', () => {
+    const empty = join(work, 'empty-kernel', 'kernel');
+    mkdirSync(join(empty, 'drivers', 'net'), { recursive: true });
+    const result = make(empty, ['virtio_net']);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(`kvmkit-failure: no-modules ${empty}`);
+    expect(existsSync(result.out)).toBe(false);
+  });
+
   it('copies files named by absolute path at the same path (an SSH server and its libraries)', () => {
     const extra = join(work, 'extra-bin', 'tool');
     mkdirSync(dirname(extra), { recursive: true });

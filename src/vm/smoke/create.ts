@@ -10,7 +10,7 @@ import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME } from '../names.js';
 import { poolDir, volumeActions } from '../pool-disk.js';
 import { runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
 import { BUSYBOX_PATHS, staticBusybox } from './busybox.js';
-import { GUEST_DIR, guestKernelCommand, guestKernelScript } from './guest-kernel.js';
+import { guestKernelCommand, guestKernelScript } from './guest-kernel.js';
 import { guestFiles, SMOKE_MODULES } from './initramfs.js';
 import { bundleKernel } from './kernel.js';
 import { MAKE_INITRAMFS, makeInitramfsCommand } from './make-initramfs.js';
@@ -164,8 +164,17 @@ export async function planSmokeVm(
     what: t('vm.smoke.undo', { name }),
     actions: commands.map((command) => ({ kind: 'run', command, tolerate: true })),
   });
+  const guest = `${build}/guest`;
   const actions: VmAction[] = [
-    // A plan carried out again (the Ansible export's second run) finds the VM made, and leaves it.
+    // A plan carried out again (the Ansible export's second run, the sh plan after a reboot or a
+    // run cut short after the definition) starts a VM it made that is off, and makes it no more.
+    runAction({
+      ...virshCommand(['start', name], { root: true, timeoutMs: 120_000 }),
+      skipIf: {
+        argv: virshCommand(['list', '--all', '--name', '--state-shutoff']).argv,
+        stdoutLacks: `^${name}$`,
+      },
+    }),
     {
       kind: 'done-if',
       what: t('vm.smoke.defined', { name }),
@@ -175,7 +184,7 @@ export async function planSmokeVm(
     ...guestFiles(name).map((file) => writeAction(`${source}/${file.path}`, file.content, file.mode)),
     writeAction(kernelScript, guestKernelScript(manager), 0o755),
     runAction(
-      guestKernelCommand(manager, { script: kernelScript, ...(bundle ? { bundle } : {}) }),
+      guestKernelCommand(manager, { script: kernelScript, guest, ...(bundle ? { bundle } : {}) }),
       t('vm.smoke.kernelFailed'),
     ),
     writeAction(script, MAKE_INITRAMFS, 0o755),
@@ -185,16 +194,16 @@ export async function planSmokeVm(
         source,
         script,
         busybox,
-        modulesDir: `${GUEST_DIR}/modules`,
+        modulesDir: `${guest}/modules`,
         modules: SMOKE_MODULES,
         ...(extraFiles ? { files: extraFiles } : {}),
       }),
       t('vm.smoke.initramfsFailed'),
     ),
+    // The kernel's own mode comes along: Ubuntu keeps /boot/vmlinuz-* readable by root alone.
+    runAction({ argv: ['cp', '--preserve=mode', '--', `${guest}/vmlinuz`, files.kernel], root: true }),
     // Only kvmkit's scratch: should it stay, the VM is still whole.
     { kind: 'run', command: { argv: ['rm', '-rf', '--', build], root: true }, tolerate: true },
-    // The kernel's own mode comes along: Ubuntu keeps /boot/vmlinuz-* readable by root alone.
-    runAction({ argv: ['cp', '--preserve=mode', '--', `${GUEST_DIR}/vmlinuz`, files.kernel], root: true }),
     ...seedActions,
     ...disk.make,
     onFailure(disk.remove, removeFiles),

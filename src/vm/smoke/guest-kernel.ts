@@ -2,9 +2,8 @@
 import { type Command, SHELL_FAIL } from '../../host/host.js';
 import { t } from '../../lib/i18n.js';
 import type { PackageManager } from '../../package-manager/package-manager.js';
+import type { BundleRefusal } from './kernel.js';
 
-/** Where the chosen guest kernel is linked for the rest of the smoke VM's making: vmlinuz, modules. */
-export const GUEST_DIR = '/var/lib/kvmkit/smoke/guest';
 /** kvmkit's own cache: a kernel package unpacked (kernel/), a package file on its way (download/). */
 export const KERNEL_CACHE = '/var/lib/kvmkit/smoke';
 /** The metapackage whose dependency is Debian's current cloud kernel (linux-image-VERSION-cloud-amd64). */
@@ -28,62 +27,75 @@ export const CLOUD_KERNEL = 'linux-image-cloud-amd64';
  */
 const BODY = `set -eu
 umask 022
-root=$1 guest=$2 cache=$3 bundle=\${4-} sum=\${5-}
+root=$1 guest=$2 cache=$3 bundle=\${4-} sum=\${5-} said=\${6-}
 ${SHELL_FAIL}
-# use KERNEL MODULES WHAT VERSION NOTE: links them for the smoke VM, says which, and ends the script.
+# use KERNEL MODULES VERSION NOTE: links them for the smoke VM, says which, and ends the script.
 use() {
   mkdir -p "$guest"
   ln -sfn "$1" "$guest/vmlinuz"
   ln -sfn "$2" "$guest/modules"
-  echo "kvmkit-note: $5 $4"
+  echo "kvmkit-note: $4 $3"
   exit 0
 }
-# A kernel package unpacked under DIR, if it holds one with its modules: use it.
+# A kernel package unpacked under DIR, if it holds one with its modules: use it (NOTE).
 unpacked() {
   for k in "$1"/boot/vmlinuz-*; do
     [ -f "$k" ] || continue
     v=\${k##*/vmlinuz-}
     for m in "$1/lib/modules/$v/kernel" "$1/usr/lib/modules/$v/kernel"; do
-      if [ -d "$m" ]; then use "$k" "$m" "$2" "$v" "$3"; fi
+      if [ -d "$m" ]; then use "$k" "$m" "$v" "$2"; fi
     done
   done
   return 0
 }
+# Unpacks a package file as the cache's kernel: beside it first, then moved in whole, so a run
+# cut short (a full disk, a kill) never leaves a half-unpacked kernel for the next run to take.
+unpack() {
+  rm -rf "$cache/kernel.new"
+  mkdir -p "$cache/kernel.new"
+  pm_unpack "$1" "$cache/kernel.new" || fail unpack "$2" "$2 could not be unpacked"
+  rm -rf "$cache/kernel"
+  mv "$cache/kernel.new" "$cache/kernel"
+}
 
+# 1. This host's own kernel, with its modules.
 release=$(uname -r)
 if [ -f "$root/boot/vmlinuz-$release" ]; then
   for m in "$root/lib/modules/$release/kernel" "$root/usr/lib/modules/$release/kernel"; do
-    if [ -d "$m" ]; then use "$root/boot/vmlinuz-$release" "$m" "this host's own" "$release" kernel-host; fi
+    if [ -d "$m" ]; then use "$root/boot/vmlinuz-$release" "$m" "$release" kernel-host; fi
   done
 fi
-unpacked "$cache/kernel" "unpacked by kvmkit before" kernel-cached
+# 2. One kvmkit unpacked before.
+unpacked "$cache/kernel" kernel-cached
 
 mkdir -p "$cache/download"
-trap 'rm -f "$cache/download/bundle-kernel.deb"' EXIT
+trap 'rm -rf "$cache/download/bundle-kernel.deb" "$cache/kernel.new"' EXIT
 trap 'exit 1' HUP INT TERM
-if [ -n "$bundle" ]; then
+# 3. An offline bundle's, checked against the SHA256 recorded when kvmkit was installed from it
+#    (or refused as kvmkit read that record: --refused CODE WHAT).
+if [ "$bundle" = --refused ]; then
+  fail "$sum" "$said" "the bundle kvmkit was installed from gives no kernel to trust: $said"
+elif [ -n "$bundle" ]; then
   copy=$cache/download/bundle-kernel.deb
   cp -- "$bundle" "$copy" || fail copy "$bundle" "cannot copy the bundle's kernel $bundle"
   [ "$(sha256sum < "$copy" | cut -d ' ' -f 1)" = "$sum" ] ||
     fail mismatch "$bundle" "$bundle does not match the SHA256 recorded when kvmkit was installed from its bundle"
-  rm -rf "$cache/kernel"
-  mkdir -p "$cache/kernel"
-  pm_unpack "$copy" "$cache/kernel" || fail unpack "$bundle" "$bundle could not be unpacked"
-  unpacked "$cache/kernel" "the bundle's" kernel-bundle
+  unpack "$copy" "$bundle"
+  unpacked "$cache/kernel" kernel-bundle
   fail no-kernel "$bundle" "$bundle holds no kernel (boot/vmlinuz-*) with its modules"
 fi
 
+# 4. Debian's cloud kernel, fetched by the package manager (what an earlier run left goes first).
 pkg=$(pm_depends ${CLOUD_KERNEL} | grep -E '^linux-image-[^ ]+-cloud-amd64$' | head -n 1) || true
 [ -n "$pkg" ] || fail no-cloud-kernel ${CLOUD_KERNEL} "no Debian cloud kernel known to the package manager (${CLOUD_KERNEL})"
 cd "$cache/download"
-rm -f "$pkg"_*
+rm -f ./*.deb
 deb=$(pm_download "$pkg") || fail download "$pkg" "$pkg could not be fetched"
 [ -n "$deb" ] && [ -f "$deb" ] || fail download "$pkg" "$pkg could not be fetched"
-rm -rf "$cache/kernel"
-mkdir -p "$cache/kernel"
-pm_unpack "$deb" "$cache/kernel" || { rm -f "$deb"; fail unpack "$deb" "$deb could not be unpacked"; }
+trap 'rm -rf "$cache/download/$deb" "$cache/kernel.new"' EXIT
+unpack "$deb" "$deb"
 rm -f "$deb"
-unpacked "$cache/kernel" "Debian's cloud kernel" kernel-cloud
+unpacked "$cache/kernel" kernel-cloud
 fail no-kernel "$pkg" "$pkg holds no kernel (boot/vmlinuz-*) with its modules"
 `;
 
@@ -91,7 +103,7 @@ fail no-kernel "$pkg" "$pkg holds no kernel (boot/vmlinuz-*) with its modules"
 export function guestKernelScript(manager: Pick<PackageManager, 'shellFunctions'>): string {
   return `#!/bin/sh
 # kvmkit: the smoke VM's guest kernel, linked at GUEST/vmlinuz and GUEST/modules.
-# Usage: sh guest-kernel.sh ROOT GUEST CACHE [BUNDLE_KERNEL SHA256]
+# Usage: sh guest-kernel.sh ROOT GUEST CACHE [BUNDLE_KERNEL SHA256 | --refused CODE WHAT]
 #   ROOT: where this host's /boot and /lib/modules are ("" for /).
 ${manager.shellFunctions}
 ${BODY}`;
@@ -100,12 +112,19 @@ ${BODY}`;
 export interface GuestKernel {
   /** The script, as written on the target. */
   script: string;
-  /** An offline bundle's kernel package and the SHA256 recorded for it at install. */
-  bundle?: { path: string; sha256: string };
+  /**
+   * An offline bundle's kernel package and the SHA256 recorded for it at install; or why its
+   * record cannot be trusted (said only if the script gets that far: the host's own kernel first).
+   */
+  bundle?: { path: string; sha256: string } | BundleRefusal;
+  /**
+   * Where the chosen kernel is linked (GUEST/vmlinuz, GUEST/modules) for the rest of one VM's
+   * making: a folder of that VM's own, so two made at once cannot mix their kernels.
+   */
+  guest: string;
   /** Where the host's /boot and /lib/modules are looked for: '' (the host's own), or a test's tree. */
   root?: string;
-  /** Instead of GUEST_DIR and KERNEL_CACHE: a test's own. */
-  guest?: string;
+  /** Instead of KERNEL_CACHE: a test's own. */
   cache?: string;
 }
 
@@ -113,6 +132,8 @@ export interface GuestKernel {
 const failures = (manager: Pick<PackageManager, 'name' | 'updateHint'>) => {
   const words = { manager: manager.name, update: `sudo ${manager.updateHint}` };
   return {
+    'no-record': `${t('vm.kernel.noRecord', { dir: '%s' })}: ${t('vm.kernel.reinstall')}`,
+    damaged: `${t('vm.kernel.damaged', { file: '%s' })}: ${t('vm.kernel.reinstall')}`,
     copy: t('vm.kernel.failure.copy', { file: '%s' }),
     mismatch: t('vm.kernel.failure.mismatch', { file: '%s' }),
     unpack: t('vm.kernel.failure.unpack', { file: '%s', hint: clearCache() }),
@@ -143,9 +164,13 @@ export function guestKernelCommand(manager: PackageManager, o: GuestKernel): Com
       'sh',
       o.script,
       o.root ?? '',
-      o.guest ?? GUEST_DIR,
+      o.guest,
       o.cache ?? KERNEL_CACHE,
-      ...(o.bundle ? [o.bundle.path, o.bundle.sha256] : []),
+      ...(o.bundle === undefined
+        ? []
+        : 'refusal' in o.bundle
+          ? ['--refused', o.bundle.refusal, o.bundle.arg]
+          : [o.bundle.path, o.bundle.sha256]),
     ],
     root: true,
     timeoutMs: 900_000,

@@ -1,6 +1,4 @@
 import type { Host } from '../../host/host.js';
-import { VmError } from '../../host/vm-errors.js';
-import { t } from '../../lib/i18n.js';
 import { BUNDLE_KERNEL, BUNDLE_MANIFEST, BUNDLE_STATE } from '../../lib/paths.js';
 import type { PackageManager } from '../../package-manager/package-manager.js';
 import { CLOUD_KERNEL } from './guest-kernel.js';
@@ -15,17 +13,17 @@ export async function cloudKernelPackage(host: Host, manager: PackageManager): P
   return undefined;
 }
 
-const reinstall = () => t('vm.kernel.reinstall');
-
 /**
  * After kvmkit install --from DIR: the kernel package the bundle carries and the SHA256 recorded
  * then (the signed bundle.json's, or for an unsigned bundle the one taken at install), which the
  * guest-kernel script checks its own copy against before unpacking it as root. Undefined when
- * kvmkit was not installed from a bundle, or from one without a kernel. Without a record the
- * kernel is refused, not fetched instead: the room has no network, and a network message would
- * hide why. Reads only.
+ * kvmkit was not installed from a bundle, or from one without a kernel. Without a record (or with
+ * a damaged one) the kernel is refused, not fetched instead: the room has no network, and a
+ * network message would hide why. Reads only.
  */
-export async function bundleKernel(host: Host): Promise<{ path: string; sha256: string } | undefined> {
+export async function bundleKernel(
+  host: Host,
+): Promise<{ path: string; sha256: string } | BundleRefusal | undefined> {
   const dir = (await host.readFile(`${BUNDLE_STATE}/source`))?.trim();
   if (!dir) return undefined;
   const text = (await host.readFile(BUNDLE_KERNEL))?.trim();
@@ -33,11 +31,21 @@ export async function bundleKernel(host: Host): Promise<{ path: string; sha256: 
   if (text === undefined) {
     // Installed by a kvmkit from before the record. A bundle that names no kernel had none to give.
     if (!(await bundleNamesKernel(host, dir))) return undefined;
-    throw new VmError(t('vm.kernel.noRecord', { dir }), reinstall());
+    return { refusal: 'no-record', arg: dir };
   }
   const record = /^([0-9a-f]{64}) {2}(\S+)$/.exec(text);
-  if (!record) throw new VmError(t('vm.kernel.damaged', { file: BUNDLE_KERNEL }), reinstall());
+  if (!record) return { refusal: 'damaged', arg: BUNDLE_KERNEL };
   return { path: `${dir}/${record[2]}`, sha256: record[1]! };
+}
+
+/**
+ * A bundle record that cannot be trusted: said by the guest-kernel script (in the person's words)
+ * only when no kernel of this host's, or of kvmkit's cache, comes first.
+ */
+export interface BundleRefusal {
+  refusal: 'no-record' | 'damaged';
+  /** The bundle's folder (no-record), or the record's file (damaged). */
+  arg: string;
 }
 
 /**

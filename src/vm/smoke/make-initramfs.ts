@@ -29,6 +29,9 @@ shift 4
 ${SHELL_FAIL}
 [ -d "$moddir" ] || fail no-modules "$moddir" "$moddir: no such directory: the guest kernel has no modules there"
 moddir=$(cd -P "$moddir" && pwd)
+# A tree with no module at all (a kernel unpacked wrongly) would make a guest with no drivers.
+[ -n "$("$bb" find "$moddir" -type f -name '*.ko*' | "$bb" head -n 1)" ] ||
+  fail no-modules "$moddir" "$moddir holds no kernel module: the guest would have no drivers"
 # Beside SOURCE, so whoever removes SOURCE's folder removes it too, even after a kill.
 work=$source.work
 trap '"$bb" rm -rf "$work" "$out.new"' EXIT
