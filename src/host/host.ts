@@ -215,8 +215,9 @@ export function failureReason(command: Command, result: { stdout: string; stderr
 export async function commandHolds(
   host: Pick<Host, 'run'>,
   probe: { argv: readonly string[]; stdoutMatches?: string; stdoutLacks?: string; root?: boolean },
+  timeoutMs = 60_000,
 ): Promise<boolean> {
-  const result = await host.run({ argv: probe.argv, root: probe.root, timeoutMs: 60_000 });
+  const result = await host.run({ argv: probe.argv, root: probe.root, timeoutMs });
   return (
     result.exitCode === 0 &&
     (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout)) &&

@@ -277,14 +277,8 @@ export class Executor {
 /** One look at a planned wait's condition; reading only, so it is not journaled as a command. */
 async function probeHolds(host: Host, probe: Probe): Promise<boolean> {
   switch (probe.kind) {
-    case 'command': {
-      const result = await host.run({ argv: probe.argv, timeoutMs: 5000 });
-      return (
-        result.exitCode === 0 &&
-        (probe.stdoutMatches === undefined || new RegExp(probe.stdoutMatches, 'm').test(result.stdout)) &&
-        (probe.stdoutLacks === undefined || !new RegExp(probe.stdoutLacks, 'm').test(result.stdout))
-      );
-    }
+    case 'command':
+      return commandHolds(host, probe, 5000);
     case 'socket':
       return host.socketAnswers(probe.path);
     case 'gone':

@@ -2,7 +2,6 @@
 import { type Command, SHELL_FAIL } from '../../host/host.js';
 import { t } from '../../lib/i18n.js';
 import type { PackageManager } from '../../package-manager/package-manager.js';
-import type { BundleRefusal } from './kernel.js';
 
 /** kvmkit's own cache: a kernel package unpacked (kernel/), a package file on its way (download/). */
 export const KERNEL_CACHE = '/var/lib/kvmkit/smoke';
@@ -107,6 +106,16 @@ export function guestKernelScript(manager: Pick<PackageManager, 'shellFunctions'
 #   ROOT: where this host's /boot and /lib/modules are ("" for /).
 ${manager.shellFunctions}
 ${BODY}`;
+}
+
+/**
+ * A bundle record that cannot be trusted: said by the guest-kernel script (in the person's words)
+ * only when no kernel of this host's, or of kvmkit's cache, comes first.
+ */
+export interface BundleRefusal {
+  refusal: 'no-record' | 'damaged';
+  /** The bundle's folder (no-record), or the record's file (damaged). */
+  arg: string;
 }
 
 export interface GuestKernel {

@@ -1,7 +1,7 @@
 import type { Host } from '../../host/host.js';
 import { BUNDLE_KERNEL, BUNDLE_MANIFEST, BUNDLE_STATE } from '../../lib/paths.js';
 import type { PackageManager } from '../../package-manager/package-manager.js';
-import { CLOUD_KERNEL } from './guest-kernel.js';
+import { type BundleRefusal, CLOUD_KERNEL } from './guest-kernel.js';
 
 /** The package the manager would install for Debian's cloud kernel (linux-image-VERSION-cloud-amd64). */
 export async function cloudKernelPackage(host: Host, manager: PackageManager): Promise<string | undefined> {
@@ -36,16 +36,6 @@ export async function bundleKernel(
   const record = /^([0-9a-f]{64}) {2}(\S+)$/.exec(text);
   if (!record) return { refusal: 'damaged', arg: BUNDLE_KERNEL };
   return { path: `${dir}/${record[2]}`, sha256: record[1]! };
-}
-
-/**
- * A bundle record that cannot be trusted: said by the guest-kernel script (in the person's words)
- * only when no kernel of this host's, or of kvmkit's cache, comes first.
- */
-export interface BundleRefusal {
-  refusal: 'no-record' | 'damaged';
-  /** The bundle's folder (no-record), or the record's file (damaged). */
-  arg: string;
 }
 
 /**
