@@ -59,6 +59,11 @@ export async function volumeActions(o: {
   volume: string;
   sizeGiB: number | string;
   backing?: string;
+  /**
+   * A volume of that name already in the pool is taken as this VM's and kept (not for a disk the
+   * guest writes): what a run cut short between the volume and the definition left.
+   */
+  reuse?: boolean;
 }): Promise<{ path: string; make: VmAction[]; remove: Command }> {
   const failure = t('vm.pool.createFailed');
   const size = typeof o.sizeGiB === 'number' ? `${o.sizeGiB}G` : o.sizeGiB;
@@ -69,10 +74,15 @@ export async function volumeActions(o: {
     return {
       make: [
         runAction(
-          virshCommand(['vol-create-as', POOL, o.volume, size, '--format', 'qcow2'], {
-            root: true,
-            timeoutMs: 120_000,
-          }),
+          {
+            ...virshCommand(['vol-create-as', POOL, o.volume, size, '--format', 'qcow2'], {
+              root: true,
+              timeoutMs: 120_000,
+            }),
+            ...(o.reuse
+              ? { skipIf: { argv: virshCommand(['vol-info', '--pool', POOL, o.volume]).argv } }
+              : {}),
+          },
           failure,
         ),
       ],

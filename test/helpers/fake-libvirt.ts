@@ -116,6 +116,12 @@ export class FakeLibvirt extends ReplayHost {
               `error: failed to get vol '${name}'\nerror: Storage volume not found: no storage vol with matching path '${name}'`,
             );
       }
+      case 'vol-info': {
+        const name = volumeArg();
+        return this.volumes.has(name)
+          ? ok(`Name:           ${name}\n`)
+          : fail(`error: failed to get vol '${name}'`);
+      }
       case 'vol-create-as':
         return this.createVolume(rest[1]!, 'empty disk');
       case 'vol-create': {

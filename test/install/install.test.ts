@@ -242,6 +242,17 @@ describe('kvmkit plan --format sh', { timeout: 300_000 }, () => {
     const third = spawnSync(HARNESS, [TEST_NETNS, 'sh', '-eu', file], { encoding: 'utf8', timeout: 600_000 });
     expect(third.status, `${third.stdout.slice(-3000)}\n${third.stderr.slice(-3000)}`).toBe(0);
     expect(virsh('domstate', 'kvmkit-smoke').stdout.trim()).toBe('running');
+    // Cut short after its volume was made, before its definition (the VM gone, its volume left):
+    // the script makes the VM again on that volume instead of failing at vol-create-as.
+    expect(virsh('destroy', 'kvmkit-smoke').status).toBe(0);
+    expect(virsh('undefine', 'kvmkit-smoke').status).toBe(0);
+    expect(virsh('vol-info', '--pool', 'default', 'kvmkit-smoke.qcow2').status).toBe(0);
+    const fourth = spawnSync(HARNESS, [TEST_NETNS, 'sh', '-eu', file], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    expect(fourth.status, `${fourth.stdout.slice(-3000)}\n${fourth.stderr.slice(-3000)}`).toBe(0);
+    expect(virsh('domstate', 'kvmkit-smoke').stdout.trim()).toBe('running');
   });
 });
 

@@ -215,6 +215,8 @@ describe('the executor makes the smoke VM from the planned actions', () => {
     },
     { argv: ['cp', '--preserve=mode', '--', `${GUEST}/vmlinuz`, KERNEL] },
     { argv: ['rm', '-rf', '--', BUILD] },
+    // The volume's guard: none left by an earlier run, so it is made.
+    { argv: [...VIRSH, 'vol-info', '--pool', 'default', `${NAME}.qcow2`], exitCode: 1 },
     { argv: [...VIRSH, 'vol-create-as', 'default', `${NAME}.qcow2`, '64M', '--format', 'qcow2'] },
     { argv: [...VIRSH, 'define', XML_FILE] },
   ];
@@ -253,6 +255,29 @@ describe('the executor makes the smoke VM from the planned actions', () => {
       { kind: 'restore-file', path: XML_FILE, backup: null },
       { kind: 'delete-vm', name: NAME, uuid },
     ]);
+  });
+
+  it('a run cut short after the volume was made is resumed: the volume is kept, the VM defined and started', async () => {
+    const resumed = makes.flatMap((e): Expected[] =>
+      e.argv.includes('vol-info')
+        ? [{ ...e, exitCode: 0, stdout: `Name:           ${NAME}.qcow2\n` }]
+        : e.argv.includes('vol-create-as')
+          ? []
+          : [e],
+    );
+    const host = new ReplayHost(smokeTree(), [
+      ...planReads,
+      { argv: [...VIRSH, 'list', '--all', '--name', '--state-shutoff'], stdout: '\n' },
+      noDomain('dominfo'),
+      ...resumed,
+      { argv: [...VIRSH, 'start', NAME] },
+      { argv: [...VIRSH, 'domstate', NAME], stdout: 'running\n' },
+    ]);
+    const outcome = await new Executor(host, {}, new Journal(host), () => {}).runStep(
+      firstVmStep({ kind: 'smoke', name: NAME }),
+    );
+    expect(outcome.result, outcome.message).toBe('changed');
+    expect(host.left()).toEqual([]);
   });
 
   it("an initramfs that cannot be made fails the step in the person's words, and nothing is left", async () => {

@@ -124,6 +124,9 @@ export async function planSmokeVm(
     dir: await poolDir(host),
     volume: `${name}.qcow2`,
     sizeGiB: '64M',
+    // The guest only reads its disk (initramfs.ts): a run cut short after making it left it for
+    // this one, which would otherwise fail at vol-create-as every time.
+    reuse: true,
   });
   const xmlFile = `/var/lib/kvmkit/vms/${name}.xml`;
   const uuid = options.uuid === null ? undefined : (options.uuid ?? crypto.randomUUID());
