@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -207,6 +207,49 @@ describe('the guest-kernel script', () => {
     expect(failureReason(unfetched.command, unfetched.result)).toMatch(
       new RegExp(`^linux-image-${CLOUD} could not be fetched: check the network and apt`),
     );
+  });
+
+  it('two runs at once fetch the kernel once: the second waits, then takes what the first unpacked', async () => {
+    const deb = debOf(kernelTree(join(work, 'together-tree'), CLOUD), 'together');
+    const dir = join(work, 'together');
+    const cache = join(dir, 'cache');
+    const fetched = join(dir, 'fetched');
+    const script = join(dir, 'guest-kernel.sh');
+    // The first fetch says it began, then takes a second: the other run starts meanwhile.
+    const functions = fetching(`linux-image-${CLOUD}`, deb).replace(
+      'pm_download() {',
+      `pm_download() { echo fetched >> "${fetched}"; sleep 1;`,
+    );
+    put(script, guestKernelScript({ shellFunctions: functions }));
+    const start = (name: string) => {
+      const command = guestKernelCommand(apt, {
+        script,
+        guest: join(dir, name),
+        cache,
+        root: join(dir, 'root'),
+      });
+      const child = spawn(command.argv[0]!, command.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (chunk) => {
+        stdout += chunk;
+      });
+      return new Promise<{ code: number | null; notes: string[] }>((done) =>
+        child.on('close', (code) =>
+          done({ code, notes: stdout.split('\n').flatMap((line) => noteOf(command, line) ?? []) }),
+        ),
+      );
+    };
+    mkdirSync(join(dir, 'root'), { recursive: true });
+    const first = start('first');
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(fetched) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(fetched), 'the first run never began its fetch').toBe(true);
+    const second = start('second');
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(readFileSync(fetched, 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(a.notes).toEqual([`kernel: Debian's cloud kernel ${CLOUD}, fetched`]);
+    expect(b.notes).toEqual([`kernel: ${CLOUD}, unpacked by kvmkit before`]);
   });
 
   it('says so when a package holds no kernel with its modules', () => {

@@ -64,6 +64,13 @@ if [ -f "$root/boot/vmlinuz-$release" ]; then
     if [ -d "$m" ]; then use "$root/boot/vmlinuz-$release" "$m" "$release" kernel-host; fi
   done
 fi
+# One run at a time past here (two smoke VMs made at once): a second waits for the first's fetch,
+# then takes the kernel it unpacked. util-linux's flock is on every release kvmkit serves.
+mkdir -p "$cache"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/lock"
+  flock 9
+fi
 # 2. One kvmkit unpacked before.
 unpacked "$cache/kernel" kernel-cached
 
