@@ -22,9 +22,6 @@ const APT_OPTIONS = [
   '-o',
   'Acquire::Retries=3',
 ];
-const NOT_FOUND =
-  /Unable to locate package|has no installation candidate|Failed to fetch|404\s+Not Found|Unable to fetch some archives/;
-
 /**
  * apt's Recommends as the plan says: a profile that goes without them (the server profile on
  * Debian 11-13) names what it needs of them itself. In the argv, so every rendering of the
@@ -178,13 +175,7 @@ pm_unpack() { dpkg -x "$1" "$2"; }`,
   dependsCommand: (pkg) => ({ argv: ['apt-cache', 'depends', pkg] }),
   // "  Depends: NAME" (and "  PreDepends: NAME"), one a line.
   parseDepends: (output) => [...output.matchAll(/Depends: (\S+)/g)].map((m) => m[1]!),
-  commandKind(command) {
-    if (command.argv[0] !== 'apt-get') return 'other';
-    if (command.argv[1] === 'update') return 'update';
-    return command.argv[1] === 'install' ? 'install' : 'other';
-  },
   packagesOf: (command) => command.argv.slice(2).filter((a) => !a.startsWith('-') && !a.includes('=')),
-  notFound: (output) => NOT_FOUND.test(output),
   installHint: (packages) => `apt-get install ${packages.join(' ')}`,
   purgeHint: (packages) => `apt-get purge ${packages.join(' ')}`,
   simulationHint: (command) => {

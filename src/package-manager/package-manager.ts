@@ -67,12 +67,8 @@ export interface PackageManager {
   dependsCommand(pkg: string): Command;
   /** The dependencies in dependsCommand's output, in the order the manager gives. */
   parseDepends(output: string): string[];
-  /** What kind of this manager's commands a planned command is (the packages step's apply). */
-  commandKind(command: Command): 'update' | 'install' | 'other';
   /** The packages an install command names. */
   packagesOf(command: Command): string[];
-  /** A failed install's output says a package was not found or not fetched (stale lists). */
-  notFound(output: string): boolean;
   /** What a person types to install `packages` (for hints; without sudo). */
   installHint(packages: readonly string[]): string;
   /** What a person types to purge `packages` (for hints; without sudo). */

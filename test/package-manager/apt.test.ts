@@ -95,13 +95,10 @@ describe("apt's commands", () => {
       'virtinst',
     ]);
     expect(install.env).toEqual({ DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' });
-    expect(apt.commandKind(install)).toBe('install');
     expect(apt.packagesOf(install)).toEqual(['qemu-system-x86', 'virtinst']);
     const fromBundle = apt.installCommand(['virtinst'], { recommends: true, fixBroken: true, bundle: true });
     expect(fromBundle.argv).toContain('Acquire::Check-Date=false');
     expect(fromBundle.argv.slice(-2)).toEqual(['--fix-broken', 'virtinst']);
-    expect(apt.commandKind(apt.updateCommand())).toBe('update');
-    expect(apt.commandKind(apt.repairCommand)).toBe('other');
   });
 
   it('the plain commands and what a person types', () => {
