@@ -50,6 +50,7 @@ export const UNIT_TESTS = [
   'test/scripts/*.test.ts',
   'test/steps/*.test.ts',
   'test/ui/*.test.ts',
+  'test/vm/cloud-inputs.test.ts',
   'test/vm/guest-kernel.test.ts',
   'test/vm/vm-actions.test.ts',
   'test/vm/addresses.test.ts',

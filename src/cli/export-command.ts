@@ -38,19 +38,26 @@ export async function exportAnsibleCommand(flags: ExportFlags): Promise<number> 
 async function exportedPlan(flags: ExportFlags) {
   if (flags.user !== undefined && !LOGIN.test(flags.user))
     throw new UsageError(t('cli.export.badUser', { user: flags.user }));
-  // An export renders the plan for hosts with nothing installed yet. The smoke VM is planned
-  // whole there (its kernel is chosen on the host it is made on); a cloud VM's image and key, an
-  // ISO VM's file and the bridge's uplink are the target's own, not known where the plan is
-  // made: the plan would leave them out, so they are refused.
-  if (flags.firstVm !== undefined && flags.firstVm !== 'none' && flags.firstVm !== 'smoke')
-    throw new UsageError(t('cli.export.firstVm', { firstVm: flags.firstVm }), t('cli.export.firstVmHint'));
+  // An export renders the plan for hosts with nothing installed yet. The smoke VM and a cloud VM
+  // are planned whole there (the kernel, the image and the user's keys are found on the host each
+  // is made on); an ISO VM's file and the bridge's uplink are the target's own, not known where
+  // the plan is made: the plan would leave them out, so they are refused.
+  const answer = flags.firstVm;
+  if (answer !== undefined && /\.iso$/i.test(answer))
+    throw new UsageError(t('cli.export.firstVm', { firstVm: answer }), t('cli.export.firstVmHint'));
+  const firstVm = answer === undefined ? undefined : parseFirstVm(answer);
+  if (firstVm?.kind === 'cloud' && flags.user === undefined)
+    throw new UsageError(
+      t('cli.export.cloudUser', { firstVm: firstVm.image }),
+      t('cli.export.cloudUserHint'),
+    );
   if (flags.bridge) throw new UsageError(t('cli.export.bridge'), t('cli.export.bridgeHint'));
   try {
     // The user may not exist yet on the machine the plan is made on: groups come from the plan.
     return await buildPlan(await hostFromFlags({ root: flags.root }), {
       profile: checkProfile(flags.profile),
       install: { nested: flags.nested === true },
-      ...(flags.firstVm === undefined ? {} : { firstVm: parseFirstVm(flags.firstVm) }),
+      ...(firstVm === undefined ? {} : { firstVm }),
     });
   } catch (error) {
     if (error instanceof UnsupportedDistroError) throw new RefusalError(error.message, error.hint);

@@ -212,5 +212,7 @@ function commandLabel(argv: readonly string[]): string {
   const word = argv.slice(1).find((w) => w !== '' && !w.startsWith('-') && !/[/:=,$]/.test(w));
   // A script kvmkit wrote, run by a shell: its name says what it does.
   const script = argv.slice(1).find((w) => w.endsWith('.sh'));
+  // The script's arguments are its values (a URL, an algorithm), not what it does.
+  if (script && argv[0] === 'sh') return `sh ${basename(script)}`;
   return [basename(argv[0] ?? ''), ...(word ? [word] : []), ...(script ? [basename(script)] : [])].join(' ');
 }

@@ -51,15 +51,25 @@ function variantsWhen(plans: ReleasePlan[], all: ReleasePlan[], fact: string): s
  * plan), a step planned alike everywhere is written once; one planned differently is written once
  * per distinct set of actions, in a block for the releases and inits that plan it so.
  */
-function mergedTasks(plans: ReleasePlan[], fact: string): { tasks: Task[]; leftOut: string[] } {
+function mergedTasks(
+  plans: ReleasePlan[],
+  fact: string,
+): { tasks: Task[]; leftOut: string[]; blocked: string[] } {
   const render = new AnsibleTasks();
   const tasks: Task[] = [];
   const leftOut = new Set<string>();
+  // What kvmkit would refuse on some releases (a cloud image whose list their keyrings cannot
+  // check): said in the header, by release, as `kvmkit plan` says it there.
+  const refused = new Map<string, Set<string>>();
   const ids = [...new Set(plans.flatMap((p) => p.plan.steps.map((s) => s.id)))];
   for (const id of ids) {
     const groups = new Map<string, { step: Plan['steps'][number]; plans: ReleasePlan[] }>();
     for (const variant of plans) {
       const step = variant.plan.steps.find((s) => s.id === id);
+      if (step?.state === 'blocked') {
+        const what = `${step.title}: ${step.reason}`;
+        refused.set(what, (refused.get(what) ?? new Set()).add(releaseKey(variant.distro)));
+      }
       if (step?.state !== 'change') continue;
       // A change with nothing to carry out (a step that does its work in code of its own) cannot be rendered.
       if (actionsOf(step).length === 0) {
@@ -78,7 +88,8 @@ function mergedTasks(plans: ReleasePlan[], fact: string): { tasks: Task[]; leftO
       else tasks.push({ name: step.title, when, block: stepTasks });
     }
   }
-  return { tasks, leftOut: [...leftOut] };
+  const blocked = [...refused].map(([what, releases]) => `${[...releases].join(', ')}: ${what}`);
+  return { tasks, leftOut: [...leftOut], blocked };
 }
 
 /**
@@ -100,7 +111,7 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
   const releases = [...new Set(plans.map((p) => releaseKey(p.distro)))];
   const names = releases.join(', ');
   const fact = d.codename ? 'ansible_facts.distribution_release' : 'ansible_facts.distribution_version';
-  const { tasks, leftOut } = mergedTasks(plans, fact);
+  const { tasks, leftOut, blocked } = mergedTasks(plans, fact);
   const play = {
     name: `kvmkit: KVM host, ${d.name}, profile ${plan.profile}`,
     hosts: 'all',
@@ -130,6 +141,7 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
     ...(leftOut.length > 0
       ? [`# Left out (kvmkit does it on the host, not from plain actions yet): ${leftOut.join(', ')}.`]
       : []),
+    ...blocked.map((line) => `# Not done on ${line}`),
   ].join('\n');
   return `${header}\n${stringify([play], { lineWidth: 0 })}`;
 }

@@ -171,7 +171,8 @@ pm_download() {
   for f in "$1"_*.deb; do if [ -f "$f" ]; then echo "$f"; return 0; fi; done
   return 1
 }
-pm_unpack() { dpkg -x "$1" "$2"; }`,
+pm_unpack() { dpkg -x "$1" "$2"; }
+pm_fetch() { /usr/lib/apt/apt-helper download-file "$1" "$2" >&2; }`,
   dependsCommand: (pkg) => ({ argv: ['apt-cache', 'depends', pkg] }),
   // "  Depends: NAME" (and "  PreDepends: NAME"), one a line.
   parseDepends: (output) => [...output.matchAll(/Depends: (\S+)/g)].map((m) => m[1]!),

@@ -57,10 +57,12 @@ export interface PackageManager {
   unpackCommand(file: string, dir: string): Command;
 
   /**
-   * POSIX sh functions for a script kvmkit runs on the target (the smoke VM's guest kernel):
-   * `pm_depends PKG` prints what PKG's candidate depends on, a name a line; `pm_download PKG`
-   * fetches PKG's file into the current folder and prints its name; `pm_unpack FILE DIR` unpacks
-   * it under DIR, installing nothing. No Jinja braces: the Ansible export carries them as is.
+   * POSIX sh functions for a script kvmkit runs on the target (the smoke VM's guest kernel, a
+   * cloud VM's image): `pm_depends PKG` prints what PKG's candidate depends on, a name a line;
+   * `pm_download PKG` fetches PKG's file into the current folder and prints its name; `pm_unpack
+   * FILE DIR` unpacks it under DIR, installing nothing; `pm_fetch URL FILE` fetches any URL to
+   * FILE the way the manager fetches packages (its proxy, its HTTPS), so no curl or wget is
+   * needed. No Jinja braces: the Ansible export carries them as is.
    */
   readonly shellFunctions: string;
   /** Asks what a package's candidate depends on (nothing installed; no root). */

@@ -1,3 +1,4 @@
+import { Facts } from '../facts/index.js';
 import { provenVirtType } from '../facts/probe-verdict.js';
 import type { Host, Runner } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
@@ -46,7 +47,7 @@ export function firstVmStep(first: FirstVm): Step {
     get title() {
       return t('steps.firstVm.title');
     },
-    async plan({ facts, wanted, options }) {
+    async plan({ facts, wanted, options, user }) {
       if (first.kind === 'none') return planned(this, 'ok', t('steps.firstVm.none'));
       const host = facts.host;
       if (host.canRun()) {
@@ -76,15 +77,18 @@ export function firstVmStep(first: FirstVm): Step {
         );
         if (refusal) return planned(this, 'blocked', `${refusal.reason}; ${refusal.hint}`);
       }
+      // Its seed carries the user's keys: with nobody named (plain root), there is nobody to let in.
+      if (first.kind === 'cloud' && !user) return planned(this, 'blocked', t('steps.firstVm.cloudNeedsUser'));
       // A recorded tree (an export's host with nothing installed) plans what it can: the smoke VM
-      // whole (its kernel is chosen where it is made), the others as a line.
-      if (!host.canRun() && first.kind !== 'smoke')
+      // whole (its kernel is chosen where it is made), a cloud VM whole (its image and the user's
+      // keys found where it is made), an ISO VM as a line (its file is the target's own).
+      if (!host.canRun() && first.kind === 'iso')
         return said(
           planned(this, 'change', t('steps.firstVm.create', { name: first.name, kind: first.kind })),
           'create',
         );
       try {
-        return said(await planCreation(this, host, first), 'create');
+        return said(await planCreation(this, host, first, user?.name), 'create');
       } catch (error) {
         if (!(error instanceof VmError)) throw error;
         return planned(this, 'blocked', `${error.message}${error.hint ? `; ${error.hint}` : ''}`);
@@ -145,6 +149,7 @@ async function planCreation(
   step: Pick<Step, 'id' | 'title'>,
   host: Host,
   first: Creating,
+  user: string | undefined,
 ): Promise<PlannedStep> {
   if (first.kind === 'smoke') {
     // A plan for a recorded tree is carried out on other hosts (an export): libvirt gives each its UUID.
@@ -168,8 +173,36 @@ async function planCreation(
       withUndo(first.name, vm.uuid, vm.actions),
     );
   }
-  return planned(step, 'change', t('steps.firstVm.cloud', { name: first.name, image: first.image }));
+  if (host.canRun() || !user)
+    return planned(step, 'change', t('steps.firstVm.cloud', { name: first.name, image: first.image }));
+  // Planned for other hosts (an export): each fetches and checks the image, and reads its user's keys.
+  const image = CLOUD_IMAGES[first.image];
+  if (!image) throw new VmError(t('steps.firstVm.unknownImage', { image: first.image }));
+  const vm = await planCloudVm(
+    host,
+    { ...cloudSize(first), name: first.name, user, uuid: null },
+    {
+      onTarget: {
+        image,
+        generateKey: first.generateKey === true,
+        manager: await new Facts(host).packageManager(),
+      },
+    },
+  );
+  return plannedActions(
+    step,
+    'change',
+    t('steps.firstVm.cloudOnTarget', { name: first.name, image: first.image, user }),
+    vm.actions,
+  );
 }
+
+/** A cloud first VM's size: what was asked, else 2 GiB of memory, 2 vCPUs and a 20 GiB disk. */
+const cloudSize = (first: Extract<FirstVm, { kind: 'cloud' }>) => ({
+  memoryMiB: first.memoryMiB ?? 2048,
+  vcpus: 2,
+  diskGiB: first.diskGiB ?? 20,
+});
 
 const isoOptions = (first: Extract<FirstVm, { kind: 'iso' }>, virtType: 'kvm' | 'qemu'): IsoVmOptions => ({
   name: first.name,
@@ -217,9 +250,7 @@ async function planCloud(
     checksum: bundled?.checksum ?? { listUrl: image.checksums, algorithm: image.algorithm },
     ...(bundled ? { unsignedReason: 'unsigned' as const } : { signature: image.signature }),
     user: context.user.name,
-    memoryMiB: first.memoryMiB ?? 2048,
-    vcpus: 2,
-    diskGiB: first.diskGiB ?? 20,
+    ...cloudSize(first),
     virtType: await provenVirtType(host),
     waitSshMs: 0, // the installer's verification waits for SSH
     generateKey: first.generateKey,

@@ -69,6 +69,28 @@ export function seedIsoActions(path: string, input: SeedInput): VmAction[] {
   return [
     writeAction(`${dir}/meta-data`, metaData),
     writeAction(`${dir}/user-data`, userData),
+    ...seedIsoMaking(path),
+  ];
+}
+
+/**
+ * The seed's files as templates, for a VM planned where the user's keys are not known (an
+ * export): user-data goes to user-data.in with `keysMark` where the keys will be, filled in on
+ * the target (cloud-inputs.ts) before seedIsoMaking runs.
+ */
+export function seedTemplateWrites(
+  path: string,
+  input: Omit<SeedInput, 'sshKeys'>,
+  keysMark: string,
+): VmAction[] {
+  const { metaData, userData } = seedFiles({ ...input, sshKeys: [keysMark] });
+  return [writeAction(`${path}.d/meta-data`, metaData), writeAction(`${path}.d/user-data.in`, userData)];
+}
+
+/** genisoimage making the seed at `path` from PATH.d/{user-data,meta-data}, which then go. */
+export function seedIsoMaking(path: string): VmAction[] {
+  const dir = `${path}.d`;
+  return [
     runAction(
       {
         argv: [

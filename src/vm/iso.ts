@@ -82,7 +82,8 @@ export async function detectOs(host: Host, iso: string): Promise<string | undefi
 /** The part of virt-install's argv every kvmkit VM shares: who, where, how big (and which, by UUID). */
 export function virtInstallBase(o: {
   name: string;
-  virtType: 'kvm' | 'qemu';
+  /** None: virt-install's own choice (KVM where it is usable), for a VM planned elsewhere. */
+  virtType?: 'kvm' | 'qemu';
   memoryMiB: number;
   vcpus: number;
   uuid?: string;
@@ -93,8 +94,7 @@ export function virtInstallBase(o: {
     DEFAULT_URI,
     '--name',
     o.name,
-    '--virt-type',
-    o.virtType,
+    ...(o.virtType ? ['--virt-type', o.virtType] : []),
     '--memory',
     String(o.memoryMiB),
     '--vcpus',

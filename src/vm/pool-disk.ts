@@ -64,7 +64,18 @@ export async function volumeActions(o: {
    * guest writes): what a run cut short between the volume and the definition left.
    */
   reuse?: boolean;
-}): Promise<{ path: string; make: VmAction[]; remove: Command }> {
+  /**
+   * The backing image's path is known only on the target (a cloud VM planned elsewhere): the
+   * volume XML is written as FILE.in with `backing` as a mark, filled in there (cloud-inputs.ts)
+   * before `make` runs; `template` is that write, and the file the XML must become.
+   */
+  backingOnTarget?: boolean;
+}): Promise<{
+  path: string;
+  make: VmAction[];
+  remove: Command;
+  template?: { write: VmAction; file: string };
+}> {
   const failure = t('vm.pool.createFailed');
   const size = typeof o.sizeGiB === 'number' ? `${o.sizeGiB}G` : o.sizeGiB;
   const path = `${o.dir}/${o.volume}`;
@@ -100,14 +111,17 @@ export async function volumeActions(o: {
       backingStore: { path: o.backing, format: { '@type': 'qcow2' } },
     },
   });
-  return {
-    make: [
-      writeAction(xmlFile, xml),
-      runAction(virshCommand(['vol-create', POOL, xmlFile], { root: true, timeoutMs: 120_000 }), failure),
-      // Read once, by that command.
-      runAction({ argv: ['rm', '-f', xmlFile], root: true }),
-    ],
-    path,
-    remove,
-  };
+  const create = [
+    runAction(virshCommand(['vol-create', POOL, xmlFile], { root: true, timeoutMs: 120_000 }), failure),
+    // Read once, by that command.
+    runAction({ argv: ['rm', '-f', xmlFile], root: true }),
+  ];
+  if (o.backingOnTarget)
+    return {
+      make: create,
+      path,
+      remove,
+      template: { write: writeAction(`${xmlFile}.in`, xml), file: xmlFile },
+    };
+  return { make: [writeAction(xmlFile, xml), ...create], path, remove };
 }

@@ -1,4 +1,5 @@
 import { type Command, commandHolds, failureReason, type Host, noteOf, showCommand } from '../host/host.js';
+import { virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import { carryOut, type DoneIf, type OnFailure } from '../lib/on-failure.js';
@@ -94,4 +95,26 @@ export async function runVmActions(
     },
     (guard) => commandHolds(host, guard.probe),
   );
+}
+
+/**
+ * The first actions of a VM planned to be made by a plan that may be carried out again (the sh
+ * plan after a reboot, the Ansible export's second run, a run cut short after the definition):
+ * the VM it made that is off is started, and once it is defined the rest is left out.
+ */
+export function madeAlreadyGuards(name: string): VmAction[] {
+  return [
+    runAction({
+      ...virshCommand(['start', name], { root: true, timeoutMs: 120_000 }),
+      skipIf: {
+        argv: virshCommand(['list', '--all', '--name', '--state-shutoff']).argv,
+        stdoutLacks: `^${name}$`,
+      },
+    }),
+    {
+      kind: 'done-if',
+      what: t('vm.smoke.defined', { name }),
+      probe: { argv: virshCommand(['dominfo', name]).argv, root: true },
+    },
+  ];
 }

@@ -6,6 +6,7 @@ import type { Task } from '../../src/export/ansible-tasks.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { buildPlan, type Plan } from '../../src/plan/plan.js';
 import { planAsShell } from '../../src/plan/shell.js';
+import type { FirstVm } from '../../src/profiles/wanted.js';
 import { materialize } from '../helpers/fixtures.js';
 
 /**
@@ -220,7 +221,10 @@ function compared(plan: Plan) {
 }
 
 /** A host of Debian 12 with nothing installed, `user` in no group of libvirt's, and PID 1 `init`. */
-async function removedState(init: 'systemd' | 'sh'): Promise<Plan> {
+async function removedState(
+  init: 'systemd' | 'sh',
+  firstVm: FirstVm = { kind: 'smoke', name: 'kvmkit-smoke' },
+): Promise<Plan> {
   const dir = materialize('os-debian-12');
   const put = (path: string, text: string) => {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
@@ -233,7 +237,7 @@ async function removedState(init: 'systemd' | 'sh'): Promise<Plan> {
   return buildPlan(new FixtureHost(dir), {
     user: 'alice',
     install: { nested: true },
-    firstVm: { kind: 'smoke', name: 'kvmkit-smoke' },
+    firstVm,
   });
 }
 
@@ -263,6 +267,25 @@ describe('the Ansible export and the sh plan render the same planned actions', (
       ).toBe(true);
       expect(ansible).toEqual(sh);
     });
+
+  it('a cloud first VM: its inputs script, the templates it fills in, the seed and virt-install, alike', async () => {
+    const plan = await removedState('systemd', { kind: 'cloud', name: 'debian-12', image: 'debian-12' });
+    const { sh, ansible } = compared(plan);
+    const runs = sh.flatMap((d) => (d.kind === 'run' ? [d.argv.join(' ')] : []));
+    expect(runs.some((r) => r.startsWith('sh /var/lib/kvmkit/vms/debian-12-inputs.sh https://'))).toBe(true);
+    expect(runs.some((r) => r.startsWith('genisoimage '))).toBe(true);
+    expect(runs.some((r) => r.startsWith('virt-install ') && !r.includes('--virt-type'))).toBe(true);
+    const writes = sh.flatMap((d) => (d.kind === 'write' ? [d.path] : []));
+    expect(writes).toEqual(
+      expect.arrayContaining([
+        '/var/lib/kvmkit/vms/debian-12-disk.xml.in',
+        '/var/lib/libvirt/images/debian-12-seed.iso.d/user-data.in',
+        '/var/lib/kvmkit/vms/debian-12-inputs.sh',
+      ]),
+    );
+    expect(sh.some((d) => d.kind === 'done-if')).toBe(true);
+    expect(ansible).toEqual(sh);
+  });
 
   it('can fail: a command dropped, an environment lost or a probe changed on one side is seen', async () => {
     const plan = await removedState('sh');

@@ -1,5 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -144,4 +145,119 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
     );
     expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
   });
+
+  it("with a cloud first VM: its image fetched and checked on the host, the user's key read there", async () => {
+    const file = await exported(['--user', USER, '--first-vm', 'debian-12']);
+    // Harness, not product: this machine may reach only Debian's archive, so the image is served
+    // from 127.0.0.1 in the test's namespace, under the name Debian gives it, with its SHA512SUMS;
+    // the playbook's one change is that address (Debian's list is not signed: nothing else moves).
+    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-images-'));
+    const image = readFileSync(join(import.meta.dirname, '../fixtures/images/tiny.qcow2'));
+    writeFileSync(join(dir, 'debian-12-generic-amd64.qcow2'), image);
+    const sha512 = createHash('sha512').update(image).digest('hex');
+    writeFileSync(join(dir, 'SHA512SUMS'), `${sha512}  debian-12-generic-amd64.qcow2\n`);
+    const debian = 'https://cloud.debian.org/images/cloud/bookworm/latest/';
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain(`${debian}debian-12-generic-amd64.qcow2`);
+    writeFileSync(file, text.replaceAll(debian, `http://127.0.0.1:${IMAGE_PORT}/`));
+    removedState(USER);
+    rmSync('/var/lib/kvmkit/images', { recursive: true, force: true });
+    mkdirSync('/etc/libvirt', { recursive: true });
+    writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
+    const home = `/home/${USER}`;
+    if (!existsSync(`${home}/.ssh/id_ed25519.pub`)) {
+      mkdirSync(`${home}/.ssh`, { recursive: true });
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${home}/.ssh/id_ed25519`]);
+    }
+    const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
+    const server = await serveInNamespace(dir);
+    try {
+      const first = playbook(file);
+      expect(first.status, first.output.slice(-4000)).toBe(0);
+      expect(first.changedTasks).toEqual(
+        expect.arrayContaining([
+          'Create the first VM: sh debian-12-inputs.sh',
+          'Create the first VM: virsh vol-create',
+          'Create the first VM: genisoimage',
+          'Create the first VM: virt-install debian-12',
+        ]),
+      );
+      // The image in kvmkit's cache under its checksum, the VM's disk an overlay on it.
+      const cached = `/var/lib/kvmkit/images/${sha512.slice(0, 16)}-debian-12-generic-amd64.qcow2`;
+      expect(readFileSync(cached)).toEqual(image);
+      const virsh = (...args: string[]) =>
+        spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], {
+          encoding: 'utf8',
+        });
+      expect(virsh('domstate', 'debian-12').stdout.trim()).toBe('running');
+      expect(virsh('vol-dumpxml', '--pool', 'default', 'debian-12.qcow2').stdout).toContain(
+        `<path>${cached}</path>`,
+      );
+      // The seed carries the key the user has on this host.
+      const seed = spawnSync(
+        'isoinfo',
+        ['-i', '/var/lib/libvirt/images/debian-12-seed.iso', '-R', '-x', '/user-data'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(seed.stdout).toContain(`- '${key}'`);
+
+      const second = playbook(file);
+      expect(second.status, second.output.slice(-4000)).toBe(0);
+      expect(second.changed, second.changedTasks.join(', ')).toBe(0);
+      const after = parseJson<Plan>(
+        (await kvmkit(['plan', '--json', '--user', USER, '--first-vm', 'debian-12'], { inNamespace: true }))
+          .stdout,
+      );
+      expect(after.steps.find((s) => s.id === 'first-vm')?.state).toBe('ok');
+    } finally {
+      server.stop();
+      const virsh = (...args: string[]) =>
+        spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], {
+          encoding: 'utf8',
+        });
+      virsh('destroy', 'debian-12');
+      virsh('undefine', 'debian-12', '--remove-all-storage');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** The port the test's image server listens on, inside the test's network namespace (its own). */
+const IMAGE_PORT = 18_480;
+
+/**
+ * A static HTTP server for `dir` on 127.0.0.1:IMAGE_PORT inside the test's network namespace
+ * (where the playbook runs), answering before this returns; stop() ends that process, and only it.
+ */
+async function serveInNamespace(dir: string): Promise<{ stop: () => void }> {
+  const child = spawn(
+    HARNESS,
+    [
+      TEST_NETNS,
+      'python3',
+      '-m',
+      'http.server',
+      String(IMAGE_PORT),
+      '--bind',
+      '127.0.0.1',
+      '--directory',
+      dir,
+    ],
+    { stdio: 'ignore', detached: true },
+  );
+  const stop = () => {
+    if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
+  };
+  const deadline = Date.now() + 30_000;
+  const probe = ['python3', '-c', `import socket; socket.create_connection(("127.0.0.1", ${IMAGE_PORT}), 1)`];
+  while (spawnSync(HARNESS, [TEST_NETNS, ...probe]).status !== 0) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      stop();
+      throw new Error(`the image server did not answer on 127.0.0.1:${IMAGE_PORT} within 30 s`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { stop };
+}

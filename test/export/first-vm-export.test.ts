@@ -9,6 +9,7 @@ import { cloudInitUserData } from '../../src/export/cloud-init.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { apt } from '../../src/package-manager/apt.js';
 import { buildPlan } from '../../src/plan/plan.js';
+import { cloudInputsScript, IMAGE_MARK, KEYS_MARK } from '../../src/vm/cloud/cloud-inputs.js';
 import { guestKernelScript } from '../../src/vm/smoke/guest-kernel.js';
 import { MAKE_INITRAMFS } from '../../src/vm/smoke/make-initramfs.js';
 import { materialize } from '../helpers/fixtures.js';
@@ -109,5 +110,67 @@ describe('the smoke first VM in the exports', () => {
     };
     expect(await write('smoke')).toContain('dest: /var/lib/kvmkit/vms/kvmkit-smoke.xml');
     expect(await write('none')).not.toContain('kvmkit-smoke');
+  });
+});
+
+describe('a cloud first VM in the exports', () => {
+  const write = async (flags: { firstVm: string; user?: string }) => {
+    const out = join(mkdtempSync(join(tmpdir(), 'kvmkit-export-')), 'playbook.yml');
+    const exit = await exportAnsibleCommand({ root: materialize('os-debian-12'), ...flags, out });
+    return { exit, text: exit === 0 ? readFileSync(out, 'utf8') : '' };
+  };
+
+  it('is planned whole: the inputs script found on each host, the templates it fills in, no UUID, no --virt-type', async () => {
+    const { exit, text } = await write({ firstVm: 'debian-12', user: 'alice' });
+    expect(exit).toBe(0);
+    const [play] = parse(text) as [{ tasks: Task[] }];
+    const all = flat(play.tasks);
+    const copy = (path: string) =>
+      all.find((t) => t['ansible.builtin.copy']?.dest === path)?.['ansible.builtin.copy'];
+    expect(copy('/var/lib/kvmkit/vms/debian-12-inputs.sh')).toEqual(
+      expect.objectContaining({ content: cloudInputsScript(apt), mode: '0700' }),
+    );
+    expect(copy('/var/lib/kvmkit/vms/debian-12-disk.xml.in')?.content).toContain(
+      `<path>${IMAGE_MARK}</path>`,
+    );
+    expect(copy('/var/lib/libvirt/images/debian-12-seed.iso.d/user-data.in')?.content).toContain(KEYS_MARK);
+    const argv = all.flatMap((t) =>
+      t['ansible.builtin.command'] ? [t['ansible.builtin.command'].argv] : [],
+    );
+    expect(argv).toContainEqual([
+      'sh',
+      '/var/lib/kvmkit/vms/debian-12-inputs.sh',
+      'https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-generic-amd64.qcow2',
+      'https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS',
+      'sha512',
+      '/var/lib/kvmkit/images',
+      '/var/lib/kvmkit/vms/debian-12-disk.xml',
+      '/var/lib/libvirt/images/debian-12-seed.iso.d/user-data',
+      'alice',
+      'no',
+    ]);
+    const install = argv.find((a) => a[0] === 'virt-install') ?? [];
+    expect(install).toContain('debian-12');
+    expect(install.join(' ')).not.toMatch(/--virt-type|--metadata/);
+    expect(cloudInputsScript(apt)).not.toMatch(/\{\{|\{%|\{#/);
+  });
+
+  it('an Ubuntu image is said not done on the Debian releases whose keyrings cannot check its list', async () => {
+    const { exit, text } = await write({ firstVm: 'ubuntu-24.04', user: 'alice' });
+    expect(exit).toBe(0);
+    expect(text).toMatch(
+      /^# Not done on bookworm: Create the first VM: ubuntu-24\.04's checksum list is signed with a key/m,
+    );
+    expect(text).not.toMatch(/^# Not done on trixie/m);
+    expect(text).toContain('ubuntu-24.04-inputs.sh');
+  });
+
+  it('needs --user (the VM carries their keys); an ISO first VM is refused', async () => {
+    await expect(write({ firstVm: 'debian-12' })).rejects.toThrow(
+      /a cloud VM carries a user's SSH keys, and no --user was named/,
+    );
+    await expect(write({ firstVm: '/srv/x.iso', user: 'alice' })).rejects.toThrow(
+      /an ISO first VM needs its file/,
+    );
   });
 });

@@ -13,9 +13,22 @@ import { materialize } from '../helpers/fixtures.js';
 
 const KEYRING = '/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg';
 
-/** What `kvmkit plan --root ROOT --first-vm IMAGE` plans (the same buildPlan, in this process). */
-const plan = (root: string, image: string, options: Parameters<typeof buildPlan>[1] = {}) =>
-  buildPlan(new FixtureHost(root), { firstVm: { kind: 'cloud', name: image, image }, ...options });
+/**
+ * What `kvmkit plan --root ROOT --first-vm IMAGE --user alice` plans (the same buildPlan, in this
+ * process): alice is put in the tree, as a cloud VM carries its user's keys.
+ */
+const plan = (root: string, image: string, options: Parameters<typeof buildPlan>[1] = {}) => {
+  writeFileSync(
+    join(root, 'etc/passwd'),
+    'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n',
+  );
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nalice:x:1000:\n');
+  return buildPlan(new FixtureHost(root), {
+    firstVm: { kind: 'cloud', name: image, image },
+    user: 'alice',
+    ...options,
+  });
+};
 const firstVmStep = (p: Plan) => p.steps.find((s) => s.id === 'first-vm');
 
 /** A Debian tree of another release: the os-debian-12 fixture with its os-release rewritten. */
@@ -69,6 +82,17 @@ describe('kvmkit plan: a cloud first VM whose image cannot be checked here is bl
     const noble = await plan(materialize('os-ubuntu-24.04'), 'ubuntu-24.04');
     expect(noble.packages).toContain('ubuntu-cloudimage-keyring');
     expect(firstVmStep(noble)?.state).toBe('change');
+  });
+
+  it('with nobody named to let in (plain root, no --user): blocked, saying so', async () => {
+    const root = materialize('os-debian-12');
+    const p = await buildPlan(new FixtureHost(root), {
+      firstVm: { kind: 'cloud', name: 'debian-12', image: 'debian-12' },
+    });
+    expect(firstVmStep(p)).toMatchObject({
+      state: 'blocked',
+      reason: 'a cloud VM needs a user whose SSH key it carries',
+    });
   });
 
   it('from a bundle that carries the image (checked by its own checksum): not blocked', async () => {

@@ -60,7 +60,14 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
   });
 
   it('--first-vm debian-12 lists genisoimage, gpgv and qemu-utils (no keyring packaged on Debian 12)', async () => {
-    const p = await plan(['--root', materialize('os-debian-12'), '--first-vm', 'debian-12']);
+    const root = materialize('os-debian-12');
+    // A cloud VM carries its user's keys: the tree has one.
+    writeFileSync(
+      join(root, 'etc/passwd'),
+      'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n',
+    );
+    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nalice:x:1000:\n');
+    const p = await plan(['--root', root, '--first-vm', 'debian-12', '--user', 'alice']);
     expect(p.needs).toEqual({ cloudVm: ['genisoimage', 'gpgv', 'qemu-utils'] });
     expect(installArgv(p)).toEqual(expect.arrayContaining(['genisoimage', 'gpgv', 'qemu-utils']));
     expect(p.steps.at(-1)).toMatchObject({ id: 'first-vm', state: 'change' });

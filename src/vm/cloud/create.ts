@@ -4,12 +4,21 @@ import { Virsh, virshCommand } from '../../host/virsh.js';
 import { VmError } from '../../host/vm-errors.js';
 import { t } from '../../lib/i18n.js';
 import type { Waiting } from '../../lib/waiting.js';
-import { GUEST_TOOLS, generateUserKey, seedIsoActions, userPublicKeys } from '../cloud-init.js';
+import type { PackageManager } from '../../package-manager/package-manager.js';
+import {
+  GUEST_TOOLS,
+  generateUserKey,
+  seedIsoActions,
+  seedIsoMaking,
+  seedTemplateWrites,
+  userPublicKeys,
+} from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
 import { consoleLogOf, seedPathOf, VM_NAME } from '../names.js';
 import { poolDir, requireFreeVolumes, volumeActions } from '../pool-disk.js';
 import { waitForSsh } from '../ssh.js';
-import { runAction, runVmActions, type VmAction } from '../vm-actions.js';
+import { madeAlreadyGuards, runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
+import { cloudInputsCommand, cloudInputsScript, IMAGE_MARK, KEYS_MARK } from './cloud-inputs.js';
 import {
   type Checksum,
   checksumFor,
@@ -92,36 +101,70 @@ export async function imageChecksum(
 
 /** The cloud VM, planned once its image is in the cache: every action that makes it. */
 export interface CloudVmPlan {
-  /** Chosen by kvmkit (virt-install --metadata uuid=), so the plan names the VM it makes. */
-  uuid: string;
+  /**
+   * Chosen by kvmkit (virt-install --metadata uuid=), so the plan names the VM it makes; none
+   * when libvirt gives each host its own (a plan carried out elsewhere).
+   */
+  uuid?: string;
   overlay: string;
   seed: string;
   actions: VmAction[];
 }
 
+/** A catalog image (images.ts): where it is, its checksum list, and that list's signature. */
+export type CatalogImage = {
+  url: string;
+  checksums: string;
+  algorithm: 'sha256' | 'sha512';
+  signature?: ListSignature;
+};
+
 /**
- * Plans a cloud VM on an image in kvmkit's cache, reading the host and changing nothing: a qcow2
- * overlay on the image in the default pool, a cloud-init seed with the hostname and the user's SSH
+ * What the plan is made with: the image in this host's cache and the user's keys read here, or,
+ * for a plan carried out on other hosts (an export), what each target finds for itself
+ * (cloud-inputs.ts): its image fetched and checked there, its user's keys read (or made) there.
+ */
+export type CloudVmInputs =
+  | { image: string; sshKeys: string[] }
+  | {
+      onTarget: {
+        image: CatalogImage;
+        generateKey: boolean;
+        manager: Pick<PackageManager, 'shellFunctions'>;
+      };
+    };
+
+/** Where the script that gathers a cloud VM's inputs on its target is written (then removed). */
+const inputsScriptOf = (name: string) => `/var/lib/kvmkit/vms/${name}-inputs.sh`;
+
+/**
+ * Plans a cloud VM, reading the host and changing nothing: a qcow2 overlay on the image in
+ * kvmkit's cache, in the default pool, a cloud-init seed with the hostname and the user's SSH
  * keys, and virt-install importing them. Should one fail, only what this run made is removed: the
- * definition, the overlay by its path, the seed.
+ * definition, the overlay by its path, the seed. No UUID (uuid null): libvirt gives each host
+ * its own (an export's).
  */
 export async function planCloudVm(
   host: Host,
-  o: Pick<CloudVmOptions, 'name' | 'user' | 'memoryMiB' | 'vcpus' | 'diskGiB' | 'virtType'> & {
-    uuid?: string;
+  o: Pick<CloudVmOptions, 'name' | 'user' | 'memoryMiB' | 'vcpus' | 'diskGiB'> & {
+    /** None: virt-install's choice on the target (KVM where it is usable). */
+    virtType?: 'kvm' | 'qemu';
+    uuid?: string | null;
   },
-  inputs: { image: string; sshKeys: string[] },
+  inputs: CloudVmInputs,
 ): Promise<CloudVmPlan> {
   const seed = seedPathOf(o.name);
+  const onTarget = 'onTarget' in inputs ? inputs.onTarget : undefined;
   const disk = await volumeActions({
     vmName: o.name,
     dir: await poolDir(host),
     volume: `${o.name}.qcow2`,
     sizeGiB: o.diskGiB,
-    backing: inputs.image,
+    backing: onTarget ? IMAGE_MARK : (inputs as { image: string }).image,
+    backingOnTarget: onTarget !== undefined,
   });
   const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
-  const uuid = o.uuid ?? crypto.randomUUID();
+  const uuid = o.uuid === null ? undefined : (o.uuid ?? crypto.randomUUID());
   const argv = [
     ...virtInstallBase({ ...o, uuid }),
     '--import',
@@ -142,7 +185,41 @@ export async function planCloudVm(
     '--wait',
     '0',
   ];
+  // The guest tools go into the guest (the guide put spice-vdagent on the host).
+  const seedInput = { hostname: o.name, user: o.user, packages: GUEST_TOOLS };
+  const script = inputsScriptOf(o.name);
+  const removeSeed = tolerated({ argv: ['rm', '-rf', seed, `${seed}.d`], root: true });
+  const gathering: VmAction[] = onTarget
+    ? [
+        ...madeAlreadyGuards(o.name),
+        // Should the gathering fail, its templates and script go.
+        {
+          kind: 'on-failure',
+          what: t('vm.cloud.undo', { name: o.name }),
+          actions: [
+            removeSeed,
+            tolerated({ argv: ['rm', '-f', script, `${disk.template!.file}.in`], root: true }),
+          ],
+        },
+        disk.template!.write,
+        ...seedTemplateWrites(seed, seedInput, KEYS_MARK),
+        writeAction(script, cloudInputsScript(onTarget.manager), 0o700),
+        runAction(
+          cloudInputsCommand({
+            script,
+            image: onTarget.image,
+            cache: CACHE,
+            diskXml: disk.template!.file,
+            userData: `${seed}.d/user-data`,
+            user: o.user,
+            generateKey: onTarget.generateKey,
+          }),
+        ),
+        runAction({ argv: ['rm', '-f', script], root: true }),
+      ]
+    : [];
   const actions: VmAction[] = [
+    ...gathering,
     ...disk.make,
     {
       kind: 'on-failure',
@@ -150,22 +227,18 @@ export async function planCloudVm(
       actions: [
         tolerated(virshCommand(['undefine', o.name], { root: true, timeoutMs: 120_000 })),
         tolerated(disk.remove),
-        tolerated({ argv: ['rm', '-rf', seed, `${seed}.d`], root: true }),
+        removeSeed,
       ],
     },
-    // The guest tools go into the guest (the guide put spice-vdagent on the host).
-    ...seedIsoActions(seed, {
-      hostname: o.name,
-      user: o.user,
-      sshKeys: inputs.sshKeys,
-      packages: GUEST_TOOLS,
-    }),
+    ...(onTarget
+      ? seedIsoMaking(seed)
+      : seedIsoActions(seed, { ...seedInput, sshKeys: (inputs as { sshKeys: string[] }).sshKeys })),
     // So libvirt lists the seed it did not make as a volume of the pool; a refusal changes nothing.
     tolerated(virshCommand(['pool-refresh', 'default'], { root: true, timeoutMs: 120_000 })),
     runAction({ argv, root: true, timeoutMs: 600_000 }, t('vm.cloud.virtInstallFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
-  return { uuid, overlay: disk.path, seed, actions };
+  return { ...(uuid ? { uuid } : {}), overlay: disk.path, seed, actions };
 }
 
 /**

@@ -8,7 +8,7 @@ import { seedIsoActions, userPublicKeys } from '../cloud-init.js';
 import { smokeDomainXml } from '../domain-xml.js';
 import { consoleLogOf, seedPathOf, smokeInitrdOf, VM_NAME } from '../names.js';
 import { poolDir, volumeActions } from '../pool-disk.js';
-import { runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
+import { madeAlreadyGuards, runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
 import { BUSYBOX_PATHS, staticBusybox } from './busybox.js';
 import { guestKernelCommand, guestKernelScript } from './guest-kernel.js';
 import { guestFiles, SMOKE_MODULES } from './initramfs.js';
@@ -169,20 +169,7 @@ export async function planSmokeVm(
   });
   const guest = `${build}/guest`;
   const actions: VmAction[] = [
-    // A plan carried out again (the Ansible export's second run, the sh plan after a reboot or a
-    // run cut short after the definition) starts a VM it made that is off, and makes it no more.
-    runAction({
-      ...virshCommand(['start', name], { root: true, timeoutMs: 120_000 }),
-      skipIf: {
-        argv: virshCommand(['list', '--all', '--name', '--state-shutoff']).argv,
-        stdoutLacks: `^${name}$`,
-      },
-    }),
-    {
-      kind: 'done-if',
-      what: t('vm.smoke.defined', { name }),
-      probe: { argv: virshCommand(['dominfo', name]).argv, root: true },
-    },
+    ...madeAlreadyGuards(name),
     onFailure(removeFiles),
     ...guestFiles(name).map((file) => writeAction(`${source}/${file.path}`, file.content, file.mode)),
     writeAction(kernelScript, guestKernelScript(manager), 0o755),
