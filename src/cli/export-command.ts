@@ -18,6 +18,8 @@ export interface ExportFlags {
   out?: string;
   nested?: boolean;
   firstVm?: string;
+  /** A cloud first VM: make the user a key on a host where they have none. */
+  generateKey?: boolean;
   bridge?: boolean;
 }
 
@@ -45,7 +47,7 @@ async function exportedPlan(flags: ExportFlags) {
   const answer = flags.firstVm;
   if (answer !== undefined && /\.iso$/i.test(answer))
     throw new UsageError(t('cli.export.firstVm', { firstVm: answer }), t('cli.export.firstVmHint'));
-  const firstVm = answer === undefined ? undefined : parseFirstVm(answer);
+  const firstVm = answer === undefined ? undefined : parseFirstVm(answer, {}, flags.generateKey);
   if (firstVm?.kind === 'cloud' && flags.user === undefined)
     throw new UsageError(
       t('cli.export.cloudUser', { firstVm: firstVm.image }),

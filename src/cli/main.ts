@@ -463,6 +463,7 @@ function buildProgram(only?: string, vmVerb?: string): Command {
         .option('--user <name>', user)
         .option('--nested', t('help.export.nested'))
         .option('--first-vm <what>', t('help.export.firstVm'))
+        .option('--generate-key', t('help.export.generateKey'))
         .option('--bridge', t('help.export.bridge'))
         .option('--out <file>', t('help.export.out'));
     exportOptions(

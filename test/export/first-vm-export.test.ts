@@ -114,7 +114,7 @@ describe('the smoke first VM in the exports', () => {
 });
 
 describe('a cloud first VM in the exports', () => {
-  const write = async (flags: { firstVm: string; user?: string }) => {
+  const write = async (flags: { firstVm: string; user?: string; generateKey?: boolean }) => {
     const out = join(mkdtempSync(join(tmpdir(), 'kvmkit-export-')), 'playbook.yml');
     const exit = await exportAnsibleCommand({ root: materialize('os-debian-12'), ...flags, out });
     return { exit, text: exit === 0 ? readFileSync(out, 'utf8') : '' };
@@ -153,6 +153,14 @@ describe('a cloud first VM in the exports', () => {
     expect(install).toContain('debian-12');
     expect(install.join(' ')).not.toMatch(/--virt-type|--metadata/);
     expect(cloudInputsScript(apt)).not.toMatch(/\{\{|\{%|\{#/);
+  });
+
+  it('--generate-key: the script makes the user a key on a host where they have none', async () => {
+    const { exit, text } = await write({ firstVm: 'debian-12', user: 'alice', generateKey: true });
+    expect(exit).toBe(0);
+    const [play] = parse(text) as [{ tasks: Task[] }];
+    const run = flat(play.tasks).find((t) => t['ansible.builtin.command']?.argv[1]?.endsWith('-inputs.sh'));
+    expect(run?.['ansible.builtin.command']?.argv.slice(-2)).toEqual(['alice', 'yes']);
   });
 
   it('an Ubuntu image is said not done on the Debian releases whose keyrings cannot check its list', async () => {
