@@ -60,8 +60,10 @@ export async function volumeActions(o: {
   sizeGiB: number | string;
   backing?: string;
   /**
-   * A volume of that name already in the pool is taken as this VM's and kept (not for a disk the
-   * guest writes): what a run cut short between the volume and the definition left.
+   * A volume of that name already in the pool is taken as this VM's and kept: what a run cut
+   * short between the volume and the definition left. Only for a disk no guest wrote before its
+   * definition: the smoke VM's (read only), a cloud VM's overlay made by a plan whose VM was not
+   * defined yet (never started, so as it was made).
    */
   reuse?: boolean;
   /**
@@ -112,7 +114,13 @@ export async function volumeActions(o: {
     },
   });
   const create = [
-    runAction(virshCommand(['vol-create', POOL, xmlFile], { root: true, timeoutMs: 120_000 }), failure),
+    runAction(
+      {
+        ...virshCommand(['vol-create', POOL, xmlFile], { root: true, timeoutMs: 120_000 }),
+        ...(o.reuse ? { skipIf: { argv: virshCommand(['vol-info', '--pool', POOL, o.volume]).argv } } : {}),
+      },
+      failure,
+    ),
     // Read once, by that command.
     runAction({ argv: ['rm', '-f', xmlFile], root: true }),
   ];

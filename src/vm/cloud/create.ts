@@ -162,6 +162,9 @@ export async function planCloudVm(
     sizeGiB: o.diskGiB,
     backing: onTarget ? IMAGE_MARK : (inputs as { image: string }).image,
     backingOnTarget: onTarget !== undefined,
+    // Planned for other hosts, carried out again after a run cut short: the overlay it made before
+    // the VM was defined is taken, not refused (the guards before it skip all this once defined).
+    reuse: onTarget !== undefined,
   });
   const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
   const uuid = o.uuid === null ? undefined : (o.uuid ?? crypto.randomUUID());
