@@ -170,6 +170,8 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
       spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${home}/.ssh/id_ed25519`]);
     }
     const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
+    const virsh = (...args: string[]) =>
+      spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
     const server = await serveInNamespace(dir);
     try {
       const first = playbook(file);
@@ -185,10 +187,6 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
       // The image in kvmkit's cache under its checksum, the VM's disk an overlay on it.
       const cached = `/var/lib/kvmkit/images/${sha512.slice(0, 16)}-debian-12-generic-amd64.qcow2`;
       expect(readFileSync(cached)).toEqual(image);
-      const virsh = (...args: string[]) =>
-        spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], {
-          encoding: 'utf8',
-        });
       expect(virsh('domstate', 'debian-12').stdout.trim()).toBe('running');
       expect(virsh('vol-dumpxml', '--pool', 'default', 'debian-12.qcow2').stdout).toContain(
         `<path>${cached}</path>`,
@@ -213,10 +211,6 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
       expect(after.steps.find((s) => s.id === 'first-vm')?.state).toBe('ok');
     } finally {
       server.stop();
-      const virsh = (...args: string[]) =>
-        spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], {
-          encoding: 'utf8',
-        });
       virsh('destroy', 'debian-12');
       virsh('undefine', 'debian-12', '--remove-all-storage');
       rmSync(dir, { recursive: true, force: true });
