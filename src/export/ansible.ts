@@ -143,5 +143,6 @@ export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string
       : []),
     ...blocked.map((line) => `# Not done on ${line}`),
   ].join('\n');
-  return `${header}\n${stringify([play], { lineWidth: 0 })}`;
+  // YAML 1.1, as Ansible's PyYAML reads it: a string such as `no` or `on` is quoted, not a boolean.
+  return `${header}\n${stringify([play], { lineWidth: 0, version: '1.1' })}`;
 }

@@ -36,5 +36,6 @@ export async function cloudInitUserData(plan: Plan, user?: string): Promise<stri
     `# ${user ? `${user} joins the libvirt groups (the user must exist by then)` : 'no user joins the libvirt groups (give one with --user)'}.`,
     '',
   ].join('\n');
-  return `${header}${stringify(doc, { lineWidth: 0 })}`;
+  // YAML 1.1, as cloud-init's PyYAML reads it: a string such as `no` or `on` is quoted, not a boolean.
+  return `${header}${stringify(doc, { lineWidth: 0, version: '1.1' })}`;
 }

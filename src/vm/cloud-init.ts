@@ -25,10 +25,11 @@ export const GUEST_TOOLS = ['qemu-guest-agent', 'spice-vdagent'];
  * packages to install, if any (a guest without a network logs their failure and boots on).
  */
 export function seedFiles(input: SeedInput): { metaData: string; userData: string } {
-  // lineWidth 0: never fold a long value (an SSH key) over lines.
+  // lineWidth 0: never fold a long value (an SSH key) over lines. YAML 1.1, as cloud-init's
+  // PyYAML reads it: a name such as `no` or `on` is quoted, not a boolean.
   const metaData = stringify(
     { 'instance-id': `kvmkit-${input.hostname}`, 'local-hostname': input.hostname },
-    { lineWidth: 0 },
+    { lineWidth: 0, version: '1.1' },
   );
   const userData = `#cloud-config\n${stringify(
     {
@@ -43,7 +44,7 @@ export function seedFiles(input: SeedInput): { metaData: string; userData: strin
       ],
       ...(input.packages?.length ? { packages: input.packages } : {}),
     },
-    { lineWidth: 0 },
+    { lineWidth: 0, version: '1.1' },
   )}`;
   return { metaData, userData };
 }

@@ -172,6 +172,9 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
     const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
     const virsh = (...args: string[]) =>
       spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
+    // The workbench's apt goes out through the harness's proxy: the image server is reached direct.
+    const direct = '/etc/apt/apt.conf.d/99kvmkit-test-images-direct';
+    writeFileSync(direct, 'Acquire::http::Proxy::127.0.0.1 "DIRECT";\n');
     const server = await serveInNamespace(dir);
     try {
       const first = playbook(file);
@@ -211,6 +214,7 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
       expect(after.steps.find((s) => s.id === 'first-vm')?.state).toBe('ok');
     } finally {
       server.stop();
+      rmSync(direct, { force: true });
       virsh('destroy', 'debian-12');
       virsh('undefine', 'debian-12', '--remove-all-storage');
       rmSync(dir, { recursive: true, force: true });

@@ -120,10 +120,11 @@ describe('a cloud first VM in the exports', () => {
     return { exit, text: exit === 0 ? readFileSync(out, 'utf8') : '' };
   };
 
+  // Read as Ansible's PyYAML reads it (YAML 1.1): an argv word such as `no` must stay a string.
   it('is planned whole: the inputs script found on each host, the templates it fills in, no UUID, no --virt-type', async () => {
     const { exit, text } = await write({ firstVm: 'debian-12', user: 'alice' });
     expect(exit).toBe(0);
-    const [play] = parse(text) as [{ tasks: Task[] }];
+    const [play] = parse(text, { version: '1.1' }) as [{ tasks: Task[] }];
     const all = flat(play.tasks);
     const copy = (path: string) =>
       all.find((t) => t['ansible.builtin.copy']?.dest === path)?.['ansible.builtin.copy'];
@@ -158,7 +159,7 @@ describe('a cloud first VM in the exports', () => {
   it('--generate-key: the script makes the user a key on a host where they have none', async () => {
     const { exit, text } = await write({ firstVm: 'debian-12', user: 'alice', generateKey: true });
     expect(exit).toBe(0);
-    const [play] = parse(text) as [{ tasks: Task[] }];
+    const [play] = parse(text, { version: '1.1' }) as [{ tasks: Task[] }];
     const run = flat(play.tasks).find((t) => t['ansible.builtin.command']?.argv[1]?.endsWith('-inputs.sh'));
     expect(run?.['ansible.builtin.command']?.argv.slice(-2)).toEqual(['alice', 'yes']);
   });
