@@ -91,7 +91,7 @@ describe('kvmkit plan: a cloud first VM whose image cannot be checked here is bl
     });
     expect(firstVmStep(p)).toMatchObject({
       state: 'blocked',
-      reason: 'a cloud VM needs a user whose SSH key it carries',
+      reason: 'a cloud VM needs a user whose SSH key it carries: name one with --user NAME',
     });
   });
 
