@@ -183,7 +183,7 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
         expect.arrayContaining([
           'Create the first VM: sh debian-12-inputs.sh',
           'Create the first VM: virsh vol-create',
-          'Create the first VM: genisoimage',
+          'Create the first VM: genisoimage cidata',
           'Create the first VM: virt-install debian-12',
         ]),
       );
