@@ -292,6 +292,7 @@ describe('each release says what each feature needs', () => {
         'gpgv',
         'qemu-utils',
         'ubuntu-cloudimage-keyring',
+        'openssh-client',
       ]);
     },
   );
@@ -302,9 +303,15 @@ describe('each release says what each feature needs', () => {
       'gpgv',
       'qemu-utils',
       'ubuntu-keyring',
+      'openssh-client',
     ]);
     for (const version of ['10', '11', '12'])
-      expect(release('debian', version).needs.cloudVm).toEqual(['genisoimage', 'gpgv', 'qemu-utils']);
+      expect(release('debian', version).needs.cloudVm).toEqual([
+        'genisoimage',
+        'gpgv',
+        'qemu-utils',
+        'openssh-client',
+      ]);
   });
 
   it("keyrings: the package of needs.cloudVm that ships Canonical's cloud image keyring, where one does", () => {
@@ -341,7 +348,7 @@ describe('featureNeeds: only the chosen features, by feature', () => {
   it('the first VM by its kind', () => {
     expect(featureNeeds(bookworm, { firstVm: 'smoke' })).toEqual({ smokeVm: ['busybox-static'] });
     expect(featureNeeds(bookworm, { firstVm: 'cloud' })).toEqual({
-      cloudVm: ['genisoimage', 'gpgv', 'qemu-utils'],
+      cloudVm: ['genisoimage', 'gpgv', 'qemu-utils', 'openssh-client'],
     });
     expect(featureNeeds(bookworm, { firstVm: 'iso', desktop: true })).toEqual({
       isoVm: ['libosinfo-bin', 'virt-viewer'],
@@ -396,7 +403,7 @@ describe('the schema checks the needs', () => {
       ),
     );
     expect(run).toThrow(
-      'families/debian.yaml: releases[3].keyrings./usr/share/keyrings/ubuntu-cloudimage-keyring.gpg: expected a package of needs.cloudVm (genisoimage, gpgv, qemu-utils, ubuntu-keyring)',
+      'families/debian.yaml: releases[3].keyrings./usr/share/keyrings/ubuntu-cloudimage-keyring.gpg: expected a package of needs.cloudVm (genisoimage, gpgv, qemu-utils, ubuntu-keyring, openssh-client)',
     );
   });
   it('a keyring that is not a file under /usr/share/keyrings', () => {

@@ -59,7 +59,7 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
     expect(installArgv(p)).toContain('busybox-static');
   });
 
-  it('--first-vm debian-12 lists genisoimage, gpgv and qemu-utils (no keyring packaged on Debian 12)', async () => {
+  it('--first-vm debian-12 lists genisoimage, gpgv, qemu-utils and openssh-client (no keyring packaged on Debian 12)', async () => {
     const root = materialize('os-debian-12');
     // A cloud VM carries its user's keys: the tree has one.
     writeFileSync(
@@ -68,7 +68,8 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
     );
     writeFileSync(join(root, 'etc/group'), 'root:x:0:\nalice:x:1000:\n');
     const p = await plan(['--root', root, '--first-vm', 'debian-12', '--user', 'alice']);
-    expect(p.needs).toEqual({ cloudVm: ['genisoimage', 'gpgv', 'qemu-utils'] });
+    // openssh-client: ssh-keygen, when the user agreed to a key (and ssh, to reach the VM).
+    expect(p.needs).toEqual({ cloudVm: ['genisoimage', 'gpgv', 'qemu-utils', 'openssh-client'] });
     expect(installArgv(p)).toEqual(expect.arrayContaining(['genisoimage', 'gpgv', 'qemu-utils']));
     expect(p.steps.at(-1)).toMatchObject({ id: 'first-vm', state: 'change' });
   });
