@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -9,6 +9,11 @@ export interface SigningKey {
   /** A binary keyring holding the public key, as gpgv reads it. */
   keyring: string;
   sign(text: string): Buffer;
+  /**
+   * Ends the gpg-agent gpg started for this key's home, by that home's socket (only that one), and
+   * removes the home: a test run on the machine leaves no daemon behind.
+   */
+  dispose(): void;
 }
 
 export function makeSigningKey(uid: string): SigningKey {
@@ -28,6 +33,10 @@ export function makeSigningKey(uid: string): SigningKey {
       writeFileSync(join(home, 'list'), text);
       gpg('--yes', '--detach-sign', '-o', join(home, 'list.sig'), join(home, 'list'));
       return readFileSync(join(home, 'list.sig'));
+    },
+    dispose() {
+      execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { env, stdio: 'ignore' });
+      rmSync(home, { recursive: true, force: true });
     },
   };
 }

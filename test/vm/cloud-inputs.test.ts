@@ -61,7 +61,12 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => server?.close());
+afterAll(() => {
+  server?.close();
+  // The gpg-agents gpg started for the two keys: a unit test leaves no daemon on the machine.
+  distro.dispose();
+  impostor.dispose();
+});
 
 /** A user "bob" whose home is under `dir`, with these public keys; getent and runuser played for him. */
 function account(dir: string, keys: string[]): string {

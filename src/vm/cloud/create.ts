@@ -195,13 +195,16 @@ export async function planCloudVm(
   const gathering: VmAction[] = onTarget
     ? [
         ...madeAlreadyGuards(o.name),
-        // Should the gathering fail, its templates and script go.
+        // Should the gathering or the overlay fail: its templates, the XML filled in and the script go.
         {
           kind: 'on-failure',
           what: t('vm.cloud.undo', { name: o.name }),
           actions: [
             removeSeed,
-            tolerated({ argv: ['rm', '-f', script, `${disk.template!.file}.in`], root: true }),
+            tolerated({
+              argv: ['rm', '-f', script, `${disk.template!.file}.in`, disk.template!.file],
+              root: true,
+            }),
           ],
         },
         disk.template!.write,
