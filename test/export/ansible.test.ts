@@ -243,8 +243,12 @@ async function serveInNamespace(dir: string): Promise<{ stop: () => void }> {
       '--directory',
       dir,
     ],
-    { stdio: 'ignore', detached: true },
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
   const stop = () => {
     if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
   };
@@ -253,7 +257,8 @@ async function serveInNamespace(dir: string): Promise<{ stop: () => void }> {
   while (spawnSync(HARNESS, [TEST_NETNS, ...probe]).status !== 0) {
     if (Date.now() > deadline || child.exitCode !== null) {
       stop();
-      throw new Error(`the image server did not answer on 127.0.0.1:${IMAGE_PORT} within 30 s`);
+      const why = child.exitCode !== null ? `ended (${child.exitCode})` : 'did not answer within 30 s';
+      throw new Error(`the image server on 127.0.0.1:${IMAGE_PORT} ${why}: ${stderr.slice(-2000)}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -9,7 +9,9 @@
 set -eu
 ns=$1
 shift
-ip netns list | grep -qw "$ns" || ip netns add "$ns"
+# Two harness calls at once may both find the namespace missing, and `ip netns add` fails on one
+# that exists: the check and the add hold a lock on this script.
+flock "$0" sh -c 'ip netns list 2>/dev/null | grep -qw "$1" || ip netns add "$1"' add-netns "$ns"
 exec ip netns exec "$ns" unshare --mount --propagation private sh -eu -c '
   ip link set lo up
   dev=$(mktemp -d /tmp/kvmkit-dev.XXXXXX)
