@@ -1,5 +1,6 @@
 // i18n: machine file — Ansible tasks, in English as every export (cli/language.ts)
 import { basename, dirname } from 'node:path';
+import { unlockedArgv } from '../host/file-locks.js';
 import type { Command } from '../host/host.js';
 import { actionsOf, type PlannedAction, type PlannedStep, type Probe } from '../steps/step.js';
 
@@ -154,8 +155,16 @@ export class AnsibleTasks {
       // As the sh script does: the socket is there (the executor also connects to it).
       return { name, 'ansible.builtin.wait_for': { path: probe.path, timeout: seconds } };
     const register = this.register();
-    const argv = probe.kind === 'command' ? [...probe.argv] : ['test', '-d', `/proc/${probe.pid}`];
-    const done = probe.kind === 'command' ? holds(probe, register) : `${register}.rc != 0`;
+    const argv =
+      probe.kind === 'command'
+        ? [...probe.argv]
+        : probe.kind === 'unlocked'
+          ? unlockedArgv(probe.files)
+          : ['test', '-d', `/proc/${probe.pid}`];
+    const done =
+      probe.kind === 'command'
+        ? holds(probe, register)
+        : `${register}.rc ${probe.kind === 'unlocked' ? '==' : '!='} 0`;
     return {
       name,
       'ansible.builtin.command': { argv },

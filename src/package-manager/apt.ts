@@ -1,6 +1,6 @@
 import type { Command } from '../host/host.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
-import { APT_LISTS, findAptLockHolder, readAptLists } from './apt-lock.js';
+import { APT_LISTS, DPKG_LOCKS, readAptLists } from './apt-lock.js';
 import { simulateApt } from './apt-simulate.js';
 import { dpkgInterrupted, readDpkgStatus } from './dpkg-database.js';
 import type { InstallOptions, PackageManager } from './package-manager.js';
@@ -100,7 +100,7 @@ export const apt: PackageManager = {
   readInstalled: readDpkgStatus,
   interrupted: dpkgInterrupted,
   readLists: readAptLists,
-  findLockHolder: findAptLockHolder,
+  lockFiles: DPKG_LOCKS,
   simulate: simulateApt,
   async missingTool(host) {
     const there = (await host.stat('/usr/bin/apt-get')) ?? (await host.stat('/bin/apt-get'));

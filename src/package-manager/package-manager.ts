@@ -18,8 +18,11 @@ export interface PackageManager {
   interrupted(host: Host): Promise<boolean>;
   /** Whether its package lists are there, and when they were last refreshed. */
   readLists(host: Host): Promise<PackageLists>;
-  /** Who holds its lock now (another install, unattended-upgrades), if anyone. */
-  findLockHolder(host: Host): Promise<LockHolder | undefined>;
+  /**
+   * The files its runs hold POSIX locks on, in the order they take them: while another run
+   * (another install, unattended-upgrades) holds one, kvmkit waits (a planned wait).
+   */
+  readonly lockFiles: readonly string[];
   /** The manager's own program when it is missing on the host (a database without its tool), else undefined. */
   missingTool(host: Host): Promise<string | undefined>;
   /** Runs `command` (an install, remove or purge of this manager) as a simulation. */
@@ -135,17 +138,3 @@ export interface Simulation {
 
 /** A simulation, or why the manager refuses the transaction (it would fail as well). */
 export type SimulateResult = { simulation: Simulation } | { error: string };
-
-/** Who holds one of the manager's locks, as far as this host's /proc shows it. */
-export interface LockHolder {
-  lock: string;
-  /** The pid /proc/locks gives (0 when the holder is in a PID namespace this /proc cannot see). */
-  pid: number;
-  /** Its command name ("unattended-upgr"), or what we know of it when it cannot be seen. */
-  name: string;
-  /**
-   * The holder lives in another PID namespace (apt in a container seen from the host, or the host's
-   * apt seen from a container): /proc/locks shows pid 0, or a pid with no /proc entry here.
-   */
-  hidden: boolean;
-}

@@ -10,14 +10,12 @@ import {
 } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { STATE_DIR } from '../lib/paths.js';
-import { sleep } from '../lib/sleep.js';
 import {
   type ApplyContext,
   applyPlanned,
   type PlannedFile,
   type PlannedStep,
   type PlannedWait,
-  type Probe,
   type Step,
   StepFailure,
   type Uninterruptible,
@@ -25,6 +23,7 @@ import {
 import { downloadVerified } from '../vm/cloud/download.js';
 import { type PlanOptions, stepContext } from './context.js';
 import type { Journal } from './journal.js';
+import { carryOutWait } from './wait.js';
 
 export type StepResult = 'ok' | 'changed' | 'failed' | 'skipped' | 'blocked';
 
@@ -224,19 +223,20 @@ export class Executor {
         return result;
       },
       async wait(wait: PlannedWait) {
-        onEvent({ type: 'wait', step: step.id, what: wait.what, seconds: wait.deadlineMs / 1000 });
-        const start = Date.now();
-        let held = await probeHolds(host, wait.probe);
-        while (!held && Date.now() - start < wait.deadlineMs) {
-          await sleep(200, signal);
-          held = await probeHolds(host, wait.probe);
-        }
-        const seconds = Math.round((Date.now() - start) / 100) / 10;
+        const { held, seconds, failure } = await carryOutWait(
+          host,
+          wait,
+          {
+            // A wait that holds at its first look is not shown: nothing was waited for.
+            waiting: () =>
+              onEvent({ type: 'wait', step: step.id, what: wait.what, seconds: wait.deadlineMs / 1000 }),
+            say: (message) => onEvent({ type: 'say', step: step.id, message }),
+          },
+          signal,
+        );
         await journal.write({ type: 'wait', step: step.id, what: wait.what, held, seconds });
-        if (!held) {
-          const gaveUp = t('plan.executor.gaveUp', { seconds: wait.deadlineMs / 1000, what: wait.what });
-          throw new StepFailure(wait.failure ? `${gaveUp}; ${wait.failure}` : gaveUp);
-        }
+        if (signal?.aborted) throw new StepFailure(t('plan.executor.interrupted'));
+        if (!held) throw new StepFailure(failure ?? wait.what);
       },
       async writeFile(file: PlannedFile) {
         if (file.ownUndo) {
@@ -271,17 +271,5 @@ export class Executor {
         else await host.writeFile(file.path, file.content, file.mode);
       },
     };
-  }
-}
-
-/** One look at a planned wait's condition; reading only, so it is not journaled as a command. */
-async function probeHolds(host: Host, probe: Probe): Promise<boolean> {
-  switch (probe.kind) {
-    case 'command':
-      return commandHolds(host, probe, 5000);
-    case 'socket':
-      return host.socketAnswers(probe.path);
-    case 'gone':
-      return (await host.stat(`/proc/${probe.pid}`)) === undefined;
   }
 }

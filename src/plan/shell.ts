@@ -1,5 +1,6 @@
 // i18n: machine file — the sh plan is a script for machines; `plan --format sh` always runs in English
 import { dirname } from 'node:path';
+import { unlockedArgv } from '../host/file-locks.js';
 import type { Command } from '../host/host.js';
 import { inert, quoteForShell } from '../lib/shell-quote.js';
 import {
@@ -83,6 +84,8 @@ function probeTest(probe: Probe): string {
       return `[ -S ${quoteForShell(probe.path)} ]`;
     case 'gone':
       return `! kill -0 ${probe.pid} 2>/dev/null`;
+    case 'unlocked':
+      return `${unlockedArgv(probe.files).map(quoteForShell).join(' ')}`;
   }
 }
 

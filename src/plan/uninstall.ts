@@ -5,9 +5,8 @@ import { virshCommand } from '../host/virsh.js';
 import { t } from '../lib/i18n.js';
 import { BUS_PID_FILE, STATE_DIR } from '../lib/paths.js';
 import { bridgeRemovalStep } from '../steps/bridge.js';
-import { waitForPackageLock } from '../steps/packages.js';
+import { lockWait } from '../steps/packages.js';
 import {
-  applyPlanned,
   type PlannedAction,
   type PlannedStep,
   planned,
@@ -57,7 +56,7 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
       return {
         id: '',
         title: t('plan.uninstall.purge.title'),
-        async plan({ facts }) {
+        async plan({ facts, options }) {
           const database = await facts.installedPackages();
           const present = [...(database?.find(undo.packages).keys() ?? [])];
           if (!database || present.length === 0) return planned(this, 'ok', t('plan.uninstall.purge.none'));
@@ -78,36 +77,33 @@ function undoStep(undo: Undo, ours: ReadonlySet<string>): Step {
             n: safe.removing.length,
             packages: safe.removing.join(' '),
           });
+          const manager = await facts.packageManager();
           return plannedActions(this, 'change', [what, ...safe.notes].join('; '), [
+            lockWait(manager, options.lockTimeoutMs),
             ...safe.commands.map((command) => ({ kind: 'run' as const, command })),
             // The folder may be gone already: nothing to tidy is no failure.
             ...tidy.map((command) => ({ kind: 'run' as const, command, tolerate: true })),
           ]);
-        },
-        // Only the package manager's lock is waited for (who holds it said); the rest is the plan.
-        async apply(context, plannedStep) {
-          await waitForPackageLock(context);
-          await applyPlanned(context, plannedStep);
         },
       };
     case 'reinstall-packages':
       return {
         id: '',
         title: t('plan.uninstall.reinstall.title'),
-        async plan({ facts }) {
+        async plan({ facts, options }) {
           const present = (await facts.installedPackages())?.find(undo.packages) ?? new Map();
           const missing = undo.packages.filter((p) => !present.has(p));
           if (missing.length === 0) return planned(this, 'ok', t('plan.uninstall.reinstall.none'));
-          return planned(
+          const manager = await facts.packageManager();
+          return plannedActions(
             this,
             'change',
             t('plan.uninstall.reinstall.what', { packages: missing.join(' ') }),
-            [(await facts.packageManager()).simpleInstallCommand(missing)],
+            [
+              lockWait(manager, options.lockTimeoutMs),
+              { kind: 'run', command: manager.simpleInstallCommand(missing) },
+            ],
           );
-        },
-        async apply(context, plannedStep) {
-          await waitForPackageLock(context);
-          await applyPlanned(context, plannedStep);
         },
       };
     case 'remove-from-group':

@@ -2,19 +2,9 @@ import { type BundleManifest, bundleStateFiles, type OpenedBundle } from '../bun
 import type { Command } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { BUNDLE_STATE } from '../lib/paths.js';
-import { waitForLock } from '../package-manager/lock-wait.js';
 import type { PackageManager } from '../package-manager/package-manager.js';
 import type { Distro } from '../profiles/types.js';
-import {
-  type ApplyContext,
-  applyPlanned,
-  type PlannedAction,
-  type PlannedStep,
-  planned,
-  plannedActions,
-  type Step,
-  StepFailure,
-} from './step.js';
+import { type PlannedAction, type PlannedStep, planned, plannedActions, type Step } from './step.js';
 
 const STALE_MS = 7 * 24 * 3600 * 1000;
 
@@ -128,6 +118,7 @@ export const packagesStep: Step = {
               without: withoutRecommends,
             }),
         [
+          lockWait(manager, options.lockTimeoutMs),
           ...files.map((file) => ({ kind: 'write' as const, file })),
           ...[...repair, ...commands.slice(0, -1)].map((command) => ({ kind: 'run' as const, command })),
           ...recorded([{ kind: 'run', command: install }], install),
@@ -166,6 +157,7 @@ export const packagesStep: Step = {
         ]
       : [{ kind: 'run', command: install }];
     const actions: PlannedAction[] = [
+      lockWait(manager, options.lockTimeoutMs),
       ...repair.map((command) => ({ kind: 'run' as const, command })),
       ...refresh,
       ...(missing.length > 0 ? recorded(installs, install) : []),
@@ -181,13 +173,6 @@ export const packagesStep: Step = {
         : '',
     ].filter(Boolean);
     return plannedActions(this, 'change', parts.join('; '), actions);
-  },
-
-  async apply(context, plannedStep) {
-    // Not an effect: the package manager's lock, held by another run (unattended-upgrades on a
-    // fresh Ubuntu), waited for with who holds it said, before any action.
-    await waitForPackageLock(context);
-    await applyPlanned(context, plannedStep);
   },
 };
 
@@ -206,17 +191,21 @@ function recorded(installs: PlannedAction[], install: Command): PlannedAction[] 
 }
 
 /**
- * Waits, saying for whom, while another run of the package manager holds its lock (the seam's
- * waitForLock), up to --lock-timeout; a step failure when it gives up.
+ * Before the package manager runs: its lock free, waited for up to --lock-timeout (ten minutes
+ * by default), since another run holds it for minutes (unattended-upgrades on a fresh Ubuntu). A
+ * planned wait, so the executor says who holds it, and the sh plan and the exports wait too.
  */
-export async function waitForPackageLock(
-  context: Pick<ApplyContext, 'facts' | 'say' | 'options' | 'signal'>,
-) {
-  const failure = await waitForLock(await context.facts.packageManager(), {
-    host: context.facts.host,
-    limitMs: context.options.lockTimeoutMs,
-    say: context.say,
-    signal: context.signal,
-  });
-  if (failure) throw new StepFailure(failure);
+export function lockWait(manager: PackageManager, timeoutMs = 10 * 60 * 1000): PlannedAction {
+  return {
+    kind: 'wait',
+    wait: {
+      what: t('steps.lock.what', { manager: manager.name }),
+      probe: {
+        kind: 'unlocked',
+        files: manager.lockFiles,
+        takers: t('steps.lock.takers', { manager: manager.name, database: manager.database }),
+      },
+      deadlineMs: timeoutMs,
+    },
+  };
 }

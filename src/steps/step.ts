@@ -41,7 +41,13 @@ export type Probe =
   /** Holds when the Unix socket at `path` accepts a connection. */
   | { kind: 'socket'; path: string }
   /** Holds once process `pid` has ended. */
-  | { kind: 'gone'; pid: number };
+  | { kind: 'gone'; pid: number }
+  /**
+   * Holds while no process has a POSIX lock on any of `files` (a package manager's locks). While
+   * it does not, the executor says who holds which; `takers` names who takes them, for people
+   * ("an apt or dpkg"), when the holder cannot be seen from here.
+   */
+  | { kind: 'unlocked'; files: readonly string[]; takers: string };
 
 export interface PlannedWait {
   /** What is waited for, for people: "libvirtd to answer on its socket". */

@@ -248,11 +248,7 @@ describe('the Ansible export and the sh plan render the same planned actions', (
       const { sh, ansible } = compared(plan);
       // The premise: a plan with every kind of action (else the comparison proves little).
       const kinds = new Set(sh.map((d) => d.kind));
-      expect([...kinds].sort()).toEqual(
-        init === 'sh'
-          ? ['done-if', 'on-failure', 'run', 'wait', 'write']
-          : ['done-if', 'on-failure', 'run', 'write'],
-      );
+      expect([...kinds].sort()).toEqual(['done-if', 'on-failure', 'run', 'wait', 'write']);
       expect(sh.filter((d) => d.kind === 'run' && d.probe).length).toBeGreaterThan(5);
       expect(sh.some((d) => d.kind === 'run' && Object.keys(d.env).length > 0)).toBe(true);
       // The first VM too: its scripts written and run, its definition and start.

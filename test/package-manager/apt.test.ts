@@ -8,8 +8,6 @@ import { FixtureHost } from '../../src/host/fixture-host.js';
 import { apt } from '../../src/package-manager/apt.js';
 import { DPKG_STATUS, parseDpkgStatus } from '../../src/package-manager/dpkg-database.js';
 import { packageManagerFor } from '../../src/package-manager/index.js';
-import { waitForLock } from '../../src/package-manager/lock-wait.js';
-import type { LockHolder, PackageManager } from '../../src/package-manager/package-manager.js';
 import catalog from '../../src/profiles/catalog.js';
 import { busyboxHint } from '../../src/vm/smoke/busybox.js';
 import { materialize } from '../helpers/fixtures.js';
@@ -144,32 +142,6 @@ describe('the install is guarded by a probe that holds only when every package i
   });
   it('is left off an install that also repairs', () => {
     expect(apt.installCommand(['virtinst'], { recommends: true, fixBroken: true }).skipIf).toBeUndefined();
-  });
-});
-
-describe('waitForLock', () => {
-  const holder: LockHolder = { lock: '/var/lib/dpkg/lock-frontend', pid: 0, name: 'a process', hidden: true };
-  const managerWith = (holders: (LockHolder | undefined)[]): PackageManager => ({
-    ...apt,
-    findLockHolder: async () => holders.shift(),
-  });
-  const host = new FixtureHost('/nonexistent');
-
-  it('returns once the lock is free, having said whom it waited for', async () => {
-    const said: string[] = [];
-    const failure = await waitForLock(managerWith([holder, undefined]), { host, say: (m) => said.push(m) });
-    expect(failure).toBeUndefined();
-    expect(said).toEqual(['waiting for a process to release /var/lib/dpkg/lock-frontend']);
-  });
-
-  it('gives up past the limit, naming the manager to look for', async () => {
-    const failure = await waitForLock(managerWith([holder, holder, holder]), {
-      host,
-      limitMs: -1,
-      say: () => {},
-    });
-    expect(failure).toMatch(/^a process still holds \/var\/lib\/dpkg\/lock-frontend after 0 s/);
-    expect(failure).toMatch(/look for an apt or dpkg running in a container/);
   });
 });
 

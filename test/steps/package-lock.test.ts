@@ -1,16 +1,25 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Facts } from '../../src/facts/index.js';
+import { findLockHolder as findHolder } from '../../src/host/file-locks.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
-import { findAptLockHolder as findLockHolder } from '../../src/package-manager/apt-lock.js';
-import { waitForPackageLock } from '../../src/steps/packages.js';
-import { StepFailure } from '../../src/steps/step.js';
+import { apt } from '../../src/package-manager/apt.js';
+import { Executor, type InstallEvent } from '../../src/plan/executor.js';
+import type { Journal, JournalEntry } from '../../src/plan/journal.js';
+import { buildPlan } from '../../src/plan/plan.js';
+import { planAsShell } from '../../src/plan/shell.js';
+import { lockWait } from '../../src/steps/packages.js';
+import { plannedActions, type Step } from '../../src/steps/step.js';
 
 // Who holds apt's or dpkg's lock, from /proc/locks. A holder in another PID namespace (apt in a
 // container seen from the host, or the host's apt seen from a container) shows as pid 0, or as a
 // pid with no /proc entry here: kvmkit must wait for it as for any holder, not run apt into it.
+// The wait is planned data (lockWait, the packages step's first action): the executor carries it
+// out, saying who holds the lock.
+
+const findLockHolder = (host: FixtureHost) => findHolder(host, apt.lockFiles);
 
 const trees: string[] = [];
 afterEach(() => {
@@ -30,6 +39,9 @@ function tree(pids: number[], comms: Record<number, string> = {}) {
     'var/cache/apt/archives/lock',
   ];
   for (const file of files) writeFileSync(join(root, file), '');
+  // A release the executor's planning can read (Debian 12's os-release, its first lines).
+  mkdirSync(join(root, 'etc'));
+  writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n');
   const inodes = files.map((file) => statSync(join(root, file)).ino);
   const inode = inodes[0];
   const elsewhere = Math.max(...inodes) + 1000;
@@ -48,13 +60,34 @@ function tree(pids: number[], comms: Record<number, string> = {}) {
   return { host, release: () => writeFileSync(join(root, 'proc/locks'), `${locks([])}\n`) };
 }
 
-const context = (host: FixtureHost, lockTimeoutMs: number) => {
+/** The packages step's lock wait, alone in a step, carried out by the executor on `host`. */
+async function waitForPackageLock(host: FixtureHost, lockTimeoutMs: number) {
   const said: string[] = [];
-  return {
-    said,
-    context: { facts: new Facts(host), say: (m: string) => said.push(m), options: { lockTimeoutMs } },
+  const entries: Partial<JournalEntry>[] = [];
+  const journal = {
+    run: 'test-run',
+    write: async (entry: Partial<JournalEntry>) => {
+      entries.push(entry);
+    },
+    undo: async () => {},
+  } as unknown as Journal;
+  let planned = 0;
+  const step: Step = {
+    id: 'packages',
+    title: 'Packages',
+    // Once carried out, nothing is left to do (the executor plans again to check that).
+    plan: async () =>
+      planned++ === 0
+        ? plannedActions(step, 'change', 'install', [lockWait(apt, lockTimeoutMs)])
+        : plannedActions(step, 'ok', 'installed', []),
   };
-};
+  const events: InstallEvent[] = [];
+  const outcome = await new Executor(host, {}, journal, (e) => {
+    events.push(e);
+    if (e.type === 'say') said.push(e.message);
+  }).runStep(step);
+  return { outcome, said, events, entries };
+}
 
 describe('findLockHolder', () => {
   it('names a holder it can see', async () => {
@@ -92,39 +125,82 @@ describe('findLockHolder', () => {
   });
 });
 
-describe('waitForPackageLock with a holder in another PID namespace', () => {
+describe('the planned lock wait with a holder in another PID namespace', () => {
   it('waits, says so, and goes on once the lock is released', async () => {
     const { host, release } = tree([0]);
-    const { said, context: c } = context(host, 30_000);
     const started = Date.now();
     setTimeout(release, 1200);
-    await waitForPackageLock(c);
+    const { outcome, said, events, entries } = await waitForPackageLock(host, 30_000);
+    expect(outcome.result, outcome.message).not.toBe('failed');
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(said[0]).toBe(
       'waiting for a process in another PID namespace (container?) to release /var/lib/dpkg/lock-frontend',
     );
+    expect(events).toContainEqual(expect.objectContaining({ type: 'wait', what: "apt's lock to be free" }));
+    expect(entries.find((e) => e.type === 'wait')).toMatchObject({ held: true });
   });
 
   it('gives up at the deadline, as for a visible holder, saying who holds it and what to do', async () => {
     const { host } = tree([0]);
-    const { said, context: c } = context(host, 600);
-    const failure = await waitForPackageLock(c).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(failure).toBeInstanceOf(StepFailure);
-    expect((failure as Error).message).toMatch(
-      /^a process in another PID namespace \(container\?\) still holds \/var\/lib\/dpkg\/lock-frontend after \d+ s; try again when it is done \(.*container.*\)$/,
+    const { outcome, said, entries } = await waitForPackageLock(host, 600);
+    expect(outcome.result).toBe('failed');
+    expect(outcome.message).toMatch(
+      /^a process in another PID namespace \(container\?\) still holds \/var\/lib\/dpkg\/lock-frontend after \d+ s; try again when it is done \(.*look for an apt or dpkg running in a container.*\)$/,
     );
     expect(said).toHaveLength(1);
+    expect(entries.find((e) => e.type === 'wait')).toMatchObject({ held: false });
   });
 
   it('a visible holder keeps its message and deadline', async () => {
     const { host } = tree([4321], { 4321: 'python3' });
-    const { said, context: c } = context(host, 600);
-    await expect(waitForPackageLock(c)).rejects.toThrow(
+    const { outcome, said } = await waitForPackageLock(host, 600);
+    expect(outcome.message).toMatch(
       /^python3 \(pid 4321\) still holds \/var\/lib\/dpkg\/lock-frontend after \d+ s; try again when it is done$/,
     );
     expect(said[0]).toBe('waiting for python3 (pid 4321) to release /var/lib/dpkg/lock-frontend');
+  });
+
+  it('a free lock is no wait: nothing said, nothing shown', async () => {
+    const { host } = tree([]);
+    const { outcome, said, events } = await waitForPackageLock(host, 600);
+    expect(outcome.result, outcome.message).not.toBe('failed');
+    expect(said).toEqual([]);
+    expect(events.filter((e) => e.type === 'wait')).toEqual([]);
+  });
+});
+
+describe('the same wait in the sh plan', () => {
+  it('waits while a real POSIX lock is held on one of the files, and not after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-lock-sh-'));
+    trees.push(dir);
+    const file = join(dir, 'lock');
+    writeFileSync(file, '');
+    const wait = lockWait({ ...apt, lockFiles: [join(dir, 'absent'), file] }, 1500);
+    const plan = await buildPlan(
+      new FixtureHost(join(import.meta.dirname, '../fixtures/hosts/os-debian-12')),
+    );
+    plan.steps = [plannedActions({ id: 'packages', title: 'Packages' }, 'change', 'install', [wait])];
+    const script = planAsShell(plan).replace(/^\[ "\$\(id -u\)" -eq 0 \].*$/m, '');
+    const free = spawnSync('sh', ['-eu', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(free.status, free.stderr).toBe(0);
+    // python3 holds an fcntl lock, as apt does, while the script runs.
+    const holder = spawn('python3', [
+      '-c',
+      'import fcntl, sys, time; f = open(sys.argv[1], "w"); fcntl.lockf(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(30)',
+      file,
+    ]);
+    return new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => {
+        const held = spawnSync('sh', ['-eu', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+        holder.kill();
+        try {
+          expect(held.status).toBe(1);
+          expect(held.stderr).toMatch(/gave up waiting for apt's lock to be free/);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
   });
 });

@@ -45,6 +45,7 @@ describe('the packages step with fresh lists', () => {
           : a.kind,
     );
     expect(shown).toEqual([
+      'wait',
       'undo packages-of',
       'run apt-get install (tolerated) unless installed',
       'run apt-get update (tolerated) unless installed',
