@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { readCatalogue } from './scripts/locales.mjs';
+import { catalogueModule, readCatalogue } from './scripts/locales.mjs';
 import { compileProfiles } from './src/profiles/compile.js';
 
 /**
@@ -90,7 +90,7 @@ export default defineConfig({
       resolveId: (id) => (/^kvmkit:locales\/[a-z]+$/.test(id) ? `\0${id}` : undefined),
       load: (id) =>
         id.startsWith('\0kvmkit:locales/')
-          ? `export default ${JSON.stringify(readCatalogue('.', id.slice('\0kvmkit:locales/'.length)))};`
+          ? catalogueModule(readCatalogue('.', id.slice('\0kvmkit:locales/'.length)))
           : undefined,
     },
   ],

@@ -5,3 +5,4 @@ export declare function localesPlugin(
   options?: { areas?: Set<string> },
 ): import('esbuild').Plugin;
 export declare function areasNamed(sources: Iterable<string>, known: Iterable<string>): Set<string>;
+export declare function catalogueModule(catalogue: Record<string, unknown>): string;

@@ -1,5 +1,7 @@
 import english from 'kvmkit:locales/en';
 
+type Catalogue = typeof english;
+
 /**
  * kvmkit's words for people, in English or Vietnamese (the guide's language). Every human text
  * is a key in the catalogues (locales/<language>/<area>.json) and reaches the code through t().
@@ -59,7 +61,7 @@ export async function useLanguage(lang: Language): Promise<void> {
     lng: lang,
     fallbackLng: 'en',
     initAsync: false,
-    resources: { en: { translation: english }, vi: { translation: vietnamese } },
+    resources: { en: { translation: whole(english) }, vi: { translation: whole(vietnamese) } },
     // Text goes to terminals and to pages that escape it themselves, never raw into HTML.
     interpolation: { escapeValue: false },
   });
@@ -83,10 +85,32 @@ export function englishText(key: string, params?: Params): string {
 }
 
 function lookup(key: string): string | undefined {
-  let node: unknown = english;
-  for (const part of key.split('.')) {
-    if (typeof node !== 'object' || node === null) return undefined;
+  const [area = '', first = '', ...rest] = key.split('.');
+  let node = englishPart(area, first);
+  for (const part of rest) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, part)) return undefined;
     node = (node as Record<string, unknown>)[part];
   }
   return typeof node === 'string' ? node : undefined;
+}
+
+/** What English holds under `area.first`, its JSON parsed on first use (scripts/locales.mjs). */
+const parsed = new Map<string, unknown>();
+function englishPart(area: string, first: string): unknown {
+  const id = `${area}.${first}`;
+  if (!parsed.has(id)) {
+    const keys = Object.hasOwn(english, area) ? english[area]! : undefined;
+    parsed.set(id, keys && Object.hasOwn(keys, first) ? JSON.parse(keys[first]!) : undefined);
+  }
+  return parsed.get(id);
+}
+
+/** A catalogue as one tree (for i18next), every part parsed. */
+function whole(catalogue: Catalogue): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    Object.entries(catalogue).map(([area, keys]) => [
+      area,
+      Object.fromEntries(Object.entries(keys).map(([key, json]) => [key, JSON.parse(json)])),
+    ]),
+  );
 }

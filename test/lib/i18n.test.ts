@@ -77,6 +77,27 @@ describe('the catalogues', () => {
   });
 });
 
+describe('englishText, which parses each part of the catalogue on first use', () => {
+  it('answers a key it lacks with the key, whatever its shape', () => {
+    for (const key of [
+      'doctor',
+      'doctor.',
+      'nowhere.at.all',
+      'doctor.nothing',
+      'constructor.name',
+      'doctor.toString',
+      'doctor.kvm.__proto__',
+    ])
+      expect(englishText(key), key).toBe(key);
+  });
+
+  it('reads a key of a part it parsed before the same way again', () => {
+    const [key, text] = leaves(en).find(([k]) => k.split('.').length > 2) ?? ['', ''];
+    expect(englishText(key)).toBe(text);
+    expect(englishText(key)).toBe(text);
+  });
+});
+
 describe('every t() in src/', () => {
   const SRC = join(TOP, 'src');
   const files = (dir: string): string[] =>
