@@ -10,7 +10,7 @@ import { type CheckResult, check } from './types.js';
  */
 export async function guestToolsCheck(facts: Facts): Promise<CheckResult[]> {
   const installed = await facts.installedPackages();
-  if (!installed?.installed.has('spice-vdagent')) return [];
+  if (!installed?.find(['spice-vdagent']).size) return [];
   return [
     check('guest-tools', 'packages', 'pass', t('doctor.guestTools.summary'), {
       hint: t('doctor.guestTools.hint'),

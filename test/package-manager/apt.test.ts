@@ -20,7 +20,7 @@ const STATUS = [
   'Package: qemu-system-data\nStatus: install ok installed\nVersion: 1:7.2',
 ].join('\n\n');
 
-describe('the dpkg database, parsed once', () => {
+describe('the dpkg database, indexed once', () => {
   const database = parseDpkgStatus(STATUS);
 
   it('counts only "install ok installed" as installed, in the database order', () => {
@@ -32,6 +32,23 @@ describe('the dpkg database, parsed once', () => {
 
   it('finds packages an interrupted dpkg left behind, from the same pass', () => {
     expect(database.broken).toEqual(['libvirt-clients']);
+  });
+
+  it('one name in two stanzas (two architectures): installed if one is, placed by the first', () => {
+    const twice = parseDpkgStatus(
+      [
+        'Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9',
+        'Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13',
+        'Package: libc6\nStatus: deinstall ok config-files\nArchitecture: i386\nVersion: 2.35',
+        'Package: gcc\nStatus: install ok unpacked\nVersion: 4:12.2.0-3',
+      ].join('\n\n'),
+    );
+    expect([...twice.find(['zlib1g', 'libc6']).values()]).toEqual([
+      { name: 'libc6', version: '2.36-9' },
+      { name: 'zlib1g', version: '1:1.2.13' },
+    ]);
+    expect([...twice.installed.keys()]).toEqual(['libc6', 'zlib1g']);
+    expect(twice.broken).toEqual(['gcc']);
   });
 
   it('says which candidates an installed package needs', () => {
