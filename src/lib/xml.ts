@@ -1,22 +1,18 @@
 import type { X2jOptions } from 'fast-xml-parser';
+import { writeXml } from './xml-write.js';
 
 /**
  * XML, built and read with a real XML library (loaded on first use, so a command that reads no
  * XML does not pay for it): names and paths are escaped, never pasted. The one module that names
  * fast-xml-parser and its builder, fast-xml-builder (the parser's own XMLBuilder, which it
- * re-exports: loaded alone, a plan that only writes XML, as doctor's does, skips the parser).
+ * re-exports), used to write back a document read in order; a new document is written by
+ * xml-write.ts, so a plan that only writes XML, as doctor's does, loads neither.
  * What libvirt's documents mean is read where they are used (facts/, vm/).
  */
 
-/** Attributes are keys starting with "@", text is "#text". */
+/** Attributes are keys starting with "@", text is "#text" (xml-write.ts, which reads why it is not the builder). */
 export async function buildXml(document: Record<string, unknown>): Promise<string> {
-  const { default: XMLBuilder } = await import('fast-xml-builder');
-  return new XMLBuilder({
-    ignoreAttributes: false,
-    attributeNamePrefix: '@',
-    format: true,
-    indentBy: '  ',
-  }).build(document) as string;
+  return writeXml(document);
 }
 
 /** A document as plain objects, read with the parser options given. */
