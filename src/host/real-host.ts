@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, open, readFile, rm, statfs } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { t } from '../lib/i18n.js';
@@ -32,9 +32,10 @@ export class RealHost implements Host {
     }
   }
 
+  /** Synchronous inside too (see readFile): doctor reads dpkg's status (640 KB here) this way. */
   async readBinary(path: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(path);
+      return readFileSync(path);
     } catch {
       return undefined;
     }

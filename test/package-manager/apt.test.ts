@@ -41,13 +41,15 @@ describe('the dpkg database, indexed once', () => {
         'Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13',
         'Package: libc6\nStatus: deinstall ok config-files\nArchitecture: i386\nVersion: 2.35',
         'Package: gcc\nStatus: install ok unpacked\nVersion: 4:12.2.0-3',
+        // The state's word elsewhere than on a Status line is no state.
+        'Package: make\nStatus: install ok installed\nDescription: never left\n half-configured',
       ].join('\n\n'),
     );
     expect([...twice.find(['zlib1g', 'libc6']).values()]).toEqual([
       { name: 'libc6', version: '2.36-9' },
       { name: 'zlib1g', version: '1:1.2.13' },
     ]);
-    expect([...twice.installed.keys()]).toEqual(['libc6', 'zlib1g']);
+    expect([...twice.installed.keys()]).toEqual(['libc6', 'zlib1g', 'make']);
     expect(twice.broken).toEqual(['gcc']);
   });
 
@@ -68,6 +70,10 @@ describe('Facts reads the package database once for every step and check', () =>
       override readFile(path: string) {
         reads.push(path);
         return super.readFile(path);
+      }
+      override readBinary(path: string) {
+        reads.push(path);
+        return super.readBinary(path);
       }
     })(root);
     const facts = new Facts(host);
