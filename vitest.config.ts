@@ -47,6 +47,7 @@ export const UNIT_TESTS = [
   'test/package-manager/*.test.ts',
   'test/plan/**/*.test.ts',
   'test/profiles/profiles.test.ts',
+  'test/profiles/release-order.test.ts',
   'test/scripts/*.test.ts',
   'test/steps/*.test.ts',
   'test/ui/*.test.ts',

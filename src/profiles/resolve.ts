@@ -1,6 +1,5 @@
-import gte from 'semver/functions/gte.js';
-import lte from 'semver/functions/lte.js';
 import { t } from '../lib/i18n.js';
+import { compareReleases, releaseNumbers } from './release-order.js';
 import type {
   Distro,
   Feature,
@@ -10,7 +9,6 @@ import type {
   ProfileCatalog,
   ReleaseProfile,
 } from './types.js';
-import { releaseVersion } from './version.js';
 
 export class ProfileError extends Error {
   constructor(
@@ -24,13 +22,14 @@ export class ProfileError extends Error {
 /** The release profile for a distro's base (Mint → Ubuntu, LMDE → Debian). */
 export function releaseProfileFor(catalog: ProfileCatalog, distro: Distro): ReleaseProfile {
   const family = catalog.families[distro.base.id];
-  const version = releaseVersion(distro.base.version);
+  const version = releaseNumbers(distro.base.version);
   if (!family || !version) {
     throw new ProfileError(t('profiles.noProfile', { distro: `${distro.base.id} ${distro.base.version}` }));
   }
   const release = family.releases.find(
     (r) =>
-      gte(version, releaseVersion(r.from)!) && (r.to === undefined || lte(version, releaseVersion(r.to)!)),
+      compareReleases(version, releaseNumbers(r.from)!) >= 0 &&
+      (r.to === undefined || compareReleases(version, releaseNumbers(r.to)!) <= 0),
   );
   if (!release) {
     throw new ProfileError(
