@@ -1,6 +1,7 @@
 import { runDoctor } from '../checks/doctor.js';
 import { RealHost } from '../host/real-host.js';
 import { t } from '../lib/i18n.js';
+import { writeOut } from '../ui/output.js';
 import { renderDoctor } from '../ui/render-doctor.js';
 import { EXIT } from './errors.js';
 import { checkProfile } from './options.js';
@@ -28,7 +29,7 @@ export async function doctorCommand(flags: DoctorFlags): Promise<number> {
       ? { journal: new (await import('../plan/journal.js')).Journal(host), argv: process.argv.slice(2) }
       : undefined;
   const report = await runDoctor(host, { deep, profile, actions });
-  process.stdout.write(
+  writeOut(
     flags.json
       ? `${JSON.stringify(report, null, 2)}\n`
       : renderDoctor(report, { ...flags, hostLabel: host.label }),

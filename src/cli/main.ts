@@ -1,5 +1,6 @@
 import { Command, CommanderError, Help, Option } from 'commander';
 import { LANGUAGES, language, t, useLanguage } from '../lib/i18n.js';
+import { quietOnBrokenPipe } from '../ui/output.js';
 import { CliError, EXIT } from './errors.js';
 import { languageOfRun } from './language.js';
 
@@ -517,12 +518,8 @@ function programFor(argv: string[]): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // A reader that stops early (`kvmkit vm --help | head`) closes the pipe: the rest is not
-  // wanted, which is no error to print a stack for; end as `head` expects of a writer.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(process.exitCode ?? 0);
-  });
+  // A reader that stops early (`kvmkit vm --help | head`): end as `head` expects of a writer.
+  quietOnBrokenPipe(() => process.exit(process.exitCode ?? 0));
   await useLanguage(languageOfRun(argv));
   const program = programFor(argv);
   try {

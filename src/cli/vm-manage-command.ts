@@ -5,6 +5,7 @@ import { LibvirtError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import { quoteForShell } from '../lib/shell-quote.js';
 import { xmlRoot } from '../lib/xml.js';
+import { writeOut } from '../ui/output.js';
 import { spinnerWaiting } from '../ui/spinner.js';
 import { style } from '../ui/style.js';
 import { table } from '../ui/table.js';
@@ -48,12 +49,12 @@ export async function manage<T>(
   const virsh = await virshFor(flags);
   try {
     const value = await operation(virsh);
-    process.stdout.write(flags.json ? `${JSON.stringify(value)}\n` : `${render(value)}\n`);
+    writeOut(flags.json ? `${JSON.stringify(value)}\n` : `${render(value)}\n`);
     return EXIT.ok;
   } catch (error) {
     if (error instanceof LibvirtError) {
       if (flags.json)
-        process.stdout.write(
+        writeOut(
           `${JSON.stringify({ error: { kind: error.kind, message: error.message, hint: error.hint ?? null, detail: error.detail ?? null } })}\n`,
         );
       throw vmCliError(error);

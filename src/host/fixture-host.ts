@@ -1,6 +1,6 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import { t } from '../lib/i18n.js';
+import { fsAsync } from './fs-async.js';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
 import { fileStat } from './host.js';
 import { readBytesAt } from './read-bytes.js';
@@ -55,16 +55,18 @@ export class FixtureHost implements Host {
   }
 
   fixture(): Promise<FixtureDescription> {
-    this.descriptionFile ??= readFile(join(this.root, 'fixture.json'), 'utf8').then(
-      (text) => JSON.parse(text) as FixtureDescription,
-      () => ({}),
-    );
+    this.descriptionFile ??= fsAsync()
+      .readFile(join(this.root, 'fixture.json'), 'utf8')
+      .then(
+        (text) => JSON.parse(text) as FixtureDescription,
+        () => ({}),
+      );
     return this.descriptionFile;
   }
 
   async readFile(path: string): Promise<string | undefined> {
     try {
-      return await readFile(this.resolve(path), 'utf8');
+      return await fsAsync().readFile(this.resolve(path), 'utf8');
     } catch {
       return undefined;
     }
@@ -72,7 +74,7 @@ export class FixtureHost implements Host {
 
   async readBinary(path: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(this.resolve(path));
+      return await fsAsync().readFile(this.resolve(path));
     } catch {
       return undefined;
     }
@@ -84,7 +86,7 @@ export class FixtureHost implements Host {
 
   async stat(path: string): Promise<FileStat | undefined> {
     try {
-      const s = fileStat(await stat(this.resolve(path)));
+      const s = fileStat(await fsAsync().stat(this.resolve(path)));
       // A regular file stands for a device node under /dev, with the mode and owner recorded for it.
       if (path.startsWith('/dev/') && s.isFile) {
         const recorded = (await this.fixture()).devices?.[normalize(path)];
@@ -101,7 +103,7 @@ export class FixtureHost implements Host {
 
   async listDir(path: string): Promise<string[] | undefined> {
     try {
-      return await readdir(this.resolve(path));
+      return await fsAsync().readdir(this.resolve(path));
     } catch {
       return undefined;
     }

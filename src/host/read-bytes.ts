@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 
 /**
  * pread of `length` bytes at `offset`, for device files such as /dev/cpu/0/msr where the offset
@@ -8,15 +7,16 @@ import { open } from 'node:fs/promises';
  */
 export async function readBytesAt(path: string, offset: bigint, length: number): Promise<Buffer | undefined> {
   if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  // Synchronous, as the real host's other reads (real-host.ts): one register, read in microseconds.
+  let fd: number | undefined;
   try {
-    handle = await open(path, constants.O_RDONLY);
+    fd = openSync(path, constants.O_RDONLY);
     const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, Number(offset));
+    const bytesRead = readSync(fd, buffer, 0, length, Number(offset));
     return bytesRead === length ? buffer : undefined;
   } catch {
     return undefined;
   } finally {
-    await handle?.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }

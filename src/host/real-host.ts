@@ -1,8 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, open, rm, statfs } from 'node:fs/promises';
+import { readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { t } from '../lib/i18n.js';
+import { fsAsync } from './fs-async.js';
 import type { Command, FileStat, Host, ProcessIdentity, RunResult, TempDir } from './host.js';
 import { checkTempPrefix, fileStat } from './host.js';
 import { readBytesAt } from './read-bytes.js';
@@ -66,7 +66,7 @@ export class RealHost implements Host {
     let dir = path;
     for (;;) {
       try {
-        const s = await statfs(dir);
+        const s = statfsSync(dir);
         return s.bavail * s.bsize;
       } catch {
         if (dir === '/') return undefined;
@@ -76,6 +76,7 @@ export class RealHost implements Host {
   }
 
   async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    const { mkdir, open } = fsAsync();
     await mkdir(dirname(path), { recursive: true });
     // A new file is created with `mode` (narrowed by the umask, never wider); one that exists
     // keeps its old mode on open, so it gets `mode` before the new content goes in. Only when it
@@ -90,16 +91,18 @@ export class RealHost implements Host {
   }
 
   async appendFile(path: string, content: string): Promise<void> {
+    const { appendFile, mkdir } = fsAsync();
     await mkdir(dirname(path), { recursive: true });
     await appendFile(path, content, { mode: 0o600 });
   }
 
   async removeFile(path: string): Promise<void> {
-    await rm(path, { force: true });
+    await fsAsync().rm(path, { force: true });
   }
 
   /** Under os.tmpdir(), mode 0700 (mkdtemp's), owned by kvmkit's own user. */
   async makeTempDir(prefix: string): Promise<TempDir> {
+    const { mkdtemp, rm } = fsAsync();
     const path = await mkdtemp(join(tmpdir(), checkTempPrefix(prefix)));
     return { path, remove: () => rm(path, { recursive: true, force: true }) };
   }

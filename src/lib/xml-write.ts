@@ -34,6 +34,7 @@ function element(name: string, value: unknown, indent: string): string {
   const text = (value as Record<string, unknown>)['#text'];
   const children = entries.filter(([key]) => !key.startsWith('@') && key !== '#text');
   if (text !== undefined && children.length > 0)
+    // i18n: machine — a programming error, for kvmkit's developers
     throw new Error(`writeXml: <${name}> has both text and elements`);
   if (text !== undefined) return `${indent}<${name}${attributes}>${escaped(String(text))}</${name}>\n`;
   const inner = children.map(([key, v]) => element(key, v, `${indent}  `)).join('');
