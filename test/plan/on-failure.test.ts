@@ -6,10 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
 import { Executor } from '../../src/plan/executor.js';
-import type { Journal, JournalEntry } from '../../src/plan/journal.js';
 import type { Plan } from '../../src/plan/plan.js';
 import { planAsShell } from '../../src/plan/shell.js';
 import { type PlannedAction, plannedActions, type Step } from '../../src/steps/step.js';
+import { memoryJournal } from '../helpers/memory-journal.js';
 import { recordingHost } from '../helpers/recording-host.js';
 
 /**
@@ -20,16 +20,6 @@ import { recordingHost } from '../helpers/recording-host.js';
 const DEBIAN_12 = join(import.meta.dirname, '../fixtures/hosts/os-debian-12');
 const ok = (stdout = ''): RunResult => ({ exitCode: 0, stdout, stderr: '', failed: false });
 const fail: RunResult = { exitCode: 1, stdout: '', stderr: 'no', failed: false };
-
-function memoryJournal() {
-  const entries: Partial<JournalEntry>[] = [];
-  const journal = {
-    run: 'test-run',
-    write: async (entry: Partial<JournalEntry>) => void entries.push(entry),
-    undo: async () => {},
-  } as unknown as Journal;
-  return { journal, entries };
-}
 
 const run = (...argv: string[]): Extract<PlannedAction, { kind: 'run' }> => ({
   kind: 'run',

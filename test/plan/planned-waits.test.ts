@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import type { Command, RunResult } from '../../src/host/host.js';
 import { Executor, type InstallEvent } from '../../src/plan/executor.js';
-import type { Journal, JournalEntry } from '../../src/plan/journal.js';
 import { buildPlan } from '../../src/plan/plan.js';
 import { planAsShell } from '../../src/plan/shell.js';
 import { actionsOf, type PlannedAction, plannedActions, type Step } from '../../src/steps/step.js';
+import { memoryJournal } from '../helpers/memory-journal.js';
 import { recordingHost } from '../helpers/recording-host.js';
 
 /**
@@ -21,19 +21,6 @@ const NO_SYSTEMD = join(HOSTS, 'this-machine-kvm-pvm');
 const DEBIAN_12 = join(HOSTS, 'os-debian-12');
 
 const ok = (stdout = ''): RunResult => ({ exitCode: 0, stdout, stderr: '', failed: false });
-
-/** A journal that keeps its entries in memory. */
-function memoryJournal() {
-  const entries: Partial<JournalEntry>[] = [];
-  const journal = {
-    run: 'test-run',
-    write: async (entry: Partial<JournalEntry>) => {
-      entries.push(entry);
-    },
-    undo: async () => {},
-  } as unknown as Journal;
-  return { journal, entries };
-}
 
 /** A step that runs `first`, waits for `probe` to print "ready", then runs `after`; ok once `after` ran. */
 function waitingStep(deadlineMs: number, done: { value: boolean }): Step {

@@ -7,11 +7,11 @@ import { findLockHolder as findHolder } from '../../src/host/file-locks.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { apt } from '../../src/package-manager/apt.js';
 import { Executor, type InstallEvent } from '../../src/plan/executor.js';
-import type { Journal, JournalEntry } from '../../src/plan/journal.js';
 import { buildPlan } from '../../src/plan/plan.js';
 import { planAsShell } from '../../src/plan/shell.js';
 import { lockWait } from '../../src/steps/packages.js';
 import { plannedActions, type Step } from '../../src/steps/step.js';
+import { memoryJournal } from '../helpers/memory-journal.js';
 
 // Who holds apt's or dpkg's lock, from /proc/locks. A holder in another PID namespace (apt in a
 // container seen from the host, or the host's apt seen from a container) shows as pid 0, or as a
@@ -63,14 +63,7 @@ function tree(pids: number[], comms: Record<number, string> = {}) {
 /** The packages step's lock wait, alone in a step, carried out by the executor on `host`. */
 async function waitForPackageLock(host: FixtureHost, lockTimeoutMs: number) {
   const said: string[] = [];
-  const entries: Partial<JournalEntry>[] = [];
-  const journal = {
-    run: 'test-run',
-    write: async (entry: Partial<JournalEntry>) => {
-      entries.push(entry);
-    },
-    undo: async () => {},
-  } as unknown as Journal;
+  const { journal, entries } = memoryJournal();
   let planned = 0;
   const step: Step = {
     id: 'packages',
