@@ -40,14 +40,12 @@ export async function exportAnsibleCommand(flags: ExportFlags): Promise<number> 
 async function exportedPlan(flags: ExportFlags) {
   if (flags.user !== undefined && !LOGIN.test(flags.user))
     throw new UsageError(t('cli.export.badUser', { user: flags.user }));
-  // An export renders the plan for hosts with nothing installed yet. The smoke VM and a cloud VM
-  // are planned whole there (the kernel, the image and the user's keys are found on the host each
-  // is made on); an ISO VM's file and the bridge's uplink are the target's own, not known where
-  // the plan is made: the plan would leave them out, so they are refused.
+  // An export renders the plan for hosts with nothing installed yet. Every first VM is planned
+  // whole there (the smoke VM's kernel, a cloud VM's image and the user's keys, an ISO's file are
+  // found or checked on the host each is made on); the bridge's uplink and its addressing are the
+  // target's own, not known where the plan is made: the plan would leave them out, so it is refused.
   const answer = flags.firstVm;
-  if (answer !== undefined && /\.iso$/i.test(answer))
-    throw new UsageError(t('cli.export.firstVm', { firstVm: answer }), t('cli.export.firstVmHint'));
-  const firstVm = answer === undefined ? undefined : parseFirstVm(answer, {}, flags.generateKey);
+  const firstVm = answer === undefined ? undefined : parseFirstVm(answer, {}, flags.generateKey, true);
   if (firstVm?.kind === 'cloud' && flags.user === undefined)
     throw new UsageError(
       t('cli.export.cloudUser', { firstVm: firstVm.image }),

@@ -79,14 +79,9 @@ export function firstVmStep(first: FirstVm): Step {
       }
       // Its seed carries the user's keys: with nobody named (plain root), there is nobody to let in.
       if (first.kind === 'cloud' && !user) return planned(this, 'blocked', t('steps.firstVm.cloudNeedsUser'));
-      // A recorded tree (an export's host with nothing installed) plans what it can: the smoke VM
-      // whole (its kernel is chosen where it is made), a cloud VM whole (its image and the user's
-      // keys found where it is made), an ISO VM as a line (its file is the target's own).
-      if (!host.canRun() && first.kind === 'iso')
-        return said(
-          planned(this, 'change', t('steps.firstVm.create', { name: first.name, kind: first.kind })),
-          'create',
-        );
+      // A recorded tree (an export's host with nothing installed) plans each whole: the smoke VM's
+      // kernel is chosen, a cloud VM's image and the user's keys found, an ISO VM's file checked,
+      // where each is made.
       try {
         return said(await planCreation(this, host, first, user?.name), 'create');
       } catch (error) {
@@ -165,7 +160,9 @@ async function planCreation(
     return plan;
   }
   if (first.kind === 'iso') {
-    const vm = await planIsoVm(host, isoOptions(first, await provenVirtType(host)));
+    // For other hosts (an export): virt-install chooses KVM where it proves usable, libvirt the UUID.
+    const virtType = host.canRun() ? await provenVirtType(host) : undefined;
+    const vm = await planIsoVm(host, isoOptions(first, virtType));
     return plannedActions(
       step,
       'change',
@@ -204,7 +201,10 @@ const cloudSize = (first: Extract<FirstVm, { kind: 'cloud' }>) => ({
   diskGiB: first.diskGiB ?? 20,
 });
 
-const isoOptions = (first: Extract<FirstVm, { kind: 'iso' }>, virtType: 'kvm' | 'qemu'): IsoVmOptions => ({
+const isoOptions = (
+  first: Extract<FirstVm, { kind: 'iso' }>,
+  virtType: 'kvm' | 'qemu' | undefined,
+): IsoVmOptions => ({
   name: first.name,
   iso: first.iso,
   memoryMiB: first.memoryMiB ?? 2048,
@@ -212,7 +212,7 @@ const isoOptions = (first: Extract<FirstVm, { kind: 'iso' }>, virtType: 'kvm' | 
   diskGiB: first.diskGiB ?? 20,
   network: first.network ?? 'default',
   os: first.os,
-  virtType,
+  ...(virtType ? { virtType } : {}),
 });
 
 /**

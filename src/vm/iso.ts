@@ -6,8 +6,8 @@ import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import { VM_NAME } from './names.js';
 import { detectedShortId, listOsinfo } from './osinfo.js';
-import { poolDir, requireFreeVolumes, volumeActions } from './pool-disk.js';
-import { runAction, runVmActions, type VmAction } from './vm-actions.js';
+import { POOL, poolDir, requireFreeVolumes, volumeActions } from './pool-disk.js';
+import { madeAlreadyGuards, runAction, runVmActions, type VmAction } from './vm-actions.js';
 
 /** The user QEMU runs as under libvirt on Debian, Ubuntu and Mint (qemu.conf's default). */
 const QEMU_USER = 'libvirt-qemu';
@@ -21,7 +21,8 @@ export interface IsoVmOptions {
   network: string;
   uefi?: boolean;
   tpm?: boolean;
-  virtType: 'kvm' | 'qemu';
+  /** None: virt-install's own choice on the host it runs on (a VM planned for other hosts). */
+  virtType?: 'kvm' | 'qemu';
   /** The OS's osinfo short id, chosen or given (--os); else libosinfo detects it from the ISO. */
   os?: string;
   /** The VM's UUID, else a new one: chosen by kvmkit so the plan can name the VM it makes. */
@@ -131,7 +132,8 @@ export function virtInstallArgv(o: IsoVmOptions, os: string | undefined, disk: s
 /** The ISO VM, planned: the OS libosinfo found on it, its UUID, and every action that makes it. */
 export interface IsoVmPlan {
   os: string | undefined;
-  uuid: string;
+  /** None for a VM planned for other hosts: libvirt gives each its own. */
+  uuid?: string;
   argv: string[];
   actions: VmAction[];
 }
@@ -139,10 +141,12 @@ export interface IsoVmPlan {
 /**
  * Plans the ISO VM, reading the host and changing nothing: refused when QEMU cannot read the ISO,
  * the name is taken or its disk's name is in the pool. Its disk is made by kvmkit itself, so that
- * it knows which one to remove after a failure.
+ * it knows which one to remove after a failure. For a recorded tree (an export's hosts, not read
+ * here), the same actions are planned with those checks made on the host they run on.
  */
 export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan> {
   if (!VM_NAME.test(o.name)) throw new VmError(t('vm.badName', { name: o.name }));
+  if (!host.canRun()) return planIsoVmOnTarget(o, await poolDir(host));
   const readable = await isoReadableByQemu(host, o.iso);
   if (!readable.ok) {
     const { message, hint } = unreadableIso(o.iso, readable.blocker);
@@ -154,30 +158,86 @@ export async function planIsoVm(host: Host, o: IsoVmOptions): Promise<IsoVmPlan>
   const volume = `${o.name}.qcow2`;
   await requireFreeVolumes(host, [volume]);
   const os = o.os ?? (await detectOs(host, o.iso));
-  const disk = await volumeActions({ vmName: o.name, dir: await poolDir(host), volume, sizeGiB: o.diskGiB });
   const uuid = o.uuid ?? crypto.randomUUID();
+  const disk = await volumeActions({ vmName: o.name, dir: await poolDir(host), volume, sizeGiB: o.diskGiB });
   const argv = virtInstallArgv({ ...o, uuid }, os, disk.path);
+  return { os, uuid, argv, actions: isoVmActions(o.name, disk, argv) };
+}
+
+/**
+ * The ISO VM planned for hosts kvmkit has not read (an export): the ISO is the target's own file,
+ * so what planIsoVm asks of this host is asked there, as actions. A VM of that name there already
+ * is left alone (started if off, as a plan carried out again does); QEMU's user must read the ISO
+ * (the folder that stops it is named, as here); the pool is refreshed so that vol-create-as
+ * refuses a disk name in use; virt-install detects the OS on the ISO unless --os named one, and
+ * chooses KVM where it is usable.
+ */
+async function planIsoVmOnTarget(o: IsoVmOptions, dir: string): Promise<IsoVmPlan> {
+  const volume = `${o.name}.qcow2`;
+  const disk = await volumeActions({ vmName: o.name, dir, volume, sizeGiB: o.diskGiB });
+  const argv = virtInstallArgv({ ...o, uuid: undefined }, o.os, disk.path);
+  const refresh = virshCommand(['pool-refresh', POOL], { root: true, timeoutMs: 120_000 });
+  return {
+    os: o.os,
+    argv,
+    actions: [
+      ...madeAlreadyGuards(o.name),
+      { kind: 'run', command: isoReadableCommand(o.iso) },
+      { kind: 'run', command: refresh, tolerate: true },
+      ...isoVmActions(o.name, disk, argv),
+    ],
+  };
+}
+
+/** The disk, then virt-install, with what takes both back should virt-install fail. */
+function isoVmActions(name: string, disk: { make: VmAction[]; remove: Command }, argv: string[]): VmAction[] {
   const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
-  const actions: VmAction[] = [
+  return [
     ...disk.make,
     {
       kind: 'on-failure',
-      what: t('vm.iso.undo', { name: o.name }),
+      what: t('vm.iso.undo', { name }),
       actions: [
         // Killed at the timeout, virt-install may leave the guest running: undefine would only
         // make it transient (running on) and vol-delete would unlink a disk qemu still writes.
         // Stopped first; it may well not be running, so destroy is allowed to fail.
-        tolerated(virshCommand(['destroy', o.name], { root: true, timeoutMs: 60_000 })),
+        tolerated(virshCommand(['destroy', name], { root: true, timeoutMs: 60_000 })),
         // Only the definition and the disk kvmkit made: --remove-all-storage would also delete the
         // ISO when it is in the pool (where the hint for an unreadable ISO tells the user to put it).
-        tolerated(virshCommand(['undefine', o.name, '--nvram'], { root: true, timeoutMs: 60_000 })),
+        tolerated(virshCommand(['undefine', name, '--nvram'], { root: true, timeoutMs: 60_000 })),
         tolerated(disk.remove),
       ],
     },
     runAction({ argv, root: true, timeoutMs: 600_000 }, t('vm.iso.virtInstallFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
-  return { os, uuid, argv, actions };
+}
+
+/**
+ * isoReadableByQemu's question asked on the host itself, by QEMU's user: the ISO is a file, each
+ * folder on its way lets that user through and the file lets it read. The first folder (from the
+ * ISO up) that stops it is named, with the same words and ways out. No such user: nothing to ask.
+ */
+// i18n: machine — a shell script, on one line so the sh plan and the playbook show it as one word.
+export const ISO_READABLE = [
+  'iso=$1 user=$2',
+  // Says why in English, then the line kvmkit reads to say it in the person's language.
+  'no() { echo "$3" >&2; echo "kvmkit-failure: $1 $2" >&2; exit 1; }',
+  '[ -f "$iso" ] || no not-file "$iso" "$iso is not a file"',
+  'getent passwd "$user" >/dev/null || exit 0',
+  'dir=$iso',
+  'while [ "$dir" != / ]; do dir=$(dirname "$dir"); runuser -u "$user" -- test -x "$dir" || no unreadable "$dir" "$user cannot go through $dir"; done',
+  'runuser -u "$user" -- test -r "$iso" || no unreadable "$iso" "$user cannot read $iso"',
+].join('; ');
+
+export function isoReadableCommand(iso: string): Command {
+  const { message, hint } = unreadableIso(iso, '%s');
+  return {
+    argv: ['sh', '-c', ISO_READABLE, 'kvmkit-iso-check', iso, QEMU_USER],
+    root: true,
+    timeoutMs: 60_000,
+    failures: { 'not-file': t('vm.iso.notFile', { iso: '%s' }), unreadable: `${message}; ${hint}` },
+  };
 }
 
 export async function createIsoVm(

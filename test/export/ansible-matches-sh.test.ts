@@ -285,6 +285,17 @@ describe('the Ansible export and the sh plan render the same planned actions', (
     expect(ansible).toEqual(sh);
   });
 
+  it('an ISO first VM: its check on the host, its disk and virt-install with their way back, alike', async () => {
+    const plan = await removedState('sh', { kind: 'iso', name: 'installer', iso: '/srv/installer.iso' });
+    const { sh, ansible } = compared(plan);
+    const runs = sh.flatMap((d) => (d.kind === 'run' ? [d.argv] : []));
+    expect(runs.some((argv) => argv[0] === 'sh' && argv.at(-2) === '/srv/installer.iso')).toBe(true);
+    expect(runs.some((argv) => argv[0] === 'virt-install' && argv.includes('/srv/installer.iso'))).toBe(true);
+    const back = sh.flatMap((d) => (d.kind === 'on-failure' ? d.actions : []));
+    expect(back.some((a) => a.kind === 'run' && a.argv.includes('vol-delete'))).toBe(true);
+    expect(ansible).toEqual(sh);
+  });
+
   it('can fail: a command dropped, an environment lost or a probe changed on one side is seen', async () => {
     const plan = await removedState('sh');
     const { sh } = compared(plan);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -218,6 +218,58 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
       virsh('destroy', 'debian-12');
       virsh('undefine', 'debian-12', '--remove-all-storage');
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the exported playbook with an ISO first VM, run against this machine', { timeout: 900_000 }, () => {
+  afterAll(() => stopNamespaceDaemons());
+
+  it("checks the ISO on the host, as QEMU's user, before making anything; then makes the VM once", async () => {
+    // The ISO is the host's own: here a folder of this machine's that QEMU's user cannot go through
+    // yet. Its bytes need not be an installer: the guest is only started (virt-install --wait 0).
+    const top = mkdtempSync('/var/tmp/kvmkit-export-iso-');
+    chmodSync(top, 0o700);
+    const iso = join(top, 'installer.iso');
+    writeFileSync(iso, Buffer.alloc(64 * 1024));
+    const file = await exported(['--user', USER, '--first-vm', iso]);
+    removedState(USER);
+    mkdirSync('/etc/libvirt', { recursive: true });
+    writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
+    const virsh = (...args: string[]) =>
+      spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
+    try {
+      const refused = playbook(file);
+      expect(refused.status, refused.output.slice(-4000)).not.toBe(0);
+      expect(refused.output).toContain(`libvirt-qemu cannot go through ${top}`);
+      // Nothing of the VM was made: no definition, no disk.
+      expect(virsh('dominfo', 'installer').status).not.toBe(0);
+      expect(virsh('vol-info', '--pool', 'default', 'installer.qcow2').status).not.toBe(0);
+
+      chmodSync(top, 0o755);
+      const first = playbook(file);
+      expect(first.status, first.output.slice(-4000)).toBe(0);
+      expect(first.changedTasks).toEqual(
+        expect.arrayContaining([
+          'Create the first VM: virsh vol-create-as',
+          'Create the first VM: virt-install installer',
+        ]),
+      );
+      expect(virsh('domstate', 'installer').stdout.trim()).toBe('running');
+      expect(virsh('domblklist', 'installer').stdout).toContain(iso);
+
+      const second = playbook(file);
+      expect(second.status, second.output.slice(-4000)).toBe(0);
+      expect(second.changed, second.changedTasks.join(', ')).toBe(0);
+      const after = parseJson<Plan>(
+        (await kvmkit(['plan', '--json', '--user', USER, '--first-vm', iso], { inNamespace: true })).stdout,
+      );
+      expect(after.steps.find((s) => s.id === 'first-vm')?.state).toBe('ok');
+    } finally {
+      virsh('destroy', 'installer');
+      virsh('undefine', 'installer', '--nvram');
+      virsh('vol-delete', '--pool', 'default', 'installer.qcow2');
+      rmSync(top, { recursive: true, force: true });
     }
   });
 });

@@ -10,6 +10,7 @@ import { FixtureHost } from '../../src/host/fixture-host.js';
 import { apt } from '../../src/package-manager/apt.js';
 import { buildPlan } from '../../src/plan/plan.js';
 import { cloudInputsScript, IMAGE_MARK, KEYS_MARK } from '../../src/vm/cloud/cloud-inputs.js';
+import { ISO_READABLE } from '../../src/vm/iso.js';
 import { guestKernelScript } from '../../src/vm/smoke/guest-kernel.js';
 import { MAKE_INITRAMFS } from '../../src/vm/smoke/make-initramfs.js';
 import { materialize } from '../helpers/fixtures.js';
@@ -174,12 +175,60 @@ describe('a cloud first VM in the exports', () => {
     expect(text).toContain('ubuntu-24.04-inputs.sh');
   });
 
-  it('needs --user (the VM carries their keys); an ISO first VM is refused', async () => {
+  it('needs --user (the VM carries their keys)', async () => {
     await expect(write({ firstVm: 'debian-12' })).rejects.toThrow(
       /a cloud VM carries a user's SSH keys, and no --user was named/,
     );
-    await expect(write({ firstVm: '/srv/x.iso', user: 'alice' })).rejects.toThrow(
-      /an ISO first VM needs its file/,
+  });
+});
+
+describe('an ISO first VM in the exports', () => {
+  const write = async (firstVm: string) => {
+    const out = join(mkdtempSync(join(tmpdir(), 'kvmkit-export-')), 'playbook.yml');
+    const exit = await exportAnsibleCommand({ root: materialize('os-debian-12'), firstVm, out });
+    const [play] = parse(readFileSync(out, 'utf8'), { version: '1.1' }) as [{ tasks: Task[] }];
+    return { exit, tasks: play.tasks };
+  };
+
+  it("is planned whole: its file checked on each host by QEMU's user, then its disk and virt-install", async () => {
+    // The file need not be here: it is the hosts' own.
+    const { exit, tasks } = await write('/srv/isos/installer.iso');
+    expect(exit).toBe(0);
+    const all = flat(tasks).filter((t) => t.name.startsWith('Create the first VM'));
+    const argv = all.flatMap((t) =>
+      t['ansible.builtin.command'] ? [t['ansible.builtin.command'].argv] : [],
     );
+    const names = argv.map((a) => (a[0] === 'virsh' ? `virsh ${a[3]}` : a[0]));
+    // Left alone once defined (started if off), checked, then made, in that order.
+    const order = [
+      'virsh start',
+      'virsh dominfo',
+      'sh',
+      'virsh pool-refresh',
+      'virsh vol-create-as',
+      'virt-install',
+    ];
+    expect(names.filter((n) => order.includes(n!))).toEqual(order);
+    expect(argv.find((a) => a[0] === 'sh')?.slice(2)).toEqual([
+      ISO_READABLE,
+      'kvmkit-iso-check',
+      '/srv/isos/installer.iso',
+      'libvirt-qemu',
+    ]);
+    const install = argv.find((a) => a[0] === 'virt-install') ?? [];
+    expect(install.join(' ')).toContain('--name installer');
+    expect(install.join(' ')).toContain('--cdrom /srv/isos/installer.iso');
+    // The OS is detected and KVM chosen on each host; libvirt gives each VM its UUID.
+    expect(install.join(' ')).toContain('--osinfo detect=on,require=off');
+    expect(install.join(' ')).not.toMatch(/--virt-type|--metadata/);
+    // Should virt-install fail, its disk and definition go (a rescue).
+    expect(JSON.stringify(tasks)).toContain('"vol-delete"');
+  });
+
+  it('needs the path as the hosts have it: absolute', async () => {
+    await expect(write('installer.iso')).rejects.toMatchObject({
+      message: expect.stringMatching(/--first-vm installer\.iso: the ISO is read on the hosts/),
+      hint: expect.stringMatching(/--first-vm \/var\/lib\/libvirt\/images\/installer\.iso/),
+    });
   });
 });
