@@ -24,7 +24,8 @@ apt-get install -y -q --no-install-recommends network-manager chromium cloud-ini
 # vagrant: `vagrant validate` of the Vagrantfile; debootstrap: a minimal Debian with no Node for
 # the single executable; ansible (+ python3-libvirt, python3-lxml): the exported playbook runs.
 apt-get install -y -q --no-install-recommends vagrant vagrant-libvirt debootstrap ansible python3-libvirt python3-lxml
-# The .debs of what the tests purge, in apt's cache even where installed above.
+# The .debs of what the tests purge, in apt's cache even where installed above (libosinfo-bin:
+# an ISO first VM's, which the exported playbook installs from a removed state).
 apt-get install -y -q --reinstall --download-only \
   qemu-system-x86 libvirt-daemon-system libvirt-clients virtinst bridge-utils cpu-checker msr-tools \
-  libvirt-daemon libvirt-daemon-config-network libvirt-daemon-config-nwfilter
+  libvirt-daemon libvirt-daemon-config-network libvirt-daemon-config-nwfilter libosinfo-bin
