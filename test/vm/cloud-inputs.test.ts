@@ -45,7 +45,11 @@ const image = Buffer.from('a tiny image, not a disk: the script only fetches and
 const sha256 = createHash('sha256').update(image).digest('hex');
 const distro = makeSigningKey('Cloud Images <images@example.invalid>');
 const impostor = makeSigningKey('Impostor <evil@example.invalid>');
-const list = `${'0'.repeat(64)} *other.img\n${sha256} *tiny.img\n`;
+const SLOW_PART = Buffer.alloc(1024 * 1024, 7);
+const slowSha256 = createHash('sha256')
+  .update(Buffer.concat(Array.from({ length: 7 }, () => SLOW_PART)))
+  .digest('hex');
+const list = `${'0'.repeat(64)} *other.img\n${sha256} *tiny.img\n${slowSha256} *slow.img\n`;
 const served = { list, signature: distro.sign(list), image, requests: [] as string[] };
 let server: Server;
 let base = '';
@@ -56,6 +60,18 @@ beforeAll(async () => {
     if (req.url === '/SHA256SUMS') return res.end(served.list);
     if (req.url === '/SHA256SUMS.gpg') return res.end(served.signature);
     if (req.url === '/tiny.img') return res.end(served.image);
+    // 7 MiB over 7 s: long enough for the script to say twice how much it has.
+    if (req.url === '/slow.img') {
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write(SLOW_PART);
+        if (++sent === 7) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 1000);
+      return;
+    }
     res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -89,6 +105,8 @@ function run(o: {
   generateKey?: boolean;
   signed?: 'distro' | 'impostor' | false;
   cache?: string;
+  /** Where the image comes from, and its list, instead of the server's tiny.img and SHA256SUMS. */
+  image?: { url: string; checksums: string };
 }) {
   const dir = join(work, `case-${++cases}`);
   const bin = account(dir, o.keys ?? ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmkit bob@laptop']);
@@ -105,6 +123,7 @@ function run(o: {
       url: `${base}/tiny.img`,
       checksums: `${base}/SHA256SUMS`,
       algorithm: 'sha256',
+      ...o.image,
       ...(o.signed === false
         ? {}
         : {
@@ -184,6 +203,40 @@ describe('the cloud-inputs script', () => {
     expect(again.code, again.reason).toBe(0);
     expect(again.notes).toContain('image: tiny.img from the cache');
     expect(again.requests).toEqual(['/SHA256SUMS', '/SHA256SUMS.gpg']);
+  });
+
+  it('says how much of the image it has fetched, every 5 s, while it comes', async () => {
+    const got = await run({
+      signed: false,
+      image: { url: `${base}/slow.img`, checksums: `${base}/SHA256SUMS` },
+    });
+    expect(got.code, got.reason).toBe(0);
+    const progress = got.notes.filter((n) => n.startsWith('fetching slow.img: '));
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    for (const note of progress) expect(note).toMatch(/^fetching slow\.img: [0-7] MiB so far$/);
+    expect(got.notes.at(-1)).toBe('image: slow.img downloaded and verified (sha256)');
+  }, 30_000);
+
+  it("takes a bundle's image from its path, by the checksum given: nothing fetched", async () => {
+    const bundle = join(work, 'bundle/images');
+    put(join(bundle, 'tiny.img'), image);
+    const got = await run({
+      signed: false,
+      image: { url: join(bundle, 'tiny.img'), checksums: `=${sha256}` },
+    });
+    expect(got.code, got.reason).toBe(0);
+    expect(got.requests).toEqual([]);
+    const cached = join(got.cache, `${sha256.slice(0, 16)}-tiny.img`);
+    expect(readFileSync(cached)).toEqual(image);
+    expect(got.disk).toContain(`<path>${cached}</path>`);
+    // A copy that does not match what the bundle said is refused and not kept.
+    const wrong = await run({
+      signed: false,
+      image: { url: join(bundle, 'tiny.img'), checksums: `=${'1'.repeat(64)}` },
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.reason).toMatch(/tiny\.img does not match its checksum/);
+    expect(readdirSync(wrong.cache)).toEqual([]);
   });
 
   it('refuses a list signed by another key, and fetches no image', async () => {

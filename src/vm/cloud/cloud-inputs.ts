@@ -47,7 +47,11 @@ fi
 keys > "$work/keys"
 [ -s "$work/keys" ] || fail no-key "$user" "$user has no SSH public key (~/.ssh/*.pub)"
 
-# 2. The checksum list, and its signature when the distro signs it.
+# 2. The checksum list, and its signature when the distro signs it; or the checksum itself
+#    (=HEX), for an image a bundle carries (checked when the bundle was opened).
+case $list in
+=*) hex=\${list#=} ;;
+*)
 if [ -n "$sigurl" ] && [ ! -f "$keyring" ]; then
   fail no-keyring "$keyring" "the keyring $keyring is missing: the checksum list cannot be checked"
 fi
@@ -67,6 +71,8 @@ sha256) length=64 ;;
 esac
 hex=$(awk -v f="$file" -v n="$length" 'length($1) == n && ($2 == f || $2 == "*" f) { print tolower($1); exit }' "$work/list")
 [ -n "$hex" ] || fail no-entry "$file" "$list has no entry for $file"
+;;
+esac
 
 # 3. The image, under its checksum in the cache.
 image=$cache/$(printf %s "$hex" | cut -c 1-16)-$file
@@ -76,7 +82,25 @@ if [ -f "$image" ] && [ "$(digest "$image")" = "$hex" ]; then
 else
   mkdir -p "$cache"
   rm -f "$image.part"
-  pm_fetch "$url" "$image.part" || fail fetch "$url" "$url could not be fetched"
+  case $url in
+  /*) cp "$url" "$image.part" || fail fetch "$url" "$url could not be copied" ;;
+  *)
+    # Fetched in the background, its size said every 5 s: an image is hundreds of MB.
+    pm_fetch "$url" "$image.part" &
+    fetching=$!
+    trap 'kill "$fetching" 2>/dev/null; exit 1' HUP INT TERM
+    ticks=0
+    while kill -0 "$fetching" 2>/dev/null; do
+      sleep 1
+      ticks=$((ticks + 1))
+      if [ $((ticks % 5)) -eq 0 ] && [ -f "$image.part" ]; then
+        echo "kvmkit-note: fetched $(($(wc -c < "$image.part") / 1048576))"
+      fi
+    done
+    wait "$fetching" || fail fetch "$url" "$url could not be fetched"
+    trap 'exit 1' HUP INT TERM
+    ;;
+  esac
   if [ "$(digest "$image.part")" != "$hex" ]; then
     rm -f "$image.part"
     fail mismatch "$url" "$url does not match its $algorithm checksum: refused and removed"
@@ -101,6 +125,7 @@ export function cloudInputsScript(manager: Pick<PackageManager, 'shellFunctions'
   return `#!/bin/sh
 # kvmkit: what a cloud VM takes from this host: the user's SSH keys and the verified image.
 # Usage: sh cloud-inputs.sh URL LIST ALGORITHM CACHE DISK_XML USER_DATA USER yes|no [SIG KEYRING FPR]
+#   URL may be a path on this host, LIST =HEX (the image's checksum, known already).
 ${manager.shellFunctions}
 ${BODY}`;
 }
@@ -139,6 +164,8 @@ const notes = (o: CloudInputs) => ({
   'list-signed': t('vm.cloud.listSigned', { fingerprint: '%s' }),
   'image-cached': t('vm.cloud.imageCached', { file: '%s' }),
   'image-fetched': t('vm.cloud.imageDownloaded', { file: '%s', algorithm: o.image.algorithm }),
+  // The script's own name for the file (${url##*/}).
+  fetched: t('vm.cloud.target.fetched', { file: o.image.url.split('/').at(-1) ?? '', mib: '%s' }),
 });
 
 /** The command that runs the script on the target, as root (the cache and the user's home are root's to write). */
