@@ -20,7 +20,6 @@ import {
   StepFailure,
   type Uninterruptible,
 } from '../steps/step.js';
-import { downloadVerified } from '../vm/cloud/download.js';
 import { type PlanOptions, stepContext } from './context.js';
 import type { Journal } from './journal.js';
 import { carryOutWait } from './wait.js';
@@ -148,19 +147,6 @@ export class Executor {
       signal,
       say: (message) => onEvent({ type: 'say', step: step.id, message }),
       undo: (undo) => journal.undo(step.id, undo),
-      async download(url, target, checksum, options = {}) {
-        onEvent({ type: 'say', step: step.id, message: t('plan.executor.download', { url, path: target }) });
-        const got = await downloadVerified(url, target, checksum, options);
-        await journal.write({
-          type: 'download',
-          step: step.id,
-          url,
-          path: got.path,
-          checksum: `${checksum.algorithm}:${checksum.hex}`,
-          cached: got.cached,
-        });
-        return got;
-      },
       async holds(guard) {
         const done = await commandHolds(host, guard.probe);
         if (done)

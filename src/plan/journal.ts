@@ -10,17 +10,6 @@ export type JournalEntry =
   | { type: 'cmd'; run: string; at: string; step: string; argv: string[]; exitCode: number }
   | { type: 'wait'; run: string; at: string; step: string; what: string; held: boolean; seconds: number }
   | { type: 'ask'; run: string; at: string; step: string; question: string; yes: boolean }
-  | {
-      type: 'download';
-      run: string;
-      at: string;
-      step: string;
-      url: string;
-      path: string;
-      checksum: string;
-      /** Already in the cache, checked: nothing fetched. */
-      cached: boolean;
-    }
   | { type: 'undo'; run: string; at: string; step: string; id: string; undo: Undo }
   | { type: 'undone'; run: string; at: string; id: string }
   | { type: 'step:done'; run: string; at: string; step: string; result: string; message?: string }

@@ -1,47 +1,32 @@
+import { basename } from 'node:path';
+import type { OpenedBundle } from '../bundle/manifest.js';
 import { Facts } from '../facts/index.js';
 import { provenVirtType } from '../facts/probe-verdict.js';
-import type { Host, Runner } from '../host/host.js';
+import type { Host } from '../host/host.js';
 import { Virsh, virshCommand } from '../host/virsh.js';
 import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import type { FirstVm } from '../profiles/wanted.js';
-import { cachedImagePath, planCloudVm, prepareCloudVm } from '../vm/cloud/create.js';
-import type { DownloadProgress } from '../vm/cloud/download.js';
+import { planCloudVm } from '../vm/cloud/create.js';
 import { CLOUD_IMAGES, imageRefusal } from '../vm/cloud/images.js';
+import { userPublicKeys } from '../vm/cloud-init.js';
 import { type IsoVmOptions, planIsoVm } from '../vm/iso.js';
 import { type VmVerification, verifyVm } from '../vm/lifecycle.js';
+import { seedPathOf } from '../vm/names.js';
+import { requireFreeVolumes } from '../vm/pool-disk.js';
 import { plannedBusybox, planSmokeVm } from '../vm/smoke/create.js';
-import {
-  type ApplyContext,
-  actionsOf,
-  applyPlanned,
-  type PlannedAction,
-  type PlannedStep,
-  planned,
-  plannedActions,
-  type Step,
-  StepFailure,
-} from './step.js';
-
-/** What a plan of the step said, for its apply: start the VM that is there, or make it. */
-type Verdict = 'start' | 'create';
+import { type PlannedAction, type PlannedStep, planned, plannedActions, type Step } from './step.js';
 
 /**
  * The first VM: created once, left alone when it is there already (started again if it is off),
- * and recorded so uninstall removes it with its disks. What making it does is planned: the smoke
- * VM's guest files and the scripts that choose (or fetch) its kernel and make its initramfs on
- * the target, its disk, definition and start, or the ISO VM's disk and virt-install, are the
- * step's actions, which the executor runs, shows and journals. What a cloud VM needs before the
- * rest can be planned is said in the plan and done by the step just before planning the rest: an
- * SSH key made (its commands through the executor too), the image downloaded and verified (in this
- * process, its progress said).
+ * and recorded so uninstall removes it with its disks. What making it does is planned, whole, on
+ * this host and for others alike, and the executor alone runs it: the smoke VM's guest files and
+ * the scripts that choose (or fetch) its kernel and make its initramfs on the target; a cloud VM's
+ * script that reads the user's keys (making one when they agreed), fetches its image and checksum
+ * list through the package manager (or takes a bundle's copy) and checks them, then its overlay,
+ * seed and virt-install; an ISO VM's check that QEMU can read the file, its disk and virt-install.
  */
 export function firstVmStep(first: FirstVm): Step {
-  const verdicts = new WeakMap<PlannedStep, Verdict>();
-  const said = (plan: PlannedStep, verdict: Verdict) => {
-    verdicts.set(plan, verdict);
-    return plan;
-  };
   return {
     id: 'first-vm',
     get title() {
@@ -55,20 +40,18 @@ export function firstVmStep(first: FirstVm): Step {
         if (state.exitCode === 0 && state.stdout.trim() === 'running')
           return planned(this, 'ok', t('steps.firstVm.running', { name: first.name }));
         if (state.exitCode === 0) {
-          return said(
-            planned(
-              this,
-              'change',
-              t('steps.firstVm.start', { name: first.name, state: state.stdout.trim() }),
-              [virshCommand(['start', first.name], { root: true })],
-            ),
-            'start',
+          return planned(
+            this,
+            'change',
+            t('steps.firstVm.start', { name: first.name, state: state.stdout.trim() }),
+            [virshCommand(['start', first.name], { root: true })],
           );
         }
       }
-      // An image whose checksum list cannot be checked here is refused by apply: say so now, so
+      const bundled = first.kind === 'cloud' ? bundledImage(first, options.bundle) : undefined;
+      // An image whose checksum list cannot be checked here is refused by its script: say so now, so
       // the plan and the install agree. A bundle's own copy of the image is checked by its checksum.
-      if (first.kind === 'cloud' && options.bundle?.manifest.image?.name !== first.image) {
+      if (first.kind === 'cloud' && !bundled) {
         const refusal = await imageRefusal(
           host,
           first.image,
@@ -79,31 +62,12 @@ export function firstVmStep(first: FirstVm): Step {
       }
       // Its seed carries the user's keys: with nobody named (plain root), there is nobody to let in.
       if (first.kind === 'cloud' && !user) return planned(this, 'blocked', t('steps.firstVm.cloudNeedsUser'));
-      // A recorded tree (an export's host with nothing installed) plans each whole: the smoke VM's
-      // kernel is chosen, a cloud VM's image and the user's keys found, an ISO VM's file checked,
-      // where each is made.
       try {
-        return said(await planCreation(this, host, first, user?.name), 'create');
+        return await planCreation(this, host, first, user?.name, bundled);
       } catch (error) {
         if (!(error instanceof VmError)) throw error;
         return planned(this, 'blocked', `${error.message}${error.hint ? `; ${error.hint}` : ''}`);
       }
-    },
-    async apply(context, plannedStep) {
-      if (first.kind === 'none') return;
-      if (verdicts.get(plannedStep) === 'start') return applyPlanned(context, plannedStep);
-      let toRun = plannedStep;
-      if (actionsOf(plannedStep).length === 0) {
-        // What the plan could not compute: once this is done, the rest is planned, then run.
-        if (first.kind === 'cloud') toRun = await planCloud(this, context, first);
-        if (toRun.state === 'blocked') throw new StepFailure(toRun.reason);
-        if (actionsOf(toRun).length === 0)
-          throw new StepFailure(
-            t('steps.firstVm.nothingPlanned', { name: first.name, reason: toRun.reason }),
-          );
-      }
-      for (const note of notesOf.get(toRun) ?? []) context.say(note);
-      await applyPlanned(context, toRun);
     },
   };
 }
@@ -123,45 +87,43 @@ const withUndo = (
   // No UUID: a plan for hosts kvmkit does not carry out itself (an export), which keep no journal.
   uuid ? [...actions, { kind: 'undo', undo: { kind: 'delete-vm', name, uuid } }] : [...actions];
 
-/**
- * What is done before a cloud VM's rest can be planned (an SSH key made) runs through the executor, shown and journaled like the planned actions; the code that
- * asks for it reads the exit code and words the failure itself.
- */
-const viaExecutor =
-  (context: ApplyContext): Runner =>
-  (command) =>
-    context.run(command, { allowFailure: true });
+/** A cloud image the bundle carries (checked when it was opened): its path and checksum, as the script takes them. */
+function bundledImage(first: Extract<FirstVm, { kind: 'cloud' }>, bundle: OpenedBundle | undefined) {
+  const carried = bundle?.manifest.image;
+  if (!bundle || carried?.name !== first.image) return undefined;
+  return {
+    url: `${bundle.dir}/${carried.file}`,
+    checksums: `=${carried.sha256}`,
+    algorithm: 'sha256' as const,
+  };
+}
 
-/** What a smoke VM's plan tells the person as it is made (SSH); its kernel and drivers are said as chosen. */
-const notesOf = new WeakMap<PlannedStep, string[]>();
-
 /**
- * The actions that make the first VM, as far as they can be known on this host now: the smoke
- * VM's whole making once busybox-static and a guest kernel are here, the ISO VM's; for a cloud VM,
- * only what is done first (its image is downloaded and verified before the rest is planned).
+ * The actions that make the first VM. On this host, kvmkit chooses its UUID (uninstall removes it
+ * by that) and the accelerator the probe proved; for a recorded tree (an export's hosts), libvirt
+ * and virt-install choose them on each host.
  */
 async function planCreation(
   step: Pick<Step, 'id' | 'title'>,
   host: Host,
   first: Creating,
   user: string | undefined,
+  bundled: ReturnType<typeof bundledImage>,
 ): Promise<PlannedStep> {
+  const here = host.canRun();
   if (first.kind === 'smoke') {
-    // A plan for a recorded tree is carried out on other hosts (an export): libvirt gives each its UUID.
-    const uuid = host.canRun() ? undefined : null;
+    // Its notes are about a seeded user's SSH (kvmkit vm create --user); the first VM seeds none.
+    const uuid = here ? undefined : null;
     const vm = await planSmokeVm(host, { name: first.name, uuid }, await plannedBusybox(host));
-    const plan = plannedActions(
+    return plannedActions(
       step,
       'change',
       t('steps.firstVm.smoke', { name: first.name, virtType: vm.virtType }),
       withUndo(first.name, vm.uuid, vm.actions),
     );
-    notesOf.set(plan, vm.notes);
-    return plan;
   }
+  const virtType = here ? await provenVirtType(host) : undefined;
   if (first.kind === 'iso') {
-    // For other hosts (an export): virt-install chooses KVM where it proves usable, libvirt the UUID.
-    const virtType = host.canRun() ? await provenVirtType(host) : undefined;
     const vm = await planIsoVm(host, isoOptions(first, virtType));
     return plannedActions(
       step,
@@ -170,17 +132,28 @@ async function planCreation(
       withUndo(first.name, vm.uuid, vm.actions),
     );
   }
-  if (host.canRun() || !user)
-    return planned(step, 'change', t('steps.firstVm.cloud', { name: first.name, image: first.image }));
-  // Planned for other hosts (an export): each fetches and checks the image, and reads its user's keys.
   const image = CLOUD_IMAGES[first.image];
   if (!image) throw new VmError(t('steps.firstVm.unknownImage', { image: first.image }));
+  if (!user) throw new VmError(t('steps.firstVm.cloudNeedsUser'));
+  if (here) {
+    // What this host can say now rather than halfway: a disk name the pool holds (a VM deleted
+    // without its storage), or a user with no key who did not agree to have one made.
+    await requireFreeVolumes(host, [`${first.name}.qcow2`, basename(seedPathOf(first.name))]);
+    if (!first.generateKey && (await userPublicKeys(host, user)).length === 0)
+      throw new VmError(t('vm.noSshKey', { user }), t('vm.cloud.noSshKeyHint', { user }));
+  }
   const vm = await planCloudVm(
     host,
-    { ...cloudSize(first), name: first.name, user, uuid: null },
+    {
+      ...cloudSize(first),
+      name: first.name,
+      user,
+      uuid: here ? undefined : null,
+      ...(virtType ? { virtType } : {}),
+    },
     {
       onTarget: {
-        image,
+        image: bundled ?? image,
         generateKey: first.generateKey === true,
         manager: await new Facts(host).packageManager(),
       },
@@ -189,8 +162,10 @@ async function planCreation(
   return plannedActions(
     step,
     'change',
-    t('steps.firstVm.cloudOnTarget', { name: first.name, image: first.image, user }),
-    vm.actions,
+    bundled
+      ? t('steps.firstVm.cloudFromBundle', { name: first.name, image: first.image, user })
+      : t('steps.firstVm.cloudOnTarget', { name: first.name, image: first.image, user }),
+    withUndo(first.name, vm.uuid, vm.actions),
   );
 }
 
@@ -214,65 +189,6 @@ const isoOptions = (
   os: first.os,
   ...(virtType ? { virtType } : {}),
 });
-
-/**
- * A cloud first VM: its image put in the cache (from a bundle's checked copy, or downloaded and
- * verified), then its actions planned on that image.
- */
-async function planCloud(
-  step: Pick<Step, 'id' | 'title'>,
-  context: ApplyContext,
-  first: Extract<FirstVm, { kind: 'cloud' }>,
-): Promise<PlannedStep> {
-  const host = context.facts.host;
-  const image = CLOUD_IMAGES[first.image];
-  if (!image) throw new Error(t('steps.firstVm.unknownImage', { image: first.image }));
-  if (!context.user) throw new Error(t('steps.firstVm.cloudNeedsUser'));
-  let shown = -1;
-  // From a bundle: its verified copy goes where a download would land, under its checksum,
-  // so nothing is fetched (not even the checksum list).
-  const bundle = context.options.bundle;
-  const carried = bundle?.manifest.image?.name === first.image ? bundle.manifest.image : undefined;
-  const bundled = carried && {
-    path: `${bundle!.dir}/${carried.file}`,
-    checksum: { algorithm: 'sha256' as const, hex: carried.sha256 },
-  };
-  if (bundled) {
-    await context.run({ argv: ['mkdir', '-p', '/var/lib/kvmkit/images'], root: true });
-    await context.run({
-      argv: ['cp', bundled.path, cachedImagePath(image.url, bundled.checksum)],
-      root: true,
-    });
-  }
-  const options = {
-    name: first.name,
-    url: image.url,
-    checksum: bundled?.checksum ?? { listUrl: image.checksums, algorithm: image.algorithm },
-    ...(bundled ? { unsignedReason: 'unsigned' as const } : { signature: image.signature }),
-    user: context.user.name,
-    ...cloudSize(first),
-    virtType: await provenVirtType(host),
-    waitSshMs: 0, // the installer's verification waits for SSH
-    generateKey: first.generateKey,
-    run: viaExecutor(context),
-    download: context.download,
-    say: (m: string) => context.say(m),
-    onProgress: (p: DownloadProgress) => {
-      const pct = p.total ? Math.floor((p.received / p.total) * 100) : -1;
-      if (pct !== shown && pct % 5 === 0)
-        context.say(t('steps.firstVm.downloading', { image: first.image, pct }));
-      shown = pct;
-    },
-  };
-  const prepared = await prepareCloudVm(host, options);
-  const vm = await planCloudVm(host, options, { image: prepared.cached.path, sshKeys: prepared.keys });
-  return plannedActions(
-    step,
-    'change',
-    t('steps.firstVm.fromImage', { name: first.name, image: prepared.cached.path }),
-    withUndo(first.name, vm.uuid, vm.actions),
-  );
-}
 
 /**
  * The installer's proof that its first VM runs: listed running as the user; the smoke VM's marker

@@ -5,7 +5,6 @@ import type { Command, RunResult } from '../host/host.js';
 import { t } from '../lib/i18n.js';
 import { carryOut, type DoneIf, type OnFailure } from '../lib/on-failure.js';
 import type { WantedState } from '../profiles/wanted.js';
-import type { Downloader } from '../vm/cloud/download.js';
 import { type StepRun, undoRecords } from './planned-undo.js';
 
 export type PlannedState = 'ok' | 'change' | 'blocked';
@@ -144,11 +143,6 @@ export interface ApplyContext extends StepContext {
   ask(question: string, deadlineMs: number): Promise<boolean>;
   /** Whether a guard's probe holds (read-only, not shown); says so when it does. */
   holds(guard: DoneIf): Promise<boolean>;
-  /**
-   * Fetches a file and checks it against its checksum (a cloud image into kvmkit's cache): what
-   * cannot be planned before it happens, shown and journaled like a command.
-   */
-  download: Downloader;
   /** A line for the person watching (waiting for a lock, retrying). */
   say(message: string): void;
   signal?: AbortSignal;

@@ -1,5 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { parse } from 'yaml';
 import type { Plan } from '../../src/plan/plan.js';
 import { HARNESS, kvmkit, parseJson, TEST_NETNS } from '../helpers/cli.js';
 import { groupsOf, removedState, stopNamespaceDaemons } from '../helpers/host-state.js';
+import { serveDebianImage } from '../helpers/image-server.js';
 import { ensureTestUser } from '../helpers/system.js';
 import { fetchGuestKernel } from '../helpers/vm-harness.js';
 
@@ -148,35 +148,22 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
 
   it("with a cloud first VM: its image fetched and checked on the host, the user's key read there", async () => {
     const file = await exported(['--user', USER, '--first-vm', 'debian-12']);
-    // Harness, not product: this machine may reach only Debian's archive, so the image is served
-    // from 127.0.0.1 in the test's namespace, under the name Debian gives it, with its SHA512SUMS;
-    // the playbook's one change is that address (Debian's list is not signed: nothing else moves).
-    const dir = mkdtempSync(join(tmpdir(), 'kvmkit-images-'));
-    const image = readFileSync(join(import.meta.dirname, '../fixtures/images/tiny.qcow2'));
-    writeFileSync(join(dir, 'debian-12-generic-amd64.qcow2'), image);
-    const sha512 = createHash('sha512').update(image).digest('hex');
-    writeFileSync(join(dir, 'SHA512SUMS'), `${sha512}  debian-12-generic-amd64.qcow2\n`);
-    const debian = 'https://cloud.debian.org/images/cloud/bookworm/latest/';
-    const text = readFileSync(file, 'utf8');
-    expect(text).toContain(`${debian}debian-12-generic-amd64.qcow2`);
-    writeFileSync(file, text.replaceAll(debian, `http://127.0.0.1:${IMAGE_PORT}/`));
-    removedState(USER);
-    rmSync('/var/lib/kvmkit/images', { recursive: true, force: true });
-    mkdirSync('/etc/libvirt', { recursive: true });
-    writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
-    const home = `/home/${USER}`;
-    if (!existsSync(`${home}/.ssh/id_ed25519.pub`)) {
-      mkdirSync(`${home}/.ssh`, { recursive: true });
-      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${home}/.ssh/id_ed25519`]);
-    }
-    const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
+    const served = await serveDebianImage();
     const virsh = (...args: string[]) =>
       spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
-    // The workbench's apt goes out through the harness's proxy: the image server is reached direct.
-    const direct = '/etc/apt/apt.conf.d/99kvmkit-test-images-direct';
-    writeFileSync(direct, 'Acquire::http::Proxy::127.0.0.1 "DIRECT";\n');
-    const server = await serveInNamespace(dir);
     try {
+      const { image, sha512 } = served;
+      writeFileSync(file, served.local(readFileSync(file, 'utf8')));
+      removedState(USER);
+      rmSync('/var/lib/kvmkit/images', { recursive: true, force: true });
+      mkdirSync('/etc/libvirt', { recursive: true });
+      writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
+      const home = `/home/${USER}`;
+      if (!existsSync(`${home}/.ssh/id_ed25519.pub`)) {
+        mkdirSync(`${home}/.ssh`, { recursive: true });
+        spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${home}/.ssh/id_ed25519`]);
+      }
+      const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
       const first = playbook(file);
       expect(first.status, first.output.slice(-4000)).toBe(0);
       expect(first.changedTasks).toEqual(
@@ -213,11 +200,9 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
       );
       expect(after.steps.find((s) => s.id === 'first-vm')?.state).toBe('ok');
     } finally {
-      server.stop();
-      rmSync(direct, { force: true });
+      served.stop();
       virsh('destroy', 'debian-12');
       virsh('undefine', 'debian-12', '--remove-all-storage');
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -273,46 +258,3 @@ describe('the exported playbook with an ISO first VM, run against this machine',
     }
   });
 });
-
-/** The port the test's image server listens on, inside the test's network namespace (its own). */
-const IMAGE_PORT = 18_480;
-
-/**
- * A static HTTP server for `dir` on 127.0.0.1:IMAGE_PORT inside the test's network namespace
- * (where the playbook runs), answering before this returns; stop() ends that process, and only it.
- */
-async function serveInNamespace(dir: string): Promise<{ stop: () => void }> {
-  const child = spawn(
-    HARNESS,
-    [
-      TEST_NETNS,
-      'python3',
-      '-m',
-      'http.server',
-      String(IMAGE_PORT),
-      '--bind',
-      '127.0.0.1',
-      '--directory',
-      dir,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const stop = () => {
-    if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
-  };
-  const deadline = Date.now() + 30_000;
-  const probe = ['python3', '-c', `import socket; socket.create_connection(("127.0.0.1", ${IMAGE_PORT}), 1)`];
-  while (spawnSync(HARNESS, [TEST_NETNS, ...probe]).status !== 0) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      stop();
-      const why = child.exitCode !== null ? `ended (${child.exitCode})` : 'did not answer within 30 s';
-      throw new Error(`the image server on 127.0.0.1:${IMAGE_PORT} ${why}: ${stderr.slice(-2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { stop };
-}

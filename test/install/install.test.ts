@@ -9,6 +9,7 @@ import type { InstallEvent, RunSummary } from '../../src/plan/executor.js';
 import type { Plan } from '../../src/plan/plan.js';
 import { BIN, HARNESS, kvmkit, parseJson, TEST_NETNS } from '../helpers/cli.js';
 import { groupsOf, removedState, SERVER_PACKAGES, stopNamespaceDaemons } from '../helpers/host-state.js';
+import { serveDebianImage } from '../helpers/image-server.js';
 import { dpkgInstalled, ensureTestUser } from '../helpers/system.js';
 import { fetchGuestKernel } from '../helpers/vm-harness.js';
 
@@ -254,6 +255,51 @@ describe('kvmkit plan --format sh', { timeout: 300_000 }, () => {
     expect(fourth.status, `${fourth.stdout.slice(-3000)}\n${fourth.stderr.slice(-3000)}`).toBe(0);
     expect(virsh('domstate', 'kvmkit-smoke').stdout.trim()).toBe('running');
   });
+
+  it('with a cloud first VM planned here: the script fetches and checks its image, the VM made with the UUID kvmkit chose', async () => {
+    removedState(USER);
+    mkdirSync('/etc/libvirt', { recursive: true });
+    writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
+    rmSync('/var/lib/kvmkit/images', { recursive: true, force: true });
+    const home = `/home/${USER}`;
+    if (!existsSync(`${home}/.ssh/id_ed25519.pub`)) {
+      mkdirSync(`${home}/.ssh`, { recursive: true });
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${home}/.ssh/id_ed25519`]);
+    }
+    const virsh = (...args: string[]) =>
+      spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
+    // Harness, not product: the image from a server in the test's namespace (helpers/image-server.ts).
+    const served = await serveDebianImage();
+    try {
+      const script = await kvmkit(['plan', '--format', 'sh', '--user', USER, '--first-vm', 'debian-12'], {
+        inNamespace: true,
+      });
+      expect(script.exitCode, script.stderr).toBe(0);
+      // Planned on this host: the accelerator its probe proved (none here) and a UUID of kvmkit's.
+      expect(script.stdout).toContain('--virt-type qemu');
+      const uuid = /uuid=([0-9a-f-]{36})/.exec(script.stdout)?.[1];
+      expect(uuid).toBeDefined();
+      const file = join(tmpdir(), 'kvmkit-plan-cloud.sh');
+      writeFileSync(file, served.local(script.stdout));
+      const ran = spawnSync(HARNESS, [TEST_NETNS, 'sh', '-eu', file], { encoding: 'utf8', timeout: 600_000 });
+      expect(ran.status, `${ran.stdout.slice(-3000)}\n${ran.stderr.slice(-3000)}`).toBe(0);
+      expect(ran.stdout).toMatch(/^kvmkit-note: image-fetched debian-12-generic-amd64\.qcow2$/m);
+      expect(
+        readFileSync(`/var/lib/kvmkit/images/${served.sha512.slice(0, 16)}-debian-12-generic-amd64.qcow2`),
+      ).toEqual(served.image);
+      expect(virsh('domuuid', 'debian-12').stdout.trim()).toBe(uuid);
+      expect(virsh('domstate', 'debian-12').stdout.trim()).toBe('running');
+      const after = parseJson<Plan>(
+        (await kvmkit(['plan', '--json', '--user', USER, '--first-vm', 'debian-12'], { inNamespace: true }))
+          .stdout,
+      );
+      expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
+    } finally {
+      served.stop();
+      virsh('destroy', 'debian-12');
+      virsh('undefine', 'debian-12', '--remove-all-storage');
+    }
+  }, 900_000);
 });
 
 describe('bad input changes nothing', () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { BundleManifest } from '../../src/bundle/manifest.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
 import { buildPlan, type Plan } from '../../src/plan/plan.js';
+import type { FirstVm } from '../../src/profiles/wanted.js';
 import { renderPlan } from '../../src/ui/render-plan.js';
 import { materialize } from '../helpers/fixtures.js';
 
@@ -105,5 +106,67 @@ describe('kvmkit plan: a cloud first VM whose image cannot be checked here is bl
       install: { bundle: { dir: '/media/bundle', manifest, trust: 'insecure' } },
     });
     expect(firstVmStep(p)?.state).toBe('change');
+    // Its script takes the bundle's copy by the bundle's checksum: nothing is fetched on the host.
+    const inputs = firstVmStep(p)?.commands.find((c) => c.argv[1]?.endsWith('-inputs.sh'));
+    expect(inputs?.argv.slice(2, 5)).toEqual(['/media/bundle/image.img', `=${'0'.repeat(64)}`, 'sha256']);
+    expect(JSON.stringify(firstVmStep(p))).not.toContain('cloud-images.ubuntu.com');
+  });
+});
+
+/** A recorded tree taken for this host (it "runs": every command fails, as with nothing installed). */
+class ThisHost extends FixtureHost {
+  override canRun(): boolean {
+    return true;
+  }
+}
+
+describe('a cloud first VM planned on this host: whole, as for an export, with its UUID and undo', () => {
+  const here = (root: string, firstVm: Partial<Extract<FirstVm, { kind: 'cloud' }>> = {}) => {
+    writeFileSync(
+      join(root, 'etc/passwd'),
+      'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n',
+    );
+    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nalice:x:1000:\n');
+    return buildPlan(new ThisHost(root), {
+      firstVm: { kind: 'cloud', name: 'debian-12', image: 'debian-12', ...firstVm },
+      user: 'alice',
+    });
+  };
+  const withKey = () => {
+    const root = materialize('os-debian-12');
+    mkdirSync(join(root, 'home/alice/.ssh'), { recursive: true });
+    writeFileSync(
+      join(root, 'home/alice/.ssh/id_ed25519.pub'),
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmkit alice@laptop\n',
+    );
+    return root;
+  };
+
+  it('plans the inputs script, the overlay, the seed and virt-install with the UUID it records', async () => {
+    const step = firstVmStep(await here(withKey()));
+    expect(step?.state).toBe('change');
+    const argv = step?.commands.map((c) => c.argv) ?? [];
+    expect(argv.find((a) => a[1]?.endsWith('-inputs.sh'))?.slice(2, 4)).toEqual([
+      'https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-generic-amd64.qcow2',
+      'https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS',
+    ]);
+    const install = argv.find((a) => a[0] === 'virt-install') ?? [];
+    // The accelerator the probe proved here (none proved: qemu), and the UUID kvmkit chose.
+    expect(install.join(' ')).toContain('--virt-type qemu');
+    const uuid = /uuid=([0-9a-f-]{36})/.exec(install.join(' '))?.[1];
+    expect(uuid).toBeDefined();
+    expect(step?.actions?.at(-1)).toEqual({
+      kind: 'undo',
+      undo: { kind: 'delete-vm', name: 'debian-12', uuid },
+    });
+  });
+
+  it('a user with no key who did not agree to have one made: blocked now, not halfway', async () => {
+    const step = firstVmStep(await here(materialize('os-debian-12')));
+    expect(step?.state).toBe('blocked');
+    expect(step?.reason).toMatch(/^alice has no SSH public key.*--generate-key/);
+    const agreed = firstVmStep(await here(materialize('os-debian-12'), { generateKey: true }));
+    expect(agreed?.state).toBe('change');
+    expect(agreed?.commands.find((c) => c.argv[1]?.endsWith('-inputs.sh'))?.argv[9]).toBe('yes');
   });
 });
