@@ -148,22 +148,23 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
 
   it("with a cloud first VM: its image fetched and checked on the host, the user's key read there", async () => {
     const file = await exported(['--user', USER, '--first-vm', 'debian-12']);
-    const served = await serveDebianImage();
+    removedState(USER);
+    rmSync('/var/lib/kvmkit/images', { recursive: true, force: true });
+    mkdirSync('/etc/libvirt', { recursive: true });
+    writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
+    const home = `/home/${USER}`;
+    if (!existsSync(`${home}/.ssh/id_ed25519.pub`)) {
+      mkdirSync(`${home}/.ssh`, { recursive: true });
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${home}/.ssh/id_ed25519`]);
+    }
+    const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
     const virsh = (...args: string[]) =>
       spawnSync(HARNESS, [TEST_NETNS, 'virsh', '--connect', 'qemu:///system', ...args], { encoding: 'utf8' });
+    // After the removed state, which ends what runs in the test's namespace (the server would go too).
+    const served = await serveDebianImage();
     try {
       const { image, sha512 } = served;
       writeFileSync(file, served.local(readFileSync(file, 'utf8')));
-      removedState(USER);
-      rmSync('/var/lib/kvmkit/images', { recursive: true, force: true });
-      mkdirSync('/etc/libvirt', { recursive: true });
-      writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
-      const home = `/home/${USER}`;
-      if (!existsSync(`${home}/.ssh/id_ed25519.pub`)) {
-        mkdirSync(`${home}/.ssh`, { recursive: true });
-        spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${home}/.ssh/id_ed25519`]);
-      }
-      const key = readFileSync(`${home}/.ssh/id_ed25519.pub`, 'utf8').trim();
       const first = playbook(file);
       expect(first.status, first.output.slice(-4000)).toBe(0);
       expect(first.changedTasks).toEqual(

@@ -15,7 +15,7 @@ const DEBIAN = 'https://cloud.debian.org/images/cloud/bookworm/latest/';
  * the name Debian gives it, with its SHA512SUMS. A plan or playbook made for the catalogue's
  * debian-12 needs one change, its address (`local`): Debian's list is not signed, nothing else
  * moves. The workbench's apt goes out through the harness's proxy, so 127.0.0.1 is made direct
- * for apt while the server runs.
+ * for apt while the server runs. Start it after removedState(), which ends what runs in the namespace.
  */
 export async function serveDebianImage(): Promise<{
   image: Buffer;
