@@ -215,8 +215,8 @@ function isoVmActions(name: string, disk: { make: VmAction[]; remove: Command },
 
 /**
  * isoReadableByQemu's question asked on the host itself, by QEMU's user: the ISO is a file, each
- * folder on its way lets that user through and the file lets it read. The first folder (from the
- * ISO up) that stops it is named, with the same words and ways out. No such user: nothing to ask.
+ * folder on its way lets that user through and the file lets it read. The first folder (from /
+ * down) that stops it is named, with the same words and ways out. No such user: nothing to ask.
  */
 // i18n: machine — a shell script, on one line so the sh plan and the playbook show it as one word.
 export const ISO_READABLE = [
@@ -225,8 +225,13 @@ export const ISO_READABLE = [
   'no() { echo "$3" >&2; echo "kvmkit-failure: $1 $2" >&2; exit 1; }',
   '[ -f "$iso" ] || no not-file "$iso" "$iso is not a file"',
   'getent passwd "$user" >/dev/null || exit 0',
-  'dir=$iso',
-  'while [ "$dir" != / ]; do dir=$(dirname "$dir"); runuser -u "$user" -- test -x "$dir" || no unreadable "$dir" "$user cannot go through $dir"; done',
+  // From / down: a folder under one the user cannot go through cannot be reached either, so the
+  // first that fails is the one to open.
+  'runuser -u "$user" -- test -x / || no unreadable / "$user cannot go through /"',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: sh's own ${…}
+  'dir= rest=${iso#/}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: sh's own ${…}
+  'while [ "${rest#*/}" != "$rest" ]; do dir=$dir/${rest%%/*}; rest=${rest#*/}; runuser -u "$user" -- test -x "$dir" || no unreadable "$dir" "$user cannot go through $dir"; done',
   'runuser -u "$user" -- test -r "$iso" || no unreadable "$iso" "$user cannot read $iso"',
 ].join('; ');
 

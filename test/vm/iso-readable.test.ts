@@ -24,16 +24,21 @@ async function check(iso: string, user = 'nobody') {
   return { exitCode: result.exitCode, said: result.exitCode === 0 ? '' : failureReason(command, result) };
 }
 
-function iso(dirMode: number, fileMode: number): { dir: string; path: string } {
-  const dir = mkdtempSync(join(top, 'd-'));
-  const inner = join(dir, 'isos');
+/** TOP/d-X/isos/installer.iso, the two folders and the file with these modes. */
+function iso(
+  dirMode: number,
+  fileMode: number,
+  outerMode = 0o755,
+): { outer: string; dir: string; path: string } {
+  const outer = mkdtempSync(join(top, 'd-'));
+  const inner = join(outer, 'isos');
   mkdirSync(inner);
   const path = join(inner, 'installer.iso');
   writeFileSync(path, 'not really an ISO\n');
   chmodSync(path, fileMode);
   chmodSync(inner, dirMode);
-  chmodSync(dir, 0o755);
-  return { dir: inner, path };
+  chmodSync(outer, outerMode);
+  return { outer, dir: inner, path };
 }
 
 describe("an exported ISO first VM's check, on the host it is made on", () => {
@@ -50,6 +55,14 @@ describe("an exported ISO first VM's check, on the host it is made on", () => {
       `libvirt-qemu, the user QEMU runs as, cannot read ${path} (stopped at ${dir}); ` +
         `copy it into the pool: sudo cp '${path}' /var/lib/libvirt/images/, or let it through: sudo chmod o+x '${dir}'`,
     );
+  });
+
+  it('names the folder to open, not one below it (a home folder at 0700 is the usual trap)', async () => {
+    const { outer, path } = iso(0o755, 0o644, 0o700);
+    const { exitCode, said } = await check(path);
+    expect(exitCode).toBe(1);
+    expect(said).toContain(`(stopped at ${outer});`);
+    expect(said).toContain(`sudo chmod o+x '${outer}'`);
   });
 
   it('names the file when it is the file that cannot be read', async () => {
