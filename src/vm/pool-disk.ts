@@ -62,12 +62,12 @@ export async function volumeActions(o: {
   /**
    * A volume of that name already in the pool is taken as this VM's and kept: what a run cut
    * short between the volume and the definition left. Only for a disk no guest wrote before its
-   * definition: the smoke VM's (read only), a cloud VM's overlay made by a plan whose VM was not
-   * defined yet (never started, so as it was made).
+   * definition: the smoke VM's (read only), a cloud VM's overlay made by a plan for other hosts
+   * whose VM was not defined yet (never started, so as it was made).
    */
   reuse?: boolean;
   /**
-   * The backing image's path is known only on the target (a cloud VM planned elsewhere): the
+   * The backing image's path is known only when the plan runs (a cloud VM's, cloud-inputs.ts): the
    * volume XML is written as FILE.in with `backing` as a mark, filled in there (cloud-inputs.ts)
    * before `make` runs; `template` is that write, and the file the XML must become.
    */

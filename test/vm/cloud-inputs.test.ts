@@ -49,6 +49,7 @@ const SLOW_PART = Buffer.alloc(1024 * 1024, 7);
 const slowSha256 = createHash('sha256')
   .update(Buffer.concat(Array.from({ length: 7 }, () => SLOW_PART)))
   .digest('hex');
+const slow: { sent: number; closedAfter?: number } = { sent: 0 };
 const list = `${'0'.repeat(64)} *other.img\n${sha256} *tiny.img\n${slowSha256} *slow.img\n`;
 const served = { list, signature: distro.sign(list), image, requests: [] as string[] };
 let server: Server;
@@ -62,14 +63,20 @@ beforeAll(async () => {
     if (req.url === '/tiny.img') return res.end(served.image);
     // 7 MiB over 7 s: long enough for the script to say twice how much it has.
     if (req.url === '/slow.img') {
-      let sent = 0;
+      slow.sent = 0;
+      slow.closedAfter = undefined;
       const timer = setInterval(() => {
         res.write(SLOW_PART);
-        if (++sent === 7) {
+        if (++slow.sent === 7) {
           clearInterval(timer);
           res.end();
         }
       }, 1000);
+      // How many parts had gone when the fetcher hung up (7: it took them all).
+      res.on('close', () => {
+        clearInterval(timer);
+        slow.closedAfter = slow.sent;
+      });
       return;
     }
     res.writeHead(404).end();
@@ -107,6 +114,8 @@ function run(o: {
   cache?: string;
   /** Where the image comes from, and its list, instead of the server's tiny.img and SHA256SUMS. */
   image?: { url: string; checksums: string };
+  /** Ends the script with SIGTERM after this long (a timeout, a Ctrl-C). */
+  killAfterMs?: number;
 }) {
   const dir = join(work, `case-${++cases}`);
   const bin = account(dir, o.keys ?? ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvmkit bob@laptop']);
@@ -155,6 +164,7 @@ function run(o: {
     const child = spawn(command.argv[0]!, command.argv.slice(1), {
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
     });
+    if (o.killAfterMs !== undefined) setTimeout(() => child.kill('SIGTERM'), o.killAfterMs);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => {
@@ -217,6 +227,21 @@ describe('the cloud-inputs script', () => {
     expect(got.notes.at(-1)).toBe('image: slow.img downloaded and verified (sha256)');
   }, 30_000);
 
+  it('ended halfway (a timeout, a Ctrl-C), it stops the fetch it started too', async () => {
+    const got = await run({
+      signed: false,
+      image: { url: `${base}/slow.img`, checksums: `${base}/SHA256SUMS` },
+      killAfterMs: 2500,
+    });
+    expect(got.code).not.toBe(0);
+    const deadline = Date.now() + 4000;
+    while (slow.closedAfter === undefined && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    // The connection went with the script, long before the image's 7 parts had been sent.
+    expect(slow.closedAfter).toBeDefined();
+    expect(slow.closedAfter).toBeLessThan(6);
+  }, 30_000);
+
   it("takes a bundle's image from its path, by the checksum given: nothing fetched", async () => {
     const bundle = join(work, 'bundle/images');
     put(join(bundle, 'tiny.img'), image);
@@ -226,6 +251,7 @@ describe('the cloud-inputs script', () => {
     });
     expect(got.code, got.reason).toBe(0);
     expect(got.requests).toEqual([]);
+    expect(got.notes).toEqual(['image: tiny.img taken from the bundle and checked']);
     const cached = join(got.cache, `${sha256.slice(0, 16)}-tiny.img`);
     expect(readFileSync(cached)).toEqual(image);
     expect(got.disk).toContain(`<path>${cached}</path>`);

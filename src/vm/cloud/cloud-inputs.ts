@@ -8,8 +8,8 @@ export const IMAGE_MARK = '@KVMKIT-IMAGE@';
 export const KEYS_MARK = '@KVMKIT-SSH-KEYS@';
 
 /**
- * What a cloud VM takes from the host it is made on, when it is planned elsewhere (an export, a
- * plan for a recorded tree): run there by sh, as root, it
+ * What a cloud VM takes from the host it is made on, planned as data wherever the plan is made
+ * (the installer here, an export, a plan for a recorded tree): run there by sh, as root, it
  *   1. reads the user's SSH public keys (making an ed25519 pair as the user when they agreed);
  *   2. fetches the image's checksum list through the package manager (and, when the distro signs
  *      it, its signature, checked by gpgv against that keyring alone and the expected key);
@@ -28,7 +28,12 @@ sigurl=\${9-} keyring=\${10-} fingerprint=\${11-}
 ${SHELL_FAIL}
 file=\${url##*/}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+fetching=
+# The background fetch's apt-helper (a child of its subshell) goes too, however this ends.
+stop_fetch() {
+  if [ -n "$fetching" ]; then pkill -P "$fetching" 2>/dev/null || true; kill "$fetching" 2>/dev/null || true; fi
+}
+trap 'stop_fetch; rm -rf "$work"' EXIT
 trap 'exit 1' HUP INT TERM
 
 # 1. The user's SSH keys, before anything is fetched.
@@ -83,22 +88,25 @@ else
   mkdir -p "$cache"
   rm -f "$image.part"
   case $url in
-  /*) cp "$url" "$image.part" || fail fetch "$url" "$url could not be copied" ;;
+  /*) cp "$url" "$image.part" || fail copy "$url" "$url could not be copied" ;;
   *)
     # Fetched in the background, its size said every 5 s: an image is hundreds of MB.
     pm_fetch "$url" "$image.part" &
     fetching=$!
-    trap 'kill "$fetching" 2>/dev/null; exit 1' HUP INT TERM
     ticks=0
     while kill -0 "$fetching" 2>/dev/null; do
       sleep 1
       ticks=$((ticks + 1))
       if [ $((ticks % 5)) -eq 0 ] && [ -f "$image.part" ]; then
-        echo "kvmkit-note: fetched $(($(wc -c < "$image.part") / 1048576))"
+        # The file may go between the test and wc (apt renames a failed one): then 0.
+        size=$(wc -c < "$image.part" 2>/dev/null) || size=0
+        echo "kvmkit-note: fetched $((\${size:-0} / 1048576))"
       fi
     done
-    wait "$fetching" || fail fetch "$url" "$url could not be fetched"
-    trap 'exit 1' HUP INT TERM
+    status=0
+    wait "$fetching" || status=$?
+    fetching=
+    [ "$status" -eq 0 ] || fail fetch "$url" "$url could not be fetched"
     ;;
   esac
   if [ "$(digest "$image.part")" != "$hex" ]; then
@@ -106,7 +114,10 @@ else
     fail mismatch "$url" "$url does not match its $algorithm checksum: refused and removed"
   fi
   mv "$image.part" "$image"
-  echo "kvmkit-note: image-fetched $file"
+  case $url in
+  /*) echo "kvmkit-note: image-copied $file" ;;
+  *) echo "kvmkit-note: image-fetched $file" ;;
+  esac
 fi
 
 # 4. The disk's XML and the seed's user-data, from their templates (each key a single-quoted YAML
@@ -154,6 +165,7 @@ const failures = (o: CloudInputs) => ({
     why: t('vm.cloud.target.notSigned', { fingerprint: o.image.signature?.fingerprint ?? '' }),
   })}; ${t('vm.signature.badHint')}`,
   fetch: t('vm.cloud.target.fetch', { url: '%s' }),
+  copy: t('vm.cloud.target.copy', { path: '%s' }),
   'no-entry': t('vm.cloud.noEntry', { list: o.image.checksums, file: '%s' }),
   mismatch: t('vm.cloud.target.mismatch', { url: '%s' }),
 });
@@ -164,6 +176,7 @@ const notes = (o: CloudInputs) => ({
   'list-signed': t('vm.cloud.listSigned', { fingerprint: '%s' }),
   'image-cached': t('vm.cloud.imageCached', { file: '%s' }),
   'image-fetched': t('vm.cloud.imageDownloaded', { file: '%s', algorithm: o.image.algorithm }),
+  'image-copied': t('vm.cloud.imageFromBundle', { file: '%s' }),
   // The script's own name for the file (${url##*/}).
   fetched: t('vm.cloud.target.fetched', { file: o.image.url.split('/').at(-1) ?? '', mib: '%s' }),
 });

@@ -120,9 +120,10 @@ export type CatalogImage = {
 };
 
 /**
- * What the plan is made with: the image in this host's cache and the user's keys read here, or,
- * for a plan carried out on other hosts (an export), what each target finds for itself
- * (cloud-inputs.ts): its image fetched and checked there, its user's keys read (or made) there.
+ * What the plan is made with: the image in this host's cache and the user's keys read here
+ * (`kvmkit vm create --image`), or what the host it is carried out on finds for itself
+ * (cloud-inputs.ts, the installer's first VM and the exports): its image fetched and checked
+ * there (or a bundle's copy taken), its user's keys read (or made) there.
  */
 export type CloudVmInputs =
   | { image: string; sshKeys: string[] }
@@ -162,9 +163,10 @@ export async function planCloudVm(
     sizeGiB: o.diskGiB,
     backing: onTarget ? IMAGE_MARK : (inputs as { image: string }).image,
     backingOnTarget: onTarget !== undefined,
-    // Planned for other hosts, carried out again after a run cut short: the overlay it made before
-    // the VM was defined is taken, not refused (the guards before it skip all this once defined).
-    reuse: onTarget !== undefined,
+    // Planned for other hosts (no UUID of kvmkit's), carried out again after a run cut short: the
+    // overlay it made before the VM was defined is taken, not refused (the guards before it skip
+    // all this once defined). Planned here, a volume by that name is refused (requireFreeVolumes).
+    reuse: onTarget !== undefined && o.uuid === null,
   });
   const tolerated = (command: Command): VmAction => ({ kind: 'run', command, tolerate: true });
   const uuid = o.uuid === null ? undefined : (o.uuid ?? crypto.randomUUID());
