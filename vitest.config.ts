@@ -31,6 +31,7 @@ export const UNIT_TESTS = [
   'test/cli/vm-create-xml-cli.test.ts',
   'test/export/ansible-releases.test.ts',
   'test/export/ansible-matches-sh.test.ts',
+  'test/export/bridge-export.test.ts',
   'test/export/first-vm-export.test.ts',
   'test/export/nested.test.ts',
   'test/facts/*.test.ts',

@@ -8,6 +8,7 @@ import { UnknownUserError } from '../plan/context.js';
 import { buildPlan } from '../plan/plan.js';
 import { EXIT, RefusalError, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
+import { parseKvmkitOnTarget } from './kvmkit-on-target-option.js';
 import { checkProfile } from './options.js';
 import { hostFromFlags } from './target.js';
 
@@ -21,6 +22,8 @@ export interface ExportFlags {
   /** A cloud first VM: make the user a key on a host where they have none. */
   generateKey?: boolean;
   bridge?: boolean;
+  kvmkitUrl?: string;
+  kvmkitFile?: string;
 }
 
 const LOGIN = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
@@ -42,8 +45,8 @@ async function exportedPlan(flags: ExportFlags) {
     throw new UsageError(t('cli.export.badUser', { user: flags.user }));
   // An export renders the plan for hosts with nothing installed yet. Every first VM is planned
   // whole there (the smoke VM's kernel, a cloud VM's image and the user's keys, an ISO's file are
-  // found or checked on the host each is made on); the bridge's uplink and its addressing are the
-  // target's own, not known where the plan is made: the plan would leave them out, so it is refused.
+  // found or checked on the host each is made on). The bridge's uplink and its addressing are the
+  // host's own, not known where the plan is made: kvmkit is carried there and makes it there.
   const answer = flags.firstVm;
   const firstVm = answer === undefined ? undefined : parseFirstVm(answer, {}, flags.generateKey, true);
   if (firstVm?.kind === 'cloud' && flags.user === undefined)
@@ -51,13 +54,14 @@ async function exportedPlan(flags: ExportFlags) {
       t('cli.export.cloudUser', { firstVm: firstVm.image }),
       t('cli.export.cloudUserHint'),
     );
-  if (flags.bridge) throw new UsageError(t('cli.export.bridge'), t('cli.export.bridgeHint'));
+  const kvmkitOnTarget = await parseKvmkitOnTarget(flags, true);
   try {
     // The user may not exist yet on the machine the plan is made on: groups come from the plan.
     return await buildPlan(await hostFromFlags({ root: flags.root }), {
       profile: checkProfile(flags.profile),
       install: { nested: flags.nested === true },
       ...(firstVm === undefined ? {} : { firstVm }),
+      ...(kvmkitOnTarget ? { bridge: true, kvmkitOnTarget } : {}),
     });
   } catch (error) {
     if (error instanceof UnsupportedDistroError) throw new RefusalError(error.message, error.hint);

@@ -331,6 +331,8 @@ function buildProgram(only?: string, vmVerb?: string): Command {
       .option('--profile <name>', t('help.plan.profile'))
       .option('--user <name>', t('help.plan.user'))
       .option('--bridge', t('help.plan.bridge'))
+      .option('--kvmkit-url <url>', t('help.plan.kvmkitUrl'))
+      .option('--kvmkit-file <file>', t('help.plan.kvmkitFile'))
       .option('--nested', t('help.plan.nested'))
       .option('--first-vm <what>', t('help.plan.firstVm'))
       .option('--from <dir>', t('help.plan.from'))
@@ -466,6 +468,8 @@ function buildProgram(only?: string, vmVerb?: string): Command {
         .option('--first-vm <what>', t('help.export.firstVm'))
         .option('--generate-key', t('help.export.generateKey'))
         .option('--bridge', t('help.export.bridge'))
+        .option('--kvmkit-url <url>', t('help.export.kvmkitUrl'))
+        .option('--kvmkit-file <file>', t('help.export.kvmkitFile'))
         .option('--out <file>', t('help.export.out'));
     exportOptions(
       exporter.command('cloud-init').description(t('help.export.cloudInit.description')),

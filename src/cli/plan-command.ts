@@ -5,6 +5,7 @@ import { renderPlan } from '../ui/render-plan.js';
 import { openBundle } from './bundle-option.js';
 import { EXIT, UsageError } from './errors.js';
 import { parseFirstVm } from './first-vm-option.js';
+import { parseKvmkitOnTarget } from './kvmkit-on-target-option.js';
 import { checkProfile } from './options.js';
 import { planningCliError } from './planning-errors.js';
 import { checkRemoteOptions, hostFromFlags } from './target.js';
@@ -23,6 +24,8 @@ export interface PlanFlags {
   from?: string;
   bundleKey?: string;
   insecureUnsignedBundle?: boolean;
+  kvmkitUrl?: string;
+  kvmkitFile?: string;
 }
 
 export async function planCommand(flags: PlanFlags): Promise<number> {
@@ -31,6 +34,10 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   if (!['text', 'json', 'sh'].includes(format)) throw new UsageError(t('cli.plan.badFormat', { format }));
   checkRemoteOptions(flags);
   const firstVm = flags.firstVm === undefined ? undefined : parseFirstVm(flags.firstVm);
+  // A live host's bridge is planned from its network; only a recorded tree's is left to kvmkit there.
+  if (flags.kvmkitUrl !== undefined && flags.root === undefined)
+    throw new UsageError(t('cli.plan.kvmkitUrlNeedsRoot'), t('cli.plan.kvmkitUrlNeedsRootHint'));
+  const kvmkitOnTarget = await parseKvmkitOnTarget(flags, false);
   const host = await hostFromFlags(flags);
   const bundle =
     flags.from === undefined
@@ -46,6 +53,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
       user: flags.user,
       bridge: flags.bridge,
       firstVm,
+      ...(kvmkitOnTarget ? { kvmkitOnTarget } : {}),
     });
     const text =
       format === 'json'

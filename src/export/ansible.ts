@@ -4,7 +4,7 @@ import type { Plan } from '../plan/plan.js';
 import type { Distro } from '../profiles/types.js';
 import { actionsOf } from '../steps/step.js';
 import { AnsibleTasks, type Task } from './ansible-tasks.js';
-import { type InitVariant, type ReleasePlan, releasePlans } from './removed-state.js';
+import { exportOptionsOf, type InitVariant, type ReleasePlan, releasePlans } from './removed-state.js';
 
 /** Ansible's own reading of the host's init picks the variant, as kvmkit's serviceManager does on a live host. */
 const INIT_WHEN: Record<InitVariant, string> = {
@@ -101,13 +101,7 @@ function mergedTasks(
  */
 export async function ansiblePlaybook(plan: Plan, user?: string): Promise<string> {
   const d = plan.distro;
-  const plans = await releasePlans(d, {
-    profile: plan.profile,
-    ...(user ? { user } : {}),
-    nested: plan.nested,
-    firstVm: plan.firstVm,
-    bridge: plan.steps.some((s) => s.id === 'bridge'),
-  });
+  const plans = await releasePlans(d, exportOptionsOf(plan, user));
   const releases = [...new Set(plans.map((p) => releaseKey(p.distro)))];
   const names = releases.join(', ');
   const fact = d.codename ? 'ansible_facts.distribution_release' : 'ansible_facts.distribution_version';

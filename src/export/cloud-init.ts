@@ -5,7 +5,7 @@ import type { Plan } from '../plan/plan.js';
 import { planAsShell } from '../plan/shell.js';
 import catalog from '../profiles/catalog.js';
 import { releaseProfileFor } from '../profiles/resolve.js';
-import { removedStatePlan } from './removed-state.js';
+import { exportOptionsOf, removedStatePlan } from './removed-state.js';
 
 /** Where the first boot finds the plan's script (write_files makes the directory). */
 export const FIRST_BOOT_SCRIPT = `${STATE_DIR}/first-boot-plan.sh`;
@@ -19,12 +19,7 @@ export const FIRST_BOOT_SCRIPT = `${STATE_DIR}/first-boot-plan.sh`;
  */
 export async function cloudInitUserData(plan: Plan, user?: string): Promise<string> {
   const init = releaseProfileFor(catalog, plan.distro).init;
-  const target = await removedStatePlan(plan.distro, init, {
-    profile: plan.profile,
-    ...(user ? { user } : {}),
-    nested: plan.nested,
-    firstVm: plan.firstVm,
-  });
+  const target = await removedStatePlan(plan.distro, init, exportOptionsOf(plan, user));
   const doc = {
     write_files: [{ path: FIRST_BOOT_SCRIPT, content: planAsShell(target), permissions: '0700' }],
     runcmd: [['sh', '-eu', FIRST_BOOT_SCRIPT]],

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import semver from 'semver';
+import type { KvmkitOnTarget } from '../bridge/on-target.js';
 import { FixtureHost } from '../host/fixture-host.js';
 import { buildPlan, type Plan } from '../plan/plan.js';
 import catalog from '../profiles/catalog.js';
@@ -27,6 +28,22 @@ export interface ExportOptions {
   nested?: boolean;
   firstVm?: FirstVm;
   bridge?: boolean;
+  kvmkitOnTarget?: KvmkitOnTarget;
+}
+
+/**
+ * What an export asks of each host, as the plan it was made from asked it: the profile, the user,
+ * nested virtualization, the first VM, and the bridge (with where the hosts take kvmkit from).
+ */
+export function exportOptionsOf(plan: Plan, user?: string): ExportOptions {
+  return {
+    profile: plan.profile,
+    ...(user ? { user } : {}),
+    nested: plan.nested,
+    firstVm: plan.firstVm,
+    bridge: plan.steps.some((s) => s.id === 'bridge'),
+    ...(plan.kvmkitOnTarget ? { kvmkitOnTarget: plan.kvmkitOnTarget } : {}),
+  };
 }
 
 /** The releases of `d`'s distro kvmkit knows by codename (distros.yaml), oldest first; else `d` alone. */
@@ -104,6 +121,7 @@ export async function removedStatePlan(d: Distro, init: InitVariant, options: Ex
       install: { nested: options.nested === true },
       ...(options.firstVm ? { firstVm: options.firstVm } : {}),
       bridge: options.bridge === true,
+      ...(options.kvmkitOnTarget ? { kvmkitOnTarget: options.kvmkitOnTarget } : {}),
     });
     if (plan.distro.version !== d.version || plan.distro.codename !== d.codename)
       throw new Error(

@@ -1,3 +1,4 @@
+import type { KvmkitOnTarget } from '../bridge/on-target.js';
 import { UnsupportedDistroError } from '../facts/distro.js';
 import { Facts } from '../facts/index.js';
 import { detectNetworkSystem, ifupdownStanzas, readIfupdown, readUplink } from '../facts/network.js';
@@ -27,6 +28,8 @@ export interface PlanOptions {
   bridge?: boolean;
   /** The system that carries the bridge, when the caller found it already (kvmkit bridge). */
   bridgeSystem?: string;
+  /** For a host the plan cannot see: kvmkit carried there makes the bridge (bridge/on-target.ts). */
+  kvmkitOnTarget?: KvmkitOnTarget;
   /** Install what the chosen features need and not the profile (`kvmkit bridge` on its own). */
   featuresOnly?: boolean;
   /**

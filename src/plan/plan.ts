@@ -1,3 +1,4 @@
+import type { KvmkitOnTarget } from '../bridge/on-target.js';
 import type { Host } from '../host/host.js';
 import type { Distro, Feature } from '../profiles/types.js';
 import type { FirstVm } from '../profiles/wanted.js';
@@ -24,6 +25,8 @@ export interface Plan {
   services: string[];
   /** Nested virtualization asked for (--nested): the exports carry it too. */
   nested: boolean;
+  /** Where a host the plan cannot see takes kvmkit from, to make its bridge there. */
+  kvmkitOnTarget: KvmkitOnTarget | null;
   steps: PlannedStep[];
 }
 
@@ -31,7 +34,9 @@ export interface Plan {
 export function installSteps(options: PlanOptions): Step[] {
   return [
     ...INSTALL_STEPS,
-    ...(options.bridge ? [bridgeStep()] : []),
+    ...(options.bridge
+      ? [bridgeStep('br0', options.kvmkitOnTarget ? { onTarget: options.kvmkitOnTarget } : {})]
+      : []),
     ...(options.firstVm && options.firstVm.kind !== 'none' ? [firstVmStep(options.firstVm)] : []),
   ];
 }
@@ -55,6 +60,7 @@ export async function buildPlan(host: Host, options: PlanOptions = {}): Promise<
     groups: wanted.groups,
     services: wanted.services,
     nested: options.install?.nested === true,
+    kvmkitOnTarget: options.kvmkitOnTarget ?? null,
     steps,
   };
 }

@@ -7,6 +7,13 @@ import {
   hostBridgeNetworkXml,
   hostBridgeRemoval,
 } from '../bridge/libvirt-network.js';
+import {
+  bridgeOnTargetCommand,
+  FETCH_KVMKIT_SCRIPT,
+  fetchKvmkitCommand,
+  fetchKvmkitScript,
+  type KvmkitOnTarget,
+} from '../bridge/on-target.js';
 import { rollbackSeconds, TIMER_ENV } from '../bridge/rollback-timer.js';
 import { BridgeStateError, readBridgeState } from '../bridge/state.js';
 import type { Facts } from '../facts/index.js';
@@ -42,6 +49,11 @@ export interface BridgeStepOptions {
   dnsName?: string;
   /** A person is asked "keep it?" within this many seconds (kvmkit bridge on a terminal). */
   confirmSeconds?: number;
+  /**
+   * For a host the plan cannot see (an export, a recorded tree): kvmkit is carried there and
+   * makes the bridge itself (bridge/on-target.ts).
+   */
+  onTarget?: KvmkitOnTarget;
 }
 
 /** The bridge step, and what answered when it last planned (what must answer after the change). */
@@ -62,7 +74,21 @@ export function bridgeStep(bridge = 'br0', o: BridgeStepOptions = {}): BridgeSte
     uninterruptible: true,
     async plan({ facts }) {
       const host = facts.host;
-      if (!host.canRun()) return planned(this, 'change', t('bridge.step.change', { bridge }));
+      if (!host.canRun())
+        return o.onTarget
+          ? plannedActions(this, 'change', t('bridge.onTarget.plan', { bridge, ...o.onTarget }), [
+              {
+                kind: 'write',
+                file: {
+                  path: FETCH_KVMKIT_SCRIPT,
+                  content: fetchKvmkitScript(await facts.packageManager()),
+                  mode: 0o700,
+                },
+              },
+              { kind: 'run', command: fetchKvmkitCommand(o.onTarget) },
+              { kind: 'run', command: bridgeOnTargetCommand(bridge) },
+            ])
+          : planned(this, 'change', t('bridge.step.change', { bridge }));
       const uplink = await readUplink(host, o.uplink);
       if (!uplink) return planned(this, 'blocked', t('bridge.step.noUplink'));
       if (uplink.isBridge || uplink.master) {

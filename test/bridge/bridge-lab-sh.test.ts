@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/cli.js';
 import { NET_HARNESS, NetLab } from '../helpers/net-lab.js';
+import { shStepPart } from '../helpers/sh-plan.js';
 
 // Issue 14: `kvmkit plan --bridge --format sh` carries the whole bridge change (kvmkit's state and
 // restore script, the rollback timer, the change, the checks as waits, the confirmation, the
@@ -14,20 +15,8 @@ import { NET_HARNESS, NetLab } from '../helpers/net-lab.js';
 let lab: NetLab | undefined;
 afterEach(() => lab?.destroy());
 
-/** The bridge step's part of the plan's script: its comment line to the next step or the end. */
-function bridgePart(script: string): string {
-  const lines = script.split('\n');
-  const start = lines.findIndex((l) => l.startsWith('# Put the uplink on bridge br0'));
-  expect(start, script).toBeGreaterThan(0);
-  // The next step's header follows a blank line (here-documents in the part hold `# ` lines too).
-  const end = lines.findIndex(
-    (l, i) =>
-      i > start &&
-      ((lines[i - 1] === '' && /^# .*: (change|blocked|nothing to do), /.test(l)) ||
-        l.startsWith('echo "kvmkit plan applied')),
-  );
-  return ['set -eu', ...lines.slice(start, end === -1 ? undefined : end), ''].join('\n');
-}
+/** The bridge step's part of the plan's script. */
+const bridgePart = (script: string) => shStepPart(script, '# Put the uplink on bridge br0');
 
 async function planned(l: NetLab, env: Record<string, string> = {}): Promise<string> {
   const plan = await l.run([BIN, 'plan', '--bridge', '--format', 'sh'], env);

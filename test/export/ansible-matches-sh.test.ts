@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { KvmkitOnTarget } from '../../src/bridge/on-target.js';
 import { planTasks } from '../../src/export/ansible.js';
 import type { Task } from '../../src/export/ansible-tasks.js';
 import { FixtureHost } from '../../src/host/fixture-host.js';
@@ -224,6 +225,7 @@ function compared(plan: Plan) {
 async function removedState(
   init: 'systemd' | 'sh',
   firstVm: FirstVm = { kind: 'smoke', name: 'kvmkit-smoke' },
+  kvmkitOnTarget?: KvmkitOnTarget,
 ): Promise<Plan> {
   const dir = materialize('os-debian-12');
   const put = (path: string, text: string) => {
@@ -238,6 +240,7 @@ async function removedState(
     user: 'alice',
     install: { nested: true },
     firstVm,
+    ...(kvmkitOnTarget ? { bridge: true, kvmkitOnTarget } : {}),
   });
 }
 
@@ -293,6 +296,34 @@ describe('the Ansible export and the sh plan render the same planned actions', (
     expect(runs.some((argv) => argv[0] === 'virt-install' && argv.includes('/srv/installer.iso'))).toBe(true);
     const back = sh.flatMap((d) => (d.kind === 'on-failure' ? d.actions : []));
     expect(back.some((a) => a.kind === 'run' && a.argv.includes('vol-delete'))).toBe(true);
+    expect(ansible).toEqual(sh);
+  });
+
+  it('the bridge: kvmkit fetched onto the host and checked, then its bridge run there, alike', async () => {
+    const sha256 = 'ab'.repeat(32);
+    const url = 'http://192.0.2.10:8000/kvmkit-linux-x64';
+    const plan = await removedState('systemd', undefined, { url, sha256 });
+    const { sh, ansible } = compared(plan);
+    const runs = sh.flatMap((d) => (d.kind === 'run' ? [d] : []));
+    const fetch = runs.find((r) => r.argv[1] === '/var/lib/kvmkit/fetch-kvmkit.sh');
+    expect(fetch?.argv).toEqual([
+      'sh',
+      '/var/lib/kvmkit/fetch-kvmkit.sh',
+      url,
+      '/var/lib/kvmkit/bin/kvmkit',
+      sha256,
+    ]);
+    expect(fetch?.probe).toEqual({
+      argv: ['sha256sum', '/var/lib/kvmkit/bin/kvmkit'],
+      matches: `^${sha256} `,
+    });
+    const bridge = runs.find((r) => r.argv[0] === '/var/lib/kvmkit/bin/kvmkit');
+    expect(bridge?.argv).toEqual(['/var/lib/kvmkit/bin/kvmkit', 'bridge', '--yes', '--name', 'br0']);
+    expect(bridge?.probe?.matches).toBe('"result":"already"');
+    // After the packages and libvirt, before the first VM.
+    const at = (argv: string[]) => runs.findIndex((r) => r.argv.join(' ') === argv.join(' '));
+    expect(at(bridge!.argv)).toBeGreaterThan(runs.findIndex((r) => r.argv[0] === 'apt-get'));
+    expect(at(bridge!.argv)).toBeLessThan(runs.findIndex((r) => r.argv.includes('kvmkit-smoke')));
     expect(ansible).toEqual(sh);
   });
 

@@ -15,3 +15,21 @@ export const shOfSteps = (steps: PlannedStep[]): string =>
     profile: 'server',
     steps,
   } as unknown as Plan);
+
+/**
+ * One step's part of a plan's sh script, runnable on its own with `sh -eu`: from the line that
+ * starts with `header` to the next step's header (after a blank line: here-documents in a part
+ * hold `# ` lines too) or the script's last line.
+ */
+export function shStepPart(script: string, header: string): string {
+  const lines = script.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(header));
+  if (start < 0) throw new Error(`no step starting with "${header}" in:\n${script}`);
+  const end = lines.findIndex(
+    (l, i) =>
+      i > start &&
+      ((lines[i - 1] === '' && /^# .*: (change|blocked|nothing to do), /.test(l)) ||
+        l.startsWith('echo "kvmkit plan applied')),
+  );
+  return ['set -eu', ...lines.slice(start, end === -1 ? undefined : end), ''].join('\n');
+}
