@@ -63,6 +63,37 @@ describe('the bridge planned for a host the plan cannot see: kvmkit carried ther
     expect(lab.addresses().br0).toEqual(['198.51.100.10/24']);
   });
 
+  it("the exported playbook's bridge tasks, run by ansible-playbook there: changed once, then nothing", async () => {
+    lab = new NetLab('boa');
+    await lab.start('static');
+    const playbook = join(lab.root, 'site.yml');
+    const exported = await kvmkit([
+      ...['export', 'ansible', '--root', join(FIXTURES, 'os-debian-12'), '--bridge'],
+      ...['--kvmkit-url', sea, '--kvmkit-file', sea, '--out', playbook],
+    ]);
+    expect(exported.exitCode, exported.stderr).toBe(0);
+    // The host steps before it are the other playbook tests' (test/export/ansible.test.ts).
+    const run = () =>
+      lab!.run([
+        ...['ansible-playbook', '-c', 'local', '-i', 'localhost,'],
+        ...[
+          '--start-at-task',
+          'Put the uplink on bridge br0 (VMs on the LAN): make /var/lib/kvmkit',
+          playbook,
+        ],
+      ]);
+    const recap = (output: string) => output.match(/localhost\s+: ok=\d+\s+changed=(\d+).*failed=(\d+)/);
+    const first = await run();
+    expect(first.exitCode, first.stdout.slice(-3000)).toBe(0);
+    expect(Number(recap(first.stdout)?.[1])).toBeGreaterThanOrEqual(3); // the script, kvmkit, the bridge
+    expect(lab.addresses().br0).toEqual(['198.51.100.10/24']);
+    expect(lab.reachesGateway()).toBe(true);
+    expect(JSON.parse(lab.file('var-lib-kvmkit/bridge.json')!).phase).toBe('kept');
+    const second = await run();
+    expect(second.exitCode, second.stdout.slice(-3000)).toBe(0);
+    expect(recap(second.stdout)?.slice(1), second.stdout.slice(-3000)).toEqual(['0', '0']);
+  });
+
   it('refuses a kvmkit that is not the one pinned: nothing kept, the network untouched', async () => {
     lab = new NetLab('bom');
     await lab.start('static');
