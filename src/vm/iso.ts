@@ -6,7 +6,7 @@ import { VmError } from '../host/vm-errors.js';
 import { t } from '../lib/i18n.js';
 import { VM_NAME } from './names.js';
 import { detectedShortId, listOsinfo } from './osinfo.js';
-import { POOL, poolDir, requireFreeVolumes, volumeActions } from './pool-disk.js';
+import { poolDir, poolRefreshAction, requireFreeVolumes, volumeActions } from './pool-disk.js';
 import { madeAlreadyGuards, runAction, runVmActions, type VmAction } from './vm-actions.js';
 
 /** The user QEMU runs as under libvirt on Debian, Ubuntu and Mint (qemu.conf's default). */
@@ -176,14 +176,13 @@ async function planIsoVmOnTarget(o: IsoVmOptions, dir: string): Promise<IsoVmPla
   const volume = `${o.name}.qcow2`;
   const disk = await volumeActions({ vmName: o.name, dir, volume, sizeGiB: o.diskGiB });
   const argv = virtInstallArgv({ ...o, uuid: undefined }, o.os, disk.path);
-  const refresh = virshCommand(['pool-refresh', POOL], { root: true, timeoutMs: 120_000 });
   return {
     os: o.os,
     argv,
     actions: [
       ...madeAlreadyGuards(o.name),
       { kind: 'run', command: isoReadableCommand(o.iso) },
-      { kind: 'run', command: refresh, tolerate: true },
+      poolRefreshAction(),
       ...isoVmActions(o.name, disk, argv),
     ],
   };

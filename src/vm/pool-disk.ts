@@ -12,6 +12,17 @@ const DEFAULT_POOL_DIR = '/var/lib/libvirt/images';
 
 const virsh = (host: Host, ...args: string[]) => Virsh.asRoot(host).exec(args, { timeoutMs: 120_000 });
 
+/**
+ * The pool read again from its folder, planned: libvirt then lists a file it did not make (a seed
+ * ISO, a disk put there by hand), so vol-create-as refuses a name in use. Tolerated: a refusal
+ * changes nothing.
+ */
+export const poolRefreshAction = (): VmAction => ({
+  kind: 'run',
+  command: virshCommand(['pool-refresh', POOL], { root: true, timeoutMs: 120_000 }),
+  tolerate: true,
+});
+
 /** The path of a volume of the pool, or undefined when the pool has no such volume. */
 async function volumePath(host: Host, volume: string): Promise<string | undefined> {
   const found = await virsh(host, 'vol-path', '--pool', POOL, volume);

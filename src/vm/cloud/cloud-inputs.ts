@@ -88,7 +88,10 @@ else
   mkdir -p "$cache"
   rm -f "$image.part"
   case $url in
-  /*) cp "$url" "$image.part" || fail copy "$url" "$url could not be copied" ;;
+  /*)
+    cp "$url" "$image.part" || fail copy "$url" "$url could not be copied"
+    how=copied
+    ;;
   *)
     # Fetched in the background, its size said every 5 s: an image is hundreds of MB.
     pm_fetch "$url" "$image.part" &
@@ -107,6 +110,7 @@ else
     wait "$fetching" || status=$?
     fetching=
     [ "$status" -eq 0 ] || fail fetch "$url" "$url could not be fetched"
+    how=fetched
     ;;
   esac
   if [ "$(digest "$image.part")" != "$hex" ]; then
@@ -114,10 +118,7 @@ else
     fail mismatch "$url" "$url does not match its $algorithm checksum: refused and removed"
   fi
   mv "$image.part" "$image"
-  case $url in
-  /*) echo "kvmkit-note: image-copied $file" ;;
-  *) echo "kvmkit-note: image-fetched $file" ;;
-  esac
+  echo "kvmkit-note: image-$how $file"
 fi
 
 # 4. The disk's XML and the seed's user-data, from their templates (each key a single-quoted YAML

@@ -15,7 +15,7 @@ import {
 } from '../cloud-init.js';
 import { virtInstallBase } from '../iso.js';
 import { consoleLogOf, seedPathOf, VM_NAME } from '../names.js';
-import { poolDir, requireFreeVolumes, volumeActions } from '../pool-disk.js';
+import { poolDir, poolRefreshAction, requireFreeVolumes, volumeActions } from '../pool-disk.js';
 import { waitForSsh } from '../ssh.js';
 import { madeAlreadyGuards, runAction, runVmActions, type VmAction, writeAction } from '../vm-actions.js';
 import { cloudInputsCommand, cloudInputsScript, IMAGE_MARK, KEYS_MARK } from './cloud-inputs.js';
@@ -241,8 +241,8 @@ export async function planCloudVm(
     ...(onTarget
       ? seedIsoMaking(seed)
       : seedIsoActions(seed, { ...seedInput, sshKeys: (inputs as { sshKeys: string[] }).sshKeys })),
-    // So libvirt lists the seed it did not make as a volume of the pool; a refusal changes nothing.
-    tolerated(virshCommand(['pool-refresh', 'default'], { root: true, timeoutMs: 120_000 })),
+    // So libvirt lists the seed it did not make as a volume of the pool.
+    poolRefreshAction(),
     runAction({ argv, root: true, timeoutMs: 600_000 }, t('vm.cloud.virtInstallFailed')),
     { kind: 'on-failure', what: '', actions: [] },
   ];
