@@ -1,7 +1,11 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kvmkit } from '../helpers/cli.js';
+import { FIXTURES } from '../helpers/fixtures.js';
+import { shStepPart } from '../helpers/sh-plan.js';
 import { bootContainer, type Container, type RunResult } from './container.js';
+import { seaBinary } from './sea.js';
 import { recordTiming } from './timings.js';
 
 /**
@@ -597,6 +601,49 @@ describe('kvmkit bridge on Debian 13 with systemd-networkd and netplan', () => {
       expect
         .soft((statSync(path).mode & 0o7777).toString(8), `${NETPLAN_FILE} should keep mode 600`)
         .toBe('600');
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    "an export's bridge (kvmkit carried from a path on the host, checked, then kvmkit bridge there); a second run changes nothing",
+    async () => {
+      const box = container();
+      // The bridge part of a plan made for a host it cannot see (what export cloud-init runs at
+      // first boot): the same for every Debian release but its package manager's functions.
+      const plan = await kvmkit([
+        ...['plan', '--root', join(FIXTURES, 'os-debian-12'), '--bridge', '--format', 'sh'],
+        ...['--kvmkit-url', '/usr/local/bin/kvmkit', '--kvmkit-file', await seaBinary()],
+      ]);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      await writeInside(
+        box,
+        '/root/bridge.sh',
+        shStepPart(plan.stdout, '# Put the uplink on bridge br0'),
+        '700',
+      );
+      const env = { KVMKIT_BRIDGE_CONFIRM_TIMEOUT: String(TIMER_SECONDS) };
+      const first = await box.run(['sh', '-eu', '/root/bridge.sh'], { timeout: 15 * MINUTE, env });
+      keep(box, 'on-target-1.log', first);
+      expect(first.exitCode, shown(first)).toBe(0);
+      expect(first.stdout).toContain('kvmkit-note: copied /usr/local/bin/kvmkit');
+      await expectBridged(box, "after the export's bridge");
+      const journal = readFileSync(join(box.dir, 'var/lib/kvmkit/journal.jsonl'), 'utf8');
+      const second = await box.run(['sh', '-eu', '/root/bridge.sh'], { timeout: 15 * MINUTE, env });
+      keep(box, 'on-target-2.log', second);
+      expect(second.exitCode, shown(second)).toBe(0);
+      expect(second.stdout, 'kvmkit is there, checked: nothing copied').not.toContain('kvmkit-note');
+      expect(
+        readFileSync(join(box.dir, 'var/lib/kvmkit/journal.jsonl'), 'utf8'),
+        'kvmkit bridge should not run again (its dry run says already)',
+      ).toBe(journal);
+      await kvmkitOk(
+        box,
+        ['bridge', '--remove', '--yes'],
+        'on-target-remove.log',
+        'bridge --remove (on target)',
+      );
+      await expectRestored(box, "after taking the export's bridge back");
     },
     15 * MINUTE,
   );
