@@ -51,6 +51,25 @@ function playbook(file: string, extra: string[] = []) {
   };
 }
 
+/** The playbook's first run exits 0 having changed (at least) `tasks`. */
+function firstRunChanges(file: string, tasks: string[]) {
+  const first = playbook(file);
+  expect(first.status, first.output.slice(-4000)).toBe(0);
+  expect(first.changedTasks).toEqual(expect.arrayContaining(tasks));
+  return first;
+}
+
+/** Run again, the playbook changes nothing; then kvmkit's own plan (with `args`) has nothing left to do. */
+async function thenNothingLeft(file: string, args: string[]): Promise<void> {
+  const second = playbook(file);
+  expect(second.status, second.output.slice(-4000)).toBe(0);
+  expect(second.changed, second.changedTasks.join(', ')).toBe(0);
+  const after = parseJson<Plan>(
+    (await kvmkit(['plan', '--json', '--user', USER, ...args], { inNamespace: true })).stdout,
+  );
+  expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
+}
+
 describe('kvmkit export ansible', () => {
   for (const host of ['os-ubuntu-22.04', 'os-ubuntu-24.04', 'os-debian-12', 'os-mint-21']) {
     it(`${host}: a playbook ansible-playbook accepts, carrying the plan's packages and groups`, async () => {
@@ -89,33 +108,20 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
     removedState(USER);
     expect(groupsOf(USER)).not.toContain('libvirt');
 
-    const first = playbook(file);
-    expect(first.status, first.output).toBe(0);
+    const first = firstRunChanges(file, [
+      // The steps kvmkit would take, each done by the playbook (no systemd here: the direct start;
+      // the network is defined by libvirt's own package, so it is started, not defined).
+      'Install the KVM and libvirt packages: apt-get install',
+      `Let the user manage VMs: usermod ${USER}`,
+      'Start libvirt: dbus-daemon',
+      'Start libvirt: libvirtd',
+      'Activate the default NAT network: virsh net-start',
+      'Activate the default storage pool: virsh pool-start',
+    ]);
     expect(first.failed).toBe(0);
-    expect(first.changed).toBeGreaterThan(0);
-    // The steps kvmkit would take, each done by the playbook (no systemd here: the direct start;
-    // the network is defined by libvirt's own package, so it is started, not defined).
-    expect(first.changedTasks).toEqual(
-      expect.arrayContaining([
-        'Install the KVM and libvirt packages: apt-get install',
-        `Let the user manage VMs: usermod ${USER}`,
-        'Start libvirt: dbus-daemon',
-        'Start libvirt: libvirtd',
-        'Activate the default NAT network: virsh net-start',
-        'Activate the default storage pool: virsh pool-start',
-      ]),
-    );
     expect(groupsOf(USER)).toEqual(expect.arrayContaining(['libvirt', 'kvm']));
-
-    const second = playbook(file);
-    expect(second.status, second.output).toBe(0);
-    expect(second.changed, second.changedTasks.join(', ')).toBe(0);
-
     // kvmkit's own plan finds nothing left to do on the host the playbook made.
-    const after = parseJson<Plan>(
-      (await kvmkit(['plan', '--json', '--user', USER], { inNamespace: true })).stdout,
-    );
-    expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
+    await thenNothingLeft(file, []);
   });
 
   it('with the smoke first VM: made by the first run, left alone by the second', async () => {
@@ -127,23 +133,12 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
     mkdirSync('/etc/libvirt', { recursive: true });
     writeFileSync('/etc/libvirt/qemu.conf', 'namespaces = [ ]\n');
 
-    const first = playbook(file);
-    expect(first.status, first.output.slice(-4000)).toBe(0);
-    expect(first.changedTasks).toEqual(
-      expect.arrayContaining([
-        'Create the first VM: sh guest-kernel.sh',
-        'Create the first VM: busybox sh make-initramfs.sh',
-        'Create the first VM: virsh start',
-      ]),
-    );
-    const second = playbook(file);
-    expect(second.status, second.output.slice(-4000)).toBe(0);
-    expect(second.changed, second.changedTasks.join(', ')).toBe(0);
-
-    const after = parseJson<Plan>(
-      (await kvmkit(['plan', '--json', '--user', USER, '--first-vm', 'smoke'], { inNamespace: true })).stdout,
-    );
-    expect(after.steps.filter((s) => s.state !== 'ok').map((s) => `${s.id}: ${s.reason}`)).toEqual([]);
+    firstRunChanges(file, [
+      'Create the first VM: sh guest-kernel.sh',
+      'Create the first VM: busybox sh make-initramfs.sh',
+      'Create the first VM: virsh start',
+    ]);
+    await thenNothingLeft(file, ['--first-vm', 'smoke']);
   });
 
   it("with a cloud first VM: its image fetched and checked on the host, the user's key read there", async () => {
@@ -165,16 +160,12 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
     try {
       const { image, sha512 } = served;
       writeFileSync(file, served.local(readFileSync(file, 'utf8')));
-      const first = playbook(file);
-      expect(first.status, first.output.slice(-4000)).toBe(0);
-      expect(first.changedTasks).toEqual(
-        expect.arrayContaining([
-          'Create the first VM: sh debian-12-inputs.sh',
-          'Create the first VM: virsh vol-create',
-          'Create the first VM: genisoimage cidata',
-          'Create the first VM: virt-install debian-12',
-        ]),
-      );
+      firstRunChanges(file, [
+        'Create the first VM: sh debian-12-inputs.sh',
+        'Create the first VM: virsh vol-create',
+        'Create the first VM: genisoimage cidata',
+        'Create the first VM: virt-install debian-12',
+      ]);
       // The image in kvmkit's cache under its checksum, the VM's disk an overlay on it.
       const cached = `/var/lib/kvmkit/images/${sha512.slice(0, 16)}-debian-12-generic-amd64.qcow2`;
       expect(readFileSync(cached)).toEqual(image);
@@ -192,14 +183,7 @@ describe('the exported playbook, run against this machine', { timeout: 900_000 }
       );
       expect(seed.stdout).toContain(`- '${key}'`);
 
-      const second = playbook(file);
-      expect(second.status, second.output.slice(-4000)).toBe(0);
-      expect(second.changed, second.changedTasks.join(', ')).toBe(0);
-      const after = parseJson<Plan>(
-        (await kvmkit(['plan', '--json', '--user', USER, '--first-vm', 'debian-12'], { inNamespace: true }))
-          .stdout,
-      );
-      expect(after.steps.find((s) => s.id === 'first-vm')?.state).toBe('ok');
+      await thenNothingLeft(file, ['--first-vm', 'debian-12']);
     } finally {
       served.stop();
       virsh('destroy', 'debian-12');
@@ -233,24 +217,14 @@ describe('the exported playbook with an ISO first VM, run against this machine',
       expect(virsh('vol-info', '--pool', 'default', 'installer.qcow2').status).not.toBe(0);
 
       chmodSync(top, 0o755);
-      const first = playbook(file);
-      expect(first.status, first.output.slice(-4000)).toBe(0);
-      expect(first.changedTasks).toEqual(
-        expect.arrayContaining([
-          'Create the first VM: virsh vol-create-as',
-          'Create the first VM: virt-install installer',
-        ]),
-      );
+      firstRunChanges(file, [
+        'Create the first VM: virsh vol-create-as',
+        'Create the first VM: virt-install installer',
+      ]);
       expect(virsh('domstate', 'installer').stdout.trim()).toBe('running');
       expect(virsh('domblklist', 'installer').stdout).toContain(iso);
 
-      const second = playbook(file);
-      expect(second.status, second.output.slice(-4000)).toBe(0);
-      expect(second.changed, second.changedTasks.join(', ')).toBe(0);
-      const after = parseJson<Plan>(
-        (await kvmkit(['plan', '--json', '--user', USER, '--first-vm', iso], { inNamespace: true })).stdout,
-      );
-      expect(after.steps.find((s) => s.id === 'first-vm')?.state).toBe('ok');
+      await thenNothingLeft(file, ['--first-vm', iso]);
     } finally {
       virsh('destroy', 'installer');
       virsh('undefine', 'installer', '--nvram');
