@@ -53,6 +53,7 @@ export const UNIT_TESTS = [
   'test/steps/*.test.ts',
   'test/ui/*.test.ts',
   'test/vm/cloud-inputs.test.ts',
+  'test/vm/ssh-banner.test.ts',
   'test/vm/guest-kernel.test.ts',
   'test/vm/vm-actions.test.ts',
   'test/vm/addresses.test.ts',

@@ -7,7 +7,7 @@ import { UsageError } from './errors.js';
 
 /**
  * "smoke", "none", a cloud image name or an ISO path, into the first-VM step's terms (install,
- * plan and the exports). `elsewhere`: the VM is made on hosts other than this one (an export), so
+ * plan and the exports). `elsewhere`: the VM is made on another host than this one (an export, --host), so
  * an ISO's path is theirs: it must be absolute, and is checked there, not here.
  */
 export function parseFirstVm(

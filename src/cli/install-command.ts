@@ -91,9 +91,10 @@ export async function installCommand(flags: InstallFlags): Promise<number> {
       bundleKey: flags.bundleKey,
       insecure: flags.insecureUnsignedBundle,
     });
-  checkRemoteOptions({ host: flags.host, firstVm: resolved.firstVmAnswer, bridge: resolved.bridge });
+  checkRemoteOptions({ host: flags.host, bridge: resolved.bridge });
+  // Over ssh an ISO is the far side's file: checked there, when the first VM is planned.
   if (resolved.firstVmAnswer !== undefined)
-    resolved.firstVm = parseFirstVm(resolved.firstVmAnswer, size, generateKey);
+    resolved.firstVm = parseFirstVm(resolved.firstVmAnswer, size, generateKey, remote);
   if (resolved.user !== undefined && !(await readNamedUser(host, resolved.user))) {
     throw new UsageError(
       t('cli.install.noUserOn', {

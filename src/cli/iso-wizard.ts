@@ -1,4 +1,3 @@
-import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Host } from '../host/host.js';
 import { t } from '../lib/i18n.js';
@@ -58,8 +57,8 @@ export async function askIsoVm(
       default: given.iso,
       validate: async (text) => {
         const path = resolve(text.trim());
-        if (text.trim() === '' || !existsSync(path) || !statSync(path).isFile())
-          return t('vmcli.common.noFile', { path });
+        // The host's file (over --host, the far side's), not this machine's.
+        if (text.trim() === '' || !(await host.stat(path))?.isFile) return t('vmcli.common.noFile', { path });
         const readable = await isoReadableByQemu(host, path);
         if (readable.ok) return true;
         const { message, hint } = unreadableIso(path, readable.blocker);

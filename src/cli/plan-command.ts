@@ -33,7 +33,11 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   const format = flags.json ? 'json' : (flags.format ?? 'text');
   if (!['text', 'json', 'sh'].includes(format)) throw new UsageError(t('cli.plan.badFormat', { format }));
   checkRemoteOptions(flags);
-  const firstVm = flags.firstVm === undefined ? undefined : parseFirstVm(flags.firstVm);
+  // Over ssh an ISO is the far side's file: checked there, when the first VM is planned.
+  const firstVm =
+    flags.firstVm === undefined
+      ? undefined
+      : parseFirstVm(flags.firstVm, {}, undefined, flags.host !== undefined);
   // A live host's bridge is planned from its network; only a recorded tree's is left to kvmkit there.
   if (flags.kvmkitUrl !== undefined && flags.root === undefined)
     throw new UsageError(t('cli.plan.kvmkitUrlNeedsRoot'), t('cli.plan.kvmkitUrlNeedsRootHint'));

@@ -25,13 +25,11 @@ export async function hostFromFlags(flags: TargetFlags = {}): Promise<Host> {
 
 /**
  * What cannot be asked for another machine, refused alike by plan and install before connecting:
- * a first VM is built on the machine kvmkit runs on, and moving the uplink of the machine kvmkit
- * reaches over ssh would cut that very connection.
+ * moving the uplink of the machine kvmkit reaches over ssh would cut that very connection. (A
+ * first VM is planned there like any step: its files, scripts and commands run on that host.)
  */
-export function checkRemoteOptions(flags: { host?: string; firstVm?: string; bridge?: boolean }): void {
+export function checkRemoteOptions(flags: { host?: string; bridge?: boolean }): void {
   if (flags.host === undefined) return;
-  if (flags.firstVm !== undefined && flags.firstVm !== 'none')
-    throw new UsageError(t('cli.target.firstVm', { firstVm: flags.firstVm }), t('cli.target.firstVmHint'));
   if (flags.bridge) throw new UsageError(t('cli.target.bridge'), t('cli.target.bridgeHint'));
 }
 

@@ -101,9 +101,9 @@ export async function wantedState(
   const desktop = (await facts.system()).desktop;
   const profile = profileOption ?? (desktop ? 'desktop' : 'server');
   const sets = installProfileSets(catalog, profile);
-  // Over ssh the profile's own first VM (the workshop's smoke VM) is not planned: it would be
-  // built on the machine kvmkit runs on. Decided here, so plan --host and install --host agree.
-  const firstVm = firstVmFor(profile, features.firstVm ?? (facts.host.viaSsh ? { kind: 'none' } : undefined));
+  // The profile's own first VM (the workshop's smoke VM) unless one was asked for; over ssh too,
+  // where it is made on the far side like every step. Decided here, so plan and install agree.
+  const firstVm = firstVmFor(profile, features.firstVm);
   const bridge = !features.bridge
     ? undefined
     : features.bridgeSystem

@@ -44,6 +44,31 @@ export function sshBanner(address: string, port = 22, timeoutMs = 5000): Promise
   });
 }
 
+/**
+ * The banner read on the host itself, for a host kvmkit reaches over ssh: the guest's address is
+ * on that host's NAT network, not reachable from here. bash's /dev/tcp, which every Debian and
+ * Ubuntu has (netcat is not everywhere); the address is an argument, never part of the script.
+ */
+export async function sshBannerOn(host: Host, address: string, port = 22): Promise<string | undefined> {
+  const read = await host.run({
+    argv: [
+      'timeout',
+      '5',
+      'bash',
+      '-c',
+      'exec 3<>"/dev/tcp/$1/$2" && head -n 1 <&3',
+      'kvmkit-ssh-banner',
+      address,
+      String(port),
+    ],
+    timeoutMs: 15_000,
+  });
+  return read.stdout
+    .split(/\r?\n/)
+    .find((line) => line.startsWith('SSH-'))
+    ?.trim();
+}
+
 export interface SshWait {
   address?: string;
   answering: boolean;
@@ -71,7 +96,9 @@ export async function waitForSsh(
       const failure = consoleLog ? bootFailure((await host.readFile(consoleLog)) ?? '') : undefined;
       if (failure) return { address, answering: false, bootFailure: failure };
       address = (await leaseAddress(host, name)) ?? address;
-      const banner = address ? await sshBanner(address) : undefined;
+      const banner = address
+        ? await (host.viaSsh ? sshBannerOn(host, address) : sshBanner(address))
+        : undefined;
       if (address && banner) return { address, answering: true, banner };
       await sleep(1000);
     }
