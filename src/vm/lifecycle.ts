@@ -158,7 +158,12 @@ export async function verifyVm(
     let seen: string[] = [];
     const lookAtConsole = async () => {
       const log = await readConsole();
-      seen = log.split(/\r?\n/).filter((l) => l.startsWith('KVMKIT-SMOKE'));
+      // Whole lines only: the guest's line may be half written when the log is read (seen in CI as
+      // "KVMKIT-SMOKE-OK " without its kernel= and hostname=); what follows the last newline waits.
+      seen = log
+        .split(/\r?\n/)
+        .slice(0, -1)
+        .filter((l) => l.startsWith('KVMKIT-SMOKE'));
       markerSeen = seen.some((l) => l.startsWith(SMOKE_MARKER));
       failure = bootFailure(log);
       // Not running (or not to this user): the verdict is in, waiting would only delay it.

@@ -227,7 +227,9 @@ describe('an ISO first VM in the exports', () => {
 
   it('needs the path as the hosts have it: absolute', async () => {
     await expect(write('installer.iso')).rejects.toMatchObject({
-      message: expect.stringMatching(/--first-vm installer\.iso: the ISO is read on the hosts/),
+      message: expect.stringMatching(
+        /--first-vm installer\.iso: the ISO is read on the host the VM is made on/,
+      ),
       hint: expect.stringMatching(/--first-vm \/var\/lib\/libvirt\/images\/installer\.iso/),
     });
   });

@@ -146,10 +146,14 @@ describe('kvmkit plan --json: the chosen features bring their packages', () => {
     expect(run.stdout).toMatch(/^ {2}for the smoke VM: busybox-static; for the bridge: bridge-utils$/m);
   });
 
-  it('--first-vm with --host is refused like install refuses it', async () => {
-    const run = await kvmkit(['plan', '--host', 'root@192.0.2.1', '--first-vm', 'smoke']);
-    expect(run.exitCode).toBe(2);
-    expect(run.stderr).toMatch(/--first-vm smoke with --host/);
+  it('--bridge with --host is refused like install refuses it; an ISO there must be its absolute path', async () => {
+    // Both before connecting: 192.0.2.1 (TEST-NET-1) is never reached.
+    const bridge = await kvmkit(['plan', '--host', 'root@192.0.2.1', '--bridge']);
+    expect(bridge.exitCode).toBe(2);
+    expect(bridge.stderr).toMatch(/--bridge with --host/);
+    const iso = await kvmkit(['plan', '--host', 'root@192.0.2.1', '--first-vm', 'installer.iso']);
+    expect(iso.exitCode).toBe(2);
+    expect(iso.stderr).toMatch(/installer\.iso/);
   });
 });
 
