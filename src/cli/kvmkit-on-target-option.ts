@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { KvmkitOnTarget } from '../bridge/on-target.js';
 import { t } from '../lib/i18n.js';
+import { fileDigest } from '../vm/cloud/download.js';
 import { runningAsSea } from './elevate.js';
 import { UsageError } from './errors.js';
 
@@ -33,12 +33,6 @@ function singleExecutable(named: string | undefined): string {
   throw new UsageError(t('cli.kvmkitOnTarget.noSea'), t('cli.kvmkitOnTarget.noFileHint'));
 }
 
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /**
  * `--bridge` for hosts the plan cannot see (an export, `plan --root`): where they take kvmkit
  * from, to make the bridge there (bridge/on-target.ts). `required`: an export refuses --bridge
@@ -62,5 +56,5 @@ export async function parseKvmkitOnTarget(
       t('cli.kvmkitOnTarget.badUrl', { url: flags.kvmkitUrl }),
       t('cli.kvmkitOnTarget.badUrlHint'),
     );
-  return { url: flags.kvmkitUrl, sha256: await sha256Of(singleExecutable(flags.kvmkitFile)) };
+  return { url: flags.kvmkitUrl, sha256: await fileDigest(singleExecutable(flags.kvmkitFile), 'sha256') };
 }
